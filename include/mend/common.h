@@ -1,0 +1,102 @@
+/* common.h -- error codes, the sample/point contract between parsers and the
+ * engine, and little-endian serialisation buffers used by checkpoints.
+ *
+ * Every public function in mend returns 0 (MEND_OK) or a negative MEND_E*
+ * code; results travel through out-parameters. mend_strerror() names a code. */
+#ifndef MEND_COMMON_H
+#define MEND_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    MEND_OK = 0,
+    MEND_EINVAL = -1,    /* bad argument or option value */
+    MEND_ENOMEM = -2,    /* allocation failed */
+    MEND_EPARSE = -3,    /* malformed input */
+    MEND_ECAP = -4,      /* a configured cap was reached */
+    MEND_EIO = -5,       /* read/write/socket failure (errno kept by caller) */
+    MEND_ECORRUPT = -6,  /* checksum or structure mismatch */
+    MEND_EVERSION = -7,  /* foreign or unsupported version */
+    MEND_ERANGE = -8,    /* value out of range (NaN/Inf, overflow) */
+    MEND_ENOTFOUND = -9, /* no such item */
+    MEND_ELATE = -10,    /* sample older than the allowed lateness */
+    MEND_EAGAIN = -11    /* try again later (would block) */
+};
+
+/* Returns a static string naming the code; never NULL. */
+const char *mend_strerror(int code);
+
+/* ---- the parser → engine contract --------------------------------------
+ * A parser turns one input line into zero or more points and hands each to
+ * sink->point(). Everything a point points to is borrowed and valid only for
+ * the duration of that call. */
+struct mend_point {
+    const char *key;     /* canonical series key (format-specific, see ingest.h) */
+    size_t key_len;
+    const char *entity;  /* value of the entity tag/label, or NULL when absent */
+    size_t entity_len;
+    int64_t time_ns;     /* event time, ns since the Unix epoch (CSV without a
+                            time column: the row number) */
+    int has_time;        /* 0 when the line carried no timestamp */
+    double value;
+};
+
+struct mend_sink {
+    /* Returns 0 to continue or a negative code to stop the current line. */
+    int (*point)(void *ctx, const struct mend_point *p);
+    /* A malformed line: where (1-based line and column) and why. The parser
+     * skips the rest of that line after calling this. */
+    void (*error)(void *ctx, uint64_t line, uint32_t col, const char *reason);
+    void *ctx;
+};
+
+/* ---- serialisation ------------------------------------------------------
+ * Growable write buffer and bounded read cursor; integers and doubles are
+ * stored little-endian so checkpoints move between machines. */
+struct mend_wbuf {
+    unsigned char *data;
+    size_t len, cap;
+    int failed;          /* sticky: set once an allocation fails */
+};
+
+void mend_wbuf_init(struct mend_wbuf *w);
+void mend_wbuf_fini(struct mend_wbuf *w);
+void mend_wbuf_bytes(struct mend_wbuf *w, const void *p, size_t n);
+void mend_wbuf_u8(struct mend_wbuf *w, uint8_t v);
+void mend_wbuf_u32(struct mend_wbuf *w, uint32_t v);
+void mend_wbuf_u64(struct mend_wbuf *w, uint64_t v);
+void mend_wbuf_i64(struct mend_wbuf *w, int64_t v);
+void mend_wbuf_f64(struct mend_wbuf *w, double v);
+void mend_wbuf_f32(struct mend_wbuf *w, float v);
+
+struct mend_rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int failed;          /* sticky: set once a read runs past the end */
+};
+
+void mend_rbuf_init(struct mend_rbuf *r, const void *p, size_t len);
+int mend_rbuf_bytes(struct mend_rbuf *r, void *out, size_t n);
+uint8_t mend_rbuf_u8(struct mend_rbuf *r);
+uint32_t mend_rbuf_u32(struct mend_rbuf *r);
+uint64_t mend_rbuf_u64(struct mend_rbuf *r);
+int64_t mend_rbuf_i64(struct mend_rbuf *r);
+double mend_rbuf_f64(struct mend_rbuf *r);
+float mend_rbuf_f32(struct mend_rbuf *r);
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* 64-bit FNV-1a continuing from h (start with MEND_HASH_SEED). */
+#define MEND_HASH_SEED 0xcbf29ce484222325ULL
+uint64_t mend_hash(uint64_t h, const void *p, size_t n);
+
+/* Strict decimal parsing over (s, len), no NUL needed. Return 0 or
+ * MEND_EPARSE/MEND_ERANGE; *out untouched on error. */
+int mend_parse_i64(const char *s, size_t len, int64_t *out);
+int mend_parse_u64(const char *s, size_t len, uint64_t *out);
+/* Accepts what strtod accepts except hex floats; rejects NaN/Inf unless
+ * allow_nonfinite. */
+int mend_parse_f64(const char *s, size_t len, int allow_nonfinite, double *out);
+
+#endif

@@ -1,0 +1,53 @@
+/* main.c -- the `mend` command dispatcher. Each command lives in its own
+ * cmd_*.c file; this file only picks one and owns the process-wide settings. */
+#include "cli.h"
+
+#include <gsl/gsl_errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"run", mend_cmd_run, "the daemon: listen, detect, write incidents"},
+    {"replay", mend_cmd_replay, "the same pipeline over recorded input, as fast as possible"},
+    {"score", mend_cmd_score, "score a univariate timestamp,value CSV (stdin -> stdout)"},
+    {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: mend COMMAND [OPTIONS] [ARGS]\n\n"
+               "Streaming anomaly detection over metrics (line protocol, Prometheus text, CSV).\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'mend COMMAND --help' explains each command's options.\n"
+               "exit codes: 0 ok, 1 runtime error, 2 usage or configuration error,\n"
+               "            3 input had malformed lines (replay --strict)\n");
+}
+
+int main(int argc, char **argv)
+{
+    gsl_set_error_handler_off(); /* GSL aborts by default; we check return codes */
+    if (argc < 2) {
+        usage(stderr);
+        return MEND_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("mend %s\n", MEND_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "mend: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return MEND_EXIT_USAGE;
+}

@@ -1,0 +1,221 @@
+/* common.c -- error names, serialisation buffers, hashing and strict number
+ * parsing shared by every module. Depends on nothing but libc. */
+#include "mend/common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *mend_strerror(int code)
+{
+    switch (code) {
+    case MEND_OK: return "success";
+    case MEND_EINVAL: return "invalid argument";
+    case MEND_ENOMEM: return "out of memory";
+    case MEND_EPARSE: return "malformed input";
+    case MEND_ECAP: return "limit reached";
+    case MEND_EIO: return "input/output error";
+    case MEND_ECORRUPT: return "corrupt data (checksum or structure mismatch)";
+    case MEND_EVERSION: return "unsupported or foreign version";
+    case MEND_ERANGE: return "value out of range";
+    case MEND_ENOTFOUND: return "not found";
+    case MEND_ELATE: return "sample too late";
+    case MEND_EAGAIN: return "try again";
+    default: return "unknown error";
+    }
+}
+
+void mend_wbuf_init(struct mend_wbuf *w)
+{
+    memset(w, 0, sizeof *w);
+}
+
+void mend_wbuf_fini(struct mend_wbuf *w)
+{
+    free(w->data);
+    memset(w, 0, sizeof *w);
+}
+
+void mend_wbuf_bytes(struct mend_wbuf *w, const void *p, size_t n)
+{
+    if (w->failed)
+        return;
+    if (n > SIZE_MAX / 2 - w->len) {
+        w->failed = 1;
+        return;
+    }
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 256;
+        while (cap < w->len + n)
+            cap *= 2;
+        unsigned char *d = realloc(w->data, cap);
+        if (!d) {
+            w->failed = 1;
+            return;
+        }
+        w->data = d;
+        w->cap = cap;
+    }
+    if (n)
+        memcpy(w->data + w->len, p, n);
+    w->len += n;
+}
+
+static void put_le(struct mend_wbuf *w, uint64_t v, int n)
+{
+    unsigned char b[8];
+    for (int i = 0; i < n; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    mend_wbuf_bytes(w, b, (size_t)n);
+}
+
+void mend_wbuf_u8(struct mend_wbuf *w, uint8_t v) { put_le(w, v, 1); }
+void mend_wbuf_u32(struct mend_wbuf *w, uint32_t v) { put_le(w, v, 4); }
+void mend_wbuf_u64(struct mend_wbuf *w, uint64_t v) { put_le(w, v, 8); }
+void mend_wbuf_i64(struct mend_wbuf *w, int64_t v) { put_le(w, (uint64_t)v, 8); }
+
+void mend_wbuf_f64(struct mend_wbuf *w, double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof u);
+    put_le(w, u, 8);
+}
+
+void mend_wbuf_f32(struct mend_wbuf *w, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    put_le(w, u, 4);
+}
+
+void mend_rbuf_init(struct mend_rbuf *r, const void *p, size_t len)
+{
+    r->p = p;
+    r->len = len;
+    r->off = 0;
+    r->failed = 0;
+}
+
+int mend_rbuf_bytes(struct mend_rbuf *r, void *out, size_t n)
+{
+    if (r->failed || n > r->len - r->off) {
+        r->failed = 1;
+        if (out && n)
+            memset(out, 0, n);
+        return MEND_ECORRUPT;
+    }
+    if (n)
+        memcpy(out, r->p + r->off, n);
+    r->off += n;
+    return MEND_OK;
+}
+
+static uint64_t get_le(struct mend_rbuf *r, int n)
+{
+    unsigned char b[8];
+    if (mend_rbuf_bytes(r, b, (size_t)n) != MEND_OK)
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+uint8_t mend_rbuf_u8(struct mend_rbuf *r) { return (uint8_t)get_le(r, 1); }
+uint32_t mend_rbuf_u32(struct mend_rbuf *r) { return (uint32_t)get_le(r, 4); }
+uint64_t mend_rbuf_u64(struct mend_rbuf *r) { return get_le(r, 8); }
+int64_t mend_rbuf_i64(struct mend_rbuf *r) { return (int64_t)get_le(r, 8); }
+
+double mend_rbuf_f64(struct mend_rbuf *r)
+{
+    uint64_t u = get_le(r, 8);
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+float mend_rbuf_f32(struct mend_rbuf *r)
+{
+    uint32_t u = (uint32_t)get_le(r, 4);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+uint64_t mend_hash(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int mend_parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    if (len == 0 || len > 20)
+        return MEND_EPARSE;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return MEND_EPARSE;
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return MEND_ERANGE;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return MEND_OK;
+}
+
+int mend_parse_i64(const char *s, size_t len, int64_t *out)
+{
+    int neg = 0;
+    if (len && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        s++;
+        len--;
+    }
+    uint64_t u;
+    int rc = mend_parse_u64(s, len, &u);
+    if (rc)
+        return rc;
+    if (neg) {
+        if (u > (uint64_t)INT64_MAX + 1)
+            return MEND_ERANGE;
+        *out = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+    } else {
+        if (u > (uint64_t)INT64_MAX)
+            return MEND_ERANGE;
+        *out = (int64_t)u;
+    }
+    return MEND_OK;
+}
+
+int mend_parse_f64(const char *s, size_t len, int allow_nonfinite, double *out)
+{
+    char tmp[64];
+    if (len == 0 || len >= sizeof tmp)
+        return MEND_EPARSE;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        /* strtod would accept hex floats and leading blanks: refuse both */
+        if (c == 'x' || c == 'X' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+            return MEND_EPARSE;
+    }
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (end != tmp + len)
+        return MEND_EPARSE;
+    if (!isfinite(v)) {
+        if (!allow_nonfinite || (errno == ERANGE && isinf(v)))
+            return isnan(v) || isinf(v) ? MEND_ERANGE : MEND_EPARSE;
+    }
+    *out = v;
+    return MEND_OK;
+}
