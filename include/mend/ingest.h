@@ -1,0 +1,77 @@
+/* ingest.h -- wire-format parsers: InfluxDB line protocol, Prometheus text
+ * exposition 0.0.4 and CSV with a header, turned into mend_point samples.
+ *
+ * A parser is a small stateful object fed arbitrary byte chunks (a socket
+ * read, a file block, a UDP datagram). It splits them into lines (LF or
+ * CRLF), keeps a bounded trailing partial line between feeds, parses each
+ * complete line and hands every numeric sample to a mend_sink. Nothing is
+ * allocated per line: the canonical series key is built in a scratch buffer
+ * owned by the parser and lent to sink->point for the duration of the call.
+ *
+ * Canonical keys (what the engine uses to name a series):
+ *   lp    measurement[,tag=val...] field   tags sorted by key (byte order),
+ *         everything in its escaped line-protocol form, one space before the
+ *         field key: "cpu,host=a,region=eu usage_idle".
+ *   prom  name[,label=val...]              labels sorted, values unescaped
+ *         then re-escaped with LP tag escaping (`,` `=` ` ` get a backslash),
+ *         no field part: "node_cpu_seconds_total,cpu=0,mode=idle".
+ *   csv   the column header text, trimmed and unquoted.
+ *
+ * Errors on a line are reported through sink->error with a 1-based line
+ * and column and a short reason; the rest of that line is skipped (CSV: the
+ * bad cell only) and parsing continues. */
+#ifndef MEND_INGEST_H
+#define MEND_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mend/common.h"
+
+enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV };
+
+struct mend_ingest_opts {
+    const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none */
+    size_t max_line;          /* default 65536 bytes; longer lines are an error (counted), not truncated into garbage */
+    size_t max_tags;          /* default 64 tags/labels per line */
+    size_t max_key;           /* default 1024 bytes per canonical series key */
+    int64_t precision_ns;     /* line protocol timestamp unit in ns: 1 (ns, default), 1000 (us), 1000000 (ms), 1000000000 (s) */
+    int keep_nonfinite;       /* 0 (default): NaN/±Inf values are rejected with an error and counted */
+};
+
+/* Caps that are not in mend_ingest_opts (kept out to preserve its layout). */
+#define MEND_INGEST_MAX_COLUMNS 1024   /* CSV columns per header */
+
+void mend_ingest_opts_defaults(struct mend_ingest_opts *o);
+
+struct mend_parser;
+
+/* opts is copied (entity_tag string must outlive the parser); o may be NULL
+ * for defaults. Zero caps in o are replaced by the defaults; precision_ns
+ * must be 1, 1000, 1000000 or 1000000000 (else MEND_EINVAL). */
+int mend_parser_new(enum mend_format f, const struct mend_ingest_opts *o, struct mend_parser **out);
+void mend_parser_free(struct mend_parser *p);
+
+/* Feed any number of bytes: every complete line (LF or CRLF) is parsed and
+ * its points are passed to sink->point; a trailing partial line is kept
+ * (bounded by max_line) until the next feed or finish. Errors go to
+ * sink->error(ctx, line, col, reason) and are counted; parsing goes on with
+ * the next line. Returns 0, or the first negative code returned by sink->point
+ * (which stops the feed). buf is borrowed; sink->error may be NULL. */
+int mend_parser_feed(struct mend_parser *p, const char *buf, size_t len, const struct mend_sink *sink);
+
+/* End of stream (or end of a UDP datagram): parse a kept partial line. */
+int mend_parser_finish(struct mend_parser *p, const struct mend_sink *sink);
+
+struct mend_parse_stats { uint64_t lines, points, errors, strings_skipped, overlong, comments; };
+void mend_parser_stats(const struct mend_parser *p, struct mend_parse_stats *out);
+
+/* For Prometheus samples without a timestamp: the time to stamp them with (the scrape time). */
+void mend_parser_set_default_time(struct mend_parser *p, int64_t t_ns);
+
+/* Guess from a path's extension (.lp .line .influx -> LP, .prom -> PROM, .csv -> CSV), else from the first bytes; MEND_ENOTFOUND when unsure. path may be NULL. */
+int mend_format_guess(const char *path, const char *head, size_t len, enum mend_format *out);
+const char *mend_format_name(enum mend_format f);           /* "lp", "prom", "csv" */
+int mend_format_parse(const char *name, enum mend_format *out); /* inverse, MEND_EINVAL on unknown */
+
+#endif
