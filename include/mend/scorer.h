@@ -1,0 +1,140 @@
+/* scorer.h -- turns one series' samples into an anomaly score in [0,1] and
+ * anomaly events.
+ *
+ * A scorer runs the configured univariate detectors (detector.h) plus a
+ * running-range channel, fuses their raw scores, judges the fused score
+ * against how unusual this series has recently been (an anomaly-likelihood
+ * layer), and applies event logic: k-of-n debounce, then report the first
+ * point of a run and stay quiet for a while unless the evidence gets much
+ * stronger. Everything is causal: a sample's score depends only on earlier
+ * samples, and time is the samples' own event time, never the wall clock.
+ *
+ * The per-series state is a caller-owned blob (the engine keeps one per
+ * series); the scorer never keeps global state, so any number of series can
+ * share one configuration. The default configuration needs no heap and a
+ * small fixed blob (mend_scorer_state_size()); the seasonal detector is
+ * opt-in and allocates its profile in mend_scorer_init(). */
+#ifndef MEND_SCORER_H
+#define MEND_SCORER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mend/common.h"
+
+/* Detector selection bits for mend_scorer_conf.detectors. */
+enum {
+    MEND_DET_GAUSS = 1u << 0,    /* Welford mean/variance over everything seen */
+    MEND_DET_EWMA = 1u << 1,     /* exponentially weighted mean/variance */
+    MEND_DET_ROBUST = 1u << 2,   /* median/MAD over a bounded recent window */
+    MEND_DET_SEASONAL = 1u << 3, /* time-of-day / day-of-week profile */
+    MEND_DET_RANGE = 1u << 4     /* value beyond the running min/max */
+};
+
+/* Caps on the options (mend_scorer_conf_set rejects values outside them). */
+#define MEND_SCORER_MAX_PROBATION 100000u
+#define MEND_SCORER_MAX_DEBOUNCE 64u
+#define MEND_SCORER_MAX_ROBUST_WINDOW 1024u
+#define MEND_SCORER_MAX_SEASON_BINS 2016u /* one week at 5-minute bins */
+
+struct mend_scorer_conf {
+    unsigned detectors;     /* MEND_DET_* bits; key "detectors", a comma list
+                               of gauss,ewma,robust,seasonal,range */
+    uint32_t probation;     /* P, in samples: the learning length; no event is
+                               raised before P samples, and the detectors' time
+                               constants are tied to it (key "probation") */
+    double range_margin;    /* a value beyond the running min/max by more than
+                               this fraction of the running range is anomalous
+                               (key "range_margin") */
+    double threshold;       /* a sample whose score is >= threshold counts as
+                               anomalous for the debounce (key "threshold") */
+    uint32_t debounce_k;    /* an event needs k of the last n samples ... */
+    uint32_t debounce_n;    /* ... anomalous (keys "debounce_k", "debounce_n") */
+    double quiet;           /* after an event, stay quiet for quiet*P samples
+                               (key "quiet") */
+    double rearm;           /* during the quiet period a new event needs its
+                               evidence (tail probability) this many times
+                               stronger than the last event's (key "rearm") */
+    uint32_t lik_short;     /* likelihood: length of the short moving average of
+                               raw scores, in samples (key "likelihood_short") */
+    uint32_t robust_window; /* robust detector: samples kept for median/MAD
+                               (key "robust_window") */
+    int64_t season_period_s; /* seasonal detector: period in seconds; 0 =
+                                detect it from the first P samples
+                                (key "season_period") */
+    uint32_t season_bins;   /* seasonal detector: bins per period
+                               (key "season_bins") */
+};
+
+/* Fills c with the defaults (the configuration the NAB figures are for). */
+void mend_scorer_conf_defaults(struct mend_scorer_conf *c);
+
+/* Sets one option from text (the YAML loader passes `detect:` keys through
+ * this). Validates the value; on error writes a message naming the key and
+ * the accepted range into err (always NUL-terminated when errlen > 0) and
+ * returns MEND_EINVAL (unknown keys too). c is unchanged on error. */
+int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char *value,
+                         char *err, size_t errlen);
+
+/* Checks a whole configuration (e.g. debounce_k <= debounce_n, at least one
+ * detector); same error contract as mend_scorer_conf_set. */
+int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen);
+
+struct mend_conf_doc {
+    const char *key;
+    const char *def;  /* default, as text */
+    const char *help;
+};
+
+/* The documented options, for --help and the README; static storage, *n set
+ * to the count. */
+const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n);
+
+/* Bytes of caller-owned per-series state for configuration c (the engine
+ * keeps one blob per series). The blob must be zeroed before init and
+ * aligned for double/int64_t; the default configuration needs <= 400 bytes. */
+size_t mend_scorer_state_size(const struct mend_scorer_conf *c);
+
+/* Prepares a zeroed blob. May allocate (the seasonal profile): returns
+ * MEND_ENOMEM then, MEND_EINVAL for a configuration that fails
+ * mend_scorer_conf_check. c must be the same configuration for every later
+ * call on this state and must outlive it. */
+int mend_scorer_init(void *state, const struct mend_scorer_conf *c);
+
+/* Frees anything init allocated; the blob may be zeroed and reused. Accepts a
+ * zeroed (never initialised) blob. */
+void mend_scorer_fini(void *state, const struct mend_scorer_conf *c);
+
+/* Scores one sample, in event-time order (non-decreasing t_ns; the engine
+ * drops late samples before they get here). Returns the anomaly score in
+ * [0,1], after the event logic: during the quiet period that follows an event
+ * the score is held below threshold unless the evidence is rearm times
+ * stronger, so thresholding the returned score gives one alarm per event.
+ * *event (may be NULL) is set to 1 when this sample starts an anomaly event,
+ * else 0. A non-finite x is ignored (score 0, no state change). No
+ * allocation. */
+double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t_ns, double x,
+                        int *event);
+
+/* What the last step saw, for explanations and the localiser. */
+struct mend_scorer_detail {
+    double raw;        /* fused raw score in [0,1] before calibration */
+    double likelihood; /* calibrated score in [0,1] before the event logic */
+    double expected;   /* the baseline's expected value for the last sample */
+    unsigned fired;    /* MEND_DET_* bits whose own score crossed threshold */
+    uint64_t n;        /* samples seen */
+};
+void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
+                        struct mend_scorer_detail *d);
+
+/* Appends the state to w (versioned, little-endian). Returns w's failure as
+ * MEND_ENOMEM. */
+int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct mend_wbuf *w);
+
+/* Restores a state saved with the same configuration into an initialised
+ * blob. Returns MEND_ECORRUPT on short or invalid data and MEND_EVERSION on a
+ * foreign version; on error the state is reset to freshly initialised, never
+ * half-loaded. */
+int mend_scorer_load(void *state, const struct mend_scorer_conf *c, struct mend_rbuf *r);
+
+#endif
