@@ -1,0 +1,115 @@
+/* mvgauss.h -- multivariate Gaussian detector for one entity group (e.g. all
+ * fields of one host), scoring each d-dimensional sample by its Mahalanobis
+ * distance under a mean and covariance learnt online.
+ *
+ * Learning: exponentially weighted mean and covariance with a half-life in
+ * samples (during the first samples the weight is 1/n, so the estimate is the
+ * plain sample mean/covariance until the forgetting takes over). Scoring uses
+ * the covariance shrunk toward its diagonal,
+ *     S = (1 - lambda) C + lambda diag(C),
+ * with lambda fixed by configuration or, when shrinkage < 0, estimated from
+ * the data Ledoit-Wolf style (Schafer-Strimmer "target D"): lambda = sum of
+ * the estimated variances of the off-diagonal entries over the sum of their
+ * squares, clamped to [0, 1]. Shrinkage is what makes collinear signals
+ * (a singular C) usable.
+ *
+ * Score: d^2 = (x - mu)' S^-1 (x - mu) via the Cholesky factor of S, and
+ * score = P(chi^2_k <= d^2), the chi-square CDF with k = number of observed
+ * dimensions, so 0.999 means "further out than 99.9% of normal samples".
+ * The factor is recomputed only every refit_every samples (the mean is always
+ * current), which keeps a step O(d^2). A factor that fails (not positive
+ * definite) is retried with growing jitter on the diagonal; if that fails too
+ * the step returns MEND_ERANGE and the model still learns.
+ *
+ * Missing values: a NaN in x marks a missing dimension. Scoring uses the
+ * marginal over the observed dimensions (the sub-matrix of S, factored for
+ * that step; O(k^3)), with k degrees of freedom; missing dimensions get a
+ * contribution of 0. Learning imputes the current mean for missing
+ * dimensions (their deviation counts as 0), so a dimension that is often
+ * missing has its variance somewhat understated. Infinite values are
+ * rejected (MEND_ERANGE) and not learnt.
+ *
+ * Not thread-safe; one model per entity group, no allocation after _new. */
+#ifndef MEND_MVGAUSS_H
+#define MEND_MVGAUSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mend/common.h"
+
+#define MEND_MVG_MAX_DIM_DEFAULT 64
+#define MEND_MVG_MAX_DIM_LIMIT 1024 /* hard cap on max_dim itself */
+
+struct mend_mvg_conf {
+    size_t max_dim;        /* cap on dim (default 64, at most MEND_MVG_MAX_DIM_LIMIT) */
+    double half_life;      /* samples after which a sample's weight halves;
+                              > 0, may be INFINITY (no forgetting). Default 1000 */
+    uint64_t warmup;       /* samples learnt before scoring starts (default 100;
+                              values below 2 act as 2) */
+    uint32_t refit_every;  /* recompute the Cholesky factor every N samples
+                              (default 32, >= 1) */
+    double shrinkage;      /* < 0: estimate from data (default); else fixed
+                              lambda in [0, 1] */
+};
+
+struct mend_mvg;
+
+/* Fills c with the defaults above. */
+void mend_mvg_conf_defaults(struct mend_mvg_conf *c);
+
+/* Checks a configuration: MEND_OK or MEND_EINVAL. */
+int mend_mvg_conf_check(const struct mend_mvg_conf *c);
+
+/* Creates a model of dim dimensions (1 <= dim <= c->max_dim); c is copied
+ * (NULL = defaults). Returns MEND_EINVAL, MEND_ECAP (dim above max_dim) or
+ * MEND_ENOMEM; *out is set only on success and the caller owns it. */
+int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **out);
+
+/* Frees m; accepts NULL. */
+void mend_mvg_free(struct mend_mvg *m);
+
+size_t mend_mvg_dim(const struct mend_mvg *m);
+
+/* Samples learnt so far (including ones with missing values). */
+uint64_t mend_mvg_count(const struct mend_mvg *m);
+
+/* The shrinkage intensity used by the current factor (0 before the first
+ * factorisation). */
+double mend_mvg_lambda(const struct mend_mvg *m);
+
+/* Scores x (dim entries, borrowed; NaN = missing) against the model learnt so
+ * far, without learning it. *score in [0, 1], *d2 >= 0 (both 0 during
+ * warm-up or when every dimension is missing). contrib, when not NULL,
+ * receives dim entries: each dimension's share of d^2, c_i = r_i (S^-1 r)_i
+ * with r = x - mu, which sum to d^2; a share can be slightly negative when a
+ * dimension's deviation is explained by its correlation with others. score,
+ * d2 may be NULL. May refactor the covariance (hence non-const).
+ * Returns MEND_OK, MEND_ERANGE (infinite input, or covariance not usable even
+ * with jitter: outputs are then 0) or MEND_EINVAL. */
+int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
+                   double *contrib);
+
+/* Learns x (NaN = missing, imputed with the mean). MEND_ERANGE for infinite
+ * input (nothing learnt). */
+int mend_mvg_learn(struct mend_mvg *m, const double *x);
+
+/* Score against the model so far, then learn: mend_mvg_score followed by
+ * mend_mvg_learn. The sample is learnt even when scoring returned
+ * MEND_ERANGE for a non-usable covariance (returned code is still
+ * MEND_ERANGE so the caller can count it). */
+int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2,
+                  double *contrib);
+
+/* Appends m's state (not its configuration) to w. Returns MEND_ENOMEM if w
+ * has failed. */
+int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w);
+
+/* Reads a model written by mend_mvg_save from r and creates it with
+ * configuration c (NULL = defaults). A model saved and loaded with the same
+ * configuration continues with bit-identical scores. Returns MEND_ECORRUPT
+ * (truncated or inconsistent data), MEND_EVERSION (unknown record version),
+ * MEND_ECAP (dim above c->max_dim), MEND_EINVAL or MEND_ENOMEM. */
+int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct mend_mvg **out);
+
+#endif
