@@ -25,8 +25,8 @@ int mend_time_parse_iso8601(const char *s, size_t len, int64_t *ns);
  * Returns 0, MEND_EPARSE or MEND_ERANGE (overflow). */
 int mend_time_parse_epoch(const char *s, size_t len, int64_t *ns);
 
-/* Either of the above: ISO-8601 when the text contains '-' after its first
- * character or ':' , else epoch. */
+/* Either of the above: ISO-8601 when the (trimmed) text has a '-' at index
+ * 4, as in "2014-04-10", else an epoch number. */
 int mend_time_parse_any(const char *s, size_t len, int64_t *ns);
 
 #endif

@@ -1,0 +1,246 @@
+/* ingest_csv.c -- CSV with a header line, one line at a time.
+ *
+ * The first non-blank line is the header. When its first column is named
+ * "timestamp" or "time" (any case) that column holds the time (ISO-8601 or
+ * an epoch number, see timefmt.h); otherwise every column is a value column
+ * and the data row number (1 = first data row) stands in for the time.
+ * Each value column is one series whose key is the trimmed, unquoted header
+ * text. Unlike LP, CSV cells are independent: an empty cell is a missing
+ * value (skipped silently) and a bad cell is reported by line:col and column
+ * name while the row's other cells are still emitted. Quoted cells ("a,b",
+ * "say ""hi""") are accepted; a quote cannot span lines. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ingest_internal.h"
+#include "mend/timefmt.h"
+
+struct cell {
+    const char *s;     /* content (without quotes) */
+    size_t n;
+    const char *at;    /* first byte of the cell, for the column number */
+    int quoted_pairs;  /* content has "" that must be collapsed */
+};
+
+/* Splits the next cell off [*c, end). Returns 1 with a cell, 0 at end of
+ * line, -1 on a malformed quote (*bad names the offending byte). */
+static int next_cell(const char **c, const char *end, int *first, struct cell *out,
+                     const char **bad)
+{
+    const char *x = *c;
+    if (!*first) {
+        if (x >= end)
+            return 0;
+        x++;   /* the ',' that ended the previous cell */
+    }
+    *first = 0;
+    while (x < end && (*x == ' ' || *x == '\t'))
+        x++;
+    out->at = x;
+    out->quoted_pairs = 0;
+    if (x < end && *x == '"') {
+        const char *q = ++x;
+        for (;;) {
+            if (x >= end) {
+                *bad = out->at;
+                return -1;
+            }
+            if (*x == '"') {
+                if (x + 1 < end && x[1] == '"') {
+                    out->quoted_pairs = 1;
+                    x += 2;
+                    continue;
+                }
+                break;
+            }
+            x++;
+        }
+        out->s = q;
+        out->n = (size_t)(x - q);
+        x++;
+        while (x < end && (*x == ' ' || *x == '\t'))
+            x++;
+        if (x < end && *x != ',') {
+            *bad = x;
+            return -1;
+        }
+    } else {
+        const char *b = x;
+        while (x < end && *x != ',')
+            x++;
+        const char *e = x;
+        while (e > b && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        out->s = b;
+        out->n = (size_t)(e - b);
+    }
+    *c = x;
+    return 1;
+}
+
+static void colname_error(struct mend_parser *p, const struct mend_sink *sink, size_t col,
+                          const char *what, size_t j)
+{
+    const struct mend_csv_col *cc = &p->cols[j];
+    int nl = cc->len > 80 ? 80 : (int)cc->len;
+    snprintf(p->errbuf, sizeof p->errbuf, "%s in column '%.*s'%s", what, nl,
+             p->csv_names + cc->off, cc->len > 80 ? "..." : "");
+    mend_ingest_error(p, sink, col, p->errbuf);
+}
+
+static int parse_header(struct mend_parser *p, const char *s, const char *end,
+                        const struct mend_sink *sink)
+{
+    const char *c = s;
+    int first = 1, r;
+    struct cell cl;
+    const char *bad = NULL;
+    size_t off = 0;
+    p->csv_ncols = 0;
+    p->csv_time_col = 0;
+    p->csv_have_header = 1;
+    while ((r = next_cell(&c, end, &first, &cl, &bad)) == 1) {
+        size_t j = p->csv_ncols;
+        if (j >= MEND_INGEST_MAX_COLUMNS) {
+            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+                              "too many columns (cap 1024); the rest are ignored");
+            return MEND_OK;
+        }
+        struct mend_csv_col *cc = &p->cols[j];
+        cc->off = off;
+        cc->skip = 0;
+        /* copy, collapsing "" to " */
+        for (size_t i = 0; i < cl.n; i++) {
+            p->csv_names[off++] = cl.s[i];
+            if (cl.quoted_pairs && cl.s[i] == '"')
+                i++;
+        }
+        cc->len = off - cc->off;
+        p->csv_ncols++;
+        if (j == 0 && ((cc->len == 4 && !strncasecmp(p->csv_names, "time", 4)) ||
+                       (cc->len == 9 && !strncasecmp(p->csv_names, "timestamp", 9)))) {
+            p->csv_time_col = 1;
+            continue;
+        }
+        if (!cc->len) {
+            cc->skip = 1;
+            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+                              "empty column name; column ignored");
+            continue;
+        }
+        if (cc->len > p->o.max_key) {
+            cc->skip = 1;
+            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+                              "column name longer than max_key; column ignored");
+            continue;
+        }
+        for (size_t k = 0; k < j; k++) {
+            if (p->cols[k].len == cc->len &&
+                !memcmp(p->csv_names + p->cols[k].off, p->csv_names + cc->off, cc->len)) {
+                cc->skip = 1;
+                colname_error(p, sink, (size_t)(cl.at - s + 1),
+                              "duplicate header; ignored", j);
+                break;
+            }
+        }
+    }
+    if (r < 0)
+        mend_ingest_error(p, sink, (size_t)(bad - s + 1), "malformed quoted header cell");
+    return MEND_OK;
+}
+
+static int nonfinite_word(const char *s, size_t n, double *v)
+{
+    if ((n == 3 && !strncasecmp(s, "nan", 3)) || (n == 4 && !strncasecmp(s, "-nan", 4))) {
+        *v = NAN;
+        return 1;
+    }
+    if ((n == 3 && !strncasecmp(s, "inf", 3)) || (n == 4 && !strncasecmp(s, "+inf", 4)) ||
+        (n == 8 && !strncasecmp(s, "infinity", 8))) {
+        *v = INFINITY;
+        return 1;
+    }
+    if ((n == 4 && !strncasecmp(s, "-inf", 4)) || (n == 9 && !strncasecmp(s, "-infinity", 9))) {
+        *v = -INFINITY;
+        return 1;
+    }
+    return 0;
+}
+
+int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
+                         const struct mend_sink *sink)
+{
+    const char *end = s + n, *c = s;
+    while (c < end && (*c == ' ' || *c == '\t'))
+        c++;
+    if (c == end)
+        return MEND_OK;   /* blank lines are neither header nor rows */
+    if (!p->csv_have_header)
+        return parse_header(p, s, end, sink);
+
+    struct mend_point pt;
+    pt.entity = NULL;
+    pt.entity_len = 0;
+    pt.has_time = 1;
+    pt.time_ns = (int64_t)++p->csv_row;
+    c = s;
+    int first = 1, r;
+    struct cell cl;
+    const char *bad = NULL;
+    size_t j = 0;
+    while ((r = next_cell(&c, end, &first, &cl, &bad)) == 1) {
+        size_t col = (size_t)(cl.at - s + 1);
+        if (j >= p->csv_ncols) {
+            /* a trailing comma is harmless; real extra data is reported
+             * once for the row */
+            if (cl.n) {
+                mend_ingest_error(p, sink, col, "more cells than header columns");
+                return MEND_OK;
+            }
+            j++;
+            continue;
+        }
+        if (j == 0 && p->csv_time_col) {
+            int rc = cl.n && !cl.quoted_pairs ? mend_time_parse_any(cl.s, cl.n, &pt.time_ns)
+                                              : MEND_EPARSE;
+            if (rc) {
+                colname_error(p, sink, col,
+                              rc == MEND_ERANGE ? "time out of range; row skipped"
+                                                : "bad time; row skipped", 0);
+                return MEND_OK;
+            }
+            j++;
+            continue;
+        }
+        const struct mend_csv_col *cc = &p->cols[j++];
+        if (cc->skip || !cl.n)
+            continue;
+        int rc = cl.quoted_pairs ? MEND_EPARSE : mend_ingest_number(cl.s, cl.n, &pt.value);
+        if (rc == MEND_EPARSE && nonfinite_word(cl.s, cl.n, &pt.value))
+            rc = MEND_ERANGE;
+        else if (rc == MEND_ERANGE)
+            pt.value = cl.s[0] == '-' ? -INFINITY : INFINITY;
+        if (rc == MEND_ERANGE && !p->o.keep_nonfinite) {
+            colname_error(p, sink, col, "non-finite or out-of-range value", j - 1);
+            continue;
+        }
+        if (rc == MEND_EPARSE) {
+            colname_error(p, sink, col, "bad number", j - 1);
+            continue;
+        }
+        pt.key = p->csv_names + cc->off;
+        pt.key_len = cc->len;
+        rc = mend_ingest_emit(p, sink, &pt);
+        if (rc < 0)
+            return rc;
+    }
+    if (r < 0) {
+        if (j < p->csv_ncols)
+            colname_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell", j);
+        else
+            mend_ingest_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell");
+    }
+    return MEND_OK;
+}

@@ -1,0 +1,235 @@
+/* ingest_prom.c -- Prometheus text exposition format 0.0.4, one line at a
+ * time.
+ *
+ *   metric_name[{label="value",...}] value [timestamp_ms]
+ *
+ * "# HELP", "# TYPE" and any other '#' line are comments (counted). Label
+ * values are unescaped (\\ \" \n) into a parser-owned buffer, sorted by
+ * label name and written into the key with line-protocol tag escaping, so a
+ * Prometheus key reads like an LP key without a field part:
+ * "http_requests_total,code=200,method=post". A label with an empty value
+ * is the same as no label in Prometheus, so it is left out of the key.
+ * Histogram and summary series (_bucket{le=...}, _sum, _count) are ordinary
+ * series here. */
+#include <math.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ingest_internal.h"
+
+#define FAIL(col_, why_)                                    \
+    do {                                                    \
+        mend_ingest_error(p, sink, (size_t)(col_), (why_)); \
+        return MEND_OK;                                     \
+    } while (0)
+
+static int name_start(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+}
+
+static int name_char(char c)
+{
+    return name_start(c) || (c >= '0' && c <= '9');
+}
+
+static const char *skip_blank(const char *c, const char *end)
+{
+    while (c < end && (*c == ' ' || *c == '\t'))
+        c++;
+    return c;
+}
+
+/* Appends v with LP tag escaping; returns the new length or SIZE_MAX when
+ * the key would pass cap. */
+static size_t put_escaped(char *key, size_t klen, size_t cap, const char *v, size_t vl)
+{
+    for (size_t i = 0; i < vl; i++) {
+        char ch = v[i];
+        if (ch == ',' || ch == '=' || ch == ' ') {
+            if (klen + 2 > cap)
+                return SIZE_MAX;
+            key[klen++] = '\\';
+        } else if (klen + 1 > cap) {
+            return SIZE_MAX;
+        }
+        key[klen++] = ch;
+    }
+    return klen;
+}
+
+int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
+                          const struct mend_sink *sink)
+{
+    const char *end = s + n, *c = skip_blank(s, s + n);
+    if (c == end)
+        return MEND_OK;
+    if (*c == '#') {
+        p->st.comments++;
+        return MEND_OK;
+    }
+#define COL(ptr) ((ptr) - s + 1)
+    const char *name = c;
+    if (!name_start(*c))
+        FAIL(COL(c), "bad metric name");
+    while (c < end && name_char(*c))
+        c++;
+    size_t name_len = (size_t)(c - name);
+    const char *after_name = c;
+    c = skip_blank(c, end);
+
+    size_t nl = 0, uoff = 0;
+    const char *ent = NULL;
+    size_t ent_len = 0;
+    const char *etag = p->o.entity_tag;
+    size_t etag_len = etag ? strlen(etag) : 0;
+    if (c < end && *c == '{') {
+        c++;
+        for (;;) {
+            c = skip_blank(c, end);
+            if (c < end && *c == '}')
+                break;
+            const char *ln = c;
+            if (c == end || !(name_start(*c) && *c != ':'))
+                FAIL(COL(c), "bad label name");
+            while (c < end && name_char(*c) && *c != ':')
+                c++;
+            size_t ln_len = (size_t)(c - ln);
+            c = skip_blank(c, end);
+            if (c == end || *c != '=')
+                FAIL(COL(c), "expected '=' after label name");
+            c = skip_blank(c + 1, end);
+            if (c == end || *c != '"')
+                FAIL(COL(c), "expected '\"' to open label value");
+            c++;
+            char *u = p->ubuf + uoff;
+            size_t ul = 0;
+            for (;;) {
+                if (c == end)
+                    FAIL(COL(ln), "unterminated label value");
+                char ch = *c;
+                if (ch == '"')
+                    break;
+                if (ch == '\\') {
+                    if (c + 1 == end)
+                        FAIL(COL(c), "unterminated label value");
+                    char e = c[1];
+                    if (e == '\\' || e == '"')
+                        u[ul++] = e;
+                    else if (e == 'n')
+                        u[ul++] = '\n';
+                    else
+                        FAIL(COL(c), "bad escape in label value (\\\\ \\\" \\n only)");
+                    c += 2;
+                    continue;
+                }
+                u[ul++] = ch;
+                c++;
+            }
+            c++;   /* closing quote */
+            if (ul) {
+                if (nl >= p->o.max_tags)
+                    FAIL(COL(ln), "too many labels (max_tags)");
+                struct mend_ingest_tag *t = &p->tags[nl++];
+                t->k = ln;
+                t->kl = ln_len;
+                t->v = u;
+                t->vl = ul;
+                t->col = (uint32_t)COL(ln);
+                uoff += ul;
+                if (etag && ln_len == etag_len && !memcmp(ln, etag, etag_len)) {
+                    ent = u;
+                    ent_len = ul;
+                }
+            }
+            c = skip_blank(c, end);
+            if (c < end && *c == ',') {
+                c++;
+                continue;
+            }
+            if (c < end && *c == '}')
+                break;
+            FAIL(COL(c), "expected ',' or '}' in label set");
+        }
+        c = skip_blank(c + 1, end);
+    } else if (c == after_name && c < end) {
+        FAIL(COL(c), "bad character in metric name");
+    }
+
+    /* value */
+    const char *v = c;
+    while (c < end && *c != ' ' && *c != '\t')
+        c++;
+    size_t vl = (size_t)(c - v);
+    if (!vl)
+        FAIL(COL(v), "missing sample value");
+    struct mend_point pt;
+    int nonfinite = 1;
+    if (vl == 3 && !strncasecmp(v, "nan", 3))
+        pt.value = NAN;
+    else if ((vl == 4 && (!strncasecmp(v, "+inf", 4))) || (vl == 3 && !strncasecmp(v, "inf", 3)))
+        pt.value = INFINITY;
+    else if (vl == 4 && !strncasecmp(v, "-inf", 4))
+        pt.value = -INFINITY;
+    else {
+        nonfinite = 0;
+        int rc = mend_ingest_number(v, vl, &pt.value);
+        if (rc == MEND_ERANGE)
+            FAIL(COL(v), "sample value out of range");
+        if (rc)
+            FAIL(COL(v), "bad sample value");
+    }
+    if (nonfinite && !p->o.keep_nonfinite)
+        FAIL(COL(v), "non-finite sample value (NaN/Inf) rejected");
+
+    /* optional timestamp in ms */
+    c = skip_blank(c, end);
+    pt.has_time = p->has_default_time;
+    pt.time_ns = p->has_default_time ? p->default_time : 0;
+    if (c < end) {
+        const char *t = c;
+        while (c < end && *c != ' ' && *c != '\t')
+            c++;
+        int64_t ms;
+        int rc = mend_parse_i64(t, (size_t)(c - t), &ms);
+        if (rc == MEND_ERANGE)
+            FAIL(COL(t), "timestamp out of range");
+        if (rc)
+            FAIL(COL(t), "bad timestamp");
+        if (ms > INT64_MAX / 1000000 || ms < INT64_MIN / 1000000)
+            FAIL(COL(t), "timestamp overflows int64 nanoseconds");
+        c = skip_blank(c, end);
+        if (c < end)
+            FAIL(COL(c), "unexpected text after timestamp");
+        pt.time_ns = ms * 1000000;
+        pt.has_time = 1;
+    }
+
+    /* canonical key */
+    int was_sorted;
+    long dup = mend_ingest_sort_tags(p->tags, nl, &was_sorted);
+    if (dup >= 0)
+        FAIL(p->tags[dup].col, "duplicate label name");
+    size_t cap = p->o.max_key, klen = name_len;
+    if (klen > cap)
+        FAIL(COL(name), "series key longer than max_key");
+    memcpy(p->key, name, name_len);
+    for (size_t i = 0; i < nl; i++) {
+        const struct mend_ingest_tag *t = &p->tags[i];
+        if (klen + 2 + t->kl > cap)
+            FAIL(t->col, "series key longer than max_key");
+        p->key[klen++] = ',';
+        memcpy(p->key + klen, t->k, t->kl);
+        klen += t->kl;
+        p->key[klen++] = '=';
+        klen = put_escaped(p->key, klen, cap, t->v, t->vl);
+        if (klen == SIZE_MAX)
+            FAIL(t->col, "series key longer than max_key");
+    }
+    pt.key = p->key;
+    pt.key_len = klen;
+    pt.entity = ent;
+    pt.entity_len = ent ? ent_len : 0;
+    return mend_ingest_emit(p, sink, &pt);
+#undef COL
+}
