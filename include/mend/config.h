@@ -1,0 +1,64 @@
+/* config.h -- mend's configuration: one YAML file (libyaml), every option
+ * with a default so mend runs with no file at all.
+ *
+ * The file is a mapping of sections to mappings of options:
+ *
+ *   input:      { listen: [tcp://127.0.0.1:8094], format: lp, entity_tag: host }
+ *   detect:     { threshold: 0.5 }
+ *   incidents:  { output: /var/log/mend/incidents.jsonl, resolve_after: 10m }
+ *
+ * Options are set by "section.key" through one table (mend_config_docs lists
+ * it with defaults and help); `detect.*` keys go to the scorer's own table.
+ * Values are read, validated and clamped before they are assigned, and an
+ * error names file:line:col and the key. */
+#ifndef MEND_CONFIG_H
+#define MEND_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mend/engine.h"
+#include "mend/ingest.h"
+
+#define MEND_CONFIG_MAX_LISTEN 16
+#define MEND_CONFIG_PATH_MAX 1024
+
+struct mend_config {
+    struct mend_engine_conf engine;
+    struct mend_ingest_opts ingest;
+    char entity_tag[128];                     /* storage behind ingest.entity_tag */
+    char listen[MEND_CONFIG_MAX_LISTEN][256]; /* input.listen */
+    size_t n_listen;
+    char format[8];                           /* "" = from extension/content */
+    char incidents_output[MEND_CONFIG_PATH_MAX]; /* "-" = stdout */
+    char checkpoint_path[MEND_CONFIG_PATH_MAX];  /* "" = no checkpoints */
+    int64_t checkpoint_interval_ns;           /* event time between checkpoints */
+    uint32_t error_log_limit;                 /* malformed-line messages per
+                                                 source before they are only counted */
+};
+
+void mend_config_defaults(struct mend_config *c);
+
+/* Sets "section.key" from text; err names the key and what is accepted. */
+int mend_config_set(struct mend_config *c, const char *key, const char *value, char *err,
+                    size_t errlen);
+
+/* Reads a YAML file over the current values. On error, err starts with
+ * "path:line:col:" and c may hold some of the file's values. */
+int mend_config_load(struct mend_config *c, const char *path, char *err, size_t errlen);
+
+/* Same, from memory (name is used in messages). */
+int mend_config_load_buf(struct mend_config *c, const char *name, const char *buf, size_t len,
+                         char *err, size_t errlen);
+
+/* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a bare number is
+ * seconds. */
+int mend_parse_duration(const char *s, int64_t *ns);
+
+
+/* Prints every option (detect.* too) with its default, taken from
+ * mend_config_defaults so the text cannot drift, and its help. */
+void mend_config_print_docs(FILE *f);
+
+#endif

@@ -1,0 +1,93 @@
+/* engine.h -- the detection pipeline for one shard of signals.
+ *
+ *   point -> series registry -> scorer (per series) -> anomaly events
+ *         -> entity rows -> multivariate model (per entity) -> events
+ *   event time -> absence checks, incident resolution, checkpoints
+ *   events -> incidents -> JSON lines
+ *
+ * Everything is driven by the samples' own timestamps: the engine keeps a
+ * watermark (the newest event time seen) and never reads the wall clock, so
+ * a live run and the replay of its recording give the same output. The
+ * struct mend_engine owns all state; there is no global state. */
+#ifndef MEND_ENGINE_H
+#define MEND_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mend/common.h"
+#include "mend/incident.h"
+#include "mend/mvgauss.h"
+#include "mend/scorer.h"
+#include "mend/series.h"
+
+struct mend_engine_conf {
+    struct mend_series_conf series;
+    struct mend_scorer_conf scorer;
+    struct mend_incident_conf incidents;
+    struct mend_mvg_conf mvg;
+    int mvg_enabled;           /* multivariate model per entity, default 1 */
+    double mvg_threshold;      /* chi-square tail: event when 1-CDF <= this, default 1e-6 */
+    int absence_enabled;       /* default 1 */
+    double absence_factor;     /* silent for factor x the usual interval, default 5 */
+    int64_t absence_min_ns;    /* ... and at least this long, default 60 s */
+    int64_t lateness_ns;       /* accept samples this much older than the
+                                  series' newest (scored as if at the newest);
+                                  older ones are dropped and counted; default 0 */
+    int64_t tick_ns;           /* how often (event time) absence and incident
+                                  resolution are checked, default 10 s */
+};
+void mend_engine_conf_defaults(struct mend_engine_conf *c);
+
+/* Per-sample score output (optional): key, event time, value, score. */
+struct mend_score_out {
+    void (*emit)(void *ctx, const struct mend_series *s, int64_t t_ns, double value,
+                 double score);
+    void *ctx;
+};
+
+struct mend_engine_stats {
+    uint64_t points, scored, late_dropped, refused_series, anomalies, absences,
+        multivariate, no_time;
+    uint32_t series, entities;
+    int64_t watermark;
+    size_t memory;             /* registry + detector blobs + rings */
+};
+
+struct mend_engine;
+
+/* conf is copied. incidents and scores (either may be NULL) are borrowed and
+ * must outlive the engine. */
+int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incident_out *incidents,
+                    const struct mend_score_out *scores, struct mend_engine **out);
+void mend_engine_free(struct mend_engine *e);
+
+/* Takes one parsed point. A point without a timestamp gets the watermark
+ * (the newest event time seen). Returns 0; late or refused points are
+ * counted, not errors. MEND_ENOMEM on allocation failure. */
+int mend_engine_point(struct mend_engine *e, const struct mend_point *p);
+
+/* A struct mend_sink whose point() feeds this engine; error() is left to the
+ * caller (set it after this call). */
+void mend_engine_sink(struct mend_engine *e, struct mend_sink *sink);
+
+/* Moves event time on without a sample (e.g. the daemon's clock while input
+ * is silent), running absence checks and incident resolution. */
+void mend_engine_advance(struct mend_engine *e, int64_t now_ns);
+
+void mend_engine_stats(const struct mend_engine *e, struct mend_engine_stats *st);
+struct mend_registry *mend_engine_registry(struct mend_engine *e);
+
+/* Whole engine state for checkpoints: save appends to w; load restores into
+ * a fresh engine built with the same configuration (refused with
+ * MEND_EVERSION when the configuration differs, MEND_ECORRUPT when the data
+ * is bad -- the engine must then be discarded). */
+int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w);
+int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r);
+
+/* Convenience: save to / load from a checkpoint file (checkpoint.h). Load
+ * returns MEND_ENOTFOUND when the file does not exist. err names the problem. */
+int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen);
+int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen);
+
+#endif
