@@ -1,0 +1,22 @@
+# bench.mk -- build rule for the benchmark data generator (bench/gen_lp.c).
+# Included from the main Makefile, so CC, CPPFLAGS, CFLAGS, LDFLAGS and BUILD
+# come from there. gen_lp is libc-only and does not link libmend, so it can be
+# built and run before (or without) the library.
+#
+#   make $(BUILD)/bench/gen_lp     (or: make gen-lp)
+#   build/bench/gen_lp --samples 10000000 --series 100000 > /tmp/bench.lp
+
+# Including this file before the `all:` rule must not make gen_lp the default.
+ifeq ($(.DEFAULT_GOAL),)
+.DEFAULT_GOAL := all
+endif
+
+BUILD ?= build
+GEN_LP = $(BUILD)/bench/gen_lp
+
+$(GEN_LP): bench/gen_lp.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+.PHONY: gen-lp
+gen-lp: $(GEN_LP)
