@@ -28,7 +28,8 @@ enum {
     MEND_DET_EWMA = 1u << 1,     /* exponentially weighted mean/variance */
     MEND_DET_ROBUST = 1u << 2,   /* median/MAD over a bounded recent window */
     MEND_DET_SEASONAL = 1u << 3, /* time-of-day / day-of-week profile */
-    MEND_DET_RANGE = 1u << 4     /* value beyond the running min/max */
+    MEND_DET_RANGE = 1u << 4,    /* value beyond the running min/max */
+    MEND_DET_DIFF = 1u << 5      /* EW model of first differences (jumps, spikes) */
 };
 
 /* Caps on the options (mend_scorer_conf_set rejects values outside them). */
@@ -39,7 +40,7 @@ enum {
 
 struct mend_scorer_conf {
     unsigned detectors;     /* MEND_DET_* bits; key "detectors", a comma list
-                               of gauss,ewma,robust,seasonal,range */
+                               of gauss,ewma,diff,robust,seasonal,range */
     uint32_t probation;     /* P, in samples: the learning length; no event is
                                raised before P samples, and the detectors' time
                                constants are tied to it (key "probation") */

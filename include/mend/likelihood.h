@@ -1,0 +1,37 @@
+/* likelihood.h -- anomaly likelihood: judges a detector's latest surprise
+ * against how surprised that detector has recently been on this series.
+ *
+ * The idea is the one published with Numenta's HTM detector: fit a Gaussian
+ * to a short moving average of raw scores over a long history and report how
+ * far in the tail the latest average lies. Here both averages are
+ * exponential, so the state is three doubles instead of a window, and the
+ * result is "evidence" = -log10 of the tail probability (5 means a one in
+ * 100,000 event), which one global threshold can judge across series that
+ * are noisy and series that are clean. */
+#ifndef MEND_LIKELIHOOD_H
+#define MEND_LIKELIHOOD_H
+
+#include <stdint.h>
+
+struct mend_likelihood {
+    double avg;  /* short exponential average of the raw surprise */
+    double mean; /* long exponential mean of avg */
+    double var;  /* long exponential variance of avg */
+};
+
+/* -log10 of the upper Gaussian tail Q(z), accurate for any finite z (an
+ * asymptotic expansion takes over where erfc underflows); 0.30103 at z = 0,
+ * close to 0 for very negative z, never negative or NaN. */
+double mend_tail_log10(double z);
+
+/* Feeds raw surprise u (>= 0) as the n-th sample (n counts from 1) and
+ * returns the evidence of its short average against the long history seen
+ * before it, then learns it. a_short and a_long are the weights of the
+ * newest sample in the short and long averages (a_short = 1 disables the
+ * short average); sd_floor bounds the long deviation from below so that a
+ * perfectly regular history does not make every wiggle infinitely
+ * surprising. Returns 0 while n < 3. */
+double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, double a_short,
+                            double a_long, double sd_floor);
+
+#endif

@@ -1,0 +1,240 @@
+/* detector_seasonal.c -- a seasonal baseline: the series' usual level and
+ * spread at each phase of a period (time of day, day of week).
+ *
+ * The period is either configured (season_period) or detected from the first
+ * samples: they are buffered (at most SEASON_DETECT_MAX), the autocorrelation
+ * of the buffer picks the strongest repeating lag, and a lag close to an
+ * hour, a day or a week is snapped to it so that bins line up with the
+ * calendar. The buffer is then replayed into the profile and freed. Each
+ * phase bin keeps an exponentially weighted mean and variance, so the
+ * profile follows slow drift. Time comes from the samples (event time).
+ *
+ * The profile lives on the heap (3 doubles per bin), which is why this
+ * detector is opt-in: init allocates, fini frees. */
+#include "mend/detector.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_S 1000000000LL
+/* Samples buffered for period detection (and at most probation of them). */
+#define SEASON_DETECT_MAX 4096u
+/* Weight of the newest sample in a bin: a memory of about 50 visits, a week
+ * or so of a daily profile at a few samples per bin. */
+#define BIN_ALPHA 0.02
+/* Visits before a bin's estimate is trusted. */
+#define BIN_MIN_N 3.0
+/* A repeating lag must explain at least this much autocorrelation. */
+#define ACF_MIN 0.3
+
+struct seasonal_state {
+    double *bins;      /* season_bins x {n, mean, var} */
+    double *hist;      /* detection buffer, NULL once the period is known */
+    int64_t period_ns; /* 0 while detecting, < 0 when no period was found */
+    int64_t t_first, t_last;
+    uint32_t nhist, cap;
+};
+
+static size_t seasonal_size(const struct mend_scorer_conf *c)
+{
+    (void)c;
+    return sizeof(struct seasonal_state);
+}
+
+static uint32_t detect_cap(const struct mend_scorer_conf *c)
+{
+    return c->probation < SEASON_DETECT_MAX ? c->probation : SEASON_DETECT_MAX;
+}
+
+static int seasonal_init(void *st, const struct mend_scorer_conf *c)
+{
+    struct seasonal_state *s = st;
+    memset(s, 0, sizeof *s);
+    s->bins = calloc((size_t)c->season_bins * 3u, sizeof(double));
+    if (!s->bins)
+        return MEND_ENOMEM;
+    if (c->season_period_s > 0) {
+        s->period_ns = c->season_period_s * NS_PER_S;
+        return MEND_OK;
+    }
+    s->cap = detect_cap(c);
+    s->hist = malloc(sizeof(double) * s->cap);
+    if (!s->hist) {
+        free(s->bins);
+        s->bins = NULL;
+        return MEND_ENOMEM;
+    }
+    return MEND_OK;
+}
+
+static void seasonal_fini(void *st, const struct mend_scorer_conf *c)
+{
+    struct seasonal_state *s = st;
+    (void)c;
+    free(s->bins);
+    free(s->hist);
+    s->bins = NULL;
+    s->hist = NULL;
+}
+
+/* The lag (in samples) of the strongest autocorrelation peak of v[0..n-1],
+ * or 0 when nothing repeats. Considers lags 2..n/2 so that at least two
+ * cycles are in view; O(n^2/2) once per series. */
+static uint32_t acf_period(const double *v, uint32_t n)
+{
+    if (n < 8)
+        return 0;
+    double mean = 0.0, var = 0.0;
+    for (uint32_t i = 0; i < n; i++)
+        mean += v[i];
+    mean /= n;
+    for (uint32_t i = 0; i < n; i++)
+        var += (v[i] - mean) * (v[i] - mean);
+    if (var <= 0.0)
+        return 0;
+    uint32_t best = 0;
+    double best_r = ACF_MIN, prev = 1.0, prev2 = 1.0;
+    for (uint32_t lag = 1; lag <= n / 2 + 1; lag++) {
+        double s = 0.0;
+        for (uint32_t i = lag; i < n; i++)
+            s += (v[i] - mean) * (v[i - lag] - mean);
+        /* Normalised by the overlap so long lags are not penalised. */
+        double r = s / var * (double)n / (double)(n - lag);
+        /* prev is a local peak: higher than both neighbours. */
+        if (lag >= 3 && prev > prev2 && prev >= r && prev > best_r) {
+            best_r = prev;
+            best = lag - 1;
+        }
+        prev2 = prev;
+        prev = r;
+    }
+    return best;
+}
+
+/* Snaps a detected period to an hour, a day or a week when within 10%. */
+static int64_t snap_period(int64_t p)
+{
+    static const int64_t cal[] = {3600LL * NS_PER_S, 86400LL * NS_PER_S, 604800LL * NS_PER_S};
+    for (size_t i = 0; i < sizeof cal / sizeof cal[0]; i++)
+        if (p > cal[i] - cal[i] / 10 && p < cal[i] + cal[i] / 10)
+            return cal[i];
+    return p;
+}
+
+static double *bin_of(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns)
+{
+    int64_t ph = t_ns % s->period_ns;
+    if (ph < 0)
+        ph += s->period_ns;
+    uint64_t b = (uint64_t)((double)ph / (double)s->period_ns * (double)c->season_bins);
+    if (b >= c->season_bins)
+        b = c->season_bins - 1;
+    return s->bins + 3u * b;
+}
+
+static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns,
+                    double x, double *expected)
+{
+    double *b = bin_of(s, c, t_ns);
+    double z = 0.0;
+    *expected = b[0] >= 1.0 ? b[1] : x;
+    if (b[0] >= BIN_MIN_N)
+        z = mend_det_z(x, b[1], b[2], b[1]);
+    struct mend_ewstat e = {b[0], b[1], b[2]};
+    mend_ewstat_add(&e, BIN_ALPHA, x);
+    b[0] = e.n;
+    b[1] = e.mean;
+    b[2] = e.var;
+    return z;
+}
+
+/* Ends detection: picks the period and replays the buffer into the profile
+ * at the times the samples would have had at even spacing. */
+static void finish_detection(struct seasonal_state *s, const struct mend_scorer_conf *c)
+{
+    uint32_t lag = acf_period(s->hist, s->nhist);
+    double dt = s->nhist > 1 ? (double)(s->t_last - s->t_first) / (double)(s->nhist - 1) : 0.0;
+    s->period_ns = -1;
+    if (lag && dt > 0.0)
+        s->period_ns = snap_period((int64_t)(dt * lag));
+    if (s->period_ns > 0) {
+        double ex;
+        for (uint32_t i = 0; i < s->nhist; i++)
+            (void)learn(s, c, s->t_first + (int64_t)(dt * i), s->hist[i], &ex);
+    }
+    free(s->hist);
+    s->hist = NULL;
+}
+
+static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
+                            double *expected)
+{
+    struct seasonal_state *s = st;
+    *expected = x;
+    if (s->period_ns == 0) {
+        if (s->nhist == 0)
+            s->t_first = t_ns;
+        s->t_last = t_ns;
+        s->hist[s->nhist++] = x;
+        if (s->nhist >= s->cap)
+            finish_detection(s, c);
+        return 0.0;
+    }
+    if (s->period_ns < 0)
+        return 0.0;
+    return learn(s, c, t_ns, x, expected);
+}
+
+static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
+{
+    const struct seasonal_state *s = st;
+    mend_wbuf_i64(w, s->period_ns);
+    mend_wbuf_i64(w, s->t_first);
+    mend_wbuf_i64(w, s->t_last);
+    mend_wbuf_u32(w, s->period_ns == 0 ? s->nhist : 0);
+    if (s->period_ns == 0)
+        for (uint32_t i = 0; i < s->nhist; i++)
+            mend_wbuf_f64(w, s->hist[i]);
+    for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
+        mend_wbuf_f64(w, s->bins[i]);
+    return w->failed ? MEND_ENOMEM : MEND_OK;
+}
+
+static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r)
+{
+    struct seasonal_state *s = st;
+    int64_t period = mend_rbuf_i64(r);
+    int64_t t_first = mend_rbuf_i64(r), t_last = mend_rbuf_i64(r);
+    uint32_t nhist = mend_rbuf_u32(r);
+    if (r->failed || (c->season_period_s > 0 && period != c->season_period_s * NS_PER_S))
+        return MEND_ECORRUPT;
+    /* A state still detecting needs the buffer init made; one that is done
+     * must not carry samples. */
+    if (period == 0 ? (!s->hist || nhist >= s->cap) : nhist != 0)
+        return MEND_ECORRUPT;
+    for (uint32_t i = 0; i < nhist; i++) {
+        s->hist[i] = mend_rbuf_f64(r);
+        if (r->failed || !isfinite(s->hist[i]))
+            return MEND_ECORRUPT;
+    }
+    for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
+        s->bins[i] = mend_rbuf_f64(r);
+        if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
+            return MEND_ECORRUPT;
+    }
+    s->period_ns = period;
+    s->t_first = t_first;
+    s->t_last = t_last;
+    s->nhist = nhist;
+    if (period != 0) {
+        free(s->hist);
+        s->hist = NULL;
+    }
+    return MEND_OK;
+}
+
+const struct mend_detector_ops mend_detector_seasonal = {
+    "seasonal", MEND_DET_SEASONAL, seasonal_size, seasonal_init, seasonal_fini, seasonal_step,
+    seasonal_save, seasonal_load,
+};

@@ -1,0 +1,551 @@
+/* scorer.c -- the per-series scoring loop: run the configured detectors,
+ * calibrate each one's surprise with the anomaly-likelihood layer, add the
+ * running-range channel, and turn the strongest evidence into a score in
+ * [0,1] and events (k-of-n debounce, then one alarm per run: a quiet period
+ * that only much stronger evidence breaks).
+ *
+ * The state is one caller-owned blob per series: a fixed header followed by,
+ * for each enabled detector, its likelihood state and its own blob. The
+ * header records where each detector lives, so a step walks a short array
+ * instead of recomputing the layout. */
+#include "mend/scorer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mend/detector.h"
+#include "mend/likelihood.h"
+
+/* Evidence (-log10 tail probability) that maps to score 1; score = evidence
+ * / MEND_EVIDENCE_FULL, so the default threshold 0.5 means a one in 10^5
+ * surprise for this series. Fixed, so that scores mean the same everywhere. */
+#define EVIDENCE_FULL 10.0
+/* Lower bound of the long deviation of a detector's surprise (in z units):
+ * a perfectly regular series must still see a clear departure before it
+ * counts as evidence. */
+#define LIK_SD_FLOOR 0.25
+#define MAX_DET 8
+#define STATE_MAGIC 0x3143534du /* "MSC1" */
+#define STATE_VERSION 1u
+
+static const struct mend_detector_ops *const registry[] = {
+    &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
+    &mend_detector_robust, &mend_detector_seasonal,
+};
+#define NREG (sizeof registry / sizeof registry[0])
+
+const struct mend_detector_ops *const *mend_detectors(size_t *n)
+{
+    *n = NREG;
+    return registry;
+}
+
+struct hdr {
+    uint64_t n;          /* samples seen */
+    uint64_t bits;       /* debounce history: bit i = sample n-i anomalous */
+    uint64_t last_event; /* n of the last event, 0 = none yet */
+    int64_t last_t;
+    double last_strength; /* evidence of the last event */
+    double min, max;      /* running range */
+    double raw, lik, expected; /* last step, for mend_scorer_detail */
+    uint32_t fired;
+    uint32_t ndet;
+    uint32_t reg[MAX_DET]; /* registry index of each enabled detector */
+    uint32_t off[MAX_DET]; /* blob offset of its likelihood + detector state */
+};
+
+static size_t align8(size_t n)
+{
+    return (n + 7u) & ~(size_t)7u;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    c->detectors = MEND_DET_EWMA | MEND_DET_DIFF | MEND_DET_RANGE;
+    c->probation = 600;
+    c->range_margin = 0.05;
+    c->threshold = 0.5;
+    c->debounce_k = 1;
+    c->debounce_n = 1;
+    c->quiet = 0.2;
+    c->rearm = 2.0;
+    c->lik_short = 1;
+    c->robust_window = 64;
+    c->season_period_s = 0;
+    c->season_bins = 48;
+}
+
+static const struct mend_conf_doc docs[] = {
+    {"detectors", "ewma,diff,range",
+     "detectors to fuse, comma list of gauss (Welford over all history), ewma (exponentially "
+     "weighted level), diff (first differences), robust (median/MAD of a window), seasonal "
+     "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max)"},
+    {"probation", "600",
+     "learning length P in samples (2..100000): no event before it; time constants scale with it"},
+    {"range_margin", "0.05",
+     "range channel: fraction of the running range beyond min/max that is anomalous (0..10)"},
+    {"threshold", "0.5", "score at which a sample counts as anomalous (0.01..1; 0.5 = 1e-5 tail)"},
+    {"debounce_k", "1", "an event needs debounce_k of the last debounce_n samples anomalous (1..64)"},
+    {"debounce_n", "1", "window of the k-of-n debounce (1..64, >= debounce_k)"},
+    {"quiet", "0.2", "after an event stay quiet for quiet*P samples (0..100)"},
+    {"rearm", "2", "during the quiet period an event needs rearm times the last evidence (1..1e6)"},
+    {"likelihood_short", "1", "short moving average of raw surprise, in samples (1..1000)"},
+    {"robust_window", "64", "robust detector: samples kept for median/MAD (3..1024)"},
+    {"season_period", "0",
+     "seasonal detector: period (seconds, or with suffix s/m/h/d/w; 0 = detect from the first "
+     "P samples; up to 366d)"},
+    {"season_bins", "48", "seasonal detector: bins per period (2..2016)"},
+};
+
+const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n)
+{
+    *n = sizeof docs / sizeof docs[0];
+    return docs;
+}
+
+static int fail(char *err, size_t errlen, const char *key, const char *value, const char *why)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "detect.%s: '%s' %s", key, value ? value : "", why);
+    return MEND_EINVAL;
+}
+
+static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    uint64_t u;
+    if (mend_parse_u64(v, strlen(v), &u) || u < lo || u > hi)
+        return MEND_EINVAL;
+    *out = (uint32_t)u;
+    return MEND_OK;
+}
+
+static int parse_f64(const char *v, double lo, double hi, double *out)
+{
+    double d;
+    if (mend_parse_f64(v, strlen(v), 0, &d) || d < lo || d > hi)
+        return MEND_EINVAL;
+    *out = d;
+    return MEND_OK;
+}
+
+static int parse_detectors(const char *v, unsigned *out)
+{
+    unsigned bits = 0;
+    const char *p = v;
+    while (*p) {
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        const char *a = p, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        size_t len = (size_t)(b - a);
+        unsigned bit = 0;
+        if (len == 5 && !memcmp(a, "range", 5))
+            bit = MEND_DET_RANGE;
+        for (size_t i = 0; i < NREG && !bit; i++)
+            if (strlen(registry[i]->name) == len && !memcmp(a, registry[i]->name, len))
+                bit = registry[i]->bit;
+        if (!bit)
+            return MEND_EINVAL;
+        bits |= bit;
+        p = *e ? e + 1 : e;
+    }
+    if (!bits)
+        return MEND_EINVAL;
+    *out = bits;
+    return MEND_OK;
+}
+
+/* A duration: plain seconds or a number with suffix s, m, h, d, w. */
+static int parse_period(const char *v, int64_t *out)
+{
+    size_t len = strlen(v);
+    int64_t mul = 1;
+    if (len > 0) {
+        switch (v[len - 1]) {
+        case 's': mul = 1; len--; break;
+        case 'm': mul = 60; len--; break;
+        case 'h': mul = 3600; len--; break;
+        case 'd': mul = 86400; len--; break;
+        case 'w': mul = 604800; len--; break;
+        default: break;
+        }
+    }
+    int64_t n;
+    if (mend_parse_i64(v, len, &n) || n < 0 || n > 366 * 86400 / mul)
+        return MEND_EINVAL;
+    *out = n * mul;
+    return MEND_OK;
+}
+
+int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char *value,
+                         char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!c || !key || !value)
+        return fail(err, errlen, key ? key : "?", value, "missing key or value");
+    if (!strcmp(key, "detectors")) {
+        if (parse_detectors(value, &c->detectors))
+            return fail(err, errlen, key, value,
+                        "is not a comma list of gauss, ewma, diff, robust, seasonal, range");
+    } else if (!strcmp(key, "probation")) {
+        if (parse_u32(value, 2, MEND_SCORER_MAX_PROBATION, &c->probation))
+            return fail(err, errlen, key, value, "must be an integer in 2..100000");
+    } else if (!strcmp(key, "range_margin")) {
+        if (parse_f64(value, 0.0, 10.0, &c->range_margin))
+            return fail(err, errlen, key, value, "must be a number in 0..10");
+    } else if (!strcmp(key, "threshold")) {
+        if (parse_f64(value, 0.01, 1.0, &c->threshold))
+            return fail(err, errlen, key, value, "must be a number in 0.01..1");
+    } else if (!strcmp(key, "debounce_k")) {
+        if (parse_u32(value, 1, MEND_SCORER_MAX_DEBOUNCE, &c->debounce_k))
+            return fail(err, errlen, key, value, "must be an integer in 1..64");
+    } else if (!strcmp(key, "debounce_n")) {
+        if (parse_u32(value, 1, MEND_SCORER_MAX_DEBOUNCE, &c->debounce_n))
+            return fail(err, errlen, key, value, "must be an integer in 1..64");
+    } else if (!strcmp(key, "quiet")) {
+        if (parse_f64(value, 0.0, 100.0, &c->quiet))
+            return fail(err, errlen, key, value, "must be a number in 0..100");
+    } else if (!strcmp(key, "rearm")) {
+        if (parse_f64(value, 1.0, 1e6, &c->rearm))
+            return fail(err, errlen, key, value, "must be a number in 1..1e6");
+    } else if (!strcmp(key, "likelihood_short")) {
+        if (parse_u32(value, 1, 1000, &c->lik_short))
+            return fail(err, errlen, key, value, "must be an integer in 1..1000");
+    } else if (!strcmp(key, "robust_window")) {
+        if (parse_u32(value, 3, MEND_SCORER_MAX_ROBUST_WINDOW, &c->robust_window))
+            return fail(err, errlen, key, value, "must be an integer in 3..1024");
+    } else if (!strcmp(key, "season_period")) {
+        if (parse_period(value, &c->season_period_s))
+            return fail(err, errlen, key, value,
+                        "must be a duration in 0..366d (seconds or N[smhdw]; 0 = detect)");
+    } else if (!strcmp(key, "season_bins")) {
+        if (parse_u32(value, 2, MEND_SCORER_MAX_SEASON_BINS, &c->season_bins))
+            return fail(err, errlen, key, value, "must be an integer in 2..2016");
+    } else {
+        return fail(err, errlen, key, value,
+                    "unknown option (known: detectors, probation, range_margin, threshold, "
+                    "debounce_k, debounce_n, quiet, rearm, likelihood_short, robust_window, "
+                    "season_period, season_bins)");
+    }
+    return MEND_OK;
+}
+
+int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen)
+{
+    char v[32];
+    if (err && errlen)
+        err[0] = '\0';
+    if (!c)
+        return fail(err, errlen, "?", "", "no configuration");
+    const unsigned known = MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_ROBUST | MEND_DET_SEASONAL |
+                           MEND_DET_RANGE | MEND_DET_DIFF;
+    snprintf(v, sizeof v, "0x%x", c->detectors);
+    if (!c->detectors || (c->detectors & ~known))
+        return fail(err, errlen, "detectors", v, "must name at least one known detector");
+    snprintf(v, sizeof v, "%u", c->probation);
+    if (c->probation < 2 || c->probation > MEND_SCORER_MAX_PROBATION)
+        return fail(err, errlen, "probation", v, "must be in 2..100000");
+    snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n);
+    if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE ||
+        c->debounce_k > c->debounce_n)
+        return fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
+    if (!(c->threshold >= 0.01 && c->threshold <= 1.0) ||
+        !(c->range_margin >= 0.0 && c->range_margin <= 10.0) ||
+        !(c->quiet >= 0.0 && c->quiet <= 100.0) || !(c->rearm >= 1.0 && c->rearm <= 1e6))
+        return fail(err, errlen, "threshold", "", "or range_margin, quiet, rearm out of range");
+    snprintf(v, sizeof v, "%u", c->lik_short);
+    if (c->lik_short < 1 || c->lik_short > 1000)
+        return fail(err, errlen, "likelihood_short", v, "must be in 1..1000");
+    snprintf(v, sizeof v, "%u", c->robust_window);
+    if (c->robust_window < 3 || c->robust_window > MEND_SCORER_MAX_ROBUST_WINDOW)
+        return fail(err, errlen, "robust_window", v, "must be in 3..1024");
+    snprintf(v, sizeof v, "%u", c->season_bins);
+    if (c->season_bins < 2 || c->season_bins > MEND_SCORER_MAX_SEASON_BINS)
+        return fail(err, errlen, "season_bins", v, "must be in 2..2016");
+    snprintf(v, sizeof v, "%lld", (long long)c->season_period_s);
+    if (c->season_period_s < 0 || c->season_period_s > 366 * 86400)
+        return fail(err, errlen, "season_period", v, "must be in 0..366d");
+    return MEND_OK;
+}
+
+/* ---- state layout ------------------------------------------------------- */
+
+size_t mend_scorer_state_size(const struct mend_scorer_conf *c)
+{
+    size_t n = align8(sizeof(struct hdr));
+    for (size_t i = 0; i < NREG; i++)
+        if (c->detectors & registry[i]->bit)
+            n += align8(sizeof(struct mend_likelihood)) + align8(registry[i]->state_size(c));
+    return n;
+}
+
+static struct mend_likelihood *lik_at(void *state, uint32_t off)
+{
+    return (struct mend_likelihood *)((unsigned char *)state + off);
+}
+
+static void *det_at(void *state, uint32_t off)
+{
+    return (unsigned char *)state + off + align8(sizeof(struct mend_likelihood));
+}
+
+static void reset(void *state, const struct mend_scorer_conf *c);
+
+int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
+{
+    struct hdr *h = state;
+    if (mend_scorer_conf_check(c, NULL, 0))
+        return MEND_EINVAL;
+    memset(h, 0, sizeof *h);
+    size_t off = align8(sizeof(struct hdr));
+    for (uint32_t i = 0; i < NREG; i++) {
+        if (!(c->detectors & registry[i]->bit))
+            continue;
+        h->reg[h->ndet] = i;
+        h->off[h->ndet] = (uint32_t)off;
+        int rc = registry[i]->init(det_at(state, (uint32_t)off), c);
+        if (rc) {
+            /* Only the detectors before this one hold resources. */
+            for (uint32_t j = 0; j < h->ndet; j++)
+                if (registry[h->reg[j]]->fini)
+                    registry[h->reg[j]]->fini(det_at(state, h->off[j]), c);
+            memset(h, 0, sizeof *h);
+            return rc;
+        }
+        h->ndet++;
+        off += align8(sizeof(struct mend_likelihood)) + align8(registry[i]->state_size(c));
+    }
+    h->min = INFINITY;
+    h->max = -INFINITY;
+    return MEND_OK;
+}
+
+void mend_scorer_fini(void *state, const struct mend_scorer_conf *c)
+{
+    struct hdr *h = state;
+    if (!h)
+        return;
+    for (uint32_t j = 0; j < h->ndet && j < MAX_DET; j++)
+        if (registry[h->reg[j]]->fini)
+            registry[h->reg[j]]->fini(det_at(state, h->off[j]), c);
+    h->ndet = 0;
+}
+
+static void reset(void *state, const struct mend_scorer_conf *c)
+{
+    mend_scorer_fini(state, c);
+    memset(state, 0, mend_scorer_state_size(c));
+    (void)mend_scorer_init(state, c);
+}
+
+/* ---- the step ------------------------------------------------------------ */
+
+/* Evidence of the range channel: proportional to how far x lies beyond the
+ * running range, scaled so that exactly range_margin reaches the threshold. */
+static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x)
+{
+    if (!(h->max >= h->min))
+        return 0.0;
+    double span = h->max - h->min;
+    double beyond = x > h->max ? x - h->max : (x < h->min ? h->min - x : 0.0);
+    if (beyond <= 0.0)
+        return 0.0;
+    double need = c->range_margin * span;
+    double at_threshold = c->threshold * EVIDENCE_FULL;
+    if (need <= 0.0)
+        return EVIDENCE_FULL; /* a constant series just moved */
+    double ev = at_threshold * beyond / need;
+    return beyond > need ? (ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL) : ev * 0.5;
+}
+
+double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t_ns, double x,
+                        int *event)
+{
+    struct hdr *h = state;
+    if (event)
+        *event = 0;
+    if (!isfinite(x))
+        return 0.0;
+    h->n++;
+    h->last_t = t_ns;
+    const double a_short = 2.0 / ((double)c->lik_short + 1.0);
+    const double a_long = 1.0 / (double)c->probation;
+    const double at_threshold = c->threshold * EVIDENCE_FULL;
+    double best = 0.0, zmax = 0.0, expected = x;
+    uint32_t fired = 0;
+    for (uint32_t j = 0; j < h->ndet; j++) {
+        const struct mend_detector_ops *ops = registry[h->reg[j]];
+        double ex;
+        double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
+        double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, z, a_short, a_long,
+                                         LIK_SD_FLOOR);
+        if (j == 0)
+            expected = ex;
+        if (z > zmax)
+            zmax = z;
+        if (ev >= at_threshold)
+            fired |= ops->bit;
+        if (ev > best)
+            best = ev;
+    }
+    if (c->detectors & MEND_DET_RANGE) {
+        double ev = range_evidence(h, c, x);
+        if (ev >= at_threshold)
+            fired |= MEND_DET_RANGE;
+        if (ev > best)
+            best = ev;
+        if (x < h->min)
+            h->min = x;
+        if (x > h->max)
+            h->max = x;
+    }
+    double score = best / EVIDENCE_FULL;
+    if (score > 1.0)
+        score = 1.0;
+    h->raw = zmax;
+    h->lik = score;
+    h->expected = expected;
+    h->fired = fired;
+
+    /* Event logic: k of the last n anomalous, past the probation, and either
+     * outside the quiet period of the last event or much stronger than it. */
+    int anomalous = score >= c->threshold;
+    uint64_t mask = c->debounce_n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << c->debounce_n) - 1);
+    h->bits = ((h->bits << 1) | (uint64_t)anomalous) & mask;
+    int fire = 0;
+    if (anomalous && h->n > c->probation &&
+        (uint32_t)__builtin_popcountll(h->bits) >= c->debounce_k) {
+        uint64_t quiet_n = (uint64_t)(c->quiet * (double)c->probation);
+        if (!h->last_event || h->n - h->last_event > quiet_n || best >= c->rearm * h->last_strength)
+            fire = 1;
+    }
+    if (fire) {
+        h->last_event = h->n;
+        h->last_strength = best;
+        if (event)
+            *event = 1;
+        return score;
+    }
+    /* Held just below the threshold, so that thresholding the output gives
+     * one alarm per event while the level stays visible. */
+    double cap = c->threshold * 0.999;
+    return score < cap ? score : cap;
+}
+
+void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
+                        struct mend_scorer_detail *d)
+{
+    const struct hdr *h = state;
+    (void)c;
+    d->raw = h->raw;
+    d->likelihood = h->lik;
+    d->expected = h->expected;
+    d->fired = h->fired;
+    d->n = h->n;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+/* Ties a saved state to the options that shape it, so a state is never loaded
+ * under a layout it was not made for. */
+static uint64_t conf_fingerprint(const struct mend_scorer_conf *c)
+{
+    uint64_t v[5] = {c->detectors, c->probation, c->robust_window, c->season_bins,
+                     (uint64_t)c->season_period_s};
+    return mend_hash(MEND_HASH_SEED, v, sizeof v);
+}
+
+int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct mend_wbuf *w)
+{
+    const struct hdr *h = state;
+    mend_wbuf_u32(w, STATE_MAGIC);
+    mend_wbuf_u32(w, STATE_VERSION);
+    mend_wbuf_u64(w, conf_fingerprint(c));
+    mend_wbuf_u64(w, h->n);
+    mend_wbuf_u64(w, h->bits);
+    mend_wbuf_u64(w, h->last_event);
+    mend_wbuf_i64(w, h->last_t);
+    mend_wbuf_f64(w, h->last_strength);
+    mend_wbuf_f64(w, h->min);
+    mend_wbuf_f64(w, h->max);
+    mend_wbuf_f64(w, h->raw);
+    mend_wbuf_f64(w, h->lik);
+    mend_wbuf_f64(w, h->expected);
+    mend_wbuf_u32(w, h->fired);
+    mend_wbuf_u32(w, h->ndet);
+    for (uint32_t j = 0; j < h->ndet; j++) {
+        const struct mend_likelihood *l = lik_at((void *)(uintptr_t)state, h->off[j]);
+        mend_wbuf_f64(w, l->avg);
+        mend_wbuf_f64(w, l->mean);
+        mend_wbuf_f64(w, l->var);
+        int rc = registry[h->reg[j]]->save(det_at((void *)(uintptr_t)state, h->off[j]), c, w);
+        if (rc)
+            return rc;
+    }
+    return w->failed ? MEND_ENOMEM : MEND_OK;
+}
+
+static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *c,
+                     struct mend_rbuf *r)
+{
+    if (mend_rbuf_u64(r) != conf_fingerprint(c))
+        return MEND_ECORRUPT;
+    h->n = mend_rbuf_u64(r);
+    h->bits = mend_rbuf_u64(r);
+    h->last_event = mend_rbuf_u64(r);
+    h->last_t = mend_rbuf_i64(r);
+    h->last_strength = mend_rbuf_f64(r);
+    h->min = mend_rbuf_f64(r);
+    h->max = mend_rbuf_f64(r);
+    h->raw = mend_rbuf_f64(r);
+    h->lik = mend_rbuf_f64(r);
+    h->expected = mend_rbuf_f64(r);
+    h->fired = mend_rbuf_u32(r);
+    uint32_t ndet = mend_rbuf_u32(r);
+    if (r->failed || ndet != h->ndet || h->last_event > h->n || !isfinite(h->last_strength) ||
+        isnan(h->min) || isnan(h->max) || !isfinite(h->raw) || !isfinite(h->lik) ||
+        !isfinite(h->expected))
+        return MEND_ECORRUPT;
+    for (uint32_t j = 0; j < h->ndet; j++) {
+        struct mend_likelihood *l = lik_at(state, h->off[j]);
+        l->avg = mend_rbuf_f64(r);
+        l->mean = mend_rbuf_f64(r);
+        l->var = mend_rbuf_f64(r);
+        if (r->failed || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
+            !isfinite(l->var))
+            return MEND_ECORRUPT;
+        if (registry[h->reg[j]]->load(det_at(state, h->off[j]), c, r))
+            return MEND_ECORRUPT;
+    }
+    return MEND_OK;
+}
+
+int mend_scorer_load(void *state, const struct mend_scorer_conf *c, struct mend_rbuf *r)
+{
+    struct hdr *h = state;
+    uint32_t magic = mend_rbuf_u32(r);
+    uint32_t version = mend_rbuf_u32(r);
+    if (r->failed || magic != STATE_MAGIC) {
+        reset(state, c);
+        return MEND_ECORRUPT;
+    }
+    if (version != STATE_VERSION) {
+        reset(state, c);
+        return MEND_EVERSION;
+    }
+    int rc = load_body(h, state, c, r);
+    if (rc)
+        reset(state, c);
+    return rc;
+}
