@@ -1,0 +1,439 @@
+/* test_mvgauss.c -- multivariate Gaussian detector: hand-computed updates and
+ * distances, a known bivariate Gaussian, correlation awareness, shrinkage on
+ * a singular covariance, missing values as marginals, bounds, warm-up and a
+ * bit-identical save/load round trip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "mend/common.h"
+#include "mend/mvgauss.h"
+
+/* cmocka 1.1 only compares floats; these need double precision. */
+#define assert_double_equal(a, b, eps) near((a), (b), (eps), #a, __FILE__, __LINE__)
+
+static void near(double a, double b, double eps, const char *what, const char *file,
+                 int line)
+{
+    if (!(fabs(a - b) <= eps)) {
+        print_error("%s:%d: %s = %.12g, expected %.12g +- %.3g\n", file, line, what, a, b,
+                    eps);
+        fail();
+    }
+}
+
+static struct mend_mvg_conf conf(double half_life, uint64_t warmup, uint32_t refit,
+                                 double shrinkage)
+{
+    struct mend_mvg_conf c;
+    mend_mvg_conf_defaults(&c);
+    c.half_life = half_life;
+    c.warmup = warmup;
+    c.refit_every = refit;
+    c.shrinkage = shrinkage;
+    return c;
+}
+
+static void test_conf_and_new(void **state)
+{
+    (void)state;
+    struct mend_mvg_conf c;
+    struct mend_mvg *m = NULL;
+    mend_mvg_conf_defaults(&c);
+    assert_int_equal(c.max_dim, 64);
+    assert_int_equal(c.refit_every, 32);
+    assert_true(c.shrinkage < 0);
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_OK);
+    assert_int_equal(mend_mvg_new(0, &c, &m), MEND_EINVAL);
+    assert_int_equal(mend_mvg_new(65, &c, &m), MEND_ECAP);
+    assert_null(m);
+    c.half_life = 0;
+    assert_int_equal(mend_mvg_new(2, &c, &m), MEND_EINVAL);
+    c.half_life = NAN;
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_EINVAL);
+    c.half_life = INFINITY; /* no forgetting is allowed */
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_OK);
+    c.shrinkage = 1.5;
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_EINVAL);
+    c.shrinkage = 1.0;
+    c.refit_every = 0;
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_EINVAL);
+    c.refit_every = 1;
+    c.max_dim = MEND_MVG_MAX_DIM_LIMIT + 1;
+    assert_int_equal(mend_mvg_conf_check(&c), MEND_EINVAL);
+    assert_int_equal(mend_mvg_new(3, NULL, &m), MEND_OK);
+    assert_int_equal(mend_mvg_dim(m), 3);
+    mend_mvg_free(m);
+    mend_mvg_free(NULL);
+}
+
+/* 1-D with half-life 1 (alpha = 1/2), checked by hand:
+ *   learn 1: mean 1, var 0
+ *   learn 3: a = 1/2, r = 2, mean 2, var = (1/2)(0 + (1/2)4) = 1
+ *   score 4: d2 = (4-2)^2 / 1 = 4, P(chi2_1 <= 4) = erf(sqrt 2) = 0.954499736
+ *   learn 4: a = 1/2, r = 2, mean 3, var = (1/2)(1 + (1/2)4) = 1.5
+ *   score 0: d2 = 9 / 1.5 = 6 */
+static void test_hand_computed_1d(void **state)
+{
+    (void)state;
+    struct mend_mvg_conf c = conf(1.0, 2, 1, 0.0);
+    struct mend_mvg *m;
+    assert_int_equal(mend_mvg_new(1, &c, &m), MEND_OK);
+    double x, s, d2, contrib;
+    x = 1;
+    assert_int_equal(mend_mvg_step(m, &x, &s, &d2, &contrib), MEND_OK);
+    assert_true(s == 0.0 && d2 == 0.0); /* warm-up */
+    x = 3;
+    assert_int_equal(mend_mvg_step(m, &x, &s, &d2, NULL), MEND_OK);
+    assert_true(s == 0.0);
+    x = 4;
+    assert_int_equal(mend_mvg_step(m, &x, &s, &d2, &contrib), MEND_OK);
+    assert_double_equal(d2, 4.0, 1e-12);
+    assert_double_equal(contrib, 4.0, 1e-12);
+    assert_double_equal(s, 0.954499736103642, 1e-9);
+    x = 0;
+    assert_int_equal(mend_mvg_score(m, &x, &s, &d2, NULL), MEND_OK);
+    assert_double_equal(d2, 6.0, 1e-12);
+    assert_int_equal(mend_mvg_count(m), 3);
+    mend_mvg_free(m);
+}
+
+/* Trains on N(mu, Sigma) with sigma = (2, 1), rho = 0.8:
+ * Sigma = [[4, 1.6], [1.6, 1]], det 1.44, Sigma^-1 = [[1, -1.6], [-1.6, 4]] / 1.44.
+ *   delta (2, 1):  d2 = (4 - 6.4 + 4) / 1.44 = 1.1111, shares (0.5556, 0.5556)
+ *   delta (2, -1): d2 = (4 + 6.4 + 4) / 1.44 = 10,     shares (5, 5)
+ * Both are sqrt(5) from the mean; the one against the correlation is far out:
+ *   P(chi2_2 <= 10) = 1 - e^-5 = 0.993262, P(chi2_2 <= 1.1111) = 1 - e^-(5/9) = 0.426226 */
+static void train_bivariate(struct mend_mvg *m, unsigned long seed, size_t n)
+{
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    assert_non_null(rng);
+    gsl_rng_set(rng, seed);
+    for (size_t i = 0; i < n; i++) {
+        double x[2];
+        gsl_ran_bivariate_gaussian(rng, 2.0, 1.0, 0.8, &x[0], &x[1]);
+        x[0] += 10.0;
+        x[1] -= 5.0;
+        double s;
+        assert_int_equal(mend_mvg_step(m, x, &s, NULL, NULL), MEND_OK);
+        assert_true(s >= 0.0 && s <= 1.0);
+    }
+    gsl_rng_free(rng);
+}
+
+static void check_known_2d(double shrinkage)
+{
+    struct mend_mvg_conf c = conf(INFINITY, 100, 32, shrinkage);
+    struct mend_mvg *m;
+    assert_int_equal(mend_mvg_new(2, &c, &m), MEND_OK);
+    train_bivariate(m, 42, 20000);
+
+    double on[2] = {12.0, -4.0}, off[2] = {12.0, -6.0};
+    double s_on, s_off, d_on, d_off, c_on[2], c_off[2];
+    assert_int_equal(mend_mvg_score(m, on, &s_on, &d_on, c_on), MEND_OK);
+    assert_int_equal(mend_mvg_score(m, off, &s_off, &d_off, c_off), MEND_OK);
+    assert_double_equal(d_on, 1.0 / 0.9, 0.05 * 1.0 / 0.9);
+    assert_double_equal(d_off, 10.0, 0.5);
+    assert_double_equal(s_off, 0.993262, 0.003);
+    assert_double_equal(s_on, 0.426226, 0.02);
+    assert_true(s_off > s_on);
+    assert_double_equal(c_off[0], 5.0, 0.5);
+    assert_double_equal(c_off[1], 5.0, 0.5);
+    assert_double_equal(c_on[0], 0.5556, 0.05);
+    assert_double_equal(c_on[1], 0.5556, 0.05);
+    assert_double_equal(c_off[0] + c_off[1], d_off, 1e-9);
+    assert_double_equal(c_on[0] + c_on[1], d_on, 1e-9);
+    /* the mean itself is the least surprising point */
+    double mu[2] = {10.0, -5.0}, s_mu;
+    assert_int_equal(mend_mvg_score(m, mu, &s_mu, NULL, NULL), MEND_OK);
+    assert_true(s_mu < 0.01);
+    if (shrinkage < 0) {
+        /* lots of data, strong correlation: the estimate shrinks very little */
+        assert_true(mend_mvg_lambda(m) > 0.0);
+        assert_true(mend_mvg_lambda(m) < 0.01);
+    }
+    mend_mvg_free(m);
+}
+
+static void test_known_2d_fixed(void **state)
+{
+    (void)state;
+    check_known_2d(0.0);
+}
+
+static void test_known_2d_auto(void **state)
+{
+    (void)state;
+    check_known_2d(-1.0);
+}
+
+/* x1 = 2 x0 exactly: C is singular. Auto shrinkage must still give a usable
+ * model that tells points on the line from points off it. */
+static void test_collinear_shrinkage(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 7);
+    struct mend_mvg_conf ca = conf(500, 50, 16, -1.0), cz = conf(500, 50, 16, 0.0);
+    struct mend_mvg *a, *z;
+    assert_int_equal(mend_mvg_new(2, &ca, &a), MEND_OK);
+    assert_int_equal(mend_mvg_new(2, &cz, &z), MEND_OK);
+    for (int i = 0; i < 2000; i++) {
+        double u = gsl_ran_gaussian(rng, 1.0);
+        double x[2] = {u, 2.0 * u}, s, d2;
+        assert_int_equal(mend_mvg_step(a, x, &s, &d2, NULL), MEND_OK);
+        assert_true(s >= 0.0 && s <= 1.0 && !isnan(d2));
+        /* without shrinkage the jitter fallback must keep it alive */
+        int rc = mend_mvg_step(z, x, &s, &d2, NULL);
+        assert_true(rc == MEND_OK || rc == MEND_ERANGE);
+        assert_true(s >= 0.0 && s <= 1.0 && !isnan(d2));
+    }
+    double l = mend_mvg_lambda(a);
+    assert_true(l > 0.0 && l < 0.1);
+    double on[2] = {1.0, 2.0}, off[2] = {1.0, -2.0}, s_on, s_off;
+    assert_int_equal(mend_mvg_score(a, on, &s_on, NULL, NULL), MEND_OK);
+    assert_int_equal(mend_mvg_score(a, off, &s_off, NULL, NULL), MEND_OK);
+    assert_true(s_on < 0.9);
+    assert_true(s_off > 0.999);
+    mend_mvg_free(a);
+    mend_mvg_free(z);
+    gsl_rng_free(rng);
+}
+
+/* With fixed shrinkage and a fresh factor, scoring (a, b, NaN) in a 3-D
+ * model is exactly scoring (a, b) in a 2-D model fed the same first two
+ * dimensions: the marginal of a Gaussian is its sub-matrix. */
+static void test_missing_is_marginal(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 11);
+    struct mend_mvg_conf c = conf(300, 20, 1, 0.0);
+    struct mend_mvg *m3, *m2;
+    assert_int_equal(mend_mvg_new(3, &c, &m3), MEND_OK);
+    assert_int_equal(mend_mvg_new(2, &c, &m2), MEND_OK);
+    for (int i = 0; i < 500; i++) {
+        double x[3];
+        gsl_ran_bivariate_gaussian(rng, 1.0, 3.0, -0.6, &x[0], &x[1]);
+        x[2] = x[0] + gsl_ran_gaussian(rng, 0.5);
+        assert_int_equal(mend_mvg_learn(m3, x), MEND_OK);
+        assert_int_equal(mend_mvg_learn(m2, x), MEND_OK);
+    }
+    double p3[3] = {1.5, 2.0, NAN}, p2[2] = {1.5, 2.0};
+    double s3, s2, d3, d2, c3[3], c2[2];
+    assert_int_equal(mend_mvg_score(m3, p3, &s3, &d3, c3), MEND_OK);
+    assert_int_equal(mend_mvg_score(m2, p2, &s2, &d2, c2), MEND_OK);
+    assert_true(d2 > 1.0);
+    assert_double_equal(d3, d2, 1e-9 * d2);
+    assert_double_equal(s3, s2, 1e-9);
+    assert_double_equal(c3[0], c2[0], 1e-9);
+    assert_double_equal(c3[1], c2[1], 1e-9);
+    assert_true(c3[2] == 0.0);
+
+    /* missing in the middle: contributions land on the right dimensions */
+    double q3[3] = {0.5, NAN, 4.0}, cq[3];
+    assert_int_equal(mend_mvg_score(m3, q3, &s3, &d3, cq), MEND_OK);
+    assert_true(cq[1] == 0.0);
+    assert_double_equal(cq[0] + cq[2], d3, 1e-9);
+    assert_true(cq[2] > cq[0]); /* x2 tracks x0, so 4.0 vs 0.5 is the oddity */
+
+    /* everything missing: nothing to say, nothing broken */
+    double none[3] = {NAN, NAN, NAN};
+    assert_int_equal(mend_mvg_step(m3, none, &s3, &d3, c3), MEND_OK);
+    assert_true(s3 == 0.0 && d3 == 0.0);
+    /* learning with holes keeps the model usable */
+    for (int i = 0; i < 50; i++) {
+        double x[3] = {gsl_ran_gaussian(rng, 1.0), NAN, 0.0};
+        x[2] = x[0];
+        assert_int_equal(mend_mvg_step(m3, x, &s3, &d3, NULL), MEND_OK);
+        assert_true(s3 >= 0.0 && s3 <= 1.0);
+    }
+    mend_mvg_free(m3);
+    mend_mvg_free(m2);
+    gsl_rng_free(rng);
+}
+
+static void test_bounds_and_bad_input(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 3);
+    struct mend_mvg_conf c = conf(100, 30, 8, -1.0);
+    struct mend_mvg *m;
+    assert_int_equal(mend_mvg_new(4, &c, &m), MEND_OK);
+    for (int i = 0; i < 1000; i++) {
+        double x[4], s, d2, ct[4];
+        for (int j = 0; j < 4; j++)
+            x[j] = gsl_ran_gaussian(rng, 1.0 + j);
+        if (i % 97 == 0)
+            x[i % 4] = 1e12;  /* wild outliers */
+        if (i % 13 == 0)
+            x[1] = 42.0;      /* a constant burst */
+        int rc = mend_mvg_step(m, x, &s, &d2, ct);
+        assert_int_equal(rc, MEND_OK);
+        assert_true(!isnan(s));
+        assert_true(s >= 0.0 && s <= 1.0);
+        assert_true(d2 >= 0.0 && !isnan(d2));
+        if (i < 30)
+            assert_true(s == 0.0); /* warm-up */
+    }
+    uint64_t n = mend_mvg_count(m);
+    double inf[4] = {0, INFINITY, 0, 0}, s = -1, d2 = -1;
+    assert_int_equal(mend_mvg_step(m, inf, &s, &d2, NULL), MEND_ERANGE);
+    assert_true(s == 0.0 && d2 == 0.0);
+    assert_int_equal(mend_mvg_count(m), n); /* not learnt */
+    assert_int_equal(mend_mvg_score(m, NULL, &s, &d2, NULL), MEND_EINVAL);
+    mend_mvg_free(m);
+
+    /* a dimension that never varies must not crash the factorisation */
+    assert_int_equal(mend_mvg_new(2, &c, &m), MEND_OK);
+    for (int i = 0; i < 100; i++) {
+        double x[2] = {gsl_ran_gaussian(rng, 1.0), 5.0};
+        int rc = mend_mvg_step(m, x, &s, &d2, NULL);
+        assert_true(rc == MEND_OK || rc == MEND_ERANGE);
+        assert_true(s >= 0.0 && s <= 1.0);
+    }
+    double moved[2] = {0.0, 6.0};
+    int rc = mend_mvg_score(m, moved, &s, &d2, NULL);
+    assert_true(rc == MEND_OK || rc == MEND_ERANGE);
+    if (rc == MEND_OK)
+        assert_true(s > 0.999); /* a constant signal that moved is news */
+    mend_mvg_free(m);
+    gsl_rng_free(rng);
+}
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 5);
+    struct mend_mvg_conf c = conf(200, 40, 32, -1.0);
+    struct mend_mvg *a, *b = NULL;
+    assert_int_equal(mend_mvg_new(3, &c, &a), MEND_OK);
+    double x[3];
+    for (int i = 0; i < 517; i++) { /* not a multiple of refit_every */
+        gsl_ran_bivariate_gaussian(rng, 1.0, 2.0, 0.5, &x[0], &x[1]);
+        x[2] = x[0] - x[1] + gsl_ran_gaussian(rng, 0.1);
+        assert_int_equal(mend_mvg_step(a, x, NULL, NULL, NULL), MEND_OK);
+    }
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_mvg_save(a, &w), MEND_OK);
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_OK);
+    assert_int_equal(r.off, w.len);
+    assert_int_equal(mend_mvg_count(b), 517);
+    for (int i = 0; i < 300; i++) {
+        gsl_ran_bivariate_gaussian(rng, 1.0, 2.0, 0.5, &x[0], &x[1]);
+        x[2] = (i % 50 == 0) ? 9.0 : x[0] - x[1];
+        if (i % 7 == 0)
+            x[1] = NAN;
+        double sa, sb, da, db, ca[3], cb[3];
+        assert_int_equal(mend_mvg_step(a, x, &sa, &da, ca), MEND_OK);
+        assert_int_equal(mend_mvg_step(b, x, &sb, &db, cb), MEND_OK);
+        assert_true(sa == sb);
+        assert_true(da == db);
+        assert_memory_equal(ca, cb, sizeof ca);
+    }
+    mend_mvg_free(b);
+    b = NULL;
+
+    /* damaged or foreign records are refused, never half-loaded */
+    mend_rbuf_init(&r, w.data, w.len - 8);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
+    assert_null(b);
+    mend_rbuf_init(&r, w.data, 10);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
+    w.data[4] = 9; /* record version */
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_EVERSION);
+    w.data[4] = 1;
+    w.data[0] ^= 0xff; /* tag */
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
+    w.data[0] ^= 0xff;
+    struct mend_mvg_conf small = c;
+    small.max_dim = 2;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &small, &b), MEND_ECAP);
+    /* a NaN smuggled into the mean */
+    double nanv = NAN;
+    memcpy(w.data + 4 + 4 + 8 + 8 + 4 + 4 + 8 + 8, &nanv, 8);
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
+    assert_null(b);
+    mend_wbuf_fini(&w);
+    mend_mvg_free(a);
+    gsl_rng_free(rng);
+}
+
+/* The factor is refreshed only every refit_every samples: between refits a
+ * shifted scale is not yet visible, after the refit it is. */
+static void test_refit_schedule(void **state)
+{
+    (void)state;
+    struct mend_mvg_conf c = conf(INFINITY, 10, 1000, 0.0);
+    struct mend_mvg *m;
+    assert_int_equal(mend_mvg_new(1, &c, &m), MEND_OK);
+    double x, d_first, d_later;
+    for (int i = 0; i < 10; i++) {
+        x = (i % 2) ? 1.0 : -1.0;
+        assert_int_equal(mend_mvg_learn(m, &x), MEND_OK);
+    }
+    x = 3.0;
+    assert_int_equal(mend_mvg_score(m, &x, NULL, &d_first, NULL), MEND_OK);
+    /* mean 0, var 1 */
+    assert_double_equal(d_first, 9.0, 1e-12);
+    for (int i = 0; i < 10; i++) {
+        double y = (i % 2) ? 10.0 : -10.0;
+        assert_int_equal(mend_mvg_learn(m, &y), MEND_OK);
+    }
+    /* mean still 0, variance now 50.5, but the factor is still var 1 */
+    assert_int_equal(mend_mvg_score(m, &x, NULL, &d_later, NULL), MEND_OK);
+    assert_double_equal(d_later, 9.0, 1e-12);
+    mend_mvg_free(m);
+
+    c.refit_every = 5;
+    assert_int_equal(mend_mvg_new(1, &c, &m), MEND_OK);
+    for (int i = 0; i < 10; i++) {
+        x = (i % 2) ? 1.0 : -1.0;
+        assert_int_equal(mend_mvg_learn(m, &x), MEND_OK);
+    }
+    x = 3.0;
+    assert_int_equal(mend_mvg_score(m, &x, NULL, &d_first, NULL), MEND_OK);
+    for (int i = 0; i < 10; i++) {
+        double y = (i % 2) ? 10.0 : -10.0;
+        assert_int_equal(mend_mvg_learn(m, &y), MEND_OK);
+    }
+    assert_int_equal(mend_mvg_score(m, &x, NULL, &d_later, NULL), MEND_OK);
+    assert_double_equal(d_later, 9.0 / 50.5, 1e-12);
+    mend_mvg_free(m);
+}
+
+int main(void)
+{
+    gsl_set_error_handler_off();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conf_and_new),
+        cmocka_unit_test(test_hand_computed_1d),
+        cmocka_unit_test(test_known_2d_fixed),
+        cmocka_unit_test(test_known_2d_auto),
+        cmocka_unit_test(test_collinear_shrinkage),
+        cmocka_unit_test(test_missing_is_marginal),
+        cmocka_unit_test(test_bounds_and_bad_input),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_refit_schedule),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
