@@ -1,0 +1,477 @@
+/* test_ingest_lp.c -- line protocol grammar, errors with line:col, line
+ * splitting across feeds, caps, the exact number fast path, format names
+ * and guessing. Each point is rendered to a text line so expectations read
+ * like the input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mend/ingest.h"
+
+struct collect {
+    char buf[65536];
+    size_t len;
+    int stop_after;   /* >0: return MEND_ECAP from the n-th point */
+    int npoints;
+};
+
+static void out(struct collect *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->buf + c->len, sizeof c->buf - c->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof c->buf - c->len);
+    c->len += (size_t)n;
+}
+
+static int on_point(void *ctx, const struct mend_point *p)
+{
+    struct collect *c = ctx;
+    out(c, "%.*s|", (int)p->key_len, p->key);
+    if (p->entity)
+        out(c, "%.*s|", (int)p->entity_len, p->entity);
+    else
+        out(c, "-|");
+    if (p->has_time)
+        out(c, "%lld|", (long long)p->time_ns);
+    else
+        out(c, "notime|");
+    out(c, "%.17g\n", p->value);
+    c->npoints++;
+    if (c->stop_after && c->npoints == c->stop_after)
+        return MEND_ECAP;
+    return 0;
+}
+
+static void on_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
+{
+    struct collect *c = ctx;
+    out(c, "E %llu:%u %s\n", (unsigned long long)line, (unsigned)col, reason);
+}
+
+/* Parse text in one feed with the given options; return the rendering. */
+static char *run_opts(const char *text, const struct mend_ingest_opts *o,
+                      struct mend_parse_stats *st)
+{
+    static struct collect c;
+    memset(&c, 0, sizeof c);
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
+    struct mend_sink sink = {on_point, on_error, &c};
+    assert_int_equal(mend_parser_feed(p, text, strlen(text), &sink), 0);
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    if (st)
+        mend_parser_stats(p, st);
+    mend_parser_free(p);
+    return c.buf;
+}
+
+static char *run(const char *text)
+{
+    return run_opts(text, NULL, NULL);
+}
+
+static void test_basic(void **state)
+{
+    (void)state;
+    assert_string_equal(run("cpu,host=a,region=eu usage_idle=98.5,usage_user=1.25 1700000000000000000\n"),
+                        "cpu,host=a,region=eu usage_idle|a|1700000000000000000|98.5\n"
+                        "cpu,host=a,region=eu usage_user|a|1700000000000000000|1.25\n");
+    /* no tags, no timestamp, no final newline */
+    assert_string_equal(run("mem free=10"), "mem free|-|notime|10\n");
+}
+
+static void test_value_types(void **state)
+{
+    (void)state;
+    struct mend_parse_stats st;
+    const char *in =
+        "m f1=1,f2=-1.5,f3=1e3,f4=12i,f5=-7i,f6=12u,f7=+2.5E-2,f8=.5,f9=5. 1\n"
+        "m b1=t,b2=T,b3=true,b4=True,b5=TRUE,b6=f,b7=F,b8=false,b9=False,b10=FALSE 2\n";
+    assert_string_equal(run_opts(in, NULL, &st),
+                        "m f1|-|1|1\nm f2|-|1|-1.5\nm f3|-|1|1000\nm f4|-|1|12\n"
+                        "m f5|-|1|-7\nm f6|-|1|12\nm f7|-|1|0.025000000000000001\n"
+                        "m f8|-|1|0.5\nm f9|-|1|5\n"
+                        "m b1|-|2|1\nm b2|-|2|1\nm b3|-|2|1\nm b4|-|2|1\nm b5|-|2|1\n"
+                        "m b6|-|2|0\nm b7|-|2|0\nm b8|-|2|0\nm b9|-|2|0\nm b10|-|2|0\n");
+    assert_int_equal(st.points, 19);
+    assert_int_equal(st.lines, 2);
+    assert_int_equal(st.errors, 0);
+}
+
+static void test_strings_skipped(void **state)
+{
+    (void)state;
+    struct mend_parse_stats st;
+    const char *in =
+        "log,host=h msg=\"a \\\"quoted\\\" text, with = and spaces\\\\\",n=3i 5\n"
+        "log only=\"x\"\n";
+    assert_string_equal(run_opts(in, NULL, &st), "log,host=h n|h|5|3\n");
+    assert_int_equal(st.strings_skipped, 2);
+    assert_int_equal(st.points, 1);
+    assert_int_equal(st.errors, 0);
+}
+
+static void test_escapes(void **state)
+{
+    (void)state;
+    /* escaped comma and space in the measurement, \, \= \  in tags and
+     * field keys; keys keep the escaped form */
+    const char *in = "my\\ meas\\,x,t\\=k=v\\ 1\\,2,host=h\\ 1 f\\ k\\=y=2 10\n";
+    assert_string_equal(run(in), "my\\ meas\\,x,host=h\\ 1,t\\=k=v\\ 1\\,2 f\\ k\\=y|h\\ 1|10|2\n");
+}
+
+static void test_tag_sorting(void **state)
+{
+    (void)state;
+    assert_string_equal(run("cpu,zone=z,host=a,cpu=cpu0 v=1 1\n"),
+                        "cpu,cpu=cpu0,host=a,zone=z v|a|1|1\n");
+    /* byte order: uppercase before lowercase, prefix before longer key */
+    assert_string_equal(run("m,ab=1,a=2,B=3 v=1 1\n"), "m,B=3,a=2,ab=1 v|-|1|1\n");
+    /* already sorted stays byte-identical */
+    assert_string_equal(run("m,a=1,b=2 v=1 1\n"), "m,a=1,b=2 v|-|1|1\n");
+}
+
+static void test_comments_blank_crlf(void **state)
+{
+    (void)state;
+    struct mend_parse_stats st;
+    const char *in = "# a comment\r\n\r\n   \ncpu v=1 1\r\nmem,host=x w=2i\r\n";
+    assert_string_equal(run_opts(in, NULL, &st), "cpu v|-|1|1\nmem,host=x w|x|notime|2\n");
+    assert_int_equal(st.comments, 1);
+    assert_int_equal(st.lines, 5);
+    assert_int_equal(st.errors, 0);
+}
+
+static void test_precision(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.precision_ns = 1000000000;
+    assert_string_equal(run_opts("m v=1 1700000000\n", &o, NULL), "m v|-|1700000000000000000|1\n");
+    o.precision_ns = 1000000;
+    assert_string_equal(run_opts("m v=1 -5\n", &o, NULL), "m v|-|-5000000|1\n");
+    o.precision_ns = 1000000000;
+    assert_string_equal(run_opts("m v=1 9300000000\n", &o, NULL),
+                        "E 1:7 timestamp overflows int64 nanoseconds\n");
+    o.precision_ns = 7;
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, &o, &p), MEND_EINVAL);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {",t=1 v=1", "E 1:1 missing measurement\n"},
+        {"m", "E 1:2 missing field set\n"},
+        {"m ", "E 1:3 missing field set\n"},
+        {"m,t=1", "E 1:6 missing field set\n"},
+        {"m,=1 v=1", "E 1:3 empty tag key\n"},
+        {"m,t v=1", "E 1:4 tag without '='\n"},
+        {"m,t= v=1", "E 1:5 empty tag value\n"},
+        {"m,t=a=b v=1", "E 1:6 unescaped '=' in tag value\n"},
+        {"m,a=1,b=2,a=3 v=1", "E 1:11 duplicate tag key\n"},
+        {"m =1", "E 1:3 empty field key\n"},
+        {"m v", "E 1:4 field without '='\n"},
+        {"m v=", "E 1:5 missing field value\n"},
+        {"m v=1,", "E 1:7 empty field key\n"},
+        {"m v=abc", "E 1:5 bad field value\n"},
+        {"m v=1.2.3", "E 1:5 bad field value\n"},
+        {"m v=nan", "E 1:5 bad field value\n"},
+        {"m v=0x10", "E 1:5 bad field value\n"},
+        {"m v=1e", "E 1:5 bad field value\n"},
+        {"m v=12x", "E 1:5 bad field value\n"},
+        {"m v=1.5i", "E 1:5 bad integer field value\n"},
+        {"m v=-3u", "E 1:5 bad unsigned field value\n"},
+        {"m v=9223372036854775808i", "E 1:5 integer field out of range\n"},
+        {"m v=18446744073709551616u", "E 1:5 unsigned field out of range\n"},
+        {"m v=1e400", "E 1:5 float field out of range\n"},
+        {"m v=\"abc", "E 1:5 unterminated string field\n"},
+        {"m v=\"a\"x", "E 1:8 expected ',' or ' ' after field value\n"},
+        {"m v=1 12a", "E 1:7 bad timestamp\n"},
+        {"m v=1 99999999999999999999", "E 1:7 timestamp out of range\n"},
+        {"m v=1 1 2", "E 1:9 unexpected text after timestamp\n"},
+        {"m\tv=1", "E 1:6 missing field set\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mend_parse_stats st;
+        const char *got = run_opts(cases[i].in, NULL, &st);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu '%s': got '%s' want '%s'", i, cases[i].in, got, cases[i].want);
+        assert_int_equal(st.errors, 1);
+        assert_int_equal(st.points, 0);
+    }
+}
+
+static void test_error_line_numbers_and_recovery(void **state)
+{
+    (void)state;
+    struct mend_parse_stats st;
+    const char *in = "a v=1 1\nb v=oops 2\n\nc v=3 3\nd,x=1,x=2 v=4\ne v=5 5\n";
+    assert_string_equal(run_opts(in, NULL, &st),
+                        "a v|-|1|1\nE 2:5 bad field value\nc v|-|3|3\n"
+                        "E 5:7 duplicate tag key\ne v|-|5|5\n");
+    assert_int_equal(st.errors, 2);
+    assert_int_equal(st.points, 3);
+    /* a bad field rejects the whole line: nothing from it is emitted */
+    assert_string_equal(run("m a=1,b=x,c=3 1\n"), "E 1:9 bad field value\n");
+}
+
+static void test_nonfinite(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.keep_nonfinite = 1;
+    assert_string_equal(run_opts("m v=1e400,w=-1e999 1\n", &o, NULL),
+                        "m v|-|1|inf\nm w|-|1|-inf\n");
+}
+
+static void test_entity(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.entity_tag = "dc";
+    assert_string_equal(run_opts("m,dc=x\\ y,host=h v=1 1\n", &o, NULL), "m,dc=x\\ y,host=h v|x\\ y|1|1\n");
+    o.entity_tag = NULL;
+    assert_string_equal(run_opts("m,host=h v=1 1\n", &o, NULL), "m,host=h v|-|1|1\n");
+}
+
+static void test_caps(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    struct mend_parse_stats st;
+    mend_ingest_opts_defaults(&o);
+    o.max_tags = 2;
+    assert_string_equal(run_opts("m,a=1,b=2 v=1 1\nm,a=1,b=2,c=3 v=1 1\n", &o, &st),
+                        "m,a=1,b=2 v|-|1|1\nE 2:11 too many tags (max_tags)\n");
+    mend_ingest_opts_defaults(&o);
+    o.max_key = 12;   /* "m,a=1 abcdef" is exactly 12 */
+    assert_string_equal(run_opts("m,a=1 abcdef=1 1\nm,a=1 abcdefg=1 1\nm,a=1234567890123 v=1\n", &o, NULL),
+                        "m,a=1 abcdef|-|1|1\nE 2:7 series key longer than max_key\n"
+                        "E 3:1 series key longer than max_key\n");
+    mend_ingest_opts_defaults(&o);
+    o.max_line = 10;
+    /* 10 bytes fit (also with CR), 11 do not; the next line is intact */
+    assert_string_equal(run_opts("m v=123456\nm v=1234567\r\nm v=1\nm v=12345\r\nm v=1234567", &o, &st),
+                        "m v|-|notime|123456\nE 2:11 line longer than max_line\nm v|-|notime|1\n"
+                        "m v|-|notime|12345\nE 5:11 line longer than max_line\n");
+    assert_int_equal(st.overlong, 2);
+    assert_int_equal(st.errors, 2);
+    assert_int_equal(st.lines, 5);
+}
+
+/* Render input fed in pieces split at offsets a and b. */
+static char *run_split(const char *text, size_t a, size_t b, const struct mend_ingest_opts *o)
+{
+    static struct collect c;
+    memset(&c, 0, sizeof c);
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
+    struct mend_sink sink = {on_point, on_error, &c};
+    size_t n = strlen(text);
+    assert_int_equal(mend_parser_feed(p, text, a, &sink), 0);
+    assert_int_equal(mend_parser_feed(p, text + a, b - a, &sink), 0);
+    assert_int_equal(mend_parser_feed(p, text + b, n - b, &sink), 0);
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    mend_parser_free(p);
+    return c.buf;
+}
+
+static void test_split_every_offset(void **state)
+{
+    (void)state;
+    const char *in =
+        "# comment\r\ncpu,host=a,cpu=cpu0 usage=1.5,sys=2i 100\r\n\nbad line\n"
+        "m,x=1 s=\"q \\\" ,=\",v=7u 200\nmem,host=b used=123456789 300\nlast v=t";
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.max_line = 30;   /* makes two lines overlong: the cap must not depend on splits */
+    char *want = strdup(run_opts(in, &o, NULL));
+    assert_non_null(strstr(want, "line longer than max_line"));
+    assert_non_null(strstr(want, "last v|-|notime|1"));
+    size_t n = strlen(in);
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b += 7) {
+            const char *got = run_split(in, a, b, &o);
+            if (strcmp(got, want))
+                fail_msg("split %zu/%zu:\n%s\nwant\n%s", a, b, got, want);
+        }
+    }
+    free(want);
+}
+
+static void test_sink_stop(void **state)
+{
+    (void)state;
+    static struct collect c;
+    memset(&c, 0, sizeof c);
+    c.stop_after = 2;
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, NULL, &p), 0);
+    struct mend_sink sink = {on_point, on_error, &c};
+    const char *in = "m a=1,b=2,c=3\nm d=4\n";
+    assert_int_equal(mend_parser_feed(p, in, strlen(in), &sink), MEND_ECAP);
+    assert_int_equal(c.npoints, 2);
+    mend_parser_free(p);
+}
+
+/* Compare the fast number path against strtod on many forms. */
+static void test_number_exactness(void **state)
+{
+    (void)state;
+    static const char *forms[] = {
+        "0.1", "0.2", "0.3", "1.1", "2.675", "98.5", "123456789012345", "1234567890123456",
+        "0.000123", "-0.0", "1e22", "1e23", "9007199254740993", "3.14159265358979",
+        "1.7976931348623157e308", "4.9e-324", "2.2250738585072014e-308", "100000000000000000000000",
+        "0.30000000000000004", "123.456e-5", "5e-20", "7.0e+10", "00012.5000",
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char line[128];
+        snprintf(line, sizeof line, "m v=%s", forms[i]);
+        char want[128];
+        snprintf(want, sizeof want, "m v|-|notime|%.17g\n", strtod(forms[i], NULL));
+        assert_string_equal(run(line), want);
+    }
+    /* pseudo-random decimals with up to 17 digits and exponents */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 3000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        char num[64];
+        int digits = (int)(x % 17) + 1;
+        int e = (int)((x >> 20) % 60) - 30;
+        int dot = (int)((x >> 40) % (unsigned)(digits + 1));
+        unsigned long long mant = (x >> 5) % 100000000000000000ULL;
+        char ds[32];
+        snprintf(ds, sizeof ds, "%0*llu", digits, mant);
+        ds[digits] = '\0';
+        snprintf(num, sizeof num, "%.*s.%se%d", dot, ds, ds + dot, e);
+        struct mend_parser *p;
+        char line[96];
+        snprintf(line, sizeof line, "m v=%s", num);
+        char want[128];
+        snprintf(want, sizeof want, "m v|-|notime|%.17g\n", strtod(num, NULL));
+        const char *got = run(line);
+        (void)p;
+        if (strcmp(got, want))
+            fail_msg("%s: got %s want %s", num, got, want);
+    }
+}
+
+static void test_format_names_and_guess(void **state)
+{
+    (void)state;
+    enum mend_format f;
+    assert_string_equal(mend_format_name(MEND_FMT_LP), "lp");
+    assert_string_equal(mend_format_name(MEND_FMT_PROM), "prom");
+    assert_string_equal(mend_format_name(MEND_FMT_CSV), "csv");
+    assert_int_equal(mend_format_parse("prom", &f), 0);
+    assert_int_equal(f, MEND_FMT_PROM);
+    assert_int_equal(mend_format_parse("lp", &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    assert_int_equal(mend_format_parse("csv", &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV);
+    assert_int_equal(mend_format_parse("json", &f), MEND_EINVAL);
+
+    assert_int_equal(mend_format_guess("/x/y.lp", NULL, 0, &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    assert_int_equal(mend_format_guess("a.influx", NULL, 0, &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    assert_int_equal(mend_format_guess("a.line", NULL, 0, &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    assert_int_equal(mend_format_guess("scrape.prom", NULL, 0, &f), 0);
+    assert_int_equal(f, MEND_FMT_PROM);
+    assert_int_equal(mend_format_guess("data.CSV", NULL, 0, &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV);
+    assert_int_equal(mend_format_guess("dir.lp/noext", NULL, 0, &f), MEND_ENOTFOUND);
+
+    static const struct {
+        const char *head;
+        int rc;
+        enum mend_format f;
+    } heads[] = {
+        {"cpu,host=a usage=1 1\n", 0, MEND_FMT_LP},
+        {"# telegraf\n\nmem used=1i\n", 0, MEND_FMT_LP},
+        {"# HELP x help\n# TYPE x counter\nx 1\n", 0, MEND_FMT_PROM},
+        {"up{job=\"a\"} 1\n", 0, MEND_FMT_PROM},
+        {"up 1 1700000000000\n", 0, MEND_FMT_PROM},
+        {"timestamp,value\n2014-04-10 00:00:00,1\n", 0, MEND_FMT_CSV},
+        {"a,b,c\r\n1,2,3\r\n", 0, MEND_FMT_CSV},
+        {"hello world\n", MEND_ENOTFOUND, MEND_FMT_LP},
+        {"", MEND_ENOTFOUND, MEND_FMT_LP},
+    };
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        f = MEND_FMT_LP;
+        int rc = mend_format_guess(NULL, heads[i].head, strlen(heads[i].head), &f);
+        if (rc != heads[i].rc || (rc == 0 && f != heads[i].f))
+            fail_msg("head %zu: rc %d fmt %d", i, rc, (int)f);
+    }
+    /* the extension wins over the content */
+    assert_int_equal(mend_format_guess("x.csv", "cpu v=1\n", 8, &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV);
+}
+
+static void test_fixture(void **state)
+{
+    (void)state;
+    FILE *fp = fopen("tests/fixtures/ingest/telegraf.lp", "rb");
+    assert_non_null(fp);
+    static char data[16384];
+    size_t n = fread(data, 1, sizeof data, fp);
+    fclose(fp);
+    assert_true(n > 0 && n < sizeof data);
+    data[n] = '\0';
+    enum mend_format f;
+    assert_int_equal(mend_format_guess(NULL, data, n, &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    struct mend_parse_stats st;
+    const char *got = run_opts(data, NULL, &st);
+    assert_int_equal(st.errors, 0);
+    assert_int_equal(st.lines, 12);
+    assert_int_equal(st.comments, 1);
+    assert_int_equal(st.strings_skipped, 1);
+    assert_int_equal(st.points, 49);
+    assert_non_null(strstr(got, "cpu,cpu=cpu-total,host=web01 usage_idle|web01|1700000000000000000|97.400000000000006\n"));
+    assert_non_null(strstr(got, "disk,device=sda1,fstype=ext4,host=web01,mode=rw,path=/ used_percent|web01|1700000000000000000|41.5\n"));
+    assert_non_null(strstr(got, "system,host=web01 n_cpus|web01|1700000000000000000|8\n"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_value_types),
+        cmocka_unit_test(test_strings_skipped),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_tag_sorting),
+        cmocka_unit_test(test_comments_blank_crlf),
+        cmocka_unit_test(test_precision),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_line_numbers_and_recovery),
+        cmocka_unit_test(test_nonfinite),
+        cmocka_unit_test(test_entity),
+        cmocka_unit_test(test_caps),
+        cmocka_unit_test(test_split_every_offset),
+        cmocka_unit_test(test_sink_stop),
+        cmocka_unit_test(test_number_exactness),
+        cmocka_unit_test(test_format_names_and_guess),
+        cmocka_unit_test(test_fixture),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
