@@ -285,12 +285,63 @@ static int bound_port(int fd)
     return -1;
 }
 
+/* Binds (and for TCP listens on) the first address of host:port in family
+ * that works. On failure returns -1 with *what naming the failed step and
+ * *eno its errno, or -2 with *eno a getaddrinfo code. */
+static int bind_first(const char *host, const char *portstr, int udp, int family,
+                      const char **what, int *eno)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, rc;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (rc != 0) {
+        *eno = rc;
+        return -2;
+    }
+    *what = "socket";
+    *eno = EAFNOSUPPORT;
+    /* The first address that binds wins: "localhost" listens on one family,
+     * and port 0 then names one port. */
+    for (ai = res; ai; ai = ai->ai_next) {
+        int one = 1, zero = 0, rcvbuf = 4 << 20;
+        *what = "socket";
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            *eno = errno;
+            continue;
+        }
+        if (!udp)
+            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        else /* bursts of datagrams must not overflow the default buffer */
+            (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+        if (!host[0] && ai->ai_family == AF_INET6) /* "::" takes IPv4 too */
+            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (set_nonblock_cloexec(fd) < 0) {
+            *what = "fcntl";
+        } else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            *what = "bind";
+        } else if (!udp && listen(fd, SOMAXCONN) < 0) {
+            *what = "listen";
+        } else {
+            break;
+        }
+        *eno = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
 static int add_listener(struct mend_sources *s, const char *spec, int udp,
                         char *err, size_t errlen)
 {
     char host[SRC_HOST_MAX + 1], portstr[8];
-    struct addrinfo hints, *res = NULL, *ai;
-    int port, rc, fd = -1, saved = 0;
+    int port, rc, fd, eno = 0;
     const char *what = "socket";
     char *name;
 
@@ -302,43 +353,18 @@ static int add_listener(struct mend_sources *s, const char *spec, int udp,
         return MEND_ECAP;
     }
     snprintf(portstr, sizeof portstr, "%d", port);
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
-    if (rc != 0) {
-        seterr(err, errlen, "%s: cannot resolve '%s': %s", spec, host, gai_strerror(rc));
+    /* An empty host means every address: a dual-stack "::" socket when the
+     * host has IPv6, else 0.0.0.0 (the resolver's order would pick one
+     * family arbitrarily). */
+    fd = bind_first(host, portstr, udp, host[0] ? AF_UNSPEC : AF_INET6, &what, &eno);
+    if (fd < 0 && !host[0])
+        fd = bind_first(host, portstr, udp, AF_INET, &what, &eno);
+    if (fd == -2) {
+        seterr(err, errlen, "%s: cannot resolve '%s': %s", spec, host, gai_strerror(eno));
         return MEND_EINVAL;
     }
-    /* The first address that binds wins: "localhost" listens on one family,
-     * and port 0 then names one port. */
-    for (ai = res; ai; ai = ai->ai_next) {
-        int one = 1;
-        what = "socket";
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        if (!udp)
-            (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (set_nonblock_cloexec(fd) < 0) {
-            what = "fcntl";
-        } else if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-            what = "bind";
-        } else if (!udp && listen(fd, SOMAXCONN) < 0) {
-            what = "listen";
-        } else {
-            break;
-        }
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s: %s", spec, what, strerror(saved));
+        seterr(err, errlen, "%s: %s: %s", spec, what, strerror(eno));
         return MEND_EIO;
     }
     name = dup_name(spec);

@@ -65,8 +65,9 @@ int mend_sources_set_max_conns(struct mend_sources *s, size_t max_conns);
 
 /* Adds an input. spec: a file path, "-" for stdin, "tcp://HOST:PORT" or
  * "udp://HOST:PORT" to listen (HOST may be a name, an IPv4 address, "[v6]",
- * or empty for every address; PORT 0 picks a free port, see
- * mend_sources_port). Files are opened now so a missing one fails here.
+ * or empty for every address -- dual-stack "::" when the host has IPv6; PORT
+ * 0 picks a free port, see mend_sources_port). The first resolved address
+ * that binds is used. Files are opened now so a missing one fails here.
  * Returns 0, MEND_EINVAL (bad spec), MEND_EIO (open/bind/listen failed),
  * MEND_ECAP (too many inputs) or MEND_ENOMEM; on error a message naming the
  * spec and what failed (with the errno text) is written to err (if errlen >
