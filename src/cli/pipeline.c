@@ -1,0 +1,545 @@
+/* pipeline.c -- the body of `mend replay` and `mend run` (see pipeline.h).
+ *
+ * Sources deliver streams of bytes; each stream gets its own parser (format
+ * from the configuration, the file extension, or the first bytes), whose
+ * points go straight into the engine. The wall clock is read only for
+ * progress display, for stamping untimed live input, and -- in `run` -- to
+ * move event time on while live input is silent; detection itself only ever
+ * sees event time. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define MAX_STREAMS 4096
+
+struct stream {
+    uint64_t id;
+    char name[256];
+    struct mend_parser *parser;
+    uint64_t errors;
+};
+
+struct incident_row {
+    uint64_t id;
+    char status[8];
+    char entity[64];
+    int64_t start, last;
+    double max_score;
+    uint32_t signals;
+    char top[160];
+};
+
+struct pipe {
+    const struct pipeline_opts *po;
+    struct mend_config *cfg;
+    struct mend_engine *eng;
+    struct mend_sink sink;
+    FILE *inc_f, *score_f;
+    struct stream *streams;
+    size_t n_streams;
+    struct stream *cur;       /* stream whose bytes are being parsed */
+    uint64_t errors, bytes, bytes_total;
+    int64_t next_ckpt;
+    int progress;
+    double last_progress;
+    struct incident_row *rows;
+    size_t n_rows, cap_rows;
+    int failed;               /* a fatal error inside a callback */
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void pipeline_help_common(FILE *f)
+{
+    fprintf(f,
+            "  --config FILE       YAML configuration (every option has a default; see below)\n"
+            "  --set KEY=VALUE     set one option, e.g. --set detect.threshold=0.6 (repeatable,\n"
+            "                      applied after --config)\n"
+            "  --format F          input format: lp, prom or csv (default: from the file\n"
+            "                      extension .lp/.prom/.csv, else from the content)\n"
+            "  --incidents FILE    write incident JSON lines to FILE ('-' = stdout)\n"
+            "  --scores FILE       also write every sample's score as CSV: key,time_ns,value,score\n"
+            "  --checkpoint FILE   restore state from FILE at start (if it exists) and save it on\n"
+            "                      the checkpoint interval and at exit\n"
+            "  --strict            exit with status 3 if any input line was malformed\n"
+            "  --quiet             no summary on stderr\n"
+            "  --progress/--no-progress  progress on stderr (default: only on a terminal)\n"
+            "  -h, --help          this text\n\n"
+            "Malformed lines are reported on stderr as SOURCE:LINE:COL: REASON (the first\n"
+            "input.error_log_limit per source), counted, and skipped; the rest is processed.\n\n"
+            "exit codes: 0 ok, 1 runtime error (I/O, bad checkpoint), 2 usage or\n"
+            "configuration error, 3 malformed input with --strict\n\n"
+            "options (KEY, default, meaning):\n");
+    mend_config_print_docs(f);
+}
+
+int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FILE *),
+                        struct pipeline_opts *po, struct mend_config *cfg)
+{
+    memset(po, 0, sizeof *po);
+    po->progress = -1;
+    mend_config_defaults(cfg);
+    char err[512];
+    /* --config first, so --set always wins whatever the order on the line */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            help(stdout);
+            return MEND_EXIT_OK;
+        }
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            po->config_path = argv[++i];
+            if (mend_config_load(cfg, po->config_path, err, sizeof err) != MEND_OK) {
+                fprintf(stderr, "mend %s: %s\n", cmd, err);
+                return MEND_EXIT_USAGE;
+            }
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "--config") && has_val) {
+            i++;
+        } else if (!strcmp(a, "--set") && has_val) {
+            const char *kv = argv[++i];
+            const char *eq = strchr(kv, '=');
+            char key[128];
+            if (!eq || (size_t)(eq - kv) >= sizeof key) {
+                fprintf(stderr, "mend %s: --set wants KEY=VALUE, got '%s'\n", cmd, kv);
+                return MEND_EXIT_USAGE;
+            }
+            memcpy(key, kv, (size_t)(eq - kv));
+            key[eq - kv] = '\0';
+            if (mend_config_set(cfg, key, eq + 1, err, sizeof err) != MEND_OK) {
+                fprintf(stderr, "mend %s: --set %s\n", cmd, err);
+                return MEND_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--format") && has_val) {
+            if (mend_config_set(cfg, "input.format", argv[++i], err, sizeof err) != MEND_OK) {
+                fprintf(stderr, "mend %s: --format %s\n", cmd, err);
+                return MEND_EXIT_USAGE;
+            }
+        } else if (!strcmp(a, "--incidents") && has_val) {
+            po->incidents_path = argv[++i];
+        } else if (!strcmp(a, "--scores") && has_val) {
+            po->scores_path = argv[++i];
+        } else if (!strcmp(a, "--checkpoint") && has_val) {
+            po->checkpoint_path = argv[++i];
+        } else if (!strcmp(a, "--strict")) {
+            po->strict = 1;
+        } else if (!strcmp(a, "--quiet")) {
+            po->quiet = 1;
+        } else if (!strcmp(a, "--progress")) {
+            po->progress = 1;
+        } else if (!strcmp(a, "--no-progress")) {
+            po->progress = 0;
+        } else if (!strcmp(a, "--table")) {
+            po->table = 1;
+        } else if (a[0] == '-' && a[1] == '-' && a[2] == '\0') {
+            po->inputs = argv + i + 1;
+            po->n_inputs = argc - i - 1;
+            break;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "mend %s: unknown or incomplete option '%s' (see mend %s --help)\n", cmd, a, cmd);
+            return MEND_EXIT_USAGE;
+        } else {
+            /* positional: gather the inputs in place, in order */
+            if (!po->inputs)
+                po->inputs = argv + i;
+            po->inputs[po->n_inputs++] = argv[i];
+        }
+    }
+    if (po->incidents_path)
+        snprintf(cfg->incidents_output, sizeof cfg->incidents_output, "%s", po->incidents_path);
+    if (po->checkpoint_path)
+        snprintf(cfg->checkpoint_path, sizeof cfg->checkpoint_path, "%s", po->checkpoint_path);
+    return -1;
+}
+
+/* ---- callbacks ------------------------------------------------------------ */
+
+static void on_parse_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
+{
+    struct pipe *p = ctx;
+    p->errors++;
+    struct stream *s = p->cur;
+    if (!s)
+        return;
+    s->errors++;
+    if (s->errors <= p->cfg->error_log_limit)
+        fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", s->name, line, col, reason);
+    if (s->errors == (uint64_t)p->cfg->error_log_limit + 1)
+        fprintf(stderr, "%s: more malformed lines; only counting them from now on\n", s->name);
+}
+
+static int on_point(void *ctx, const struct mend_point *pt)
+{
+    struct pipe *p = ctx;
+    if (!pt->has_time && p->po->live) {
+        struct mend_point q = *pt;
+        q.time_ns = realtime_ns();
+        q.has_time = 1;
+        return mend_engine_point(p->eng, &q);
+    }
+    return mend_engine_point(p->eng, pt);
+}
+
+static struct stream *stream_find(struct pipe *p, uint64_t id)
+{
+    for (size_t i = 0; i < p->n_streams; i++)
+        if (p->streams[i].id == id)
+            return &p->streams[i];
+    return NULL;
+}
+
+static int on_open(void *ctx, uint64_t id, const char *peer)
+{
+    struct pipe *p = ctx;
+    if (p->n_streams >= MAX_STREAMS)
+        return MEND_ECAP;
+    struct stream *s = &p->streams[p->n_streams++];
+    memset(s, 0, sizeof *s);
+    s->id = id;
+    snprintf(s->name, sizeof s->name, "%s", peer);
+    return MEND_OK;
+}
+
+static int stream_parser(struct pipe *p, struct stream *s, const char *buf, size_t len)
+{
+    enum mend_format f;
+    if (p->cfg->format[0])
+        mend_format_parse(p->cfg->format, &f);
+    else if (!strncmp(s->name, "tcp:", 4) || !strncmp(s->name, "udp:", 4))
+        f = MEND_FMT_LP; /* listeners speak line protocol */
+    else if (mend_format_guess(s->name, buf, len, &f) != MEND_OK) {
+        fprintf(stderr, "%s: cannot tell the input format from the name or content; pass --format lp|prom|csv\n",
+                s->name);
+        return MEND_EINVAL;
+    }
+    return mend_parser_new(f, &p->cfg->ingest, &s->parser);
+}
+
+static void maybe_checkpoint(struct pipe *p, int force)
+{
+    if (!p->cfg->checkpoint_path[0])
+        return;
+    struct mend_engine_stats st;
+    mend_engine_stats(p->eng, &st);
+    if (!force) {
+        if (st.watermark == INT64_MIN)
+            return;
+        if (p->next_ckpt == INT64_MIN) {
+            p->next_ckpt = st.watermark + p->cfg->checkpoint_interval_ns;
+            return;
+        }
+        if (st.watermark < p->next_ckpt)
+            return;
+        p->next_ckpt = st.watermark + p->cfg->checkpoint_interval_ns;
+    }
+    char err[512];
+    if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK)
+        fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+}
+
+static void show_progress(struct pipe *p, int final)
+{
+    if (!p->progress)
+        return;
+    double now = wall_now();
+    if (!final && now - p->last_progress < 0.5)
+        return;
+    p->last_progress = now;
+    struct mend_engine_stats st;
+    mend_engine_stats(p->eng, &st);
+    if (p->bytes_total)
+        fprintf(stderr, "\r%5.1f%%  %" PRIu64 " samples  %u series  %" PRIu64 " anomalies  %" PRIu64 " errors   ",
+                100.0 * (double)p->bytes / (double)p->bytes_total, st.points, st.series, st.anomalies, p->errors);
+    else
+        fprintf(stderr, "\r%" PRIu64 " bytes  %" PRIu64 " samples  %u series  %" PRIu64 " anomalies   ", p->bytes,
+                st.points, st.series, st.anomalies);
+    if (final)
+        fputc('\n', stderr);
+}
+
+static int on_data(void *ctx, uint64_t id, const char *buf, size_t len)
+{
+    struct pipe *p = ctx;
+    struct stream *s = stream_find(p, id);
+    if (!s)
+        return MEND_OK;
+    if (!s->parser) {
+        int rc = stream_parser(p, s, buf, len);
+        if (rc != MEND_OK) {
+            p->failed = 1;
+            return rc;
+        }
+    }
+    if (p->po->live)
+        mend_parser_set_default_time(s->parser, realtime_ns());
+    p->cur = s;
+    p->bytes += len;
+    int rc = mend_parser_feed(s->parser, buf, len, &p->sink);
+    p->cur = NULL;
+    if (rc == MEND_ENOMEM) {
+        p->failed = 1;
+        return rc;
+    }
+    maybe_checkpoint(p, 0);
+    show_progress(p, 0);
+    return MEND_OK;
+}
+
+static void on_close(void *ctx, uint64_t id)
+{
+    struct pipe *p = ctx;
+    struct stream *s = stream_find(p, id);
+    if (!s)
+        return;
+    if (s->parser) {
+        p->cur = s;
+        mend_parser_finish(s->parser, &p->sink);
+        p->cur = NULL;
+        mend_parser_free(s->parser);
+    }
+    *s = p->streams[--p->n_streams];
+}
+
+static void on_incident(void *ctx, const char *status, const struct mend_incident *inc, const char *json,
+                        size_t len)
+{
+    struct pipe *p = ctx;
+    if (p->inc_f) {
+        fwrite(json, 1, len, p->inc_f);
+        fputc('\n', p->inc_f);
+    }
+    if (!p->po->table)
+        return;
+    struct incident_row *r = NULL;
+    for (size_t i = p->n_rows; i-- > 0;)
+        if (p->rows[i].id == inc->id) {
+            r = &p->rows[i];
+            break;
+        }
+    if (!r) {
+        if (p->n_rows == p->cap_rows) {
+            size_t cap = p->cap_rows ? p->cap_rows * 2 : 64;
+            struct incident_row *n = realloc(p->rows, cap * sizeof *n);
+            if (!n)
+                return;
+            p->rows = n;
+            p->cap_rows = cap;
+        }
+        r = &p->rows[p->n_rows++];
+        memset(r, 0, sizeof *r);
+        r->id = inc->id;
+    }
+    snprintf(r->status, sizeof r->status, "%s", !strcmp(status, "resolve") ? "closed" : "open");
+    snprintf(r->entity, sizeof r->entity, "%s", inc->entity[0] ? inc->entity : "-");
+    r->start = inc->start_t;
+    r->last = inc->last_t;
+    r->max_score = inc->max_score;
+    r->signals = inc->n_signals;
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < inc->n_signals; i++)
+        if (inc->signals[i].max_score > inc->signals[best].max_score)
+            best = i;
+    if (inc->n_signals)
+        snprintf(r->top, sizeof r->top, "%s%s", inc->signals[best].kind == MEND_ANOM_ABSENCE ? "[absent] " : "",
+                 inc->signals[best].key);
+}
+
+static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
+{
+    struct pipe *p = ctx;
+    fputc('"', p->score_f);
+    for (uint32_t i = 0; i < s->key_len; i++) {
+        if (s->key[i] == '"')
+            fputc('"', p->score_f);
+        fputc(s->key[i], p->score_f);
+    }
+    fprintf(p->score_f, "\",%" PRId64 ",%.17g,%.6f\n", t, v, score);
+}
+
+static void print_table(struct pipe *p)
+{
+    printf("\n%-4s %-7s %-22s %-20s %-9s %-5s %s\n", "id", "status", "start (UTC)", "entity", "max score",
+           "sigs", "top signal");
+    for (size_t i = 0; i < p->n_rows; i++) {
+        const struct incident_row *r = &p->rows[i];
+        char t[64];
+        mend_time_format(r->start, t, sizeof t);
+        printf("%-4" PRIu64 " %-7s %-22s %-20.20s %-9.4f %-5u %.70s\n", r->id, r->status, t, r->entity,
+               r->max_score, r->signals, r->top);
+    }
+    if (!p->n_rows)
+        printf("(no incidents)\n");
+}
+
+static FILE *open_out(const char *path, const char *what)
+{
+    if (!strcmp(path, "-"))
+        return stdout;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "mend: cannot open %s output %s: %s\n", what, path, strerror(errno));
+    return f;
+}
+
+int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
+{
+    struct pipe p;
+    memset(&p, 0, sizeof p);
+    p.po = po;
+    p.cfg = cfg;
+    p.next_ckpt = INT64_MIN;
+    int rc, code = MEND_EXIT_OK;
+    struct mend_sources *src = NULL;
+    char err[512];
+    p.streams = calloc(MAX_STREAMS, sizeof *p.streams);
+    if (!p.streams)
+        return MEND_EXIT_RUNTIME;
+
+    p.inc_f = open_out(cfg->incidents_output, "incidents");
+    if (!p.inc_f) {
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    struct mend_incident_out iout = {on_incident, &p};
+    struct mend_score_out sout = {on_score, &p};
+    rc = mend_engine_new(&cfg->engine, &iout, p.score_f ? &sout : NULL, &p.eng);
+    if (rc != MEND_OK) {
+        fprintf(stderr, "mend: cannot start the engine: %s\n", mend_strerror(rc));
+        code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    p.sink.point = on_point;
+    p.sink.error = on_parse_error;
+    p.sink.ctx = &p;
+
+    if (cfg->checkpoint_path[0]) {
+        rc = mend_engine_restore(p.eng, cfg->checkpoint_path, err, sizeof err);
+        if (rc != MEND_OK && rc != MEND_ENOTFOUND) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+        if (rc == MEND_OK && !po->quiet)
+            fprintf(stderr, "mend: restored state from %s\n", cfg->checkpoint_path);
+    }
+
+    if ((rc = mend_sources_new(&src)) != MEND_OK) {
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    for (int i = 0; i < po->n_inputs; i++) {
+        if (mend_sources_add(src, po->inputs[i], err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_USAGE;
+            goto out;
+        }
+        struct stat sb;
+        if (strcmp(po->inputs[i], "-") && stat(po->inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            p.bytes_total += (uint64_t)sb.st_size;
+    }
+    if (po->live) {
+        for (size_t i = 0; i < cfg->n_listen; i++)
+            if (mend_sources_add(src, cfg->listen[i], err, sizeof err) != MEND_OK) {
+                fprintf(stderr, "mend: %s\n", err);
+                code = MEND_EXIT_USAGE;
+                goto out;
+            }
+    }
+    p.progress = po->progress < 0 ? isatty(STDERR_FILENO) && !po->live : po->progress;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    stop_requested = 0;
+
+    struct mend_source_events ev = {on_open, on_data, on_close, &p};
+    while (!stop_requested && !mend_sources_done(src)) {
+        rc = mend_sources_poll(src, po->live ? 1000 : 200, &ev);
+        if (rc < 0 && (p.failed || rc == MEND_EIO)) {
+            code = MEND_EXIT_RUNTIME;
+            break;
+        }
+        if (po->live) {
+            /* live input silent: let the clock move event time on, so silent
+             * series are noticed -- but only when the data's own times are
+             * near the clock (not while replaying old data into `run`) */
+            struct mend_engine_stats st;
+            mend_engine_stats(p.eng, &st);
+            int64_t now = realtime_ns();
+            if (st.watermark != INT64_MIN && now > st.watermark && now - st.watermark < 3600LL * 1000000000LL)
+                mend_engine_advance(p.eng, now);
+            maybe_checkpoint(&p, 0);
+        }
+    }
+    mend_sources_shutdown(src, &ev);
+    show_progress(&p, 1);
+    maybe_checkpoint(&p, 1);
+
+    struct mend_engine_stats st;
+    mend_engine_stats(p.eng, &st);
+    if (!po->quiet) {
+        fprintf(stderr,
+                "mend: %" PRIu64 " samples, %u series, %u entities, %" PRIu64 " malformed lines, %" PRIu64
+                " late, %" PRIu64 " refused; %" PRIu64 " anomalies, %" PRIu64 " absences, %" PRIu64
+                " multivariate\n",
+                st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
+                st.absences, st.multivariate);
+    }
+    if (po->table)
+        print_table(&p);
+    if (code == MEND_EXIT_OK && po->strict && p.errors)
+        code = MEND_EXIT_BADINPUT;
+out:
+    if (p.eng)
+        for (size_t i = 0; i < p.n_streams; i++)
+            mend_parser_free(p.streams[i].parser);
+    mend_sources_free(src);
+    mend_engine_free(p.eng);
+    if (p.inc_f && p.inc_f != stdout)
+        fclose(p.inc_f);
+    else if (p.inc_f)
+        fflush(stdout);
+    if (p.score_f && p.score_f != stdout)
+        fclose(p.score_f);
+    free(p.streams);
+    free(p.rows);
+    return code;
+}

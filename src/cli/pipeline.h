@@ -1,0 +1,42 @@
+/* pipeline.h -- what `mend replay` and `mend run` share: option parsing,
+ * sources -> per-stream parsers -> engine -> incident and score writers,
+ * rate-limited error reports, checkpoints and progress. */
+#ifndef MEND_CLI_PIPELINE_H
+#define MEND_CLI_PIPELINE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "mend/config.h"
+#include "mend/engine.h"
+#include "mend/ingest.h"
+#include "mend/source.h"
+
+struct pipeline_opts {
+    const char *config_path;
+    const char *incidents_path;  /* overrides incidents.output */
+    const char *scores_path;     /* per-sample scores CSV, NULL = none */
+    const char *checkpoint_path; /* overrides checkpoint.path */
+    int strict;                  /* exit 3 when any line was malformed */
+    int quiet;                   /* no summary on stderr */
+    int progress;                /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int table;                   /* print an incident table at the end */
+    int live;                    /* run: stamp untimed points with the clock */
+    char **inputs;
+    int n_inputs;
+};
+
+/* Parses the options common to replay and run into po and cfg (defaults,
+ * then --config, then --set in order). Returns -1 to go on, or an exit code
+ * (help printed, or a usage error reported). */
+int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FILE *),
+                        struct pipeline_opts *po, struct mend_config *cfg);
+
+/* Runs the pipeline until every finite input is done (replay) or a
+ * termination signal arrives (run). Returns an exit code. */
+int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg);
+
+/* The options text shared by both commands' --help. */
+void pipeline_help_common(FILE *f);
+
+#endif
