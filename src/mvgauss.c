@@ -42,7 +42,13 @@ struct mend_mvg {
     double *q;             /* dim*dim, strict lower: EW second moment of the
                               per-sample cross products, for Var(C_ij) */
     double *fac;           /* dim*dim, lower: Cholesky factor of S */
-    double *work;          /* dim*dim: factor of a marginal (missing values) */
+    double *work;          /* dim*dim: factor of a marginal (missing values),
+                              cached for its pattern of observed dimensions
+                              because rows with the same hole tend to repeat */
+    size_t *widx;          /* dim: observed dimensions of the cached marginal */
+    size_t wk;             /* their count; 0 = no cache */
+    uint32_t wstate;       /* FAC_OK or FAC_FAILED for that pattern */
+    uint32_t wage;         /* samples learnt since the marginal was factored */
     double *r;             /* dim: residual */
     double *z;             /* dim: solves */
     size_t *idx;           /* dim: observed dimensions */
@@ -82,6 +88,7 @@ void mend_mvg_free(struct mend_mvg *m)
     free(m->r);
     free(m->z);
     free(m->idx);
+    free(m->widx);
     free(m);
 }
 
@@ -111,7 +118,9 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->r = calloc(dim, sizeof *m->r);
     m->z = calloc(dim, sizeof *m->z);
     m->idx = calloc(dim, sizeof *m->idx);
-    if (!m->mean || !m->cov || !m->q || !m->fac || !m->work || !m->r || !m->z || !m->idx) {
+    m->widx = calloc(dim, sizeof *m->widx);
+    if (!m->mean || !m->cov || !m->q || !m->fac || !m->work || !m->r || !m->z || !m->idx ||
+        !m->widx) {
         mend_mvg_free(m);
         return MEND_ENOMEM;
     }
@@ -288,11 +297,20 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
                 k++;
             }
         }
-        double lambda = m->fac_state == FAC_OK && m->since_refit < m->conf.refit_every
-                            ? m->lambda
-                            : shrink_lambda(m);
-        double jit;
-        if (factor_into(m, m->work, m->idx, k, lambda, &jit) != MEND_OK)
+        int cached = m->wk == k && m->wage < m->conf.refit_every &&
+                     memcmp(m->widx, m->idx, k * sizeof *m->idx) == 0;
+        if (!cached) {
+            double lambda = m->fac_state == FAC_OK && m->since_refit < m->conf.refit_every
+                                ? m->lambda
+                                : shrink_lambda(m);
+            double jit;
+            int frc = factor_into(m, m->work, m->idx, k, lambda, &jit);
+            memcpy(m->widx, m->idx, k * sizeof *m->idx);
+            m->wk = k;
+            m->wage = 0;
+            m->wstate = frc == MEND_OK ? FAC_OK : FAC_FAILED;
+        }
+        if (m->wstate != FAC_OK)
             return MEND_ERANGE;
         /* contrib doubles as scratch for the k shares before scattering. */
         dist = mahalanobis(m, m->work, k, m->r, contrib);
@@ -352,6 +370,8 @@ int mend_mvg_learn(struct mend_mvg *m, const double *x)
     }
     if (m->since_refit < UINT32_MAX)
         m->since_refit++;
+    if (m->wage < UINT32_MAX)
+        m->wage++;
     return MEND_OK;
 }
 
@@ -365,11 +385,12 @@ int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2
     return lrc != MEND_OK ? lrc : rc;
 }
 
-static void save_lower(struct mend_wbuf *w, const double *a, size_t d, int strict)
+/* The lower triangle of the n x n matrix at a with row stride ld. */
+static void save_lower(struct mend_wbuf *w, const double *a, size_t n, size_t ld, int strict)
 {
-    for (size_t i = 0; i < d; i++)
+    for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < (strict ? i : i + 1); j++)
-            mend_wbuf_f64(w, a[i * d + j]);
+            mend_wbuf_f64(w, a[i * ld + j]);
 }
 
 int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
@@ -387,22 +408,31 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
     mend_wbuf_f64(w, m->jitter);
     for (size_t i = 0; i < d; i++)
         mend_wbuf_f64(w, m->mean[i]);
-    save_lower(w, m->cov, d, 0);
-    save_lower(w, m->q, d, 1);
+    save_lower(w, m->cov, d, d, 0);
+    save_lower(w, m->q, d, d, 1);
     if (m->fac_state == FAC_OK)
-        save_lower(w, m->fac, d, 0);
+        save_lower(w, m->fac, d, d, 0);
+    /* The cached marginal factor too, or a restored model would refactor
+     * earlier than the original and drift from it in the last bits. */
+    mend_wbuf_u32(w, (uint32_t)m->wk);
+    mend_wbuf_u32(w, m->wstate);
+    mend_wbuf_u32(w, m->wage);
+    for (size_t a = 0; a < m->wk; a++)
+        mend_wbuf_u32(w, (uint32_t)m->widx[a]);
+    if (m->wk > 0 && m->wstate == FAC_OK)
+        save_lower(w, m->work, m->wk, d, 0);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
 /* Reads a lower triangle; every value must be finite. */
-static int load_lower(struct mend_rbuf *r, double *a, size_t d, int strict)
+static int load_lower(struct mend_rbuf *r, double *a, size_t n, size_t ld, int strict)
 {
-    for (size_t i = 0; i < d; i++) {
+    for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < (strict ? i : i + 1); j++) {
             double v = mend_rbuf_f64(r);
             if (!isfinite(v))
                 return MEND_ECORRUPT;
-            a[i * d + j] = v;
+            a[i * ld + j] = v;
         }
     }
     return r->failed ? MEND_ECORRUPT : MEND_OK;
@@ -446,16 +476,35 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         if (!isfinite(m->mean[i]))
             goto fail;
     }
-    if (load_lower(r, m->cov, d, 0) != MEND_OK || load_lower(r, m->q, d, 1) != MEND_OK)
+    if (load_lower(r, m->cov, d, d, 0) != MEND_OK || load_lower(r, m->q, d, d, 1) != MEND_OK)
         goto fail;
     for (size_t i = 0; i < d; i++)
         if (m->cov[i * d + i] < 0.0)
             goto fail;
     if (m->fac_state == FAC_OK) {
-        if (load_lower(r, m->fac, d, 0) != MEND_OK)
+        if (load_lower(r, m->fac, d, d, 0) != MEND_OK)
             goto fail;
         for (size_t i = 0; i < d; i++)
             if (!(m->fac[i * d + i] > 0.0))
+                goto fail;
+    }
+    uint32_t wk = mend_rbuf_u32(r);
+    m->wstate = mend_rbuf_u32(r);
+    m->wage = mend_rbuf_u32(r);
+    if (r->failed || wk > d || (wk > 0 && m->wstate != FAC_OK && m->wstate != FAC_FAILED))
+        goto fail;
+    m->wk = wk;
+    for (size_t a = 0; a < m->wk; a++) {
+        uint32_t v = mend_rbuf_u32(r);
+        if (v >= d || (a > 0 && v <= m->widx[a - 1]))
+            goto fail;
+        m->widx[a] = v;
+    }
+    if (m->wk > 0 && m->wstate == FAC_OK) {
+        if (load_lower(r, m->work, m->wk, d, 0) != MEND_OK)
+            goto fail;
+        for (size_t a = 0; a < m->wk; a++)
+            if (!(m->work[a * d + a] > 0.0))
                 goto fail;
     }
     if (r->failed)

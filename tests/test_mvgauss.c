@@ -324,6 +324,8 @@ static void test_save_load(void **state)
     for (int i = 0; i < 517; i++) { /* not a multiple of refit_every */
         gsl_ran_bivariate_gaussian(rng, 1.0, 2.0, 0.5, &x[0], &x[1]);
         x[2] = x[0] - x[1] + gsl_ran_gaussian(rng, 0.1);
+        if (i % 7 == 5) /* the last one too: the saved marginal cache is live */
+            x[1] = NAN;
         assert_int_equal(mend_mvg_step(a, x, NULL, NULL, NULL), MEND_OK);
     }
     struct mend_wbuf w;
@@ -419,6 +421,27 @@ static void test_refit_schedule(void **state)
     assert_int_equal(mend_mvg_score(m, &x, NULL, &d_later, NULL), MEND_OK);
     assert_double_equal(d_later, 9.0 / 50.5, 1e-12);
     mend_mvg_free(m);
+
+    /* the marginal factor for a pattern of missing values ages the same way */
+    for (int refit = 0; refit < 2; refit++) {
+        c.refit_every = refit ? 5 : 1000;
+        assert_int_equal(mend_mvg_new(2, &c, &m), MEND_OK);
+        double v[2], p[2] = {3.0, NAN};
+        for (int i = 0; i < 10; i++) {
+            v[0] = (i % 2) ? 1.0 : -1.0;
+            v[1] = (i % 3) ? 2.0 : -2.0;
+            assert_int_equal(mend_mvg_learn(m, v), MEND_OK);
+        }
+        assert_int_equal(mend_mvg_score(m, p, NULL, &d_first, NULL), MEND_OK);
+        assert_double_equal(d_first, 9.0, 1e-12);
+        for (int i = 0; i < 10; i++) {
+            v[0] = (i % 2) ? 10.0 : -10.0;
+            assert_int_equal(mend_mvg_learn(m, v), MEND_OK);
+        }
+        assert_int_equal(mend_mvg_score(m, p, NULL, &d_later, NULL), MEND_OK);
+        assert_double_equal(d_later, refit ? 9.0 / 50.5 : 9.0, 1e-12);
+        mend_mvg_free(m);
+    }
 }
 
 int main(void)

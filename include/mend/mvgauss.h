@@ -22,9 +22,11 @@
  * the step returns MEND_ERANGE and the model still learns.
  *
  * Missing values: a NaN in x marks a missing dimension. Scoring uses the
- * marginal over the observed dimensions (the sub-matrix of S, factored for
- * that step; O(k^3)), with k degrees of freedom; missing dimensions get a
- * contribution of 0. Learning imputes the current mean for missing
+ * marginal over the observed dimensions (the sub-matrix of S), with k
+ * degrees of freedom; missing dimensions get a contribution of 0. The
+ * marginal's factor (O(k^3)) is cached for the last pattern of missing
+ * dimensions and refreshed on the same refit_every schedule, so a recurring
+ * hole costs no more than a complete row. Learning imputes the current mean for missing
  * dimensions (their deviation counts as 0), so a dimension that is often
  * missing has its variance somewhat understated. Infinite values are
  * rejected (MEND_ERANGE) and not learnt.
