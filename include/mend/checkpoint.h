@@ -41,9 +41,12 @@
 
 /* Atomically replaces path with a checkpoint holding payload (borrowed; may
  * be NULL when len is 0). Returns 0, MEND_EINVAL (bad arguments),
- * MEND_ECAP (len above MEND_CKPT_MAX_DEFAULT), MEND_ENOMEM or MEND_EIO (any
- * file-system failure: the old file at path, if any, is left untouched and
- * the temporary file is removed). */
+ * MEND_ECAP (len above MEND_CKPT_MAX_DEFAULT), MEND_ENOMEM or MEND_EIO. On
+ * MEND_EIO before the rename the old file at path, if any, is untouched and
+ * the temporary file (path + ".tmp.XXXXXX") is removed; only a failed fsync
+ * of the directory after the rename leaves the new file in place with its
+ * durability unconfirmed (err says so). The file is created with mode 0600
+ * (mkstemp): state may hold data from the input. */
 int mend_ckpt_write(const char *path, uint32_t kind, uint32_t version,
                     const void *payload, size_t len, char *err, size_t errlen);
 
