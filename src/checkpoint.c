@@ -174,8 +174,8 @@ int mend_ckpt_write(const char *path, uint32_t kind, uint32_t version,
     /* The rename is only durable once the directory entry is on disk. */
     int dfd = open(dir, O_RDONLY | O_DIRECTORY);
     if (dfd < 0 || fsync(dfd) < 0) {
-        set_err(err, errlen, "%s: fsync of directory %s failed: %s", path, dir,
-                strerror(errno));
+        set_err(err, errlen, "%s: renamed into place, but fsync of directory %s failed: %s",
+                path, dir, strerror(errno));
         if (dfd >= 0)
             close(dfd);
         goto out;

@@ -327,6 +327,12 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
     if (!(dist < DBL_MAX)) { /* overflow or NaN from a degenerate factor */
         dist = DBL_MAX;
         p = 1.0;
+        for (size_t i = 0; contrib && i < d; i++) {
+            if (isnan(contrib[i]))
+                contrib[i] = 0.0;
+            else if (isinf(contrib[i]))
+                contrib[i] = contrib[i] > 0 ? DBL_MAX : -DBL_MAX;
+        }
     } else {
         p = gsl_cdf_chisq_P(dist, (double)k);
         if (!(p >= 0.0))
