@@ -56,6 +56,9 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
+/* Epoch number; the unit follows the size of the integer part as in
+ * timefmt.h (< 1e11 s, < 1e14 ms, < 1e17 us, else ns), so results written
+ * with any of those units line up with ISO-8601 windows. */
 static int parse_epoch(const char *s, size_t len, int64_t *ns)
 {
     size_t dot = len;
@@ -64,21 +67,28 @@ static int parse_epoch(const char *s, size_t len, int64_t *ns)
             dot = i;
             break;
         }
-    int64_t sec;
-    if (mend_parse_i64(s, dot, &sec))
+    int64_t whole;
+    if (dot == 0 || mend_parse_i64(s, dot, &whole))
         return MEND_EPARSE;
-    if (sec > INT64_MAX / 1000000000 - 1 || sec < INT64_MIN / 1000000000 + 1)
+    int neg = s[0] == '-';
+    if (whole == INT64_MIN)
         return MEND_EPARSE;
-    int64_t frac = 0, scale = 100000000;
+    int64_t mag = whole < 0 ? -whole : whole;
+    int64_t unit = mag < INT64_C(100000000000) ? 1000000000
+                   : mag < INT64_C(100000000000000) ? 1000000
+                   : mag < INT64_C(100000000000000000) ? 1000 : 1;
+    if (mag > INT64_MAX / unit - 1)
+        return MEND_EPARSE;
+    int64_t frac = 0, scale = unit / 10;
+    if (dot < len && dot + 1 == len)
+        return MEND_EPARSE;   /* "123." */
     for (size_t i = dot + 1; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
             return MEND_EPARSE;
-        frac += (s[i] - '0') * scale;
+        frac += (s[i] - '0') * scale;   /* digits past ns add 0 */
         scale /= 10;
     }
-    if (dot + 1 == len)
-        return MEND_EPARSE;   /* "123." */
-    *ns = sec * 1000000000 + (sec < 0 || (dot > 0 && s[0] == '-') ? -frac : frac);
+    *ns = whole * unit + (neg ? -frac : frac);
     return MEND_OK;
 }
 

@@ -394,6 +394,15 @@ static void test_parse_time(void **state)
     assert_true(ns == T0);
     assert_int_equal(mend_eval_parse_time("1577836800.5", 12, &ns), 0);
     assert_true(ns == T0 + 500000000);
+    assert_int_equal(mend_eval_parse_time("1577836800250", 13, &ns), 0);   /* ms */
+    assert_true(ns == T0 + 250000000);
+    assert_int_equal(mend_eval_parse_time("1577836800000000001", 19, &ns), 0);   /* ns */
+    assert_true(ns == T0 + 1);
+    assert_int_equal(mend_eval_parse_time("-1.5", 4, &ns), 0);
+    assert_true(ns == -1500000000);
+    assert_int_equal(mend_eval_parse_time("12.", 3, &ns), MEND_EPARSE);
+    assert_int_equal(mend_eval_parse_time(".5", 2, &ns), MEND_EPARSE);
+    assert_int_equal(mend_eval_parse_time("-9223372036854775808", 20, &ns), MEND_EPARSE);
     assert_int_equal(mend_eval_parse_time("2019-02-29 00:00:00", 19, &ns), MEND_EPARSE);
     assert_int_equal(mend_eval_parse_time("2020-13-01 00:00:00", 19, &ns), MEND_EPARSE);
     assert_int_equal(mend_eval_parse_time("2020-01-01 24:00:00", 19, &ns), MEND_EPARSE);

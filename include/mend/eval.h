@@ -136,8 +136,9 @@ struct mend_eval_series {
 
 /* Reads a `timestamp,value,anomaly_score` CSV (header optional; with a header
  * the columns named timestamp and anomaly_score are used, without one the
- * first and last). Timestamps are "YYYY-MM-DD[ T]hh:mm[:ss[.frac]][Z]" or
- * epoch seconds; they must not go backwards. Blank lines are skipped. On
+ * first and last). Timestamps are "YYYY-MM-DD[ T]hh:mm[:ss[.frac]][Z]" (UTC)
+ * or an epoch number whose unit follows its size as in timefmt.h (< 1e11 s,
+ * < 1e14 ms, < 1e17 us, else ns); they must not go backwards. Blank lines are skipped. On
  * success *out owns new arrays (release with mend_eval_series_fini); on error
  * *out is left empty. Returns 0, MEND_EIO (cannot open/read), MEND_EPARSE
  * (malformed line), MEND_ECAP (line or row cap) or MEND_ENOMEM. */
