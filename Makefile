@@ -35,6 +35,8 @@ NAB_DIR ?= ../shared/data/nab
 .PHONY: all deps test asan demo bench eval-nab clean
 all: $(MEND)
 
+include bench/bench.mk
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
@@ -66,8 +68,8 @@ asan:
 demo: deps $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND)
-	@sh scripts/bench.sh $(MEND)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)

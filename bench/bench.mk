@@ -20,3 +20,10 @@ $(GEN_LP): bench/gen_lp.c
 
 .PHONY: gen-lp
 gen-lp: $(GEN_LP)
+
+# bench_core links libmend: the parse-only and parse+score figures of `make bench`.
+BENCH_CORE = $(BUILD)/bench/bench_core
+
+$(BENCH_CORE): bench/bench_core.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
