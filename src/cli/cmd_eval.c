@@ -157,7 +157,7 @@ static void fmt_thr(char *buf, size_t len, double t)
         snprintf(buf, len, "%.6g", t);
 }
 
-static const char *short_name[MEND_EVAL_NPROFILES] = {"standard", "low_fp", "low_fn"};
+static const char *const short_name[MEND_EVAL_NPROFILES] = {"standard", "low_fp", "low_fn"};
 
 int mend_cmd_eval(int argc, char **argv)
 {
