@@ -80,13 +80,15 @@ static int next_cell(const char **c, const char *end, int *first, struct cell *o
     return 1;
 }
 
+/* "what in column 'name'then": names the column so a report on a wide
+ * file is readable without counting commas. */
 static void colname_error(struct mend_parser *p, const struct mend_sink *sink, size_t col,
-                          const char *what, size_t j)
+                          const char *what, size_t j, const char *then)
 {
     const struct mend_csv_col *cc = &p->cols[j];
     int nl = cc->len > 80 ? 80 : (int)cc->len;
-    snprintf(p->errbuf, sizeof p->errbuf, "%s in column '%.*s'%s", what, nl,
-             p->csv_names + cc->off, cc->len > 80 ? "..." : "");
+    snprintf(p->errbuf, sizeof p->errbuf, "%s in column '%.*s'%s%s", what, nl,
+             p->csv_names + cc->off, cc->len > 80 ? "..." : "", then);
     mend_ingest_error(p, sink, col, p->errbuf);
 }
 
@@ -140,8 +142,8 @@ static int parse_header(struct mend_parser *p, const char *s, const char *end,
             if (p->cols[k].len == cc->len &&
                 !memcmp(p->csv_names + p->cols[k].off, p->csv_names + cc->off, cc->len)) {
                 cc->skip = 1;
-                colname_error(p, sink, (size_t)(cl.at - s + 1),
-                              "duplicate header; ignored", j);
+                colname_error(p, sink, (size_t)(cl.at - s + 1), "duplicate name", j,
+                              "; column ignored");
                 break;
             }
         }
@@ -206,9 +208,8 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
             int rc = cl.n && !cl.quoted_pairs ? mend_time_parse_any(cl.s, cl.n, &pt.time_ns)
                                               : MEND_EPARSE;
             if (rc) {
-                colname_error(p, sink, col,
-                              rc == MEND_ERANGE ? "time out of range; row skipped"
-                                                : "bad time; row skipped", 0);
+                colname_error(p, sink, col, rc == MEND_ERANGE ? "time out of range" : "bad time",
+                              0, "; row skipped");
                 return MEND_OK;
             }
             j++;
@@ -223,11 +224,11 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
         else if (rc == MEND_ERANGE)
             pt.value = cl.s[0] == '-' ? -INFINITY : INFINITY;
         if (rc == MEND_ERANGE && !p->o.keep_nonfinite) {
-            colname_error(p, sink, col, "non-finite or out-of-range value", j - 1);
+            colname_error(p, sink, col, "non-finite or out-of-range value", j - 1, "");
             continue;
         }
         if (rc == MEND_EPARSE) {
-            colname_error(p, sink, col, "bad number", j - 1);
+            colname_error(p, sink, col, "bad number", j - 1, "");
             continue;
         }
         pt.key = p->csv_names + cc->off;
@@ -238,7 +239,7 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
     }
     if (r < 0) {
         if (j < p->csv_ncols)
-            colname_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell", j);
+            colname_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell", j, "");
         else
             mend_ingest_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell");
     }

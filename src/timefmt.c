@@ -120,6 +120,12 @@ int mend_time_parse_iso8601(const char *s, size_t len, int64_t *ns)
             return MEND_EPARSE;
     }
     int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_s;
+    if (secs < 0 && frac > 0) {
+        /* borrow a second so the last representable ns before 1970 does
+         * not overflow in the multiplication */
+        secs++;
+        frac -= 1000000000;
+    }
     int64_t r;
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &r) ||
         __builtin_add_overflow(r, frac, &r))
