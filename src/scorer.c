@@ -20,10 +20,11 @@
 #include "mend/likelihood.h"
 
 /* Evidence (-log10 tail probability) that maps to score 1; score = evidence
- * / MEND_EVIDENCE_FULL, so the default threshold 0.5 means a one in 10^5
+ * / EVIDENCE_FULL, so the default threshold 0.5 means a one in 10^5
  * surprise for this series. Fixed, so that scores mean the same everywhere. */
 #define EVIDENCE_FULL 10.0
-/* Lower bound of the long deviation of a detector's surprise (in z units):
+/* Lower bound of the long deviation of a detector's surprise (in log1p(z)
+ * units):
  * a perfectly regular series must still see a clear departure before it
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
@@ -67,7 +68,7 @@ static size_t align8(size_t n)
 void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
 {
     memset(c, 0, sizeof *c);
-    c->detectors = MEND_DET_EWMA | MEND_DET_DIFF | MEND_DET_RANGE;
+    c->detectors = MEND_DET_EWMA | MEND_DET_RANGE;
     c->probation = 600;
     c->range_margin = 0.05;
     c->threshold = 0.5;
@@ -75,19 +76,20 @@ void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
     c->debounce_n = 1;
     c->quiet = 0.2;
     c->rearm = 2.0;
-    c->lik_short = 1;
+    c->lik_short = 3;
     c->robust_window = 64;
     c->season_period_s = 0;
     c->season_bins = 48;
+    c->warmup = 150;
 }
 
 static const struct mend_conf_doc docs[] = {
-    {"detectors", "ewma,diff,range",
+    {"detectors", "ewma,range",
      "detectors to fuse, comma list of gauss (Welford over all history), ewma (exponentially "
      "weighted level), diff (first differences), robust (median/MAD of a window), seasonal "
      "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max)"},
     {"probation", "600",
-     "learning length P in samples (2..100000): no event before it; time constants scale with it"},
+     "learning length P in samples (2..100000): the detectors' time constants scale with it"},
     {"range_margin", "0.05",
      "range channel: fraction of the running range beyond min/max that is anomalous (0..10)"},
     {"threshold", "0.5", "score at which a sample counts as anomalous (0.01..1; 0.5 = 1e-5 tail)"},
@@ -95,12 +97,13 @@ static const struct mend_conf_doc docs[] = {
     {"debounce_n", "1", "window of the k-of-n debounce (1..64, >= debounce_k)"},
     {"quiet", "0.2", "after an event stay quiet for quiet*P samples (0..100)"},
     {"rearm", "2", "during the quiet period an event needs rearm times the last evidence (1..1e6)"},
-    {"likelihood_short", "1", "short moving average of raw surprise, in samples (1..1000)"},
+    {"likelihood_short", "3", "short moving average of raw surprise, in samples (1..1000)"},
     {"robust_window", "64", "robust detector: samples kept for median/MAD (3..1024)"},
     {"season_period", "0",
      "seasonal detector: period (seconds, or with suffix s/m/h/d/w; 0 = detect from the first "
      "P samples; up to 366d)"},
     {"season_bins", "48", "seasonal detector: bins per period (2..2016)"},
+    {"warmup", "150", "no event before this many samples (0..100000)"},
 };
 
 const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n)
@@ -232,11 +235,14 @@ int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char
     } else if (!strcmp(key, "season_bins")) {
         if (parse_u32(value, 2, MEND_SCORER_MAX_SEASON_BINS, &c->season_bins))
             return fail(err, errlen, key, value, "must be an integer in 2..2016");
+    } else if (!strcmp(key, "warmup")) {
+        if (parse_u32(value, 0, MEND_SCORER_MAX_PROBATION, &c->warmup))
+            return fail(err, errlen, key, value, "must be an integer in 0..100000");
     } else {
         return fail(err, errlen, key, value,
                     "unknown option (known: detectors, probation, range_margin, threshold, "
                     "debounce_k, debounce_n, quiet, rearm, likelihood_short, robust_window, "
-                    "season_period, season_bins)");
+                    "season_period, season_bins, warmup)");
     }
     return MEND_OK;
 }
@@ -270,6 +276,9 @@ int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t e
     snprintf(v, sizeof v, "%u", c->robust_window);
     if (c->robust_window < 3 || c->robust_window > MEND_SCORER_MAX_ROBUST_WINDOW)
         return fail(err, errlen, "robust_window", v, "must be in 3..1024");
+    snprintf(v, sizeof v, "%u", c->warmup);
+    if (c->warmup > MEND_SCORER_MAX_PROBATION)
+        return fail(err, errlen, "warmup", v, "must be in 0..100000");
     snprintf(v, sizeof v, "%u", c->season_bins);
     if (c->season_bins < 2 || c->season_bins > MEND_SCORER_MAX_SEASON_BINS)
         return fail(err, errlen, "season_bins", v, "must be in 2..2016");
@@ -388,8 +397,10 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         const struct mend_detector_ops *ops = registry[h->reg[j]];
         double ex;
         double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
-        double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, z, a_short, a_long,
-                                         LIK_SD_FLOOR);
+        /* log1p tames the heavy tails real metrics give z, so that one
+         * wild spike does not blow up the long variance for a whole P. */
+        double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, log1p(z), a_short,
+                                         a_long, LIK_SD_FLOOR);
         if (j == 0)
             expected = ex;
         if (z > zmax)
@@ -424,7 +435,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     uint64_t mask = c->debounce_n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << c->debounce_n) - 1);
     h->bits = ((h->bits << 1) | (uint64_t)anomalous) & mask;
     int fire = 0;
-    if (anomalous && h->n > c->probation &&
+    if (anomalous && h->n > c->warmup &&
         (uint32_t)__builtin_popcountll(h->bits) >= c->debounce_k) {
         uint64_t quiet_n = (uint64_t)(c->quiet * (double)c->probation);
         if (!h->last_event || h->n - h->last_event > quiet_n || best >= c->rearm * h->last_strength)

@@ -41,9 +41,9 @@ enum {
 struct mend_scorer_conf {
     unsigned detectors;     /* MEND_DET_* bits; key "detectors", a comma list
                                of gauss,ewma,diff,robust,seasonal,range */
-    uint32_t probation;     /* P, in samples: the learning length; no event is
-                               raised before P samples, and the detectors' time
-                               constants are tied to it (key "probation") */
+    uint32_t probation;     /* P, in samples: the learning length the
+                               detectors' time constants are tied to
+                               (key "probation") */
     double range_margin;    /* a value beyond the running min/max by more than
                                this fraction of the running range is anomalous
                                (key "range_margin") */
@@ -65,6 +65,10 @@ struct mend_scorer_conf {
                                 (key "season_period") */
     uint32_t season_bins;   /* seasonal detector: bins per period
                                (key "season_bins") */
+    uint32_t warmup;        /* no event before this many samples (key
+                               "warmup"); shorter than P because the range
+                               and the likelihood settle long before the
+                               slow time constants do */
 };
 
 /* Fills c with the defaults (the configuration the NAB figures are for). */
