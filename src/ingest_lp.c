@@ -291,6 +291,9 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
     size_t klen = (size_t)(prefix_end - m);
     if (nfields && klen + 1 + max_fkl > p->o.max_key)
         FAIL(klen > p->o.max_key ? 1 : COL(max_fk), "series key longer than max_key");
+    p->st.strings_skipped += nstrings;
+    if (!nfields)
+        return MEND_OK;   /* only string fields: nothing to score */
     if (was_sorted) {
         /* the line's own prefix already is the canonical form */
         memcpy(p->key, m, klen);
@@ -307,8 +310,6 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
             klen += t->vl;
         }
     }
-    p->st.strings_skipped += nstrings;
-
     pt.key = p->key;
     pt.entity = ent;
     pt.entity_len = ent ? ent_len : 0;
