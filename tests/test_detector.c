@@ -1,0 +1,368 @@
+/* test_detector.c -- the univariate detectors and their helpers against
+ * hand-computed values: Welford and exponential mean/variance, median/MAD,
+ * the surprise of each detector, the seasonal profile (configured and
+ * detected period), and the likelihood layer. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mend/detector.h"
+#include "mend/likelihood.h"
+#include "mend/scorer.h"
+
+#define NS_PER_S 1000000000LL
+
+/* cmocka's assert_float_equal works in float; these values need double. */
+static void near_(double a, double b, double eps, const char *file, int line)
+{
+    if (!(fabs(a - b) <= eps)) {
+        print_error("%.17g != %.17g (eps %g)\n", a, b, eps);
+        _fail(file, line);
+    }
+}
+#define assert_near(a, b, eps) near_((a), (b), (eps), __FILE__, __LINE__)
+
+static void test_welford(void **unused)
+{
+    (void)unused;
+    struct mend_welford w = {0};
+    static const double v[] = {2, 4, 4, 4, 5, 5, 7, 9};
+    assert_near(mend_welford_var(&w), 0.0, 0.0);
+    for (size_t i = 0; i < 8; i++)
+        mend_welford_add(&w, v[i]);
+    assert_near(w.mean, 5.0, 1e-12);
+    assert_near(mend_welford_var(&w), 32.0 / 7.0, 1e-12); /* sum sq dev 32, n-1 = 7 */
+}
+
+static void test_ewstat(void **unused)
+{
+    (void)unused;
+    /* alpha 0.5 on 1, 3, 5: plain average for two samples (mean 2, var 1),
+     * then weight 0.5: d = 3, mean 3.5, var 0.5 * (1 + 3 * 1.5) = 2.75. */
+    struct mend_ewstat e = {0};
+    mend_ewstat_add(&e, 0.5, 1);
+    assert_near(e.mean, 1.0, 1e-12);
+    assert_near(e.var, 0.0, 1e-12);
+    mend_ewstat_add(&e, 0.5, 3);
+    assert_near(e.mean, 2.0, 1e-12);
+    assert_near(e.var, 1.0, 1e-12);
+    mend_ewstat_add(&e, 0.5, 5);
+    assert_near(e.mean, 3.5, 1e-12);
+    assert_near(e.var, 2.75, 1e-12);
+    /* alpha 0.1 stays a plain average for the first ten: population
+     * variance of 1, 3, 5 is 8/3. */
+    struct mend_ewstat f = {0};
+    mend_ewstat_add(&f, 0.1, 1);
+    mend_ewstat_add(&f, 0.1, 3);
+    mend_ewstat_add(&f, 0.1, 5);
+    assert_near(f.mean, 3.0, 1e-12);
+    assert_near(f.var, 8.0 / 3.0, 1e-12);
+}
+
+static void test_median_mad(void **unused)
+{
+    (void)unused;
+    double med, mad;
+    double a[] = {9, 1, 4, 2, 6, 1, 2}; /* sorted 1 1 2 2 4 6 9; |dev| 0 0 1 1 2 4 7 */
+    assert_int_equal(mend_median_mad(a, 7, &med, &mad), MEND_OK);
+    assert_near(med, 2.0, 0);
+    assert_near(mad, 1.0, 0);
+    double b[] = {100, 1, 6, 2, 4, 3}; /* median 3.5; |dev| .5 .5 1.5 2.5 2.5 96.5 */
+    assert_int_equal(mend_median_mad(b, 6, &med, &mad), MEND_OK);
+    assert_near(med, 3.5, 0);
+    assert_near(mad, 2.0, 0);
+    double c[] = {5, 5, 5, 5};
+    assert_int_equal(mend_median_mad(c, 4, &med, &mad), MEND_OK);
+    assert_near(med, 5.0, 0);
+    assert_near(mad, 0.0, 0);
+    assert_int_equal(mend_median_mad(c, 0, &med, &mad), MEND_EINVAL);
+    assert_int_equal(mend_median_mad(c, 1025, &med, &mad), MEND_EINVAL);
+}
+
+static void test_det_z(void **unused)
+{
+    (void)unused;
+    assert_near(mend_det_z(5, 3, 4, 0), 1.0, 1e-12);
+    assert_near(mend_det_z(1, 3, 4, 0), 1.0, 1e-12);
+    /* Zero variance: the floor is 1e-3 of the level, so a 1% move is 10. */
+    assert_near(mend_det_z(101, 100, 0, 100), 10.0, 1e-9);
+    assert_near(mend_det_z(1e300, -1e300, 0, 0), MEND_DET_ZMAX, 0);
+    assert_near(mend_det_z(NAN, 0, 1, 0), MEND_DET_ZMAX, 0);
+}
+
+/* Runs one detector from the registry on its own blob. */
+struct det {
+    const struct mend_detector_ops *ops;
+    struct mend_scorer_conf c;
+    void *st;
+};
+
+static void det_open(struct det *d, const struct mend_detector_ops *ops,
+                     const struct mend_scorer_conf *c)
+{
+    d->ops = ops;
+    d->c = *c;
+    d->st = calloc(1, ops->state_size(c));
+    assert_non_null(d->st);
+    assert_int_equal(ops->init(d->st, &d->c), MEND_OK);
+}
+
+static void det_close(struct det *d)
+{
+    if (d->ops->fini)
+        d->ops->fini(d->st, &d->c);
+    free(d->st);
+}
+
+static double det_step(struct det *d, int64_t t, double x, double *ex)
+{
+    double e;
+    return d->ops->step(d->st, &d->c, t, x, ex ? ex : &e);
+}
+
+static void test_registry(void **unused)
+{
+    (void)unused;
+    size_t n;
+    const struct mend_detector_ops *const *r = mend_detectors(&n);
+    assert_true(n >= 5);
+    unsigned seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(r[i]->name);
+        assert_non_null(r[i]->step);
+        assert_int_equal(seen & r[i]->bit, 0); /* bits are distinct */
+        seen |= r[i]->bit;
+    }
+    assert_int_equal(seen, MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_DIFF | MEND_DET_ROBUST |
+                               MEND_DET_SEASONAL);
+}
+
+static void test_gauss_and_ewma(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det g, e;
+    det_open(&g, &mend_detector_gauss, &c);
+    det_open(&e, &mend_detector_ewma, &c);
+    double ex;
+    /* Nothing to compare with yet: surprise 0, expected = x. */
+    assert_near(det_step(&g, 0, 2, &ex), 0.0, 0);
+    assert_near(ex, 2.0, 0);
+    assert_near(det_step(&g, 1, 4, &ex), 0.0, 0);
+    assert_near(ex, 2.0, 0);
+    /* After {2,4}: mean 3, sample variance 2, so 6 is 3/sqrt(2) away. */
+    assert_near(det_step(&g, 2, 6, &ex), 3.0 / sqrt(2.0), 1e-4);
+    assert_near(ex, 3.0, 1e-12);
+    /* EWMA: after {2,4} the plain average (3) and population variance (1). */
+    det_step(&e, 0, 2, NULL);
+    det_step(&e, 1, 4, NULL);
+    assert_near(det_step(&e, 2, 6, &ex), 3.0, 1e-4);
+    assert_near(ex, 3.0, 1e-12);
+    det_close(&g);
+    det_close(&e);
+}
+
+static void test_diff(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det d;
+    det_open(&d, &mend_detector_diff, &c);
+    double ex;
+    /* A steady ramp of +1 with one wobble: differences 1,1,1,1.5,0.5. */
+    static const double ramp[] = {1, 2, 3, 4, 5.5, 6};
+    for (size_t i = 0; i < 6; i++)
+        det_step(&d, (int64_t)i, ramp[i], NULL);
+    /* Next value 7 continues the trend: small surprise, expected about 7. */
+    double z_on = det_step(&d, 6, 7, &ex);
+    assert_true(z_on < 1.0);
+    assert_near(ex, 7.0, 0.01);
+    /* A jump of +10 instead of +1 is far outside. */
+    double z_jump = det_step(&d, 7, 17, &ex);
+    assert_true(z_jump > 10.0);
+    det_close(&d);
+}
+
+static void test_robust(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    c.robust_window = 8;
+    struct det r;
+    det_open(&r, &mend_detector_robust, &c);
+    double ex;
+    /* Window 10 12 10 12 10 12 1000 10: median 11, MAD 1, sigma 1.4826. */
+    static const double v[] = {10, 12, 10, 12, 10, 12, 1000, 10};
+    for (size_t i = 0; i < 8; i++)
+        det_step(&r, (int64_t)i, v[i], NULL);
+    double z = det_step(&r, 8, 14, &ex);
+    assert_near(ex, 11.0, 0);
+    assert_near(z, 3.0 / 1.482602218505602, 1e-3); /* the 1000 does not move it */
+    /* The window is bounded: after 8 more normal values the outlier is gone. */
+    for (size_t i = 0; i < 8; i++)
+        det_step(&r, (int64_t)(9 + i), i & 1 ? 12.0 : 10.0, NULL);
+    assert_true(det_step(&r, 20, 1000, NULL) > 100.0);
+    det_close(&r);
+}
+
+/* A daily sine, 5-minute samples, small deterministic noise. */
+static double daily(int64_t t_s)
+{
+    double ph = (double)(t_s % 86400) / 86400.0;
+    double noise = 0.02 * sin((double)t_s * 0.731);
+    return 10.0 + 5.0 * sin(2.0 * M_PI * ph) + noise;
+}
+
+static void run_seasonal(struct det *s)
+{
+    for (int64_t k = 0; k < 8 * 288; k++) /* 8 days */
+        det_step(s, k * 300 * NS_PER_S, daily(k * 300), NULL);
+}
+
+static void check_seasonal_profile(struct det *s)
+{
+    int64_t base = 8 * 86400;
+    /* 6 h is the daily peak (15); 18 h the trough (5). */
+    int64_t peak = base + 6 * 3600, trough = base + 18 * 3600;
+    double ex, z_usual, z_off;
+    z_usual = det_step(s, peak * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 15.0, 0.3);
+    z_off = det_step(s, trough * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 5.0, 0.3);
+    assert_true(z_usual < 3.0);
+    assert_true(z_off > 10.0);
+}
+
+static void test_seasonal_configured(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    char err[128];
+    assert_int_equal(mend_scorer_conf_set(&c, "season_period", "1d", err, sizeof err), MEND_OK);
+    assert_int_equal(c.season_period_s, 86400);
+    struct det s;
+    det_open(&s, &mend_detector_seasonal, &c);
+    run_seasonal(&s);
+    check_seasonal_profile(&s);
+    det_close(&s);
+}
+
+static void test_seasonal_detected(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    c.probation = 3 * 288; /* three days to detect the period in */
+    struct det s;
+    det_open(&s, &mend_detector_seasonal, &c);
+    double ex;
+    /* While detecting, the detector has no opinion. */
+    assert_near(det_step(&s, 0, 10.0, &ex), 0.0, 0);
+    assert_near(ex, 10.0, 0);
+    det_close(&s);
+    det_open(&s, &mend_detector_seasonal, &c);
+    run_seasonal(&s);
+    check_seasonal_profile(&s);
+    det_close(&s);
+
+    /* Noise has no period: the detector stays silent rather than guess. */
+    det_open(&s, &mend_detector_seasonal, &c);
+    uint64_t lcg = 12345;
+    for (int64_t k = 0; k < 4 * 288; k++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        det_step(&s, k * 300 * NS_PER_S, (double)(lcg >> 40) / 16777216.0, NULL);
+    }
+    assert_near(det_step(&s, 5 * 86400 * NS_PER_S, 1e6, NULL), 0.0, 0);
+    det_close(&s);
+}
+
+static void test_tail_log10(void **unused)
+{
+    (void)unused;
+    assert_near(mend_tail_log10(0.0), log10(2.0), 1e-9);
+    /* Q(3.090232) = 1e-3, Q(4.264891) = 1e-5. */
+    assert_near(mend_tail_log10(3.090232306), 3.0, 1e-6);
+    assert_near(mend_tail_log10(4.264890794), 5.0, 1e-6);
+    /* Continuous across the switch to the asymptotic form at 30. */
+    assert_near(mend_tail_log10(29.999999), mend_tail_log10(30.0), 1e-4);
+    double prev = 0.0;
+    for (double z = -50; z < 1e4; z = z < 100 ? z + 0.5 : z * 2) {
+        double e = mend_tail_log10(z);
+        assert_true(e >= 0.0 && isfinite(e));
+        assert_true(e >= prev - 1e-12); /* monotone */
+        prev = e;
+    }
+    assert_near(mend_tail_log10(NAN), 0.0, 0);
+}
+
+static void test_likelihood(void **unused)
+{
+    (void)unused;
+    struct mend_likelihood l = {0};
+    uint64_t n = 0;
+    double ev = 0;
+    /* A detector that is always mildly surprised (u alternating 1 and 1.5)... */
+    for (int i = 0; i < 1000; i++)
+        ev = mend_likelihood_step(&l, ++n, i & 1 ? 1.5 : 1.0, 1.0, 0.01, 0.01);
+    assert_true(ev < 1.0);
+    assert_near(l.mean, 1.25, 0.01);
+    assert_near(sqrt(l.var), 0.25, 0.01);
+    /* ... judges u = 3 (7 deviations) as extreme: Q(7) ~ 1.3e-12. */
+    ev = mend_likelihood_step(&l, ++n, 3.0, 1.0, 0.01, 0.01);
+    assert_near(ev, -log10(1.279812543885835e-12), 0.5);
+    /* If u = 3 becomes the norm, it stops being surprising. */
+    for (int i = 0; i < 1000; i++)
+        ev = mend_likelihood_step(&l, ++n, 3.0, 1.0, 0.01, 0.01);
+    assert_true(ev < 1.0);
+    /* The short average keeps a single spike in view for a few samples. */
+    struct mend_likelihood a = {0}, b = {0};
+    double ea = 0, eb = 0;
+    for (uint64_t i = 1; i <= 500; i++) {
+        ea = mend_likelihood_step(&a, i, i & 1 ? 1.5 : 1.0, 1.0, 0.01, 0.01);
+        eb = mend_likelihood_step(&b, i, i & 1 ? 1.5 : 1.0, 0.5, 0.01, 0.01);
+    }
+    ea = mend_likelihood_step(&a, 501, 3.0, 1.0, 0.01, 0.01);
+    eb = mend_likelihood_step(&b, 501, 3.0, 0.5, 0.01, 0.01);
+    assert_true(ea > 5.0);
+    assert_true(eb > 5.0);
+    ea = mend_likelihood_step(&a, 502, 1.0, 1.0, 0.01, 0.01);
+    eb = mend_likelihood_step(&b, 502, 1.0, 0.5, 0.01, 0.01);
+    assert_true(ea < 0.5);
+    assert_true(eb > ea + 1.0);
+    /* The floor keeps a perfectly regular history from making a wiggle
+     * infinitely surprising: 0.1 above a constant, floor 0.25 -> z 0.4. */
+    struct mend_likelihood f = {0};
+    for (uint64_t i = 1; i <= 100; i++)
+        mend_likelihood_step(&f, i, 1.0, 1.0, 0.01, 0.25);
+    ev = mend_likelihood_step(&f, 101, 1.1, 1.0, 0.01, 0.25);
+    assert_near(ev, mend_tail_log10(0.4), 1e-9);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_welford),
+        cmocka_unit_test(test_ewstat),
+        cmocka_unit_test(test_median_mad),
+        cmocka_unit_test(test_det_z),
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_gauss_and_ewma),
+        cmocka_unit_test(test_diff),
+        cmocka_unit_test(test_robust),
+        cmocka_unit_test(test_seasonal_configured),
+        cmocka_unit_test(test_seasonal_detected),
+        cmocka_unit_test(test_tail_log10),
+        cmocka_unit_test(test_likelihood),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
