@@ -1,0 +1,171 @@
+/* test_cli.c -- the mend binary as a user runs it: replays are
+ * byte-identical, a replay resumed from its checkpoint writes what one
+ * uninterrupted replay writes, malformed lines are reported as
+ * file:line:col and counted, exit codes, --help.
+ *
+ * The binary is $MEND_BIN (set by `make test`), else ./bin/mend. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define FIX "tests/fixtures/cli/"
+
+static char dir[64];
+static const char *bin;
+
+static int run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return b;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    bin = getenv("MEND_BIN");
+    if (!bin || !*bin)
+        bin = "./bin/mend";
+    snprintf(dir, sizeof dir, "/tmp/mend-test-cli-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return run("rm -rf %s", dir);
+}
+
+static void test_replay_is_deterministic(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay --quiet " FIX "run.lp > %s/a.jsonl", bin, dir), 0);
+    assert_int_equal(run("%s replay --quiet --scores %s/s.csv " FIX "run.lp > %s/b.jsonl", bin, dir, dir), 0);
+    size_t la, lb;
+    char *a = slurp("a.jsonl", &la), *b = slurp("b.jsonl", &lb);
+    assert_true(la > 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(a, b, la);
+    /* the spike on host a at step 600 is found */
+    assert_non_null(strstr(a, "\"type\":\"open\""));
+    assert_non_null(strstr(a, "\"key\":\"app,host=a cpu\""));
+    /* one score row per sample: 900 steps x 2 hosts x 2 fields */
+    char *s = slurp("s.csv", NULL);
+    size_t rows = 0;
+    for (char *p = s; *p; p++)
+        rows += *p == '\n';
+    assert_int_equal(rows, 3600);
+    free(a);
+    free(b);
+    free(s);
+}
+
+static void test_resume_from_checkpoint(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay --quiet --scores %s/full.csv " FIX "run.lp > %s/full.jsonl", bin, dir, dir), 0);
+    assert_int_equal(run("%s replay --quiet --checkpoint %s/ck --scores %s/p1.csv " FIX "part1.lp > %s/p1.jsonl",
+                         bin, dir, dir, dir),
+                     0);
+    assert_int_equal(run("%s replay --quiet --checkpoint %s/ck --scores %s/p2.csv " FIX "part2.lp > %s/p2.jsonl",
+                         bin, dir, dir, dir),
+                     0);
+    assert_int_equal(run("cat %s/p1.csv %s/p2.csv > %s/parts.csv && cmp -s %s/parts.csv %s/full.csv", dir, dir, dir,
+                         dir, dir),
+                     0);
+    assert_int_equal(run("cat %s/p1.jsonl %s/p2.jsonl > %s/parts.jsonl && cmp -s %s/parts.jsonl %s/full.jsonl", dir,
+                         dir, dir, dir, dir),
+                     0);
+    /* without the checkpoint the second half scores differently: the test
+     * above is not trivially true */
+    assert_int_equal(run("%s replay --quiet --scores %s/cold.csv " FIX "part2.lp > /dev/null", bin, dir), 0);
+    assert_int_not_equal(run("cat %s/p1.csv %s/cold.csv | cmp -s - %s/full.csv", dir, dir, dir), 0);
+    /* a damaged checkpoint is refused with exit 1 and a message naming it */
+    assert_int_equal(run("printf 'MENDCKPTjunk' > %s/bad.ckpt", dir), 0);
+    assert_int_equal(run("%s replay --quiet --checkpoint %s/bad.ckpt " FIX "part2.lp > /dev/null 2> %s/err.txt",
+                         bin, dir, dir),
+                     1);
+    char *err = slurp("err.txt", NULL);
+    assert_non_null(strstr(err, "bad.ckpt"));
+    free(err);
+}
+
+static void test_malformed_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay " FIX "bad.lp > /dev/null 2> %s/err.txt", bin, dir), 0);
+    char *err = slurp("err.txt", NULL);
+    assert_non_null(strstr(err, FIX "bad.lp:51:"));
+    assert_non_null(strstr(err, FIX "bad.lp:52:"));
+    assert_non_null(strstr(err, FIX "bad.lp:53:"));
+    assert_non_null(strstr(err, "3 malformed lines"));
+    /* the good lines around them were all scored: 100 lines x 2 fields */
+    assert_non_null(strstr(err, "200 samples"));
+    free(err);
+    assert_int_equal(run("%s replay --strict --quiet " FIX "bad.lp > /dev/null 2>&1", bin), 3);
+}
+
+static void test_usage_and_help(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s --help > %s/h.txt", bin, dir), 0);
+    assert_int_equal(run("%s replay --help > %s/h.txt", bin, dir), 0);
+    char *h = slurp("h.txt", NULL);
+    assert_non_null(strstr(h, "--checkpoint"));
+    assert_non_null(strstr(h, "detect.threshold"));
+    assert_non_null(strstr(h, "exit codes"));
+    free(h);
+    assert_int_equal(run("%s > /dev/null 2>&1", bin), 2);
+    assert_int_equal(run("%s frobnicate > /dev/null 2>&1", bin), 2);
+    assert_int_equal(run("%s replay > /dev/null 2>&1", bin), 2);
+    assert_int_equal(run("%s replay --bogus x > /dev/null 2>&1", bin), 2);
+    assert_int_equal(run("%s replay --set series.ring=1 " FIX "run.lp > /dev/null 2>&1", bin), 2);
+    assert_int_equal(run("%s replay %s/does-not-exist.lp > /dev/null 2> %s/err.txt", bin, dir, dir), 2);
+    char *err = slurp("err.txt", NULL);
+    assert_non_null(strstr(err, "does-not-exist.lp"));
+    free(err);
+    assert_int_equal(run("%s run > /dev/null 2>&1", bin), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_replay_is_deterministic),
+        cmocka_unit_test(test_resume_from_checkpoint),
+        cmocka_unit_test(test_malformed_lines),
+        cmocka_unit_test(test_usage_and_help),
+    };
+    return cmocka_run_group_tests_name("cli", tests, setup, teardown);
+}
