@@ -18,19 +18,27 @@
 
 #include "ingest_internal.h"
 
-/* Scan a name up to an unescaped byte in stop set {',', ' ', '='} (as
- * selected); returns the end. */
+/* Byte classes for the name scanner: one table load per byte instead of
+ * four compares, which is most of the time spent on a typical line. */
+#define SEP 1   /* ',' ' ' and '\\' end (or escape) any name */
+#define EQ 2    /* '=' ends tag and field keys and tag values */
+static const unsigned char lp_class[256] = {
+    [','] = SEP, [' '] = SEP, ['\\'] = SEP, ['='] = EQ,
+};
+
+/* Scan a name up to an unescaped ',' or ' ' (and '=' when stop_eq);
+ * returns the end. */
 static const char *scan_name(const char *c, const char *end, int stop_eq)
 {
+    const unsigned char mask = stop_eq ? SEP | EQ : SEP;
     while (c < end) {
-        char ch = *c;
-        if (ch == '\\') {
-            c += (end - c >= 2) ? 2 : 1;
+        if (!(lp_class[(unsigned char)*c] & mask)) {
+            c++;
             continue;
         }
-        if (ch == ',' || ch == ' ' || (stop_eq && ch == '='))
+        if (*c != '\\')
             break;
-        c++;
+        c += (end - c >= 2) ? 2 : 1;
     }
     return c;
 }

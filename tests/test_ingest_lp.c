@@ -264,6 +264,12 @@ static void test_caps(void **state)
     assert_string_equal(run_opts("m,a=1 abcdef=1 1\nm,a=1 abcdefg=1 1\nm,a=1234567890123 v=1\n", &o, NULL),
                         "m,a=1 abcdef|-|1|1\nE 2:7 series key longer than max_key\n"
                         "E 3:1 series key longer than max_key\n");
+    /* a string-only line builds no key, so a tiny max_key is no error
+     * (found by fuzzing: the key copy once overran the scratch buffer) */
+    o.max_key = 4;
+    assert_string_equal(run_opts("a_long_measurement,t=v s=\"x\"\n", &o, &st), "");
+    assert_int_equal(st.strings_skipped, 1);
+    assert_int_equal(st.errors, 0);
     mend_ingest_opts_defaults(&o);
     o.max_line = 10;
     /* 10 bytes fit (also with CR), 11 do not; the next line is intact */
