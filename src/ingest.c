@@ -381,7 +381,8 @@ static int is_name_char(char c)
 
 /* Classify one non-comment line: a Prometheus sample is a bare metric name
  * followed by '{' or blank and a value; line protocol has "key=" after the
- * first unescaped space; a CSV header has commas and no '=' at all. */
+ * first unescaped space; a CSV header has no '=' and either commas or no
+ * blank at all (a single column). */
 static int guess_line(const char *s, size_t n, enum mend_format *out)
 {
     size_t i = 0;
@@ -424,7 +425,9 @@ static int guess_line(const char *s, size_t n, enum mend_format *out)
         *out = MEND_FMT_LP;
         return MEND_OK;
     }
-    if (memchr(s, ',', n) && !memchr(s, '=', n)) {
+    /* a CSV header: commas and no '=', or a lone column name ("value") */
+    if (!memchr(s, '=', n) &&
+        (memchr(s, ',', n) || (!memchr(s, ' ', n) && !memchr(s, '{', n)))) {
         *out = MEND_FMT_CSV;
         return MEND_OK;
     }

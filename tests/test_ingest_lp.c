@@ -427,7 +427,9 @@ static void test_format_names_and_guess(void **state)
         {"up 1 1700000000000\n", 0, MEND_FMT_PROM},
         {"timestamp,value\n2014-04-10 00:00:00,1\n", 0, MEND_FMT_CSV},
         {"a,b,c\r\n1,2,3\r\n", 0, MEND_FMT_CSV},
+        {"value\n1.5\n", 0, MEND_FMT_CSV},
         {"hello world\n", MEND_ENOTFOUND, MEND_FMT_LP},
+        {"a=b\n", MEND_ENOTFOUND, MEND_FMT_LP},
         {"", MEND_ENOTFOUND, MEND_FMT_LP},
     };
     for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {

@@ -40,7 +40,8 @@ struct mend_ingest_opts {
 };
 
 /* Caps that are not in mend_ingest_opts (kept out to preserve its layout). */
-#define MEND_INGEST_MAX_COLUMNS 1024   /* CSV columns per header */
+#define MEND_INGEST_MAX_COLUMNS 1024   /* CSV columns per header; more are reported and ignored */
+/* LP field values per line are capped at 1024 (an error beyond that). */
 
 void mend_ingest_opts_defaults(struct mend_ingest_opts *o);
 
@@ -57,16 +58,27 @@ void mend_parser_free(struct mend_parser *p);
  * (bounded by max_line) until the next feed or finish. Errors go to
  * sink->error(ctx, line, col, reason) and are counted; parsing goes on with
  * the next line. Returns 0, or the first negative code returned by sink->point
- * (which stops the feed). buf is borrowed; sink->error may be NULL. */
+ * (which stops the feed). buf is borrowed; sink->error may be NULL.
+ * When the sink stops a feed, the points of that line not yet delivered and
+ * the rest of buf are dropped (the kept partial line, if any, is cleared
+ * only when it was the line being parsed); the parser stays usable.
+ * LP lines are taken whole or rejected whole; a CSV row keeps its good
+ * cells when another cell is bad. */
 int mend_parser_feed(struct mend_parser *p, const char *buf, size_t len, const struct mend_sink *sink);
 
 /* End of stream (or end of a UDP datagram): parse a kept partial line. */
 int mend_parser_finish(struct mend_parser *p, const struct mend_sink *sink);
 
+/* lines: every line seen, blank and comment lines included; points:
+ * delivered to sink->point; errors: calls to sink->error (an overlong line
+ * counts in both errors and overlong); strings_skipped: LP string fields;
+ * comments: '#' lines of LP and Prometheus. */
 struct mend_parse_stats { uint64_t lines, points, errors, strings_skipped, overlong, comments; };
 void mend_parser_stats(const struct mend_parser *p, struct mend_parse_stats *out);
 
-/* For Prometheus samples without a timestamp: the time to stamp them with (the scrape time). */
+/* For Prometheus samples without a timestamp: the time to stamp them with (the scrape time).
+ * Such samples then carry has_time = 1. LP lines without a timestamp keep
+ * has_time = 0 whatever is set here. */
 void mend_parser_set_default_time(struct mend_parser *p, int64_t t_ns);
 
 /* Guess from a path's extension (.lp .line .influx -> LP, .prom -> PROM, .csv -> CSV), else from the first bytes; MEND_ENOTFOUND when unsure. path may be NULL. */
