@@ -60,8 +60,8 @@ void mend_parser_free(struct mend_parser *p);
  * the next line. Returns 0, or the first negative code returned by sink->point
  * (which stops the feed). buf is borrowed; sink->error may be NULL.
  * When the sink stops a feed, the points of that line not yet delivered and
- * the rest of buf are dropped (the kept partial line, if any, is cleared
- * only when it was the line being parsed); the parser stays usable.
+ * the rest of buf are dropped and no partial line is kept; the parser stays
+ * usable for the next feed.
  * LP lines are taken whole or rejected whole; a CSV row keeps its good
  * cells when another cell is bad. */
 int mend_parser_feed(struct mend_parser *p, const char *buf, size_t len, const struct mend_sink *sink);
