@@ -341,6 +341,10 @@ static void test_sink_stop(void **state)
     const char *in = "m a=1,b=2,c=3\nm d=4\n";
     assert_int_equal(mend_parser_feed(p, in, strlen(in), &sink), MEND_ECAP);
     assert_int_equal(c.npoints, 2);
+    /* the rest of that buffer is gone; the parser takes new input */
+    c.stop_after = 0;
+    assert_int_equal(mend_parser_feed(p, "x v=9\n", 6, &sink), 0);
+    assert_string_equal(c.buf, "m a|-|notime|1\nm b|-|notime|2\nx v|-|notime|9\n");
     mend_parser_free(p);
 }
 
