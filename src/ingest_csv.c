@@ -92,10 +92,13 @@ static void colname_error(struct mend_parser *p, const struct mend_sink *sink, s
     mend_ingest_error(p, sink, col, p->errbuf);
 }
 
+/* s starts after any byte order mark; skipped counts those bytes so the
+ * columns reported still count from the start of the line. */
 static int parse_header(struct mend_parser *p, const char *s, const char *end,
-                        const struct mend_sink *sink)
+                        const struct mend_sink *sink, size_t skipped)
 {
-    const char *c = s;
+    s -= skipped;
+    const char *c = s + skipped;
     int first = 1, r;
     struct cell cl;
     const char *bad = NULL;
@@ -179,8 +182,12 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
         c++;
     if (c == end)
         return MEND_OK;   /* blank lines are neither header nor rows */
-    if (!p->csv_have_header)
-        return parse_header(p, s, end, sink);
+    if (!p->csv_have_header) {
+        /* spreadsheets often start the file with a UTF-8 byte order mark,
+         * which would otherwise hide a "timestamp" first column */
+        const char *h = (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) ? s + 3 : s;
+        return parse_header(p, h, end, sink, (size_t)(h - s));
+    }
 
     struct mend_point pt;
     pt.entity = NULL;

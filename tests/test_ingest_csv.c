@@ -219,6 +219,11 @@ static void test_quotes_and_trimming(void **state)
     /* TIME and Timestamp are time columns too; offsets apply */
     assert_string_equal(run("TimeStamp,v\n2014-04-10T09:15:00+02:00,1\n"), "v|1397114100000000000|1\n");
     assert_string_equal(run("TIME,v\n1397114100000,1\n"), "v|1397114100000000000|1\n");
+    /* a UTF-8 byte order mark does not hide the time column */
+    assert_string_equal(run("\xEF\xBB\xBF" "timestamp,v\n2014-04-10T07:15:00Z,1\n"),
+                        "v|1397114100000000000|1\n");
+    assert_string_equal(run("\xEF\xBB\xBF" "a,,b\n1,2,3\n"),
+                        "E 1:6 empty column name; column ignored\na|1|1\nb|1|3\n");
     /* "time" elsewhere than the first column is a value column */
     assert_string_equal(run("v,time\n1,2\n"), "v|1|1\ntime|1|2\n");
 }
