@@ -1,0 +1,472 @@
+/* test_scorer.c -- the scorer: configuration parsing and errors, state size,
+ * k-of-n debounce, the quiet period and rearm, the range channel, scores in
+ * [0,1] on hostile input, save/load round trips and corrupt checkpoints, and
+ * `mend score` end to end on a small fixture. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "mend/scorer.h"
+
+static void *state_new(const struct mend_scorer_conf *c)
+{
+    void *st = calloc(1, mend_scorer_state_size(c));
+    assert_non_null(st);
+    assert_int_equal(mend_scorer_init(st, c), MEND_OK);
+    return st;
+}
+
+static void state_free(void *st, const struct mend_scorer_conf *c)
+{
+    mend_scorer_fini(st, c);
+    free(st);
+}
+
+static void set(struct mend_scorer_conf *c, const char *k, const char *v)
+{
+    char err[256];
+    int rc = mend_scorer_conf_set(c, k, v, err, sizeof err);
+    if (rc)
+        print_error("%s\n", err);
+    assert_int_equal(rc, MEND_OK);
+}
+
+static void test_defaults_and_size(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    assert_int_equal(mend_scorer_conf_check(&c, NULL, 0), MEND_OK);
+    assert_true(mend_scorer_state_size(&c) <= 400);
+    assert_int_equal(mend_scorer_state_size(&c) % 8, 0);
+    /* Every documented default is accepted by the setter and reproduces the
+     * defaults, so docs and code cannot drift. */
+    size_t n;
+    const struct mend_conf_doc *d = mend_scorer_conf_docs(&n);
+    assert_true(n >= 12);
+    struct mend_scorer_conf c2;
+    mend_scorer_conf_defaults(&c2);
+    memset(&c2, 0, sizeof c2);
+    for (size_t i = 0; i < n; i++)
+        set(&c2, d[i].key, d[i].def);
+    assert_int_equal(c2.detectors, c.detectors);
+    assert_int_equal(c2.probation, c.probation);
+    assert_true(c2.range_margin == c.range_margin);
+    assert_true(c2.threshold == c.threshold);
+    assert_int_equal(c2.debounce_k, c.debounce_k);
+    assert_int_equal(c2.debounce_n, c.debounce_n);
+    assert_true(c2.quiet == c.quiet);
+    assert_true(c2.rearm == c.rearm);
+    assert_int_equal(c2.lik_short, c.lik_short);
+    assert_int_equal(c2.robust_window, c.robust_window);
+    assert_int_equal(c2.season_period_s, c.season_period_s);
+    assert_int_equal(c2.season_bins, c.season_bins);
+    assert_int_equal(c2.warmup, c.warmup);
+}
+
+static void test_conf_set_errors(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c, before;
+    char err[256];
+    mend_scorer_conf_defaults(&c);
+    before = c;
+    assert_int_equal(mend_scorer_conf_set(&c, "threshold", "1.5", err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "threshold"));
+    assert_non_null(strstr(err, "0.01..1"));
+    assert_int_equal(mend_scorer_conf_set(&c, "probation", "12x", err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "probation"));
+    assert_int_equal(mend_scorer_conf_set(&c, "detectors", "ewma,bogus", err, sizeof err),
+                     MEND_EINVAL);
+    assert_non_null(strstr(err, "detectors"));
+    assert_int_equal(mend_scorer_conf_set(&c, "detectors", "", err, sizeof err), MEND_EINVAL);
+    assert_int_equal(mend_scorer_conf_set(&c, "nosuch", "1", err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "unknown"));
+    assert_int_equal(mend_scorer_conf_set(&c, "season_period", "400d", err, sizeof err),
+                     MEND_EINVAL);
+    assert_int_equal(mend_scorer_conf_set(&c, "quiet", "nan", err, sizeof err), MEND_EINVAL);
+    assert_int_equal(mend_scorer_conf_set(&c, "debounce_n", "65", err, sizeof err), MEND_EINVAL);
+    assert_memory_equal(&c, &before, sizeof c); /* unchanged on error */
+
+    set(&c, "detectors", " gauss , range,seasonal");
+    assert_int_equal(c.detectors, MEND_DET_GAUSS | MEND_DET_RANGE | MEND_DET_SEASONAL);
+    set(&c, "season_period", "2h");
+    assert_int_equal(c.season_period_s, 7200);
+    set(&c, "season_period", "3600");
+    assert_int_equal(c.season_period_s, 3600);
+    /* k > n only shows when the whole configuration is checked. */
+    set(&c, "debounce_k", "3");
+    assert_int_equal(mend_scorer_conf_check(&c, err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "debounce"));
+    void *st = calloc(1, mend_scorer_state_size(&c));
+    assert_int_equal(mend_scorer_init(st, &c), MEND_EINVAL);
+    free(st);
+}
+
+/* A range-only scorer on values alternating 0 and 1: a value's score is
+ * exactly predictable (0 inside the range, the threshold at 5% beyond). */
+static void range_conf(struct mend_scorer_conf *c)
+{
+    mend_scorer_conf_defaults(c);
+    set(c, "detectors", "range");
+    set(c, "probation", "100");
+    set(c, "warmup", "10");
+}
+
+static double feed(void *st, const struct mend_scorer_conf *c, int64_t *t, double x, int *ev)
+{
+    double s = mend_scorer_step(st, c, (*t)++, x, ev);
+    assert_true(s >= 0.0 && s <= 1.0);
+    return s;
+}
+
+static void test_range_and_events(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    range_conf(&c);
+    void *st = state_new(&c);
+    int64_t t = 0;
+    int ev;
+    for (int i = 0; i < 100; i++)
+        feed(st, &c, &t, i & 1, &ev);
+    /* 0.5 is inside: score 0. */
+    assert_true(feed(st, &c, &t, 0.5, &ev) == 0.0);
+    assert_int_equal(ev, 0);
+    /* 1.2 is 20% of the range beyond the max: an event, full score. */
+    assert_true(feed(st, &c, &t, 1.2, &ev) == 1.0);
+    assert_int_equal(ev, 1);
+    struct mend_scorer_detail d;
+    mend_scorer_detail(st, &c, &d);
+    assert_int_equal(d.fired, MEND_DET_RANGE);
+    assert_int_equal(d.n, 102);
+    /* 10 samples later, inside the quiet period (quiet 0.2 * P = 20): held
+     * just below the threshold, no event. */
+    for (int i = 0; i < 9; i++)
+        feed(st, &c, &t, 0.5, &ev);
+    double s = feed(st, &c, &t, 1.5, &ev);
+    assert_int_equal(ev, 0);
+    assert_true(s < c.threshold && s > 0.49);
+    /* After the quiet period a new extreme is an event again. */
+    for (int i = 0; i < 30; i++)
+        feed(st, &c, &t, 0.5, &ev);
+    feed(st, &c, &t, 2.0, &ev);
+    assert_int_equal(ev, 1);
+    state_free(st, &c);
+
+    /* Rearm: a much stronger anomaly breaks the quiet period. The first one
+     * is 6% beyond (evidence 6, score 0.6), the second saturates (10). */
+    range_conf(&c);
+    set(&c, "rearm", "1.5");
+    st = state_new(&c);
+    t = 0;
+    for (int i = 0; i < 100; i++)
+        feed(st, &c, &t, i & 1, &ev);
+    s = feed(st, &c, &t, 1.06, &ev);
+    assert_int_equal(ev, 1);
+    assert_true(fabs(s - 0.6) < 1e-9);
+    feed(st, &c, &t, 0.5, &ev);
+    s = feed(st, &c, &t, 3.0, &ev);
+    assert_int_equal(ev, 1);
+    assert_true(s == 1.0);
+    state_free(st, &c);
+
+    /* No event during the warmup even for a wild value. */
+    range_conf(&c);
+    st = state_new(&c);
+    t = 0;
+    for (int i = 0; i < 5; i++)
+        feed(st, &c, &t, i & 1, &ev);
+    s = feed(st, &c, &t, 100.0, &ev);
+    assert_int_equal(ev, 0);
+    assert_true(s < c.threshold);
+    state_free(st, &c);
+}
+
+static void test_debounce(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    range_conf(&c);
+    set(&c, "debounce_k", "2");
+    set(&c, "debounce_n", "3");
+    set(&c, "quiet", "0");
+    void *st = state_new(&c);
+    int64_t t = 0;
+    int ev;
+    for (int i = 0; i < 100; i++)
+        feed(st, &c, &t, i & 1, &ev);
+    /* One anomalous sample is not enough ... */
+    feed(st, &c, &t, 2.0, &ev); /* beyond [0,1] */
+    assert_int_equal(ev, 0);
+    feed(st, &c, &t, 0.5, &ev);
+    assert_int_equal(ev, 0);
+    /* ... the second within the last three is: 3.0 is 50% beyond [0,2]. */
+    feed(st, &c, &t, 3.0, &ev);
+    assert_int_equal(ev, 1);
+    /* Two anomalies further apart than n do not add up. */
+    for (int i = 0; i < 5; i++)
+        feed(st, &c, &t, 0.5, &ev);
+    feed(st, &c, &t, 4.0, &ev);
+    assert_int_equal(ev, 0);
+    feed(st, &c, &t, 0.5, &ev);
+    feed(st, &c, &t, 0.5, &ev);
+    feed(st, &c, &t, 5.0, &ev);
+    assert_int_equal(ev, 0);
+    state_free(st, &c);
+}
+
+static void test_spike_on_noise(void **unused)
+{
+    (void)unused;
+    /* The defaults on a noisy level: a 10-sigma spike after warmup is one
+     * event; the noise around it is not. */
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *st = state_new(&c);
+    uint64_t lcg = 7;
+    int events = 0, ev;
+    for (int64_t i = 0; i < 3000; i++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(lcg >> 11) / 9007199254740992.0;
+        double x = 50.0 + 4.0 * (u - 0.5); /* uniform noise, sd about 1.15 */
+        if (i == 2000)
+            x = 80.0;
+        double s = mend_scorer_step(st, &c, i * 60000000000LL, x, &ev);
+        if (ev) {
+            events++;
+            assert_int_equal(i, 2000);
+            assert_true(s >= c.threshold);
+        }
+    }
+    assert_int_equal(events, 1);
+    state_free(st, &c);
+}
+
+static void all_detectors(struct mend_scorer_conf *c)
+{
+    mend_scorer_conf_defaults(c);
+    set(c, "detectors", "gauss,ewma,diff,robust,seasonal,range");
+    set(c, "probation", "200");
+    set(c, "robust_window", "32");
+    set(c, "season_bins", "24");
+}
+
+static void test_bounds_random(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    all_detectors(&c);
+    void *st = state_new(&c);
+    uint64_t lcg = 99;
+    int ev;
+    for (int64_t i = 0; i < 5000; i++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(lcg >> 11) / 9007199254740992.0;
+        double x;
+        switch (lcg >> 61) {
+        case 0: x = 1e300 * (u - 0.5); break;
+        case 1: x = 0.0; break;
+        case 2: x = NAN; break;
+        case 3: x = INFINITY; break;
+        case 4: x = 1e-300 * u; break;
+        default: x = 100.0 * u; break;
+        }
+        double s = mend_scorer_step(st, &c, i * 1000000000LL, x, &ev);
+        assert_true(s == s); /* not NaN */
+        assert_true(s >= 0.0 && s <= 1.0);
+        if (!isfinite(x)) {
+            assert_true(s == 0.0);
+            assert_int_equal(ev, 0);
+        }
+    }
+    state_free(st, &c);
+}
+
+/* Saves after `cut` samples, restores into a fresh blob, and checks that both
+ * give bit-identical scores for the rest. */
+static void round_trip(const struct mend_scorer_conf *c, int cut)
+{
+    void *a = state_new(c);
+    int ev_a, ev_b;
+    double x[1200];
+    for (int i = 0; i < 1200; i++)
+        x[i] = 10.0 + 3.0 * sin((double)i * 0.3) + (i % 97 == 0 ? 20.0 : 0.0) + 0.01 * (double)(i % 7);
+    for (int i = 0; i < cut; i++)
+        mend_scorer_step(a, c, (int64_t)i * 300000000000LL, x[i], &ev_a);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_scorer_save(a, c, &w), MEND_OK);
+    void *b = state_new(c);
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_scorer_load(b, c, &r), MEND_OK);
+    assert_int_equal(r.off, w.len); /* consumed exactly what was written */
+    for (int i = cut; i < 1200; i++) {
+        double sa = mend_scorer_step(a, c, (int64_t)i * 300000000000LL, x[i], &ev_a);
+        double sb = mend_scorer_step(b, c, (int64_t)i * 300000000000LL, x[i], &ev_b);
+        assert_memory_equal(&sa, &sb, sizeof sa);
+        assert_int_equal(ev_a, ev_b);
+    }
+    mend_wbuf_fini(&w);
+    state_free(a, c);
+    state_free(b, c);
+}
+
+static void test_save_load(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    round_trip(&c, 0);
+    round_trip(&c, 700);
+    all_detectors(&c);
+    round_trip(&c, 50);  /* seasonal still detecting its period */
+    round_trip(&c, 900); /* period known */
+    set(&c, "season_period", "1d");
+    round_trip(&c, 400);
+}
+
+static void test_load_corrupt(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    all_detectors(&c);
+    void *a = state_new(&c);
+    int ev;
+    for (int i = 0; i < 500; i++)
+        mend_scorer_step(a, &c, i, (double)(i % 13), &ev);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_scorer_save(a, &c, &w), MEND_OK);
+
+    /* Every truncation fails cleanly and leaves a fresh state behind. */
+    void *b = state_new(&c);
+    void *fresh = state_new(&c);
+    for (size_t cut = 0; cut < w.len; cut += (cut < 200 ? 1 : 97)) {
+        struct mend_rbuf r;
+        mend_rbuf_init(&r, w.data, cut);
+        assert_int_equal(mend_scorer_load(b, &c, &r), MEND_ECORRUPT);
+        double sb = mend_scorer_step(b, &c, 0, 3.0, &ev);
+        double sf = mend_scorer_step(fresh, &c, 0, 3.0, &ev);
+        assert_true(sb == sf);
+        mend_scorer_fini(fresh, &c);
+        memset(fresh, 0, mend_scorer_state_size(&c));
+        assert_int_equal(mend_scorer_init(fresh, &c), MEND_OK);
+    }
+    /* A foreign version and a bad magic. */
+    unsigned char *bad = malloc(w.len);
+    memcpy(bad, w.data, w.len);
+    bad[4] = 99;
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, bad, w.len);
+    assert_int_equal(mend_scorer_load(b, &c, &r), MEND_EVERSION);
+    memcpy(bad, w.data, w.len);
+    bad[0] ^= 0xff;
+    mend_rbuf_init(&r, bad, w.len);
+    assert_int_equal(mend_scorer_load(b, &c, &r), MEND_ECORRUPT);
+    /* A state saved under another configuration is refused. */
+    struct mend_scorer_conf other = c;
+    other.probation = 300;
+    void *o = state_new(&other);
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_scorer_load(o, &other, &r), MEND_ECORRUPT);
+    free(bad);
+    mend_wbuf_fini(&w);
+    state_free(o, &other);
+    state_free(a, &c);
+    state_free(b, &c);
+    state_free(fresh, &c);
+}
+
+/* ---- mend score end to end ---------------------------------------------- */
+
+static const char *mend_bin(void)
+{
+    const char *b = getenv("MEND_BIN");
+    return b && *b ? b : "./bin/mend";
+}
+
+static void test_cli_score(void **unused)
+{
+    (void)unused;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s score --set warmup=20 --set probation=50 tests/fixtures/scorer/small.csv "
+             "2>build/tests/score.err",
+             mend_bin());
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_string_equal(line, "timestamp,value,anomaly_score\n");
+    FILE *in = fopen("tests/fixtures/scorer/small.csv", "r");
+    assert_non_null(in);
+    char inl[256];
+    assert_non_null(fgets(inl, sizeof inl, in)); /* header */
+    int rows = 0, high = 0, spike_row = -1;
+    while (fgets(inl, sizeof inl, in)) {
+        assert_non_null(fgets(line, sizeof line, p));
+        rows++;
+        /* The input row is echoed, then the score. */
+        size_t n = strcspn(inl, "\r\n");
+        assert_memory_equal(line, inl, n);
+        assert_int_equal(line[n], ',');
+        double s = strtod(line + n + 1, NULL);
+        assert_true(s >= 0.0 && s <= 1.0);
+        if (s >= 0.5) {
+            high++;
+            spike_row = rows;
+        }
+        if (strstr(inl, "oops"))
+            assert_true(s == 0.0);
+    }
+    assert_null(fgets(line, sizeof line, p));
+    fclose(in);
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(rows, 80);
+    /* One alarm, at the spike (row 60 of the data). */
+    assert_int_equal(high, 1);
+    assert_int_equal(spike_row, 60);
+    FILE *e = fopen("build/tests/score.err", "r");
+    assert_non_null(e);
+    char msg[512] = "";
+    size_t got = fread(msg, 1, sizeof msg - 1, e);
+    msg[got] = '\0';
+    fclose(e);
+    /* The malformed value is on line 42 (header is line 1), column 21. */
+    assert_non_null(strstr(msg, ":42:21: bad value 'oops'"));
+
+    /* Usage errors exit 2 and name the key. */
+    snprintf(cmd, sizeof cmd, "%s score --set threshold=7 </dev/null 2>build/tests/score.err",
+             mend_bin());
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    /* --strict turns malformed rows into exit 3. */
+    snprintf(cmd, sizeof cmd,
+             "%s score --strict tests/fixtures/scorer/small.csv >/dev/null 2>&1", mend_bin());
+    assert_int_equal(WEXITSTATUS(system(cmd)), 3);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_size),
+        cmocka_unit_test(test_conf_set_errors),
+        cmocka_unit_test(test_range_and_events),
+        cmocka_unit_test(test_debounce),
+        cmocka_unit_test(test_spike_on_noise),
+        cmocka_unit_test(test_bounds_random),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_load_corrupt),
+        cmocka_unit_test(test_cli_score),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
