@@ -47,6 +47,7 @@ struct mend_engine {
     int64_t next_tick;
     struct mend_engine_stats st;
     size_t ent_bytes;
+    struct mend_series *prev; /* the last series seen, for the successor hint */
 };
 
 void mend_engine_conf_defaults(struct mend_engine_conf *c)
@@ -301,7 +302,8 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
     }
     struct mend_series *s;
     int created;
-    int rc = mend_registry_get(e->reg, p->key, p->key_len, p->entity, p->entity_len, &s, &created);
+    int rc = mend_registry_get_after(e->reg, e->prev, p->key, p->key_len, p->entity, p->entity_len, &s,
+                                     &created);
     if (rc != MEND_OK) {
         e->st.refused_series++;
         return rc == MEND_ENOMEM ? rc : MEND_OK;
@@ -322,6 +324,7 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
         int64_t gap = t - s->last_t;
         s->interval = s->interval ? s->interval + (gap - s->interval) / 8 : gap;
     }
+    e->prev = s;
     s->last_t = t;
     s->n++;
     s->absent = 0;

@@ -13,7 +13,7 @@
 #define SLAB_SHIFT 12
 #define SLAB_SIZE (1u << SLAB_SHIFT)
 #define ARENA_CHUNK (1u << 20)
-#define RING_FIRST 16u
+#define RING_STEP 16u
 
 struct slot {
     uint32_t id1;    /* id + 1; 0 = empty */
@@ -174,10 +174,27 @@ static int table_grow(struct table *t, const struct mend_registry *r, int entiti
     return MEND_OK;
 }
 
+/* 8 bytes at a time with a multiply-xorshift mix: several times faster than
+ * a byte-wise hash on 40-100 byte keys, and this runs once per sample that
+ * misses the successor hint. */
 static uint64_t key_hash(const char *s, size_t n)
 {
-    uint64_t h = mend_hash(MEND_HASH_SEED, s, n);
-    /* FNV's low bits are weak for similar keys: finish with a mixer */
+    const uint64_t m = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = MEND_HASH_SEED ^ (n * m);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * m;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * m;
+        h ^= h >> 29;
+    }
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -252,6 +269,25 @@ struct mend_series *mend_registry_find(const struct mend_registry *r, const char
 {
     size_t slot;
     return lookup(r, key, key_len, key_hash(key, key_len), &slot);
+}
+
+int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, const char *key,
+                            size_t key_len, const char *entity, size_t entity_len,
+                            struct mend_series **out, int *created)
+{
+    if (prev && prev->next_hint) {
+        struct mend_series *s = mend_registry_at(r, prev->next_hint - 1);
+        if (s->key_len == key_len && !memcmp(s->key, key, key_len)) {
+            if (created)
+                *created = 0;
+            *out = s;
+            return MEND_OK;
+        }
+    }
+    int rc = mend_registry_get(r, key, key_len, entity, entity_len, out, created);
+    if (rc == MEND_OK && prev)
+        prev->next_hint = (*out)->id + 1;
+    return rc;
 }
 
 int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
@@ -336,7 +372,8 @@ int mend_series_push(struct mend_registry *r, struct mend_series *s, double v)
 {
     int rc = MEND_OK;
     if (s->ring_len == s->ring_cap_now && s->ring_cap_now < r->conf.ring_cap) {
-        uint32_t cap = s->ring_cap_now ? s->ring_cap_now * 2 : RING_FIRST;
+        /* linear steps keep a young series' ring close to what it holds */
+        uint32_t cap = s->ring_cap_now + RING_STEP;
         if (cap > r->conf.ring_cap)
             cap = r->conf.ring_cap;
         float *nr = malloc(cap * sizeof *nr);

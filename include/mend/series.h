@@ -4,7 +4,7 @@
  *
  * Bounded: at most max_series live series (new ones beyond are refused with
  * MEND_ECAP and counted) and each ring holds at most ring_cap values. Rings
- * grow on demand (16, 32, ... ring_cap) so memory follows what a series has
+ * grow on demand in steps of 16 values up to ring_cap so memory follows what a series has
  * actually seen. Ids are dense and never reused, so iteration in id order is
  * deterministic (first-seen order). */
 #ifndef MEND_SERIES_H
@@ -41,6 +41,7 @@ struct mend_series {
     uint8_t absent;        /* an absence event is out for this series */
     uint8_t flags;
     uint16_t mv_pos;       /* position + 1 in its entity's multivariate row, 0 = none */
+    uint32_t next_hint;    /* id + 1 of the series that followed this one last time */
 };
 
 struct mend_entity {
@@ -64,6 +65,12 @@ void mend_registry_free(struct mend_registry *r); /* does not free entity->user 
 int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
                       const char *entity, size_t entity_len,
                       struct mend_series **out, int *created);
+/* The same, first trying the series that followed prev last time (ids + 1
+ * kept in prev->next_hint): collectors send series in a stable order, so a
+ * hit skips hashing and the table. prev may be NULL. Updates the hint. */
+int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, const char *key,
+                            size_t key_len, const char *entity, size_t entity_len,
+                            struct mend_series **out, int *created);
 /* Lookup only; NULL when absent. */
 struct mend_series *mend_registry_find(const struct mend_registry *r, const char *key, size_t key_len);
 

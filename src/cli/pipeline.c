@@ -513,6 +513,10 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     show_progress(&p, 1);
     maybe_checkpoint(&p, 1);
 
+    if (po->table) {
+        print_table(&p);
+        fflush(stdout);
+    }
     struct mend_engine_stats st;
     mend_engine_stats(p.eng, &st);
     if (!po->quiet) {
@@ -523,8 +527,6 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                 st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
                 st.absences, st.multivariate);
     }
-    if (po->table)
-        print_table(&p);
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;
 out:
