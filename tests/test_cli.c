@@ -159,6 +159,33 @@ static void test_usage_and_help(void **state)
     assert_int_equal(run("%s run > /dev/null 2>&1", bin), 2);
 }
 
+/* The README's option list must stay true to the binary. */
+static void test_readme_documents_every_option(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay --help > %s/help.txt", bin, dir), 0);
+    char *help = slurp("help.txt", NULL);
+    FILE *f = fopen("README.md", "rb");
+    assert_non_null(f);
+    static char readme[1 << 17];
+    size_t n = fread(readme, 1, sizeof readme - 1, f);
+    readme[n] = '\0';
+    fclose(f);
+    int keys = 0;
+    char *opts = strstr(help, "options (KEY, default, meaning):");
+    assert_non_null(opts);
+    for (char *line = strtok(opts, "\n"); line; line = strtok(NULL, "\n")) {
+        char key[64];
+        if (sscanf(line, "  %63s", key) == 1 && strchr(key, '.') && line[2] != ' ') {
+            keys++;
+            if (!strstr(readme, key))
+                fail_msg("README.md does not document option %s (run scripts/readme-options.sh)", key);
+        }
+    }
+    assert_true(keys > 30);
+    free(help);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_resume_from_checkpoint),
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_usage_and_help),
+        cmocka_unit_test(test_readme_documents_every_option),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
