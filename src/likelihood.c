@@ -8,15 +8,22 @@ double mend_tail_log10(double z)
 {
     if (!(z == z))
         return 0.0;
-    if (z < 30.0) {
-        double q = 0.5 * erfc(z / M_SQRT2);
-        double e = -log10(q);
-        return e > 0.0 ? e : 0.0;
-    }
-    /* Mills ratio: Q(z) ~ phi(z)/z * (1 - 1/z^2); erfc has underflowed by
-     * z = 38, while this is exact to double precision from z = 30 on. */
-    double lnq = -0.5 * z * z - log(z) - 0.5 * log(2.0 * M_PI) + log1p(-1.0 / (z * z));
-    return -lnq / M_LN10;
+    double x = fabs(z);
+    /* Borjesson & Sundberg's approximation of the Mills ratio:
+     * Q(x) ~ phi(x) / ((1-a)x + a sqrt(x^2 + b)), relative error < 0.3% for
+     * every x >= 0, so log Q needs one sqrt and one log -- no erfc (which
+     * underflows past x = 38 and costs more than the rest of a step). */
+    double den = (1.0 - 0.339) * x + 0.339 * sqrt(x * x + 5.510);
+    double lnq = -0.5 * x * x - 0.9189385332046727 - log(den); /* ln sqrt(2 pi) */
+    if (z >= 0.0)
+        return -lnq / M_LN10;
+    /* Below the mean the tail is 1 - Q(|z|), evidence between 0 and log10 2:
+     * -ln(1-q) = q + q^2/2 + ... + q^8/8 is within 2e-4 for q <= 0.5 and
+     * spares a second log on half of all steps. */
+    double q = exp(lnq);
+    double s = q * (1.0 + q * (1.0 / 2 + q * (1.0 / 3 + q * (1.0 / 4 + q * (1.0 / 5 +
+                    q * (1.0 / 6 + q * (1.0 / 7 + q * (1.0 / 8))))))));
+    return s / M_LN10;
 }
 
 double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, double a_short,

@@ -289,12 +289,15 @@ static void test_seasonal_detected(void **unused)
 static void test_tail_log10(void **unused)
 {
     (void)unused;
-    assert_near(mend_tail_log10(0.0), log10(2.0), 1e-9);
-    /* Q(3.090232) = 1e-3, Q(4.264891) = 1e-5. */
-    assert_near(mend_tail_log10(3.090232306), 3.0, 1e-6);
-    assert_near(mend_tail_log10(4.264890794), 5.0, 1e-6);
-    /* Continuous across the switch to the asymptotic form at 30. */
-    assert_near(mend_tail_log10(29.999999), mend_tail_log10(30.0), 1e-4);
+    /* Within 0.3% of the tail probability: 0.0013 in log10. */
+    assert_near(mend_tail_log10(0.0), log10(2.0), 0.0013);
+    /* Q(1) = 0.158655, Q(3.090232) = 1e-3, Q(4.264891) = 1e-5, Q(-1) = 0.841345,
+     * Q(38) = 2.885e-316 (erfc has underflowed there). */
+    assert_near(mend_tail_log10(1.0), -log10(0.158655254), 0.0013);
+    assert_near(mend_tail_log10(3.090232306), 3.0, 0.0013);
+    assert_near(mend_tail_log10(4.264890794), 5.0, 0.0013);
+    assert_near(mend_tail_log10(-1.0), -log10(0.841344746), 0.0013);
+    assert_near(mend_tail_log10(38.0), 315.5401, 0.0013);
     double prev = 0.0;
     for (double z = -50; z < 1e4; z = z < 100 ? z + 0.5 : z * 2) {
         double e = mend_tail_log10(z);
@@ -346,6 +349,7 @@ static void test_likelihood(void **unused)
         mend_likelihood_step(&f, i, 1.0, 1.0, 0.01, 0.25);
     ev = mend_likelihood_step(&f, 101, 1.1, 1.0, 0.01, 0.25);
     assert_near(ev, mend_tail_log10(0.4), 1e-9);
+    assert_near(ev, -log10(0.344578258), 0.0013); /* Q(0.4) */
 }
 
 int main(void)
