@@ -42,7 +42,8 @@ struct mend_mvg {
     double *q;             /* dim*dim, strict lower: EW second moment of the
                               per-sample cross products, for Var(C_ij) */
     double *fac;           /* dim*dim, lower: Cholesky factor of S */
-    double *work;          /* dim*dim: factor of a marginal (missing values),
+    double *work;          /* dim*dim, allocated on the first row with a hole:
+                              factor of a marginal (missing values),
                               cached for its pattern of observed dimensions
                               because rows with the same hole tend to repeat */
     size_t *widx;          /* dim: observed dimensions of the cached marginal */
@@ -114,12 +115,11 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->cov = calloc(dd, sizeof *m->cov);
     m->q = calloc(dd, sizeof *m->q);
     m->fac = calloc(dd, sizeof *m->fac);
-    m->work = calloc(dd, sizeof *m->work);
     m->r = calloc(dim, sizeof *m->r);
     m->z = calloc(dim, sizeof *m->z);
     m->idx = calloc(dim, sizeof *m->idx);
     m->widx = calloc(dim, sizeof *m->widx);
-    if (!m->mean || !m->cov || !m->q || !m->fac || !m->work || !m->r || !m->z || !m->idx ||
+    if (!m->mean || !m->cov || !m->q || !m->fac || !m->r || !m->z || !m->idx ||
         !m->widx) {
         mend_mvg_free(m);
         return MEND_ENOMEM;
@@ -300,6 +300,9 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
         int cached = m->wk == k && m->wage < m->conf.refit_every &&
                      memcmp(m->widx, m->idx, k * sizeof *m->idx) == 0;
         if (!cached) {
+            /* the marginal's matrix is only needed once a row has a hole */
+            if (!m->work && !(m->work = calloc(m->dim * m->dim, sizeof *m->work)))
+                return MEND_ENOMEM;
             double lambda = m->fac_state == FAC_OK && m->since_refit < m->conf.refit_every
                                 ? m->lambda
                                 : shrink_lambda(m);
@@ -507,6 +510,8 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         m->widx[a] = v;
     }
     if (m->wk > 0 && m->wstate == FAC_OK) {
+        if (!m->work && !(m->work = calloc(d * d, sizeof *m->work)))
+            goto fail;
         if (load_lower(r, m->work, m->wk, d, 0) != MEND_OK)
             goto fail;
         for (size_t a = 0; a < m->wk; a++)
