@@ -392,12 +392,17 @@ int mend_series_push(struct mend_registry *r, struct mend_series *s, double v)
     }
     if (s->ring_cap_now == 0)
         return rc;
+    /* compare-and-wrap rather than %: this runs once per sample */
     if (s->ring_len < s->ring_cap_now) {
-        s->ring[(s->ring_head + s->ring_len) % s->ring_cap_now] = (float)v;
+        uint32_t i = s->ring_head + s->ring_len;
+        if (i >= s->ring_cap_now)
+            i -= s->ring_cap_now;
+        s->ring[i] = (float)v;
         s->ring_len++;
     } else {
         s->ring[s->ring_head] = (float)v;
-        s->ring_head = (s->ring_head + 1) % s->ring_cap_now;
+        if (++s->ring_head == s->ring_cap_now)
+            s->ring_head = 0;
     }
     return rc;
 }
