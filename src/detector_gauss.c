@@ -31,7 +31,7 @@ void mend_ewstat_add(struct mend_ewstat *e, double alpha, double x)
         e->n += 1.0;
     /* Until 1/alpha samples have arrived a plain average is the better
      * estimate; afterwards the weight settles at alpha. */
-    double a = 1.0 / e->n > alpha ? 1.0 / e->n : alpha;
+    double a = e->n * alpha < 1.0 ? 1.0 / e->n : alpha;
     double d = x - e->mean;
     double inc = a * d;
     e->mean += inc;

@@ -46,7 +46,7 @@ double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, dou
     /* Learn after judging, so a sample never explains itself away; early on
      * the weight is 1/n so the estimate is a plain average, not the first
      * sample's echo. */
-    double a = 1.0 / (double)n > a_long ? 1.0 / (double)n : a_long;
+    double a = (double)n * a_long < 1.0 ? 1.0 / (double)n : a_long; /* no division once settled */
     double d = l->avg - l->mean;
     double inc = a * d;
     l->mean += inc;
