@@ -11,7 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -159,6 +164,72 @@ static void test_usage_and_help(void **state)
     assert_int_equal(run("%s run > /dev/null 2>&1", bin), 2);
 }
 
+/* The daemon: listens on an ephemeral TCP port, takes line protocol from a
+ * real connection, and on SIGTERM writes its checkpoint and exits 0. */
+static void test_daemon_tcp_sigterm(void **state)
+{
+    (void)state;
+    char inc[128], ck[128];
+    snprintf(inc, sizeof inc, "%s/daemon.jsonl", dir);
+    snprintf(ck, sizeof ck, "%s/daemon.ckpt", dir);
+    int errp[2];
+    assert_int_equal(pipe(errp), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        close(errp[0]);
+        execl(bin, bin, "run", "--listen", "tcp://127.0.0.1:0", "--incidents", inc, "--checkpoint", ck,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(errp[1]);
+    alarm(30); /* a hung daemon fails the test instead of hanging it */
+    FILE *err = fdopen(errp[0], "r");
+    char line[512];
+    int port = 0;
+    while (!port && fgets(line, sizeof line, err)) {
+        char *p = strstr(line, "(port ");
+        if (p)
+            port = atoi(p + 6);
+    }
+    assert_true(port > 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    FILE *in = fopen(FIX "run.lp", "rb");
+    assert_non_null(in);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(write(fd, buf, n), (ssize_t)n);
+    fclose(in);
+    close(fd);
+    /* wait for the spike's incident to reach the file, then stop the daemon */
+    int seen = 0;
+    for (int i = 0; i < 200 && !seen; i++) {
+        struct timespec ts = {0, 25000000};
+        nanosleep(&ts, NULL);
+        seen = run("grep -q 'app,host=a cpu' %s", inc) == 0;
+    }
+    assert_true(seen);
+    kill(pid, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    int samples = 0;
+    while (fgets(line, sizeof line, err))
+        if (strstr(line, "3600 samples"))
+            samples = 1;
+    fclose(err);
+    alarm(0);
+    assert_true(samples);
+    /* the checkpoint it wrote at exit restores */
+    assert_int_equal(run("%s replay --quiet --checkpoint %s " FIX "part2.lp > /dev/null", bin, ck), 0);
+}
+
 /* The README's option list must stay true to the binary. */
 static void test_readme_documents_every_option(void **state)
 {
@@ -194,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_usage_and_help),
         cmocka_unit_test(test_readme_documents_every_option),
+        cmocka_unit_test(test_daemon_tcp_sigterm),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

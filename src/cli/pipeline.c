@@ -432,6 +432,8 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    if (po->live)
+        setvbuf(p.inc_f, NULL, _IOLBF, 0); /* a daemon's incidents leave at once */
     if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
         code = MEND_EXIT_RUNTIME;
         goto out;
@@ -474,12 +476,18 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             p.bytes_total += (uint64_t)sb.st_size;
     }
     if (po->live) {
-        for (size_t i = 0; i < cfg->n_listen; i++)
+        for (size_t i = 0; i < cfg->n_listen; i++) {
             if (mend_sources_add(src, cfg->listen[i], err, sizeof err) != MEND_OK) {
                 fprintf(stderr, "mend: %s\n", err);
                 code = MEND_EXIT_USAGE;
                 goto out;
             }
+            int port = 0;
+            mend_sources_port(src, i, &port);
+            /* always said, even with --quiet: with port 0 it is the only way
+             * to learn where to connect */
+            fprintf(stderr, "mend: listening on %s (port %d)\n", cfg->listen[i], port);
+        }
     }
     p.progress = po->progress < 0 ? isatty(STDERR_FILENO) && !po->live : po->progress;
 
