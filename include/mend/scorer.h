@@ -123,7 +123,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
 
 /* What the last step saw, for explanations and the localiser. */
 struct mend_scorer_detail {
-    double raw;        /* fused raw score in [0,1] before calibration */
+    double raw;        /* largest detector surprise |z| before calibration */
     double likelihood; /* calibrated score in [0,1] before the event logic */
     double expected;   /* the baseline's expected value for the last sample */
     unsigned fired;    /* MEND_DET_* bits whose own score crossed threshold */
