@@ -16,34 +16,15 @@
 #include "mend/ingest.h"
 #include "mend/timefmt.h"
 
-struct collect {
-    char buf[1 << 17];
-    size_t len;
-};
+#include "ingest_collect.h"
 
-static void out(struct collect *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(c->buf + c->len, sizeof c->buf - c->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof c->buf - c->len);
-    c->len += (size_t)n;
-}
-
-static int on_point(void *ctx, const struct mend_point *p)
+static int csv_point(void *ctx, const struct mend_point *p)
 {
     struct collect *c = ctx;
     assert_null(p->entity);
     assert_int_equal(p->has_time, 1);
     out(c, "%.*s|%lld|%.17g\n", (int)p->key_len, p->key, (long long)p->time_ns, p->value);
     return 0;
-}
-
-static void on_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
-{
-    struct collect *c = ctx;
-    out(c, "E %llu:%u %s\n", (unsigned long long)line, (unsigned)col, reason);
 }
 
 static char *run_full(const char *text, size_t len, const struct mend_ingest_opts *o,
@@ -53,7 +34,7 @@ static char *run_full(const char *text, size_t len, const struct mend_ingest_opt
     memset(&c, 0, sizeof c);
     struct mend_parser *p;
     assert_int_equal(mend_parser_new(MEND_FMT_CSV, o, &p), 0);
-    struct mend_sink sink = {on_point, on_error, &c};
+    struct mend_sink sink = {csv_point, on_error, &c};
     assert_int_equal(mend_parser_feed(p, text, a, &sink), 0);
     assert_int_equal(mend_parser_feed(p, text + a, b - a, &sink), 0);
     assert_int_equal(mend_parser_feed(p, text + b, len - b, &sink), 0);

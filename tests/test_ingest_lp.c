@@ -15,47 +15,7 @@
 
 #include "mend/ingest.h"
 
-struct collect {
-    char buf[65536];
-    size_t len;
-    int stop_after;   /* >0: return MEND_ECAP from the n-th point */
-    int npoints;
-};
-
-static void out(struct collect *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(c->buf + c->len, sizeof c->buf - c->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof c->buf - c->len);
-    c->len += (size_t)n;
-}
-
-static int on_point(void *ctx, const struct mend_point *p)
-{
-    struct collect *c = ctx;
-    out(c, "%.*s|", (int)p->key_len, p->key);
-    if (p->entity)
-        out(c, "%.*s|", (int)p->entity_len, p->entity);
-    else
-        out(c, "-|");
-    if (p->has_time)
-        out(c, "%lld|", (long long)p->time_ns);
-    else
-        out(c, "notime|");
-    out(c, "%.17g\n", p->value);
-    c->npoints++;
-    if (c->stop_after && c->npoints == c->stop_after)
-        return MEND_ECAP;
-    return 0;
-}
-
-static void on_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
-{
-    struct collect *c = ctx;
-    out(c, "E %llu:%u %s\n", (unsigned long long)line, (unsigned)col, reason);
-}
+#include "ingest_collect.h"
 
 /* Parse text in one feed with the given options; return the rendering. */
 static char *run_opts(const char *text, const struct mend_ingest_opts *o,
@@ -65,7 +25,7 @@ static char *run_opts(const char *text, const struct mend_ingest_opts *o,
     memset(&c, 0, sizeof c);
     struct mend_parser *p;
     assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
-    struct mend_sink sink = {on_point, on_error, &c};
+    struct mend_sink sink = {collect_point, on_error, &c};
     assert_int_equal(mend_parser_feed(p, text, strlen(text), &sink), 0);
     assert_int_equal(mend_parser_finish(p, &sink), 0);
     if (st)
@@ -288,7 +248,7 @@ static char *run_split(const char *text, size_t a, size_t b, const struct mend_i
     memset(&c, 0, sizeof c);
     struct mend_parser *p;
     assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
-    struct mend_sink sink = {on_point, on_error, &c};
+    struct mend_sink sink = {collect_point, on_error, &c};
     size_t n = strlen(text);
     size_t cut[4] = {0, a, b, n};
     for (int i = 0; i < 3; i++) {
@@ -337,7 +297,7 @@ static void test_sink_stop(void **state)
     c.stop_after = 2;
     struct mend_parser *p;
     assert_int_equal(mend_parser_new(MEND_FMT_LP, NULL, &p), 0);
-    struct mend_sink sink = {on_point, on_error, &c};
+    struct mend_sink sink = {collect_point, on_error, &c};
     const char *in = "m a=1,b=2,c=3\nm d=4\n";
     assert_int_equal(mend_parser_feed(p, in, strlen(in), &sink), MEND_ECAP);
     assert_int_equal(c.npoints, 2);

@@ -15,42 +15,7 @@
 
 #include "mend/ingest.h"
 
-struct collect {
-    char buf[65536];
-    size_t len;
-};
-
-static void out(struct collect *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(c->buf + c->len, sizeof c->buf - c->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof c->buf - c->len);
-    c->len += (size_t)n;
-}
-
-static int on_point(void *ctx, const struct mend_point *p)
-{
-    struct collect *c = ctx;
-    out(c, "%.*s|", (int)p->key_len, p->key);
-    if (p->entity)
-        out(c, "%.*s|", (int)p->entity_len, p->entity);
-    else
-        out(c, "-|");
-    if (p->has_time)
-        out(c, "%lld|", (long long)p->time_ns);
-    else
-        out(c, "notime|");
-    out(c, "%.17g\n", p->value);
-    return 0;
-}
-
-static void on_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
-{
-    struct collect *c = ctx;
-    out(c, "E %llu:%u %s\n", (unsigned long long)line, (unsigned)col, reason);
-}
+#include "ingest_collect.h"
 
 static char *run_full(const char *text, size_t len, const struct mend_ingest_opts *o,
                       struct mend_parse_stats *st, int64_t deftime, size_t a, size_t b)
@@ -61,7 +26,7 @@ static char *run_full(const char *text, size_t len, const struct mend_ingest_opt
     assert_int_equal(mend_parser_new(MEND_FMT_PROM, o, &p), 0);
     if (deftime)
         mend_parser_set_default_time(p, deftime);
-    struct mend_sink sink = {on_point, on_error, &c};
+    struct mend_sink sink = {collect_point, on_error, &c};
     assert_int_equal(mend_parser_feed(p, text, a, &sink), 0);
     assert_int_equal(mend_parser_feed(p, text + a, b - a, &sink), 0);
     assert_int_equal(mend_parser_feed(p, text + b, len - b, &sink), 0);
