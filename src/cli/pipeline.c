@@ -177,6 +177,10 @@ int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FIL
             po->inputs[po->n_inputs++] = argv[i];
         }
     }
+    if (mend_scorer_conf_check(&cfg->engine.scorer, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend %s: detect: %s\n", cmd, err);
+        return MEND_EXIT_USAGE;
+    }
     if (po->incidents_path)
         snprintf(cfg->incidents_output, sizeof cfg->incidents_output, "%s", po->incidents_path);
     if (po->checkpoint_path)
