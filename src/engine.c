@@ -232,8 +232,14 @@ static int ent_add_member(struct mend_engine *e, struct ent_state *es, struct me
 /* The row for es->row_t is complete: score it with the entity's model. */
 static void ent_close_row(struct mend_engine *e, uint32_t entity_id, struct ent_state *es)
 {
-    if (es->row_filled == 0 || es->dim < 2)
+    if (es->dim < 2 || es->row_filled == 0)
         goto reset;
+    if (es->row_filled * 2 < es->dim) {
+        /* mostly holes: the members do not report together at this time,
+         * and every new hole pattern would cost a fresh O(d^3) factor */
+        e->st.sparse_rows++;
+        goto reset;
+    }
     es->rows++;
     if (es->mvg && mend_mvg_dim(es->mvg) != es->dim) {
         /* membership grew while the model was young: start it again */
@@ -392,7 +398,8 @@ int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w)
     mend_wbuf_i64(w, e->next_tick);
     const struct mend_engine_stats *st = &e->st;
     uint64_t counters[] = {st->points, st->scored, st->late_dropped, st->refused_series,
-                           st->anomalies, st->absences, st->multivariate, st->no_time};
+                           st->anomalies, st->absences, st->multivariate, st->no_time,
+                           st->sparse_rows};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         mend_wbuf_u64(w, counters[i]);
     uint32_t n = mend_registry_count(e->reg);
@@ -467,7 +474,8 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
     e->next_tick = mend_rbuf_i64(r);
     struct mend_engine_stats *st = &e->st;
     uint64_t *counters[] = {&st->points, &st->scored, &st->late_dropped, &st->refused_series,
-                            &st->anomalies, &st->absences, &st->multivariate, &st->no_time};
+                            &st->anomalies, &st->absences, &st->multivariate, &st->no_time,
+                            &st->sparse_rows};
     for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
         *counters[i] = mend_rbuf_u64(r);
     uint32_t n = mend_rbuf_u32(r);

@@ -48,7 +48,8 @@ struct mend_score_out {
 
 struct mend_engine_stats {
     uint64_t points, scored, late_dropped, refused_series, anomalies, absences,
-        multivariate, no_time;
+        multivariate, no_time,
+        sparse_rows;           /* entity rows skipped: fewer than half the members reported */
     uint32_t series, entities;
     int64_t watermark;
     size_t memory;             /* registry + detector blobs + rings */
