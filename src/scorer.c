@@ -29,8 +29,10 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+
+
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
@@ -404,6 +406,22 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
          * would be three times slower for precision we do not need). */
         double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, log(1.0 + z), a_short,
                                          a_long, LIK_SD_FLOOR);
+        /* Tail calibration by counting: the Gaussian fit claims a crossing
+         * of the threshold happens once in 10^threshold samples, so the
+         * long memory (4P samples) should hold about E = 4P * 10^-thr of
+         * them. A series that has crossed `seen` times there (a spike
+         * every few hundred samples) has shown its tail is heavier than
+         * the fit says by (E + seen) / E: the evidence drops by the log of
+         * that. No new constant; a first crossing is never discounted
+         * (NAB dev 61.6 -> 63.8). */
+        struct mend_likelihood *l = lik_at(state, h->off[j]);
+        l->hits -= a_long * l->hits;
+        if (ev >= at_threshold) {
+            double seen = l->hits;
+            l->hits += 1.0;
+            if (seen > 0.0)
+                ev -= log10(1.0 + seen / (4.0 * (double)c->probation * pow(10.0, -at_threshold)));
+        }
         if (j == 0)
             expected = ex;
         if (z > zmax)
@@ -503,6 +521,7 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
         mend_wbuf_f64(w, l->avg);
         mend_wbuf_f64(w, l->mean);
         mend_wbuf_f64(w, l->var);
+        mend_wbuf_f64(w, l->hits);
         int rc = registry[h->reg[j]]->save(det_at((void *)(uintptr_t)state, h->off[j]), c, w);
         if (rc)
             return rc;
@@ -536,7 +555,8 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
         l->avg = mend_rbuf_f64(r);
         l->mean = mend_rbuf_f64(r);
         l->var = mend_rbuf_f64(r);
-        if (r->failed || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
+        l->hits = mend_rbuf_f64(r);
+        if (r->failed || !(l->hits >= 0) || !isfinite(l->hits) || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
             !isfinite(l->var))
             return MEND_ECORRUPT;
         if (registry[h->reg[j]]->load(det_at(state, h->off[j]), c, r))

@@ -251,6 +251,49 @@ static void test_spike_on_noise(void **unused)
     state_free(st, &c);
 }
 
+/* Noise around 50 (uniform, sd about 1.15) with a spike every `every`
+ * samples from sample 200 on, the first to 80 and the rest just inside the
+ * range it set (so that only the level model's likelihood can fire on them).
+ * Returns the number of events; *first is the index of the first. */
+static int recurring_spikes(const struct mend_scorer_conf *c, int every, int64_t *first)
+{
+    void *st = state_new(c);
+    uint64_t lcg = 11;
+    int events = 0, ev;
+    *first = -1;
+    for (int64_t i = 0; i < 6000; i++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double u = (double)(lcg >> 11) / 9007199254740992.0;
+        double x = 50.0 + 4.0 * (u - 0.5);
+        if (i >= 200 && (i - 200) % every == 0)
+            x = i == 200 ? 80.0 : 77.0 + 2.0 * u;
+        mend_scorer_step(st, c, i * 60000000000LL, x, &ev);
+        if (ev && *first < 0)
+            *first = i;
+        events += ev;
+    }
+    state_free(st, c);
+    return events;
+}
+
+static void test_recurring_spikes(void **unused)
+{
+    (void)unused;
+    /* A spike every 250 samples is the series' habit, not 23 anomalies: the
+     * likelihood counts how often it crossed lately and stops believing its
+     * Gaussian tail. The first spike is still an event, and a habit that
+     * returns after a long pause (a spike every 2,500) is still news. */
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    int64_t first;
+    int n = recurring_spikes(&c, 250, &first);
+    assert_int_equal(first, 200);
+    assert_true(n <= 4);
+    n = recurring_spikes(&c, 2500, &first);
+    assert_int_equal(first, 200);
+    assert_int_equal(n, 3);
+}
+
 static void all_detectors(struct mend_scorer_conf *c)
 {
     mend_scorer_conf_defaults(c);
@@ -463,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_range_and_events),
         cmocka_unit_test(test_debounce),
         cmocka_unit_test(test_spike_on_noise),
+        cmocka_unit_test(test_recurring_spikes),
         cmocka_unit_test(test_bounds_random),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_corrupt),

@@ -17,6 +17,9 @@ struct mend_likelihood {
     double avg;  /* short exponential average of the raw surprise */
     double mean; /* long exponential mean of avg */
     double var;  /* long exponential variance of avg */
+    double hits; /* exponentially decayed count of past threshold crossings
+                    (the scorer's, same long memory): how often this
+                    "rare" surprise has in fact been seen lately */
 };
 
 /* -log10 of the upper Gaussian tail Q(z) for any finite z, to within 0.3% of
