@@ -1,10 +1,23 @@
 /* mvgauss.c -- online multivariate Gaussian with shrinkage and a periodically
  * refreshed Cholesky factor (contract in mvgauss.h).
  *
- * Matrices are dim x dim row-major double arrays of which only the lower
- * triangle (j <= i) is maintained: GSL's Cholesky and triangular solves read
- * only that half, and it halves the update cost. Every buffer is allocated in
- * mend_mvg_new so that score/learn never touch the heap. */
+ * Storage: the covariance and the Cholesky factors are symmetric/triangular,
+ * so only their lower triangles are kept, packed row by row (element (i, j),
+ * j <= i, at i (i + 1) / 2 + j). Rows are then contiguous, which is what the
+ * row-oriented Cholesky and the forward solve want, and a model of dimension
+ * d costs d (d + 1) doubles for both instead of 2 d^2. Everything a model
+ * needs lives in one allocation made by mend_mvg_new (only the factor of a
+ * marginal, needed once a row has a hole, is allocated on first use), so
+ * score/learn never touch the heap after that.
+ *
+ * Shrinkage intensity: sum_{i<j} Var(C_ij) / sum_{i<j} C_ij^2 with
+ * Var(C_ij) = (E[w_ij^2] - C_ij^2) / n_eff, w_ij the per-sample cross
+ * products. C_ij is an exponentially weighted mean of w_ij whose weights sum
+ * to one, and E[w_ij^2] is the same weighted mean of w_ij^2, so each
+ * E[w_ij^2] - C_ij^2 is >= 0 (Jensen) and the sum over i < j only needs the
+ * weighted mean of sum_{i<j} w_ij^2: one scalar, updated in O(d) per sample
+ * (sum_{i<j} r_i^2 r_j^2 = sum_i r_i^2 (r_0^2 + ... + r_{i-1}^2), all terms
+ * non-negative), instead of a d x d fourth-moment matrix updated in O(d^2). */
 #include "mend/mvgauss.h"
 
 #include <float.h>
@@ -12,15 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_blas.h>
 #include <gsl/gsl_cdf.h>
-#include <gsl/gsl_errno.h>
-#include <gsl/gsl_linalg.h>
-#include <gsl/gsl_matrix.h>
-#include <gsl/gsl_vector.h>
 
 #define SAVE_TAG 0x3147564du /* "MVG1" little-endian */
-#define SAVE_VERSION 1u
+#define SAVE_VERSION 2u      /* 2: packed triangles, scalar fourth moment */
 /* Inputs beyond this are nonsense for a metric and would overflow the
  * fourth moments kept for the shrinkage estimate. */
 #define MAX_ABS 1e75
@@ -37,23 +45,26 @@ struct mend_mvg {
     uint32_t fac_state;    /* FAC_* */
     double lambda;         /* shrinkage used by fac */
     double jitter;         /* diagonal jitter used by fac */
+    double q4;             /* EW mean of sum_{i<j} w_ij^2, for sum Var(C_ij) */
     double *mean;          /* dim */
-    double *cov;           /* dim*dim, lower triangle: EW covariance C */
-    double *q;             /* dim*dim, strict lower: EW second moment of the
-                              per-sample cross products, for Var(C_ij) */
-    double *fac;           /* dim*dim, lower: Cholesky factor of S */
-    double *work;          /* dim*dim, allocated on the first row with a hole:
-                              factor of a marginal (missing values),
-                              cached for its pattern of observed dimensions
-                              because rows with the same hole tend to repeat */
-    size_t *widx;          /* dim: observed dimensions of the cached marginal */
+    double *cov;           /* packed lower triangle: EW covariance C */
+    double *fac;           /* packed lower triangle: Cholesky factor of S */
+    double *work;          /* packed, allocated on the first row with a hole:
+                              factor of a marginal (missing values), cached
+                              for its pattern of observed dimensions because
+                              rows with the same hole tend to repeat */
+    uint32_t *widx;        /* dim: observed dimensions of the cached marginal */
     size_t wk;             /* their count; 0 = no cache */
     uint32_t wstate;       /* FAC_OK or FAC_FAILED for that pattern */
     uint32_t wage;         /* samples learnt since the marginal was factored */
     double *r;             /* dim: residual */
     double *z;             /* dim: solves */
-    size_t *idx;           /* dim: observed dimensions */
+    uint32_t *idx;         /* dim: observed dimensions */
+    double mem[];          /* mean, cov, fac, r, z, then idx and widx */
 };
+
+/* Entries of a packed lower triangle of order k. */
+static size_t tri(size_t k) { return k * (k + 1) / 2; }
 
 void mend_mvg_conf_defaults(struct mend_mvg_conf *c)
 {
@@ -81,15 +92,7 @@ void mend_mvg_free(struct mend_mvg *m)
 {
     if (!m)
         return;
-    free(m->mean);
-    free(m->cov);
-    free(m->q);
-    free(m->fac);
     free(m->work);
-    free(m->r);
-    free(m->z);
-    free(m->idx);
-    free(m->widx);
     free(m);
 }
 
@@ -104,26 +107,22 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
         return MEND_EINVAL;
     if (dim > c->max_dim)
         return MEND_ECAP;
-    struct mend_mvg *m = calloc(1, sizeof *m);
+    /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
+    size_t nd = 3 * dim + 2 * tri(dim);
+    size_t ni = 2 * dim;
+    struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double) + ni * sizeof(uint32_t));
     if (!m)
         return MEND_ENOMEM;
     m->conf = *c;
     m->dim = dim;
     m->alpha = isinf(c->half_life) ? 0.0 : -expm1(-M_LN2 / c->half_life);
-    size_t dd = dim * dim; /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
-    m->mean = calloc(dim, sizeof *m->mean);
-    m->cov = calloc(dd, sizeof *m->cov);
-    m->q = calloc(dd, sizeof *m->q);
-    m->fac = calloc(dd, sizeof *m->fac);
-    m->r = calloc(dim, sizeof *m->r);
-    m->z = calloc(dim, sizeof *m->z);
-    m->idx = calloc(dim, sizeof *m->idx);
-    m->widx = calloc(dim, sizeof *m->widx);
-    if (!m->mean || !m->cov || !m->q || !m->fac || !m->r || !m->z || !m->idx ||
-        !m->widx) {
-        mend_mvg_free(m);
-        return MEND_ENOMEM;
-    }
+    m->mean = m->mem;
+    m->cov = m->mean + dim;
+    m->fac = m->cov + tri(dim);
+    m->r = m->fac + tri(dim);
+    m->z = m->r + dim;
+    m->idx = (uint32_t *)(void *)(m->z + dim);
+    m->widx = m->idx + dim;
     *out = m;
     return MEND_OK;
 }
@@ -152,57 +151,70 @@ static double shrink_lambda(const struct mend_mvg *m)
     }
     if (neff < 2.0)
         return 1.0;
-    double num = 0.0, den = 0.0;
+    double den = 0.0;
     for (size_t i = 1; i < d; i++) {
-        for (size_t j = 0; j < i; j++) {
-            double c = m->cov[i * d + j];
-            double v = m->q[i * d + j] - c * c;
-            if (v > 0.0)
-                num += v;
-            den += c * c;
-        }
+        const double *row = m->cov + tri(i);
+        for (size_t j = 0; j < i; j++)
+            den += row[j] * row[j];
     }
     if (!(den > 0.0))
         return 0.0; /* no off-diagonal mass: nothing to shrink */
+    double num = m->q4 - den;
+    if (!(num > 0.0))
+        num = 0.0;
     double l = num / (neff * den);
     if (!(l >= 0.0))
         return 1.0;
     return l > 1.0 ? 1.0 : l;
 }
 
-/* Builds the shrunk covariance over the k dimensions in idx into out (row
- * stride d, lower triangle) and factors it in place, adding jitter to the
- * diagonal while the factorisation fails. Returns MEND_OK or MEND_ERANGE. */
-static int factor_into(const struct mend_mvg *m, double *out, const size_t *idx, size_t k,
+/* In-place Cholesky of the packed k x k matrix a (row-oriented: both rows of
+ * each dot product are contiguous). Returns 0, or -1 when a pivot is not
+ * positive and finite (the matrix is not usable as it is). */
+static int cholesky_packed(double *a, size_t k)
+{
+    for (size_t i = 0; i < k; i++) {
+        double *ri = a + tri(i);
+        for (size_t j = 0; j < i; j++) {
+            const double *rj = a + tri(j);
+            double s = ri[j];
+            for (size_t t = 0; t < j; t++)
+                s -= ri[t] * rj[t];
+            ri[j] = s / rj[j];
+        }
+        double s = ri[i];
+        for (size_t t = 0; t < i; t++)
+            s -= ri[t] * ri[t];
+        if (!(s > 0.0) || !isfinite(s))
+            return -1;
+        ri[i] = sqrt(s);
+    }
+    return 0;
+}
+
+/* Builds the shrunk covariance over the k dimensions in idx into out (packed)
+ * and factors it in place, adding jitter to the diagonal while the
+ * factorisation fails. Returns MEND_OK or MEND_ERANGE. */
+static int factor_into(const struct mend_mvg *m, double *out, const uint32_t *idx, size_t k,
                        double lambda, double *jitter_used)
 {
-    size_t d = m->dim;
     double base = 0.0;
     for (size_t a = 0; a < k; a++)
-        base += m->cov[idx[a] * d + idx[a]];
+        base += m->cov[tri(idx[a]) + idx[a]];
     base /= (double)k;
     if (!(base > 0.0) || !isfinite(base))
         base = 1.0;
-    gsl_matrix_view v = gsl_matrix_view_array_with_tda(out, k, k, d);
     for (int t = 0; t < JITTER_TRIES; t++) {
         double jit = t == 0 ? 0.0 : base * pow(10.0, -12.0 + 2.0 * t);
         for (size_t a = 0; a < k; a++) {
-            size_t i = idx[a];
-            for (size_t b = 0; b < a; b++) {
-                size_t j = idx[b];
-                size_t ii = i > j ? i : j, jj = i > j ? j : i;
-                out[a * d + b] = (1.0 - lambda) * m->cov[ii * d + jj];
-            }
-            out[a * d + a] = m->cov[i * d + i] + jit;
+            size_t i = idx[a]; /* idx is increasing: idx[b] < i for b < a */
+            const double *crow = m->cov + tri(i);
+            double *orow = out + tri(a);
+            for (size_t b = 0; b < a; b++)
+                orow[b] = (1.0 - lambda) * crow[idx[b]];
+            orow[a] = crow[i] + jit;
         }
-        if (gsl_linalg_cholesky_decomp1(&v.matrix) != GSL_SUCCESS)
-            continue;
-        int ok = 1;
-        for (size_t a = 0; a < k && ok; a++) {
-            double p = out[a * d + a];
-            ok = p > 0.0 && isfinite(p);
-        }
-        if (ok) {
+        if (cholesky_packed(out, k) == 0) {
             *jitter_used = jit;
             return MEND_OK;
         }
@@ -213,7 +225,7 @@ static int factor_into(const struct mend_mvg *m, double *out, const size_t *idx,
 static int refit(struct mend_mvg *m)
 {
     for (size_t i = 0; i < m->dim; i++)
-        m->idx[i] = i;
+        m->idx[i] = (uint32_t)i;
     m->since_refit = 0;
     m->lambda = shrink_lambda(m);
     int rc = factor_into(m, m->fac, m->idx, m->dim, m->lambda, &m->jitter);
@@ -245,36 +257,44 @@ static void put_zero(size_t d, double *score, double *d2, double *contrib)
         memset(contrib, 0, d * sizeof *contrib);
 }
 
-/* Mahalanobis distance of r[0..k) under the factor L (row stride d); fills
+/* Mahalanobis distance of r[0..k) under the packed factor L; fills
  * share[0..k) with r_a (S^-1 r)_a when share is not NULL. Uses m->z. */
-static double mahalanobis(struct mend_mvg *m, double *L, size_t k, const double *r,
+static double mahalanobis(struct mend_mvg *m, const double *L, size_t k, const double *r,
                           double *share)
 {
-    size_t d = m->dim;
-    gsl_matrix_view lv = gsl_matrix_view_array_with_tda(L, k, k, d);
-    gsl_vector_view zv = gsl_vector_view_array(m->z, k);
-    memcpy(m->z, r, k * sizeof *m->z);
-    gsl_blas_dtrsv(CblasLower, CblasNoTrans, CblasNonUnit, &lv.matrix, &zv.vector);
+    double *z = m->z;
+    /* forward: L z = r */
+    for (size_t i = 0; i < k; i++) {
+        const double *row = L + tri(i);
+        double s = r[i];
+        for (size_t t = 0; t < i; t++)
+            s -= row[t] * z[t];
+        z[i] = s / row[i];
+    }
     double d2 = 0.0;
     for (size_t a = 0; a < k; a++)
-        d2 += m->z[a] * m->z[a];
+        d2 += z[a] * z[a];
     if (share) {
-        gsl_blas_dtrsv(CblasLower, CblasTrans, CblasNonUnit, &lv.matrix, &zv.vector);
+        /* backward: L' y = z, column by column so rows stay contiguous */
+        for (size_t i = k; i-- > 0;) {
+            const double *row = L + tri(i);
+            double y = z[i] / row[i];
+            z[i] = y;
+            for (size_t t = 0; t < i; t++)
+                z[t] -= row[t] * y;
+        }
         for (size_t a = 0; a < k; a++)
-            share[a] = r[a] * m->z[a];
+            share[a] = r[a] * z[a];
     }
     return d2;
 }
 
-int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
-                   double *contrib)
+/* mend_mvg_score once x has passed check_input with k observed dimensions. */
+static int score_checked(struct mend_mvg *m, const double *x, size_t k, double *score,
+                         double *d2, double *contrib)
 {
-    if (!m || !x)
-        return MEND_EINVAL;
-    size_t d = m->dim, k;
+    size_t d = m->dim;
     put_zero(d, score, d2, contrib);
-    if (check_input(x, d, &k) != MEND_OK)
-        return MEND_ERANGE;
     if (m->n < warmup_of(m) || k == 0)
         return MEND_OK;
 
@@ -292,7 +312,7 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
         k = 0;
         for (size_t i = 0; i < d; i++) {
             if (!isnan(x[i])) {
-                m->idx[k] = i;
+                m->idx[k] = (uint32_t)i;
                 m->r[k] = x[i] - m->mean[i];
                 k++;
             }
@@ -301,7 +321,7 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
                      memcmp(m->widx, m->idx, k * sizeof *m->idx) == 0;
         if (!cached) {
             /* the marginal's matrix is only needed once a row has a hole */
-            if (!m->work && !(m->work = calloc(m->dim * m->dim, sizeof *m->work)))
+            if (!m->work && !(m->work = calloc(tri(d), sizeof *m->work)))
                 return MEND_ENOMEM;
             double lambda = m->fac_state == FAC_OK && m->since_refit < m->conf.refit_every
                                 ? m->lambda
@@ -350,56 +370,88 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
     return MEND_OK;
 }
 
-int mend_mvg_learn(struct mend_mvg *m, const double *x)
+int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
+                   double *contrib)
 {
     if (!m || !x)
         return MEND_EINVAL;
-    size_t d = m->dim, k;
-    if (check_input(x, d, &k) != MEND_OK)
+    size_t k;
+    if (check_input(x, m->dim, &k) != MEND_OK) {
+        put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE;
+    }
+    return score_checked(m, x, k, score, d2, contrib);
+}
+
+/* mend_mvg_learn once x has passed check_input. */
+static void learn_checked(struct mend_mvg *m, const double *x)
+{
+    size_t d = m->dim;
     m->n++;
     double a = 1.0 / (double)m->n;
     if (m->alpha > a)
         a = m->alpha;
     double keep = 1.0 - a;
+    double *r = m->r, *mean = m->mean;
+    /* s4 = sum_{i<j} (r_i r_j)^2 as sum_i r_i^2 (r_0^2 + ... + r_{i-1}^2) */
+    double s4 = 0.0, below = 0.0;
     for (size_t i = 0; i < d; i++) {
-        m->r[i] = isnan(x[i]) ? 0.0 : x[i] - m->mean[i];
-        m->mean[i] += a * m->r[i];
+        double ri = isnan(x[i]) ? 0.0 : x[i] - mean[i];
+        r[i] = ri;
+        mean[i] += a * ri;
+        double r2 = ri * ri;
+        s4 += r2 * below;
+        below += r2;
     }
-    /* C <- (1-a)(C + a r r') written as (1-a) C + a w with w = (1-a) r r'. */
+    /* C <- (1-a)(C + a r r') written as (1-a) C + a w with w = (1-a) r r';
+     * the packed lower triangle is one contiguous run, row after row. */
+    double *c = m->cov;
     for (size_t i = 0; i < d; i++) {
-        double *crow = m->cov + i * d, *qrow = m->q + i * d;
-        double ri = keep * m->r[i];
-        for (size_t j = 0; j < i; j++) {
-            double w = ri * m->r[j];
-            crow[j] = keep * crow[j] + a * w;
-            qrow[j] = keep * qrow[j] + a * w * w;
-        }
-        crow[i] = keep * crow[i] + a * ri * m->r[i];
+        double ri = keep * r[i];
+        for (size_t j = 0; j <= i; j++)
+            c[j] = keep * c[j] + a * (ri * r[j]);
+        c += i + 1;
     }
+    /* the w_ij carry the factor keep too: sum w_ij^2 = keep^2 s4 */
+    m->q4 = keep * m->q4 + a * (keep * keep * s4);
     if (m->since_refit < UINT32_MAX)
         m->since_refit++;
     if (m->wage < UINT32_MAX)
         m->wage++;
+}
+
+int mend_mvg_learn(struct mend_mvg *m, const double *x)
+{
+    if (!m || !x)
+        return MEND_EINVAL;
+    size_t k;
+    if (check_input(x, m->dim, &k) != MEND_OK)
+        return MEND_ERANGE;
+    learn_checked(m, x);
     return MEND_OK;
 }
 
 int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2,
                   double *contrib)
 {
-    int rc = mend_mvg_score(m, x, score, d2, contrib);
+    if (!m || !x)
+        return MEND_EINVAL;
+    size_t k;
+    if (check_input(x, m->dim, &k) != MEND_OK) {
+        put_zero(m->dim, score, d2, contrib);
+        return MEND_ERANGE; /* nothing learnt */
+    }
+    int rc = score_checked(m, x, k, score, d2, contrib);
     if (rc != MEND_OK && rc != MEND_ERANGE)
         return rc;
-    int lrc = mend_mvg_learn(m, x);
-    return lrc != MEND_OK ? lrc : rc;
+    learn_checked(m, x);
+    return rc;
 }
 
-/* The lower triangle of the n x n matrix at a with row stride ld. */
-static void save_lower(struct mend_wbuf *w, const double *a, size_t n, size_t ld, int strict)
+static void save_f64s(struct mend_wbuf *w, const double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < (strict ? i : i + 1); j++)
-            mend_wbuf_f64(w, a[i * ld + j]);
+        mend_wbuf_f64(w, a[i]);
 }
 
 int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
@@ -415,36 +467,41 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
     mend_wbuf_u32(w, m->fac_state);
     mend_wbuf_f64(w, m->lambda);
     mend_wbuf_f64(w, m->jitter);
-    for (size_t i = 0; i < d; i++)
-        mend_wbuf_f64(w, m->mean[i]);
-    save_lower(w, m->cov, d, d, 0);
-    save_lower(w, m->q, d, d, 1);
+    save_f64s(w, m->mean, d);
+    save_f64s(w, m->cov, tri(d));
+    mend_wbuf_f64(w, m->q4);
     if (m->fac_state == FAC_OK)
-        save_lower(w, m->fac, d, d, 0);
+        save_f64s(w, m->fac, tri(d));
     /* The cached marginal factor too, or a restored model would refactor
      * earlier than the original and drift from it in the last bits. */
     mend_wbuf_u32(w, (uint32_t)m->wk);
     mend_wbuf_u32(w, m->wstate);
     mend_wbuf_u32(w, m->wage);
     for (size_t a = 0; a < m->wk; a++)
-        mend_wbuf_u32(w, (uint32_t)m->widx[a]);
+        mend_wbuf_u32(w, m->widx[a]);
     if (m->wk > 0 && m->wstate == FAC_OK)
-        save_lower(w, m->work, m->wk, d, 0);
+        save_f64s(w, m->work, tri(m->wk));
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
-/* Reads a lower triangle; every value must be finite. */
-static int load_lower(struct mend_rbuf *r, double *a, size_t n, size_t ld, int strict)
+/* Reads n doubles; every value must be finite. */
+static int load_f64s(struct mend_rbuf *r, double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < (strict ? i : i + 1); j++) {
-            double v = mend_rbuf_f64(r);
-            if (!isfinite(v))
-                return MEND_ECORRUPT;
-            a[i * ld + j] = v;
-        }
+        a[i] = mend_rbuf_f64(r);
+        if (!isfinite(a[i]))
+            return MEND_ECORRUPT;
     }
     return r->failed ? MEND_ECORRUPT : MEND_OK;
+}
+
+/* The diagonal of a packed factor of order k must be positive. */
+static int factor_ok(const double *L, size_t k)
+{
+    for (size_t a = 0; a < k; a++)
+        if (!(L[tri(a) + a] > 0.0))
+            return 0;
+    return 1;
 }
 
 int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct mend_mvg **out)
@@ -464,7 +521,7 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         return MEND_ECAP;
     /* The stored body must fit before anything is allocated for it. */
     size_t d = (size_t)d64;
-    size_t need = 8 + 4 + 4 + 8 + 8 + 8 * (d + d * (d + 1) / 2 + d * (d - 1) / 2);
+    size_t need = 8 + 4 + 4 + 8 + 8 + 8 * (d + tri(d) + 1);
     if (r->len - r->off < need)
         return MEND_ECORRUPT;
     struct mend_mvg *m = NULL;
@@ -480,23 +537,15 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
     if (r->failed || m->fac_state > FAC_FAILED || !(m->lambda >= 0.0 && m->lambda <= 1.0) ||
         !(m->jitter >= 0.0) || !isfinite(m->jitter))
         goto fail;
-    for (size_t i = 0; i < d; i++) {
-        m->mean[i] = mend_rbuf_f64(r);
-        if (!isfinite(m->mean[i]))
-            goto fail;
-    }
-    if (load_lower(r, m->cov, d, d, 0) != MEND_OK || load_lower(r, m->q, d, d, 1) != MEND_OK)
+    if (load_f64s(r, m->mean, d) != MEND_OK || load_f64s(r, m->cov, tri(d)) != MEND_OK ||
+        load_f64s(r, &m->q4, 1) != MEND_OK || m->q4 < 0.0)
         goto fail;
     for (size_t i = 0; i < d; i++)
-        if (m->cov[i * d + i] < 0.0)
+        if (m->cov[tri(i) + i] < 0.0)
             goto fail;
-    if (m->fac_state == FAC_OK) {
-        if (load_lower(r, m->fac, d, d, 0) != MEND_OK)
-            goto fail;
-        for (size_t i = 0; i < d; i++)
-            if (!(m->fac[i * d + i] > 0.0))
-                goto fail;
-    }
+    if (m->fac_state == FAC_OK &&
+        (load_f64s(r, m->fac, tri(d)) != MEND_OK || !factor_ok(m->fac, d)))
+        goto fail;
     uint32_t wk = mend_rbuf_u32(r);
     m->wstate = mend_rbuf_u32(r);
     m->wage = mend_rbuf_u32(r);
@@ -510,13 +559,10 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         m->widx[a] = v;
     }
     if (m->wk > 0 && m->wstate == FAC_OK) {
-        if (!m->work && !(m->work = calloc(d * d, sizeof *m->work)))
+        if (!m->work && !(m->work = calloc(tri(d), sizeof *m->work)))
             goto fail;
-        if (load_lower(r, m->work, m->wk, d, 0) != MEND_OK)
+        if (load_f64s(r, m->work, tri(m->wk)) != MEND_OK || !factor_ok(m->work, m->wk))
             goto fail;
-        for (size_t a = 0; a < m->wk; a++)
-            if (!(m->work[a * d + a] > 0.0))
-                goto fail;
     }
     if (r->failed)
         goto fail;

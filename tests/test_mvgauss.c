@@ -360,7 +360,7 @@ static void test_save_load(void **state)
     w.data[4] = 9; /* record version */
     mend_rbuf_init(&r, w.data, w.len);
     assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_EVERSION);
-    w.data[4] = 1;
+    w.data[4] = 2; /* back to the current version */
     w.data[0] ^= 0xff; /* tag */
     mend_rbuf_init(&r, w.data, w.len);
     assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
