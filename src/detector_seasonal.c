@@ -33,6 +33,7 @@ struct seasonal_state {
     double *hist;      /* detection buffer, NULL once the period is known */
     int64_t period_ns; /* 0 while detecting, < 0 when no period was found */
     int64_t t_first, t_last;
+    struct mend_ewstat resid; /* residuals x - bin mean, pooled over bins */
     uint32_t nhist, cap;
 };
 
@@ -139,8 +140,15 @@ static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, 
     double *b = bin_of(s, c, t_ns);
     double z = 0.0;
     *expected = b[0] >= 1.0 ? b[1] : x;
-    if (b[0] >= BIN_MIN_N)
-        z = mend_det_z(x, b[1], b[2], b[1]);
+    if (b[0] >= BIN_MIN_N) {
+        /* Judged against the spread of residuals pooled over all bins (one
+         * probation long): a bin's own variance rests on a handful of
+         * visits and makes every wiggle of a quiet phase a huge z. */
+        double r = x - b[1];
+        if (s->resid.n >= 2.0)
+            z = mend_det_z(r, 0.0, s->resid.var + s->resid.mean * s->resid.mean, b[1]);
+        mend_ewstat_add(&s->resid, 1.0 / (double)c->probation, r);
+    }
     struct mend_ewstat e = {b[0], b[1], b[2]};
     mend_ewstat_add(&e, BIN_ALPHA, x);
     b[0] = e.n;
@@ -165,6 +173,12 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     }
     free(s->hist);
     s->hist = NULL;
+    if (s->period_ns < 0) {
+        /* Nothing repeats: the profile would never be used, so a series
+         * without a period costs only its blob from here on. */
+        free(s->bins);
+        s->bins = NULL;
+    }
 }
 
 static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
@@ -192,12 +206,15 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
     mend_wbuf_i64(w, s->period_ns);
     mend_wbuf_i64(w, s->t_first);
     mend_wbuf_i64(w, s->t_last);
+    mend_wbuf_f64(w, s->resid.n);
+    mend_wbuf_f64(w, s->resid.mean);
+    mend_wbuf_f64(w, s->resid.var);
     mend_wbuf_u32(w, s->period_ns == 0 ? s->nhist : 0);
     if (s->period_ns == 0)
         for (uint32_t i = 0; i < s->nhist; i++)
             mend_wbuf_f64(w, s->hist[i]);
     for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
-        mend_wbuf_f64(w, s->bins[i]);
+        mend_wbuf_f64(w, s->bins ? s->bins[i] : 0.0);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -206,8 +223,13 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     struct seasonal_state *s = st;
     int64_t period = mend_rbuf_i64(r);
     int64_t t_first = mend_rbuf_i64(r), t_last = mend_rbuf_i64(r);
+    struct mend_ewstat resid;
+    resid.n = mend_rbuf_f64(r);
+    resid.mean = mend_rbuf_f64(r);
+    resid.var = mend_rbuf_f64(r);
     uint32_t nhist = mend_rbuf_u32(r);
-    if (r->failed || (c->season_period_s > 0 && period != c->season_period_s * NS_PER_S))
+    if (r->failed || !(resid.n >= 0) || !isfinite(resid.n) || !isfinite(resid.mean) ||
+        !(resid.var >= 0) || !isfinite(resid.var) || (c->season_period_s > 0 && period != c->season_period_s * NS_PER_S))
         return MEND_ECORRUPT;
     /* A state still detecting needs the buffer init made; one that is done
      * must not carry samples. */
@@ -218,6 +240,9 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
         if (r->failed || !isfinite(s->hist[i]))
             return MEND_ECORRUPT;
     }
+    /* init made the profile; a series that found no period keeps none. */
+    if (!s->bins)
+        return MEND_ECORRUPT;
     for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
         s->bins[i] = mend_rbuf_f64(r);
         if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
@@ -226,10 +251,15 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     s->period_ns = period;
     s->t_first = t_first;
     s->t_last = t_last;
+    s->resid = resid;
     s->nhist = nhist;
     if (period != 0) {
         free(s->hist);
         s->hist = NULL;
+    }
+    if (period < 0) {
+        free(s->bins);
+        s->bins = NULL;
     }
     return MEND_OK;
 }

@@ -70,7 +70,7 @@ static size_t align8(size_t n)
 void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
 {
     memset(c, 0, sizeof *c);
-    c->detectors = MEND_DET_EWMA | MEND_DET_RANGE;
+    c->detectors = MEND_DET_EWMA | MEND_DET_RANGE | MEND_DET_SEASONAL;
     c->probation = 600;
     c->range_margin = 0.05;
     c->threshold = 0.5;
@@ -86,7 +86,7 @@ void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
 }
 
 static const struct mend_conf_doc docs[] = {
-    {"detectors", "ewma,range",
+    {"detectors", "ewma,range,seasonal",
      "detectors to fuse, comma list of gauss (Welford over all history), ewma (exponentially "
      "weighted level), diff (first differences), robust (median/MAD of a window), seasonal "
      "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max)"},
