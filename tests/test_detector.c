@@ -283,6 +283,33 @@ static void test_seasonal_detected(void **unused)
         det_step(&s, k * 300 * NS_PER_S, (double)(lcg >> 40) / 16777216.0, NULL);
     }
     assert_near(det_step(&s, 5 * 86400 * NS_PER_S, 1e6, NULL), 0.0, 0);
+    /* It dropped its profile (seasonal is on by default, so a series without
+     * a period must not pay for one), and that state still saves and loads
+     * into a fresh blob, which then stays silent too. */
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(s.ops->save(s.st, &s.c, &w), MEND_OK);
+    struct det t;
+    det_open(&t, &mend_detector_seasonal, &c);
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(t.ops->load(t.st, &t.c, &r), MEND_OK);
+    assert_int_equal(r.off, w.len);
+    assert_near(det_step(&t, 6 * 86400 * NS_PER_S, 1e6, NULL), 0.0, 0);
+    /* A state with a period cannot load into one that has dropped its
+     * profile. */
+    struct det p;
+    det_open(&p, &mend_detector_seasonal, &c);
+    run_seasonal(&p);
+    struct mend_wbuf wp;
+    mend_wbuf_init(&wp);
+    assert_int_equal(p.ops->save(p.st, &p.c, &wp), MEND_OK);
+    mend_rbuf_init(&r, wp.data, wp.len);
+    assert_int_equal(s.ops->load(s.st, &s.c, &r), MEND_ECORRUPT);
+    mend_wbuf_fini(&wp);
+    mend_wbuf_fini(&w);
+    det_close(&p);
+    det_close(&t);
     det_close(&s);
 }
 

@@ -11,9 +11,11 @@
  *
  * The per-series state is a caller-owned blob (the engine keeps one per
  * series); the scorer never keeps global state, so any number of series can
- * share one configuration. The default configuration needs no heap and a
- * small fixed blob (mend_scorer_state_size()); the seasonal detector is
- * opt-in and allocates its profile in mend_scorer_init(). */
+ * share one configuration. The default configuration needs a small fixed
+ * blob (mend_scorer_state_size()) plus the seasonal detector's heap: a
+ * buffer of min(P, 4096) doubles while it detects the period (freed after P
+ * samples) and a profile of 3 doubles per bin, freed as soon as detection
+ * finds no period. Without "seasonal" in detectors a state needs no heap. */
 #ifndef MEND_SCORER_H
 #define MEND_SCORER_H
 
