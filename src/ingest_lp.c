@@ -26,21 +26,59 @@ static const unsigned char lp_class[256] = {
     [','] = SEP, [' '] = SEP, ['\\'] = SEP, ['='] = EQ,
 };
 
-/* Scan a name up to an unescaped ',' or ' ' (and '=' when stop_eq);
- * returns the end. */
-static const char *scan_name(const char *c, const char *end, int stop_eq)
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bit i set when c[i] is ',' or ' ' (or '\\' when want_bs, '=' when
+ * want_eq), for the 16 bytes at c. */
+static inline unsigned special16(const char *c, int want_bs, int want_eq)
 {
-    const unsigned char mask = stop_eq ? SEP | EQ : SEP;
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)c);
+    __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
+                             _mm_cmpeq_epi8(v, _mm_set1_epi8(' ')));
+    if (want_bs)
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+    if (want_eq)
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#define HAVE_SPECIAL16 1
+#endif
+
+/* First byte at or after c that is ',' or ' ' (or '\\' / '=' as asked);
+ * end when there is none. Sixteen bytes at a time while that many remain,
+ * which also spares the branch mispredicted at the end of each short token
+ * by a byte loop. */
+static inline const char *find_special(const char *c, const char *end, int want_bs, int want_eq)
+{
+#ifdef HAVE_SPECIAL16
+    while (end - c >= 16) {
+        unsigned bits = special16(c, want_bs, want_eq);
+        if (bits)
+            return c + __builtin_ctz(bits);
+        c += 16;
+    }
+#endif
+    const unsigned char mask = (unsigned char)(SEP | (want_eq ? EQ : 0));
     while (c < end) {
-        if (!(lp_class[(unsigned char)*c] & mask)) {
-            c++;
-            continue;
-        }
-        if (*c != '\\')
-            break;
-        c += (end - c >= 2) ? 2 : 1;
+        unsigned char k = lp_class[(unsigned char)*c];
+        if ((k & mask) && (want_bs || *c != '\\'))
+            return c;
+        c++;
     }
     return c;
+}
+
+/* Scan a name up to an unescaped ',' or ' ' (and '=' when stop_eq);
+ * returns the end. */
+static inline const char *scan_name(const char *c, const char *end, int stop_eq)
+{
+    for (;;) {
+        c = find_special(c, end, 1, stop_eq);
+        if (c == end || *c != '\\')
+            return c;
+        c += (end - c >= 2) ? 2 : 1;
+    }
 }
 
 static int is_bool(const char *s, size_t n, double *v)
@@ -73,9 +111,83 @@ static int is_bool(const char *s, size_t n, double *v)
     }
 }
 
+static const double pow10_small[16] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+};
+
+/* The usual metric value, [-]digits[.digits] with at most 15 digits in all:
+ * the digits form an exact double and so does the power of ten, so one
+ * division rounds exactly like strtod (and mend_ingest_number). Returns 0
+ * when the token is something else, for the general parser to judge. */
+static inline int plain_decimal(const char *s, size_t n, double *v)
+{
+    size_t i = s[0] == '-';
+    uint64_t mant = 0;
+    size_t start = i;
+    while (i < n && (unsigned)(s[i] - '0') < 10)
+        mant = mant * 10 + (unsigned)(s[i++] - '0');
+    size_t nint = i - start, nfrac = 0;
+    if (i < n && s[i] == '.') {
+        size_t f = ++i;
+        while (i < n && (unsigned)(s[i] - '0') < 10)
+            mant = mant * 10 + (unsigned)(s[i++] - '0');
+        nfrac = i - f;
+    }
+    if (i != n || nint + nfrac == 0 || nint + nfrac > 15)
+        return 0;
+    double x = (double)mant / pow10_small[nfrac];
+    *v = s[0] == '-' ? -x : x;
+    return 1;
+}
+
+/* Eight ASCII digits at s (little-endian load) as a number, or -1 when
+ * they are not all digits. */
+static inline int64_t eight_digits(const char *s)
+{
+    uint64_t v;
+    memcpy(&v, s, 8);
+    /* every byte 0x30..0x39: high nibble 3, and adding 6 stays below 0x40 */
+    if ((v & 0xF0F0F0F0F0F0F0F0u) != 0x3030303030303030u ||
+        ((v + 0x0606060606060606u) & 0xF0F0F0F0F0F0F0F0u) != 0x3030303030303030u)
+        return -1;
+    v -= 0x3030303030303030u;
+    v = v * 10 + (v >> 8); /* pairs of digits in the even bytes */
+    v = (((v & 0x000000FF000000FFu) * (100 + (1000000ull << 32))) +
+         (((v >> 16) & 0x000000FF000000FFu) * (1 + (10000ull << 32)))) >> 32;
+    return (int64_t)v;
+}
+
+/* The usual timestamp: 1 to 19 digits up to end or a blank, no sign, within
+ * int64. Returns the end of the token, or NULL for the general parser. */
+static inline const char *plain_timestamp(const char *s, const char *end, int64_t *out)
+{
+    uint64_t v = 0;
+    const char *c = s;
+    while (end - c >= 8) {
+        int64_t e = eight_digits(c);
+        if (e < 0)
+            break;
+        v = v * 100000000u + (uint64_t)e;
+        c += 8;
+        if (c - s > 16)
+            return NULL; /* 24 digits: far beyond int64 */
+    }
+    while (c < end && (unsigned)(*c - '0') < 10) {
+        v = v * 10 + (unsigned)(*c - '0');
+        c++;
+    }
+    size_t nd = (size_t)(c - s);
+    if (nd == 0 || nd > 19 || (c < end && *c != ' ') || v > (uint64_t)INT64_MAX)
+        return NULL;
+    *out = (int64_t)v;
+    return c;
+}
+
 /* Parse one field value token (not a string). Returns NULL or a reason. */
 static const char *field_value(const struct mend_parser *p, const char *s, size_t n, double *v)
 {
+    if (plain_decimal(s, n, v))
+        return NULL;
     char last = s[n - 1];
     if (last == 'i') {
         int64_t i;
@@ -236,8 +348,7 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
             c++;
             nstrings++;
         } else {
-            while (c < end && *c != ',' && *c != ' ')
-                c++;
+            c = find_special(c, end, 0, 0);
             if (c == v)
                 FAIL(COL(v), "missing field value");
             if (nfields >= MEND_INGEST_MAX_FIELDS)
@@ -269,10 +380,17 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
         c++;
     if (c < end) {
         const char *t = c;
-        while (c < end && *c != ' ')
-            c++;
         int64_t ts;
-        int rc = mend_parse_i64(t, (size_t)(c - t), &ts);
+        int rc;
+        c = plain_timestamp(t, end, &ts);
+        if (c) {
+            rc = MEND_OK;
+        } else {
+            c = t;
+            while (c < end && *c != ' ')
+                c++;
+            rc = mend_parse_i64(t, (size_t)(c - t), &ts);
+        }
         if (rc == MEND_ERANGE)
             FAIL(COL(t), "timestamp out of range");
         if (rc)
