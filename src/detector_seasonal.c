@@ -28,12 +28,21 @@
 /* A repeating lag must explain at least this much autocorrelation. */
 #define ACF_MIN 0.3
 
+/* The shortest period worth looking for: the calendar periods the detector
+ * snaps to start at an hour, and a period needs two cycles in the detection
+ * window to be seen. Series sampled so fast that P samples span less than
+ * two hours therefore skip detection, and carry no buffer at all. */
+#define SEASON_MIN_SPAN_NS (2LL * 3600LL * NS_PER_S)
+
 struct seasonal_state {
-    double *bins;      /* season_bins x {n, mean, var} */
-    double *hist;      /* detection buffer, NULL once the period is known */
+    double *bins;      /* season_bins x {n, mean, var}; allocated once a
+                          period is known */
+    float *hist;       /* detection buffer, from the second sample until the
+                          period is decided */
     int64_t period_ns; /* 0 while detecting, < 0 when no period was found */
     int64_t t_first, t_last;
     struct mend_ewstat resid; /* residuals x - bin mean, pooled over bins */
+    double first_x;    /* the first sample, until the buffer exists */
     uint32_t nhist, cap;
 };
 
@@ -48,23 +57,20 @@ static uint32_t detect_cap(const struct mend_scorer_conf *c)
     return c->probation < SEASON_DETECT_MAX ? c->probation : SEASON_DETECT_MAX;
 }
 
+static int alloc_bins(struct seasonal_state *s, const struct mend_scorer_conf *c)
+{
+    s->bins = calloc((size_t)c->season_bins * 3u, sizeof(double));
+    return s->bins ? MEND_OK : MEND_ENOMEM;
+}
+
 static int seasonal_init(void *st, const struct mend_scorer_conf *c)
 {
     struct seasonal_state *s = st;
     memset(s, 0, sizeof *s);
-    s->bins = calloc((size_t)c->season_bins * 3u, sizeof(double));
-    if (!s->bins)
-        return MEND_ENOMEM;
+    s->cap = detect_cap(c);
     if (c->season_period_s > 0) {
         s->period_ns = c->season_period_s * NS_PER_S;
-        return MEND_OK;
-    }
-    s->cap = detect_cap(c);
-    s->hist = malloc(sizeof(double) * s->cap);
-    if (!s->hist) {
-        free(s->bins);
-        s->bins = NULL;
-        return MEND_ENOMEM;
+        return alloc_bins(s, c);
     }
     return MEND_OK;
 }
@@ -82,7 +88,7 @@ static void seasonal_fini(void *st, const struct mend_scorer_conf *c)
 /* The lag (in samples) of the strongest autocorrelation peak of v[0..n-1],
  * or 0 when nothing repeats. Considers lags 2..n/2 so that at least two
  * cycles are in view; O(n^2/2) once per series. */
-static uint32_t acf_period(const double *v, uint32_t n)
+static uint32_t acf_period(const float *v, uint32_t n)
 {
     if (n < 8)
         return 0;
@@ -166,6 +172,10 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     s->period_ns = -1;
     if (lag && dt > 0.0)
         s->period_ns = snap_period((int64_t)(dt * lag));
+    /* Nothing repeats (or no memory for the profile): the detector stays
+     * silent and a series without a period costs only its blob. */
+    if (s->period_ns > 0 && alloc_bins(s, c) != MEND_OK)
+        s->period_ns = -1;
     if (s->period_ns > 0) {
         double ex;
         for (uint32_t i = 0; i < s->nhist; i++)
@@ -173,12 +183,7 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     }
     free(s->hist);
     s->hist = NULL;
-    if (s->period_ns < 0) {
-        /* Nothing repeats: the profile would never be used, so a series
-         * without a period costs only its blob from here on. */
-        free(s->bins);
-        s->bins = NULL;
-    }
+    s->nhist = 0;
 }
 
 static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
@@ -187,10 +192,24 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
     struct seasonal_state *s = st;
     *expected = x;
     if (s->period_ns == 0) {
-        if (s->nhist == 0)
-            s->t_first = t_ns;
+        if (s->nhist == 0) {
+            s->t_first = s->t_last = t_ns;
+            s->first_x = x;
+            s->nhist = 1;
+            return 0.0;
+        }
+        if (!s->hist) {
+            /* the second sample tells the pace: can P samples show a period? */
+            double span = (double)(t_ns - s->t_first) * (double)(s->cap - 1);
+            if (span < (double)SEASON_MIN_SPAN_NS || !(s->hist = malloc(sizeof *s->hist * s->cap))) {
+                s->period_ns = -1;
+                s->nhist = 0;
+                return 0.0;
+            }
+            s->hist[0] = (float)s->first_x;
+        }
         s->t_last = t_ns;
-        s->hist[s->nhist++] = x;
+        s->hist[s->nhist++] = (float)x;
         if (s->nhist >= s->cap)
             finish_detection(s, c);
         return 0.0;
@@ -198,6 +217,11 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
     if (s->period_ns < 0)
         return 0.0;
     return learn(s, c, t_ns, x, expected);
+}
+
+static int seasonal_silent(const void *st)
+{
+    return ((const struct seasonal_state *)st)->period_ns < 0;
 }
 
 static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
@@ -209,15 +233,20 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
     mend_wbuf_f64(w, s->resid.n);
     mend_wbuf_f64(w, s->resid.mean);
     mend_wbuf_f64(w, s->resid.var);
+    mend_wbuf_f64(w, s->first_x);
     mend_wbuf_u32(w, s->period_ns == 0 ? s->nhist : 0);
-    if (s->period_ns == 0)
+    if (s->period_ns == 0 && s->hist)
         for (uint32_t i = 0; i < s->nhist; i++)
-            mend_wbuf_f64(w, s->hist[i]);
-    for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
-        mend_wbuf_f64(w, s->bins ? s->bins[i] : 0.0);
+            mend_wbuf_f32(w, s->hist[i]);
+    mend_wbuf_u8(w, s->bins != NULL);
+    if (s->bins)
+        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
+            mend_wbuf_f64(w, s->bins[i]);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
+/* Restores into a freshly initialised blob; on error the caller
+ * re-initialises (fini + init), which frees whatever was allocated here. */
 static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r)
 {
     struct seasonal_state *s = st;
@@ -227,44 +256,46 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     resid.n = mend_rbuf_f64(r);
     resid.mean = mend_rbuf_f64(r);
     resid.var = mend_rbuf_f64(r);
+    double first_x = mend_rbuf_f64(r);
     uint32_t nhist = mend_rbuf_u32(r);
     if (r->failed || !(resid.n >= 0) || !isfinite(resid.n) || !isfinite(resid.mean) ||
-        !(resid.var >= 0) || !isfinite(resid.var) || (c->season_period_s > 0 && period != c->season_period_s * NS_PER_S))
+        !(resid.var >= 0) || !isfinite(resid.var) || !isfinite(first_x) ||
+        (c->season_period_s > 0 && period != c->season_period_s * NS_PER_S))
         return MEND_ECORRUPT;
-    /* A state still detecting needs the buffer init made; one that is done
-     * must not carry samples. */
-    if (period == 0 ? (!s->hist || nhist >= s->cap) : nhist != 0)
+    /* only a state still detecting carries samples, fewer than the cap */
+    if (period == 0 ? nhist >= s->cap : nhist != 0)
         return MEND_ECORRUPT;
-    for (uint32_t i = 0; i < nhist; i++) {
-        s->hist[i] = mend_rbuf_f64(r);
-        if (r->failed || !isfinite(s->hist[i]))
-            return MEND_ECORRUPT;
+    if (nhist >= 2) {
+        if (!s->hist && !(s->hist = malloc(sizeof *s->hist * s->cap)))
+            return MEND_ENOMEM;
+        for (uint32_t i = 0; i < nhist; i++) {
+            s->hist[i] = mend_rbuf_f32(r);
+            if (r->failed || !isfinite(s->hist[i]))
+                return MEND_ECORRUPT;
+        }
     }
-    /* init made the profile; a series that found no period keeps none. */
-    if (!s->bins)
+    int has_bins = mend_rbuf_u8(r);
+    if (r->failed || has_bins != (period > 0))
         return MEND_ECORRUPT;
-    for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
-        s->bins[i] = mend_rbuf_f64(r);
-        if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
-            return MEND_ECORRUPT;
+    if (has_bins) {
+        if (!s->bins && alloc_bins(s, c) != MEND_OK)
+            return MEND_ENOMEM;
+        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
+            s->bins[i] = mend_rbuf_f64(r);
+            if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
+                return MEND_ECORRUPT;
+        }
     }
     s->period_ns = period;
     s->t_first = t_first;
     s->t_last = t_last;
     s->resid = resid;
+    s->first_x = first_x;
     s->nhist = nhist;
-    if (period != 0) {
-        free(s->hist);
-        s->hist = NULL;
-    }
-    if (period < 0) {
-        free(s->bins);
-        s->bins = NULL;
-    }
     return MEND_OK;
 }
 
 const struct mend_detector_ops mend_detector_seasonal = {
     "seasonal", MEND_DET_SEASONAL, seasonal_size, seasonal_init, seasonal_fini, seasonal_step,
-    seasonal_save, seasonal_load,
+    seasonal_save, seasonal_load, seasonal_silent,
 };

@@ -296,8 +296,9 @@ static void test_seasonal_detected(void **unused)
     assert_int_equal(t.ops->load(t.st, &t.c, &r), MEND_OK);
     assert_int_equal(r.off, w.len);
     assert_near(det_step(&t, 6 * 86400 * NS_PER_S, 1e6, NULL), 0.0, 0);
-    /* A state with a period cannot load into one that has dropped its
-     * profile. */
+    /* A state with a period loads even into a blob that has dropped its
+     * profile (load allocates what the saved state needs), and then scores
+     * exactly like the original. */
     struct det p;
     det_open(&p, &mend_detector_seasonal, &c);
     run_seasonal(&p);
@@ -305,12 +306,45 @@ static void test_seasonal_detected(void **unused)
     mend_wbuf_init(&wp);
     assert_int_equal(p.ops->save(p.st, &p.c, &wp), MEND_OK);
     mend_rbuf_init(&r, wp.data, wp.len);
-    assert_int_equal(s.ops->load(s.st, &s.c, &r), MEND_ECORRUPT);
+    assert_int_equal(s.ops->load(s.st, &s.c, &r), MEND_OK);
+    assert_int_equal(r.off, wp.len);
+    double ep, es;
+    for (int k = 0; k < 50; k++) {
+        int64_t tk = (7 * 86400 + k * 1800) * NS_PER_S;
+        double x = 10.0 + (double)(k % 5);
+        assert_near(det_step(&s, tk, x, &es), det_step(&p, tk, x, &ep), 0);
+        assert_near(es, ep, 0);
+    }
     mend_wbuf_fini(&wp);
     mend_wbuf_fini(&w);
     det_close(&p);
     det_close(&t);
     det_close(&s);
+}
+
+/* Period detection needs P samples to span two hours (two cycles of the
+ * shortest calendar period): a 10-second series gives up at its second
+ * sample, buffers nothing and is silent from then on; a 5-minute one keeps
+ * looking. */
+static void test_seasonal_gate(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    c.probation = 600;
+    struct det fast, slow;
+    det_open(&fast, &mend_detector_seasonal, &c);
+    det_open(&slow, &mend_detector_seasonal, &c);
+    assert_non_null(fast.ops->silent);
+    det_step(&fast, 0, 1.0, NULL);
+    det_step(&slow, 0, 1.0, NULL);
+    assert_false(fast.ops->silent(fast.st));
+    det_step(&fast, 10 * NS_PER_S, 1.0, NULL);
+    det_step(&slow, 300 * NS_PER_S, 1.0, NULL);
+    assert_true(fast.ops->silent(fast.st));
+    assert_false(slow.ops->silent(slow.st));
+    det_close(&fast);
+    det_close(&slow);
 }
 
 static void test_tail_log10(void **unused)
@@ -392,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_robust),
         cmocka_unit_test(test_seasonal_configured),
         cmocka_unit_test(test_seasonal_detected),
+        cmocka_unit_test(test_seasonal_gate),
         cmocka_unit_test(test_tail_log10),
         cmocka_unit_test(test_likelihood),
     };

@@ -43,6 +43,10 @@ struct mend_detector_ops {
     /* Restores into an initialised blob; MEND_ECORRUPT on short or invalid
      * data (the caller then re-initialises the blob). */
     int (*load)(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r);
+    /* 1 when the detector has settled into having no opinion for good (the
+     * seasonal detector after finding no period): the scorer then skips its
+     * step and its calibration. May be NULL (never silent). */
+    int (*silent)(const void *st);
 };
 
 /* The built-in detectors, in the order the scorer runs them; static storage,
