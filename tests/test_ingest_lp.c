@@ -163,6 +163,13 @@ static void test_errors(void **state)
         {"m v=1 12a", "E 1:7 bad timestamp\n"},
         {"m v=1 99999999999999999999", "E 1:7 timestamp out of range\n"},
         {"m v=1 1 2", "E 1:9 unexpected text after timestamp\n"},
+        {"m v=1 9223372036854775808", "E 1:7 timestamp out of range\n"},
+        {"m v=1 1234567812345678x", "E 1:7 bad timestamp\n"},
+        {"m v=1 12345678123456781234", "E 1:7 timestamp out of range\n"},
+        {"m v=1 -", "E 1:7 bad timestamp\n"},
+        {"m v=-", "E 1:5 bad field value\n"},
+        {"m v=-.", "E 1:5 bad field value\n"},
+        {"m v=1.5.", "E 1:5 bad field value\n"},
         {"m\tv=1", "E 1:6 missing field set\n"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -187,6 +194,25 @@ static void test_error_line_numbers_and_recovery(void **state)
     assert_int_equal(st.points, 3);
     /* a bad field rejects the whole line: nothing from it is emitted */
     assert_string_equal(run("m a=1,b=x,c=3 1\n"), "E 1:9 bad field value\n");
+}
+
+/* The fast paths (plain decimals, digit-only timestamps, 16-byte token
+ * scans) at their edges give what the general parsers give. */
+static void test_fast_path_edges(void **state)
+{
+    (void)state;
+    assert_string_equal(run("m v=123456789012345,w=1234567890123456,x=-0.5,y=5.,z=.25 "
+                            "9223372036854775807\n"),
+                        "m v|-|9223372036854775807|123456789012345\n"
+                        "m w|-|9223372036854775807|1234567890123456\n"
+                        "m x|-|9223372036854775807|-0.5\n"
+                        "m y|-|9223372036854775807|5\n"
+                        "m z|-|9223372036854775807|0.25\n");
+    assert_string_equal(run("m v=0.1 12345678\nm v=-0 00000000000000000001\n"),
+                        "m v|-|12345678|0.10000000000000001\nm v|-|1|-0\n");
+    /* escapes straddling the 16-byte blocks of the scanner */
+    assert_string_equal(run("abcdefghijklmno\\ p,tagkey_0123456=va\\,lue_0123456 f=1 1\n"),
+                        "abcdefghijklmno\\ p,tagkey_0123456=va\\,lue_0123456 f|-|1|1\n");
 }
 
 static void test_nonfinite(void **state)
@@ -444,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_precision),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_line_numbers_and_recovery),
+        cmocka_unit_test(test_fast_path_edges),
         cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_entity),
         cmocka_unit_test(test_caps),
