@@ -8,6 +8,8 @@
  * why the detector is opt-in. */
 #include "mend/detector.h"
 
+#include <gsl/gsl_statistics_double.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -23,48 +25,11 @@ struct robust_state {
     double v[]; /* robust_window samples, a ring */
 };
 
-/* k-th smallest of v[0..n-1] (0-based), reordering v so that v[0..k-1] <= v[k]
- * <= v[k+1..]. Wirth's selection: expected O(n), and sorted or constant
- * windows -- common in metrics -- stay fast. */
-static double select_kth(double *v, size_t n, size_t k)
-{
-    long l = 0, m = (long)n - 1, kk = (long)k;
-    while (l < m) {
-        double x = v[kk];
-        long i = l, j = m;
-        do {
-            while (v[i] < x)
-                i++;
-            while (x < v[j])
-                j--;
-            if (i <= j) {
-                double t = v[i];
-                v[i] = v[j];
-                v[j] = t;
-                i++;
-                j--;
-            }
-        } while (i <= j);
-        if (j < kk)
-            l = i;
-        if (kk < i)
-            m = j;
-    }
-    return v[k];
-}
-
-/* Median of v[0..n-1]: the mean of the two middle values when n is even. */
+/* Median of v[0..n-1] (reordered): GSL's quickselect, the mean of the two
+ * middle values when n is even. */
 static double median_of(double *v, size_t n)
 {
-    size_t k = n / 2;
-    double hi = select_kth(v, n, k);
-    if (n & 1u)
-        return hi;
-    double lo = v[0];
-    for (size_t i = 1; i < k; i++) /* after selection v[0..k-1] <= v[k] */
-        if (v[i] > lo)
-            lo = v[i];
-    return 0.5 * (lo + hi);
+    return gsl_stats_median(v, 1, n);
 }
 
 int mend_median_mad(double *v, size_t n, double *median, double *mad)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <gsl/gsl_cdf.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -367,6 +368,9 @@ static void test_tail_log10(void **unused)
         prev = e;
     }
     assert_near(mend_tail_log10(NAN), 0.0, 0);
+    /* and everywhere in between, against GSL's Gaussian tail */
+    for (double z = -5.0; z < 37.0; z += 0.01)
+        assert_near(mend_tail_log10(z), -log10(gsl_cdf_ugaussian_Q(z)), 0.0013);
 }
 
 static void test_likelihood(void **unused)
