@@ -265,12 +265,10 @@ void mend_eval_series_fini(struct mend_eval_series *s)
     memset(s, 0, sizeof *s);
 }
 
-int mend_eval_series_load(const char *path, struct mend_eval_series *out,
-                          char *err, size_t errlen)
+/* Opens path for line reading; MEND_ENOMEM, or MEND_EIO with err naming the
+ * path and the system's reason. */
+static int reader_open(const char *path, struct reader **out, char *err, size_t errlen)
 {
-    if (!path || !out)
-        return MEND_EINVAL;
-    memset(out, 0, sizeof *out);
     struct reader *r = malloc(sizeof *r);
     if (!r)
         return MEND_ENOMEM;
@@ -282,6 +280,20 @@ int mend_eval_series_load(const char *path, struct mend_eval_series *out,
         free(r);
         return MEND_EIO;
     }
+    *out = r;
+    return MEND_OK;
+}
+
+int mend_eval_series_load(const char *path, struct mend_eval_series *out,
+                          char *err, size_t errlen)
+{
+    if (!path || !out)
+        return MEND_EINVAL;
+    memset(out, 0, sizeof *out);
+    struct reader *r;
+    int orc = reader_open(path, &r, err, errlen);
+    if (orc != MEND_OK)
+        return orc;
     struct mend_eval_series s = {0};
     struct field f[MAX_FIELDS];
     int rc, ncols = -1, tcol = 0, scol = -1;
@@ -394,17 +406,10 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
     if (!path || !out)
         return MEND_EINVAL;
     memset(out, 0, sizeof *out);
-    struct reader *r = malloc(sizeof *r);
-    if (!r)
-        return MEND_ENOMEM;
-    r->path = path;
-    r->line = 0;
-    r->f = fopen(path, "r");
-    if (!r->f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        free(r);
-        return MEND_EIO;
-    }
+    struct reader *r;
+    int orc = reader_open(path, &r, err, errlen);
+    if (orc != MEND_OK)
+        return orc;
     struct mend_eval_labels l = {0};
     struct field f[4];
     int rc;
