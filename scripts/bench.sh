@@ -18,6 +18,7 @@ trap cleanup EXIT INT TERM
 echo "bench: generating $SAMPLES samples over $SERIES series -> $FILE" >&2
 "$GEN" --samples "$SAMPLES" --series "$SERIES" > "$FILE"
 bytes=$(wc -c < "$FILE")
+sync # let writeback of the new file finish before anything is timed
 cat "$FILE" > /dev/null # warm the page cache for every contender alike
 
 now() { date +%s.%N; }

@@ -70,7 +70,7 @@ static const struct opt opts[] = {
     {"absence.factor", T_DBL, F(engine.absence_factor), 0, 1, 1e6,
      "silent for this many usual intervals counts as absent"},
     {"absence.min", T_DUR, F(engine.absence_min_ns), 0, 0, 86400.0 * 365,
-     "and for at least this long"},
+     "and for at least this long (series are checked every half of this, or every engine.tick if longer)"},
     {"incidents.output", T_STR, F(incidents_output), SZ(incidents_output), 0, 0,
      "where incident JSON lines go: a file path, or - for stdout"},
     {"incidents.resolve_after", T_DUR, F(engine.incidents.resolve_after_ns), 0, 1e-3, 86400.0 * 365,

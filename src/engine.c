@@ -32,6 +32,7 @@ struct ent_state {
     uint32_t row_filled;
     uint64_t rows;
     struct mend_mvg *mvg;
+    uint32_t model_dim;    /* dimension mvg was built with */
     int in_event;          /* an event is out; re-arm once the tail recovers */
 };
 
@@ -45,6 +46,7 @@ struct mend_engine {
     size_t blob_size;
     int64_t watermark;
     int64_t next_tick;
+    int64_t next_absence;     /* event time of the next scan for silent series */
     struct mend_engine_stats st;
     size_t ent_bytes;
     struct mend_series *prev; /* the last series seen, for the successor hint */
@@ -84,6 +86,7 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     }
     e->blob_size = mend_scorer_state_size(&conf->scorer);
     e->watermark = NO_TIME;
+    e->next_absence = INT64_MIN;
     e->next_tick = NO_TIME;
     int rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
     if (rc == MEND_OK)
@@ -175,8 +178,13 @@ static void tick(struct mend_engine *e, int64_t now)
     }
     if (now < e->next_tick)
         return;
-    if (e->conf.absence_enabled)
+    /* a full scan of the series every absence_min/2 of event time: a
+     * silent series is noticed at most that late, and a tick stays cheap */
+    if (e->conf.absence_enabled && now >= e->next_absence) {
         check_absence(e, now);
+        int64_t every = e->conf.absence_min_ns / 2 > e->conf.tick_ns ? e->conf.absence_min_ns / 2 : e->conf.tick_ns;
+        e->next_absence = now + every;
+    }
     mend_incidents_advance(e->inc, now);
     e->next_tick = now - (now % e->conf.tick_ns) + e->conf.tick_ns;
 }
@@ -241,13 +249,16 @@ static void ent_close_row(struct mend_engine *e, uint32_t entity_id, struct ent_
         goto reset;
     }
     es->rows++;
-    if (es->mvg && mend_mvg_dim(es->mvg) != es->dim) {
+    if (es->mvg && es->model_dim != es->dim) {
         /* membership grew while the model was young: start it again */
         mend_mvg_free(es->mvg);
         es->mvg = NULL;
     }
-    if (!es->mvg && mend_mvg_new(es->dim, &e->conf.mvg, &es->mvg) != MEND_OK)
-        goto reset;
+    if (!es->mvg) {
+        if (mend_mvg_new(es->dim, &e->conf.mvg, &es->mvg) != MEND_OK)
+            goto reset;
+        es->model_dim = es->dim;
+    }
     double score = 0, d2 = 0;
     if (mend_mvg_step(es->mvg, es->row, &score, &d2, es->contrib) != MEND_OK)
         goto reset;
@@ -396,6 +407,7 @@ int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w)
     mend_wbuf_u32(w, (uint32_t)e->conf.mvg_enabled);
     mend_wbuf_i64(w, e->watermark);
     mend_wbuf_i64(w, e->next_tick);
+    mend_wbuf_i64(w, e->next_absence);
     const struct mend_engine_stats *st = &e->st;
     uint64_t counters[] = {st->points, st->scored, st->late_dropped, st->refused_series,
                            st->anomalies, st->absences, st->multivariate, st->no_time,
@@ -472,6 +484,7 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
         return r->failed ? MEND_ECORRUPT : MEND_EVERSION;
     e->watermark = mend_rbuf_i64(r);
     e->next_tick = mend_rbuf_i64(r);
+    e->next_absence = mend_rbuf_i64(r);
     struct mend_engine_stats *st = &e->st;
     uint64_t *counters[] = {&st->points, &st->scored, &st->late_dropped, &st->refused_series,
                             &st->anomalies, &st->absences, &st->multivariate, &st->no_time,
@@ -559,6 +572,7 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
                 return rc;
             if (mend_mvg_dim(es->mvg) != es->dim)
                 return MEND_ECORRUPT;
+            es->model_dim = es->dim;
         }
         if (r->failed)
             return MEND_ECORRUPT;
