@@ -106,22 +106,13 @@ int mend_parse_duration(const char *s, int64_t *ns)
     double v = strtod(s, &end);
     if (end == s || !isfinite(v) || v < 0)
         return MEND_EINVAL;
-    double mult;
-    if (!*end || !strcmp(end, "s"))
-        mult = 1e9;
-    else if (!strcmp(end, "ms"))
-        mult = 1e6;
-    else if (!strcmp(end, "us"))
-        mult = 1e3;
-    else if (!strcmp(end, "ns"))
-        mult = 1;
-    else if (!strcmp(end, "m"))
-        mult = 60e9;
-    else if (!strcmp(end, "h"))
-        mult = 3600e9;
-    else if (!strcmp(end, "d"))
-        mult = 86400e9;
-    else
+    static const struct { const char *unit; double ns; } units[] = {
+        {"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1}, {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}};
+    double mult = -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(end, units[i].unit))
+            mult = units[i].ns;
+    if (mult < 0)
         return MEND_EINVAL;
     if (v * mult > 9e18)
         return MEND_ERANGE;
