@@ -16,10 +16,10 @@ WARN     = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wconversion \
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude
 CFLAGS  += $(OPT) $(WARN) $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lm -lpthread
+LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
 TESTLIBS = -lcmocka
 
-LIB_SRC  = $(wildcard src/*.c)
+LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -29,7 +29,7 @@ LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
-           libcmocka-dev libyaml-dev libssl-dev redis-server
+           libcmocka-dev libyaml-dev libssl-dev libxxhash-dev redis-server
 NAB_DIR ?= ../shared/data/nab
 
 .PHONY: all deps test asan demo bench eval-nab clean
@@ -55,9 +55,18 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 deps:
 	@sh scripts/deps.sh $(DEB_PKGS)
 
+# The package check runs again only when the list (this Makefile) changes.
+$(BUILD)/.deps-ok: Makefile scripts/deps.sh
+	@sh scripts/deps.sh $(DEB_PKGS)
+	@mkdir -p $(BUILD) && touch $@
+
+# Test objects are intermediates of the test binaries: keep them, so a second
+# `make test` relinks nothing.
+.SECONDARY:
+
 # Tests run from the repository root so fixtures resolve as tests/fixtures/...
 # MEND_BIN lets tests that drive the CLI find the binary of this build.
-test: deps $(TEST_BIN) $(MEND)
+test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND)
 	@MEND_BIN=$(abspath $(MEND)) sh scripts/run-tests.sh $(TEST_BIN)
 
 asan:
@@ -65,7 +74,7 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    MEND=build-asan/mend test
 
-demo: deps $(MEND)
+demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
 bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
