@@ -336,9 +336,8 @@ static int dict_put(const struct mend_conf_entry *e, char *base, const char *key
     return MEND_OK;
 }
 
-static int set_path(const struct mend_conf_map *m, char *base, const char *keyshown,
-                    const char *prefix, const char *path, const char *value, char *err,
-                    size_t errlen);
+static int set_path(const struct mend_conf_map *m, char *base, const char *prefix,
+                    const char *path, const char *value, char *err, size_t errlen);
 
 /* path = "N.rest" into list of structs e at base. */
 static int set_in_element(const struct mend_conf_entry *e, char *base, const char *key,
@@ -370,7 +369,7 @@ static int set_in_element(const struct mend_conf_entry *e, char *base, const cha
     char sub[KEY_MAX + 24];
     snprintf(sub, sizeof sub, "%s.%" PRIu64, key, idx);
     if (rc == MEND_OK)
-        rc = set_path(e->sub, tmp, sub, sub, dot + 1, value, err, errlen);
+        rc = set_path(e->sub, tmp, sub, dot + 1, value, err, errlen);
     if (rc == MEND_OK) {
         memcpy(slot, tmp, e->size);
         if (idx == *cnt)
@@ -380,9 +379,9 @@ static int set_in_element(const struct mend_conf_entry *e, char *base, const cha
     return rc;
 }
 
-static int set_path(const struct mend_conf_map *m, char *base, const char *keyshown,
-                    const char *prefix, const char *path, const char *value, char *err,
-                    size_t errlen)
+/* prefix is the path walked so far, path the rest. */
+static int set_path(const struct mend_conf_map *m, char *base, const char *prefix,
+                    const char *path, const char *value, char *err, size_t errlen)
 {
     const char *dot = strchr(path, '.');
     size_t nlen = dot ? (size_t)(dot - path) : strlen(path);
@@ -391,15 +390,16 @@ static int set_path(const struct mend_conf_map *m, char *base, const char *keysh
     char key[KEY_MAX];
     join(key, sizeof key, prefix, path, nlen);
     if (!e || (dot && is_scalar(e->type)) || (dot && e->type == MEND_CT_LIST && !e->sub)) {
-        set_err(err, errlen, "unknown option '%s' (see `mend run --help` for the list)",
-                keyshown);
+        char shown[KEY_MAX];
+        join(shown, sizeof shown, prefix, path, strlen(path));
+        set_err(err, errlen, "unknown option '%s' (see `mend run --help` for the list)", shown);
         return MEND_EINVAL;
     }
     switch (e->type) {
     case MEND_CT_MAP:
         if (!dot)
             break;
-        return set_path(e->sub, b + e->off, keyshown, key, dot + 1, value, err, errlen);
+        return set_path(e->sub, b + e->off, key, dot + 1, value, err, errlen);
     case MEND_CT_LIST:
         if (e->sub)
             return dot ? set_in_element(e, b, key, dot + 1, value, err, errlen)
@@ -426,9 +426,7 @@ int mend_conf_set(const struct mend_conf_map *map, void *conf, const char *prefi
         set_err(err, errlen, "%s: missing key or value", key ? key : "?");
         return MEND_EINVAL;
     }
-    char shown[KEY_MAX];
-    join(shown, sizeof shown, prefix, key, strlen(key));
-    return set_path(map, conf, shown, prefix, key, value, err, errlen);
+    return set_path(map, conf, prefix, key, value, err, errlen);
 }
 
 int mend_conf_defaults(const struct mend_conf_map *map, void *conf, char *err, size_t errlen)
