@@ -55,10 +55,11 @@ struct mend_sink {
  * Growable write buffer and bounded read cursor; integers and doubles are
  * stored little-endian so checkpoints move between machines.
  *
- * Streaming. A write buffer may carry a flush hook: once more than flush_at
- * bytes are buffered, the bytes go to the hook (in order, never split
- * differently from how they were buffered, except that one write larger
- * than flush_at goes straight through) and len drops back to 0. A read
+ * Streaming. A write buffer may carry a flush hook: it never holds more than
+ * flush_at bytes -- when a write would pass that, what is buffered goes to
+ * the hook first and len drops back to 0, and a single write larger than
+ * flush_at goes to the hook directly, uncopied. Bytes reach the hook in the
+ * order they were written. A read
  * buffer may carry a refill hook: when a read needs more than the window
  * [p + off, p + len) holds, the hook replaces the window with the next piece
  * of the stream. So a module's `*_save(…, struct mend_wbuf *)` and

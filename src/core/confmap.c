@@ -291,16 +291,19 @@ static int list_append(const struct mend_conf_entry *e, char *base, const char *
         set_err(err, errlen, "%s: list is full (at most %zu)", key, e->max_items);
         return MEND_ECAP;
     }
-    unsigned char tmp[1024];
-    if (e->size > sizeof tmp) {
+    union {
+        max_align_t align; /* the element may hold any scalar type */
+        unsigned char b[1024];
+    } tmp;
+    if (e->size > sizeof tmp.b) {
         set_err(err, errlen, "%s: element too large for a scalar list", key);
         return MEND_EINVAL;
     }
-    memset(tmp, 0, e->size);
-    int rc = set_scalar(e->elem, tmp, key, v, err, errlen);
+    memset(tmp.b, 0, e->size);
+    int rc = set_scalar(e->elem, tmp.b, key, v, err, errlen);
     if (rc)
         return rc;
-    memcpy(base + e->off + *cnt * e->size, tmp, e->size);
+    memcpy(base + e->off + *cnt * e->size, tmp.b, e->size);
     (*cnt)++;
     return MEND_OK;
 }
