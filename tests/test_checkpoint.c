@@ -15,6 +15,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,6 +741,21 @@ static int save_fail(const void *ctx, struct mend_state_writer *w)
     return MEND_ECAP;
 }
 
+/* Runs in the child: the file may not grow past 4 KiB, so the write fails
+ * part-way as on a full disk. */
+static int save_too_big(const void *ctx, struct mend_state_writer *w)
+{
+    (void)ctx;
+    struct rlimit rl = {4096, 4096};
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return MEND_EINVAL;
+    struct mend_wbuf *b = mend_state_section_begin(w, 1, 1);
+    for (int i = 0; i < 200000 && b; i++)
+        mend_wbuf_u64(b, (uint64_t)i);
+    return mend_state_section_end(w);
+}
+
 /* Writes half a checkpoint, then dies as a SIGKILL would leave it. */
 static int save_then_die(const void *ctx, struct mend_state_writer *w)
 {
@@ -788,6 +804,16 @@ static void test_background_writer(void **state)
     assert_int_equal(mend_state_bg_reap(bg, 1, err, sizeof err), MEND_EIO);
     assert_non_null(strstr(err, "cannot create temporary file"));
     mend_state_bg_free(bg);
+
+    /* a write that fails part-way (file size limit): EIO with the reason,
+     * temp file gone, old checkpoint intact */
+    assert_int_equal(mend_state_save_bg(t->path, SKIND, save_too_big, NULL, &bg, err, sizeof err),
+                     MEND_OK);
+    assert_int_equal(mend_state_bg_reap(bg, 1, err, sizeof err), MEND_EIO);
+    assert_non_null(strstr(err, "File too large"));
+    mend_state_bg_free(bg);
+    assert_int_equal(count_entries(t->dir), 1);
+    check_many(t->path, 40);
 
     /* a writer killed mid-way: reported, and its temp file removed */
     assert_int_equal(mend_state_save_bg(t->path, SKIND, save_then_die, NULL, &bg, err, sizeof err),
