@@ -293,13 +293,16 @@ static void test_pipe_live_and_merge(void **state)
     assert_string_equal(f.r.out, "m v 1 1\nm v 2 2\n");
     fx_fini(&f);
 
-    /* merging: the pipe is read on demand (blocking), the borrowed fd stays open */
+    /* merging: the pipe is read on demand, waiting a bounded time so that
+     * the loop can take signals; the borrowed fd stays open */
     assert_int_equal(pipe(p), 0);
-    assert_int_equal(write(p[1], "m v=3 3\n", 8), 8);
-    close(p[1]);
     fx_init(&f, MEND_CLOCK_EVENT, 1);
     fx_start(&f);
     assert_int_equal(mend_inputs_add_fd(f.s, p[0], "borrowed", 0, NULL, 0), 0);
+    assert_int_equal(mend_inputs_step(f.s, 10), 0); /* nothing yet: back within the wait */
+    assert_int_equal(f.r.points, 0);
+    assert_int_equal(write(p[1], "m v=3 3\n", 8), 8);
+    close(p[1]);
     drive(&f, all_done, 0);
     assert_string_equal(f.r.out, "m v 3 3\n");
     fx_fini(&f);

@@ -210,6 +210,20 @@ static void test_signals(void **state)
     char want[32];
     snprintf(want, sizeof want, "s%d,s%d,", SIGUSR1, SIGUSR2);
     assert_string_equal(g.s, want);
+    /* waiting on an fd outside a turn: a signal ends the wait */
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(mend_loop_wait_fd(l, p[0], 10), 0); /* timed out */
+    assert_int_equal(raise(SIGUSR2), 0);
+    int64_t t0 = mono_ns();
+    assert_int_equal(mend_loop_wait_fd(l, p[0], 5000), 0);
+    assert_true(mono_ns() - t0 < 2000000000);
+    assert_int_equal(mend_loop_run_once(l, 0), 1); /* and the turn takes it */
+    assert_int_equal(g.calls, 3);
+    assert_int_equal(write(p[1], "x", 1), 1);
+    assert_int_equal(mend_loop_wait_fd(l, p[0], 5000), 1);
+    close(p[0]);
+    close(p[1]);
     /* a signal that arrived but was never dispatched does not act at free */
     assert_int_equal(raise(SIGUSR1), 0);
     mend_loop_free(l);

@@ -105,13 +105,16 @@ struct mend_input_ops {
     int (*open)(struct mend_input *in, const char *spec, char *err, size_t errlen);
     /* fd (watched) is ready: do a bounded amount of work (one read, a burst
      * of accepts). In merge mode and for regular files the set calls it
-     * without readiness ("read on"). */
+     * without readiness ("read on"); it may then answer MEND_EAGAIN when
+     * nothing came in time (the set turns the loop and asks again). */
     int (*on_fd)(struct mend_input *in, int fd, unsigned events);
     /* The period asked for with mend_input_every has passed (may be NULL). */
     int (*on_timer)(struct mend_input *in, int64_t now_ns);
     /* Merge mode: make sure the next sample of this input is queued in its
      * stream and give its event time (INT64_MIN for a sample without one: it
-     * goes first). MEND_ENOTFOUND when the input has no more samples. NULL for
+     * goes first). MEND_ENOTFOUND when the input has no more samples,
+     * MEND_EAGAIN when it has none yet (the step ends; no other input's
+     * sample may overtake it). NULL for
      * live-only kinds (listeners): they cannot be added in merge mode.
      * mend_stream_peek() does it for inputs that read bytes. */
     int (*peek_time)(struct mend_input *in, int64_t *t_ns);
@@ -148,8 +151,10 @@ int mend_inputs_add_fd(struct mend_inputs *s, int fd, const char *name, int owne
 /* Work that needs no waiting: merge mode delivers up to budget samples (or,
  * on the single-input fast path, reads up to budget/1024 + 1 chunks); live
  * mode reads one chunk of the first unfinished regular file. Returns > 0
- * when something was done, 0 when nothing is ready without the loop, or a
- * negative code from the host or MEND_ENOMEM. Call it outside loop callbacks. */
+ * when something was done, 0 when nothing is ready without the loop (an
+ * input said MEND_EAGAIN: turn the loop, then step again), or MEND_ENOMEM,
+ * MEND_EINVAL (a stream's format cannot be told). Call it outside loop
+ * callbacks. */
 int mend_inputs_step(struct mend_inputs *s, size_t budget);
 /* 1 while mend_inputs_step has work that needs no waiting (the loop then
  * turns with a zero timeout). */

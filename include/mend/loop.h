@@ -92,6 +92,14 @@ int mend_loop_on_wake(struct mend_loop *l, int (*cb)(struct mend_loop *l, void *
  * callback at its next turn, interrupting a wait. Never blocks. */
 void mend_loop_wake(struct mend_loop *l);
 
+/* For an owner that must wait on one fd outside the loop's turns (a replay
+ * reading a pipe on demand) yet react to signals: waits up to timeout_ms
+ * (negative: no limit) until fd (not registered) is readable or the loop
+ * has work (a registered fd, a signal, a wake-up). Returns 1 when fd is
+ * readable, 0 when the loop has work or the time ran out, MEND_EIO on
+ * failure. Nothing is dispatched: turn the loop after a 0. */
+int mend_loop_wait_fd(struct mend_loop *l, int fd, int timeout_ms);
+
 /* One turn: waits up to timeout_ms (negative: until something happens; a
  * due or nearer system-clock timer shortens the wait) for fds, signals and
  * wake-ups, dispatches them, then runs the due timers. Returns the number of

@@ -504,7 +504,9 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         }
         /* replay never waits here: its inputs are read on demand (a pipe
          * blocks in its read), the turn only takes signals and timers */
-        int wait = !po->live || mend_inputs_pending(p.in) || mend_loop_timer_due(p.loop) ? 0 : 1000;
+        int wait = !po->live || mend_inputs_pending(p.in) || mend_inputs_done(p.in) || mend_loop_timer_due(p.loop)
+                       ? 0
+                       : 1000;
         rc = mend_loop_run_once(p.loop, wait);
         if (rc < 0) {
             fprintf(stderr, "mend: %s\n", mend_strerror(rc));

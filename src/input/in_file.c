@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #define FILE_NAME_MAX 4096
+#define FILE_WAIT_MS 200 /* longest wait for a pipe in merge mode before the loop turns */
 
 struct file_in {
     int fd;
@@ -51,6 +52,15 @@ static int file_read(struct mend_input *in, struct file_in *f)
         return MEND_OK;
     if (mend_stream_queued(f->st) || !f->regular)
         cap = MEND_INPUTS_SOCK_CHUNK;
+    if (!f->regular && mend_input_merging(in)) {
+        /* read on demand, but let a signal (^C on a tty) through: the loop
+         * takes it at its next turn */
+        int r = mend_loop_wait_fd(mend_input_loop(in), f->fd, FILE_WAIT_MS);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return MEND_EAGAIN;
+    }
     ssize_t n = read(f->fd, buf, cap);
     if (n > 0) {
         mend_input_stats(in)->bytes += (uint64_t)n;

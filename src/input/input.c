@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 void mend_input_conf_defaults(struct mend_input_conf *c)
@@ -231,6 +232,8 @@ static int merge_step(struct mend_inputs *s, size_t budget)
                     in->exhausted = 1;
                     continue;
                 }
+                if (rc == MEND_EAGAIN) /* no sample may go before this input's next */
+                    return done > 0;
                 if (rc < 0)
                     return rc;
                 in->head_ok = 1;
@@ -257,6 +260,8 @@ static int merge_step(struct mend_inputs *s, size_t budget)
                 continue;
             }
             rc = best->ops->on_fd(best, best->pull_fd, MEND_LOOP_READ);
+            if (rc == MEND_EAGAIN)
+                return done > 0;
             if (rc < 0)
                 return rc;
             done += 1024; /* a chunk counts as many samples */
@@ -286,7 +291,7 @@ int mend_inputs_step(struct mend_inputs *s, size_t budget)
         if (in->ended || in->pull_fd < 0)
             continue;
         int rc = in->ops->on_fd(in, in->pull_fd, MEND_LOOP_READ);
-        return rc < 0 ? rc : 1;
+        return rc == MEND_EAGAIN ? 0 : rc < 0 ? rc : 1;
     }
     return 0;
 }
@@ -401,7 +406,8 @@ static int watch_cb(struct mend_loop *l, int fd, unsigned events, void *ctx)
     (void)l;
     if (!in->ops)
         return MEND_OK;
-    return in->ops->on_fd(in, fd, events);
+    int rc = in->ops->on_fd(in, fd, events);
+    return rc == MEND_EAGAIN ? MEND_OK : rc;
 }
 
 int mend_input_watch(struct mend_input *in, int fd)
@@ -415,7 +421,14 @@ int mend_input_watch(struct mend_input *in, int fd)
         in->pull_fd = fd;
         return MEND_OK;
     }
-    return mend_loop_add_fd(in->set->loop, fd, MEND_LOOP_READ, watch_cb, in);
+    int rc = mend_loop_add_fd(in->set->loop, fd, MEND_LOOP_READ, watch_cb, in);
+    if (rc == MEND_EINVAL && in->pull_fd < 0 && fcntl(fd, F_GETFD) >= 0) {
+        /* epoll refuses it (/dev/null, some character devices): such an
+         * fd is always ready, so read it like a file */
+        in->pull_fd = fd;
+        return MEND_OK;
+    }
+    return rc;
 }
 
 void mend_input_unwatch(struct mend_input *in, int fd)

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -412,6 +413,24 @@ static int wait_ms(const struct mend_loop *l, int timeout_ms)
     if (ms > INT_MAX)
         ms = INT_MAX;
     return timeout_ms < 0 || ms < timeout_ms ? (int)ms : timeout_ms;
+}
+
+int mend_loop_wait_fd(struct mend_loop *l, int fd, int timeout_ms)
+{
+    struct pollfd pf[2];
+    if (!l || fd < 0)
+        return MEND_EINVAL;
+    pf[0].fd = fd;
+    pf[0].events = POLLIN;
+    pf[1].fd = l->epfd; /* an epoll fd is readable when its set has events */
+    pf[1].events = POLLIN;
+    pf[0].revents = pf[1].revents = 0;
+    int n = poll(pf, 2, wait_ms(l, timeout_ms));
+    if (n < 0)
+        return errno == EINTR ? 0 : MEND_EIO;
+    if (pf[1].revents)
+        return 0;
+    return pf[0].revents ? 1 : 0;
 }
 
 int mend_loop_run_once(struct mend_loop *l, int timeout_ms)
