@@ -270,6 +270,65 @@ static void test_daemon_tcp_sigterm(void **state)
     assert_int_equal(run("%s replay --quiet --checkpoint %s " FIX "part2.lp > /dev/null", bin, ck), 0);
 }
 
+/* `run` keeps its timers on the clock: while live input is silent, the
+ * clock moves event time on, so a series that stops is reported absent
+ * without any further sample. */
+static void test_daemon_silence_moves_time(void **state)
+{
+    (void)state;
+    char inc[128];
+    snprintf(inc, sizeof inc, "%s/silence.jsonl", dir);
+    int errp[2];
+    assert_int_equal(pipe(errp), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        close(errp[0]);
+        execl(bin, bin, "run", "--quiet", "--listen", "tcp://127.0.0.1:0", "--incidents", inc, "--set",
+              "absence.min=1s", "--set", "engine.tick=1s", (char *)NULL);
+        _exit(127);
+    }
+    close(errp[1]);
+    alarm(30);
+    FILE *err = fdopen(errp[0], "r");
+    char line[512];
+    int port = 0;
+    while (!port && fgets(line, sizeof line, err)) {
+        char *p = strstr(line, "(port ");
+        if (p)
+            port = atoi(p + 6);
+    }
+    assert_true(port > 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long t = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - 2000000000LL;
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(line, sizeof line, "quiet,host=q v=%d %lld\n", i % 3, t + i * 100000000LL);
+        assert_int_equal(write(fd, line, (size_t)n), n);
+    }
+    /* no more samples: only the clock can make it absent */
+    int seen = 0;
+    for (int i = 0; i < 400 && !seen; i++) {
+        struct timespec ts = {0, 25000000};
+        nanosleep(&ts, NULL);
+        seen = run("grep -q '\"kind\":\"absence\"' %s", inc) == 0;
+    }
+    close(fd);
+    kill(pid, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    fclose(err);
+    alarm(0);
+    assert_true(seen);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* The README's option list must stay true to the binary. */
 static void test_readme_documents_every_option(void **state)
 {
@@ -307,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_usage_and_help),
         cmocka_unit_test(test_readme_documents_every_option),
         cmocka_unit_test(test_daemon_tcp_sigterm),
+        cmocka_unit_test(test_daemon_silence_moves_time),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }
