@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 
 void mend_input_conf_defaults(struct mend_input_conf *c)
@@ -422,7 +421,7 @@ int mend_input_watch(struct mend_input *in, int fd)
         return MEND_OK;
     }
     int rc = mend_loop_add_fd(in->set->loop, fd, MEND_LOOP_READ, watch_cb, in);
-    if (rc == MEND_EINVAL && in->pull_fd < 0 && fcntl(fd, F_GETFD) >= 0) {
+    if (rc == MEND_EINVAL && in->pull_fd < 0 && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode)) {
         /* epoll refuses it (/dev/null, some character devices): such an
          * fd is always ready, so read it like a file */
         in->pull_fd = fd;
