@@ -103,10 +103,13 @@ int mend_time_parse_iso8601(const char *s, size_t len, int64_t *ns)
                 i++;
                 if (fixed(s, len, &i, 2, &oh))
                     return MEND_EPARSE;
-                if (i < len && s[i] == ':')
-                    i++;
-                if (i < len && fixed(s, len, &i, 2, &om))
+                if (i < len && s[i] == ':') {
+                    i++;   /* "+hh:" must go on with the minutes */
+                    if (fixed(s, len, &i, 2, &om))
+                        return MEND_EPARSE;
+                } else if (i < len && fixed(s, len, &i, 2, &om)) {
                     return MEND_EPARSE;
+                }
                 if (oh > 23 || om > 59)
                     return MEND_EPARSE;
                 off_s = (int64_t)(oh * 3600 + om * 60);
