@@ -112,6 +112,7 @@ int mend_parser_new_ops(const struct mend_format_ops *ops, const struct mend_ing
         return MEND_ENOMEM;
     p->ops = ops;
     p->o = opt;
+    p->may_continue = ops->record_open != NULL;
     p->pend = malloc(opt.max_line + 1);
     if (!p->pend) {
         free(p);
@@ -387,11 +388,20 @@ static int process_line(struct mend_parser *p, const char *s, size_t n,
         overlong(p, sink);
         return MEND_OK;
     }
-    p->may_continue = allow_cont && p->ops->record_open;
-    int rc = p->ops->line(p, p->state, s, n, sink);
+    /* may_continue is 1 for formats with record_open from _new on; it is
+     * only lowered around the rare calls that may not continue */
+    int rc;
+    if (allow_cont) {
+        rc = p->ops->line(p, p->state, s, n, sink);
+    } else {
+        int saved = p->may_continue;
+        p->may_continue = 0;
+        rc = p->ops->line(p, p->state, s, n, sink);
+        p->may_continue = saved;
+    }
     if (rc != MEND_EAGAIN)
         return rc;
-    if (p->may_continue) {
+    if (allow_cont && p->may_continue) {
         p->line_no--;
         p->st.lines--;
         return rc;

@@ -63,11 +63,41 @@ static const unsigned char lp_class[256] = {
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#define HAVE_SPECIAL16 1
+#endif
 
+/* Sticky "some name byte may be outside printable ASCII": a vector OR-ed
+ * across the 16-byte blocks (two instructions a block, no branch) and a
+ * scalar for the bytes looked at one by one. */
+struct np_acc {
+#ifdef HAVE_SPECIAL16
+    __m128i v;
+#endif
+    unsigned s;
+};
+
+static inline void np_init(struct np_acc *a)
+{
+#ifdef HAVE_SPECIAL16
+    a->v = _mm_setzero_si128();
+#endif
+    a->s = 0;
+}
+
+static inline int np_any(const struct np_acc *a)
+{
+#ifdef HAVE_SPECIAL16
+    if (_mm_movemask_epi8(a->v))
+        return 1;
+#endif
+    return (a->s & NP) != 0;
+}
+
+#ifdef HAVE_SPECIAL16
 /* Bit i set when c[i] is ',' or ' ' (or '\\' when want_bs, '=' when
- * want_eq), for the 16 bytes at c; *np gets NP when any of the 16 is
- * outside printable ASCII. */
-static inline unsigned special16(const char *c, int want_bs, int want_eq, unsigned *np)
+ * want_eq), for the 16 bytes at c. Bytes outside 0x20..0x7E are noted in
+ * a: adding 1 maps exactly them (and only them) below 0x21 as signed. */
+static inline unsigned special16(const char *c, int want_bs, int want_eq, struct np_acc *a)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)c);
     __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
@@ -76,26 +106,23 @@ static inline unsigned special16(const char *c, int want_bs, int want_eq, unsign
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
     if (want_eq)
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
-    /* signed compare: 0x00..0x1F and 0x80..0xFF are all below 0x20 */
-    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                               _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
-    *np |= (unsigned)(_mm_movemask_epi8(bad) != 0) * NP;
+    a->v = _mm_or_si128(a->v, _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)),
+                                             _mm_set1_epi8(0x21)));
     return (unsigned)_mm_movemask_epi8(m);
 }
-#define HAVE_SPECIAL16 1
 #endif
 
 /* First byte at or after c that is ',' or ' ' (or '\\' / '=' as asked);
  * end when there is none. Sixteen bytes at a time while that many remain,
  * which also spares the branch mispredicted at the end of each short token
- * by a byte loop. Bytes looked at (possibly a few past the result) set NP
- * in *np when they are not printable ASCII. */
+ * by a byte loop. Bytes looked at (possibly a few past the result) are
+ * noted in a when they are not printable ASCII. */
 static inline const char *find_special(const char *c, const char *end, int want_bs, int want_eq,
-                                       unsigned *np)
+                                       struct np_acc *a)
 {
 #ifdef HAVE_SPECIAL16
     while (end - c >= 16) {
-        unsigned bits = special16(c, want_bs, want_eq, np);
+        unsigned bits = special16(c, want_bs, want_eq, a);
         if (bits)
             return c + __builtin_ctz(bits);
         c += 16;
@@ -104,7 +131,7 @@ static inline const char *find_special(const char *c, const char *end, int want_
     const unsigned char mask = (unsigned char)(SEP | (want_eq ? EQ : 0));
     while (c < end) {
         unsigned char k = lp_class[(unsigned char)*c];
-        *np |= k;
+        a->s |= k;
         if ((k & mask) && (want_bs || *c != '\\'))
             return c;
         c++;
@@ -113,14 +140,16 @@ static inline const char *find_special(const char *c, const char *end, int want_
 }
 
 /* Measurement, tag key or tag value: up to a ',' or ' ' (and '=' when
- * stop_eq) whose previous byte is not a backslash; returns the end. */
+ * stop_eq) whose previous byte is not a backslash; returns the end.
+ * start[-1] must be readable and not a backslash (the ',' or '=' before a
+ * tag token; the measurement is scanned from its second byte). */
 static inline const char *scan_tagish(const char *start, const char *end, int stop_eq,
-                                      unsigned *np)
+                                      struct np_acc *a)
 {
     const char *c = start;
     for (;;) {
-        c = find_special(c, end, 0, stop_eq, np);
-        if (c == end || c == start || c[-1] != '\\')
+        c = find_special(c, end, 0, stop_eq, a);
+        if (c == end || c[-1] != '\\')
             return c;
         c++;
     }
@@ -128,14 +157,14 @@ static inline const char *scan_tagish(const char *start, const char *end, int st
 
 /* Field key: up to an unescaped ',' ' ' or '='; a backslash takes the next
  * byte with it. */
-static inline const char *scan_field_key(const char *c, const char *end, unsigned *np)
+static inline const char *scan_field_key(const char *c, const char *end, struct np_acc *a)
 {
     for (;;) {
-        c = find_special(c, end, 1, 1, np);
+        c = find_special(c, end, 1, 1, a);
         if (c == end || *c != '\\')
             return c;
         if (end - c >= 2) {
-            *np |= lp_class[(unsigned char)c[1]];   /* the escaped byte is part of the name */
+            a->s |= lp_class[(unsigned char)c[1]];   /* the escaped byte is part of the name */
             c += 2;
         } else {
             c++;
@@ -307,13 +336,24 @@ static const char *field_value(const struct mend_parser *p, const char *s, size_
     return NULL;
 }
 
+/* Tag keys are short and usually differ in their first byte: a byte loop
+ * beats a call to memcmp here, which showed in the profile. */
 static int tag_cmp(const struct mend_ingest_tag *a, const struct mend_ingest_tag *b)
 {
     size_t n = a->kl < b->kl ? a->kl : b->kl;
-    int c = memcmp(a->k, b->k, n);
-    if (c)
-        return c;
+    for (size_t i = 0; i < n; i++) {
+        if (a->k[i] != b->k[i])
+            return (unsigned char)a->k[i] < (unsigned char)b->k[i] ? -1 : 1;
+    }
     return a->kl < b->kl ? -1 : a->kl > b->kl;
+}
+
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
 }
 
 long mend_ingest_sort_tags(struct mend_ingest_tag *t, size_t n, int *was_sorted)
@@ -451,11 +491,13 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
 #define COL(ptr) ((ptr) - s + 1)
 
     /* measurement */
-    unsigned np = 0;   /* NP once any name byte may be outside printable ASCII */
+    struct np_acc np;
+    np_init(&np);
     const char *m = c;
-    c = scan_tagish(c, end, 0, &np);
-    if (c == m)
+    if (*m == ',')
         FAIL(COL(m), "missing measurement");
+    c = scan_tagish(c + 1, end, 0, &np);
+    np.s |= lp_class[(unsigned char)*m];
     const char *m_end = c;
     const char *ent = NULL;
     size_t ent_len = 0, ntags = 0;
@@ -485,7 +527,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
         t->v = v;
         t->vl = (size_t)(c - v);
         t->col = (uint32_t)COL(k);
-        if (etag && t->kl == etag_len && !memcmp(k, etag, etag_len)) {
+        if (etag && t->kl == etag_len && bytes_eq(k, etag, etag_len)) {
             ent = v;
             ent_len = t->vl;
         }
@@ -587,7 +629,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
     /* Names must be UTF-8 without control characters. The scanners saw
      * nothing outside printable ASCII on the usual line; only otherwise are
      * the names checked one by one (string values may hold anything). */
-    if (np & NP) {
+    if (np_any(&np)) {
         size_t bad;
         if (!mend_format_name_ok(m, (size_t)(prefix_end - m), &bad))
             FAIL((size_t)COL(m) + bad, "control character or invalid UTF-8 in measurement or tag");
@@ -657,7 +699,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
         memcpy(key + klen + 1, f->k, f->kl);
         pt.key_len = klen + 1 + f->kl;
         pt.value = f->v;
-        int rc = mend_format_emit(p, sink, &pt);
+        int rc = mend_ingest_emit(p, sink, &pt);
         if (rc < 0)
             return rc;
     }
