@@ -726,6 +726,77 @@ static void test_timestamp_bounds(void **state)
                         "m v|-|9214646399999999999|1\nE 2:7 timestamp outside years 1678..2261\n");
 }
 
+/* Random input of LP-ish bytes (quotes, escapes, LFs, CRs, UTF-8 and
+ * control bytes) gives the same points, errors and counters whatever the
+ * feed boundaries, with and without records spanning lines and overlong
+ * ones; ASan/UBSan check the framing's buffers on the way. */
+static void feed_all(const char *in, size_t n, uint32_t seed, const struct mend_ingest_opts *o,
+                     struct collect *c, struct mend_parse_stats *st)
+{
+    memset(c, 0, sizeof *c);
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
+    struct mend_sink sink = {collect_point, on_error, c};
+    size_t off = 0;
+    while (off < n) {
+        size_t k = n - off;
+        if (seed) {
+            seed = seed * 1103515245u + 12345u;
+            k = 1 + (seed >> 16) % 23;
+            if (k > n - off)
+                k = n - off;
+        }
+        assert_int_equal(mend_parser_feed(p, in + off, k, &sink), 0);
+        off += k;
+    }
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    mend_parser_stats(p, st);
+    mend_parser_free(p);
+}
+
+static void test_random_split_invariance(void **state)
+{
+    (void)state;
+    static const char alpha[] = "m,t=a b=1\"\\\n\r x=2 3 s=\"\xc3\xa8\x01";
+    struct collect *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    char in[600];
+    uint32_t r = 12345;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    uint64_t points = 0, errors = 0, overlong = 0;
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0;
+        while (n < sizeof in) {
+            r = r * 1664525u + 1013904223u;
+            /* mostly well-formed lines, with random bytes mixed in */
+            if ((r >> 28) < 9 && n + 40 < sizeof in) {
+                n += (size_t)snprintf(in + n, sizeof in - n, "m,t=a%u v=%u,s=\"q%s\" %u\n",
+                                      (r >> 8) & 7, (r >> 12) & 15, (r >> 20) & 1 ? "\n" : "",
+                                      (r >> 4) & 31);
+            } else {
+                in[n++] = alpha[(r >> 16) % (sizeof alpha - 1)];
+            }
+        }
+        o.max_line = round % 3 == 0 ? 24 : 65536;
+        struct mend_parse_stats sa, sb;
+        feed_all(in, n, 0, &o, a, &sa);
+        feed_all(in, n, r | 1, &o, b, &sb);
+        if (strcmp(a->buf, b->buf))
+            fail_msg("round %d: whole '%s' split '%s'", round, a->buf, b->buf);
+        assert_true(sa.lines == sb.lines && sa.points == sb.points && sa.errors == sb.errors &&
+                    sa.overlong == sb.overlong && sa.strings_skipped == sb.strings_skipped);
+        points += sa.points;
+        errors += sa.errors;
+        overlong += sa.overlong;
+    }
+    /* the input really exercised every path */
+    assert_true(points > 1000 && errors > 100 && overlong > 10);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_string_many_newlines_linear),
         cmocka_unit_test(test_keep_nonfinite),
         cmocka_unit_test(test_timestamp_bounds),
+        cmocka_unit_test(test_random_split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
