@@ -28,8 +28,9 @@
  *
  * Numbers are read the same whatever LC_NUMERIC says.
  *
- * The formats themselves are plug-ins (format.h); the enum below names the
- * built-in ones. */
+ * The formats themselves are plug-ins (format.h: an ops table and a state
+ * per parser); the enum below names the built-in ones, and format.h's
+ * mend_parser_new_ops takes any other. */
 #ifndef MEND_INGEST_H
 #define MEND_INGEST_H
 

@@ -1,8 +1,9 @@
 /* timefmt.h -- timestamp text to nanoseconds since the Unix epoch.
  *
- * Used by the CSV parser and by anything else that reads human timestamps
- * (config, CLI ranges). Both parsers work over (s, len) without needing a
- * NUL, and never consult the locale or the process time zone. */
+ * The one timestamp parser of mend: the CSV format, `mend score` and
+ * `mend eval` read time through it, so what one accepts the others do too.
+ * The parsers work over (s, len) without needing a NUL, and never consult
+ * the locale or the process time zone. */
 #ifndef MEND_TIMEFMT_H
 #define MEND_TIMEFMT_H
 

@@ -1,4 +1,5 @@
-/* ingest_csv.c -- CSV with a header line, one line at a time.
+/* ingest_csv.c -- CSV with a header line, the "csv" format plug-in, one
+ * line at a time.
  *
  * The first non-blank line is the header. When its first column is named
  * "timestamp" or "time" (any case) that column holds the time (ISO-8601 or

@@ -1,4 +1,5 @@
-/* ingest_lp.c -- InfluxDB line protocol, one line at a time.
+/* ingest_lp.c -- InfluxDB line protocol, the "lp" format plug-in: one
+ * record (a line, or more when a string field holds an LF) at a time.
  *
  *   measurement[,tag=val...] field=val[,field=val...] [timestamp]
  *

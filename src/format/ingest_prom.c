@@ -1,5 +1,5 @@
-/* ingest_prom.c -- Prometheus text exposition format 0.0.4, one line at a
- * time.
+/* ingest_prom.c -- Prometheus text exposition format 0.0.4, the "prom"
+ * format plug-in, one line at a time.
  *
  *   metric_name[{label="value",...}] value [timestamp_ms]
  *
