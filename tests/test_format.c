@@ -424,15 +424,31 @@ static int make_comma_locale(const char *dir)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* The locale directory lives in the test's state so the teardown removes
+ * it even when an assertion fails half way. */
+static int locale_setup(void **state)
+{
+    static char dir[] = "/tmp/mend-locale-XXXXXX";
+    strcpy(dir, "/tmp/mend-locale-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    *state = dir;
+    return 0;
+}
+
+static int locale_teardown(void **state)
+{
+    setlocale(LC_NUMERIC, "C");
+    unsetenv("LOCPATH");
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", (const char *)*state);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 static void test_numbers_comma_locale(void **state)
 {
-    (void)state;
-    char dir[] = "/tmp/mend-locale-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    const char *dir = *state;
     if (make_comma_locale(dir) != 0) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-        (void)system(cmd);
         fprintf(stderr, "no localedef: the comma-decimal locale cannot be made; skipped\n");
         skip();
     }
@@ -444,11 +460,6 @@ static void test_numbers_comma_locale(void **state)
     assert_true(strtod("1.5", NULL) == 1.0);
     /* ... and mend still reads text the one way */
     check_numbers();
-    setlocale(LC_NUMERIC, "C");
-    unsetenv("LOCPATH");
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
@@ -461,7 +472,7 @@ int main(void)
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_name_ok),
         cmocka_unit_test(test_numbers_c_locale),
-        cmocka_unit_test(test_numbers_comma_locale),
+        cmocka_unit_test_setup_teardown(test_numbers_comma_locale, locale_setup, locale_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
