@@ -135,8 +135,12 @@ uint64_t mend_hash(uint64_t h, const void *p, size_t n);
  * MEND_EPARSE/MEND_ERANGE; *out untouched on error. */
 int mend_parse_i64(const char *s, size_t len, int64_t *out);
 int mend_parse_u64(const char *s, size_t len, uint64_t *out);
-/* Accepts what strtod accepts except hex floats; rejects NaN/Inf unless
- * allow_nonfinite. */
+/* Accepts what strtod accepts in the "C" locale except hex floats and
+ * blanks, whatever the process locale (LC_NUMERIC) is: the one float
+ * parser to use for text from files, the network and the config. At most
+ * 512 bytes. Rejects NaN/Inf (MEND_ERANGE) unless allow_nonfinite.
+ * MEND_ENOMEM only if the C locale object could not be made. Leading zeros
+ * do not count against the 20-digit cap of mend_parse_u64/i64. */
 int mend_parse_f64(const char *s, size_t len, int allow_nonfinite, double *out);
 
 #endif
