@@ -147,8 +147,9 @@ int mend_cmd_templates(int argc, char **argv)
         return MEND_EXIT_RUNTIME;
     }
     /* setvbuf before any output: one short row per input line */
-    static char obuf[1 << 16];
-    setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    char *obuf = malloc(1u << 16);
+    if (obuf)
+        setvbuf(stdout, obuf, _IOFBF, 1u << 16);
 
     const char *line;
     size_t len;
@@ -174,6 +175,10 @@ int mend_cmd_templates(int argc, char **argv)
         fprintf(stderr, "mend templates: %s: read error: %s\n", name, strerror(errno));
         rc = MEND_EIO;
     }
+    int werr = fflush(stdout) || ferror(stdout);
+    int saved = errno;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* stop using obuf before freeing it */
+    free(obuf);
     struct mend_tmpl_stats s;
     mend_tmpl_get_stats(m, &s);
     if (stats || s.evicted || s.leaf_evicted || s.child_overflow || s.token_overflow ||
@@ -183,9 +188,8 @@ int mend_cmd_templates(int argc, char **argv)
     mend_loglines_fini(&lines);
     if (fd)
         close(fd);
-    int werr = fflush(stdout) || ferror(stdout);
     if (werr) {
-        fprintf(stderr, "mend templates: write error: %s\n", strerror(errno));
+        fprintf(stderr, "mend templates: write error: %s\n", strerror(saved));
         return MEND_EXIT_RUNTIME;
     }
     return rc ? MEND_EXIT_RUNTIME : MEND_EXIT_OK;
