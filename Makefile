@@ -79,8 +79,8 @@ asan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
