@@ -54,7 +54,8 @@ static void test_masking(void **state)
     check_mask("conn from 10.1.2.3:8080 took 12ms", "conn from <*> took <*>");
     check_mask("open /var/log/app.log failed", "open <*> failed");
     check_mask("id=0xdeadbeef state=up", "id=<*> state=up");
-    check_mask("blk_-123 node-7 (uid=0) [42],", "blk_-<*> node-<*> (uid=<*>) [<*>],");
+    check_mask("blk_-123 node-7 (uid=0) [42],", "blk_<*> node-<*> (uid=<*>) [<*>],");
+    check_mask("at Fri Jun 17 () '' done", "at <*> <*> <*> (<*>) '<*>' done");
     check_mask("mail bob@example.com at https://x.org/a", "mail <*> at <*>");
     check_mask("hash 9f86d081884c7d65 ok", "hash <*> ok");
     check_mask("peer db.example.com version v2.3.1", "peer <*> version <*>");
@@ -116,6 +117,14 @@ static void test_key_word_values(void **state)
     assert_int_not_equal(guest, root);
     snprintf(buf, sizeof buf, BASE, "10.0.0.3", "guest");
     assert_int_equal(add(m, buf).id, guest);
+    /* a value of another kind is another event: tty=:0 against tty=ssh */
+    assert_int_not_equal(add(m, "login on tty=:0 from console").id,
+                         add(m, "login on tty=ssh from console").id);
+    /* upper-case identifiers are states, not parameters */
+    uint64_t t1 = add(m, "task 12 Transitioned from NEW to SCHEDULED").id;
+    uint64_t t2 = add(m, "task 13 Transitioned from SCHEDULED to RUNNING").id;
+    assert_int_not_equal(t1, t2);
+    assert_int_equal(add(m, "task 14 Transitioned from NEW to SCHEDULED").id, t1);
     /* numeric values are parameters, not categories */
     assert_int_equal(add(m, "job done status=1 after 3 tries").id,
                      add(m, "job done status=22 after 4 tries").id);
@@ -159,10 +168,10 @@ static void test_cap_leaf_and_children(void **state)
     c.max_leaf = 2;
     c.max_children = 2;
     struct mend_tmpl *m = miner(&c);
-    uint64_t x1 = add(m, "a b c d").id;
-    uint64_t x2 = add(m, "a x y z").id;
-    assert_int_equal(add(m, "a b c d").id, x1); /* x1 now more recent than x2 */
-    uint64_t x3 = add(m, "a p q r").id;         /* leaf full: evicts x2 */
+    uint64_t x1 = add(m, "a b c d e").id;
+    uint64_t x2 = add(m, "a x y z w").id;
+    assert_int_equal(add(m, "a b c d e").id, x1); /* x1 now more recent than x2 */
+    uint64_t x3 = add(m, "a p q r s").id;         /* leaf full: evicts x2 */
     struct mend_tmpl_stats s;
     mend_tmpl_get_stats(m, &s);
     assert_int_equal(s.leaf_evicted, 1);
@@ -170,16 +179,16 @@ static void test_cap_leaf_and_children(void **state)
     size_t n;
     assert_int_equal(mend_tmpl_get(m, x2, &t, &n), MEND_ENOTFOUND);
     assert_int_equal(mend_tmpl_get(m, x3, &t, &n), MEND_OK);
-    /* children: "a" and "b" fill the length-4 node; "c" and "d" overflow
-     * into the <*> child and still get their own templates there */
-    add(m, "b b c d");
-    uint64_t c1 = add(m, "c k l m").id;
-    uint64_t d1 = add(m, "d k l m").id;
-    assert_int_equal(add(m, "c k l m").id, c1);
+    /* children: "a" and "b" fill the length-5 node; "c" and "d" overflow
+     * into the <*> child and still meet there */
+    add(m, "b b c d e");
+    uint64_t c1 = add(m, "c k l m n").id;
+    uint64_t d1 = add(m, "d k l m n").id;
+    assert_int_equal(add(m, "c k l m n").id, c1);
     mend_tmpl_get_stats(m, &s);
     assert_int_equal(s.child_overflow, 3);
     assert_int_equal(mend_tmpl_get(m, d1, &t, &n), MEND_OK);
-    assert_memory_equal(t, "<*> k l m", n); /* joined in the shared leaf */
+    assert_memory_equal(t, "<*> k l m n", n); /* joined in the shared leaf */
     assert_int_equal(d1, c1);
     mend_tmpl_free(m);
 }

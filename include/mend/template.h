@@ -5,19 +5,24 @@
  * hold numbers, hex, addresses (IPs, host names, paths, URLs, e-mail) or ids
  * are masked: a token that is such a value as a whole becomes `<*>`, and in a
  * mixed token every run of hex characters holding a digit becomes `<*>`
- * (`blk_-1608` -> `blk_-<*>`, `node-12` -> `node-<*>`), so the token keeps
- * its shape. A `key=value` token keeps its key.
+ * (`blk_-1608` -> `blk_<*>`, `node-12` -> `node-<*>`), so the token keeps
+ * its shape. A `key=value` token keeps its key. Day and month names are
+ * masked (they are parts of dates), and an empty pair such as `()` reads
+ * `(<*>)` so that it matches a filled one.
  *
  * Masked messages go down a fixed-depth parse tree: first by token count,
  * then by their first depth-2 tokens (a token holding a parameter goes to the
  * `<*>` child, and so does any new token once a node has max_children
  * children). The leaf holds a list of templates; the message joins the most
  * similar one when the share of equal tokens, counted over the positions
- * where neither side is `<*>`, reaches `sim`. Two `key=word` tokens with the
- * same key and different plain-word values never match (a categorical value
- * such as `user=root` against `user=guest` names a different event). Joining
- * turns the positions that differ into `<*>`; otherwise the message starts a
- * new template.
+ * where neither side is `<*>`, reaches `sim`. Two kinds of difference are
+ * never bridged, because in logs they name different events rather than
+ * different parameters: two upper-case identifiers (`from NEW` against
+ * `from RUNNING`), and the values of one key when both are plain words or
+ * when they are of different kinds (`user=root` against `user=guest`;
+ * `tty=:0` against `tty=ssh`; `rhost=` against `rhost=<*>`). Joining turns
+ * the positions that differ into `<*>`; otherwise the message starts a new
+ * template.
  *
  * Ids are assigned in creation order from 1 and never change or get reused:
  * a template generalised by a later message keeps its id. Every cap is
@@ -41,7 +46,7 @@
 
 struct mend_tmpl_conf {
     uint32_t depth;         /* tree depth incl. root and length level, 3..16, default 4 */
-    double sim;             /* similarity needed to join a template, (0,1], default 0.7 */
+    double sim;             /* similarity needed to join a template, (0,1], default 0.78 */
     uint32_t max_children;  /* token children per tree node, default 100 */
     uint32_t max_templates; /* templates in all (LRU eviction beyond), default 10,000 */
     uint32_t max_leaf;      /* templates per leaf (LRU eviction beyond), default 1,000 */

@@ -5,8 +5,11 @@
  * event to the next (numbers, hex, ids, addresses) read `<*>` while its
  * constant shape stays: surrounding punctuation and the key of `key=value`
  * are kept, and in a token mixing words and numbers only the hex runs that
- * hold a digit are replaced. The rules are general on purpose: nothing here
- * knows a particular program's messages. */
+ * hold a digit are replaced. Names of days and months are parameters too
+ * (they are parts of dates), and an empty pair such as `()` is an empty
+ * parameter, written `(<*>)`, so that it matches the filled one. The rules
+ * are general on purpose: nothing here knows a particular program's
+ * messages. */
 #include <string.h>
 
 #include "mask.h"
@@ -40,6 +43,40 @@ static int is_alpha(unsigned char c)
 static int is_wrap(unsigned char c)
 {
     return c && strchr("()[]{}<>,;:'\"", c) != NULL;
+}
+
+static int is_alnum(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* English day and month names, short and long, as a whole token. */
+static int is_date_word(const char *t, size_t n)
+{
+    static const char *const names[] = {
+        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr",
+        "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Monday", "Tuesday",
+        "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
+        "March", "April", "June", "July", "August", "September", "October", "November",
+        "December"};
+    if (n < 3 || n > 9 || t[0] < 'A' || t[0] > 'Z')
+        return 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == n && !memcmp(names[i], t, n))
+            return 1;
+    return 0;
+}
+
+/* `()`, `[]`, `{}`, `<>`, `''`, `""`: the opening byte, or 0. */
+static int empty_pair(const char *t, size_t n)
+{
+    static const char pairs[] = "()[]{}<>''\"\"";
+    if (n != 2)
+        return 0;
+    for (size_t i = 0; i + 1 < sizeof pairs; i += 2)
+        if (t[0] == pairs[i] && t[1] == pairs[i + 1])
+            return 1;
+    return 0;
 }
 
 /* 0x1F, or hex digits with at least one decimal digit (ids, hashes). */
@@ -125,6 +162,16 @@ static int is_addr(const char *v, size_t n)
 static size_t mask_token(const char *t, size_t n, char *o)
 {
     size_t a = 0, b = n, w = 0;
+    if (is_date_word(t, n)) {
+        memcpy(o, PARAM, PARAM_LEN);
+        return PARAM_LEN;
+    }
+    if (empty_pair(t, n)) {
+        o[0] = t[0];
+        memcpy(o + 1, PARAM, PARAM_LEN);
+        o[1 + PARAM_LEN] = t[1];
+        return PARAM_LEN + 2;
+    }
     while (a < b && is_wrap((unsigned char)t[a]))
         a++;
     while (b > a && (is_wrap((unsigned char)t[b - 1]) || t[b - 1] == '.'))
@@ -162,6 +209,10 @@ static size_t mask_token(const char *t, size_t n, char *o)
             for (; j < vn && is_hex((unsigned char)v[j]); j++)
                 d |= is_digit((unsigned char)v[j]);
             if (d) {
+                /* a sign not glued to a word is the number's: blk_-12 */
+                if (w > 0 && (o[w - 1] == '-' || o[w - 1] == '+') &&
+                    (w == 1 || !is_alnum((unsigned char)o[w - 2])))
+                    w--;
                 memcpy(o + w, PARAM, PARAM_LEN);
                 w += PARAM_LEN;
             } else {
@@ -193,13 +244,29 @@ void logs_tok_describe(const char *text, struct logs_tok *t)
                 t->flags |= LOGS_TOK_PARAM;
                 break;
             }
+    t->kvkind = LOGS_KV_EMPTY;
     const char *eq = n > 1 ? memchr(p + 1, '=', n - 1) : NULL;
-    if (eq && eq + 1 < p + n) {
+    if (eq) {
         size_t i = (size_t)(eq - p) + 1;
-        while (i < n && is_alpha((unsigned char)p[i]))
+        t->kv = (uint32_t)(eq - p);
+        if (i < n) {
+            while (i < n && is_alpha((unsigned char)p[i]))
+                i++;
+            t->kvkind = i == n ? LOGS_KV_WORD : LOGS_KV_VALUE;
+        }
+    }
+    /* RUNNING, TASK_ABORT, [ERROR]: states and codes, never parameters */
+    size_t a = 0, b = n;
+    while (a < b && is_wrap((unsigned char)p[a]))
+        a++;
+    while (b > a && (is_wrap((unsigned char)p[b - 1]) || p[b - 1] == '.'))
+        b--;
+    if (b - a >= 2 && p[a] >= 'A' && p[a] <= 'Z') {
+        size_t i = a + 1;
+        while (i < b && ((p[i] >= 'A' && p[i] <= 'Z') || p[i] == '_'))
             i++;
-        if (i == n)
-            t->kv = (uint32_t)(eq - p);
+        if (i == b)
+            t->flags |= LOGS_TOK_CAPS;
     }
 }
 

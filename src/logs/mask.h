@@ -11,13 +11,21 @@ struct logs_tok {
     uint64_t h;      /* hash of the token bytes */
     uint32_t off;    /* offset into the text it belongs to */
     uint32_t len;
-    uint32_t kv;     /* length of the key of a `key=word` token (0 = not one) */
+    uint32_t kv;     /* length of the key of a `key=value` token (0 = not one) */
+    uint8_t kvkind;  /* LOGS_KV_*: what its value is */
     uint8_t flags;   /* LOGS_TOK_* */
 };
 
 enum {
     LOGS_TOK_WILD = 1,  /* the token is exactly `<*>` */
-    LOGS_TOK_PARAM = 2  /* the token holds `<*>` somewhere */
+    LOGS_TOK_PARAM = 2, /* the token holds `<*>` somewhere */
+    LOGS_TOK_CAPS = 4   /* an upper-case identifier (RUNNING, TASK_ABORT): a constant */
+};
+
+enum {
+    LOGS_KV_EMPTY = 0, /* `key=` */
+    LOGS_KV_WORD = 1,  /* `key=letters`: a categorical value */
+    LOGS_KV_VALUE = 2  /* anything else: numbers, names, masked parameters */
 };
 
 /* Fills in h, kv and flags of a token whose off and len are set; they

@@ -60,7 +60,7 @@ struct mend_tmpl {
 void mend_tmpl_conf_defaults(struct mend_tmpl_conf *c)
 {
     c->depth = 4;
-    c->sim = 0.7;
+    c->sim = 0.78;
     c->max_children = 100;
     c->max_templates = 10000;
     c->max_leaf = 1000;
@@ -371,8 +371,11 @@ static double similarity(const struct clu *c, const char *mt, const struct logs_
         total++;
         if (tok_eq(c->text, a, mt, b))
             same++;
-        else if (a->kv && a->kv == b->kv && !memcmp(c->text + a->off, mt + b->off, a->kv))
-            return -1.0;
+        else if (a->kv && a->kv == b->kv && !memcmp(c->text + a->off, mt + b->off, a->kv) &&
+                 (a->kvkind != b->kvkind || a->kvkind == LOGS_KV_WORD))
+            return -1.0; /* user=root vs user=guest; tty=:0 vs tty=ssh; rhost= vs rhost=x */
+        else if (a->flags & b->flags & LOGS_TOK_CAPS)
+            return -1.0; /* from NEW vs from RUNNING */
     }
     return total ? (double)same / (double)total : 1.0;
 }
