@@ -42,7 +42,13 @@ static int is_alpha(unsigned char c)
 /* Punctuation that wraps a value without being part of it. */
 static int is_wrap(unsigned char c)
 {
-    return c && strchr("()[]{}<>,;:'\"", c) != NULL;
+    switch (c) {
+    case '(': case ')': case '[': case ']': case '{': case '}': case '<': case '>':
+    case ',': case ';': case ':': case '\'': case '"':
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 static int is_alnum(unsigned char c)
@@ -53,16 +59,26 @@ static int is_alnum(unsigned char c)
 /* English day and month names, short and long, as a whole token. */
 static int is_date_word(const char *t, size_t n)
 {
-    static const char *const names[] = {
-        "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", "Jan", "Feb", "Mar", "Apr",
-        "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Monday", "Tuesday",
-        "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February",
-        "March", "April", "June", "July", "August", "September", "October", "November",
-        "December"};
-    if (n < 3 || n > 9 || t[0] < 'A' || t[0] > 'Z')
+    static const char *const shorts[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+                                         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+                                         "Aug", "Sep", "Oct", "Nov", "Dec"};
+    static const char *const longs[] = {"Monday", "Tuesday", "Wednesday", "Thursday",
+                                        "Friday", "Saturday", "Sunday", "January",
+                                        "February", "March", "April", "June", "July",
+                                        "August", "September", "October", "November",
+                                        "December"};
+    if (n < 3 || n > 9 || t[0] < 'A' || t[0] > 'Z' || t[1] < 'a' || t[1] > 'z')
         return 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strlen(names[i]) == n && !memcmp(names[i], t, n))
+    if (n == 3) {
+        for (size_t i = 0; i < sizeof shorts / sizeof shorts[0]; i++)
+            if (!memcmp(shorts[i], t, 3))
+                return 1;
+        return 0;
+    }
+    /* a long name starts with its short one */
+    for (size_t i = 0; i < sizeof longs / sizeof longs[0]; i++)
+        if (longs[i][0] == t[0] && longs[i][1] == t[1] && !strncmp(longs[i], t, n) &&
+            longs[i][n] == '\0')
             return 1;
     return 0;
 }
@@ -158,19 +174,24 @@ static int is_addr(const char *v, size_t n)
     return plain && dots >= 2 && part > 0;
 }
 
-/* Masks one token (t, n) into o; returns the bytes written (at most 3n). */
-static size_t mask_token(const char *t, size_t n, char *o)
+/* Masks one token (t, n) into o; returns the bytes written (at most 3n).
+ * maybe: the token holds a digit or a byte an address needs (. / : @);
+ * most tokens are words without any, and are copied as they are. */
+static size_t mask_token(const char *t, size_t n, char *o, int maybe)
 {
     size_t a = 0, b = n, w = 0;
-    if (is_date_word(t, n)) {
-        memcpy(o, PARAM, PARAM_LEN);
-        return PARAM_LEN;
-    }
-    if (empty_pair(t, n)) {
-        o[0] = t[0];
-        memcpy(o + 1, PARAM, PARAM_LEN);
-        o[1 + PARAM_LEN] = t[1];
-        return PARAM_LEN + 2;
+    if (!maybe) {
+        if (is_date_word(t, n)) {
+            memcpy(o, PARAM, PARAM_LEN);
+            return PARAM_LEN;
+        }
+        if (empty_pair(t, n)) {
+            o[0] = t[0];
+            memcpy(o + 1, PARAM, PARAM_LEN);
+            o[1 + PARAM_LEN] = t[1];
+            return PARAM_LEN + 2;
+        }
+        goto raw;
     }
     while (a < b && is_wrap((unsigned char)t[a]))
         a++;
@@ -285,8 +306,14 @@ size_t logs_mask(const char *msg, size_t len, char *out, struct logs_tok *toks,
             continue;
         }
         size_t s = i;
-        while (i < len && !is_sep((unsigned char)msg[i]))
-            i++;
+        int maybe = 0;
+        for (; i < len; i++) {
+            c = (unsigned char)msg[i];
+            if (is_sep(c))
+                break;
+            /* . / 0-9 : are one run of ASCII, then @ */
+            maybe |= (c >= '.' && c <= ':') || c == '@';
+        }
         if (nt)
             out[w++] = ' ';
         struct logs_tok *t = &toks[nt];
@@ -314,7 +341,7 @@ size_t logs_mask(const char *msg, size_t len, char *out, struct logs_tok *toks,
             memcpy(out + w, PARAM, PARAM_LEN);
             w += PARAM_LEN;
         } else {
-            w += mask_token(msg + s, i - s, out + w);
+            w += mask_token(msg + s, i - s, out + w, maybe);
         }
         t->len = (uint32_t)(w - t->off);
         logs_tok_describe(out, t);
