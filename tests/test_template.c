@@ -460,6 +460,19 @@ static void test_hostile_checkpoints(void **state)
     mend_rbuf_init(&r, w.data, w.len);
     assert_int_equal(mend_tmpl_load(m, &r), MEND_ECAP);
     mend_tmpl_free(m);
+    /* a control byte inside a saved template: never written by the miner */
+    memcpy(d, w.data, w.len);
+    unsigned char *hit = NULL;
+    for (size_t i = 0; !hit && i + 10 <= w.len; i++)
+        if (!memcmp(d + i, "connection", 10))
+            hit = d + i;
+    assert_non_null(hit);
+    hit[3] = 0x01;
+    m = miner(&c);
+    mend_rbuf_init(&r, d, w.len);
+    assert_int_equal(mend_tmpl_load(m, &r), MEND_ECORRUPT);
+    check_usable(m);
+    mend_tmpl_free(m);
     /* only into an empty miner */
     m = miner(&c);
     add(m, "not empty");

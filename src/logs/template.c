@@ -658,6 +658,16 @@ void mend_tmpl_save(const struct mend_tmpl *m, struct mend_wbuf *w)
     free(pos);
 }
 
+/* Bytes the miner never writes into a template or key: a checkpoint that
+ * holds them was not written by it (and they would break the output). */
+static int has_control(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 struct load_ctx {
     struct mend_tmpl *m;
     struct mend_rbuf *r;
@@ -714,7 +724,7 @@ static int node_load(struct load_ctx *x, struct tnode *n, uint32_t level, uint32
                 return MEND_ECORRUPT;
             const char *key = (const char *)r->p + r->off;
             r->off += klen;
-            if (memchr(key, ' ', klen))
+            if (memchr(key, ' ', klen) || has_control(key, klen))
                 return MEND_ECORRUPT;
             uint64_t h = mend_hash(MEND_HASH_SEED, key, klen);
             if (node_find(n, h, key, klen))
@@ -777,7 +787,7 @@ static int tmpl_load(struct mend_tmpl *m, struct mend_rbuf *r)
         uint32_t ntok = mend_rbuf_u32(r), tlen = mend_rbuf_u32(r);
         if (r->failed || c->id == 0 || c->id >= m->next_id || c->tick > m->tick ||
             ntok > m->conf.max_tokens || tlen > text_cap || tlen > r->len - r->off ||
-            (ntok == 0) != (tlen == 0))
+            (ntok == 0) != (tlen == 0) || has_control((const char *)r->p + r->off, tlen))
             return MEND_ECORRUPT;
         int rc = clu_set_text(c, (const char *)r->p + r->off, tlen, ntok);
         if (rc)
