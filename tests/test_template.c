@@ -494,6 +494,16 @@ static void test_conf_check(void **state)
     assert_int_equal(mend_tmpl_conf_check(&c, err, sizeof err), MEND_EINVAL);
     assert_non_null(strstr(err, "logs.sim"));
     mend_tmpl_conf_defaults(&c);
+    assert_int_equal(mend_tmpl_conf_set(&c, "logs.sim", "0.5", err, sizeof err), MEND_OK);
+    assert_true(c.sim == 0.5);
+    assert_int_equal(mend_tmpl_conf_set(&c, "max_leaf", "7", err, sizeof err), MEND_OK);
+    assert_int_equal(c.max_leaf, 7);
+    assert_int_equal(mend_tmpl_conf_set(&c, "depth", "17", err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "logs.depth"));
+    assert_int_equal(c.depth, 4);
+    assert_int_equal(mend_tmpl_conf_set(&c, "max_leaf", "x", err, sizeof err), MEND_EINVAL);
+    assert_int_equal(mend_tmpl_conf_set(&c, "nope", "1", err, sizeof err), MEND_EINVAL);
+    assert_int_equal(mend_tmpl_conf_check(&c, NULL, 0), MEND_OK);
     c.depth = 2;
     struct mend_tmpl *m;
     assert_int_equal(mend_tmpl_new(&c, &m), MEND_EINVAL);
@@ -555,11 +565,11 @@ static void test_cli(void **state)
     /* binary garbage and an over-long line: one output line per input line */
     snprintf(cmd, sizeof cmd,
              "f=$(mktemp) && { head -c 300000 /dev/urandom; echo; } > $f &&"
-             " n=$(%s templates --max-line 500 < $f 2>/dev/null | wc -l) &&"
+             " n=$(%s templates --set max_line=500 < $f 2>/dev/null | wc -l) &&"
              " test \"$n\" -eq $(wc -l < $f); rc=$?; rm -f $f; exit $rc",
              bin);
     assert_int_equal(sh(cmd), 0);
-    snprintf(cmd, sizeof cmd, "%s templates --sim 2 /dev/null 2>/dev/null", bin);
+    snprintf(cmd, sizeof cmd, "%s templates --set logs.sim=2 /dev/null 2>/dev/null", bin);
     assert_int_equal(sh(cmd), 2);
     snprintf(cmd, sizeof cmd, "%s templates /nonexistent/file 2>/dev/null", bin);
     assert_int_equal(sh(cmd), 1);

@@ -55,8 +55,17 @@ struct mend_tmpl_conf {
     uint32_t max_line;      /* longest message in bytes; the rest is cut, default 65536 */
 };
 void mend_tmpl_conf_defaults(struct mend_tmpl_conf *c);
-/* 0, or MEND_EINVAL with a message naming the option in err. */
+/* 0, or MEND_EINVAL with a message naming the option (`logs.KEY: ...`) in
+ * err (err may be NULL). */
 int mend_tmpl_conf_check(const struct mend_tmpl_conf *c, char *err, size_t errlen);
+/* Sets one option by name (`sim` or `logs.sim`) from text; same error
+ * contract. c is unchanged on error. */
+int mend_tmpl_conf_set(struct mend_tmpl_conf *c, const char *key, const char *value, char *err,
+                       size_t errlen);
+/* Option i (0-based): its key, default (written to def) and help. Returns
+ * the number of options, 0 when i is past the last. */
+size_t mend_tmpl_conf_describe(size_t i, const char **key, char *def, size_t deflen,
+                               const char **help);
 
 /* Counters; every cap has one. */
 struct mend_tmpl_stats {

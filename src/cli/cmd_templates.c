@@ -21,41 +21,30 @@
 
 static void usage(FILE *f)
 {
-    struct mend_tmpl_conf c;
-    mend_tmpl_conf_defaults(&c);
     fprintf(f,
-            "usage: mend templates [OPTIONS] [FILE]\n\n"
+            "usage: mend templates [--set KEY=VALUE]... [--stats] [FILE]\n\n"
             "Mines log templates from one message per line (FILE or stdin) and writes, for\n"
             "each line in order, ID<TAB>TEMPLATE: the template's id (stable: a template that\n"
             "later messages generalise keeps it) and the template after this line, with\n"
             "parameters written <*>. Numbers, hex, ids and addresses are masked first.\n\n"
-            "options (defaults in brackets):\n"
-            "  --sim F            similarity needed to join a template [%.2f]\n"
-            "  --depth N          parse tree depth [%u]\n"
-            "  --max-children N   children per tree node [%u]\n"
-            "  --max-templates N  templates kept, least recently used evicted [%u]\n"
-            "  --max-leaf N       templates per tree leaf [%u]\n"
-            "  --max-line N       longest message in bytes; longer ones are cut [%u]\n"
-            "  --stats            print the miner's counters on stderr at the end\n"
-            "  --help             this text\n",
-            c.sim, c.depth, c.max_children, c.max_templates, c.max_leaf, c.max_line);
+            "options:\n"
+            "  --set KEY=VALUE  set one miner option (repeatable), KEY as below or logs.KEY\n"
+            "  --stats          print the miner's counters on stderr at the end\n"
+            "  --help           this text\n\n"
+            "miner options (default):\n");
+    const char *key, *help;
+    char def[32];
+    for (size_t i = 0; mend_tmpl_conf_describe(i, &key, def, sizeof def, &help); i++)
+        fprintf(f, "  %-14s %-9s %s\n", key, def, help);
 }
 
-static int num_arg(const char *opt, const char *v, uint32_t *out)
-{
-    uint64_t x;
-    if (!v || mend_parse_u64(v, strlen(v), &x) || x > UINT32_MAX) {
-        fprintf(stderr, "mend templates: %s needs a whole number\n", opt);
-        return -1;
-    }
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static void print_stats(const struct mend_tmpl *m, const char *name)
+/* cut: lines the splitter cut before the miner saw them (counted with the
+ * miner's own long_lines). */
+static void print_stats(const struct mend_tmpl *m, const char *name, uint64_t cut)
 {
     struct mend_tmpl_stats s;
     mend_tmpl_get_stats(m, &s);
+    s.long_lines += cut;
     fprintf(stderr,
             "mend templates: %s: messages=%llu templates=%llu created=%llu generalised=%llu "
             "evicted=%llu leaf_evicted=%llu child_overflow=%llu long_lines=%llu "
@@ -81,31 +70,18 @@ int mend_cmd_templates(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return MEND_EXIT_OK;
-        } else if (!strcmp(a, "--sim")) {
-            if (!v || mend_parse_f64(v, strlen(v), 0, &conf.sim)) {
-                fprintf(stderr, "mend templates: --sim needs a number\n");
+        } else if (!strcmp(a, "--set")) {
+            char kv[256];
+            char *eq;
+            if (!v || strlen(v) >= sizeof kv || !(eq = strchr(strcpy(kv, v), '='))) {
+                fprintf(stderr, "mend templates: --set needs KEY=VALUE\n");
                 return MEND_EXIT_USAGE;
             }
-            i++;
-        } else if (!strcmp(a, "--depth")) {
-            if (num_arg(a, v, &conf.depth))
+            *eq = '\0';
+            if (mend_tmpl_conf_set(&conf, kv, eq + 1, err, sizeof err)) {
+                fprintf(stderr, "mend templates: %s\n", err);
                 return MEND_EXIT_USAGE;
-            i++;
-        } else if (!strcmp(a, "--max-children")) {
-            if (num_arg(a, v, &conf.max_children))
-                return MEND_EXIT_USAGE;
-            i++;
-        } else if (!strcmp(a, "--max-templates")) {
-            if (num_arg(a, v, &conf.max_templates))
-                return MEND_EXIT_USAGE;
-            i++;
-        } else if (!strcmp(a, "--max-leaf")) {
-            if (num_arg(a, v, &conf.max_leaf))
-                return MEND_EXIT_USAGE;
-            i++;
-        } else if (!strcmp(a, "--max-line")) {
-            if (num_arg(a, v, &conf.max_line))
-                return MEND_EXIT_USAGE;
+            }
             i++;
         } else if (!strcmp(a, "--stats")) {
             stats = 1;
@@ -183,7 +159,7 @@ int mend_cmd_templates(int argc, char **argv)
     mend_tmpl_get_stats(m, &s);
     if (stats || s.evicted || s.leaf_evicted || s.child_overflow || s.token_overflow ||
         s.long_tokens || lines.long_lines)
-        print_stats(m, name);
+        print_stats(m, name, lines.long_lines);
     mend_tmpl_free(m);
     mend_loglines_fini(&lines);
     if (fd)

@@ -11,6 +11,8 @@
  * leaf and in all, tokens per message and bytes per token and line. An
  * evicted template leaves no empty tree nodes behind (they are pruned), so
  * churn in messages does not grow the tree for good. */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,34 +71,111 @@ void mend_tmpl_conf_defaults(struct mend_tmpl_conf *c)
     c->max_line = 65536;
 }
 
-static int bad(char *err, size_t errlen, const char *msg)
+/* The options, one table for the check, --set and the help text. */
+static const struct tmpl_opt {
+    const char *key;
+    size_t off;
+    int is_f64;
+    double min, max;
+    const char *help;
+} tmpl_opts[] = {
+    {"depth", offsetof(struct mend_tmpl_conf, depth), 0, 3, 16,
+     "parse tree depth: root, token count, then depth-2 leading tokens"},
+    {"sim", offsetof(struct mend_tmpl_conf, sim), 1, 0, 1,
+     "share of equal tokens needed to join a template (above 0, at most 1)"},
+    {"max_children", offsetof(struct mend_tmpl_conf, max_children), 0, 1, 100000,
+     "token children per tree node; more go to the <*> child"},
+    {"max_templates", offsetof(struct mend_tmpl_conf, max_templates), 0, 1, 10000000,
+     "templates kept; the least recently used is evicted beyond"},
+    {"max_leaf", offsetof(struct mend_tmpl_conf, max_leaf), 0, 1, 1000000,
+     "templates per tree leaf; the least recently used is evicted beyond"},
+    {"max_tokens", offsetof(struct mend_tmpl_conf, max_tokens), 0, 1, 65536,
+     "tokens per message; the rest folds into one <*>"},
+    {"max_token", offsetof(struct mend_tmpl_conf, max_token), 0, 3, 1048576,
+     "longest token in bytes; a longer one becomes <*>"},
+    {"max_line", offsetof(struct mend_tmpl_conf, max_line), 0, 1, 16777216,
+     "longest message in bytes; the rest is cut"},
+};
+#define N_OPTS (sizeof tmpl_opts / sizeof tmpl_opts[0])
+
+static double opt_get(const struct mend_tmpl_conf *c, const struct tmpl_opt *o)
+{
+    const char *p = (const char *)c + o->off;
+    double d;
+    uint32_t u;
+    if (o->is_f64) {
+        memcpy(&d, p, sizeof d);
+        return d;
+    }
+    memcpy(&u, p, sizeof u);
+    return u;
+}
+
+static int opt_bad(const struct tmpl_opt *o, char *err, size_t errlen)
 {
     if (err && errlen) {
-        strncpy(err, msg, errlen - 1);
-        err[errlen - 1] = '\0';
+        if (o->is_f64)
+            snprintf(err, errlen, "logs.%s: above %g and at most %g", o->key, o->min, o->max);
+        else
+            snprintf(err, errlen, "logs.%s: a whole number from %.0f to %.0f", o->key, o->min,
+                     o->max);
     }
     return MEND_EINVAL;
 }
 
 int mend_tmpl_conf_check(const struct mend_tmpl_conf *c, char *err, size_t errlen)
 {
-    if (c->depth < 3 || c->depth > 16)
-        return bad(err, errlen, "logs.depth: between 3 and 16");
-    if (!(c->sim > 0.0 && c->sim <= 1.0))
-        return bad(err, errlen, "logs.sim: above 0 and at most 1");
-    if (c->max_children < 1 || c->max_children > 100000)
-        return bad(err, errlen, "logs.max_children: between 1 and 100000");
-    if (c->max_templates < 1 || c->max_templates > 10000000)
-        return bad(err, errlen, "logs.max_templates: between 1 and 10000000");
-    if (c->max_leaf < 1 || c->max_leaf > 1000000)
-        return bad(err, errlen, "logs.max_leaf: between 1 and 1000000");
-    if (c->max_tokens < 1 || c->max_tokens > 65536)
-        return bad(err, errlen, "logs.max_tokens: between 1 and 65536");
-    if (c->max_token < 3 || c->max_token > 1048576)
-        return bad(err, errlen, "logs.max_token: between 3 and 1048576");
-    if (c->max_line < 1 || c->max_line > 16777216)
-        return bad(err, errlen, "logs.max_line: between 1 and 16777216");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct tmpl_opt *o = &tmpl_opts[i];
+        double v = opt_get(c, o);
+        /* sim excludes its minimum: 0 would join everything */
+        if (!(v >= o->min && v <= o->max) || (o->is_f64 && v == o->min))
+            return opt_bad(o, err, errlen);
+    }
     return MEND_OK;
+}
+
+int mend_tmpl_conf_set(struct mend_tmpl_conf *c, const char *key, const char *value, char *err,
+                       size_t errlen)
+{
+    if (!strncmp(key, "logs.", 5))
+        key += 5;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct tmpl_opt *o = &tmpl_opts[i];
+        if (strcmp(key, o->key))
+            continue;
+        char *p = (char *)c + o->off;
+        if (o->is_f64) {
+            double d;
+            if (mend_parse_f64(value, strlen(value), 0, &d) || !(d > o->min && d <= o->max))
+                return opt_bad(o, err, errlen);
+            memcpy(p, &d, sizeof d);
+        } else {
+            uint64_t u;
+            if (mend_parse_u64(value, strlen(value), &u) || (double)u < o->min ||
+                (double)u > o->max)
+                return opt_bad(o, err, errlen);
+            uint32_t v = (uint32_t)u;
+            memcpy(p, &v, sizeof v);
+        }
+        return MEND_OK;
+    }
+    if (err && errlen)
+        snprintf(err, errlen, "logs.%s: no such option", key);
+    return MEND_EINVAL;
+}
+
+size_t mend_tmpl_conf_describe(size_t i, const char **key, char *def, size_t deflen,
+                               const char **help)
+{
+    if (i >= N_OPTS)
+        return 0;
+    struct mend_tmpl_conf c;
+    mend_tmpl_conf_defaults(&c);
+    *key = tmpl_opts[i].key;
+    *help = tmpl_opts[i].help;
+    snprintf(def, deflen, "%g", opt_get(&c, &tmpl_opts[i]));
+    return N_OPTS;
 }
 
 /* ---- tree ---------------------------------------------------------------- */
