@@ -159,6 +159,40 @@ static void test_cap_templates_lru(void **state)
     mend_tmpl_free(m);
 }
 
+static void test_cap_bytes(void **state)
+{
+    (void)state;
+    struct mend_tmpl_conf c;
+    mend_tmpl_conf_defaults(&c);
+    c.max_mbytes = 1;
+    c.max_line = 1u << 20;
+    c.max_tokens = 65536;
+    struct mend_tmpl *m = miner(&c);
+    /* 40 distinct messages of 10 KB (5,000 tokens) each */
+    size_t len = 10000;
+    char *b = malloc(len);
+    assert_non_null(b);
+    for (int k = 0; k < 40; k++) {
+        for (size_t i = 0; i < len; i += 2) {
+            b[i] = (char)('a' + ((size_t)k + i / 2) % 26);
+            b[i + 1] = ' ';
+        }
+        b[0] = (char)('A' + k % 26);
+        b[2] = (char)('A' + k / 26);
+        struct mend_tmpl_match r;
+        assert_int_equal(mend_tmpl_add(m, b, len, &r), MEND_OK);
+        assert_int_equal(r.created, 1);
+    }
+    struct mend_tmpl_stats s;
+    mend_tmpl_get_stats(m, &s);
+    assert_true(s.evicted > 0);
+    /* what is left fits in 1 MiB: 10 KB of text and 5,000 token records each */
+    assert_true(s.templates >= 2 && s.templates < 1048576 / 10000);
+    assert_int_equal(s.templates + s.evicted, 40);
+    free(b);
+    mend_tmpl_free(m);
+}
+
 static void test_cap_leaf_and_children(void **state)
 {
     (void)state;
@@ -582,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_grouping_and_stable_ids),
         cmocka_unit_test(test_key_word_values),
         cmocka_unit_test(test_cap_templates_lru),
+        cmocka_unit_test(test_cap_bytes),
         cmocka_unit_test(test_cap_leaf_and_children),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_checkpoint_roundtrip),

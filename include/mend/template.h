@@ -27,10 +27,10 @@
  * Ids are assigned in creation order from 1 and never change or get reused:
  * a template generalised by a later message keeps its id. Every cap is
  * enforced and counted in struct mend_tmpl_stats: line length, tokens per
- * message, token length, children per node, templates per leaf and templates
- * in all (least-recently-used eviction). The whole state saves to and loads
- * from a checkpoint buffer, and a restored miner continues exactly as the
- * uninterrupted one would have.
+ * message, token length, children per node, templates per leaf, templates
+ * in all and the bytes they hold (least-recently-used eviction). The whole
+ * state saves to and loads from a checkpoint buffer, and a restored miner
+ * continues exactly as the uninterrupted one would have.
  *
  * Not thread-safe: one miner per thread (or a lock around it). */
 #ifndef MEND_TEMPLATE_H
@@ -49,6 +49,7 @@ struct mend_tmpl_conf {
     double sim;             /* similarity needed to join a template, (0,1], default 0.78 */
     uint32_t max_children;  /* token children per tree node, default 100 */
     uint32_t max_templates; /* templates in all (LRU eviction beyond), default 10,000 */
+    uint32_t max_mbytes;    /* MiB of template text and tokens (LRU eviction beyond), default 64 */
     uint32_t max_leaf;      /* templates per leaf (LRU eviction beyond), default 1,000 */
     uint32_t max_tokens;    /* tokens per message; the rest folds into one `<*>`, default 256 */
     uint32_t max_token;     /* longest token in bytes; longer ones become `<*>`, default 256 */
@@ -73,7 +74,7 @@ struct mend_tmpl_stats {
     uint64_t templates;      /* live templates now */
     uint64_t created;        /* templates created (ids handed out) */
     uint64_t generalised;    /* joins that turned a template token into `<*>` */
-    uint64_t evicted;        /* templates dropped at max_templates (LRU) */
+    uint64_t evicted;        /* templates dropped at max_templates or max_mbytes (LRU) */
     uint64_t leaf_evicted;   /* templates dropped at max_leaf (LRU within the leaf) */
     uint64_t child_overflow; /* tokens sent to the `<*>` child at max_children */
     uint64_t long_lines;     /* messages cut at max_line */

@@ -54,6 +54,7 @@ struct mend_tmpl {
     uint32_t free_head;    /* free slots chained through next */
     uint32_t lru_head, lru_tail;
     uint64_t next_id, tick;
+    uint64_t bytes;        /* template text and tokens held, against max_mbytes */
     struct mend_tmpl_stats st;
     char *buf;             /* the masked message */
     struct logs_tok *mtok; /* its tokens */
@@ -65,6 +66,7 @@ void mend_tmpl_conf_defaults(struct mend_tmpl_conf *c)
     c->sim = 0.78;
     c->max_children = 100;
     c->max_templates = 10000;
+    c->max_mbytes = 64;
     c->max_leaf = 1000;
     c->max_tokens = 256;
     c->max_token = 256;
@@ -87,6 +89,8 @@ static const struct tmpl_opt {
      "token children per tree node; more go to the <*> child"},
     {"max_templates", offsetof(struct mend_tmpl_conf, max_templates), 0, 1, 10000000,
      "templates kept; the least recently used is evicted beyond"},
+    {"max_mbytes", offsetof(struct mend_tmpl_conf, max_mbytes), 0, 1, 65536,
+     "MiB of template text kept; the least recently used is evicted beyond"},
     {"max_leaf", offsetof(struct mend_tmpl_conf, max_leaf), 0, 1, 1000000,
      "templates per tree leaf; the least recently used is evicted beyond"},
     {"max_tokens", offsetof(struct mend_tmpl_conf, max_tokens), 0, 1, 65536,
@@ -295,6 +299,11 @@ static void lru_touch(struct mend_tmpl *m, uint32_t s)
     lru_push(m, s);
 }
 
+static uint64_t clu_bytes(const struct clu *c)
+{
+    return (uint64_t)c->tlen + (uint64_t)c->ntok * sizeof *c->tok;
+}
+
 static void clu_release(struct clu *c)
 {
     free(c->text);
@@ -314,6 +323,7 @@ static void clu_remove(struct mend_tmpl *m, uint32_t s, const struct tnode *keep
             break;
         }
     lru_unlink(m, s);
+    m->bytes -= clu_bytes(c);
     clu_release(c);
     c->next = m->free_head;
     m->free_head = s;
@@ -418,6 +428,7 @@ static void tmpl_reset(struct mend_tmpl *m)
     m->free_head = m->lru_head = m->lru_tail = NONE;
     m->next_id = 1;
     m->tick = 0;
+    m->bytes = 0;
     memset(&m->st, 0, sizeof m->st);
 }
 
@@ -506,6 +517,17 @@ static int clu_merge(struct clu *c, const char *mt, const struct logs_tok *mtok)
     return 1;
 }
 
+/* Evicts least recently used templates while the text held is over
+ * max_mbytes, never the most recent one (the one just used). */
+static void trim_bytes(struct mend_tmpl *m, const struct tnode *keep)
+{
+    uint64_t cap = (uint64_t)m->conf.max_mbytes << 20;
+    while (m->bytes > cap && m->lru_tail != m->lru_head) {
+        clu_remove(m, m->lru_tail, keep);
+        m->st.evicted++;
+    }
+}
+
 /* The leaf for a masked message, creating the path as needed. */
 static struct tnode *route(struct mend_tmpl *m, const char *mt, const struct logs_tok *tok, uint32_t ntok)
 {
@@ -574,13 +596,16 @@ int mend_tmpl_add(struct mend_tmpl *m, const char *msg, size_t len, struct mend_
     }
     if (best != NONE && best_sim >= m->conf.sim) {
         struct clu *c = &m->slot[best];
+        uint64_t before = clu_bytes(c);
         int rc = clu_merge(c, m->buf, m->mtok);
         if (rc < 0)
             return rc;
+        m->bytes = m->bytes - before + clu_bytes(c);
         m->st.generalised += (uint64_t)rc;
         c->count++;
         c->tick = m->tick;
         lru_touch(m, best);
+        trim_bytes(m, leaf);
         out->id = c->id;
         out->text = c->text;
         out->len = c->tlen;
@@ -625,8 +650,10 @@ int mend_tmpl_add(struct mend_tmpl *m, const char *msg, size_t len, struct mend_
     c->leaf = leaf;
     leaf->leaf[leaf->nleaf++] = s;
     lru_push(m, s);
+    m->bytes += clu_bytes(c);
     m->st.templates++;
     m->st.created++;
+    trim_bytes(m, leaf);
     out->id = c->id;
     out->text = c->text;
     out->len = c->tlen;
@@ -878,6 +905,7 @@ static int tmpl_load(struct mend_tmpl *m, struct mend_rbuf *r)
             if (c->tok[t].len == 0)
                 return MEND_ECORRUPT; /* two spaces in a row, or one at an end */
         c->used = 1;
+        m->bytes += clu_bytes(c);
         if (i) {
             c->prev = i - 1;
             m->slot[i - 1].next = i;
@@ -886,6 +914,8 @@ static int tmpl_load(struct mend_tmpl *m, struct mend_rbuf *r)
     m->lru_head = n ? 0 : NONE;
     m->lru_tail = n ? n - 1 : NONE;
     m->st.templates = n;
+    if (m->bytes > (uint64_t)m->conf.max_mbytes << 20)
+        return MEND_ECAP;
 
     /* ids must be distinct: a duplicate would merge two events in the output */
     if (n > 1) {
