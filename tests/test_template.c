@@ -56,6 +56,10 @@ static void test_masking(void **state)
     check_mask("id=0xdeadbeef state=up", "id=<*> state=up");
     check_mask("blk_-123 node-7 (uid=0) [42],", "blk_<*> node-<*> (uid=<*>) [<*>],");
     check_mask("at Fri Jun 17 () '' done", "at <*> <*> <*> (<*>) '<*>' done");
+    check_mask("session eebcccae-9c2d-4a1b-8d2d-1234567890ab from 00:1a:2b:3c:4d:5e on 2017-07-03",
+               "session <*> from <*> on <*>");
+    check_mask("file log-2017_07_03.txt.gz", "file log-<*>_<*>_<*>.txt.gz");
+    check_mask("file log-20170703x.gz and abc-12-34y", "file log-<*>x.gz and abc-<*>y");
     check_mask("mail bob@example.com at https://x.org/a", "mail <*> at <*>");
     check_mask("hash 9f86d081884c7d65 ok", "hash <*> ok");
     check_mask("peer db.example.com version v2.3.1", "peer <*> version <*>");

@@ -5,8 +5,10 @@
  * hold numbers, hex, addresses (IPs, host names, paths, URLs, e-mail) or ids
  * are masked: a token that is such a value as a whole becomes `<*>`, and in a
  * mixed token every run of hex characters holding a digit becomes `<*>`
- * (`blk_-1608` -> `blk_<*>`, `node-12` -> `node-<*>`), so the token keeps
- * its shape. A `key=value` token keeps its key. Day and month names are
+ * (`blk_-1608` -> `blk_<*>`, `node-12` -> `node-<*>`; a sign not glued to a
+ * word is part of the number, and neighbouring parameters merge into one),
+ * so the token keeps its shape. Hex groups joined by `-` or `:` (UUIDs, MAC
+ * and IPv6 addresses) are one parameter. A `key=value` token keeps its key. Day and month names are
  * masked (they are parts of dates), and an empty pair such as `()` reads
  * `(<*>)` so that it matches a filled one.
  *

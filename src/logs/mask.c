@@ -112,6 +112,20 @@ static int is_hexval(const char *v, size_t n)
     return n > 0 && digit;
 }
 
+/* Hex digits joined by - or : holding a decimal digit: UUIDs, MAC and
+ * IPv6 addresses, dashed serials (a group may lack a digit: `eebcccae-12`). */
+static int is_hexsep(const char *v, size_t n)
+{
+    int digit = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (!is_hex(c) && c != '-' && c != ':')
+            return 0;
+        digit |= is_digit(c);
+    }
+    return digit;
+}
+
 /* -12, 3.5, 1,024, 12:30:01, 1e-3, with a unit of up to 3 letters (10ms). */
 static int is_num(const char *v, size_t n)
 {
@@ -210,7 +224,7 @@ static size_t mask_token(const char *t, size_t n, char *o, int maybe)
     size_t vn = b - vs;
     memcpy(o, t, vs);
     w = vs;
-    if (is_hexval(v, vn) || is_num(v, vn) || is_addr(v, vn)) {
+    if (is_hexsep(v, vn) || is_hexval(v, vn) || is_num(v, vn) || is_addr(v, vn)) {
         memcpy(o + w, PARAM, PARAM_LEN);
         w += PARAM_LEN;
     } else {
@@ -234,8 +248,11 @@ static size_t mask_token(const char *t, size_t n, char *o, int maybe)
                 if (w > 0 && (o[w - 1] == '-' || o[w - 1] == '+') &&
                     (w == 1 || !is_alnum((unsigned char)o[w - 2])))
                     w--;
-                memcpy(o + w, PARAM, PARAM_LEN);
-                w += PARAM_LEN;
+                /* and parameters next to each other are one: <*><*> is <*> */
+                if (w < PARAM_LEN || memcmp(o + w - PARAM_LEN, PARAM, PARAM_LEN)) {
+                    memcpy(o + w, PARAM, PARAM_LEN);
+                    w += PARAM_LEN;
+                }
             } else {
                 memcpy(o + w, v + i, j - i);
                 w += j - i;
