@@ -1,8 +1,13 @@
 /* template.c -- the log template miner (see include/mend/template.h).
  *
- * This is where src/logs starts: a format plug-in for logs calls
- * mend_tmpl_add() once per message and turns the ids into per-interval
- * counts. The miner owns a fixed-depth parse tree (root, then one node per
+ * This is where src/logs starts. A log format plug-in (issue 5's format ops
+ * table) is meant to own one miner per instance: its line op extracts the
+ * message and calls mend_tmpl_add(), counting the returned id (and
+ * match.created, for the rate of new templates) per entity; its flush op
+ * emits those counts as series for the interval and clears them; its
+ * checkpoint section is mend_tmpl_save() / mend_tmpl_load(). Ids are stable,
+ * so a series keyed by template id keeps its meaning as the template text
+ * generalises; mend_tmpl_get() gives the text for an incident. The miner owns a fixed-depth parse tree (root, then one node per
  * token count, then one level per leading token) whose leaves list template
  * slots, a slot array holding the templates, and a least-recently-used list
  * over the slots. Slots are reused after eviction; ids never are.
