@@ -559,8 +559,10 @@ static struct tnode *route(struct mend_tmpl *m, const char *mt, const struct log
             h = mend_hash(MEND_HASH_SEED, key, 3);
             k = n->wkid;
         }
-        if (!k && !(k = node_add(n, h, key, klen)))
+        if (!k && !(k = node_add(n, h, key, klen))) {
+            node_prune(m, n, NULL); /* no empty path left behind */
             return NULL;
+        }
         n = k;
     }
     return n;
