@@ -7,6 +7,7 @@
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
+#   make eval-logs  template grouping accuracy on ../shared/data/loghub (or LOGHUB_DIR=...)
 
 CC      ?= cc
 BUILD   ?= build
@@ -31,8 +32,9 @@ MEND     = bin/mend
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev redis-server
 NAB_DIR ?= ../shared/data/nab
+LOGHUB_DIR ?= ../shared/data/loghub
 
-.PHONY: all deps test asan demo bench eval-nab clean
+.PHONY: all deps test asan demo bench eval-nab eval-logs clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -77,11 +79,14 @@ asan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
+
+eval-logs: $(MEND)
+	@sh scripts/eval-logs.sh $(MEND) $(LOGHUB_DIR)
 
 clean:
 	rm -rf build build-asan bin

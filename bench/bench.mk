@@ -27,3 +27,11 @@ BENCH_CORE = $(BUILD)/bench/bench_core
 $(BENCH_CORE): bench/bench_core.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_logs links libmend: the log corpus generator and the lines/s figure
+# (line splitting + template mining) of `make bench`.
+BENCH_LOGS = $(BUILD)/bench/bench_logs
+
+$(BENCH_LOGS): bench/bench_logs.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -38,3 +38,6 @@ bps=$(get "$score" bytes_per_s)
 mem=$(get "$score" rss_bytes_per_series)
 ratio=$(awk "BEGIN{print $bps / $wc_bps}")
 printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" "$ratio" "$mem"
+
+# The log figures (line splitting + template mining), when bench_logs is given.
+[ -z "${3:-}" ] || sh "$(dirname "$0")/bench-logs.sh" "$3"

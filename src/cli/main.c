@@ -15,6 +15,7 @@ static const struct {
     {"replay", mend_cmd_replay, "the same pipeline over recorded input, as fast as possible"},
     {"score", mend_cmd_score, "score a univariate timestamp,value CSV (stdin -> stdout)"},
     {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
+    {"templates", mend_cmd_templates, "mine log templates: one message per line -> ID<TAB>TEMPLATE"},
 };
 
 static void usage(FILE *f)
