@@ -7,6 +7,7 @@
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
+#   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
 
 CC      ?= cc
 BUILD   ?= build
@@ -31,8 +32,9 @@ MEND     = bin/mend
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev redis-server
 NAB_DIR ?= ../shared/data/nab
+ASD_DIR ?= ../shared/data/asd
 
-.PHONY: all deps test asan demo bench eval-nab clean
+.PHONY: all deps test asan demo bench eval-nab eval-asd clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -82,6 +84,9 @@ bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
+
+eval-asd: $(MEND)
+	@sh scripts/eval-asd.sh $(MEND) $(ASD_DIR)
 
 clean:
 	rm -rf build build-asan bin

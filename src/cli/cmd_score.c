@@ -169,6 +169,9 @@ int mend_cmd_score(int argc, char **argv)
     const char *path = NULL;
     int strict = 0, rc;
 
+    for (int i = 1; i < argc; i++) /* --train: the multivariate mode (cmd_score_train.c) */
+        if (!strcmp(argv[i], "--train"))
+            return mend_cmd_score_train(argc, argv);
     memset(&r, 0, sizeof r);
     mend_config_defaults(&cfg);
     r.conf = cfg.engine.scorer;
