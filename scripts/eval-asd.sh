@@ -1,7 +1,8 @@
 #!/bin/sh
 # eval-asd.sh BIN ASD_DIR -- what `make eval-asd` runs: for every ASD server
 # (ASD_DIR/omi-N/{train,test,test_label}.csv), `BIN score --train train.csv
-# test.csv` with the default configuration (two servers at a time, for the two
+# test.csv` with the default configuration (SCORE_ARGS=... adds options, e.g.
+# "--set ocsvm.lags=2", to try others) (two servers at a time, for the two
 # cores we share), then scripts/eval-asd.py rates the scores: best-threshold F1
 # per server and overall, without and with point adjustment, for the fused
 # score, the Gaussian family, the one-class SVM and a reference (largest |z|
@@ -29,12 +30,13 @@ ASD_DIR=$(cd "$ASD_DIR" && pwd)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mend-asd.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
-export BIN ASD_DIR TMP
+SCORE_ARGS=${SCORE_ARGS:-}
+export BIN ASD_DIR TMP SCORE_ARGS
 
 start=$(date +%s)
 (cd "$ASD_DIR" && ls -d omi-*) | tr '\n' '\0' | xargs -0 -n1 -P2 sh -c '
     s=$1
-    if "$BIN" score --train "$ASD_DIR/$s/train.csv" "$ASD_DIR/$s/test.csv" \
+    if "$BIN" score $SCORE_ARGS --train "$ASD_DIR/$s/train.csv" "$ASD_DIR/$s/test.csv" \
             > "$TMP/$s.csv" 2> "$TMP/$s.err"; then
         echo "  scored $s" >&2
     else

@@ -12,16 +12,18 @@
  * counts the same), and the one-class SVM over the columns' features
  * (ocsvm.h). Each model's anomaly value is then calibrated on the training
  * rows themselves into the same scale, -log10(tail probability)/10 (0.5 = a
- * 1e-5 tail), so the channels are comparable and can be fused by taking the
- * most surprising one. TEST rows are then scored in order: per-column
+ * 1e-5 tail), so the channels are comparable. The Gaussian family's score is
+ * its more surprising channel (per-column or joint); the fused score is the
+ * mean of the family's and the SVM's, i.e. the geometric mean of their tail
+ * probabilities, so both families must agree for a row to score high. TEST rows are then scored in order: per-column
  * baselines keep learning (they are online models), the Gaussian and the SVM
  * stay as trained. Each channel's calibrated score is averaged over the last
  * detect.likelihood_short rows, as the univariate likelihood layer does,
  * which turns isolated blips down and sustained departures up.
  *
  * Output: `timestamp,anomaly_score,gauss,ocsvm` per TEST row: the fused
- * score, the Gaussian family (max of the per-column and the multivariate
- * channel) and the SVM, each in [0,1]. Rows are echoed in order; a row that
+ * score (mean of the other two), the Gaussian family (max of the per-column
+ * and the multivariate channel) and the SVM, each in [0,1]. Rows are echoed in order; a row that
  * cannot be scored (bad cells are treated as missing, a time going backwards
  * or an overlong line is reported) is still written, with 0s. */
 #include <ctype.h>
@@ -337,9 +339,9 @@ static void usage(FILE *f)
             "scores TEST.csv causally. Both are CSV with a header of column names and an\n"
             "optional first timestamp column (named timestamp, time, date, datetime or ts);\n"
             "an empty cell is missing. Writes `timestamp,anomaly_score,gauss,ocsvm` per test\n"
-            "row: the fused score, the Gaussian family (per-column baselines and the\n"
-            "multivariate Gaussian) and the one-class SVM, each in [0,1] on the scale\n"
-            "-log10(tail probability)/10 learnt on TRAIN.csv (0.5 = a 1e-5 tail).\n\n"
+            "row: the fused score (the mean of the next two), the Gaussian family (per-column\n"
+            "baselines and the multivariate Gaussian) and the one-class SVM, each in [0,1] on the\n"
+            "scale -log10(tail probability)/10 learnt on TRAIN.csv (0.5 = a 1e-5 tail).\n\n"
             "options:\n"
             "  --train FILE     the normal period (required for this mode)\n"
             "  --config FILE    YAML configuration (detect: and multivariate: sections)\n"
@@ -518,7 +520,9 @@ static void score_test_row(struct run *r, struct models *m, struct csv_in *in, d
     mv = smooth_push(&m->sm[1], mv);
     sv = smooth_push(&m->sm[2], sv);
     double gauss = col > mv ? col : mv;
-    double fused = gauss > sv ? gauss : sv;
+    /* The mean of the two families' surprises is the geometric mean of their
+     * tail probabilities: agreement counts, one family's lone blip is halved. */
+    double fused = 0.5 * (gauss + sv);
     if (r->hdr.has_time)
         fprintf(out, "%.*s,%.6f,%.6f,%.6f\n", (int)tl, ts, fused, gauss, sv);
     else
