@@ -4,6 +4,7 @@
 #   make deps       install missing Debian packages (as root), or print the apt line
 #   make test       run every cmocka test binary
 #   make asan       the same tests under AddressSanitizer + UBSan
+#   make tsan       the background-training test (test_ocsvm) under ThreadSanitizer
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
@@ -34,7 +35,7 @@ DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhired
 NAB_DIR ?= ../shared/data/nab
 ASD_DIR ?= ../shared/data/asd
 
-.PHONY: all deps test asan demo bench eval-nab eval-asd clean
+.PHONY: all deps test asan tsan demo bench eval-nab eval-asd clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -76,6 +77,13 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    MEND=build-asan/mend test
 
+# ThreadSanitizer over the test that trains on a worker thread while the
+# main thread scores (the library is rebuilt with -fsanitize=thread).
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
+	    build-tsan/tests/test_ocsvm
+	@TSAN_OPTIONS=halt_on_error=1 sh scripts/run-tests.sh build-tsan/tests/test_ocsvm
+
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
@@ -89,6 +97,6 @@ eval-asd: $(MEND)
 	@sh scripts/eval-asd.sh $(MEND) $(ASD_DIR)
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-tsan bin
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
