@@ -20,6 +20,7 @@
 #include "mend/config.h"
 #include "mend/ingest.h"
 #include "mend/ocsvm.h"
+#include "mend/timefmt.h"
 
 #define TR_MAX_POINTS (20u << 20) /* samples of the chosen entity kept */
 #define TR_MAX_ENTITIES 4096u     /* distinct entities tracked */
@@ -34,6 +35,8 @@ struct pt {
 
 struct collect {
     const char *entity;      /* wanted entity, NULL = not chosen yet */
+    int64_t until;           /* samples at or after this event time are left out */
+    uint64_t after_until;
     char ents[TR_MAX_ENTITIES][TR_MAX_ENTITY_NAME]; /* entities seen (capped) */
     uint32_t n_ents;
     int no_entity;           /* some samples carry no entity */
@@ -79,6 +82,10 @@ static int on_point(void *ctx, const struct mend_point *p)
         return 0;
     if (!p->has_time) {
         c->no_time++;
+        return 0;
+    }
+    if (p->time_ns >= c->until) {
+        c->after_until++;
         return 0;
     }
     uint32_t k;
@@ -191,7 +198,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mend train [--config FILE] [--set ocsvm.KEY=VALUE]... [--entity NAME]\n"
-            "                  [--format lp|prom|csv] [--progress|--no-progress] --out DIR "
+            "                  [--until TIME] [--format lp|prom|csv] [--progress|--no-progress]\n"
+            "                  --out DIR "
             "INPUT...\n\n"
             "Trains a one-class SVM (libsvm, RBF kernel) on one entity's recorded series and\n"
             "writes DIR/model.bin and DIR/meta.txt (feature spec, scaler, calibration,\n"
@@ -206,6 +214,7 @@ static void usage(FILE *f)
             "                     (impute|skip), nu (0.01), gamma (0 = median heuristic),\n"
             "                     max_train (4000), select (false: choose gamma on held-back\n"
             "                     rows), tol (0.001), seed (1)\n"
+            "  --until TIME       learn only samples before TIME (ISO-8601 or epoch seconds)\n"
             "  --format F         input format instead of guessing\n"
             "  --progress, --no-progress  progress on stderr (default: when a terminal)\n");
 }
@@ -218,6 +227,7 @@ int mend_cmd_train(int argc, char **argv)
     const char *out_dir = NULL, *entity = NULL;
     const char *inputs[256];
     int n_in = 0, show = isatty(2), exit_code = MEND_EXIT_RUNTIME;
+    int64_t until = INT64_MAX;
 
     mend_config_defaults(&cfg);
     mend_ocsvm_conf_defaults(&oc);
@@ -240,7 +250,7 @@ int mend_cmd_train(int argc, char **argv)
         if (!strcmp(a, "--config")) {
             i++;
         } else if (!strcmp(a, "--out") || !strcmp(a, "--entity") || !strcmp(a, "--format") ||
-                   !strcmp(a, "--set")) {
+                   !strcmp(a, "--set") || !strcmp(a, "--until")) {
             if (!has) {
                 fprintf(stderr, "mend train: %s needs a value\n", a);
                 return MEND_EXIT_USAGE;
@@ -248,6 +258,11 @@ int mend_cmd_train(int argc, char **argv)
             const char *v = argv[++i];
             if (!strcmp(a, "--out")) {
                 out_dir = v;
+            } else if (!strcmp(a, "--until")) {
+                if (mend_time_parse_any(v, strlen(v), &until)) {
+                    fprintf(stderr, "mend train: --until: '%s' is not a time\n", v);
+                    return MEND_EXIT_USAGE;
+                }
             } else if (!strcmp(a, "--entity")) {
                 entity = v;
             } else if (!strcmp(a, "--format")) {
@@ -303,6 +318,7 @@ int mend_cmd_train(int argc, char **argv)
         return MEND_EXIT_RUNTIME;
     }
     c->entity = entity;
+    c->until = until;
     for (int i = 0; i < n_in; i++) {
         if (show)
             fprintf(stderr, "\rmend train: reading %-40.40s", inputs[i]);
