@@ -87,8 +87,8 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_OCSVM)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_OCSVM)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)

@@ -27,3 +27,11 @@ BENCH_CORE = $(BUILD)/bench/bench_core
 $(BENCH_CORE): bench/bench_core.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_ocsvm links libmend: the one-class SVM scoring and training figures,
+# compared with scikit-learn by bench/ocsvm_sklearn.py.
+BENCH_OCSVM = $(BUILD)/bench/bench_ocsvm
+
+$(BENCH_OCSVM): bench/bench_ocsvm.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -174,6 +174,9 @@ const char *mend_ocsvm_version(const struct mend_ocsvm *m);
 /* Doubles of scratch mend_ocsvm_score needs (dim + n_sv). */
 size_t mend_ocsvm_scratch_len(const struct mend_ocsvm *m);
 
+/* z = the model's standardisation of the raw feature vector x (dim each). */
+void mend_ocsvm_standardise(const struct mend_ocsvm *m, const double *x, double *z);
+
 /* Decision value of an already standardised vector z (dim entries). */
 double mend_ocsvm_decision_z(const struct mend_ocsvm *m, const double *z, double *scratch);
 

@@ -10,11 +10,12 @@ struct mend_ocsvm {
     struct mend_ocsvm_spec spec;
     size_t dim, n_sv;
     double gamma, rho, nu;
-    double *mem;     /* one allocation: mean, inv_sd, sv, coef */
+    double *mem;     /* one allocation: mean, inv_sd, sv, coef, svt */
     double *mean;    /* dim: scaler mean */
     double *inv_sd;  /* dim: 1 / scaler spread */
     double *sv;      /* n_sv x dim, standardised, row-major */
     double *coef;    /* n_sv */
+    double *svt;     /* the same vectors feature-major (dim x n_sv), for scoring */
     struct mend_calib calib;
     int64_t t_first, t_last;
     uint64_t n_train;
@@ -24,6 +25,9 @@ struct mend_ocsvm {
 /* Allocates a model with room for dim features and n_sv support vectors
  * (arrays uninitialised, spec empty). MEND_EINVAL, MEND_ENOMEM. */
 int mend_ocsvm_alloc(struct mend_ocsvm **out, size_t dim, size_t n_sv);
+
+/* Fills svt from sv (after sv changed). */
+void mend_ocsvm_transpose(struct mend_ocsvm *m);
 
 /* Builds a spec from n names (lens may be NULL: NUL-terminated). */
 int mend_ocsvm_spec_build(struct mend_ocsvm_spec *s, const char *const *names, const size_t *lens,

@@ -177,6 +177,7 @@ int mend_ocsvm_load(struct mend_rbuf *r, struct mend_ocsvm **out)
     for (size_t j = 0; j < m->dim; j++)
         if (!(m->inv_sd[j] > 0))
             goto out;
+    mend_ocsvm_transpose(m);
     m->calib.nq = mend_rbuf_u32(r);
     m->calib.n = mend_rbuf_u64(r);
     if (r->failed || m->calib.nq < 2 || m->calib.nq > MEND_OCSVM_QUANTILES || m->calib.n < 2)
