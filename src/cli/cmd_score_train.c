@@ -235,7 +235,8 @@ static int parse_row(struct run *r, struct csv_in *in, double *row, int64_t *t, 
     if (s <= end)
         complain(r, in, (size_t)(s - in->buf) + 1, "more cells than header columns (ignored)");
     if (ok && r->have_t && *t < r->last_t) {
-        complain(r, in, 1, "timestamp earlier than the previous row's (row scored 0)");
+        complain(r, in, 1,
+                 "timestamp earlier than the previous row's, TEST must follow TRAIN (row scored 0)");
         ok = 0;
     }
     if (ok) {
