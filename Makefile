@@ -81,8 +81,9 @@ asan:
 # main thread scores (the library is rebuilt with -fsanitize=thread).
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
-	    build-tsan/tests/test_ocsvm
-	@TSAN_OPTIONS=halt_on_error=1 sh scripts/run-tests.sh build-tsan/tests/test_ocsvm
+	    MEND=build-tsan/mend build-tsan/tests/test_ocsvm build-tsan/mend
+	@TSAN_OPTIONS=halt_on_error=1 MEND_BIN=$(abspath build-tsan/mend) \
+	    sh scripts/run-tests.sh build-tsan/tests/test_ocsvm
 
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)

@@ -3,8 +3,9 @@
  * calibration (training ranks uniform on [0,1], scores on the tail scale),
  * bit-identical save/load through checkpoint records and model directories,
  * clear refusals of mismatched and damaged models (also every truncation of
- * a record), and training on a worker thread while the main thread scores
- * the live model (run under ThreadSanitizer by `make tsan`). */
+ * a record), training on a worker thread while the main thread scores the
+ * live model (run under ThreadSanitizer by `make tsan`), and the two
+ * commands, `mend score --train` and `mend train`, end to end ($MEND_BIN). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -606,6 +607,87 @@ static void test_background_training(void **state)
     free(Xnew);
 }
 
+static const char *mend_bin(void)
+{
+    const char *b = getenv("MEND_BIN");
+    return b && *b ? b : "bin/mend";
+}
+
+/* `mend score --train` end to end: one output row per test row with the
+ * documented header, every score in [0,1], and the row where series b breaks
+ * its relation with a (each value within its usual range) is where the fused
+ * score peaks. */
+static void test_cli_score_train(void **state)
+{
+    (void)state;
+    char cmd[512], line[256];
+    snprintf(cmd, sizeof cmd, "'%s' score --train %s/train.csv %s/test.csv 2>/dev/null",
+             mend_bin(), FIX, FIX);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_string_equal(line, "timestamp,anomaly_score,gauss,ocsvm\n");
+    int rows = 0, peak = -1;
+    double best = -1;
+    while (fgets(line, sizeof line, p)) {
+        long t;
+        double f, g, o;
+        assert_int_equal(sscanf(line, "%ld,%lf,%lf,%lf", &t, &f, &g, &o), 4);
+        assert_int_equal(t, rows);
+        assert_true(f >= 0 && f <= 1 && g >= 0 && g <= 1 && o >= 0 && o <= 1);
+        assert_true(fabs(f - 0.5 * (g + o)) < 2e-6);
+        if (f > best) {
+            best = f;
+            peak = rows;
+        }
+        rows++;
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_int_equal(rows, 40);
+    assert_true(peak >= 20 && peak <= 22);
+    assert_true(best > 0.3);
+
+    /* columns that differ between TRAIN and TEST are refused, naming them */
+    snprintf(cmd, sizeof cmd, "'%s' score --train %s/train.csv %s/README.md 2>&1 >/dev/null",
+             mend_bin(), FIX, FIX);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(line, sizeof line, p));
+    assert_non_null(strstr(line, "README.md"));
+    assert_int_not_equal(pclose(p), 0);
+}
+
+/* `mend train` writes a directory that reads back with the spec of the data,
+ * and the committed demo model reads with its own spec. */
+static void test_cli_train(void **state)
+{
+    (void)state;
+    char cmd[512], dir[128], err[512];
+    snprintf(dir, sizeof dir, "%s/m", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' train --no-progress --out %s %s/train.csv 2>/dev/null",
+             mend_bin(), dir, FIX);
+    assert_int_equal(system(cmd), 0);
+    struct mend_ocsvm_conf c;
+    struct mend_ocsvm_spec want;
+    struct mend_ocsvm *m = NULL;
+    mend_ocsvm_conf_defaults(&c);
+    const char *abc[] = {"a", "b", "c"};
+    assert_int_equal(mend_ocsvm_spec_init(&want, abc, 3, &c), MEND_OK);
+    assert_int_equal(mend_ocsvm_read_dir(dir, &want, &m, err, sizeof err), MEND_OK);
+    mend_ocsvm_free(m);
+    m = NULL;
+    mend_ocsvm_spec_fini(&want);
+    assert_int_equal(mend_ocsvm_read_dir("models/demo-web-2", NULL, &m, err, sizeof err),
+                     MEND_OK);
+    assert_int_equal(mend_ocsvm_spec(m)->n_series, 6);
+    assert_string_equal(mend_ocsvm_spec(m)->names[3], "http,host=web-2 latency_ms");
+    mend_ocsvm_free(m);
+    /* several entities and no --entity: a usage error naming them */
+    snprintf(cmd, sizeof cmd, "'%s' train --out %s/x data/demo.lp 2>/dev/null", mend_bin(),
+             tmpdir);
+    assert_int_not_equal(system(cmd), 0);
+}
+
 static void quiet(const char *s)
 {
     (void)s;
@@ -624,6 +706,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_model_dir, setup_tmp, teardown_tmp),
         cmocka_unit_test(test_fixture_model),
         cmocka_unit_test(test_background_training),
+        cmocka_unit_test(test_cli_score_train),
+        cmocka_unit_test_setup_teardown(test_cli_train, setup_tmp, teardown_tmp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
