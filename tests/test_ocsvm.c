@@ -185,6 +185,53 @@ static void test_features(void **state)
     assert_int_equal(mend_ocsvm_spec_init(&spec, names, 0, &c), MEND_EINVAL);
 }
 
+/* An extractor saved mid-stream and restored into a fresh one continues with
+ * the same vectors; a damaged record leaves a fresh extractor. */
+static void test_features_save_load(void **state)
+{
+    (void)state;
+    struct mend_ocsvm_conf c;
+    struct mend_ocsvm_spec spec;
+    struct mend_ocsvm_feat *a = NULL, *b = NULL;
+    struct mend_wbuf w;
+    struct mend_rbuf r;
+    double oa[12], ob[12]; /* 3 series x (value, diff, 2 lags) */
+    mend_ocsvm_conf_defaults(&c);
+    c.lags = 2;
+    assert_int_equal(mend_ocsvm_spec_init(&spec, NAMES, 3, &c), MEND_OK);
+    double *rows = make_rows(20, 4);
+    rows[3 * 5 + 1] = NAN;
+    assert_int_equal(mend_ocsvm_feat_new(&spec, &a), MEND_OK);
+    assert_int_equal(mend_ocsvm_feat_new(&spec, &b), MEND_OK);
+    for (int i = 0; i < 7; i++)
+        mend_ocsvm_feat_push(a, rows + 3 * i, oa);
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_ocsvm_feat_save(a, &w), MEND_OK);
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_ocsvm_feat_load(b, &r), MEND_OK);
+    for (int i = 7; i < 20; i++) {
+        int ra = mend_ocsvm_feat_push(a, rows + 3 * i, oa);
+        assert_int_equal(ra, 1);
+        assert_int_equal(mend_ocsvm_feat_push(b, rows + 3 * i, ob), ra);
+        assert_memory_equal(oa, ob, sizeof oa);
+    }
+    struct mend_ocsvm_feat_stats sa, sb;
+    mend_ocsvm_feat_stats(a, &sa);
+    mend_ocsvm_feat_stats(b, &sb);
+    assert_memory_equal(&sa, &sb, sizeof sa);
+    assert_int_equal(sa.imputed, 1);
+    mend_rbuf_init(&r, w.data, w.len - 1);
+    assert_int_equal(mend_ocsvm_feat_load(b, &r), MEND_ECORRUPT);
+    mend_ocsvm_feat_stats(b, &sb);
+    assert_int_equal(sb.rows, 0);
+    assert_int_equal(mend_ocsvm_feat_push(b, rows, ob), 0); /* fresh: warming up again */
+    mend_wbuf_fini(&w);
+    free(rows);
+    mend_ocsvm_feat_free(a);
+    mend_ocsvm_feat_free(b);
+    mend_ocsvm_spec_fini(&spec);
+}
+
 /* The nu property of a one-class SVM: the share of training vectors outside
  * the boundary is at most about nu, the share of support vectors at least
  * nu; and a far point is judged worse than every training point. */
@@ -699,6 +746,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conf),
         cmocka_unit_test(test_features),
+        cmocka_unit_test(test_features_save_load),
         cmocka_unit_test(test_train_and_score),
         cmocka_unit_test(test_cap_and_select),
         cmocka_unit_test(test_calibration),

@@ -126,6 +126,15 @@ struct mend_ocsvm_feat_stats {
 };
 void mend_ocsvm_feat_stats(const struct mend_ocsvm_feat *f, struct mend_ocsvm_feat_stats *st);
 
+/* Appends the extractor's state (history, last values, counters; not the
+ * spec) to w, for checkpoints. MEND_ENOMEM when w failed. */
+int mend_ocsvm_feat_save(const struct mend_ocsvm_feat *f, struct mend_wbuf *w);
+
+/* Restores a state saved by an extractor of the same spec into f (created by
+ * mend_ocsvm_feat_new). MEND_ECORRUPT (short data, another shape, non-finite
+ * history) or MEND_EVERSION; on error f is reset to fresh, never half-loaded. */
+int mend_ocsvm_feat_load(struct mend_ocsvm_feat *f, struct mend_rbuf *r);
+
 /* ---- models ------------------------------------------------------------ */
 struct mend_ocsvm;
 

@@ -380,6 +380,76 @@ void mend_ocsvm_feat_stats(const struct mend_ocsvm_feat *f, struct mend_ocsvm_fe
     *st = f->st;
 }
 
+#define FEAT_TAG 0x3146434fu /* "OCF1" little-endian */
+#define FEAT_VERSION 1u
+
+int mend_ocsvm_feat_save(const struct mend_ocsvm_feat *f, struct mend_wbuf *w)
+{
+    mend_wbuf_u32(w, FEAT_TAG);
+    mend_wbuf_u32(w, FEAT_VERSION);
+    mend_wbuf_u32(w, f->n);
+    mend_wbuf_u32(w, f->win);
+    mend_wbuf_u32(w, f->filled);
+    mend_wbuf_u32(w, f->head);
+    for (size_t i = 0; i < (size_t)f->n * (1u + f->win); i++) /* last, then the ring */
+        mend_wbuf_f64(w, i < f->n ? f->last[i] : f->hist[i - f->n]);
+    mend_wbuf_u64(w, f->st.rows);
+    mend_wbuf_u64(w, f->st.vectors);
+    mend_wbuf_u64(w, f->st.imputed);
+    mend_wbuf_u64(w, f->st.skipped);
+    mend_wbuf_u64(w, f->st.warming);
+    return w->failed ? MEND_ENOMEM : MEND_OK;
+}
+
+static void feat_reset(struct mend_ocsvm_feat *f)
+{
+    for (uint32_t i = 0; i < f->n; i++)
+        f->last[i] = NAN;
+    f->filled = f->head = 0;
+    memset(&f->st, 0, sizeof f->st);
+}
+
+int mend_ocsvm_feat_load(struct mend_ocsvm_feat *f, struct mend_rbuf *r)
+{
+    int rc = MEND_ECORRUPT;
+    if (mend_rbuf_u32(r) != FEAT_TAG || r->failed)
+        goto bad;
+    if (mend_rbuf_u32(r) != FEAT_VERSION) {
+        rc = r->failed ? MEND_ECORRUPT : MEND_EVERSION;
+        goto bad;
+    }
+    uint32_t n = mend_rbuf_u32(r), win = mend_rbuf_u32(r);
+    uint32_t filled = mend_rbuf_u32(r), head = mend_rbuf_u32(r);
+    if (r->failed || n != f->n || win != f->win || filled > win || (win && head >= win) ||
+        (!win && head))
+        goto bad;
+    for (size_t i = 0; i < (size_t)n * (1u + win); i++) {
+        double v = mend_rbuf_f64(r);
+        if (i < n) {
+            if (isinf(v)) /* NaN: never seen */
+                goto bad;
+            f->last[i] = v;
+        } else {
+            if (isinf(v))
+                goto bad;
+            f->hist[i - n] = v;
+        }
+    }
+    f->filled = filled;
+    f->head = head;
+    f->st.rows = mend_rbuf_u64(r);
+    f->st.vectors = mend_rbuf_u64(r);
+    f->st.imputed = mend_rbuf_u64(r);
+    f->st.skipped = mend_rbuf_u64(r);
+    f->st.warming = mend_rbuf_u64(r);
+    if (r->failed)
+        goto bad;
+    return MEND_OK;
+bad:
+    feat_reset(f);
+    return rc;
+}
+
 /* ---- calibration -------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
