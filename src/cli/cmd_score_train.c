@@ -448,8 +448,11 @@ static int train_models(struct run *r, struct models *m, const struct mend_confi
             cal[nc++] = v;
     }
     rc = mend_calib_fit(m->col_cal, cal, nc);
-    if (rc)
+    if (rc) {
+        fprintf(stderr, "mend score: too few training rows to calibrate the baselines (%zu)\n",
+                n);
         goto out;
+    }
 
     /* Multivariate Gaussian: every training row with the same weight. */
     if (m->mvg) {
@@ -487,7 +490,7 @@ static int train_models(struct run *r, struct models *m, const struct mend_confi
     rc = mend_ocsvm_train(oc, &spec, X, nx, n ? times[0] : 0, n ? times[n - 1] : 0,
                           MEND_VERSION, NULL, NULL, &m->svm, NULL, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "mend score: %s: one-class SVM: %s\n", "training", err);
+        fprintf(stderr, "mend score: training the one-class SVM: %s\n", err);
         goto out;
     }
     m->scratch = malloc(mend_ocsvm_scratch_len(m->svm) * sizeof *m->scratch);
