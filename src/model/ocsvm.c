@@ -593,25 +593,46 @@ void mend_ocsvm_transpose(struct mend_ocsvm *m)
             m->svt[j * m->n_sv + s] = m->sv[s * m->dim + j];
 }
 
-/* The hot loop: squared distances to every support vector first, sweeping
- * the feature-major copy so the inner loop runs over support vectors with
+/* Squared distances from z to every support vector, sweeping the
+ * feature-major copy: the inner loop runs over support vectors with
  * independent accumulators (a row-major sweep chains every add of one
- * distance; this is about 1.6 times faster at 19 features), then one pass of
- * exp. Kept apart so the distance pass has no call in it. */
-double mend_ocsvm_decision_z(const struct mend_ocsvm *m, const double *z, double *scratch)
+ * distance) and, the pointers being restrict, compiles to packed SIMD. Four
+ * support vectors per step so that even -O2's cheap vectoriser (which will
+ * not add a remainder loop of its own) packs them. */
+static void sq_dists(double *restrict d2, const double *restrict svt, const double *restrict z,
+                     size_t dim, size_t nsv)
 {
-    const size_t dim = m->dim, nsv = m->n_sv;
-    double *d2 = scratch;
+    size_t s4 = nsv & ~(size_t)3;
     for (size_t s = 0; s < nsv; s++)
         d2[s] = 0.0;
     for (size_t j = 0; j < dim; j++) {
         const double zj = z[j];
-        const double *col = m->svt + j * nsv;
-        for (size_t s = 0; s < nsv; s++) {
+        const double *restrict col = svt + j * nsv;
+        size_t s = 0;
+        for (; s < s4; s += 4) {
+            double t0 = zj - col[s], t1 = zj - col[s + 1];
+            double t2 = zj - col[s + 2], t3 = zj - col[s + 3];
+            d2[s] += t0 * t0;
+            d2[s + 1] += t1 * t1;
+            d2[s + 2] += t2 * t2;
+            d2[s + 3] += t3 * t3;
+        }
+        for (; s < nsv; s++) {
             double t = zj - col[s];
             d2[s] += t * t;
         }
     }
+}
+
+/* The hot loop: the distance pass, then one pass of exp (kept apart so the
+ * distance pass has no call in it). Each distance is summed over features in
+ * order, exactly as a per-vector loop would, so the result does not depend on
+ * the layout. */
+double mend_ocsvm_decision_z(const struct mend_ocsvm *m, const double *z, double *scratch)
+{
+    const size_t nsv = m->n_sv;
+    double *d2 = scratch;
+    sq_dists(d2, m->svt, z, m->dim, nsv);
     const double g = m->gamma;
     const double *coef = m->coef;
     double sum = 0.0;
