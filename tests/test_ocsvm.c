@@ -608,19 +608,26 @@ static void test_background_training(void **state)
     struct mend_ocsvm_spec spec;
     mend_ocsvm_conf_defaults(&c);
     c.nu = 0.05;
-    double *X, *Xnew;
-    size_t nx, nnew;
+    double *X, *Xnew[2];
+    size_t nx, nnew[2];
     struct mend_ocsvm *live = train(&c, 1000, 21, NULL, &X, &nx);
-    double *rows = make_rows(1500, 22);
     assert_int_equal(mend_ocsvm_spec_init(&spec, NAMES, 3, &c), MEND_OK);
-    nnew = features(&spec, rows, 1500, &Xnew);
-    struct job j = {&c, &spec, Xnew, nnew, NULL, 0, -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, worker, &j), 0);
+    /* Two workers train at once (two entities retraining together), on
+     * different data, while the main thread scores the live model. */
+    struct job j[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        double *rows = make_rows(1500, 22 + (uint64_t)k);
+        nnew[k] = features(&spec, rows, 1500, &Xnew[k]);
+        free(rows);
+        j[k] = (struct job){&c, &spec, Xnew[k], nnew[k], NULL, 0, -1};
+    }
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&th[k], NULL, worker, &j[k]), 0);
     size_t dim = mend_ocsvm_dim(live), scored = 0;
     double scratch[4096], first = NAN;
-    struct mend_ocsvm *fresh;
-    while (!atomic_load_explicit(&j.done, memory_order_acquire)) {
+    while (!atomic_load_explicit(&j[0].done, memory_order_acquire) ||
+           !atomic_load_explicit(&j[1].done, memory_order_acquire)) {
         double d;
         assert_int_equal(mend_ocsvm_score(live, X + (scored % nx) * dim, scratch, &d, NULL),
                          MEND_OK);
@@ -630,28 +637,33 @@ static void test_background_training(void **state)
             assert_memory_equal(&d, &first, sizeof d); /* the live model never changes */
         scored++;
     }
-    assert_int_equal(pthread_join(th, NULL), 0); /* j.rc is read only after the join */
-    assert_int_equal(j.rc, MEND_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pthread_join(th[k], NULL), 0); /* rc is read only after the join */
+        assert_int_equal(j[k].rc, MEND_OK);
+    }
     assert_true(scored > 0);
-    fresh = atomic_load_explicit(&j.out, memory_order_acquire);
-    assert_non_null(fresh);
-    /* switch over: the old model is freed only after the swap */
+    /* switch over to the first worker's model: the old one is freed only
+     * after the swap */
     struct mend_ocsvm *old = live;
-    live = fresh;
+    live = atomic_load_explicit(&j[0].out, memory_order_acquire);
+    assert_non_null(live);
     mend_ocsvm_free(old);
 
-    struct mend_ocsvm *same = NULL;
-    char err[256];
-    assert_int_equal(mend_ocsvm_train(&c, &spec, Xnew, nnew, 0, 1, "bg", NULL, NULL, &same, NULL,
-                                      err, sizeof err),
-                     MEND_OK);
-    assert_same_model(live, same, Xnew, nnew);
-    mend_ocsvm_free(same);
+    /* each concurrent result equals the same training run alone */
+    for (int k = 0; k < 2; k++) {
+        struct mend_ocsvm *same = NULL, *got = k ? atomic_load(&j[1].out) : live;
+        char err[256];
+        assert_int_equal(mend_ocsvm_train(&c, &spec, Xnew[k], nnew[k], 0, 1, "bg", NULL, NULL,
+                                          &same, NULL, err, sizeof err),
+                         MEND_OK);
+        assert_same_model(got, same, Xnew[k], nnew[k]);
+        mend_ocsvm_free(same);
+        free(Xnew[k]);
+    }
+    mend_ocsvm_free(atomic_load(&j[1].out));
     mend_ocsvm_free(live);
     mend_ocsvm_spec_fini(&spec);
-    free(rows);
     free(X);
-    free(Xnew);
 }
 
 static const char *mend_bin(void)

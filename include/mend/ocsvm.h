@@ -18,10 +18,12 @@
  * touches no shared state except libsvm's print hook, which the program sets
  * once in main() (svm_set_print_string_function) before any thread starts.
  * libsvm 3.24's svm_train for ONE_CLASS keeps everything it needs on the heap
- * of the call (kernel cache, solver); its only global is that print hook, and
- * rand() is used only for cross-validation and probability models, which are
- * not used here. So training may run on a worker thread while other threads
- * score older models.
+ * of the call (kernel cache, solver); its only writable global is that print
+ * hook (the shared library's .data and .bss are 32 and 24 bytes), it calls
+ * rand() only for cross-validation and probability models and setlocale()
+ * only in svm_save_model/svm_load_model, none of which mend uses. So training
+ * may run on worker threads, several at once, while other threads score
+ * older models (tests/test_ocsvm.c does both, `make tsan` checks it).
  *
  * Scoring: decision value f(x) = sum_i coef_i exp(-gamma |x - sv_i|^2) - rho
  * (libsvm's sign: positive inside the learnt support, negative outside),
