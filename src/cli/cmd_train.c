@@ -22,7 +22,7 @@
 #include "mend/ocsvm.h"
 #include "mend/timefmt.h"
 
-#define TR_MAX_POINTS (20u << 20) /* samples of the chosen entity kept */
+#define TR_MAX_POINTS (4u << 20)  /* samples of the chosen entity kept (96 MiB) */
 #define TR_MAX_ENTITIES 4096u     /* distinct entities tracked */
 #define TR_MAX_ENTITY_NAME 256u
 #define TR_READ 65536u
@@ -80,6 +80,8 @@ static int on_point(void *ctx, const struct mend_point *p)
     note_entity(c, p);
     if (!entity_match(c, p))
         return 0;
+    if (!c->entity && c->n_ents + (c->no_entity ? 1u : 0u) > 1)
+        return 0; /* no --entity and a second one: refused at the end, keep nothing */
     if (!p->has_time) {
         c->no_time++;
         return 0;
