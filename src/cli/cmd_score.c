@@ -201,6 +201,10 @@ int mend_cmd_score(int argc, char **argv)
     const char *path = NULL;
     int strict = 0, rc;
 
+    for (int i = 1; i < argc; i++) /* --train: the multivariate mode (cmd_score_train.c) */
+        if (!strcmp(argv[i], "--train"))
+            return mend_cmd_score_train(argc, argv);
+
     /* Output is one short row per input row: full buffering saves a
      * syscall per row on a terminal too. setvbuf is only valid before any
      * other operation on the stream, so it comes first, with a buffer
