@@ -12,6 +12,7 @@
 #include "mend/series.h"
 
 #define SEC 1000000000LL
+#define TW(s) ((s)->ring_enc & 15) /* bytes per time word */
 
 static struct mend_registry *reg_new(struct mend_series_conf *c, size_t blob)
 {
@@ -55,7 +56,7 @@ static void test_ids_and_lookup(void **state)
         assert_int_equal(created, 1);
         assert_int_equal(s->id, (uint32_t)i);
         assert_int_equal(s->gen, 0);
-        assert_true(((uintptr_t)mend_series_blob(s) & 15) == 0);
+        assert_true(((uintptr_t)mend_series_blob(s) & 7) == 0);
         memset(mend_series_blob(s), 0xab, 24); /* must not clobber the next record */
     }
     for (int i = 0; i < 10000; i += 7) {
@@ -199,14 +200,14 @@ static void test_ring(void **state)
     for (int i = 0; i < 100; i++) {
         assert_int_equal(mend_series_push(r, s, 1700000000 * SEC + i * 10 * SEC, (double)i), MEND_OK);
         if (i == 15)
-            assert_int_equal(s->ring_cap_now, 16);
+            assert_int_equal(mend_series_ring_cap(s), 16);
         if (i == 16)
-            assert_int_equal(s->ring_cap_now, 32);
+            assert_int_equal(mend_series_ring_cap(s), 32);
     }
     assert_int_equal(s->ring_len, 40);
-    assert_int_equal(s->ring_cap_now, 40);
+    assert_int_equal(mend_series_ring_cap(s), 40);
     /* a fixed 10 s interval costs no bytes per value */
-    assert_int_equal(s->ring_tw, 0);
+    assert_int_equal(TW(s), 0);
     assert_int_equal(mend_series_recent(s, out, tt, 64), 40);
     for (int i = 0; i < 40; i++) {
         assert_float_equal(out[i], (float)(60 + i), 0);
@@ -303,25 +304,25 @@ static void test_ring_times_exact(void **state)
                 float v = (float)(i * 0.5);
                 assert_int_equal(mend_series_push(r, s, t, v), MEND_OK);
                 model_push(&m, caps[ci], t, v);
-                if (s->ring_tw > widest)
-                    widest = s->ring_tw;
+                if (TW(s) > widest)
+                    widest = TW(s);
                 if (i % 61 == 0 || i > 1290)
                     check_ring(s, &m);
             }
             check_ring(s, &m);
             /* compactness where the gaps allow it */
             if (pattern == 0 || pattern == 5)
-                assert_true(s->ring_tw <= 1);
+                assert_true(TW(s) <= 1);
             if (pattern == 1 && caps[ci] > 2)
-                assert_int_equal(s->ring_tw, 1); /* ms units: 10,000 +- 50 above a base */
+                assert_int_equal(TW(s), 1); /* ms units: 10,000 +- 50 above a base */
             if (pattern == 7 && caps[ci] > 2)
-                assert_int_equal(s->ring_tw, 4); /* ns: 1e10 +- 5e8, a spread under 2^32 */
+                assert_int_equal(TW(s), 4); /* ns: 1e10 +- 5e8, a spread under 2^32 */
             if (pattern == 3 && caps[ci] >= 40) {
                 /* the hour-long gap widened the ring; it narrows back once
                  * the gap has left the ring (cap 512 holds one always) */
                 assert_true(widest >= 2);
                 if (caps[ci] == 40)
-                    assert_true(s->ring_tw <= 2);
+                    assert_true(TW(s) <= 2);
             }
             if (pattern == 4 && caps[ci] >= 16)
                 assert_int_equal(widest, 8);
@@ -345,18 +346,18 @@ static void test_ring_memory(void **state)
     for (int i = 0; i < 100; i++)
         mend_series_push(r, s, t += 10 * SEC, i);
     size_t m1 = mend_registry_memory(r);
-    assert_int_equal(s->ring_cap_now, 112);
-    assert_int_equal(s->ring_tw, 0);
+    assert_int_equal(mend_series_ring_cap(s), 112);
+    assert_int_equal(TW(s), 0);
     assert_true(m1 - m0 >= 112 * 4 && m1 - m0 <= 112 * 4 + 32);
     mend_series_push(r, s, t += 10 * SEC + 1000000, 1.0); /* 1 ms late: ms units */
     size_t m2 = mend_registry_memory(r);
-    assert_int_equal(s->ring_tw, 1); /* base 10,000 ms, then 0 or 1 a value */
+    assert_int_equal(TW(s), 1); /* base 10,000 ms, then 0 or 1 a value */
     assert_true(m2 - m0 >= 112 * 5 + 8 && m2 - m0 <= 112 * 5 + 8 + 32);
     int64_t tt[2];
     assert_int_equal(mend_series_recent(s, NULL, tt, 2), 2);
     assert_int_equal(tt[1] - tt[0], 10 * SEC + 1000000);
     mend_series_push(r, s, t += 10 * SEC + 7, 1.0); /* ns units, a spread over 2^16 */
-    assert_int_equal(s->ring_tw, 4);
+    assert_int_equal(TW(s), 4);
     assert_true(mend_registry_memory(r) - m0 <= 112 * 8 + 8 + 32);
     mend_registry_free(r);
 }
@@ -549,8 +550,9 @@ static void test_memory_after_evict(void **state)
     for (uint32_t i = 0; i < 500; i++)
         assert_int_equal(mend_registry_evict(r, mend_registry_at(r, i)), MEND_OK);
     size_t m2 = mend_registry_memory(r);
-    /* rings (48 floats) and keys (about 30 bytes) of 500 series returned */
-    assert_true(m1 - m2 >= 500 * (48 * 4 + 30));
+    /* the rings (48 floats each) of 500 series are returned; the keys' blocks
+     * stay in the key store for the next keys */
+    assert_true(m1 - m2 >= 500 * 48 * 4);
     assert_true(m2 >= m0);
     for (int i = 0; i < 500; i++) {
         snprintf(key, sizeof key, "flow,src=10.1.%d.%d bytes", i / 256, i % 256);
@@ -560,6 +562,60 @@ static void test_memory_after_evict(void **state)
     }
     assert_int_equal(mend_registry_count(r), 500);
     assert_int_equal(mend_registry_memory(r), m1); /* same key lengths, same rings */
+    mend_registry_free(r);
+}
+
+/* Keys whose length keeps changing cannot reuse freed blocks; the key store
+ * is compacted so that its size stays bounded by the live keys, and every
+ * live key is still found, its pointer moved right, afterwards. */
+static void make_key(char *key, int i, int round, size_t len)
+{
+    memset(key, 'a' + round % 26, len);
+    snprintf(key, 12, "%05d-%04d", i, round);
+    key[10] = '.';
+}
+
+static void test_key_store_churn(void **state)
+{
+    (void)state;
+    struct mend_series_conf c;
+    mend_series_conf_defaults(&c);
+    c.max_series = 2000;
+    struct mend_registry *r = reg_new(&c, 0);
+    static char key[1100];
+    static struct mend_series *prev[1000], *cur[1000];
+    size_t peak = 0, first = 0;
+    for (int round = 0; round < 60; round++) {
+        size_t len = 20 + (size_t)round * 16; /* a new size class each round */
+        for (int i = 0; i < 1000; i++) {
+            make_key(key, i, round, len);
+            assert_int_equal(mend_registry_get(r, key, len, NULL, 0, &cur[i], NULL), MEND_OK);
+        }
+        /* this round's keys and the last round's (which compaction moved) */
+        for (int back = 0; back < 2 && back <= round; back++) {
+            size_t l = 20 + (size_t)(round - back) * 16;
+            for (int i = 0; i < 1000; i++) {
+                make_key(key, i, round - back, l);
+                struct mend_series *s = mend_registry_find(r, key, l);
+                assert_ptr_equal(s, back ? prev[i] : cur[i]);
+                assert_memory_equal(s->key, key, l);
+                assert_int_equal(s->key[l], '\0');
+            }
+        }
+        size_t m = mend_registry_memory(r);
+        if (round == 1)
+            first = m;
+        if (m > peak)
+            peak = m;
+        if (round)
+            for (int i = 0; i < 1000; i++)
+                assert_int_equal(mend_registry_evict(r, prev[i]), MEND_OK);
+        memcpy(prev, cur, sizeof prev);
+    }
+    /* without compaction the store would hold every round's keys: 1000 x
+     * (20 + 16 k) bytes summed over 60 rounds, about 29 MB; with it, a few
+     * times the two live rounds' keys (2 x 1 MB) */
+    assert_true(peak < first + 8 * 1000 * 1000);
     mend_registry_free(r);
 }
 
@@ -652,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_hint_after_evict),
         cmocka_unit_test(test_memory_after_evict),
         cmocka_unit_test(test_evict_idle),
+        cmocka_unit_test(test_key_store_churn),
         cmocka_unit_test(test_seeded_hash),
     };
     return cmocka_run_group_tests_name("series", tests, NULL, NULL);

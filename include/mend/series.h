@@ -41,10 +41,12 @@ struct mend_series_conf {
 void mend_series_conf_defaults(struct mend_series_conf *c);
 
 /* One series. The detector blob (blob_size bytes given to mend_registry_new)
- * follows the struct in memory, 16-byte aligned: see mend_series_blob().
+ * follows the struct in memory, 8-byte aligned (for double and int64_t, as
+ * detector.h asks): see mend_series_blob().
  * Fields marked (engine) are kept by the caller; the registry only zeroes
  * them when the record is (re)used. The ring fields are private to
- * series.c: read the ring through mend_series_recent(). */
+ * series.c: read the ring through mend_series_recent(). The record is 104
+ * bytes; fields are ordered so that it has no padding. */
 struct mend_series {
     const char *key;       /* owned by the registry, NUL-terminated; NULL = free slot */
     uint32_t key_len;      /* 0 = free slot */
@@ -56,18 +58,18 @@ struct mend_series {
     int64_t first_t, last_t; /* (engine) event times of the first and newest sample */
     int64_t interval;      /* (engine) smoothed gap between samples (ns), 0 = unknown */
     uint64_t n;            /* (engine) samples accepted */
-    /* ring: ring_cap_now floats, then ring_cap_now time deltas of ring_tw
-     * bytes each (see series.c); ring_t is the newest value's event time */
+    /* ring: room for ring_capm1 + 1 values (when ring != NULL) and their
+     * times, see series.c; ring_t is the newest value's event time */
     unsigned char *ring;
     int64_t ring_t;
-    uint32_t ring_step;    /* ring_tw == 0: every gap is ring_step units */
-    uint32_t ring_cap_now, ring_len, ring_head;
-    uint8_t ring_tw;       /* bytes per stored time: 0, 1, 2, 4 or 8 */
-    uint8_t ring_texp;     /* time unit 10^ring_texp ns */
-    float last_score;      /* (engine) */
-    uint8_t absent;        /* (engine) an absence event is out for this series */
-    uint8_t flags;         /* (engine) */
+    uint32_t ring_step;    /* time words of 0 bytes: every gap is ring_step units */
+    uint32_t ring_len;     /* values held */
+    uint16_t ring_head;
+    uint16_t ring_capm1;
     uint16_t mv_pos;       /* (engine) position + 1 in its entity's multivariate row, 0 = none */
+    uint8_t ring_enc;      /* low 4 bits: bytes per time word (0, 1, 2, 4, 8); high 4: unit 10^x ns */
+    uint8_t absent;        /* (engine) an absence event is out for this series */
+    float last_score;      /* (engine) */
     uint32_t next_hint;    /* id + 1 of the series that followed this one last time */
 };
 
@@ -164,6 +166,8 @@ long mend_registry_slot(const struct mend_registry *r, const char *key, size_t k
  * encoding, replacing the ring's contents; MEND_ENOMEM with nothing recorded
  * only when a series' very first ring cannot be allocated. */
 int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t_ns, double v);
+/* Values the ring has room for before it next grows (0 before the first push). */
+uint32_t mend_series_ring_cap(const struct mend_series *s);
 /* Copy the newest min(n, ring_len) values, oldest first, into vals and their
  * event times into times (either may be NULL); returns how many. */
 size_t mend_series_recent(const struct mend_series *s, float *vals, int64_t *times, size_t n);

@@ -7,8 +7,8 @@
  * so lookups do not slow down under churn) never touch a record, and most
  * misses never touch one either. Records are of fixed size in slabs of 4096
  * so pointers stay valid as the registry grows; a freed record goes on a
- * LIFO free list threaded through next_in_entity. Keys are allocated one by
- * one so that eviction gives their memory back. Nothing here allocates per
+ * LIFO free list threaded through next_in_entity. Keys live in a store of
+ * their own that reuses freed blocks (see key_alloc). Nothing here allocates per
  * sample except when a ring grows (every 16 values up to ring_cap) or its
  * time encoding has to change.
  *
@@ -40,6 +40,21 @@
 #define RING_MAX 65536u
 #define TABLE_MIN_BITS 10
 #define TEXP_MAX 9
+#define KCHUNK (1u << 18)
+#define KBIG 4096u
+#define KGRAIN 8u
+#define KCLASSES (KBIG / KGRAIN)
+
+/* the ring's room and encoding, packed in the record (see series.h) */
+#define RCAP(s) ((s)->ring ? (uint32_t)(s)->ring_capm1 + 1u : 0u)
+#define RTW(s) ((unsigned)((s)->ring_enc & 15u))
+#define RTEXP(s) ((unsigned)((s)->ring_enc >> 4))
+
+#if UINTPTR_MAX == UINT64_MAX
+/* bytes per series matter (1,000,000 of them): the record must not grow by
+ * accident; series.h orders its fields so that it has no padding */
+_Static_assert(sizeof(struct mend_series) == 104, "struct mend_series grew");
+#endif
 
 static const uint64_t pow10_tab[TEXP_MAX + 1] = {
     1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL, 100000000ULL,
@@ -57,6 +72,12 @@ struct table {
     size_t used;
 };
 
+struct kchunk {
+    struct kchunk *next;
+    size_t used, cap;
+    _Alignas(8) char data[];
+};
+
 struct mend_registry {
     struct mend_series_conf conf;
     uint64_t seed;
@@ -69,7 +90,10 @@ struct mend_registry {
     uint32_t n_free;
     struct mend_entity *entities;
     uint32_t n_entities, entities_cap;
-    size_t key_bytes, ring_bytes;
+    size_t key_bytes, ring_bytes; /* entity names and big keys; rings */
+    struct kchunk *kchunks;  /* the key store, see key_alloc */
+    char *kfree[KCLASSES];   /* freed key blocks by size class */
+    size_t k_arena, k_live, k_dead;
     int64_t *scratch_t;      /* ring_cap + 1 decoded times, for reshapes */
     float *scratch_v;
     uint64_t created, evicted, refused_cap, refused_key, no_entity;
@@ -102,8 +126,12 @@ static size_t ring_size(uint32_t cap, unsigned tw)
 
 static size_t ring_alloc_bytes(const struct mend_series *s)
 {
-    return s->ring ? blk(ring_size(s->ring_cap_now, s->ring_tw)) : 0;
+    return s->ring ? blk(ring_size(RCAP(s), RTW(s))) : 0;
 }
+
+/* A key's block in the key store: the key and its NUL in 8-byte granules
+ * (a free block holds the free list's next pointer). */
+static size_t kblock(size_t len) { return (len + 1 + KGRAIN - 1) & ~(size_t)(KGRAIN - 1); }
 
 static int64_t u2i(uint64_t u)
 {
@@ -208,8 +236,10 @@ int mend_registry_new(const struct mend_series_conf *c, size_t blob_size, struct
     r->conf = *c;
     r->seed = c->hash_seed ? c->hash_seed : draw_seed(r);
     r->blob_size = blob_size;
-    size_t head = (sizeof(struct mend_series) + 15) & ~(size_t)15;
-    r->rec_size = head + ((blob_size + 15) & ~(size_t)15);
+    /* 8-byte alignment is what blobs need (detector.h); 16 would cost 8
+     * bytes a record */
+    size_t head = (sizeof(struct mend_series) + 7) & ~(size_t)7;
+    r->rec_size = head + ((blob_size + 7) & ~(size_t)7);
     if (table_init(&r->series_tab, TABLE_MIN_BITS) || table_init(&r->entity_tab, 8))
         goto fail;
     r->entities_cap = 64;
@@ -241,7 +271,13 @@ void mend_registry_free(struct mend_registry *r)
     for (uint32_t i = 0; i < r->count; i++) {
         struct mend_series *s = rec(r, i);
         free(s->ring);
-        free((char *)(uintptr_t)s->key);
+        if (s->key && kblock(s->key_len) > KBIG)
+            free((char *)(uintptr_t)s->key);
+    }
+    while (r->kchunks) {
+        struct kchunk *n = r->kchunks->next;
+        free(r->kchunks);
+        r->kchunks = n;
     }
     for (size_t i = 0; i < r->n_slabs; i++)
         free(r->slabs[i]);
@@ -266,7 +302,7 @@ struct mend_series *mend_registry_at(const struct mend_registry *r, uint32_t id)
 
 void *mend_series_blob(struct mend_series *s)
 {
-    size_t head = (sizeof(struct mend_series) + 15) & ~(size_t)15;
+    size_t head = (sizeof(struct mend_series) + 7) & ~(size_t)7;
     return (unsigned char *)s + head;
 }
 
@@ -278,6 +314,139 @@ static char *dup_bytes(const char *s, size_t n)
         d[n] = '\0';
     }
     return d;
+}
+
+/* ---- the key store ------------------------------------------------------
+ * Keys live in chunks of 256 KiB in blocks of 8-byte granules. A freed
+ * block goes on the free list of its size class and is handed to the next
+ * key of that size (churning labels usually keep their length). Keeping
+ * keys out of the malloc heap matters for memory: one malloc per key sits
+ * between the ring blocks and pins a hole each time a ring grows (+69 bytes
+ * of RSS per series on `make bench`). When dead blocks outweigh live ones
+ * (and a chunk), the store is compacted: live keys are copied into fresh
+ * chunks and s->key updated, so dead space is bounded by the live keys.
+ * Keys over 4 KiB are malloc'd one by one. */
+static char *kchunk_take(struct mend_registry *r, size_t bs)
+{
+    struct kchunk *c = r->kchunks;
+    if (!c || c->cap - c->used < bs) {
+        /* the tail of the old chunk is left unused: at most KBIG bytes */
+        c = malloc(sizeof *c + KCHUNK);
+        if (!c)
+            return NULL;
+        c->next = r->kchunks;
+        c->used = 0;
+        c->cap = KCHUNK;
+        r->kchunks = c;
+        r->k_arena += blk(sizeof *c + KCHUNK);
+    }
+    char *p = c->data + c->used;
+    c->used += bs;
+    return p;
+}
+
+static void key_compact(struct mend_registry *r)
+{
+    /* pass 1: the chunks the live keys fill, packed in id order; all are
+     * allocated before anything moves, so a failure leaves things as they were */
+    size_t n = 0, used = KCHUNK;
+    for (uint32_t i = 0; i < r->count; i++) {
+        const struct mend_series *s = rec(r, i);
+        size_t bs = kblock(s->key_len);
+        if (!s->key || bs > KBIG)
+            continue;
+        if (KCHUNK - used < bs) {
+            n++;
+            used = 0;
+        }
+        used += bs;
+    }
+    struct kchunk *first = NULL, **tail = &first;
+    for (size_t k = 0; k < n; k++) {
+        struct kchunk *c = malloc(sizeof *c + KCHUNK);
+        if (!c) {
+            while (first) {
+                struct kchunk *x = first->next;
+                free(first);
+                first = x;
+            }
+            return; /* no room to compact: the store just stays larger */
+        }
+        c->next = NULL;
+        c->used = 0;
+        c->cap = KCHUNK;
+        *tail = c;
+        tail = &c->next;
+    }
+    /* pass 2: copy in the same order, so the chunks fill as counted */
+    struct kchunk *c = first;
+    for (uint32_t i = 0; i < r->count; i++) {
+        struct mend_series *s = rec(r, i);
+        size_t bs = kblock(s->key_len);
+        if (!s->key || bs > KBIG)
+            continue;
+        if (c->cap - c->used < bs)
+            c = c->next;
+        memcpy(c->data + c->used, s->key, (size_t)s->key_len + 1);
+        s->key = c->data + c->used;
+        c->used += bs;
+    }
+    while (r->kchunks) {
+        struct kchunk *x = r->kchunks->next;
+        free(r->kchunks);
+        r->kchunks = x;
+    }
+    /* reversed, so that the last chunk filled is the one new keys go to */
+    while (first) {
+        struct kchunk *x = first->next;
+        first->next = r->kchunks;
+        r->kchunks = first;
+        first = x;
+    }
+    r->k_arena = n * blk(sizeof *c + KCHUNK);
+    memset(r->kfree, 0, sizeof r->kfree);
+    r->k_dead = 0;
+}
+
+static char *key_alloc(struct mend_registry *r, const char *key, size_t len)
+{
+    size_t bs = kblock(len);
+    char *p;
+    if (bs > KBIG) {
+        p = malloc(len + 1);
+        if (!p)
+            return NULL;
+        r->key_bytes += blk(len + 1);
+    } else if (r->kfree[bs / KGRAIN - 1]) {
+        p = r->kfree[bs / KGRAIN - 1];
+        memcpy(&r->kfree[bs / KGRAIN - 1], p, sizeof p);
+        r->k_dead -= bs;
+        r->k_live += bs;
+    } else {
+        if (r->k_dead > r->k_live && r->k_dead > KCHUNK)
+            key_compact(r);
+        p = kchunk_take(r, bs);
+        if (!p)
+            return NULL;
+        r->k_live += bs;
+    }
+    memcpy(p, key, len);
+    p[len] = '\0';
+    return p;
+}
+
+static void key_free(struct mend_registry *r, char *p, size_t len)
+{
+    size_t bs = kblock(len);
+    if (bs > KBIG) {
+        free(p);
+        r->key_bytes -= blk(len + 1);
+        return;
+    }
+    memcpy(p, &r->kfree[bs / KGRAIN - 1], sizeof p);
+    r->kfree[bs / KGRAIN - 1] = p;
+    r->k_live -= bs;
+    r->k_dead += bs;
 }
 
 /* Entity id for name, creating it when new. *out = 0 when there is no name,
@@ -403,7 +572,7 @@ static int new_record(struct mend_registry *r, uint32_t *id_out)
             r->slabs = ns;
             r->slabs_cap = cap;
         }
-        /* the records' blobs hold doubles: 16-byte alignment from aligned_alloc */
+        /* the records' blobs hold doubles: 8-byte alignment at least */
         unsigned char *slab = aligned_alloc(16, SLAB_SIZE * r->rec_size);
         if (!slab)
             return MEND_ENOMEM;
@@ -445,7 +614,7 @@ int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
     rc = new_record(r, &id);
     if (rc)
         return rc;
-    char *copy = dup_bytes(key, key_len);
+    char *copy = key_alloc(r, key, key_len);
     if (!copy)
         return MEND_ENOMEM;
     if (capped)
@@ -466,7 +635,6 @@ int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
     s->id = id;
     s->gen = gen;
     s->entity = eid;
-    r->key_bytes += blk(key_len + 1);
     /* members are linked at the head: the list order is newest first, which
      * is deterministic, and both links make removal O(1) even for entity 0 */
     struct mend_entity *e = &r->entities[eid];
@@ -509,10 +677,11 @@ int mend_registry_evict(struct mend_registry *r, struct mend_series *s)
     e->n_members--;
     r->ring_bytes -= ring_alloc_bytes(s);
     free(s->ring);
-    r->key_bytes -= blk((size_t)s->key_len + 1);
-    free((char *)(uintptr_t)s->key);
+    key_free(r, (char *)(uintptr_t)s->key, s->key_len);
     s->ring = NULL;
-    s->ring_cap_now = s->ring_len = s->ring_head = 0;
+    s->ring_capm1 = 0;
+    s->ring_len = s->ring_head = 0;
+    s->ring_enc = 0;
     s->key = NULL;
     s->key_len = 0;
     s->next_hint = 0;
@@ -568,17 +737,17 @@ static float *ring_vals(const struct mend_series *s) { return (float *)(void *)s
 
 static unsigned char *ring_times(const struct mend_series *s)
 {
-    return s->ring + (size_t)s->ring_cap_now * sizeof(float) + (s->ring_tw && s->ring_tw < 8 ? 8u : 0u);
+    return s->ring + (size_t)RCAP(s) * sizeof(float) + (RTW(s) && RTW(s) < 8 ? 8u : 0u);
 }
 
 /* The gap every time word adds to: ring_step for tw 0, the block's base
  * for tw 1, 2 and 4 (unused for tw 8). */
 static uint64_t ring_base(const struct mend_series *s)
 {
-    if (!s->ring_tw)
+    if (!RTW(s))
         return s->ring_step;
     uint64_t b;
-    memcpy(&b, s->ring + (size_t)s->ring_cap_now * sizeof(float), sizeof b);
+    memcpy(&b, s->ring + (size_t)RCAP(s) * sizeof(float), sizeof b);
     return b;
 }
 
@@ -586,8 +755,8 @@ static uint64_t ring_base(const struct mend_series *s)
  * absolute time (tw 8); 0 for tw 0. */
 static uint64_t tword(const struct mend_series *s, uint32_t i)
 {
-    const unsigned char *p = ring_times(s) + (size_t)i * s->ring_tw;
-    switch (s->ring_tw) {
+    const unsigned char *p = ring_times(s) + (size_t)i * RTW(s);
+    switch (RTW(s)) {
     case 1:
         return *p;
     case 2: {
@@ -612,8 +781,8 @@ static uint64_t tword(const struct mend_series *s, uint32_t i)
 
 static void tword_put(struct mend_series *s, uint32_t i, uint64_t w)
 {
-    unsigned char *p = ring_times(s) + (size_t)i * s->ring_tw;
-    switch (s->ring_tw) {
+    unsigned char *p = ring_times(s) + (size_t)i * RTW(s);
+    switch (RTW(s)) {
     case 1:
         *p = (unsigned char)w;
         break;
@@ -638,19 +807,19 @@ static void tword_put(struct mend_series *s, uint32_t i, uint64_t w)
 /* The newest k values (k <= ring_len), oldest first; times walk back from ring_t. */
 static void ring_decode(const struct mend_series *s, size_t k, float *vals, int64_t *times)
 {
-    uint32_t cap = s->ring_cap_now;
+    uint32_t cap = RCAP(s);
     uint32_t i = s->ring_head + s->ring_len - 1; /* newest slot */
     if (i >= cap)
         i -= cap;
-    uint64_t unit = pow10_tab[s->ring_texp];
-    uint64_t base = s->ring_tw < 8 ? ring_base(s) : 0;
+    uint64_t unit = pow10_tab[RTEXP(s)];
+    uint64_t base = RTW(s) < 8 ? ring_base(s) : 0;
     uint64_t cur = (uint64_t)s->ring_t;
     const float *rv = ring_vals(s);
     for (size_t j = k; j-- > 0;) {
         if (vals)
             vals[j] = rv[i];
         if (times) {
-            if (s->ring_tw == 8) {
+            if (RTW(s) == 8) {
                 times[j] = u2i(tword(s, i));
             } else {
                 times[j] = u2i(cur);
@@ -662,6 +831,8 @@ static void ring_decode(const struct mend_series *s, size_t k, float *vals, int6
         i = i ? i - 1 : cap - 1;
     }
 }
+
+uint32_t mend_series_ring_cap(const struct mend_series *s) { return RCAP(s); }
 
 size_t mend_series_recent(const struct mend_series *s, float *vals, int64_t *times, size_t n)
 {
@@ -721,11 +892,10 @@ static void ring_fill(struct mend_series *s, unsigned char *block, uint32_t cap,
                       const float *vals, const int64_t *times, uint32_t m)
 {
     s->ring = block;
-    s->ring_cap_now = cap;
+    s->ring_capm1 = (uint16_t)(cap - 1);
     s->ring_len = m;
     s->ring_head = 0;
-    s->ring_tw = e.tw;
-    s->ring_texp = e.texp;
+    s->ring_enc = (uint8_t)(e.tw | e.texp << 4);
     s->ring_step = e.tw ? 0 : (uint32_t)e.base;
     s->ring_t = times[m - 1];
     memcpy(block, vals, (size_t)m * sizeof *vals);
@@ -770,8 +940,8 @@ static int ring_reshape(struct mend_registry *r, struct mend_series *s, uint32_t
     /* no memory: re-encode in place within the old block, dropping the
      * oldest values until the encoding fits (a single value always does:
      * it has no gap to store). */
-    cap = s->ring_cap_now;
-    size_t have = ring_size(cap, s->ring_tw);
+    cap = RCAP(s);
+    size_t have = ring_size(cap, RTW(s));
     const float *vp = vals;
     const int64_t *tp = times;
     if (m > cap) {
@@ -800,15 +970,15 @@ static int ring_reshape(struct mend_registry *r, struct mend_series *s, uint32_t
  * gap is held besides this one, so a tw 0 ring may take any step. */
 static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
 {
-    if (s->ring_tw == 8) {
+    if (RTW(s) == 8) {
         tword_put(s, i, (uint64_t)t);
         return 1;
     }
     if (t < s->ring_t)
         return 0;
     uint64_t d = (uint64_t)t - (uint64_t)s->ring_t;
-    if (s->ring_tw == 0) {
-        if (d == (uint64_t)s->ring_step * pow10_tab[s->ring_texp])
+    if (RTW(s) == 0) {
+        if (d == (uint64_t)s->ring_step * pow10_tab[RTEXP(s)])
             return 1;
         if (!fresh)
             return 0;
@@ -817,19 +987,19 @@ static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
             texp--;
         if (d / pow10_tab[texp] > UINT32_MAX)
             return 0;
-        s->ring_texp = (uint8_t)texp;
+        s->ring_enc = (uint8_t)texp << 4; /* tw stays 0 */
         s->ring_step = (uint32_t)(d / pow10_tab[texp]);
         return 1;
     }
     uint64_t u = d;
-    if (s->ring_texp) {
-        uint64_t unit = pow10_tab[s->ring_texp];
+    if (RTEXP(s)) {
+        uint64_t unit = pow10_tab[RTEXP(s)];
         if (d % unit)
             return 0;
         u = d / unit;
     }
     uint64_t base = ring_base(s);
-    if (u < base || (u - base) >> (8 * s->ring_tw))
+    if (u < base || (u - base) >> (8 * RTW(s)))
         return 0;
     tword_put(s, i, u - base);
     return 1;
@@ -841,21 +1011,21 @@ static void ring_maybe_narrow(struct mend_registry *r, struct mend_series *s)
     uint32_t m = s->ring_len;
     ring_decode(s, m, r->scratch_v, r->scratch_t);
     struct tenc e = enc_choose(r->scratch_t, m);
-    if (e.tw >= s->ring_tw)
+    if (e.tw >= RTW(s))
         return;
-    size_t need = ring_size(s->ring_cap_now, e.tw);
+    size_t need = ring_size(RCAP(s), e.tw);
     unsigned char *block = malloc(need);
     if (!block)
         return; /* the wider encoding is still exact */
     r->ring_bytes -= ring_alloc_bytes(s);
     r->ring_bytes += blk(need);
     free(s->ring);
-    ring_fill(s, block, s->ring_cap_now, e, r->scratch_v, r->scratch_t, m);
+    ring_fill(s, block, RCAP(s), e, r->scratch_v, r->scratch_t, m);
 }
 
 int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t, double v)
 {
-    uint32_t cap = s->ring_cap_now, len = s->ring_len;
+    uint32_t cap = RCAP(s), len = s->ring_len;
     if (len == cap && cap < r->conf.ring_cap) {
         /* linear steps keep a young series' ring close to what it holds */
         uint32_t ncap = cap + RING_STEP < r->conf.ring_cap ? cap + RING_STEP : r->conf.ring_cap;
@@ -881,9 +1051,10 @@ int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t, 
     s->ring_t = t;
     if (len < cap) {
         s->ring_len++;
-    } else if (++s->ring_head == cap) {
-        s->ring_head = 0;
-        if (s->ring_tw)
+    } else {
+        uint32_t h = s->ring_head + 1u; /* in 32 bits: cap may be 65536 */
+        s->ring_head = (uint16_t)(h == cap ? 0 : h);
+        if (h == cap && RTW(s))
             ring_maybe_narrow(r, s);
     }
     return MEND_OK;
@@ -895,5 +1066,5 @@ size_t mend_registry_memory(const struct mend_registry *r)
            (r->entity_tab.mask + 1) * sizeof(struct slot) + r->n_slabs * SLAB_SIZE * r->rec_size +
            r->slabs_cap * sizeof *r->slabs + r->entities_cap * sizeof *r->entities +
            ((size_t)r->conf.ring_cap + 1) * (sizeof *r->scratch_t + sizeof *r->scratch_v) +
-           r->key_bytes + r->ring_bytes;
+           r->key_bytes + r->k_arena + r->ring_bytes;
 }
