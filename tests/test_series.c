@@ -273,7 +273,10 @@ static int64_t next_time(int pattern, int64_t t, uint64_t *st, int i)
         return t + (x % 7 == 0 ? -(int64_t)(x % (100 * SEC)) : (int64_t)(x % (20 * SEC)));
     case 5: /* equal times (two samples in one instant) and 1 ns steps */
         return t + (int64_t)(x % 2);
-    case 6: /* gaps of up to a century in ns: more than 4 bytes */
+    case 6: /* gaps of up to a century in ns: more than 4 bytes (and back
+             * to the far past before the range runs out) */
+        if (t > INT64_MAX / 2)
+            t = INT64_MIN / 2;
         return t + (int64_t)(x % (100LL * 365 * 86400 * SEC));
     case 7: /* Telegraf with collection jitter: 10 s +- 0.5 s in ns */
         return t + 10 * SEC + (int64_t)(x % SEC) - SEC / 2;
@@ -570,9 +573,10 @@ static void test_memory_after_evict(void **state)
  * live key is still found, its pointer moved right, afterwards. */
 static void make_key(char *key, int i, int round, size_t len)
 {
+    char head[32];
     memset(key, 'a' + round % 26, len);
-    snprintf(key, 12, "%05d-%04d", i, round);
-    key[10] = '.';
+    snprintf(head, sizeof head, "%05d-%04d.", i % 100000, round % 10000);
+    memcpy(key, head, 11);
 }
 
 static void test_key_store_churn(void **state)

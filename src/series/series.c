@@ -987,7 +987,7 @@ static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
             texp--;
         if (d / pow10_tab[texp] > UINT32_MAX)
             return 0;
-        s->ring_enc = (uint8_t)texp << 4; /* tw stays 0 */
+        s->ring_enc = (uint8_t)((unsigned)texp << 4); /* tw stays 0 */
         s->ring_step = (uint32_t)(d / pow10_tab[texp]);
         return 1;
     }
