@@ -32,6 +32,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#define XXH_INLINE_ALL /* the hash runs once per sample that misses the hint */
 #include <xxhash.h>
 
 #define SLAB_SHIFT 12
