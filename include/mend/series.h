@@ -48,7 +48,10 @@ void mend_series_conf_defaults(struct mend_series_conf *c);
  * series.c: read the ring through mend_series_recent(). The record is 104
  * bytes; fields are ordered so that it has no padding. */
 struct mend_series {
-    const char *key;       /* owned by the registry, NUL-terminated; NULL = free slot */
+    /* owned by the registry, NUL-terminated; NULL = free slot. The key
+     * store is compacted after heavy churn, which moves keys: do not keep
+     * this pointer across mend_registry_get*() or _evict*(); copy the key */
+    const char *key;
     uint32_t key_len;      /* 0 = free slot */
     uint32_t id;
     uint32_t gen;          /* bumped each time this id is evicted */
@@ -106,7 +109,9 @@ void mend_registry_free(struct mend_registry *r); /* does not free entity->user 
  * When the entity cap is reached the series is created with entity 0 (and
  * counted in no_entity). A new series' record is zeroed, blob included. The
  * returned pointer stays valid until the series is evicted or the registry
- * freed. Borrows key and entity. */
+ * freed. A failure creates no series. If the caller cannot set up a new
+ * series' own state (its detector), mend_registry_evict() undoes the
+ * creation. Borrows key and entity. */
 int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
                       const char *entity, size_t entity_len,
                       struct mend_series **out, int *created);

@@ -179,6 +179,24 @@ static int table_grow(struct table *t)
     return MEND_OK;
 }
 
+/* Make room for one more entry (grow at 3/4 full) before inserting, so that
+ * a failed growth leaves nothing half made. */
+static int table_reserve(struct table *t)
+{
+    if ((t->used + 1) * 4 > (t->mask + 1) * 3)
+        return table_grow(t);
+    return MEND_OK;
+}
+
+/* The empty slot that ends fp's probe run. */
+static size_t table_free_slot(const struct table *t, uint32_t fp)
+{
+    size_t i = home(t, fp);
+    while (t->slots[i].id1)
+        i = (i + 1) & t->mask;
+    return i;
+}
+
 /* Remove slot i by shifting later members of its probe run back, so the
  * table never holds tombstones. */
 static void table_delete(struct table *t, size_t i)
@@ -473,6 +491,8 @@ static int entity_get(struct mend_registry *r, const char *name, size_t len, uin
         *capped = 1;
         return MEND_OK;
     }
+    if (table_reserve(t) != MEND_OK)
+        return MEND_ENOMEM;
     if (r->n_entities == r->entities_cap) {
         uint32_t cap = r->entities_cap * 2;
         struct mend_entity *e = realloc(r->entities, cap * sizeof *e);
@@ -489,10 +509,10 @@ static int entity_get(struct mend_registry *r, const char *name, size_t len, uin
     r->entities[id].name = copy;
     r->entities[id].name_len = (uint32_t)len;
     r->key_bytes += blk(len + 1);
+    i = table_free_slot(t, fp); /* the table may have grown */
     t->slots[i].id1 = id + 1;
     t->slots[i].fp = fp;
-    if (++t->used * 4 > (t->mask + 1) * 3 && table_grow(t) != MEND_OK)
-        return MEND_ENOMEM;
+    t->used++;
     *out = id;
     return MEND_OK;
 }
@@ -524,14 +544,14 @@ struct mend_series *mend_registry_find(const struct mend_registry *r, const char
 
 long mend_registry_slot(const struct mend_registry *r, const char *key, size_t key_len)
 {
-    struct mend_series *s = mend_registry_find(r, key, key_len);
+    const struct mend_series *s = mend_registry_find(r, key, key_len);
     if (!s)
         return -1;
     const struct table *t = &r->series_tab;
-    for (size_t i = 0; i <= t->mask; i++)
-        if (t->slots[i].id1 == s->id + 1)
-            return (long)i;
-    return -1;
+    size_t i = home(t, (uint32_t)(mend_registry_hash(r, key, key_len) >> 32));
+    while (t->slots[i].id1 != s->id + 1)
+        i = (i + 1) & t->mask;
+    return (long)i;
 }
 
 int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, const char *key,
@@ -604,13 +624,18 @@ int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
         r->refused_cap++;
         return MEND_ECAP;
     }
+    /* everything that can fail comes before the series is linked in, so
+     * that a failure leaves no series behind (at most an entity or a slab
+     * for the next one) */
+    struct table *t = &r->series_tab;
+    if (table_reserve(t) != MEND_OK)
+        return MEND_ENOMEM;
+    slot = table_free_slot(t, fp); /* the table may have grown */
     uint32_t eid;
     int capped;
     int rc = entity_get(r, entity, entity_len, &eid, &capped);
     if (rc)
         return rc;
-    /* entity_get may have grown the entity table, never the series table:
-     * slot is still the end of key's probe run */
     uint32_t id;
     rc = new_record(r, &id);
     if (rc)
@@ -645,11 +670,9 @@ int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
     e->first_member = id + 1;
     e->n_members++;
     r->created++;
-    struct table *t = &r->series_tab;
     t->slots[slot].id1 = id + 1;
     t->slots[slot].fp = fp;
-    if (++t->used * 4 > (t->mask + 1) * 3 && table_grow(t) != MEND_OK)
-        return MEND_ENOMEM; /* the series is in (the table is just fuller) */
+    t->used++;
     if (created)
         *created = 1;
     *out = s;
