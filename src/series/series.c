@@ -8,25 +8,28 @@
  * misses never touch one either. Records are of fixed size in slabs of 4096
  * so pointers stay valid as the registry grows; a freed record goes on a
  * LIFO free list threaded through next_in_entity. Keys live in a store of
- * their own that reuses freed blocks (see key_alloc). Nothing here allocates per
- * sample except when a ring grows (every 16 values up to ring_cap) or its
+ * their own that reuses freed blocks (see key_alloc). Nothing here allocates
+ * per sample except when a ring grows (every 16 values up to ring_cap) or its
  * time encoding has to change.
  *
  * Ring times. Each ring keeps the exact event time of every value without
- * 8 bytes per value: the record holds the newest time (ring_t) and each slot
- * the gap to the value before it, as an unsigned count of a unit 10^texp ns
- * in tw bytes (1, 2 or 4). tw = 0 means every gap is ring_step units (a
- * collector reporting on a fixed interval: no bytes per value at all), and
- * tw = 8 stores absolute times (gaps that are negative or too large for 4
- * bytes). Times are decoded backwards from ring_t, so the gap stored in the
+ * 8 bytes per value. The record holds the newest time (ring_t); gaps between
+ * consecutive values are counted in a unit of 10^texp ns, the coarsest that
+ * divides them all, and each slot holds its gap to the value before it as
+ * base + a word of tw bytes (1, 2 or 4), base being the smallest gap (kept
+ * in the ring's block). So 10 s +- 50 ms in ms takes 1 byte a value and
+ * 10 s +- 0.5 s in ns 4 bytes. tw = 0 means every gap is ring_step units (a
+ * collector on a fixed interval: no bytes per value at all), and tw = 8
+ * stores absolute times (gaps that are negative, or spread over more than
+ * 4 bytes). Times are decoded backwards from ring_t, so the gap stored in the
  * oldest slot is never read. When a new gap does not fit the encoding, the
  * ring is re-encoded from its decoded times with the narrowest encoding that
- * fits them all ("reshape"); when a full ring wraps around with tw > 0 the
- * same choice may narrow it again once an outlier gap has left. Every path
- * is exact: there is no lossy case. */
+ * fits them all ("reshape", also done when a ring grows); when a full ring
+ * wraps around with tw > 0 the same choice may narrow it again once an
+ * outlier gap has left. Every path is exact: there is no lossy case. The
+ * block is [cap floats][base, 8 bytes, tw 1-4 only][cap words of tw bytes]. */
 #include "mend/series.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
