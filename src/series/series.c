@@ -1050,13 +1050,46 @@ static void ring_maybe_narrow(struct mend_registry *r, struct mend_series *s)
     ring_fill(s, block, RCAP(s), e, r->scratch_v, r->scratch_t, m);
 }
 
+/* Move s's ring into a block with room for cap values, keeping its
+ * encoding: a plain copy, unrolled oldest first (a young series grows every
+ * 16 values, so this must not decode and re-encode). */
+static int ring_grow(struct mend_registry *r, struct mend_series *s, uint32_t cap)
+{
+    unsigned tw = RTW(s);
+    size_t need = ring_size(cap, tw);
+    unsigned char *block = malloc(need);
+    if (!block)
+        return MEND_ENOMEM;
+    uint32_t old = RCAP(s), len = s->ring_len, head = s->ring_head;
+    uint32_t first = old - head < len ? old - head : len; /* head .. end of the old block */
+    memcpy(block, s->ring + (size_t)head * 4, (size_t)first * 4);
+    memcpy(block + (size_t)first * 4, s->ring, (size_t)(len - first) * 4);
+    if (tw) {
+        const unsigned char *ot = ring_times(s);
+        unsigned char *nt = block + (size_t)cap * 4 + (tw < 8 ? 8u : 0u);
+        if (tw < 8)
+            memcpy(block + (size_t)cap * 4, s->ring + (size_t)old * 4, 8);
+        memcpy(nt, ot + (size_t)head * tw, (size_t)first * tw);
+        memcpy(nt + (size_t)first * tw, ot, (size_t)(len - first) * tw);
+    }
+    r->ring_bytes -= ring_alloc_bytes(s);
+    r->ring_bytes += blk(need);
+    free(s->ring);
+    s->ring = block;
+    s->ring_capm1 = (uint16_t)(cap - 1);
+    s->ring_head = 0;
+    return MEND_OK;
+}
+
 int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t, double v)
 {
     uint32_t cap = RCAP(s), len = s->ring_len;
     if (len == cap && cap < r->conf.ring_cap) {
         /* linear steps keep a young series' ring close to what it holds */
         uint32_t ncap = cap + RING_STEP < r->conf.ring_cap ? cap + RING_STEP : r->conf.ring_cap;
-        return ring_reshape(r, s, ncap, t, v);
+        if (cap == 0 || ring_grow(r, s, ncap) != MEND_OK)
+            return ring_reshape(r, s, ncap, t, v);
+        cap = ncap; /* and store (t, v) below, in the same encoding if it fits */
     }
     /* compare-and-wrap rather than %: this runs once per sample */
     uint32_t i;
