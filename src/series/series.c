@@ -49,6 +49,16 @@
 #define KGRAIN 8u
 #define KCLASSES (KBIG / KGRAIN)
 
+/* Slow paths of mend_series_push kept out of line, so that its fast path
+ * does not pay for their registers on every sample. */
+#if defined(__GNUC__)
+#define COLD __attribute__((noinline, cold))
+#define HOT_INLINE inline __attribute__((always_inline))
+#else
+#define COLD
+#define HOT_INLINE inline
+#endif
+
 /* the ring's room and encoding, packed in the record (see series.h) */
 #define RCAP(s) ((s)->ring ? (uint32_t)(s)->ring_capm1 + 1u : 0u)
 #define RTW(s) ((unsigned)((s)->ring_enc & 15u))
@@ -941,7 +951,7 @@ static void ring_fill(struct mend_series *s, unsigned char *block, uint32_t cap,
  * (t, v), in the narrowest encoding that holds their times exactly. On an
  * allocation failure the ring keeps its block and as many of the newest
  * values as that block can hold encoded; MEND_ENOMEM is returned. */
-static int ring_reshape(struct mend_registry *r, struct mend_series *s, uint32_t cap, int64_t t,
+COLD static int ring_reshape(struct mend_registry *r, struct mend_series *s, uint32_t cap, int64_t t,
                         double v)
 {
     uint32_t keep = s->ring_len < cap ? s->ring_len : cap - 1;
@@ -995,8 +1005,12 @@ static int ring_reshape(struct mend_registry *r, struct mend_series *s, uint32_t
 
 /* Store t's gap into slot i in the current encoding if it fits; fresh: no
  * gap is held besides this one, so a tw 0 ring may take any step. */
-static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
+static HOT_INLINE int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
 {
+    /* a fixed interval first: the common case */
+    if (RTW(s) == 0 && t >= s->ring_t &&
+        (uint64_t)t - (uint64_t)s->ring_t == (uint64_t)s->ring_step * pow10_tab[RTEXP(s)])
+        return 1;
     if (RTW(s) == 8) {
         tword_put(s, i, (uint64_t)t);
         return 1;
@@ -1005,8 +1019,6 @@ static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
         return 0;
     uint64_t d = (uint64_t)t - (uint64_t)s->ring_t;
     if (RTW(s) == 0) {
-        if (d == (uint64_t)s->ring_step * pow10_tab[RTEXP(s)])
-            return 1;
         if (!fresh)
             return 0;
         int texp = TEXP_MAX;
@@ -1033,27 +1045,28 @@ static int tenc_put(struct mend_series *s, uint32_t i, int64_t t, int fresh)
 }
 
 /* A full ring that wrapped: narrow its encoding if the gaps now allow. */
-static void ring_maybe_narrow(struct mend_registry *r, struct mend_series *s)
+COLD static int ring_maybe_narrow(struct mend_registry *r, struct mend_series *s)
 {
     uint32_t m = s->ring_len;
     ring_decode(s, m, r->scratch_v, r->scratch_t);
     struct tenc e = enc_choose(r->scratch_t, m);
     if (e.tw >= RTW(s))
-        return;
+        return MEND_OK;
     size_t need = ring_size(RCAP(s), e.tw);
     unsigned char *block = malloc(need);
     if (!block)
-        return; /* the wider encoding is still exact */
+        return MEND_OK; /* the wider encoding is still exact */
     r->ring_bytes -= ring_alloc_bytes(s);
     r->ring_bytes += blk(need);
     free(s->ring);
     ring_fill(s, block, RCAP(s), e, r->scratch_v, r->scratch_t, m);
+    return MEND_OK;
 }
 
 /* Move s's ring into a block with room for cap values, keeping its
  * encoding: a plain copy, unrolled oldest first (a young series grows every
  * 16 values, so this must not decode and re-encode). */
-static int ring_grow(struct mend_registry *r, struct mend_series *s, uint32_t cap)
+COLD static int ring_grow(struct mend_registry *r, struct mend_series *s, uint32_t cap)
 {
     unsigned tw = RTW(s);
     size_t need = ring_size(cap, tw);
@@ -1081,43 +1094,78 @@ static int ring_grow(struct mend_registry *r, struct mend_series *s, uint32_t ca
     return MEND_OK;
 }
 
-int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t, double v)
+/* Everything but the common case: the first value, a ring that must grow,
+ * a gap the encoding cannot hold. */
+COLD static int push_slow(struct mend_registry *r, struct mend_series *s, int64_t t, double v)
 {
     uint32_t cap = RCAP(s), len = s->ring_len;
+    if (!s->ring) {
+        /* the first value: no gap yet, so no time words */
+        cap = RING_STEP < r->conf.ring_cap ? RING_STEP : r->conf.ring_cap;
+        unsigned char *block = malloc(ring_size(cap, 0));
+        if (!block)
+            return MEND_ENOMEM;
+        s->ring = block;
+        s->ring_capm1 = (uint16_t)(cap - 1);
+        s->ring_len = 1;
+        s->ring_head = 0;
+        s->ring_enc = 0;
+        s->ring_step = 0;
+        s->ring_t = t;
+        ring_vals(s)[0] = (float)v;
+        r->ring_bytes += ring_alloc_bytes(s);
+        return MEND_OK;
+    }
     if (len == cap && cap < r->conf.ring_cap) {
         /* linear steps keep a young series' ring close to what it holds */
         uint32_t ncap = cap + RING_STEP < r->conf.ring_cap ? cap + RING_STEP : r->conf.ring_cap;
-        if (cap == 0 || ring_grow(r, s, ncap) != MEND_OK)
+        if (cap == 0 || len == 0 || ring_grow(r, s, ncap) != MEND_OK)
             return ring_reshape(r, s, ncap, t, v);
-        cap = ncap; /* and store (t, v) below, in the same encoding if it fits */
+        cap = ncap;
+        /* the grown ring has room: store (t, v) in its encoding if it fits */
+        if (tenc_put(s, len, t, len <= 1)) {
+            ring_vals(s)[len] = (float)v;
+            s->ring_t = t;
+            s->ring_len++;
+            return MEND_OK;
+        }
     }
-    /* compare-and-wrap rather than %: this runs once per sample */
+    return ring_reshape(r, s, cap, t, v);
+}
+
+int mend_series_push(struct mend_registry *r, struct mend_series *s, int64_t t, double v)
+{
+    /* the fast path makes no call but tail calls, so it saves no registers:
+     * it runs once per sample */
+    uint32_t cap = RCAP(s), len = s->ring_len;
+    if (len == 0 || (len == cap && cap < r->conf.ring_cap))
+        return push_slow(r, s, t, v);
     uint32_t i;
     int fresh;
     if (len < cap) {
-        i = s->ring_head + len;
+        i = s->ring_head + len; /* compare-and-wrap rather than % */
         if (i >= cap)
             i -= cap;
         fresh = len <= 1;
     } else {
-        i = s->ring_head;
+        i = s->ring_head; /* full: the oldest value goes */
         fresh = len <= 2;
     }
-    /* len == 0 here only with a block but no values: not reached today,
-     * and harmless: the oldest value's gap is never read */
-    if (len && !tenc_put(s, i, t, fresh))
-        return ring_reshape(r, s, cap, t, v);
+    if (!tenc_put(s, i, t, fresh))
+        return push_slow(r, s, t, v);
     ring_vals(s)[i] = (float)v;
     s->ring_t = t;
     if (len < cap) {
         s->ring_len++;
-    } else {
-        uint32_t h = s->ring_head + 1u; /* in 32 bits: cap may be 65536 */
-        s->ring_head = (uint16_t)(h == cap ? 0 : h);
-        if (h == cap && RTW(s))
-            ring_maybe_narrow(r, s);
+        return MEND_OK;
     }
-    return MEND_OK;
+    uint32_t h = s->ring_head + 1u; /* in 32 bits: cap may be 65536 */
+    if (h < cap) {
+        s->ring_head = (uint16_t)h;
+        return MEND_OK;
+    }
+    s->ring_head = 0;
+    return RTW(s) ? ring_maybe_narrow(r, s) : MEND_OK;
 }
 
 size_t mend_registry_memory(const struct mend_registry *r)
