@@ -592,8 +592,10 @@ static void test_key_store_churn(void **state)
     for (int round = 0; round < 60; round++) {
         size_t len = 20 + (size_t)round * 16; /* a new size class each round */
         for (int i = 0; i < 1000; i++) {
+            char host[16];
+            int hl = snprintf(host, sizeof host, "host-%d", i % 37);
             make_key(key, i, round, len);
-            assert_int_equal(mend_registry_get(r, key, len, NULL, 0, &cur[i], NULL), MEND_OK);
+            assert_int_equal(mend_registry_get(r, key, len, host, (size_t)hl, &cur[i], NULL), MEND_OK);
         }
         /* this round's keys and the last round's (which compaction moved) */
         for (int back = 0; back < 2 && back <= round; back++) {
@@ -604,6 +606,10 @@ static void test_key_store_churn(void **state)
                 assert_ptr_equal(s, back ? prev[i] : cur[i]);
                 assert_memory_equal(s->key, key, l);
                 assert_int_equal(s->key[l], '\0');
+                /* entity names live in the same store and move with it */
+                char host[16];
+                snprintf(host, sizeof host, "host-%d", i % 37);
+                assert_string_equal(mend_registry_entity(r, s->entity)->name, host);
             }
         }
         size_t m = mend_registry_memory(r);

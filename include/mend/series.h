@@ -77,7 +77,7 @@ struct mend_series {
 };
 
 struct mend_entity {
-    const char *name;      /* registry-owned */
+    const char *name;      /* registry-owned; may move as series keys do (see there) */
     uint32_t name_len;
     uint32_t first_member; /* member id + 1, 0 = none; newest member first */
     uint32_t n_members;

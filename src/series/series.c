@@ -317,7 +317,8 @@ void mend_registry_free(struct mend_registry *r)
     free(r->series_tab.slots);
     free(r->entity_tab.slots);
     for (uint32_t i = 1; i < r->n_entities; i++)
-        free((char *)(uintptr_t)r->entities[i].name);
+        if (kblock(r->entities[i].name_len) > KBIG)
+            free((char *)(uintptr_t)r->entities[i].name);
     free(r->entities);
     free(r->scratch_t);
     free(r->scratch_v);
@@ -338,18 +339,9 @@ void *mend_series_blob(struct mend_series *s)
     return (unsigned char *)s + head;
 }
 
-static char *dup_bytes(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
 /* ---- the key store ------------------------------------------------------
- * Keys live in chunks of 256 KiB in blocks of 8-byte granules. A freed
+ * Keys (and entity names, which are never freed) live in chunks of 256 KiB
+ * in blocks of 8-byte granules. A freed
  * block goes on the free list of its size class and is handed to the next
  * key of that size (churning labels usually keep their length). Keeping
  * keys out of the malloc heap matters for memory: one malloc per key sits
@@ -377,15 +369,29 @@ static char *kchunk_take(struct mend_registry *r, size_t bs)
     return p;
 }
 
+/* The j-th string of the key store: series keys by id, then entity names
+ * (entity 0's "" is not in it). NULL for a free record. */
+static const char **kstr_at(struct mend_registry *r, uint32_t j, size_t *len)
+{
+    if (j < r->count) {
+        struct mend_series *s = rec(r, j);
+        *len = s->key_len;
+        return s->key ? &s->key : NULL;
+    }
+    struct mend_entity *e = &r->entities[j - r->count + 1];
+    *len = e->name_len;
+    return &e->name;
+}
+
 static void key_compact(struct mend_registry *r)
 {
-    /* pass 1: the chunks the live keys fill, packed in id order; all are
+    uint32_t nstr = r->count + r->n_entities - 1;
+    /* pass 1: the chunks the live strings fill, packed in order; all are
      * allocated before anything moves, so a failure leaves things as they were */
-    size_t n = 0, used = KCHUNK;
-    for (uint32_t i = 0; i < r->count; i++) {
-        const struct mend_series *s = rec(r, i);
-        size_t bs = kblock(s->key_len);
-        if (!s->key || bs > KBIG)
+    size_t n = 0, used = KCHUNK, len;
+    for (uint32_t j = 0; j < nstr; j++) {
+        size_t bs;
+        if (!kstr_at(r, j, &len) || (bs = kblock(len)) > KBIG)
             continue;
         if (KCHUNK - used < bs) {
             n++;
@@ -412,15 +418,15 @@ static void key_compact(struct mend_registry *r)
     }
     /* pass 2: copy in the same order, so the chunks fill as counted */
     struct kchunk *c = first;
-    for (uint32_t i = 0; i < r->count; i++) {
-        struct mend_series *s = rec(r, i);
-        size_t bs = kblock(s->key_len);
-        if (!s->key || bs > KBIG)
+    for (uint32_t j = 0; j < nstr; j++) {
+        const char **p = kstr_at(r, j, &len);
+        size_t bs;
+        if (!p || (bs = kblock(len)) > KBIG)
             continue;
         if (c->cap - c->used < bs)
             c = c->next;
-        memcpy(c->data + c->used, s->key, (size_t)s->key_len + 1);
-        s->key = c->data + c->used;
+        memcpy(c->data + c->used, *p, len + 1);
+        *p = c->data + c->used;
         c->used += bs;
     }
     while (r->kchunks) {
@@ -435,7 +441,7 @@ static void key_compact(struct mend_registry *r)
         r->kchunks = first;
         first = x;
     }
-    r->k_arena = n * blk(sizeof *c + KCHUNK);
+    r->k_arena = n * blk(sizeof(struct kchunk) + KCHUNK);
     memset(r->kfree, 0, sizeof r->kfree);
     r->k_dead = 0;
 }
@@ -514,14 +520,13 @@ static int entity_get(struct mend_registry *r, const char *name, size_t len, uin
         r->entities = e;
         r->entities_cap = cap;
     }
-    char *copy = dup_bytes(name, len);
+    char *copy = key_alloc(r, name, len); /* never freed: entities stay */
     if (!copy)
         return MEND_ENOMEM;
     uint32_t id = r->n_entities++;
     memset(&r->entities[id], 0, sizeof r->entities[id]);
     r->entities[id].name = copy;
     r->entities[id].name_len = (uint32_t)len;
-    r->key_bytes += blk(len + 1);
     i = table_free_slot(t, fp); /* the table may have grown */
     t->slots[i].id1 = id + 1;
     t->slots[i].fp = fp;
