@@ -17,7 +17,7 @@
 
 #include "mend/checkpoint.h"
 
-#define ENGINE_STATE_VERSION 1u
+#define ENGINE_STATE_VERSION 2u /* 2: ring values carry their event times */
 #define ENGINE_CKPT_KIND MEND_CKPT_KIND('E', 'N', 'G', '1')
 #define NO_TIME INT64_MIN
 
@@ -345,7 +345,7 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
     s->last_t = t;
     s->n++;
     s->absent = 0;
-    if (mend_series_push(e->reg, s, p->value) == MEND_ENOMEM)
+    if (mend_series_push(e->reg, s, t, p->value) == MEND_ENOMEM)
         return MEND_ENOMEM;
     int event = 0;
     double score = mend_scorer_step(mend_series_blob(s), &e->conf.scorer, t, p->value, &event);
@@ -430,12 +430,19 @@ int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w)
         mend_wbuf_u32(w, s->ring_len);
         if (s->ring_len) {
             float *tmp = malloc(s->ring_len * sizeof *tmp);
-            if (!tmp)
+            int64_t *tt = malloc(s->ring_len * sizeof *tt);
+            if (!tmp || !tt) {
+                free(tmp);
+                free(tt);
                 return MEND_ENOMEM;
-            mend_series_recent(s, tmp, s->ring_len);
-            for (uint32_t k = 0; k < s->ring_len; k++)
+            }
+            mend_series_recent(s, tmp, tt, s->ring_len);
+            for (uint32_t k = 0; k < s->ring_len; k++) {
                 mend_wbuf_f32(w, tmp[k]);
+                mend_wbuf_i64(w, tt[k]);
+            }
             free(tmp);
+            free(tt);
         }
         int rc = mend_scorer_save(mend_series_blob(s), &e->conf.scorer, w);
         if (rc)
@@ -530,8 +537,10 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
             rc = MEND_ECORRUPT;
             break;
         }
-        for (uint32_t k = 0; k < rl && rc == MEND_OK; k++)
-            rc = mend_series_push(e->reg, s, mend_rbuf_f32(r));
+        for (uint32_t k = 0; k < rl && rc == MEND_OK; k++) {
+            float v = mend_rbuf_f32(r);
+            rc = mend_series_push(e->reg, s, mend_rbuf_i64(r), v);
+        }
         if (rc == MEND_OK)
             rc = mend_scorer_load(mend_series_blob(s), &e->conf.scorer, r);
     }
