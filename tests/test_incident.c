@@ -159,7 +159,7 @@ static void test_save_load(void **state)
     assert_int_equal(mend_incidents_save(s, &w), MEND_OK);
     struct mend_rbuf r;
     mend_rbuf_init(&r, w.data, w.len);
-    assert_int_equal(mend_incidents_load(t, &r), MEND_OK);
+    assert_int_equal(mend_incidents_load(t, &r, 2, 2), MEND_OK);
     assert_int_equal(r.off, w.len);
     /* both resolve identically */
     mend_incidents_advance(s, 10000 * SEC);
@@ -169,7 +169,7 @@ static void test_save_load(void **state)
     /* truncated state is refused */
     for (size_t cut = 0; cut < w.len; cut += 7) {
         mend_rbuf_init(&r, w.data, cut);
-        assert_int_not_equal(mend_incidents_load(t, &r), MEND_OK);
+        assert_int_not_equal(mend_incidents_load(t, &r, 2, 2), MEND_OK);
     }
     mend_wbuf_fini(&w);
     mend_incidents_free(s);
