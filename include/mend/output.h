@@ -112,8 +112,9 @@ int mend_outputs_retry(struct mend_outputs *o);
 int mend_outputs_flush(struct mend_outputs *o);
 /* Last offer of every spool, a flush, then close of every instance (the
  * table output prints here). What is still spooled is counted as lost and
- * reported. Stats stay readable until free. Returns 0 or MEND_EAGAIN when
- * something was lost. Idempotent. */
+ * reported. Stats stay readable until free; emit, retry and flush do
+ * nothing after close. Returns 0 or MEND_EAGAIN when something was lost.
+ * Idempotent. */
 int mend_outputs_close(struct mend_outputs *o);
 
 struct mend_output_stats {
