@@ -29,18 +29,30 @@ static void c_locale_make(void)
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
 }
 
+static int round_trips(double v, int prec, char *e, size_t elen)
+{
+    snprintf(e, elen, "%.*e", prec - 1, v);
+    return strtod(e, NULL) == v;
+}
+
 /* Writes "[-]d.ddde[+-]xx" (or the locale's variant) with the fewest
- * significant digits that read back as v. */
+ * significant digits that read back as v. If p digits read back, so do p+1
+ * (the nearest (p+1)-digit number is at least as near as the p-digit one),
+ * so a binary search over 1..17 finds the fewest in about four tries; 17
+ * always read back (DBL_DECIMAL_DIG). */
 static void shortest_exp(double v, char *e, size_t elen)
 {
     pthread_once(&c_locale_once, c_locale_make);
     locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(e, elen, "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
+    int lo = 1, hi = 17;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(v, mid, e, elen))
+            hi = mid;
+        else
+            lo = mid + 1;
     }
-    /* 17 significant digits always identify a double (DBL_DECIMAL_DIG) */
+    snprintf(e, elen, "%.*e", lo - 1, v);
     if (old)
         uselocale(old);
 }
