@@ -586,7 +586,7 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
         if (r->failed)
             return MEND_ECORRUPT;
     }
-    rc = mend_incidents_load(e->inc, r);
+    rc = mend_incidents_load(e->inc, r, mend_registry_entity_count(e->reg), mend_registry_count(e->reg));
     if (rc != MEND_OK)
         return rc;
     if (r->failed || r->off != r->len)
