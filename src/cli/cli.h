@@ -16,5 +16,6 @@ int mend_cmd_run(int argc, char **argv);
 int mend_cmd_replay(int argc, char **argv);
 int mend_cmd_score(int argc, char **argv);
 int mend_cmd_eval(int argc, char **argv);
+int mend_cmd_localise(int argc, char **argv);
 
 #endif

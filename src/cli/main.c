@@ -15,6 +15,7 @@ static const struct {
     {"replay", mend_cmd_replay, "the same pipeline over recorded input, as fast as possible"},
     {"score", mend_cmd_score, "score a univariate timestamp,value CSV (stdin -> stdout)"},
     {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
+    {"localise", mend_cmd_localise, "rank the suspects of an incident window (offline)"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,497 @@
+/* localise.c -- ranks the series and components that most likely caused an
+ * incident, from a normal reference window, a lead-in and the incident
+ * window of each series, the symptom series and an optional call graph.
+ *
+ * The formula (every term is in nats, so they add without weights):
+ *
+ *   score(i) = shift(i) + MI(i) + order(i)
+ *
+ *   shift(i) = ln(1 + z_level) + ln(1 + z_step)
+ *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
+ *               values left their normal range (the N-sigma statistic);
+ *     z_step  = max over the window (and its entry from the lead-in) of
+ *               |x_t - x_t-1| / sd(x_t - x_t-1)_ref: how abrupt the change is
+ *               against the series' own normal step-to-step noise.
+ *     A series that wanders widely but smoothly (daily load) has a large sd
+ *     and a small step sd; one that is spiky has the opposite. Either z alone
+ *     ranks one kind of series too high; the two are separate pieces of
+ *     evidence, and under a heavy-tailed null -ln P(|Z| > z) grows like
+ *     ln z, so adding their logarithms is adding evidence.
+ *   MI(i) = max over symptom series s and lags l in [-L, L] of the binned,
+ *     bias-corrected mutual information between x(t) and s(t + l) over the
+ *     lead-in and the window: how much of the symptom's movement this series
+ *     accounts for. 0 when there are no symptoms.
+ *   order(i) = +ln 2 when i leads the symptom (the best lag is positive, or 0
+ *     with an onset no later than the symptom's), -ln 2 when it trails, 0
+ *     otherwise: causes precede effects, taken as 2:1 prior odds.
+ *
+ * Components (topology nodes): own(c) = the best score of its series, and
+ * e(c) = max(0, own(c) - median series score) the excess over a typical
+ * unaffected series. A fault in c shows in everything that depends on c
+ * (calls it, directly or not), so
+ *
+ *   score(c) = own(c) + sum over dependants a of c of min(e(c), e(a))
+ *
+ * credits c with the anomalies it can explain, each capped by c's own
+ * evidence (a node cannot account for more surprise than it shows). This
+ * prefers the upstream end of an anomalous chain (in the causal direction: a
+ * callee) over the callers that merely inherit its fault, without a weight.
+ *
+ * The N-sigma reference method scores a series by z_level alone.
+ *
+ * Work is bounded: O(ref + window * (1 + symptoms * (2L+1) * log bins)) per
+ * series and O(anomalous nodes * nodes^2) for the graph; every buffer is
+ * sized at mend_localise_new() from the caps, and a run allocates nothing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "localise_internal.h"
+#include "mend/localise.h"
+
+#define LEVEL_ONSET_Z 3.0 /* a window sample counts as anomalous past 3 sigma */
+
+struct mend_localise {
+    struct mend_localise_conf conf;
+    uint32_t span_cap;                   /* 2 * max_window */
+    struct mend_localise_item *items;    /* max_series */
+    double *scores;                      /* max_series, scratch for the median */
+    struct mend_localise_comp *comps;    /* max_nodes */
+    double *own, *excess;                /* max_nodes */
+    uint32_t *queue;                     /* max_nodes */
+    uint8_t *seen;                       /* max_nodes */
+    double *span, *rank;                 /* span_cap */
+    double *sym_rank;                    /* max_symptoms * span_cap */
+    int32_t *sym_onset;                  /* max_symptoms */
+    struct mi_rank_pair *pairs;          /* span_cap */
+    gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
+};
+
+void mend_localise_conf_defaults(struct mend_localise_conf *c)
+{
+    c->max_series = 100000;
+    c->max_window = 4096;
+    c->max_ref = 65536;
+    c->max_nodes = 4096;
+    c->max_lag = 3;
+    c->max_symptoms = 16;
+    c->method = MEND_LOCALISE_RANK;
+}
+
+void mend_localise_free(struct mend_localise *l)
+{
+    if (!l)
+        return;
+    for (unsigned b = 0; b <= MI_MAX_BINS; b++)
+        if (l->hist[b])
+            gsl_histogram2d_free(l->hist[b]);
+    free(l->items);
+    free(l->scores);
+    free(l->comps);
+    free(l->own);
+    free(l->excess);
+    free(l->queue);
+    free(l->seen);
+    free(l->span);
+    free(l->rank);
+    free(l->sym_rank);
+    free(l->sym_onset);
+    free(l->pairs);
+    free(l);
+}
+
+struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
+{
+    struct mend_localise_conf c;
+    if (conf)
+        c = *conf;
+    else
+        mend_localise_conf_defaults(&c);
+    if (c.max_series == 0 || c.max_series > 10000000 || c.max_window == 0 ||
+        c.max_window > (1u << 20) || c.max_ref > (1u << 30) || c.max_nodes > 65536 ||
+        c.max_lag > 64 || c.max_lag >= c.max_window || c.max_symptoms > 1024 ||
+        (c.method != MEND_LOCALISE_RANK && c.method != MEND_LOCALISE_NSIGMA))
+        return NULL;
+    struct mend_localise *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->conf = c;
+    l->span_cap = 2 * c.max_window;
+    size_t nodes = c.max_nodes ? c.max_nodes : 1;
+    size_t syms = c.max_symptoms ? c.max_symptoms : 1;
+    l->items = malloc(c.max_series * sizeof *l->items);
+    l->scores = malloc(c.max_series * sizeof *l->scores);
+    l->comps = malloc(nodes * sizeof *l->comps);
+    l->own = malloc(nodes * sizeof *l->own);
+    l->excess = malloc(nodes * sizeof *l->excess);
+    l->queue = malloc(nodes * sizeof *l->queue);
+    l->seen = malloc(nodes);
+    l->span = malloc(l->span_cap * sizeof *l->span);
+    l->rank = malloc(l->span_cap * sizeof *l->rank);
+    l->sym_rank = malloc(syms * l->span_cap * sizeof *l->sym_rank);
+    l->sym_onset = malloc(syms * sizeof *l->sym_onset);
+    l->pairs = malloc(l->span_cap * sizeof *l->pairs);
+    if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->queue ||
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->pairs)
+        goto fail;
+    /* One histogram per bin count a span up to span_cap can ask for, so a
+     * run never allocates. */
+    unsigned maxb = mi_auto_bins(l->span_cap);
+    for (unsigned b = 2; b <= maxb; b++)
+        if (!(l->hist[b] = gsl_histogram2d_alloc(b, b)))
+            goto fail;
+    return l;
+fail:
+    mend_localise_free(l);
+    return NULL;
+}
+
+/* ---- per-series statistics ------------------------------------------- */
+
+struct ref_stats {
+    double mean, sd, step_sd;
+    uint32_t n;
+};
+
+/* Mean and sd of the reference, and sd of its steps between consecutive
+ * non-NaN values. Sds get a floor relative to the level, so a constant
+ * reference yields a very large but finite z instead of a division by 0. */
+static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
+{
+    double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN;
+    uint32_t m = 0, dm = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (!isfinite(v))
+            continue;
+        sum += v;
+        m++;
+        if (!isnan(prev)) {
+            double d = v - prev;
+            dsum += d;
+            dsum2 += d * d;
+            dm++;
+        }
+        prev = v;
+    }
+    s->n = m;
+    s->mean = m ? sum / m : 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            sum2 += (x[i] - s->mean) * (x[i] - s->mean);
+    s->sd = m > 1 ? sqrt(sum2 / (m - 1)) : 0;
+    double dmean = dm ? dsum / dm : 0;
+    s->step_sd = dm > 1 ? sqrt(fmax(0, (dsum2 - dm * dmean * dmean) / (dm - 1))) : 0;
+    double floor = 1e-9 * (1 + fabs(s->mean));
+    if (s->sd < floor)
+        s->sd = floor;
+    if (s->step_sd < floor)
+        s->step_sd = floor;
+}
+
+/* Fills span[0, 2*slots): the lead-in slots then the window slots. */
+static void fill_span(const struct mend_localise_series *s, const struct mend_localise_input *in,
+                      double *span)
+{
+    uint32_t S = in->slots;
+    for (uint32_t i = 0; i < 2 * S; i++)
+        span[i] = NAN;
+    const double *ctx = s->ctx ? s->ctx : s->ref;
+    uint32_t ctx_n = s->ctx ? s->ctx_n : s->ref_n;
+    const int64_t *ctx_t = s->ctx ? s->ctx_t : NULL;
+    if (in->step > 0 && ctx_t) {
+        int64_t lo = in->t0 - (int64_t)S * in->step;
+        for (uint32_t i = 0; i < ctx_n; i++)
+            if (ctx_t[i] >= lo && ctx_t[i] < in->t0)
+                span[(ctx_t[i] - lo) / in->step] = ctx[i];
+    } else {
+        uint32_t k = ctx_n < S ? ctx_n : S;
+        for (uint32_t i = 0; i < k; i++)
+            span[S - k + i] = ctx[ctx_n - k + i];
+    }
+    if (in->step > 0 && s->win_t) {
+        for (uint32_t i = 0; i < s->win_n; i++)
+            if (s->win_t[i] >= in->t0 && (s->win_t[i] - in->t0) / in->step < (int64_t)S)
+                span[S + (s->win_t[i] - in->t0) / in->step] = s->win[i];
+    } else {
+        for (uint32_t i = 0; i < s->win_n && i < S; i++)
+            span[S + i] = s->win[i];
+    }
+}
+
+/* Level z, step z and onset slot of the window part of span. */
+static void window_z(const double *span, uint32_t S, const struct ref_stats *r, double *zl,
+                     double *zs, int32_t *onset)
+{
+    double best_l = 0, best_s = 0, prev = NAN;
+    int32_t on = -1;
+    for (uint32_t i = 0; i < S; i++) /* the lead-in's last value, for the entry step */
+        if (!isnan(span[i]))
+            prev = span[i];
+    for (uint32_t i = 0; i < S; i++) {
+        double v = span[S + i];
+        if (isnan(v))
+            continue;
+        double z = fabs(v - r->mean) / r->sd;
+        if (z > best_l)
+            best_l = z;
+        if (on < 0 && z > LEVEL_ONSET_Z)
+            on = (int32_t)i;
+        if (!isnan(prev)) {
+            double d = fabs(v - prev) / r->step_sd;
+            if (d > best_s)
+                best_s = d;
+        }
+        prev = v;
+    }
+    *zl = best_l;
+    *zs = best_s;
+    *onset = on;
+}
+
+static int32_t onset_slot(const struct mend_localise_series *s,
+                          const struct mend_localise_input *in, int32_t computed)
+{
+    if (s->onset == MEND_LOCALISE_NO_ONSET || in->step <= 0)
+        return computed;
+    if (s->onset < in->t0)
+        return 0;
+    int64_t k = (s->onset - in->t0) / in->step;
+    return k >= (int64_t)in->slots ? (int32_t)in->slots - 1 : (int32_t)k;
+}
+
+/* Best MI of rank vector rx against symptom ranks rs over lags [-L, L]:
+ * lag > 0 pairs x(t) with s(t + lag), i.e. x leads. Lag 0 is tried first
+ * and a lag must beat it strictly, so ties favour no lead. */
+static double best_lagged_mi(struct mend_localise *l, unsigned bins, const double *rx,
+                             const double *rs, uint32_t m, uint32_t L, int32_t *lag)
+{
+    gsl_histogram2d *h = l->hist[bins];
+    double best = mi_binned_ranks(h, bins, rx, 0, rs, 0, m);
+    int32_t bl = 0;
+    for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
+        double a = mi_binned_ranks(h, bins, rx, 0, rs, k, m - k); /* x leads */
+        double b = mi_binned_ranks(h, bins, rx, k, rs, 0, m - k); /* x trails */
+        if (a > best) {
+            best = a;
+            bl = (int32_t)k;
+        }
+        if (b > best) {
+            best = b;
+            bl = -(int32_t)k;
+        }
+    }
+    *lag = bl;
+    return best;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct mend_localise_item *x = a, *y = b;
+    if (x->score > y->score)
+        return -1;
+    if (x->score < y->score)
+        return 1;
+    return (x->series > y->series) - (x->series < y->series);
+}
+
+static int comp_cmp(const void *a, const void *b)
+{
+    const struct mend_localise_comp *x = a, *y = b;
+    if (x->score > y->score)
+        return -1;
+    if (x->score < y->score)
+        return 1;
+    return (x->node > y->node) - (x->node < y->node);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int check_input(const struct mend_localise *l, const struct mend_localise_input *in)
+{
+    if (!in->series || in->n_series == 0 || in->slots == 0 || in->step < 0)
+        return MEND_EINVAL;
+    if (in->n_series > l->conf.max_series || in->slots > l->conf.max_window ||
+        in->n_symptoms > l->conf.max_symptoms)
+        return MEND_ECAP;
+    if (in->n_symptoms && !in->symptoms)
+        return MEND_EINVAL;
+    for (uint32_t k = 0; k < in->n_symptoms; k++)
+        if (in->symptoms[k] >= in->n_series)
+            return MEND_EINVAL;
+    if (in->topo) {
+        if (in->topo->n_nodes > l->conf.max_nodes)
+            return MEND_ECAP;
+        if (in->topo->n_nodes && !in->topo->adj)
+            return MEND_EINVAL;
+    }
+    for (uint32_t i = 0; i < in->n_series; i++) {
+        const struct mend_localise_series *s = &in->series[i];
+        if ((!s->ref && s->ref_n) || (!s->win && s->win_n))
+            return MEND_EINVAL;
+        if (s->ref_n > l->conf.max_ref || s->ctx_n > l->conf.max_ref)
+            return MEND_ECAP;
+        if (!(in->step > 0 && s->win_t) && s->win_n != in->slots)
+            return MEND_EINVAL;
+        if (s->node >= 0 && (!in->topo || (uint32_t)s->node >= in->topo->n_nodes))
+            return MEND_EINVAL;
+    }
+    return 0;
+}
+
+/* Components: own evidence, then credit for the dependants each explains
+ * (a breadth-first walk against the call edges from every anomalous node). */
+static void rank_components(struct mend_localise *l, const struct mend_localise_input *in,
+                            uint32_t n_items, struct mend_localise_result *out)
+{
+    const struct mend_localise_topo *g = in->topo;
+    uint32_t n = g->n_nodes;
+    for (uint32_t c = 0; c < n; c++) {
+        l->own[c] = -HUGE_VAL;
+        l->comps[c].node = (int32_t)c;
+        l->comps[c].best_series = UINT32_MAX;
+        l->comps[c].explains = 0;
+    }
+    for (uint32_t k = 0; k < n_items; k++) {
+        const struct mend_localise_item *it = &l->items[k];
+        if (it->node >= 0 && it->score > l->own[it->node]) {
+            l->own[it->node] = it->score;
+            l->comps[it->node].best_series = it->series;
+        }
+    }
+    for (uint32_t k = 0; k < n_items; k++)
+        l->scores[k] = l->items[k].score;
+    qsort(l->scores, n_items, sizeof *l->scores, dbl_cmp);
+    double median = l->scores[n_items / 2];
+    uint32_t m = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        if (l->comps[c].best_series == UINT32_MAX) {
+            l->own[c] = 0;
+            l->excess[c] = 0;
+            continue; /* a node without series has no evidence of its own */
+        }
+        l->excess[c] = l->own[c] > median ? l->own[c] - median : 0;
+    }
+    for (uint32_t c = 0; c < n; c++) {
+        double score = l->own[c];
+        if (l->excess[c] > 0 && l->conf.method == MEND_LOCALISE_RANK) {
+            memset(l->seen, 0, n);
+            uint32_t head = 0, tail = 0;
+            l->queue[tail++] = c;
+            l->seen[c] = 1;
+            while (head < tail) {
+                uint32_t b = l->queue[head++];
+                for (uint32_t a = 0; a < n; a++)
+                    if (!l->seen[a] && g->adj[(size_t)a * n + b]) { /* a calls b */
+                        l->seen[a] = 1;
+                        l->queue[tail++] = a;
+                        if (l->excess[a] > 0) {
+                            score += fmin(l->excess[c], l->excess[a]);
+                            l->comps[c].explains++;
+                        }
+                    }
+            }
+        }
+        if (l->comps[c].best_series == UINT32_MAX)
+            continue;
+        l->comps[m] = l->comps[c];
+        l->comps[m].own = l->own[c];
+        l->comps[m].score = score;
+        m++;
+    }
+    qsort(l->comps, m, sizeof *l->comps, comp_cmp);
+    out->comps = l->comps;
+    out->n_comps = m;
+}
+
+int mend_localise_run(struct mend_localise *l, const struct mend_localise_input *in,
+                      struct mend_localise_result *out)
+{
+    if (!l || !in || !out)
+        return MEND_EINVAL;
+    int rc = check_input(l, in);
+    if (rc)
+        return rc;
+    const uint32_t S = in->slots, m = 2 * S;
+    const int rank_mode = l->conf.method == MEND_LOCALISE_RANK;
+    const unsigned bins = mi_auto_bins(m);
+    uint32_t L = l->conf.max_lag;
+    if (L >= S)
+        L = S - 1;
+
+    /* The symptoms' ranks and onsets, computed once. */
+    uint32_t nsym = rank_mode ? in->n_symptoms : 0;
+    for (uint32_t k = 0; k < nsym; k++) {
+        const struct mend_localise_series *s = &in->series[in->symptoms[k]];
+        struct ref_stats r;
+        double zl, zs;
+        int32_t on;
+        ref_stats(s->ref, s->ref_n, &r);
+        fill_span(s, in, l->span);
+        window_z(l->span, S, &r, &zl, &zs, &on);
+        l->sym_onset[k] = onset_slot(s, in, on);
+        mi_ranks(l->span, m, l->sym_rank + (size_t)k * l->span_cap, l->pairs);
+    }
+
+    for (uint32_t i = 0; i < in->n_series; i++) {
+        const struct mend_localise_series *s = &in->series[i];
+        struct mend_localise_item *it = &l->items[i];
+        struct ref_stats r;
+        double zl, zs;
+        int32_t on;
+        ref_stats(s->ref, s->ref_n, &r);
+        fill_span(s, in, l->span);
+        window_z(l->span, S, &r, &zl, &zs, &on);
+        it->series = i;
+        it->node = s->node;
+        it->z = zl;
+        it->onset = onset_slot(s, in, on);
+        it->shift = log1p(zl) + log1p(zs);
+        it->mi = 0;
+        it->lag = 0;
+        if (!rank_mode) {
+            it->score = zl;
+            continue;
+        }
+        double order = 0;
+        if (nsym) {
+            mi_ranks(l->span, m, l->rank, l->pairs);
+            double best = -1;
+            int32_t best_lag = 0, best_k = -1;
+            for (uint32_t k = 0; k < nsym; k++) {
+                if (in->symptoms[k] == i)
+                    continue; /* a symptom explains itself trivially */
+                int32_t lag;
+                double mi = best_lagged_mi(l, bins, l->rank,
+                                           l->sym_rank + (size_t)k * l->span_cap, m, L, &lag);
+                if (mi > best) {
+                    best = mi;
+                    best_lag = lag;
+                    best_k = (int32_t)k;
+                }
+            }
+            if (best_k >= 0) {
+                it->mi = best;
+                it->lag = best_lag;
+                int32_t so = l->sym_onset[best_k];
+                if (best_lag > 0 || (best_lag == 0 && it->onset >= 0 && so >= 0 && it->onset < so))
+                    order = M_LN2;
+                else if (best_lag < 0 || (it->onset >= 0 && so >= 0 && it->onset > so))
+                    order = -M_LN2;
+            }
+        }
+        it->score = it->shift + it->mi + order;
+    }
+    qsort(l->items, in->n_series, sizeof *l->items, item_cmp);
+    out->items = l->items;
+    out->n_items = in->n_series;
+    out->comps = NULL;
+    out->n_comps = 0;
+    if (in->topo && in->topo->n_nodes)
+        rank_components(l, in, in->n_series, out);
+    return 0;
+}

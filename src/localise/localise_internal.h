@@ -1,0 +1,35 @@
+/* localise_internal.h -- pieces shared by the files of src/localise: the
+ * allocation-free cores of the MI estimators, used by both the public
+ * one-shot functions (mi.c) and the ranking workspace (localise.c). */
+#ifndef MEND_LOCALISE_INTERNAL_H
+#define MEND_LOCALISE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <gsl/gsl_histogram2d.h>
+
+#define MI_MAX_BINS 64u
+
+struct mi_rank_pair {
+    double v;
+    uint32_t i;
+};
+
+/* Writes to r[i] the rank of x[i] among the non-NaN x's, scaled to [0, 1)
+ * (ties share their mean rank), NaN stays NaN. p has room for n pairs.
+ * Returns the number of non-NaN values. */
+size_t mi_ranks(const double *x, size_t n, double *r, struct mi_rank_pair *p);
+
+/* Default bin count for n pairs: floor(sqrt(n / 5)) clamped to [2, 64], so
+ * each cell of a uniform joint table would hold about five pairs. */
+unsigned mi_auto_bins(size_t n);
+
+/* Binned MI of rank vectors rx, ry (values in [0,1) or NaN) over pairs
+ * (rx[i + ox], ry[i + oy]) for i < n, Miller-Madow corrected, clamped at 0.
+ * h must be a bins x bins histogram (any ranges: they are reset here).
+ * Returns the MI, or 0 when fewer than 4 pairs are usable. */
+double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
+                       const double *ry, size_t oy, size_t n);
+
+#endif

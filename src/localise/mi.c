@@ -1,0 +1,228 @@
+/* mi.c -- mutual-information estimators for the localiser.
+ *
+ * Binned: both variables are replaced by their ranks (the empirical copula),
+ * so equal-width bins over [0,1) are equal-frequency bins of the data and the
+ * estimate ignores scale and skew (latencies, counters, percentages all look
+ * alike). The joint counts go into a GSL 2-D histogram; the plug-in MI
+ * Hx + Hy - Hxy underestimates entropies by about (occupied cells - 1)/2n
+ * each (Miller-Madow), which for MI leaves a positive bias of
+ * (Kxy - Kx - Ky + 1)/2n that is subtracted here.
+ *
+ * KSG: for each point the max-norm distance eps to its k-th neighbour in the
+ * joint space, then the counts nx, ny of points strictly closer than eps in
+ * each marginal; MI = psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>. Brute force
+ * O(n^2): it is the accurate estimator for tests and small windows, while the
+ * ranking uses the O(n log n) binned one. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_sf_psi.h>
+
+#include "localise_internal.h"
+#include "mend/localise.h"
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct mi_rank_pair *x = a, *y = b;
+    if (x->v < y->v)
+        return -1;
+    if (x->v > y->v)
+        return 1;
+    return (x->i > y->i) - (x->i < y->i); /* stable: deterministic ties */
+}
+
+size_t mi_ranks(const double *x, size_t n, double *r, struct mi_rank_pair *p)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = NAN;
+        if (!isnan(x[i])) {
+            p[m].v = x[i];
+            p[m].i = (uint32_t)i;
+            m++;
+        }
+    }
+    if (m == 0)
+        return 0;
+    qsort(p, m, sizeof *p, pair_cmp);
+    for (size_t a = 0; a < m;) {
+        size_t b = a + 1;
+        while (b < m && p[b].v == p[a].v)
+            b++;
+        double rank = 0.5 * (double)(a + b - 1) / (double)m; /* mean rank of the tie */
+        for (size_t j = a; j < b; j++)
+            r[p[j].i] = rank;
+        a = b;
+    }
+    return m;
+}
+
+unsigned mi_auto_bins(size_t n)
+{
+    double b = floor(sqrt((double)n / 5.0));
+    if (b < 2)
+        b = 2;
+    if (b > MI_MAX_BINS)
+        b = MI_MAX_BINS;
+    return (unsigned)b;
+}
+
+static double plogp_sum(const double *c, size_t k, double n, size_t *occupied)
+{
+    double h = 0;
+    size_t occ = 0;
+    for (size_t i = 0; i < k; i++)
+        if (c[i] > 0) {
+            h -= c[i] / n * log(c[i] / n);
+            occ++;
+        }
+    *occupied = occ;
+    return h;
+}
+
+double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
+                       const double *ry, size_t oy, size_t n)
+{
+    gsl_histogram2d_set_ranges_uniform(h, 0.0, 1.0, 0.0, 1.0); /* also zeroes */
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = rx[i + ox], b = ry[i + oy];
+        if (isnan(a) || isnan(b))
+            continue;
+        if (gsl_histogram2d_increment(h, a, b) == 0)
+            used++;
+    }
+    if (used < 4)
+        return 0.0;
+    double mx[MI_MAX_BINS], my[MI_MAX_BINS];
+    memset(mx, 0, sizeof mx);
+    memset(my, 0, sizeof my);
+    for (unsigned i = 0; i < bins; i++)
+        for (unsigned j = 0; j < bins; j++) {
+            double c = h->bin[i * bins + j];
+            mx[i] += c;
+            my[j] += c;
+        }
+    double nn = (double)used;
+    size_t kx, ky, kxy;
+    double hx = plogp_sum(mx, bins, nn, &kx);
+    double hy = plogp_sum(my, bins, nn, &ky);
+    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, &kxy);
+    double mi = hx + hy - hxy - ((double)kxy - (double)kx - (double)ky + 1.0) / (2.0 * nn);
+    return mi > 0 ? mi : 0.0;
+}
+
+int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, double *mi)
+{
+    if (!x || !y || !mi || bins > MI_MAX_BINS || n > UINT32_MAX)
+        return MEND_EINVAL;
+    size_t usable = 0;
+    for (size_t i = 0; i < n; i++)
+        usable += !isnan(x[i]) && !isnan(y[i]);
+    if (usable < 4)
+        return MEND_EINVAL;
+    if (bins == 0)
+        bins = mi_auto_bins(usable);
+    if (bins < 2)
+        return MEND_EINVAL;
+    int rc = MEND_ENOMEM;
+    double *rx = malloc(n * sizeof *rx), *ry = malloc(n * sizeof *ry);
+    struct mi_rank_pair *p = malloc(n * sizeof *p);
+    gsl_histogram2d *h = gsl_histogram2d_alloc(bins, bins);
+    if (!rx || !ry || !p || !h)
+        goto out;
+    /* Rank only the complete pairs, so both marginals are uniform over them. */
+    double *cx = malloc(usable * sizeof *cx), *cy = malloc(usable * sizeof *cy);
+    if (!cx || !cy) {
+        free(cx);
+        free(cy);
+        goto out;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && !isnan(y[i])) {
+            cx[m] = x[i];
+            cy[m] = y[i];
+            m++;
+        }
+    mi_ranks(cx, m, rx, p);
+    mi_ranks(cy, m, ry, p);
+    *mi = mi_binned_ranks(h, bins, rx, 0, ry, 0, m);
+    free(cx);
+    free(cy);
+    rc = 0;
+out:
+    gsl_histogram2d_free(h);
+    free(p);
+    free(rx);
+    free(ry);
+    return rc;
+}
+
+int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
+{
+    if (!x || !y || !mi || k == 0 || n > MEND_MI_KSG_MAX)
+        return MEND_EINVAL;
+    double *px = malloc((n ? n : 1) * sizeof *px), *py = malloc((n ? n : 1) * sizeof *py);
+    double *knn = malloc(((size_t)k + 1) * sizeof *knn);
+    if (!px || !py || !knn) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && !isnan(y[i])) {
+            px[m] = x[i];
+            py[m] = y[i];
+            m++;
+        }
+    if (m < (size_t)k + 2) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_EINVAL;
+    }
+    double acc = 0;
+    for (size_t i = 0; i < m; i++) {
+        /* k smallest joint distances, kept sorted in knn[0..k-1] */
+        size_t have = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            double dx = fabs(px[i] - px[j]), dy = fabs(py[i] - py[j]);
+            double d = dx > dy ? dx : dy;
+            if (have < k) {
+                size_t p = have++;
+                while (p > 0 && knn[p - 1] > d) {
+                    knn[p] = knn[p - 1];
+                    p--;
+                }
+                knn[p] = d;
+            } else if (d < knn[k - 1]) {
+                size_t p = k - 1;
+                while (p > 0 && knn[p - 1] > d) {
+                    knn[p] = knn[p - 1];
+                    p--;
+                }
+                knn[p] = d;
+            }
+        }
+        double eps = knn[k - 1];
+        unsigned nx = 0, ny = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            nx += fabs(px[i] - px[j]) < eps;
+            ny += fabs(py[i] - py[j]) < eps;
+        }
+        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
+    }
+    *mi = gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    free(px);
+    free(py);
+    free(knn);
+    return 0;
+}
