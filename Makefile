@@ -7,6 +7,7 @@
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
+#   make eval-localise  rank suspects on ASD and PetShop (ASD_DIR=..., PETSHOP_DIR=...)
 
 CC      ?= cc
 BUILD   ?= build
@@ -31,8 +32,10 @@ MEND     = bin/mend
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev redis-server
 NAB_DIR ?= ../shared/data/nab
+ASD_DIR ?= ../shared/data/asd
+PETSHOP_DIR ?= ../shared/data/petshop
 
-.PHONY: all deps test asan demo bench eval-nab clean
+.PHONY: all deps test asan demo bench eval-nab eval-localise clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -77,11 +80,14 @@ asan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOCALISE)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_LOCALISE)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
+
+eval-localise: $(MEND)
+	@sh scripts/eval-localise.sh $(MEND) $(ASD_DIR) $(PETSHOP_DIR)
 
 clean:
 	rm -rf build build-asan bin

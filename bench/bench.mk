@@ -27,3 +27,10 @@ BENCH_CORE = $(BUILD)/bench/bench_core
 $(BENCH_CORE): bench/bench_core.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_localise links libmend: time of one localiser run by series count and window.
+BENCH_LOCALISE = $(BUILD)/bench/bench_localise
+
+$(BENCH_LOCALISE): bench/bench_localise.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -38,3 +38,4 @@ bps=$(get "$score" bytes_per_s)
 mem=$(get "$score" rss_bytes_per_series)
 ratio=$(awk "BEGIN{print $bps / $wc_bps}")
 printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" "$ratio" "$mem"
+[ -z "${3:-}" ] || "$3" # bench_localise: localiser run time by series count and window

@@ -2,40 +2,49 @@
  * incident, from a normal reference window, a lead-in and the incident
  * window of each series, the symptom series and an optional call graph.
  *
- * The formula (every term is in nats, so they add without weights):
+ * The formula (all terms in nats):
  *
- *   score(i) = shift(i) + MI(i) + order(i)
+ *   score(i) = shift(i) * coupling(i) + order(i)
  *
- *   shift(i) = ln(1 + z_level) + ln(1 + z_step)
+ *   shift(i) = min(ln(1 + z_level), ln(n + 1)) + min(ln(1 + z_step), ln(n + 1))
  *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
  *               values left their normal range (the N-sigma statistic);
  *     z_step  = max over the window (and its entry from the lead-in) of
  *               |x_t - x_t-1| / sd(x_t - x_t-1)_ref: how abrupt the change is
- *               against the series' own normal step-to-step noise.
+ *               against the series' own step-to-step noise.
  *     A series that wanders widely but smoothly (daily load) has a large sd
- *     and a small step sd; one that is spiky has the opposite. Either z alone
- *     ranks one kind of series too high; the two are separate pieces of
- *     evidence, and under a heavy-tailed null -ln P(|Z| > z) grows like
- *     ln z, so adding their logarithms is adding evidence.
- *   MI(i) = max over symptom series s and lags l in [-L, L] of the binned,
- *     bias-corrected mutual information between x(t) and s(t + l) over the
- *     lead-in and the window: how much of the symptom's movement this series
- *     accounts for. 0 when there are no symptoms.
+ *     and a small step sd; a spiky one has the opposite. Either z alone ranks
+ *     one kind too high; they are separate pieces of evidence, and under a
+ *     heavy-tailed null -ln P(|Z| > z) grows like ln z, so their logarithms
+ *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
+ *     a tail rarer than 1/(n + 1), so a metric that was constant in the
+ *     reference (sd ~ 0) does not get unbounded evidence from any change.
+ *   coupling(i) = 1 without symptoms; with symptoms, the largest
+ *     MI(x(t); s(t + l)) over symptoms s and lags |l| <= L, divided by
+ *     H(s) = MI(s; s) under the same estimator: Theil's uncertainty
+ *     coefficient, the share of the symptom's uncertainty this series
+ *     accounts for (binned, bias-corrected, over the lead-in and the
+ *     window). A symptom is not coupled with itself (that would be a
+ *     tautology), only with the other symptoms. A shift that shares nothing
+ *     with the symptom is not evidence that it caused it.
  *   order(i) = +ln 2 when i leads the symptom (the best lag is positive, or 0
- *     with an onset no later than the symptom's), -ln 2 when it trails, 0
- *     otherwise: causes precede effects, taken as 2:1 prior odds.
+ *     with an onset before the symptom's), -ln 2 when it trails, else 0:
+ *     causes precede effects, taken as 2:1 prior odds.
  *
- * Components (topology nodes): own(c) = the best score of its series, and
- * e(c) = max(0, own(c) - median series score) the excess over a typical
- * unaffected series. A fault in c shows in everything that depends on c
- * (calls it, directly or not), so
+ * Components (topology nodes): own(c) = the best score of its series;
+ * e(c) = max(0, own(c) - median series score), its excess over a typical
+ * unaffected series; anom(a) = max(0, best shift of a's series - median
+ * shift), how anomalous a is at all (the symptom's own node included). A
+ * fault in c shows in what depends on c (calls it, directly or not), so
  *
- *   score(c) = own(c) + sum over dependants a of c of min(e(c), e(a))
+ *   score(c) = own(c) + max over dependants a of c of min(e(c), anom(a))
  *
- * credits c with the anomalies it can explain, each capped by c's own
- * evidence (a node cannot account for more surprise than it shows). This
- * prefers the upstream end of an anomalous chain (in the causal direction: a
- * callee) over the callers that merely inherit its fault, without a weight.
+ * credits c for explaining an anomalous dependant, capped by its own excess
+ * (a node cannot account for more surprise than it shows, and the credit at
+ * most doubles its excess, so a weak node deep in the graph does not win by
+ * the number of nodes above it). This prefers the upstream end of an
+ * anomalous chain -- in the causal sense: the callee -- over the callers that
+ * merely inherit its fault, with no weight to tune.
  *
  * The N-sigma reference method scores a series by z_level alone.
  *
@@ -57,12 +66,13 @@ struct mend_localise {
     struct mend_localise_item *items;    /* max_series */
     double *scores;                      /* max_series, scratch for the median */
     struct mend_localise_comp *comps;    /* max_nodes */
-    double *own, *excess;                /* max_nodes */
+    double *own, *excess, *anom;         /* max_nodes */
     uint32_t *queue;                     /* max_nodes */
     uint8_t *seen;                       /* max_nodes */
     double *span, *rank;                 /* span_cap */
     double *sym_rank;                    /* max_symptoms * span_cap */
     int32_t *sym_onset;                  /* max_symptoms */
+    double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     struct mi_rank_pair *pairs;          /* span_cap */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
@@ -90,12 +100,14 @@ void mend_localise_free(struct mend_localise *l)
     free(l->comps);
     free(l->own);
     free(l->excess);
+    free(l->anom);
     free(l->queue);
     free(l->seen);
     free(l->span);
     free(l->rank);
     free(l->sym_rank);
     free(l->sym_onset);
+    free(l->sym_h);
     free(l->pairs);
     free(l);
 }
@@ -124,15 +136,17 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->comps = malloc(nodes * sizeof *l->comps);
     l->own = malloc(nodes * sizeof *l->own);
     l->excess = malloc(nodes * sizeof *l->excess);
+    l->anom = malloc(nodes * sizeof *l->anom);
     l->queue = malloc(nodes * sizeof *l->queue);
     l->seen = malloc(nodes);
     l->span = malloc(l->span_cap * sizeof *l->span);
     l->rank = malloc(l->span_cap * sizeof *l->rank);
     l->sym_rank = malloc(syms * l->span_cap * sizeof *l->sym_rank);
     l->sym_onset = malloc(syms * sizeof *l->sym_onset);
+    l->sym_h = malloc(syms * sizeof *l->sym_h);
     l->pairs = malloc(l->span_cap * sizeof *l->pairs);
-    if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->pairs)
+    if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_h || !l->pairs)
         goto fail;
     /* One histogram per bin count a span up to span_cap can ask for, so a
      * run never allocates. */
@@ -351,6 +365,7 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     const struct mend_localise_topo *g = in->topo;
     uint32_t n = g->n_nodes;
     for (uint32_t c = 0; c < n; c++) {
+        l->anom[c] = 0;
         l->own[c] = -HUGE_VAL;
         l->comps[c].node = (int32_t)c;
         l->comps[c].best_series = UINT32_MAX;
@@ -358,6 +373,8 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     }
     for (uint32_t k = 0; k < n_items; k++) {
         const struct mend_localise_item *it = &l->items[k];
+        if (it->node >= 0 && it->shift > l->anom[it->node])
+            l->anom[it->node] = it->shift;
         if (it->node >= 0 && it->score > l->own[it->node]) {
             l->own[it->node] = it->score;
             l->comps[it->node].best_series = it->series;
@@ -367,6 +384,12 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
         l->scores[k] = l->items[k].score;
     qsort(l->scores, n_items, sizeof *l->scores, dbl_cmp);
     double median = l->scores[n_items / 2];
+    for (uint32_t k = 0; k < n_items; k++)
+        l->scores[k] = l->items[k].shift;
+    qsort(l->scores, n_items, sizeof *l->scores, dbl_cmp);
+    double median_shift = l->scores[n_items / 2];
+    for (uint32_t c = 0; c < n; c++)
+        l->anom[c] = l->anom[c] > median_shift ? l->anom[c] - median_shift : 0;
     uint32_t m = 0;
     for (uint32_t c = 0; c < n; c++) {
         if (l->comps[c].best_series == UINT32_MAX) {
@@ -377,7 +400,7 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
         l->excess[c] = l->own[c] > median ? l->own[c] - median : 0;
     }
     for (uint32_t c = 0; c < n; c++) {
-        double score = l->own[c];
+        double score = l->own[c], credit = 0;
         if (l->excess[c] > 0 && l->conf.method == MEND_LOCALISE_RANK) {
             memset(l->seen, 0, n);
             uint32_t head = 0, tail = 0;
@@ -389,13 +412,16 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
                     if (!l->seen[a] && g->adj[(size_t)a * n + b]) { /* a calls b */
                         l->seen[a] = 1;
                         l->queue[tail++] = a;
-                        if (l->excess[a] > 0) {
-                            score += fmin(l->excess[c], l->excess[a]);
+                        if (l->anom[a] > 0) {
+                            double cr = fmin(l->excess[c], l->anom[a]);
+                            if (cr > credit)
+                                credit = cr;
                             l->comps[c].explains++;
                         }
                     }
             }
         }
+        score += credit;
         if (l->comps[c].best_series == UINT32_MAX)
             continue;
         l->comps[m] = l->comps[c];
@@ -434,7 +460,9 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         fill_span(s, in, l->span);
         window_z(l->span, S, &r, &zl, &zs, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
-        mi_ranks(l->span, m, l->sym_rank + (size_t)k * l->span_cap, l->pairs);
+        double *rs = l->sym_rank + (size_t)k * l->span_cap;
+        mi_ranks(l->span, m, rs, l->pairs);
+        l->sym_h[k] = mi_binned_ranks(l->hist[bins], bins, rs, 0, rs, 0, m);
     }
 
     for (uint32_t i = 0; i < in->n_series; i++) {
@@ -450,14 +478,21 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         it->node = s->node;
         it->z = zl;
         it->onset = onset_slot(s, in, on);
-        it->shift = log1p(zl) + log1p(zs);
+        {
+            /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
+            double cap = log1p((double)r.n);
+            double el = log1p(zl), es = log1p(zs);
+            el = fmin(el, cap);
+            es = fmin(es, cap);
+            it->shift = el + es;
+        }
         it->mi = 0;
         it->lag = 0;
         if (!rank_mode) {
             it->score = zl;
             continue;
         }
-        double order = 0;
+        double order = 0, h_sym = 0;
         if (nsym) {
             mi_ranks(l->span, m, l->rank, l->pairs);
             double best = -1;
@@ -476,6 +511,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             }
             if (best_k >= 0) {
                 it->mi = best;
+                h_sym = l->sym_h[best_k];
                 it->lag = best_lag;
                 int32_t so = l->sym_onset[best_k];
                 if (best_lag > 0 || (best_lag == 0 && it->onset >= 0 && so >= 0 && it->onset < so))
@@ -484,7 +520,13 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                     order = -M_LN2;
             }
         }
-        it->score = it->shift + it->mi + order;
+        double coupling = 1.0; /* without symptoms every shift counts whole */
+        if (nsym) {
+            /* the share of the symptom's entropy this series accounts for;
+             * a symptom shares all of its own */
+            coupling = h_sym > 0 ? fmin(1.0, it->mi / h_sym) : 0.0;
+        }
+        it->score = it->shift * coupling + order;
     }
     qsort(l->items, in->n_series, sizeof *l->items, item_cmp);
     out->items = l->items;
