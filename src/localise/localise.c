@@ -71,6 +71,7 @@ struct mend_localise {
     uint8_t *seen;                       /* max_nodes */
     double *span, *rank;                 /* span_cap */
     double *sym_rank;                    /* max_symptoms * span_cap */
+    uint8_t *sym_bin, *bin;              /* cell indices: symptoms', this series' */
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     struct mi_rank_pair *pairs;          /* span_cap */
@@ -106,6 +107,8 @@ void mend_localise_free(struct mend_localise *l)
     free(l->span);
     free(l->rank);
     free(l->sym_rank);
+    free(l->sym_bin);
+    free(l->bin);
     free(l->sym_onset);
     free(l->sym_h);
     free(l->pairs);
@@ -143,10 +146,12 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->rank = malloc(l->span_cap * sizeof *l->rank);
     l->sym_rank = malloc(syms * l->span_cap * sizeof *l->sym_rank);
     l->sym_onset = malloc(syms * sizeof *l->sym_onset);
+    l->sym_bin = malloc(syms * l->span_cap);
+    l->bin = malloc(l->span_cap);
     l->sym_h = malloc(syms * sizeof *l->sym_h);
     l->pairs = malloc(l->span_cap * sizeof *l->pairs);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_h || !l->pairs)
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->pairs)
         goto fail;
     /* One histogram per bin count a span up to span_cap can ask for, so a
      * run never allocates. */
@@ -277,15 +282,15 @@ static int32_t onset_slot(const struct mend_localise_series *s,
 /* Best MI of rank vector rx against symptom ranks rs over lags [-L, L]:
  * lag > 0 pairs x(t) with s(t + lag), i.e. x leads. Lag 0 is tried first
  * and a lag must beat it strictly, so ties favour no lead. */
-static double best_lagged_mi(struct mend_localise *l, unsigned bins, const double *rx,
-                             const double *rs, uint32_t m, uint32_t L, int32_t *lag)
+static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8_t *rx,
+                             const uint8_t *rs, uint32_t m, uint32_t L, int32_t *lag)
 {
     gsl_histogram2d *h = l->hist[bins];
-    double best = mi_binned_ranks(h, bins, rx, 0, rs, 0, m);
+    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m);
     int32_t bl = 0;
     for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
-        double a = mi_binned_ranks(h, bins, rx, 0, rs, k, m - k); /* x leads */
-        double b = mi_binned_ranks(h, bins, rx, k, rs, 0, m - k); /* x trails */
+        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k); /* x leads */
+        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k); /* x trails */
         if (a > best) {
             best = a;
             bl = (int32_t)k;
@@ -462,7 +467,9 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks(l->span, m, rs, l->pairs);
-        l->sym_h[k] = mi_binned_ranks(l->hist[bins], bins, rs, 0, rs, 0, m);
+        uint8_t *bs = l->sym_bin + (size_t)k * l->span_cap;
+        mi_bin_index(rs, m, bins, bs);
+        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m);
     }
 
     for (uint32_t i = 0; i < in->n_series; i++) {
@@ -495,14 +502,15 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         double order = 0, h_sym = 0;
         if (nsym) {
             mi_ranks(l->span, m, l->rank, l->pairs);
+            mi_bin_index(l->rank, m, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
             for (uint32_t k = 0; k < nsym; k++) {
                 if (in->symptoms[k] == i)
                     continue; /* a symptom explains itself trivially */
                 int32_t lag;
-                double mi = best_lagged_mi(l, bins, l->rank,
-                                           l->sym_rank + (size_t)k * l->span_cap, m, L, &lag);
+                double mi = best_lagged_mi(l, bins, l->bin,
+                                           l->sym_bin + (size_t)k * l->span_cap, m, L, &lag);
                 if (mi > best) {
                     best = mi;
                     best_lag = lag;

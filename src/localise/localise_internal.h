@@ -32,4 +32,12 @@ unsigned mi_auto_bins(size_t n);
 double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
                        const double *ry, size_t oy, size_t n);
 
+/* The same over precomputed cell indices (floor(rank * bins), MI_NO_BIN
+ * for NaN), counting straight into h's cells: the ranking's inner loop,
+ * about one memory access per pair instead of two binary searches. */
+#define MI_NO_BIN 255u
+void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b);
+double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
+                       const uint8_t *by, size_t oy, size_t n);
+
 #endif

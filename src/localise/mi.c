@@ -81,18 +81,9 @@ static double plogp_sum(const double *c, size_t k, double n, size_t *occupied)
     return h;
 }
 
-double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
-                       const double *ry, size_t oy, size_t n)
+/* MI from the counts already in h (used pairs), Miller-Madow corrected. */
+static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used)
 {
-    gsl_histogram2d_set_ranges_uniform(h, 0.0, 1.0, 0.0, 1.0); /* also zeroes */
-    size_t used = 0;
-    for (size_t i = 0; i < n; i++) {
-        double a = rx[i + ox], b = ry[i + oy];
-        if (isnan(a) || isnan(b))
-            continue;
-        if (gsl_histogram2d_increment(h, a, b) == 0)
-            used++;
-    }
     if (used < 4)
         return 0.0;
     double mx[MI_MAX_BINS], my[MI_MAX_BINS];
@@ -111,6 +102,43 @@ double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size
     double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, &kxy);
     double mi = hx + hy - hxy - ((double)kxy - (double)kx - (double)ky + 1.0) / (2.0 * nn);
     return mi > 0 ? mi : 0.0;
+}
+
+void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = isnan(r[i]) ? MI_NO_BIN : (uint8_t)(r[i] * bins);
+}
+
+double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
+                       const uint8_t *by, size_t oy, size_t n)
+{
+    double *cell = h->bin;
+    memset(cell, 0, (size_t)bins * bins * sizeof *cell);
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned a = bx[i + ox], b = by[i + oy];
+        if (a == MI_NO_BIN || b == MI_NO_BIN)
+            continue;
+        cell[a * bins + b] += 1;
+        used++;
+    }
+    return mi_from_hist(h, bins, used);
+}
+
+double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
+                       const double *ry, size_t oy, size_t n)
+{
+    gsl_histogram2d_set_ranges_uniform(h, 0.0, 1.0, 0.0, 1.0); /* also zeroes */
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = rx[i + ox], b = ry[i + oy];
+        if (isnan(a) || isnan(b))
+            continue;
+        if (gsl_histogram2d_increment(h, a, b) == 0)
+            used++;
+    }
+    return mi_from_hist(h, bins, used);
 }
 
 int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, double *mi)
