@@ -74,7 +74,8 @@ struct mend_localise {
     uint8_t *sym_bin, *bin;              /* cell indices: symptoms', this series' */
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
-    struct mi_rank_pair *pairs;          /* span_cap */
+    uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
+    double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
 
@@ -111,7 +112,9 @@ void mend_localise_free(struct mend_localise *l)
     free(l->bin);
     free(l->sym_onset);
     free(l->sym_h);
-    free(l->pairs);
+    free(l->ka);
+    free(l->kb);
+    free(l->clnc);
     free(l);
 }
 
@@ -149,10 +152,13 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->sym_bin = malloc(syms * l->span_cap);
     l->bin = malloc(l->span_cap);
     l->sym_h = malloc(syms * sizeof *l->sym_h);
-    l->pairs = malloc(l->span_cap * sizeof *l->pairs);
+    l->ka = malloc(l->span_cap * sizeof *l->ka);
+    l->kb = malloc(l->span_cap * sizeof *l->kb);
+    l->clnc = malloc((l->span_cap + 1) * sizeof *l->clnc);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->pairs)
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc)
         goto fail;
+    mi_clnc_table(l->clnc, l->span_cap);
     /* One histogram per bin count a span up to span_cap can ask for, so a
      * run never allocates. */
     unsigned maxb = mi_auto_bins(l->span_cap);
@@ -286,11 +292,11 @@ static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8
                              const uint8_t *rs, uint32_t m, uint32_t L, int32_t *lag)
 {
     gsl_histogram2d *h = l->hist[bins];
-    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m);
+    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m, l->clnc);
     int32_t bl = 0;
     for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
-        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k); /* x leads */
-        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k); /* x trails */
+        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k, l->clnc); /* x leads */
+        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k, l->clnc); /* x trails */
         if (a > best) {
             best = a;
             bl = (int32_t)k;
@@ -466,10 +472,10 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         window_z(l->span, S, &r, &zl, &zs, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
-        mi_ranks(l->span, m, rs, l->pairs);
+        mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
         uint8_t *bs = l->sym_bin + (size_t)k * l->span_cap;
         mi_bin_index(rs, m, bins, bs);
-        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m);
+        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m, l->clnc);
     }
 
     for (uint32_t i = 0; i < in->n_series; i++) {
@@ -501,7 +507,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         }
         double order = 0, h_sym = 0;
         if (nsym) {
-            mi_ranks(l->span, m, l->rank, l->pairs);
+            mi_ranks_radix(l->span, m, l->rank, l->ka, l->kb);
             mi_bin_index(l->rank, m, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;

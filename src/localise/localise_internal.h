@@ -38,6 +38,13 @@ double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size
 #define MI_NO_BIN 255u
 void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b);
 double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n);
+                       const uint8_t *by, size_t oy, size_t n, const double *clnc);
+
+/* clnc[c] = c ln c for c in [0, n]: n + 1 entries. */
+void mi_clnc_table(double *t, size_t n);
+
+/* mi_ranks() in O(n): a radix sort of the values rounded to float (so
+ * values equal as floats tie). a and b are scratch of n entries each. */
+size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b);
 
 #endif

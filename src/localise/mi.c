@@ -58,6 +58,57 @@ size_t mi_ranks(const double *x, size_t n, double *r, struct mi_rank_pair *p)
     return m;
 }
 
+/* Order-preserving map of a float's bits to an unsigned key. */
+static uint32_t float_key(double v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = NAN;
+        if (!isnan(x[i]))
+            a[m++] = (uint64_t)float_key(x[i]) << 32 | (uint64_t)i;
+    }
+    if (m == 0)
+        return 0;
+    /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
+     * equal keys keep index order. */
+    uint32_t count[256];
+    for (unsigned p = 0; p < 4; p++) {
+        unsigned sh = 32 + 8 * p;
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < m; i++)
+            count[(a[i] >> sh) & 255u]++;
+        uint32_t sum = 0;
+        for (uint32_t d = 0; d < 256; d++) {
+            uint32_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < m; i++)
+            b[count[(a[i] >> sh) & 255u]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && (a[j] >> 32) == (a[i] >> 32))
+            j++;
+        double rank = 0.5 * (double)(i + j - 1) / (double)m;
+        for (size_t k = i; k < j; k++)
+            r[(uint32_t)a[k]] = rank;
+        i = j;
+    }
+    return m;
+}
+
 unsigned mi_auto_bins(size_t n)
 {
     double b = floor(sqrt((double)n / 5.0));
@@ -68,21 +119,33 @@ unsigned mi_auto_bins(size_t n)
     return (unsigned)b;
 }
 
-static double plogp_sum(const double *c, size_t k, double n, size_t *occupied)
+/* Entropy (nats) of counts c[0..k) summing to n: ln n - sum(c ln c)/n, with
+ * c ln c read from clnc[c] when a table is given (counts are whole numbers
+ * up to n), so the inner loop of the ranking takes no logarithms. */
+static double plogp_sum(const double *c, size_t k, double n, const double *clnc,
+                        size_t *occupied)
 {
-    double h = 0;
+    double s = 0;
     size_t occ = 0;
     for (size_t i = 0; i < k; i++)
         if (c[i] > 0) {
-            h -= c[i] / n * log(c[i] / n);
+            s += clnc ? clnc[(size_t)c[i]] : c[i] * log(c[i]);
             occ++;
         }
     *occupied = occ;
-    return h;
+    return log(n) - s / n;
+}
+
+void mi_clnc_table(double *t, size_t n)
+{
+    t[0] = 0;
+    for (size_t c = 1; c <= n; c++)
+        t[c] = (double)c * log((double)c);
 }
 
 /* MI from the counts already in h (used pairs), Miller-Madow corrected. */
-static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used)
+static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used,
+                           const double *clnc)
 {
     if (used < 4)
         return 0.0;
@@ -97,9 +160,9 @@ static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used)
         }
     double nn = (double)used;
     size_t kx, ky, kxy;
-    double hx = plogp_sum(mx, bins, nn, &kx);
-    double hy = plogp_sum(my, bins, nn, &ky);
-    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, &kxy);
+    double hx = plogp_sum(mx, bins, nn, clnc, &kx);
+    double hy = plogp_sum(my, bins, nn, clnc, &ky);
+    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, clnc, &kxy);
     double mi = hx + hy - hxy - ((double)kxy - (double)kx - (double)ky + 1.0) / (2.0 * nn);
     return mi > 0 ? mi : 0.0;
 }
@@ -111,7 +174,7 @@ void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b)
 }
 
 double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n)
+                       const uint8_t *by, size_t oy, size_t n, const double *clnc)
 {
     double *cell = h->bin;
     memset(cell, 0, (size_t)bins * bins * sizeof *cell);
@@ -123,7 +186,7 @@ double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, siz
         cell[a * bins + b] += 1;
         used++;
     }
-    return mi_from_hist(h, bins, used);
+    return mi_from_hist(h, bins, used, clnc);
 }
 
 double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
@@ -138,7 +201,7 @@ double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size
         if (gsl_histogram2d_increment(h, a, b) == 0)
             used++;
     }
-    return mi_from_hist(h, bins, used);
+    return mi_from_hist(h, bins, used, NULL);
 }
 
 int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, double *mi)
