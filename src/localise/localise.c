@@ -183,13 +183,19 @@ struct ref_stats {
  * reference yields a very large but finite z instead of a division by 0. */
 static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
 {
-    double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN;
+    /* one pass; sums are taken about the first value so that a large level
+     * with a small spread does not cancel catastrophically */
+    double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN, origin = NAN;
     uint32_t m = 0, dm = 0;
     for (uint32_t i = 0; i < n; i++) {
         double v = x[i];
         if (!isfinite(v))
             continue;
-        sum += v;
+        if (isnan(origin))
+            origin = v;
+        double c = v - origin;
+        sum += c;
+        sum2 += c * c;
         m++;
         if (!isnan(prev)) {
             double d = v - prev;
@@ -200,11 +206,9 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
         prev = v;
     }
     s->n = m;
-    s->mean = m ? sum / m : 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (isfinite(x[i]))
-            sum2 += (x[i] - s->mean) * (x[i] - s->mean);
-    s->sd = m > 1 ? sqrt(sum2 / (m - 1)) : 0;
+    double cm = m ? sum / m : 0;
+    s->mean = m ? origin + cm : 0;
+    s->sd = m > 1 ? sqrt(fmax(0, (sum2 - m * cm * cm) / (m - 1))) : 0;
     double dmean = dm ? dsum / dm : 0;
     s->step_sd = dm > 1 ? sqrt(fmax(0, (dsum2 - dm * dmean * dmean) / (dm - 1))) : 0;
     double floor = 1e-9 * (1 + fabs(s->mean));
@@ -249,6 +253,7 @@ static void window_z(const double *span, uint32_t S, const struct ref_stats *r, 
                      double *zs, int32_t *onset)
 {
     double best_l = 0, best_s = 0, prev = NAN;
+    const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
     for (uint32_t i = 0; i < S; i++) /* the lead-in's last value, for the entry step */
         if (!isnan(span[i]))
@@ -257,13 +262,13 @@ static void window_z(const double *span, uint32_t S, const struct ref_stats *r, 
         double v = span[S + i];
         if (isnan(v))
             continue;
-        double z = fabs(v - r->mean) / r->sd;
+        double z = fabs(v - r->mean) * inv_sd;
         if (z > best_l)
             best_l = z;
         if (on < 0 && z > LEVEL_ONSET_Z)
             on = (int32_t)i;
         if (!isnan(prev)) {
-            double d = fabs(v - prev) / r->step_sd;
+            double d = fabs(v - prev) * inv_step;
             if (d > best_s)
                 best_s = d;
         }

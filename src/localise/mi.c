@@ -85,6 +85,8 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
         memset(count, 0, sizeof count);
         for (size_t i = 0; i < m; i++)
             count[(a[i] >> sh) & 255u]++;
+        if (count[(a[0] >> sh) & 255u] == m)
+            continue; /* all keys share this byte: the pass would not move them */
         uint32_t sum = 0;
         for (uint32_t d = 0; d < 256; d++) {
             uint32_t c = count[d];
@@ -176,16 +178,21 @@ void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b)
 double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
                        const uint8_t *by, size_t oy, size_t n, const double *clnc)
 {
-    double *cell = h->bin;
-    memset(cell, 0, (size_t)bins * bins * sizeof *cell);
+    /* Integer counts first (no floating-point add chained through memory per
+     * pair), then the cells go into the GSL histogram the entropies read. */
+    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS];
+    memset(cnt, 0, (size_t)bins * bins * sizeof cnt[0]);
+    const uint8_t *px = bx + ox, *py = by + oy;
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned a = bx[i + ox], b = by[i + oy];
+        unsigned a = px[i], b = py[i];
         if (a == MI_NO_BIN || b == MI_NO_BIN)
             continue;
-        cell[a * bins + b] += 1;
+        cnt[a * bins + b]++;
         used++;
     }
+    for (size_t c = 0; c < (size_t)bins * bins; c++)
+        h->bin[c] = cnt[c];
     return mi_from_hist(h, bins, used, clnc);
 }
 
