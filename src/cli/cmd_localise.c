@@ -209,15 +209,20 @@ int mend_cmd_localise(int argc, char **argv)
                 missing++; /* no normal behaviour known: no shift evidence */
             }
         } else {
-            column(&in, j, 0, w0, ref);
-            column(&in, j, w1 + 1, in.n_rows, ref + w0);
+            /* rows after the window first, so that the reference ends with the
+             * rows just before it: its tail is then the lead-in */
+            column(&in, j, w1 + 1, in.n_rows, ref);
+            column(&in, j, 0, w0, ref + (in.n_rows - w1 - 1));
             rn = ref_rows;
         }
         column(&in, j, w0 - lead, w0, ctx);
         column(&in, j, w0, w1 + 1, win);
         ser[j].ref = ref;
         ser[j].ref_n = rn;
-        ser[j].ctx = ctx;
+        /* the lead-in: the input's rows before the window, continued into the
+         * past by the baseline's tail; without a baseline the reference's
+         * tail already is those rows */
+        ser[j].ctx = lead && baseline ? ctx : NULL;
         ser[j].ctx_n = lead;
         ser[j].win = win;
         ser[j].win_n = W;

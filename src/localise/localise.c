@@ -59,10 +59,21 @@
 #include "mend/localise.h"
 
 #define LEVEL_ONSET_Z 3.0 /* a window sample counts as anomalous past 3 sigma */
+/* Binned MI needs about five pairs per cell of the smallest (2 x 2) table,
+ * the rule that also sets the bin count (mi_auto_bins): the lead-in is made
+ * long enough for that even when the window is short. */
+#define MI_MIN_PAIRS 20u
+
+/* Lead-in slots before a window of S: at least S, and at least enough for
+ * the MI to be estimable when the window itself is short. */
+static uint32_t lead_slots(uint32_t S)
+{
+    return S > MI_MIN_PAIRS ? S : MI_MIN_PAIRS;
+}
 
 struct mend_localise {
     struct mend_localise_conf conf;
-    uint32_t span_cap;                   /* 2 * max_window */
+    uint32_t span_cap;                   /* max_window + lead_slots(max_window) */
     struct mend_localise_item *items;    /* max_series */
     double *scores;                      /* max_series, scratch for the median */
     struct mend_localise_comp *comps;    /* max_nodes */
@@ -134,7 +145,7 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     if (!l)
         return NULL;
     l->conf = c;
-    l->span_cap = 2 * c.max_window;
+    l->span_cap = c.max_window + lead_slots(c.max_window);
     size_t nodes = c.max_nodes ? c.max_nodes : 1;
     size_t syms = c.max_symptoms ? c.max_symptoms : 1;
     l->items = malloc(c.max_series * sizeof *l->items);
@@ -218,48 +229,54 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
         s->step_sd = floor;
 }
 
-/* Fills span[0, 2*slots): the lead-in slots then the window slots. */
+/* Fills span[0, P + S): P lead-in slots, then the S window slots. The
+ * lead-in is the series' ctx; index-aligned, when ctx is shorter than P its
+ * earlier slots come from the tail of the reference (normal behaviour). */
 static void fill_span(const struct mend_localise_series *s, const struct mend_localise_input *in,
-                      double *span)
+                      uint32_t P, double *span)
 {
     uint32_t S = in->slots;
-    for (uint32_t i = 0; i < 2 * S; i++)
+    for (uint32_t i = 0; i < P + S; i++)
         span[i] = NAN;
-    const double *ctx = s->ctx ? s->ctx : s->ref;
-    uint32_t ctx_n = s->ctx ? s->ctx_n : s->ref_n;
-    const int64_t *ctx_t = s->ctx ? s->ctx_t : NULL;
-    if (in->step > 0 && ctx_t) {
-        int64_t lo = in->t0 - (int64_t)S * in->step;
-        for (uint32_t i = 0; i < ctx_n; i++)
-            if (ctx_t[i] >= lo && ctx_t[i] < in->t0)
-                span[(ctx_t[i] - lo) / in->step] = ctx[i];
+    if (in->step > 0 && s->ctx && s->ctx_t) {
+        int64_t lo = in->t0 - (int64_t)P * in->step;
+        for (uint32_t i = 0; i < s->ctx_n; i++)
+            if (s->ctx_t[i] >= lo && s->ctx_t[i] < in->t0)
+                span[(s->ctx_t[i] - lo) / in->step] = s->ctx[i];
     } else {
-        uint32_t k = ctx_n < S ? ctx_n : S;
-        for (uint32_t i = 0; i < k; i++)
-            span[S - k + i] = ctx[ctx_n - k + i];
+        uint32_t k = 0;
+        if (s->ctx) {
+            k = s->ctx_n < P ? s->ctx_n : P;
+            for (uint32_t i = 0; i < k; i++)
+                span[P - k + i] = s->ctx[s->ctx_n - k + i];
+        }
+        uint32_t r = s->ref_n < P - k ? s->ref_n : P - k;
+        for (uint32_t i = 0; i < r; i++)
+            span[P - k - r + i] = s->ref[s->ref_n - r + i];
     }
+    double *w = span + P;
     if (in->step > 0 && s->win_t) {
         for (uint32_t i = 0; i < s->win_n; i++)
             if (s->win_t[i] >= in->t0 && (s->win_t[i] - in->t0) / in->step < (int64_t)S)
-                span[S + (s->win_t[i] - in->t0) / in->step] = s->win[i];
+                w[(s->win_t[i] - in->t0) / in->step] = s->win[i];
     } else {
         for (uint32_t i = 0; i < s->win_n && i < S; i++)
-            span[S + i] = s->win[i];
+            w[i] = s->win[i];
     }
 }
 
 /* Level z, step z and onset slot of the window part of span. */
-static void window_z(const double *span, uint32_t S, const struct ref_stats *r, double *zl,
-                     double *zs, int32_t *onset)
+static void window_z(const double *span, uint32_t P, uint32_t S, const struct ref_stats *r,
+                     double *zl, double *zs, int32_t *onset)
 {
     double best_l = 0, best_s = 0, prev = NAN;
     const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
-    for (uint32_t i = 0; i < S; i++) /* the lead-in's last value, for the entry step */
+    for (uint32_t i = 0; i < P; i++) /* the lead-in's last value, for the entry step */
         if (!isnan(span[i]))
             prev = span[i];
     for (uint32_t i = 0; i < S; i++) {
-        double v = span[S + i];
+        double v = span[P + i];
         if (isnan(v))
             continue;
         double z = fabs(v - r->mean) * inv_sd;
@@ -294,14 +311,18 @@ static int32_t onset_slot(const struct mend_localise_series *s,
  * lag > 0 pairs x(t) with s(t + lag), i.e. x leads. Lag 0 is tried first
  * and a lag must beat it strictly, so ties favour no lead. */
 static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8_t *rx,
-                             const uint8_t *rs, uint32_t m, uint32_t L, int32_t *lag)
+                             const uint8_t *rs, uint32_t m, uint32_t L, int32_t *lag,
+                             double *causal)
 {
     gsl_histogram2d *h = l->hist[bins];
-    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m, l->clnc);
+    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m, l->clnc, MI_MIN_PAIRS);
+    double lead = best;
     int32_t bl = 0;
     for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
-        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k, l->clnc); /* x leads */
-        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k, l->clnc); /* x trails */
+        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k, l->clnc, MI_MIN_PAIRS); /* x leads */
+        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k, l->clnc, MI_MIN_PAIRS); /* x trails */
+        if (a > lead)
+            lead = a;
         if (a > best) {
             best = a;
             bl = (int32_t)k;
@@ -312,6 +333,7 @@ static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8
         }
     }
     *lag = bl;
+    *causal = lead;
     return best;
 }
 
@@ -406,6 +428,18 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     double median_shift = l->scores[n_items / 2];
     for (uint32_t c = 0; c < n; c++)
         l->anom[c] = l->anom[c] > median_shift ? l->anom[c] - median_shift : 0;
+    if (l->conf.method == MEND_LOCALISE_RANK) {
+        /* a component's series are separate pieces of evidence: their
+         * excesses over the median series add */
+        for (uint32_t c = 0; c < n; c++)
+            if (l->comps[c].best_series != UINT32_MAX)
+                l->own[c] = median;
+        for (uint32_t k = 0; k < n_items; k++) {
+            const struct mend_localise_item *it = &l->items[k];
+            if (it->node >= 0 && it->score > median)
+                l->own[it->node] += it->score - median;
+        }
+    }
     uint32_t m = 0;
     for (uint32_t c = 0; c < n; c++) {
         if (l->comps[c].best_series == UINT32_MAX) {
@@ -458,7 +492,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
     int rc = check_input(l, in);
     if (rc)
         return rc;
-    const uint32_t S = in->slots, m = 2 * S;
+    const uint32_t S = in->slots, P = lead_slots(S), m = P + S;
     const int rank_mode = l->conf.method == MEND_LOCALISE_RANK;
     const unsigned bins = mi_auto_bins(m);
     uint32_t L = l->conf.max_lag;
@@ -466,21 +500,22 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         L = S - 1;
 
     /* The symptoms' ranks and onsets, computed once. */
-    uint32_t nsym = rank_mode ? in->n_symptoms : 0;
+    uint32_t nsym = rank_mode ? in->n_symptoms : 0, usable = 0;
     for (uint32_t k = 0; k < nsym; k++) {
         const struct mend_localise_series *s = &in->series[in->symptoms[k]];
         struct ref_stats r;
         double zl, zs;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
-        fill_span(s, in, l->span);
-        window_z(l->span, S, &r, &zl, &zs, &on);
+        fill_span(s, in, P, l->span);
+        window_z(l->span, P, S, &r, &zl, &zs, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
         uint8_t *bs = l->sym_bin + (size_t)k * l->span_cap;
         mi_bin_index(rs, m, bins, bs);
-        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m, l->clnc);
+        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m, l->clnc, MI_MIN_PAIRS);
+        usable += l->sym_h[k] > 0;
     }
 
     for (uint32_t i = 0; i < in->n_series; i++) {
@@ -490,8 +525,8 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         double zl, zs;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
-        fill_span(s, in, l->span);
-        window_z(l->span, S, &r, &zl, &zs, &on);
+        fill_span(s, in, P, l->span);
+        window_z(l->span, P, S, &r, &zl, &zs, &on);
         it->series = i;
         it->node = s->node;
         it->z = zl;
@@ -500,9 +535,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
             double el = log1p(zl), es = log1p(zs);
-            el = fmin(el, cap);
-            es = fmin(es, cap);
-            it->shift = el + es;
+            it->shift = fmin(el, cap) + fmin(es, cap);
         }
         it->mi = 0;
         it->lag = 0;
@@ -517,11 +550,13 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
             for (uint32_t k = 0; k < nsym; k++) {
-                if (in->symptoms[k] == i)
-                    continue; /* a symptom explains itself trivially */
+                if (in->symptoms[k] == i || l->sym_h[k] <= 0)
+                    continue; /* itself (trivial), or too short or flat for MI */
                 int32_t lag;
-                double mi = best_lagged_mi(l, bins, l->bin,
-                                           l->sym_bin + (size_t)k * l->span_cap, m, L, &lag);
+                double causal;
+                best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L, &lag,
+                               &causal);
+                double mi = causal; /* coupling counts only where x leads or is level */
                 if (mi > best) {
                     best = mi;
                     best_lag = lag;
@@ -544,6 +579,8 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* the share of the symptom's entropy this series accounts for;
              * a symptom shares all of its own */
             coupling = h_sym > 0 ? fmin(1.0, it->mi / h_sym) : 0.0;
+            if (!usable)
+                coupling = 1.0; /* no symptom supports an MI estimate: shift alone */
         }
         it->score = it->shift * coupling + order;
     }

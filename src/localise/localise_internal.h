@@ -33,12 +33,14 @@ double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size
                        const double *ry, size_t oy, size_t n);
 
 /* The same over precomputed cell indices (floor(rank * bins), MI_NO_BIN
- * for NaN), counting straight into h's cells: the ranking's inner loop,
- * about one memory access per pair instead of two binary searches. */
+ * for NaN), counting integers and then filling h's cells: the ranking's
+ * inner loop. Returns 0 when fewer than min_pairs pairs are complete (too
+ * few to estimate anything). */
 #define MI_NO_BIN 255u
 void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b);
 double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n, const double *clnc);
+                       const uint8_t *by, size_t oy, size_t n, const double *clnc,
+                       size_t min_pairs);
 
 /* clnc[c] = c ln c for c in [0, n]: n + 1 entries. */
 void mi_clnc_table(double *t, size_t n);

@@ -176,7 +176,8 @@ void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b)
 }
 
 double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n, const double *clnc)
+                       const uint8_t *by, size_t oy, size_t n, const double *clnc,
+                       size_t min_pairs)
 {
     /* Integer counts first (no floating-point add chained through memory per
      * pair), then the cells go into the GSL histogram the entropies read. */
@@ -191,6 +192,8 @@ double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, siz
         cnt[a * bins + b]++;
         used++;
     }
+    if (used < min_pairs)
+        return 0.0;
     for (size_t c = 0; c < (size_t)bins * bins; c++)
         h->bin[c] = cnt[c];
     return mi_from_hist(h, bins, used, clnc);
