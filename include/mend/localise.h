@@ -64,16 +64,17 @@ struct mend_localise_conf {
 void mend_localise_conf_defaults(struct mend_localise_conf *c);
 
 /* One candidate series. Values are in time order; NaN marks a missing value.
- * ref is the normal behaviour (only its distribution and step sizes are
- * used, so it needs no times). ctx is the lead-in: the values just before
- * the window (ctx NULL: the tail of ref is the lead-in, as when the reference
- * window ends where the incident begins). The MI with the symptoms is taken
- * over `slots` lead-in slots followed by the `slots` window slots. With
- * times (win_t / ctx_t non-NULL, int64 event times in the unit of
- * mend_localise_input.step) values are placed on that slot grid by time,
- * the last one in a slot winning; without, the window is index-aligned
- * (win_n must equal slots) and the lead-in is its last `slots` values.
- * All pointers are borrowed for the duration of the call. */
+ * ref is the normal behaviour (its distribution and step sizes are used,
+ * and its tail as a lead-in, so it needs no times). ctx is the lead-in: the
+ * values just before the window (ctx NULL: the tail of ref is the lead-in,
+ * as when the reference window ends where the incident begins). The MI with
+ * the symptoms is taken over P = max(slots, 20) lead-in slots followed by
+ * the `slots` window slots. With times (win_t / ctx_t non-NULL, int64 event
+ * times in the unit of mend_localise_input.step) values are placed on that
+ * slot grid by time, the last one in a slot winning; without, the window is
+ * index-aligned (win_n must equal slots) and the lead-in is the last P
+ * values of ctx, continued into the past by the tail of ref when ctx is
+ * shorter. All pointers are borrowed for the duration of the call. */
 struct mend_localise_series {
     const double *ref;     /* reference (normal) window */
     uint32_t ref_n;
@@ -115,8 +116,10 @@ struct mend_localise_item {
     double score;          /* nats; higher = more likely the cause */
     double shift;          /* distribution shift, nats (ln(1+z_level) + ln(1+z_step)) */
     double z;              /* largest |z| of the window against the reference */
-    double mi;             /* MI with the best symptom, nats (0 without symptoms) */
-    int32_t lag;           /* slots by which this series leads that symptom (<0: lags) */
+    double mi;             /* MI with the best symptom at a lag where this series
+                              leads or is level, nats (0 without symptoms) */
+    int32_t lag;           /* lag of the largest MI over -L..L: slots by which
+                              this series leads that symptom (< 0: trails) */
     int32_t onset;         /* first anomalous slot of the window, -1 = none */
 };
 
@@ -124,8 +127,8 @@ struct mend_localise_item {
 struct mend_localise_comp {
     int32_t node;
     double score;          /* nats: own evidence + what it explains upstream */
-    double own;            /* the best score among its series */
-    uint32_t best_series;  /* index into the input of that series */
+    double own;            /* its series' evidence (see localise.c) */
+    uint32_t best_series;  /* index into the input of its best series */
     uint32_t explains;     /* anomalous dependants it accounts for */
 };
 
@@ -147,7 +150,7 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf);
 void mend_localise_free(struct mend_localise *l);
 
 /* Ranks in->series. No allocation; time O(n_series * (ref + slots * lags))
- * plus O(nodes^2) with a topology. Returns 0, MEND_EINVAL (no series, slots
+ * plus O(anomalous nodes * nodes^2) with a topology. Returns 0, MEND_EINVAL (no series, slots
  * 0, a symptom index out of range, index-aligned win_n != slots, a node out
  * of range) or MEND_ECAP (a count above the workspace's caps). */
 int mend_localise_run(struct mend_localise *l, const struct mend_localise_input *in,

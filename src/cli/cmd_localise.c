@@ -176,7 +176,9 @@ int mend_cmd_localise(int argc, char **argv)
         goto out;
     }
     const uint32_t W = w1 - w0 + 1, nc = in.n_cols;
-    const uint32_t lead = w0 < W ? w0 : W; /* lead-in rows just before the window */
+    /* lead-in: the rows before the window, as many as the localiser may use
+     * (the window's length, at least 20: see lead_slots in localise.c) */
+    const uint32_t want = W > 20 ? W : 20, lead = w0 < want ? w0 : want;
     uint32_t ref_rows = baseline ? base.n_rows : in.n_rows - W;
     size_t per = (size_t)ref_rows + lead + W;
     ser = calloc(nc, sizeof *ser);

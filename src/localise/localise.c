@@ -11,7 +11,8 @@
  *               values left their normal range (the N-sigma statistic);
  *     z_step  = max over the window (and its entry from the lead-in) of
  *               |x_t - x_t-1| / sd(x_t - x_t-1)_ref: how abrupt the change is
- *               against the series' own step-to-step noise.
+ *               against the series' own step-to-step noise;
+ *     n       = the number of reference samples.
  *     A series that wanders widely but smoothly (daily load) has a large sd
  *     and a small step sd; a spiky one has the opposite. Either z alone ranks
  *     one kind too high; they are separate pieces of evidence, and under a
@@ -19,23 +20,33 @@
  *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
  *     a tail rarer than 1/(n + 1), so a metric that was constant in the
  *     reference (sd ~ 0) does not get unbounded evidence from any change.
- *   coupling(i) = 1 without symptoms; with symptoms, the largest
- *     MI(x(t); s(t + l)) over symptoms s and lags |l| <= L, divided by
- *     H(s) = MI(s; s) under the same estimator: Theil's uncertainty
- *     coefficient, the share of the symptom's uncertainty this series
- *     accounts for (binned, bias-corrected, over the lead-in and the
- *     window). A symptom is not coupled with itself (that would be a
- *     tautology), only with the other symptoms. A shift that shares nothing
- *     with the symptom is not evidence that it caused it.
- *   order(i) = +ln 2 when i leads the symptom (the best lag is positive, or 0
- *     with an onset before the symptom's), -ln 2 when it trails, else 0:
- *     causes precede effects, taken as 2:1 prior odds.
+ *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
+ *     informational coefficient of correlation squared (rho^2 for Gaussians,
+ *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
+ *     symptoms s and the lags 0 <= l <= L at which i leads or is level with
+ *     s. A shift that shares nothing with the symptom is no evidence that it
+ *     caused it, and information that only appears with i trailing the
+ *     symptom makes i an effect, not a cause. MI is taken over the lead-in
+ *     (the last max(window, 20) moments before the window: normal behaviour)
+ *     and the window, on ranks, so the incident's rows stand out against
+ *     normal ones whatever the scale. Estimator: KSG (k = 3, ranks with ties
+ *     broken by a tiny deterministic jitter) when the span has at most 128
+ *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
+ *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
+ *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
+ *     with itself; and when no symptom has 20 usable slots the coupling is 1
+ *     for all (no evidence either way, rank by shift).
+ *   order(i) = +ln 2 when i leads the symptom (the best lag over -L..L is
+ *     positive, or 0 with an onset before the symptom's), -ln 2 when it
+ *     trails, else 0: causes precede effects, taken as 2:1 prior odds.
  *
- * Components (topology nodes): own(c) = the best score of its series;
- * e(c) = max(0, own(c) - median series score), its excess over a typical
- * unaffected series; anom(a) = max(0, best shift of a's series - median
- * shift), how anomalous a is at all (the symptom's own node included). A
- * fault in c shows in what depends on c (calls it, directly or not), so
+ * Components (topology nodes): own(c) = median + the sum over c's series of
+ * max(0, score - median), with median the median series score: a
+ * component's series are separate pieces of evidence and add, while series
+ * like a typical unaffected one add nothing. e(c) = own(c) - median;
+ * anom(a) = max(0, best shift of a's series - median shift), how anomalous a
+ * is at all (the symptom's own node included). A fault in c shows in what
+ * depends on c (calls it, directly or not), so
  *
  *   score(c) = own(c) + max over dependants a of c of min(e(c), anom(a))
  *
@@ -46,11 +57,13 @@
  * anomalous chain -- in the causal sense: the callee -- over the callers that
  * merely inherit its fault, with no weight to tune.
  *
- * The N-sigma reference method scores a series by z_level alone.
+ * The N-sigma reference method scores a series by z_level alone and a
+ * component by its best series.
  *
- * Work is bounded: O(ref + window * (1 + symptoms * (2L+1) * log bins)) per
- * series and O(anomalous nodes * nodes^2) for the graph; every buffer is
- * sized at mend_localise_new() from the caps, and a run allocates nothing. */
+ * Work is bounded: O(ref + window * (1 + symptoms * (2L+1))) per series
+ * (O(128^2 * symptoms * (2L+1)) on short spans), plus O(anomalous nodes *
+ * nodes^2) for the graph; every buffer is sized at mend_localise_new() from
+ * the caps, and a run allocates nothing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +76,7 @@
  * the rule that also sets the bin count (mi_auto_bins): the lead-in is made
  * long enough for that even when the window is short. */
 #define MI_MIN_PAIRS 20u
+#define KSG_K 3u /* neighbours: Kraskov et al.'s recommended 2-4 */
 
 /* Lead-in slots before a window of S: at least S, and at least enough for
  * the MI to be estimable when the window itself is short. */
@@ -337,6 +351,47 @@ static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8
     return best;
 }
 
+/* Breaks ties of a rank vector for KSG, which assumes continuous values:
+ * a deterministic pseudo-random offset far below one rank step, drawn from
+ * (seed, slot) so that two series' ties are not broken alike. */
+static void jitter_ranks(double *r, uint32_t m, uint64_t seed)
+{
+    for (uint32_t i = 0; i < m; i++) {
+        if (isnan(r[i]))
+            continue;
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 1; /* splitmix64 */
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        r[i] += ((double)(z >> 11) / 9007199254740992.0) * 1e-3 / (double)m;
+    }
+}
+
+/* KSG counterpart of best_lagged_mi for short spans. */
+static double best_lagged_ksg(const double *rx, const double *rs, uint32_t m, uint32_t L,
+                              int32_t *lag, double *causal)
+{
+    double best = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS), lead = best;
+    int32_t bl = 0;
+    for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
+        double a = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS);
+        double b = mi_ksg_small(rx, k, rs, 0, m - k, KSG_K, MI_MIN_PAIRS);
+        if (a > lead)
+            lead = a;
+        if (a > best) {
+            best = a;
+            bl = (int32_t)k;
+        }
+        if (b > best) {
+            best = b;
+            bl = -(int32_t)k;
+        }
+    }
+    *lag = bl;
+    *causal = lead;
+    return best;
+}
+
 static int item_cmp(const void *a, const void *b)
 {
     const struct mend_localise_item *x = a, *y = b;
@@ -512,6 +567,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
+        jitter_ranks(rs, m, 0xFFFFFFFFull + k);
         uint8_t *bs = l->sym_bin + (size_t)k * l->span_cap;
         mi_bin_index(rs, m, bins, bs);
         l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m, l->clnc, MI_MIN_PAIRS);
@@ -543,9 +599,10 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             it->score = zl;
             continue;
         }
-        double order = 0, h_sym = 0;
+        double order = 0;
         if (nsym) {
             mi_ranks_radix(l->span, m, l->rank, l->ka, l->kb);
+            jitter_ranks(l->rank, m, i);
             mi_bin_index(l->rank, m, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
@@ -554,8 +611,12 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                     continue; /* itself (trivial), or too short or flat for MI */
                 int32_t lag;
                 double causal;
-                best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L, &lag,
-                               &causal);
+                if (m <= MI_KSG_SMALL) /* short span: bins too coarse, KSG cheap */
+                    best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &lag,
+                                    &causal);
+                else
+                    best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L,
+                                   &lag, &causal);
                 double mi = causal; /* coupling counts only where x leads or is level */
                 if (mi > best) {
                     best = mi;
@@ -565,7 +626,6 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             }
             if (best_k >= 0) {
                 it->mi = best;
-                h_sym = l->sym_h[best_k];
                 it->lag = best_lag;
                 int32_t so = l->sym_onset[best_k];
                 if (best_lag > 0 || (best_lag == 0 && it->onset >= 0 && so >= 0 && it->onset < so))
@@ -576,9 +636,9 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         }
         double coupling = 1.0; /* without symptoms every shift counts whole */
         if (nsym) {
-            /* the share of the symptom's entropy this series accounts for;
-             * a symptom shares all of its own */
-            coupling = h_sym > 0 ? fmin(1.0, it->mi / h_sym) : 0.0;
+            /* Linfoot's informational coefficient of correlation, squared:
+             * rho^2 for Gaussians, in [0, 1) for any pair */
+            coupling = 1 - exp(-2 * it->mi);
             if (!usable)
                 coupling = 1.0; /* no symptom supports an MI estimate: shift alone */
         }

@@ -49,4 +49,12 @@ void mi_clnc_table(double *t, size_t n);
  * values equal as floats tie). a and b are scratch of n entries each. */
 size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b);
 
+/* KSG (max-norm, k neighbours) over pairs (x[i + ox], y[i + oy]), i < n,
+ * for short spans (at most MI_KSG_SMALL complete pairs are used), no
+ * allocation; clamped at 0, and 0 with fewer than min_pairs pairs. Inputs
+ * should be free of ties (jittered ranks). */
+#define MI_KSG_SMALL 128u
+double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
+                    unsigned k, size_t min_pairs);
+
 #endif
