@@ -245,7 +245,7 @@ static void test_fast_paths(void **state)
     double *r1 = malloc(N * sizeof *r1), *r2 = malloc(N * sizeof *r2), *ry = malloc(N * sizeof *ry);
     struct mi_rank_pair *p = malloc(N * sizeof *p);
     uint64_t *ka = malloc(N * sizeof *ka), *kb = malloc(N * sizeof *kb);
-    uint8_t *bx = malloc(N), *by = malloc(N);
+    uint16_t *bx = malloc(N * sizeof *bx), *by = malloc(N * sizeof *by);
     double *clnc = malloc((N + 1) * sizeof *clnc);
     assert_true(x && y && r1 && r2 && ry && p && ka && kb && bx && by && clnc);
     gaussians(r, 0.7, N, x, y);
@@ -266,8 +266,8 @@ static void test_fast_paths(void **state)
     assert_non_null(h);
     double a = mi_binned_ranks(h, 8, r1, 0, ry, 0, N);
     mi_clnc_table(clnc, N);
-    mi_bin_index(r1, N, 8, bx);
-    mi_bin_index(ry, N, 8, by);
+    mi_bin_index(r1, N, 8, 8, bx);
+    mi_bin_index(ry, N, 8, 1, by);
     double b = mi_binned_index(h, 8, bx, 0, by, 0, N, clnc, 20);
     assert_true(fabs(a - b) < 1e-9);
     double pub;

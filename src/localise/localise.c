@@ -96,7 +96,7 @@ struct mend_localise {
     uint8_t *seen;                       /* max_nodes */
     double *span, *rank;                 /* span_cap */
     double *sym_rank;                    /* max_symptoms * span_cap */
-    uint8_t *sym_bin, *bin;              /* cell indices: symptoms', this series' */
+    uint16_t *sym_bin, *bin;             /* cell offsets: symptoms' columns, this series' rows */
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
@@ -174,8 +174,8 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->rank = malloc(l->span_cap * sizeof *l->rank);
     l->sym_rank = malloc(syms * l->span_cap * sizeof *l->sym_rank);
     l->sym_onset = malloc(syms * sizeof *l->sym_onset);
-    l->sym_bin = malloc(syms * l->span_cap);
-    l->bin = malloc(l->span_cap);
+    l->sym_bin = malloc(syms * l->span_cap * sizeof *l->sym_bin);
+    l->bin = malloc(l->span_cap * sizeof *l->bin);
     l->sym_h = malloc(syms * sizeof *l->sym_h);
     l->ka = malloc(l->span_cap * sizeof *l->ka);
     l->kb = malloc(l->span_cap * sizeof *l->kb);
@@ -324,8 +324,8 @@ static int32_t onset_slot(const struct mend_localise_series *s,
 /* Best MI of rank vector rx against symptom ranks rs over lags [-L, L]:
  * lag > 0 pairs x(t) with s(t + lag), i.e. x leads. Lag 0 is tried first
  * and a lag must beat it strictly, so ties favour no lead. */
-static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint8_t *rx,
-                             const uint8_t *rs, uint32_t m, uint32_t L, int32_t *lag,
+static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint16_t *rx,
+                             const uint16_t *rs, uint32_t m, uint32_t L, int32_t *lag,
                              double *causal)
 {
     gsl_histogram2d *h = l->hist[bins];
@@ -567,10 +567,13 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
-        jitter_ranks(rs, m, 0xFFFFFFFFull + k);
-        uint8_t *bs = l->sym_bin + (size_t)k * l->span_cap;
-        mi_bin_index(rs, m, bins, bs);
-        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, bs, 0, bs, 0, m, l->clnc, MI_MIN_PAIRS);
+        if (m <= MI_KSG_SMALL)
+            jitter_ranks(rs, m, 0xFFFFFFFFull + k);
+        uint16_t *bs = l->sym_bin + (size_t)k * l->span_cap;
+        mi_bin_index(rs, m, bins, 1, bs);
+        mi_bin_index(rs, m, bins, bins, l->bin); /* as rows, for its own entropy */
+        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, l->bin, 0, bs, 0, m, l->clnc,
+                                      MI_MIN_PAIRS);
         usable += l->sym_h[k] > 0;
     }
 
@@ -602,8 +605,9 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         double order = 0;
         if (nsym) {
             mi_ranks_radix(l->span, m, l->rank, l->ka, l->kb);
-            jitter_ranks(l->rank, m, i);
-            mi_bin_index(l->rank, m, bins, l->bin);
+            if (m <= MI_KSG_SMALL)
+                jitter_ranks(l->rank, m, i);
+            mi_bin_index(l->rank, m, bins, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
             for (uint32_t k = 0; k < nsym; k++) {

@@ -32,14 +32,15 @@ unsigned mi_auto_bins(size_t n);
 double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
                        const double *ry, size_t oy, size_t n);
 
-/* The same over precomputed cell indices (floor(rank * bins), MI_NO_BIN
- * for NaN), counting integers and then filling h's cells: the ranking's
- * inner loop. Returns 0 when fewer than min_pairs pairs are complete (too
+/* The same over precomputed cell offsets (see mi_bin_index), counting
+ * integers and then filling h's cells: the ranking's inner loop. Returns 0 when fewer than min_pairs pairs are complete (too
  * few to estimate anything). */
-#define MI_NO_BIN 255u
-void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b);
-double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n, const double *clnc,
+#define MI_NO_BIN 0x7FFFu
+/* b[i] = floor(r[i] * bins) * stride (stride bins for the row variable, 1
+ * for the column one), MI_NO_BIN for NaN. */
+void mi_bin_index(const double *r, size_t n, unsigned bins, unsigned stride, uint16_t *b);
+double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint16_t *bx, size_t ox,
+                       const uint16_t *by, size_t oy, size_t n, const double *clnc,
                        size_t min_pairs);
 
 /* clnc[c] = c ln c for c in [0, n]: n + 1 entries. */

@@ -78,23 +78,30 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
     if (m == 0)
         return 0;
     /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
-     * equal keys keep index order. */
-    uint32_t count[256];
+     * equal keys keep index order. All four byte histograms are counted in
+     * one read; a byte all keys share needs no pass. */
+    uint32_t count[4][256];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < m; i++) {
+        uint32_t key = (uint32_t)(a[i] >> 32);
+        count[0][key & 255u]++;
+        count[1][(key >> 8) & 255u]++;
+        count[2][(key >> 16) & 255u]++;
+        count[3][key >> 24]++;
+    }
     for (unsigned p = 0; p < 4; p++) {
         unsigned sh = 32 + 8 * p;
-        memset(count, 0, sizeof count);
-        for (size_t i = 0; i < m; i++)
-            count[(a[i] >> sh) & 255u]++;
-        if (count[(a[0] >> sh) & 255u] == m)
-            continue; /* all keys share this byte: the pass would not move them */
+        uint32_t *c = count[p];
+        if (c[(a[0] >> sh) & 255u] == m)
+            continue;
         uint32_t sum = 0;
         for (uint32_t d = 0; d < 256; d++) {
-            uint32_t c = count[d];
-            count[d] = sum;
-            sum += c;
+            uint32_t v = c[d];
+            c[d] = sum;
+            sum += v;
         }
         for (size_t i = 0; i < m; i++)
-            b[count[(a[i] >> sh) & 255u]++] = a[i];
+            b[c[(a[i] >> sh) & 255u]++] = a[i];
         uint64_t *t = a;
         a = b;
         b = t;
@@ -169,32 +176,32 @@ static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used,
     return mi > 0 ? mi : 0.0;
 }
 
-void mi_bin_index(const double *r, size_t n, unsigned bins, uint8_t *b)
+void mi_bin_index(const double *r, size_t n, unsigned bins, unsigned stride, uint16_t *b)
 {
     for (size_t i = 0; i < n; i++)
-        b[i] = isnan(r[i]) ? MI_NO_BIN : (uint8_t)(r[i] * bins);
+        b[i] = isnan(r[i]) ? MI_NO_BIN : (uint16_t)((unsigned)(r[i] * bins) * stride);
 }
 
-double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint8_t *bx, size_t ox,
-                       const uint8_t *by, size_t oy, size_t n, const double *clnc,
+double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint16_t *bx, size_t ox,
+                       const uint16_t *by, size_t oy, size_t n, const double *clnc,
                        size_t min_pairs)
 {
-    /* Integer counts first (no floating-point add chained through memory per
-     * pair), then the cells go into the GSL histogram the entropies read. */
-    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS];
-    memset(cnt, 0, (size_t)bins * bins * sizeof cnt[0]);
-    const uint8_t *px = bx + ox, *py = by + oy;
-    size_t used = 0;
+    /* Integer counts first, then the cells go into the GSL histogram the
+     * entropies read. bx holds row offsets (bin * bins), by columns, so a
+     * pair's cell is their sum; a NaN on either side sums past the table
+     * and lands, without a branch, in the junk cell J. */
+    const unsigned J = bins * bins;
+    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS + 1];
+    memset(cnt, 0, (J + 1) * sizeof cnt[0]);
+    const uint16_t *px = bx + ox, *py = by + oy;
     for (size_t i = 0; i < n; i++) {
-        unsigned a = px[i], b = py[i];
-        if (a == MI_NO_BIN || b == MI_NO_BIN)
-            continue;
-        cnt[a * bins + b]++;
-        used++;
+        unsigned c = (unsigned)px[i] + py[i];
+        cnt[c < J ? c : J]++;
     }
+    size_t used = n - cnt[J];
     if (used < min_pairs)
         return 0.0;
-    for (size_t c = 0; c < (size_t)bins * bins; c++)
+    for (size_t c = 0; c < J; c++)
         h->bin[c] = cnt[c];
     return mi_from_hist(h, bins, used, clnc);
 }
