@@ -226,8 +226,21 @@ static void test_nsigma_and_errors(void **state)
     assert_int_equal(mend_localise_run(l, &in, &res), MEND_EINVAL);
     in.n_series = 0;
     assert_int_equal(mend_localise_run(l, &in, &res), MEND_EINVAL);
-    c.max_lag = c.max_window;
+    c.max_lag = 65;
     assert_null(mend_localise_new(&c));
+    c.max_lag = 3;
+    c.max_window = 0;
+    assert_null(mend_localise_new(&c));
+    c.max_window = 1; /* lags are clamped to the window at run time */
+    struct mend_localise *l1 = mend_localise_new(&c);
+    assert_non_null(l1);
+    struct mend_localise_series one = {.ref = sc->ref[0], .ref_n = REF, .win = sc->win[0],
+                                       .win_n = 1, .node = -1,
+                                       .onset = MEND_LOCALISE_NO_ONSET};
+    struct mend_localise_input in1 = {.series = &one, .n_series = 1, .slots = 1};
+    assert_int_equal(mend_localise_run(l1, &in1, &res), 0);
+    assert_int_equal(res.n_items, 1);
+    mend_localise_free(l1);
     free(sc);
     mend_localise_free(l);
     mend_localise_free(NULL);

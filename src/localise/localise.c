@@ -152,7 +152,7 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
         mend_localise_conf_defaults(&c);
     if (c.max_series == 0 || c.max_series > 10000000 || c.max_window == 0 ||
         c.max_window > (1u << 20) || c.max_ref > (1u << 30) || c.max_nodes > 65536 ||
-        c.max_lag > 64 || c.max_lag >= c.max_window || c.max_symptoms > 1024 ||
+        c.max_lag > 64 || c.max_symptoms > 1024 ||
         (c.method != MEND_LOCALISE_RANK && c.method != MEND_LOCALISE_NSIGMA))
         return NULL;
     struct mend_localise *l = calloc(1, sizeof *l);
