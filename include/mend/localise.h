@@ -144,8 +144,11 @@ struct mend_localise_result {
 struct mend_localise;
 
 /* Allocates the workspace for conf's caps (conf NULL = defaults): about
- * (max_series * 56 + max_window * (max_series + 24) * 8 + max_ref * 16 +
- * max_nodes^2) bytes. Returns NULL on a bad conf or no memory. */
+ * 56 * max_series + 61 * max_nodes + (42 + 10 * max_symptoms) * span bytes,
+ * span = max_window + max(max_window, 20), plus GSL histograms of up to
+ * 64 x 64 cells (under 1 MB); about 8 MB at the defaults. The caller's
+ * topology adjacency is borrowed per run, not copied. Returns NULL on a bad
+ * conf (a zero or absurd cap, max_lag > 64, an unknown method) or no memory. */
 struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf);
 void mend_localise_free(struct mend_localise *l);
 
