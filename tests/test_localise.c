@@ -160,6 +160,14 @@ static void test_rank_finds_fault(void **state)
     assert_int_equal(res.n_comps, 3);
     assert_int_equal(res.comps[0].node, 2);  /* the callee at fault */
     assert_int_equal(res.comps[0].explains, 1);
+    /* nodes as plain groups (entities), no edges: ranked from their series */
+    struct mend_localise_topo groups = {3, NULL};
+    in.topo = &groups;
+    assert_int_equal(mend_localise_run(l, &in, &res), 0);
+    assert_int_equal(res.n_comps, 3);
+    assert_int_equal(res.comps[0].node, 2);
+    assert_int_equal(res.comps[0].explains, 0);
+    in.topo = &sc->topo;
 
     /* without symptoms and graph: the shift alone; the largest break leads */
     in.n_symptoms = 0;

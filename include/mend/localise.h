@@ -92,7 +92,8 @@ struct mend_localise_series {
 
 /* A call graph: adj[a * n_nodes + b] != 0 when node a calls (depends on)
  * node b, so a fault in b shows up in a: b is upstream of a in the causal
- * sense. Borrowed. */
+ * sense. adj NULL = no edges: nodes are then plain groups (the entity tag:
+ * host, service), ranked from their series alone. Borrowed. */
 struct mend_localise_topo {
     uint32_t n_nodes;
     const uint8_t *adj;

@@ -433,8 +433,6 @@ static int check_input(const struct mend_localise *l, const struct mend_localise
     if (in->topo) {
         if (in->topo->n_nodes > l->conf.max_nodes)
             return MEND_ECAP;
-        if (in->topo->n_nodes && !in->topo->adj)
-            return MEND_EINVAL;
     }
     for (uint32_t i = 0; i < in->n_series; i++) {
         const struct mend_localise_series *s = &in->series[i];
@@ -506,7 +504,7 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     }
     for (uint32_t c = 0; c < n; c++) {
         double score = l->own[c], credit = 0;
-        if (l->excess[c] > 0 && l->conf.method == MEND_LOCALISE_RANK) {
+        if (l->excess[c] > 0 && g->adj && l->conf.method == MEND_LOCALISE_RANK) {
             memset(l->seen, 0, n);
             uint32_t head = 0, tail = 0;
             l->queue[tail++] = c;
