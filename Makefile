@@ -10,6 +10,7 @@
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
 #   make eval-logs  template grouping accuracy on ../shared/data/loghub (or LOGHUB_DIR=...)
 #   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
+#   make eval-localise  rank suspects on ASD and PetShop (ASD_DIR=..., PETSHOP_DIR=...)
 
 CC      ?= cc
 BUILD   ?= build
@@ -36,8 +37,9 @@ DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhired
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
+PETSHOP_DIR ?= ../shared/data/petshop
 
-.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd clean
+.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -90,8 +92,9 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE)
+	@BENCH_LOGS=$(BENCH_LOGS) BENCH_OCSVM=$(BENCH_OCSVM) BENCH_LOCALISE=$(BENCH_LOCALISE) \
+	    sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
@@ -101,6 +104,9 @@ eval-logs: $(MEND)
 
 eval-asd: $(MEND)
 	@sh scripts/eval-asd.sh $(MEND) $(ASD_DIR)
+
+eval-localise: $(MEND)
+	@sh scripts/eval-localise.sh $(MEND) $(ASD_DIR) $(PETSHOP_DIR)
 
 clean:
 	rm -rf build build-asan build-tsan bin

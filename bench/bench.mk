@@ -43,3 +43,10 @@ BENCH_OCSVM = $(BUILD)/bench/bench_ocsvm
 $(BENCH_OCSVM): bench/bench_ocsvm.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_localise links libmend: time of one localiser run by series count and window.
+BENCH_LOCALISE = $(BUILD)/bench/bench_localise
+
+$(BENCH_LOCALISE): bench/bench_localise.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

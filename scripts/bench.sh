@@ -11,8 +11,10 @@
 set -eu
 GEN=$1
 CORE=$2
-LOGS=${3:-}   # bench_logs (optional): the log lines/s figure
-OCSVM=${4:-}  # bench_ocsvm (optional): the one-class SVM line, beside scikit-learn
+# Optional parts, named in the environment by `make bench`:
+LOGS=${BENCH_LOGS:-}          # the log lines/s figure
+OCSVM=${BENCH_OCSVM:-}        # the one-class SVM line, beside scikit-learn
+LOCALISE=${BENCH_LOCALISE:-}  # the localiser run time
 OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
@@ -61,3 +63,6 @@ if [ -n "$OCSVM" ]; then
         "$ovps" "$(awk "BEGIN{print $ovps / $svps}")" "$(get "$theirs" max_rel_diff)" \
         "$(get "$ours" train_10k_s)"
 fi
+
+# The localiser's run time by series count and window, when bench_localise is given.
+[ -z "$LOCALISE" ] || "$LOCALISE"

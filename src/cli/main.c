@@ -18,6 +18,7 @@ static const struct {
     {"train", mend_cmd_train, "train a one-class SVM model of one entity into models/NAME"},
     {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
     {"templates", mend_cmd_templates, "mine log templates: one message per line -> ID<TAB>TEMPLATE"},
+    {"localise", mend_cmd_localise, "rank the suspects of an incident window (offline)"},
 };
 
 static void usage(FILE *f)

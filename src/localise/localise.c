@@ -1,0 +1,657 @@
+/* localise.c -- ranks the series and components that most likely caused an
+ * incident, from a normal reference window, a lead-in and the incident
+ * window of each series, the symptom series and an optional call graph.
+ *
+ * The formula (all terms in nats):
+ *
+ *   score(i) = shift(i) * coupling(i) + order(i)
+ *
+ *   shift(i) = min(ln(1 + z_level), ln(n + 1)) + min(ln(1 + z_step), ln(n + 1))
+ *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
+ *               values left their normal range (the N-sigma statistic);
+ *     z_step  = max over the window (and its entry from the lead-in) of
+ *               |x_t - x_t-1| / sd(x_t - x_t-1)_ref: how abrupt the change is
+ *               against the series' own step-to-step noise;
+ *     n       = the number of reference samples.
+ *     A series that wanders widely but smoothly (daily load) has a large sd
+ *     and a small step sd; a spiky one has the opposite. Either z alone ranks
+ *     one kind too high; they are separate pieces of evidence, and under a
+ *     heavy-tailed null -ln P(|Z| > z) grows like ln z, so their logarithms
+ *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
+ *     a tail rarer than 1/(n + 1), so a metric that was constant in the
+ *     reference (sd ~ 0) does not get unbounded evidence from any change.
+ *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
+ *     informational coefficient of correlation squared (rho^2 for Gaussians,
+ *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
+ *     symptoms s and the lags 0 <= l <= L at which i leads or is level with
+ *     s. A shift that shares nothing with the symptom is no evidence that it
+ *     caused it, and information that only appears with i trailing the
+ *     symptom makes i an effect, not a cause. MI is taken over the lead-in
+ *     (the last max(window, 20) moments before the window: normal behaviour)
+ *     and the window, on ranks, so the incident's rows stand out against
+ *     normal ones whatever the scale. Estimator: KSG (k = 3, ranks with ties
+ *     broken by a tiny deterministic jitter) when the span has at most 128
+ *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
+ *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
+ *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
+ *     with itself; and when no symptom has 20 usable slots the coupling is 1
+ *     for all (no evidence either way, rank by shift).
+ *   order(i) = +ln 2 when i leads the symptom (the best lag over -L..L is
+ *     positive, or 0 with an onset before the symptom's), -ln 2 when it
+ *     trails, else 0: causes precede effects, taken as 2:1 prior odds.
+ *
+ * Components (topology nodes): own(c) = median + the sum over c's series of
+ * max(0, score - median), with median the median series score: a
+ * component's series are separate pieces of evidence and add, while series
+ * like a typical unaffected one add nothing. e(c) = own(c) - median;
+ * anom(a) = max(0, best shift of a's series - median shift), how anomalous a
+ * is at all (the symptom's own node included). A fault in c shows in what
+ * depends on c (calls it, directly or not), so
+ *
+ *   score(c) = own(c) + max over dependants a of c of min(e(c), anom(a))
+ *
+ * credits c for explaining an anomalous dependant, capped by its own excess
+ * (a node cannot account for more surprise than it shows, and the credit at
+ * most doubles its excess, so a weak node deep in the graph does not win by
+ * the number of nodes above it). This prefers the upstream end of an
+ * anomalous chain -- in the causal sense: the callee -- over the callers that
+ * merely inherit its fault, with no weight to tune.
+ *
+ * The N-sigma reference method scores a series by z_level alone and a
+ * component by its best series.
+ *
+ * Work is bounded: O(ref + window * (1 + symptoms * (2L+1))) per series
+ * (O(128^2 * symptoms * (2L+1)) on short spans), plus O(anomalous nodes *
+ * nodes^2) for the graph; every buffer is sized at mend_localise_new() from
+ * the caps, and a run allocates nothing. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "localise_internal.h"
+#include "mend/localise.h"
+
+#define LEVEL_ONSET_Z 3.0 /* a window sample counts as anomalous past 3 sigma */
+/* Binned MI needs about five pairs per cell of the smallest (2 x 2) table,
+ * the rule that also sets the bin count (mi_auto_bins): the lead-in is made
+ * long enough for that even when the window is short. */
+#define MI_MIN_PAIRS 20u
+#define KSG_K 3u /* neighbours: Kraskov et al.'s recommended 2-4 */
+
+/* Lead-in slots before a window of S: at least S, and at least enough for
+ * the MI to be estimable when the window itself is short. */
+static uint32_t lead_slots(uint32_t S)
+{
+    return S > MI_MIN_PAIRS ? S : MI_MIN_PAIRS;
+}
+
+struct mend_localise {
+    struct mend_localise_conf conf;
+    uint32_t span_cap;                   /* max_window + lead_slots(max_window) */
+    struct mend_localise_item *items;    /* max_series */
+    double *scores;                      /* max_series, scratch for the median */
+    struct mend_localise_comp *comps;    /* max_nodes */
+    double *own, *excess, *anom;         /* max_nodes */
+    uint32_t *queue;                     /* max_nodes */
+    uint8_t *seen;                       /* max_nodes */
+    double *span, *rank;                 /* span_cap */
+    double *sym_rank;                    /* max_symptoms * span_cap */
+    uint16_t *sym_bin, *bin;             /* cell offsets: symptoms' columns, this series' rows */
+    int32_t *sym_onset;                  /* max_symptoms */
+    double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
+    uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
+    double *clnc;                        /* span_cap + 1: c ln c */
+    gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
+};
+
+void mend_localise_conf_defaults(struct mend_localise_conf *c)
+{
+    c->max_series = 100000;
+    c->max_window = 4096;
+    c->max_ref = 65536;
+    c->max_nodes = 4096;
+    c->max_lag = 3;
+    c->max_symptoms = 16;
+    c->method = MEND_LOCALISE_RANK;
+}
+
+void mend_localise_free(struct mend_localise *l)
+{
+    if (!l)
+        return;
+    for (unsigned b = 0; b <= MI_MAX_BINS; b++)
+        if (l->hist[b])
+            gsl_histogram2d_free(l->hist[b]);
+    free(l->items);
+    free(l->scores);
+    free(l->comps);
+    free(l->own);
+    free(l->excess);
+    free(l->anom);
+    free(l->queue);
+    free(l->seen);
+    free(l->span);
+    free(l->rank);
+    free(l->sym_rank);
+    free(l->sym_bin);
+    free(l->bin);
+    free(l->sym_onset);
+    free(l->sym_h);
+    free(l->ka);
+    free(l->kb);
+    free(l->clnc);
+    free(l);
+}
+
+struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
+{
+    struct mend_localise_conf c;
+    if (conf)
+        c = *conf;
+    else
+        mend_localise_conf_defaults(&c);
+    if (c.max_series == 0 || c.max_series > 10000000 || c.max_window == 0 ||
+        c.max_window > (1u << 20) || c.max_ref > (1u << 30) || c.max_nodes > 65536 ||
+        c.max_lag > 64 || c.max_symptoms > 1024 ||
+        (c.method != MEND_LOCALISE_RANK && c.method != MEND_LOCALISE_NSIGMA))
+        return NULL;
+    struct mend_localise *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->conf = c;
+    l->span_cap = c.max_window + lead_slots(c.max_window);
+    size_t nodes = c.max_nodes ? c.max_nodes : 1;
+    size_t syms = c.max_symptoms ? c.max_symptoms : 1;
+    l->items = malloc(c.max_series * sizeof *l->items);
+    l->scores = malloc(c.max_series * sizeof *l->scores);
+    l->comps = malloc(nodes * sizeof *l->comps);
+    l->own = malloc(nodes * sizeof *l->own);
+    l->excess = malloc(nodes * sizeof *l->excess);
+    l->anom = malloc(nodes * sizeof *l->anom);
+    l->queue = malloc(nodes * sizeof *l->queue);
+    l->seen = malloc(nodes);
+    l->span = malloc(l->span_cap * sizeof *l->span);
+    l->rank = malloc(l->span_cap * sizeof *l->rank);
+    l->sym_rank = malloc(syms * l->span_cap * sizeof *l->sym_rank);
+    l->sym_onset = malloc(syms * sizeof *l->sym_onset);
+    l->sym_bin = malloc(syms * l->span_cap * sizeof *l->sym_bin);
+    l->bin = malloc(l->span_cap * sizeof *l->bin);
+    l->sym_h = malloc(syms * sizeof *l->sym_h);
+    l->ka = malloc(l->span_cap * sizeof *l->ka);
+    l->kb = malloc(l->span_cap * sizeof *l->kb);
+    l->clnc = malloc((l->span_cap + 1) * sizeof *l->clnc);
+    if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc)
+        goto fail;
+    mi_clnc_table(l->clnc, l->span_cap);
+    /* One histogram per bin count a span up to span_cap can ask for, so a
+     * run never allocates. */
+    unsigned maxb = mi_auto_bins(l->span_cap);
+    for (unsigned b = 2; b <= maxb; b++)
+        if (!(l->hist[b] = gsl_histogram2d_alloc(b, b)))
+            goto fail;
+    return l;
+fail:
+    mend_localise_free(l);
+    return NULL;
+}
+
+/* ---- per-series statistics ------------------------------------------- */
+
+struct ref_stats {
+    double mean, sd, step_sd;
+    uint32_t n;
+};
+
+/* Mean and sd of the reference, and sd of its steps between consecutive
+ * non-NaN values. Sds get a floor relative to the level, so a constant
+ * reference yields a very large but finite z instead of a division by 0. */
+static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
+{
+    /* one pass; sums are taken about the first value so that a large level
+     * with a small spread does not cancel catastrophically */
+    double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN, origin = NAN;
+    uint32_t m = 0, dm = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (!isfinite(v))
+            continue;
+        if (isnan(origin))
+            origin = v;
+        double c = v - origin;
+        sum += c;
+        sum2 += c * c;
+        m++;
+        if (!isnan(prev)) {
+            double d = v - prev;
+            dsum += d;
+            dsum2 += d * d;
+            dm++;
+        }
+        prev = v;
+    }
+    s->n = m;
+    double cm = m ? sum / m : 0;
+    s->mean = m ? origin + cm : 0;
+    s->sd = m > 1 ? sqrt(fmax(0, (sum2 - m * cm * cm) / (m - 1))) : 0;
+    double dmean = dm ? dsum / dm : 0;
+    s->step_sd = dm > 1 ? sqrt(fmax(0, (dsum2 - dm * dmean * dmean) / (dm - 1))) : 0;
+    double floor = 1e-9 * (1 + fabs(s->mean));
+    if (s->sd < floor)
+        s->sd = floor;
+    if (s->step_sd < floor)
+        s->step_sd = floor;
+}
+
+/* Fills span[0, P + S): P lead-in slots, then the S window slots. The
+ * lead-in is the series' ctx; index-aligned, when ctx is shorter than P its
+ * earlier slots come from the tail of the reference (normal behaviour). */
+static void fill_span(const struct mend_localise_series *s, const struct mend_localise_input *in,
+                      uint32_t P, double *span)
+{
+    uint32_t S = in->slots;
+    for (uint32_t i = 0; i < P + S; i++)
+        span[i] = NAN;
+    if (in->step > 0 && s->ctx && s->ctx_t) {
+        int64_t lo = in->t0 - (int64_t)P * in->step;
+        for (uint32_t i = 0; i < s->ctx_n; i++)
+            if (s->ctx_t[i] >= lo && s->ctx_t[i] < in->t0)
+                span[(s->ctx_t[i] - lo) / in->step] = s->ctx[i];
+    } else {
+        uint32_t k = 0;
+        if (s->ctx) {
+            k = s->ctx_n < P ? s->ctx_n : P;
+            for (uint32_t i = 0; i < k; i++)
+                span[P - k + i] = s->ctx[s->ctx_n - k + i];
+        }
+        uint32_t r = s->ref_n < P - k ? s->ref_n : P - k;
+        for (uint32_t i = 0; i < r; i++)
+            span[P - k - r + i] = s->ref[s->ref_n - r + i];
+    }
+    double *w = span + P;
+    if (in->step > 0 && s->win_t) {
+        for (uint32_t i = 0; i < s->win_n; i++)
+            if (s->win_t[i] >= in->t0 && (s->win_t[i] - in->t0) / in->step < (int64_t)S)
+                w[(s->win_t[i] - in->t0) / in->step] = s->win[i];
+    } else {
+        for (uint32_t i = 0; i < s->win_n && i < S; i++)
+            w[i] = s->win[i];
+    }
+}
+
+/* Level z, step z and onset slot of the window part of span. */
+static void window_z(const double *span, uint32_t P, uint32_t S, const struct ref_stats *r,
+                     double *zl, double *zs, int32_t *onset)
+{
+    double best_l = 0, best_s = 0, prev = NAN;
+    const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
+    int32_t on = -1;
+    for (uint32_t i = 0; i < P; i++) /* the lead-in's last value, for the entry step */
+        if (!isnan(span[i]))
+            prev = span[i];
+    for (uint32_t i = 0; i < S; i++) {
+        double v = span[P + i];
+        if (isnan(v))
+            continue;
+        double z = fabs(v - r->mean) * inv_sd;
+        if (z > best_l)
+            best_l = z;
+        if (on < 0 && z > LEVEL_ONSET_Z)
+            on = (int32_t)i;
+        if (!isnan(prev)) {
+            double d = fabs(v - prev) * inv_step;
+            if (d > best_s)
+                best_s = d;
+        }
+        prev = v;
+    }
+    *zl = best_l;
+    *zs = best_s;
+    *onset = on;
+}
+
+static int32_t onset_slot(const struct mend_localise_series *s,
+                          const struct mend_localise_input *in, int32_t computed)
+{
+    if (s->onset == MEND_LOCALISE_NO_ONSET || in->step <= 0)
+        return computed;
+    if (s->onset < in->t0)
+        return 0;
+    int64_t k = (s->onset - in->t0) / in->step;
+    return k >= (int64_t)in->slots ? (int32_t)in->slots - 1 : (int32_t)k;
+}
+
+/* Best MI of rank vector rx against symptom ranks rs over lags [-L, L]:
+ * lag > 0 pairs x(t) with s(t + lag), i.e. x leads. Lag 0 is tried first
+ * and a lag must beat it strictly, so ties favour no lead. */
+static double best_lagged_mi(struct mend_localise *l, unsigned bins, const uint16_t *rx,
+                             const uint16_t *rs, uint32_t m, uint32_t L, int32_t *lag,
+                             double *causal)
+{
+    gsl_histogram2d *h = l->hist[bins];
+    double best = mi_binned_index(h, bins, rx, 0, rs, 0, m, l->clnc, MI_MIN_PAIRS);
+    double lead = best;
+    int32_t bl = 0;
+    for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
+        double a = mi_binned_index(h, bins, rx, 0, rs, k, m - k, l->clnc, MI_MIN_PAIRS); /* x leads */
+        double b = mi_binned_index(h, bins, rx, k, rs, 0, m - k, l->clnc, MI_MIN_PAIRS); /* x trails */
+        if (a > lead)
+            lead = a;
+        if (a > best) {
+            best = a;
+            bl = (int32_t)k;
+        }
+        if (b > best) {
+            best = b;
+            bl = -(int32_t)k;
+        }
+    }
+    *lag = bl;
+    *causal = lead;
+    return best;
+}
+
+/* Breaks ties of a rank vector for KSG, which assumes continuous values:
+ * a deterministic pseudo-random offset far below one rank step, drawn from
+ * (seed, slot) so that two series' ties are not broken alike. */
+static void jitter_ranks(double *r, uint32_t m, uint64_t seed)
+{
+    for (uint32_t i = 0; i < m; i++) {
+        if (isnan(r[i]))
+            continue;
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + i + 1; /* splitmix64 */
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        r[i] += ((double)(z >> 11) / 9007199254740992.0) * 1e-3 / (double)m;
+    }
+}
+
+/* KSG counterpart of best_lagged_mi for short spans. */
+static double best_lagged_ksg(const double *rx, const double *rs, uint32_t m, uint32_t L,
+                              int32_t *lag, double *causal)
+{
+    double best = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS), lead = best;
+    int32_t bl = 0;
+    for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
+        double a = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS);
+        double b = mi_ksg_small(rx, k, rs, 0, m - k, KSG_K, MI_MIN_PAIRS);
+        if (a > lead)
+            lead = a;
+        if (a > best) {
+            best = a;
+            bl = (int32_t)k;
+        }
+        if (b > best) {
+            best = b;
+            bl = -(int32_t)k;
+        }
+    }
+    *lag = bl;
+    *causal = lead;
+    return best;
+}
+
+static int item_cmp(const void *a, const void *b)
+{
+    const struct mend_localise_item *x = a, *y = b;
+    if (x->score > y->score)
+        return -1;
+    if (x->score < y->score)
+        return 1;
+    return (x->series > y->series) - (x->series < y->series);
+}
+
+static int comp_cmp(const void *a, const void *b)
+{
+    const struct mend_localise_comp *x = a, *y = b;
+    if (x->score > y->score)
+        return -1;
+    if (x->score < y->score)
+        return 1;
+    return (x->node > y->node) - (x->node < y->node);
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int check_input(const struct mend_localise *l, const struct mend_localise_input *in)
+{
+    if (!in->series || in->n_series == 0 || in->slots == 0 || in->step < 0)
+        return MEND_EINVAL;
+    if (in->n_series > l->conf.max_series || in->slots > l->conf.max_window ||
+        in->n_symptoms > l->conf.max_symptoms)
+        return MEND_ECAP;
+    if (in->n_symptoms && !in->symptoms)
+        return MEND_EINVAL;
+    for (uint32_t k = 0; k < in->n_symptoms; k++)
+        if (in->symptoms[k] >= in->n_series)
+            return MEND_EINVAL;
+    if (in->topo) {
+        if (in->topo->n_nodes > l->conf.max_nodes)
+            return MEND_ECAP;
+    }
+    for (uint32_t i = 0; i < in->n_series; i++) {
+        const struct mend_localise_series *s = &in->series[i];
+        if ((!s->ref && s->ref_n) || (!s->win && s->win_n))
+            return MEND_EINVAL;
+        if (s->ref_n > l->conf.max_ref || s->ctx_n > l->conf.max_ref)
+            return MEND_ECAP;
+        if (!(in->step > 0 && s->win_t) && s->win_n != in->slots)
+            return MEND_EINVAL;
+        if (s->node >= 0 && (!in->topo || (uint32_t)s->node >= in->topo->n_nodes))
+            return MEND_EINVAL;
+    }
+    return 0;
+}
+
+/* Components: own evidence, then credit for the dependants each explains
+ * (a breadth-first walk against the call edges from every anomalous node). */
+static void rank_components(struct mend_localise *l, const struct mend_localise_input *in,
+                            uint32_t n_items, struct mend_localise_result *out)
+{
+    const struct mend_localise_topo *g = in->topo;
+    uint32_t n = g->n_nodes;
+    for (uint32_t c = 0; c < n; c++) {
+        l->anom[c] = 0;
+        l->own[c] = -HUGE_VAL;
+        l->comps[c].node = (int32_t)c;
+        l->comps[c].best_series = UINT32_MAX;
+        l->comps[c].explains = 0;
+    }
+    for (uint32_t k = 0; k < n_items; k++) {
+        const struct mend_localise_item *it = &l->items[k];
+        if (it->node >= 0 && it->shift > l->anom[it->node])
+            l->anom[it->node] = it->shift;
+        if (it->node >= 0 && it->score > l->own[it->node]) {
+            l->own[it->node] = it->score;
+            l->comps[it->node].best_series = it->series;
+        }
+    }
+    for (uint32_t k = 0; k < n_items; k++)
+        l->scores[k] = l->items[k].score;
+    qsort(l->scores, n_items, sizeof *l->scores, dbl_cmp);
+    double median = l->scores[n_items / 2];
+    for (uint32_t k = 0; k < n_items; k++)
+        l->scores[k] = l->items[k].shift;
+    qsort(l->scores, n_items, sizeof *l->scores, dbl_cmp);
+    double median_shift = l->scores[n_items / 2];
+    for (uint32_t c = 0; c < n; c++)
+        l->anom[c] = l->anom[c] > median_shift ? l->anom[c] - median_shift : 0;
+    if (l->conf.method == MEND_LOCALISE_RANK) {
+        /* a component's series are separate pieces of evidence: their
+         * excesses over the median series add */
+        for (uint32_t c = 0; c < n; c++)
+            if (l->comps[c].best_series != UINT32_MAX)
+                l->own[c] = median;
+        for (uint32_t k = 0; k < n_items; k++) {
+            const struct mend_localise_item *it = &l->items[k];
+            if (it->node >= 0 && it->score > median)
+                l->own[it->node] += it->score - median;
+        }
+    }
+    uint32_t m = 0;
+    for (uint32_t c = 0; c < n; c++) {
+        if (l->comps[c].best_series == UINT32_MAX) {
+            l->own[c] = 0;
+            l->excess[c] = 0;
+            continue; /* a node without series has no evidence of its own */
+        }
+        l->excess[c] = l->own[c] > median ? l->own[c] - median : 0;
+    }
+    for (uint32_t c = 0; c < n; c++) {
+        double score = l->own[c], credit = 0;
+        if (l->excess[c] > 0 && g->adj && l->conf.method == MEND_LOCALISE_RANK) {
+            memset(l->seen, 0, n);
+            uint32_t head = 0, tail = 0;
+            l->queue[tail++] = c;
+            l->seen[c] = 1;
+            while (head < tail) {
+                uint32_t b = l->queue[head++];
+                for (uint32_t a = 0; a < n; a++)
+                    if (!l->seen[a] && g->adj[(size_t)a * n + b]) { /* a calls b */
+                        l->seen[a] = 1;
+                        l->queue[tail++] = a;
+                        if (l->anom[a] > 0) {
+                            double cr = fmin(l->excess[c], l->anom[a]);
+                            if (cr > credit)
+                                credit = cr;
+                            l->comps[c].explains++;
+                        }
+                    }
+            }
+        }
+        score += credit;
+        if (l->comps[c].best_series == UINT32_MAX)
+            continue;
+        l->comps[m] = l->comps[c];
+        l->comps[m].own = l->own[c];
+        l->comps[m].score = score;
+        m++;
+    }
+    qsort(l->comps, m, sizeof *l->comps, comp_cmp);
+    out->comps = l->comps;
+    out->n_comps = m;
+}
+
+int mend_localise_run(struct mend_localise *l, const struct mend_localise_input *in,
+                      struct mend_localise_result *out)
+{
+    if (!l || !in || !out)
+        return MEND_EINVAL;
+    int rc = check_input(l, in);
+    if (rc)
+        return rc;
+    const uint32_t S = in->slots, P = lead_slots(S), m = P + S;
+    const int rank_mode = l->conf.method == MEND_LOCALISE_RANK;
+    const unsigned bins = mi_auto_bins(m);
+    uint32_t L = l->conf.max_lag;
+    if (L >= S)
+        L = S - 1;
+
+    /* The symptoms' ranks and onsets, computed once. */
+    uint32_t nsym = rank_mode ? in->n_symptoms : 0, usable = 0;
+    for (uint32_t k = 0; k < nsym; k++) {
+        const struct mend_localise_series *s = &in->series[in->symptoms[k]];
+        struct ref_stats r;
+        double zl, zs;
+        int32_t on;
+        ref_stats(s->ref, s->ref_n, &r);
+        fill_span(s, in, P, l->span);
+        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        l->sym_onset[k] = onset_slot(s, in, on);
+        double *rs = l->sym_rank + (size_t)k * l->span_cap;
+        mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
+        if (m <= MI_KSG_SMALL)
+            jitter_ranks(rs, m, 0xFFFFFFFFull + k);
+        uint16_t *bs = l->sym_bin + (size_t)k * l->span_cap;
+        mi_bin_index(rs, m, bins, 1, bs);
+        mi_bin_index(rs, m, bins, bins, l->bin); /* as rows, for its own entropy */
+        l->sym_h[k] = mi_binned_index(l->hist[bins], bins, l->bin, 0, bs, 0, m, l->clnc,
+                                      MI_MIN_PAIRS);
+        usable += l->sym_h[k] > 0;
+    }
+
+    for (uint32_t i = 0; i < in->n_series; i++) {
+        const struct mend_localise_series *s = &in->series[i];
+        struct mend_localise_item *it = &l->items[i];
+        struct ref_stats r;
+        double zl, zs;
+        int32_t on;
+        ref_stats(s->ref, s->ref_n, &r);
+        fill_span(s, in, P, l->span);
+        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        it->series = i;
+        it->node = s->node;
+        it->z = zl;
+        it->onset = onset_slot(s, in, on);
+        {
+            /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
+            double cap = log1p((double)r.n);
+            double el = log1p(zl), es = log1p(zs);
+            it->shift = fmin(el, cap) + fmin(es, cap);
+        }
+        it->mi = 0;
+        it->lag = 0;
+        if (!rank_mode) {
+            it->score = zl;
+            continue;
+        }
+        double order = 0;
+        if (nsym) {
+            mi_ranks_radix(l->span, m, l->rank, l->ka, l->kb);
+            if (m <= MI_KSG_SMALL)
+                jitter_ranks(l->rank, m, i);
+            mi_bin_index(l->rank, m, bins, bins, l->bin);
+            double best = -1;
+            int32_t best_lag = 0, best_k = -1;
+            for (uint32_t k = 0; k < nsym; k++) {
+                if (in->symptoms[k] == i || l->sym_h[k] <= 0)
+                    continue; /* itself (trivial), or too short or flat for MI */
+                int32_t lag;
+                double causal;
+                if (m <= MI_KSG_SMALL) /* short span: bins too coarse, KSG cheap */
+                    best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &lag,
+                                    &causal);
+                else
+                    best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L,
+                                   &lag, &causal);
+                double mi = causal; /* coupling counts only where x leads or is level */
+                if (mi > best) {
+                    best = mi;
+                    best_lag = lag;
+                    best_k = (int32_t)k;
+                }
+            }
+            if (best_k >= 0) {
+                it->mi = best;
+                it->lag = best_lag;
+                int32_t so = l->sym_onset[best_k];
+                if (best_lag > 0 || (best_lag == 0 && it->onset >= 0 && so >= 0 && it->onset < so))
+                    order = M_LN2;
+                else if (best_lag < 0 || (it->onset >= 0 && so >= 0 && it->onset > so))
+                    order = -M_LN2;
+            }
+        }
+        double coupling = 1.0; /* without symptoms every shift counts whole */
+        if (nsym) {
+            /* Linfoot's informational coefficient of correlation, squared:
+             * rho^2 for Gaussians, in [0, 1) for any pair */
+            coupling = 1 - exp(-2 * it->mi);
+            if (!usable)
+                coupling = 1.0; /* no symptom supports an MI estimate: shift alone */
+        }
+        it->score = it->shift * coupling + order;
+    }
+    qsort(l->items, in->n_series, sizeof *l->items, item_cmp);
+    out->items = l->items;
+    out->n_items = in->n_series;
+    out->comps = NULL;
+    out->n_comps = 0;
+    if (in->topo && in->topo->n_nodes)
+        rank_components(l, in, in->n_series, out);
+    return 0;
+}

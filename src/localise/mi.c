@@ -1,0 +1,384 @@
+/* mi.c -- mutual-information estimators for the localiser.
+ *
+ * Binned: both variables are replaced by their ranks (the empirical copula),
+ * so equal-width bins over [0,1) are equal-frequency bins of the data and the
+ * estimate ignores scale and skew (latencies, counters, percentages all look
+ * alike). The joint counts go into a GSL 2-D histogram; the plug-in MI
+ * Hx + Hy - Hxy underestimates entropies by about (occupied cells - 1)/2n
+ * each (Miller-Madow), which for MI leaves a positive bias of
+ * (Kxy - Kx - Ky + 1)/2n that is subtracted here.
+ *
+ * KSG: for each point the max-norm distance eps to its k-th neighbour in the
+ * joint space, then the counts nx, ny of points strictly closer than eps in
+ * each marginal; MI = psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>. Brute force
+ * O(n^2): it is the accurate estimator for tests and small windows, while the
+ * ranking uses the O(n log n) binned one. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_sf_psi.h>
+
+#include "localise_internal.h"
+#include "mend/localise.h"
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const struct mi_rank_pair *x = a, *y = b;
+    if (x->v < y->v)
+        return -1;
+    if (x->v > y->v)
+        return 1;
+    return (x->i > y->i) - (x->i < y->i); /* stable: deterministic ties */
+}
+
+size_t mi_ranks(const double *x, size_t n, double *r, struct mi_rank_pair *p)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = NAN;
+        if (!isnan(x[i])) {
+            p[m].v = x[i];
+            p[m].i = (uint32_t)i;
+            m++;
+        }
+    }
+    if (m == 0)
+        return 0;
+    qsort(p, m, sizeof *p, pair_cmp);
+    for (size_t a = 0; a < m;) {
+        size_t b = a + 1;
+        while (b < m && p[b].v == p[a].v)
+            b++;
+        double rank = 0.5 * (double)(a + b - 1) / (double)m; /* mean rank of the tie */
+        for (size_t j = a; j < b; j++)
+            r[p[j].i] = rank;
+        a = b;
+    }
+    return m;
+}
+
+/* Order-preserving map of a float's bits to an unsigned key. */
+static uint32_t float_key(double v)
+{
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = NAN;
+        if (!isnan(x[i]))
+            a[m++] = (uint64_t)float_key(x[i]) << 32 | (uint64_t)i;
+    }
+    if (m == 0)
+        return 0;
+    /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
+     * equal keys keep index order. All four byte histograms are counted in
+     * one read; a byte all keys share needs no pass. */
+    uint32_t count[4][256];
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < m; i++) {
+        uint32_t key = (uint32_t)(a[i] >> 32);
+        count[0][key & 255u]++;
+        count[1][(key >> 8) & 255u]++;
+        count[2][(key >> 16) & 255u]++;
+        count[3][key >> 24]++;
+    }
+    for (unsigned p = 0; p < 4; p++) {
+        unsigned sh = 32 + 8 * p;
+        uint32_t *c = count[p];
+        if (c[(a[0] >> sh) & 255u] == m)
+            continue;
+        uint32_t sum = 0;
+        for (uint32_t d = 0; d < 256; d++) {
+            uint32_t v = c[d];
+            c[d] = sum;
+            sum += v;
+        }
+        for (size_t i = 0; i < m; i++)
+            b[c[(a[i] >> sh) & 255u]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && (a[j] >> 32) == (a[i] >> 32))
+            j++;
+        double rank = 0.5 * (double)(i + j - 1) / (double)m;
+        for (size_t k = i; k < j; k++)
+            r[(uint32_t)a[k]] = rank;
+        i = j;
+    }
+    return m;
+}
+
+unsigned mi_auto_bins(size_t n)
+{
+    double b = floor(sqrt((double)n / 5.0));
+    if (b < 2)
+        b = 2;
+    if (b > MI_MAX_BINS)
+        b = MI_MAX_BINS;
+    return (unsigned)b;
+}
+
+/* Entropy (nats) of counts c[0..k) summing to n: ln n - sum(c ln c)/n, with
+ * c ln c read from clnc[c] when a table is given (counts are whole numbers
+ * up to n), so the inner loop of the ranking takes no logarithms. */
+static double plogp_sum(const double *c, size_t k, double n, const double *clnc,
+                        size_t *occupied)
+{
+    double s = 0;
+    size_t occ = 0;
+    for (size_t i = 0; i < k; i++)
+        if (c[i] > 0) {
+            s += clnc ? clnc[(size_t)c[i]] : c[i] * log(c[i]);
+            occ++;
+        }
+    *occupied = occ;
+    return log(n) - s / n;
+}
+
+void mi_clnc_table(double *t, size_t n)
+{
+    t[0] = 0;
+    for (size_t c = 1; c <= n; c++)
+        t[c] = (double)c * log((double)c);
+}
+
+/* MI from the counts already in h (used pairs), Miller-Madow corrected. */
+static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used,
+                           const double *clnc)
+{
+    if (used < 4)
+        return 0.0;
+    double mx[MI_MAX_BINS], my[MI_MAX_BINS];
+    memset(mx, 0, sizeof mx);
+    memset(my, 0, sizeof my);
+    for (unsigned i = 0; i < bins; i++)
+        for (unsigned j = 0; j < bins; j++) {
+            double c = h->bin[i * bins + j];
+            mx[i] += c;
+            my[j] += c;
+        }
+    double nn = (double)used;
+    size_t kx, ky, kxy;
+    double hx = plogp_sum(mx, bins, nn, clnc, &kx);
+    double hy = plogp_sum(my, bins, nn, clnc, &ky);
+    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, clnc, &kxy);
+    double mi = hx + hy - hxy - ((double)kxy - (double)kx - (double)ky + 1.0) / (2.0 * nn);
+    return mi > 0 ? mi : 0.0;
+}
+
+void mi_bin_index(const double *r, size_t n, unsigned bins, unsigned stride, uint16_t *b)
+{
+    for (size_t i = 0; i < n; i++)
+        b[i] = isnan(r[i]) ? MI_NO_BIN : (uint16_t)((unsigned)(r[i] * bins) * stride);
+}
+
+double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint16_t *bx, size_t ox,
+                       const uint16_t *by, size_t oy, size_t n, const double *clnc,
+                       size_t min_pairs)
+{
+    /* Integer counts first, then the cells go into the GSL histogram the
+     * entropies read. bx holds row offsets (bin * bins), by columns, so a
+     * pair's cell is their sum; a NaN on either side sums past the table
+     * and lands, without a branch, in the junk cell J. */
+    const unsigned J = bins * bins;
+    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS + 1];
+    memset(cnt, 0, (J + 1) * sizeof cnt[0]);
+    const uint16_t *px = bx + ox, *py = by + oy;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned)px[i] + py[i];
+        cnt[c < J ? c : J]++;
+    }
+    size_t used = n - cnt[J];
+    if (used < min_pairs)
+        return 0.0;
+    for (size_t c = 0; c < J; c++)
+        h->bin[c] = cnt[c];
+    return mi_from_hist(h, bins, used, clnc);
+}
+
+double mi_binned_ranks(gsl_histogram2d *h, unsigned bins, const double *rx, size_t ox,
+                       const double *ry, size_t oy, size_t n)
+{
+    gsl_histogram2d_set_ranges_uniform(h, 0.0, 1.0, 0.0, 1.0); /* also zeroes */
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = rx[i + ox], b = ry[i + oy];
+        if (isnan(a) || isnan(b))
+            continue;
+        if (gsl_histogram2d_increment(h, a, b) == 0)
+            used++;
+    }
+    return mi_from_hist(h, bins, used, NULL);
+}
+
+int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, double *mi)
+{
+    if (!x || !y || !mi || bins > MI_MAX_BINS || n > UINT32_MAX)
+        return MEND_EINVAL;
+    size_t usable = 0;
+    for (size_t i = 0; i < n; i++)
+        usable += !isnan(x[i]) && !isnan(y[i]);
+    if (usable < 4)
+        return MEND_EINVAL;
+    if (bins == 0)
+        bins = mi_auto_bins(usable);
+    if (bins < 2)
+        return MEND_EINVAL;
+    int rc = MEND_ENOMEM;
+    double *rx = malloc(n * sizeof *rx), *ry = malloc(n * sizeof *ry);
+    struct mi_rank_pair *p = malloc(n * sizeof *p);
+    gsl_histogram2d *h = gsl_histogram2d_alloc(bins, bins);
+    if (!rx || !ry || !p || !h)
+        goto out;
+    /* Rank only the complete pairs, so both marginals are uniform over them. */
+    double *cx = malloc(usable * sizeof *cx), *cy = malloc(usable * sizeof *cy);
+    if (!cx || !cy) {
+        free(cx);
+        free(cy);
+        goto out;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && !isnan(y[i])) {
+            cx[m] = x[i];
+            cy[m] = y[i];
+            m++;
+        }
+    mi_ranks(cx, m, rx, p);
+    mi_ranks(cy, m, ry, p);
+    *mi = mi_binned_ranks(h, bins, rx, 0, ry, 0, m);
+    free(cx);
+    free(cy);
+    rc = 0;
+out:
+    gsl_histogram2d_free(h);
+    free(p);
+    free(rx);
+    free(ry);
+    return rc;
+}
+
+int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
+{
+    if (!x || !y || !mi || k == 0 || n > MEND_MI_KSG_MAX)
+        return MEND_EINVAL;
+    double *px = malloc((n ? n : 1) * sizeof *px), *py = malloc((n ? n : 1) * sizeof *py);
+    double *knn = malloc(((size_t)k + 1) * sizeof *knn);
+    if (!px || !py || !knn) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && !isnan(y[i])) {
+            px[m] = x[i];
+            py[m] = y[i];
+            m++;
+        }
+    if (m < (size_t)k + 2) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_EINVAL;
+    }
+    double acc = 0;
+    for (size_t i = 0; i < m; i++) {
+        /* k smallest joint distances, kept sorted in knn[0..k-1] */
+        size_t have = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            double dx = fabs(px[i] - px[j]), dy = fabs(py[i] - py[j]);
+            double d = dx > dy ? dx : dy;
+            if (have < k) {
+                size_t p = have++;
+                while (p > 0 && knn[p - 1] > d) {
+                    knn[p] = knn[p - 1];
+                    p--;
+                }
+                knn[p] = d;
+            } else if (d < knn[k - 1]) {
+                size_t p = k - 1;
+                while (p > 0 && knn[p - 1] > d) {
+                    knn[p] = knn[p - 1];
+                    p--;
+                }
+                knn[p] = d;
+            }
+        }
+        double eps = knn[k - 1];
+        unsigned nx = 0, ny = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            nx += fabs(px[i] - px[j]) < eps;
+            ny += fabs(py[i] - py[j]) < eps;
+        }
+        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
+    }
+    *mi = gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    free(px);
+    free(py);
+    free(knn);
+    return 0;
+}
+
+double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
+                    unsigned k, size_t min_pairs)
+{
+    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8];
+    size_t m = 0;
+    if (k == 0 || k > 8)
+        return 0.0;
+    for (size_t i = 0; i < n && m < MI_KSG_SMALL; i++) {
+        double a = x[i + ox], b = y[i + oy];
+        if (isnan(a) || isnan(b))
+            continue;
+        px[m] = a;
+        py[m] = b;
+        m++;
+    }
+    if (m < min_pairs || m < (size_t)k + 2)
+        return 0.0;
+    double acc = 0;
+    for (size_t i = 0; i < m; i++) {
+        size_t have = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            double dx = fabs(px[i] - px[j]), dy = fabs(py[i] - py[j]);
+            double d = dx > dy ? dx : dy;
+            if (have < k || d < knn[k - 1]) {
+                size_t p = have < k ? have++ : k - 1;
+                while (p > 0 && knn[p - 1] > d) {
+                    knn[p] = knn[p - 1];
+                    p--;
+                }
+                knn[p] = d;
+            }
+        }
+        double eps = knn[k - 1];
+        unsigned nx = 0, ny = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            nx += fabs(px[i] - px[j]) < eps;
+            ny += fabs(py[i] - py[j]) < eps;
+        }
+        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
+    }
+    double mi = gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    return mi > 0 ? mi : 0.0;
+}
