@@ -1,22 +1,16 @@
-/* checkpoint.h -- durable, self-checking storage for a serialised state blob.
+/* checkpoint.h -- the checkpoint file's constants and the one-blob API.
  *
- * The engine serialises its state into a struct mend_wbuf and hands the bytes
- * here. A checkpoint file is, all integers little-endian:
+ * Checkpoint files are streams of sections (state.h has the layout, the
+ * streaming writer and reader, the background writer and the clean-up of
+ * stale temporary files). The functions here are the older interface, kept
+ * while callers move to sections: a payload held in memory is stored as one
+ * section tagged MEND_CKPT_BLOB_TAG whose section version is the payload
+ * version. They share the format's guarantees (atomic replace, mode 0600,
+ * SHA-256 checked before anything is handed over) but hold the whole
+ * payload in memory, hence the cap.
  *
- *   offset  size  field
- *        0     8  magic "MENDCKPT"
- *        8     4  file-format version (MEND_CKPT_FORMAT)
- *       12     4  kind tag: which program/state wrote it (MEND_CKPT_KIND)
- *       16     4  payload version, chosen by the writer of the payload
- *       20     8  payload length in bytes
- *       28   len  payload
- *   28+len    32  SHA-256 over every byte before it
- *
- * Writes are atomic: the bytes go to a temporary file in the target's
- * directory, which is fsync'ed and renamed over the target, and then the
- * directory is fsync'ed, so a crash leaves either the old or the new file,
- * never a mix. Reads never half-load: the whole file is read and verified
- * before the payload is handed over.
+ * Format history: 1 = one header, one payload, SHA-256 (until issue 5);
+ * 2 = sections. A format-1 file is refused with MEND_EVERSION.
  *
  * Error messages are written to err (NUL-terminated, truncated to errlen;
  * err may be NULL when errlen is 0) and always name the path. */
@@ -27,17 +21,21 @@
 #include <stdint.h>
 
 #define MEND_CKPT_MAGIC "MENDCKPT"
-#define MEND_CKPT_FORMAT 1u
-#define MEND_CKPT_HEADER_LEN 28u
+#define MEND_CKPT_FORMAT 2u
 #define MEND_CKPT_DIGEST_LEN 32u
-/* Default cap on the payload size, both when writing and reading. */
+/* Cap on a payload held in memory by the one-blob API (reading and
+ * writing); the section API has none. */
 #define MEND_CKPT_MAX_DEFAULT ((size_t)1 << 30)
 
-/* Builds a kind tag from four characters, e.g. MEND_CKPT_KIND('E','N','G','1'),
- * so a hex dump of the file shows who wrote it. */
+/* Builds a kind or section tag from four characters, e.g.
+ * MEND_CKPT_KIND('E','N','G','1'), so a hex dump of the file shows who wrote
+ * it. */
 #define MEND_CKPT_KIND(a, b, c, d) \
     ((uint32_t)(unsigned char)(a) | ((uint32_t)(unsigned char)(b) << 8) | \
      ((uint32_t)(unsigned char)(c) << 16) | ((uint32_t)(unsigned char)(d) << 24))
+
+/* The section the one-blob API stores its payload in. */
+#define MEND_CKPT_BLOB_TAG MEND_CKPT_KIND('B', 'L', 'O', 'B')
 
 /* Atomically replaces path with a checkpoint holding payload (borrowed; may
  * be NULL when len is 0). Returns 0, MEND_EINVAL (bad arguments),
@@ -51,13 +49,14 @@ int mend_ckpt_write(const char *path, uint32_t kind, uint32_t version,
                     const void *payload, size_t len, char *err, size_t errlen);
 
 /* Reads and verifies the checkpoint at path. The file must carry exactly the
- * given kind and payload version. On success *payload is a fresh heap buffer
- * of *len bytes (never NULL, even when *len is 0) that the caller owns and
- * releases with free(). On failure *payload is NULL, *len is 0 and:
+ * given kind and one blob section of the given payload version. On success
+ * *payload is a fresh heap buffer of *len bytes (never NULL, even when *len
+ * is 0) that the caller owns and releases with free(). On failure *payload
+ * is NULL, *len is 0 and:
  *   MEND_ENOTFOUND  no file at path (the caller starts fresh)
  *   MEND_EIO        the file exists but could not be opened or read
  *   MEND_ECORRUPT   not a mend checkpoint, truncated, trailing bytes,
- *                   checksum mismatch
+ *                   checksum mismatch, not exactly one blob section
  *   MEND_EVERSION   foreign kind, unsupported file-format or payload version
  *   MEND_ECAP       payload larger than MEND_CKPT_MAX_DEFAULT
  *   MEND_ENOMEM, MEND_EINVAL */

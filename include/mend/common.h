@@ -53,14 +53,39 @@ struct mend_sink {
 
 /* ---- serialisation ------------------------------------------------------
  * Growable write buffer and bounded read cursor; integers and doubles are
- * stored little-endian so checkpoints move between machines. */
+ * stored little-endian so checkpoints move between machines.
+ *
+ * Streaming. A write buffer may carry a flush hook: once more than flush_at
+ * bytes are buffered, the bytes go to the hook (in order, never split
+ * differently from how they were buffered, except that one write larger
+ * than flush_at goes straight through) and len drops back to 0. A read
+ * buffer may carry a refill hook: when a read needs more than the window
+ * [p + off, p + len) holds, the hook replaces the window with the next piece
+ * of the stream. So a module's `*_save(…, struct mend_wbuf *)` and
+ * `*_load(…, struct mend_rbuf *)` stream to and from a file unchanged, as
+ * long as they never look back at bytes already written (data, len) or use
+ * len - off as "what is left": use mend_rbuf_remaining() for that. */
 struct mend_wbuf {
     unsigned char *data;
     size_t len, cap;
-    int failed;          /* sticky: set once an allocation fails */
+    int failed;          /* sticky: set once an allocation or a flush fails */
+    /* Optional sink (mend_wbuf_init_flush): returns 0 or a negative MEND_E*
+     * code, which makes the buffer failed. Borrowed bytes, valid only for
+     * the call. */
+    int (*flush)(void *ctx, const unsigned char *p, size_t n);
+    void *flush_ctx;
+    size_t flush_at;
 };
 
 void mend_wbuf_init(struct mend_wbuf *w);
+/* A buffer that hands its bytes to flush whenever more than threshold
+ * (>= 1) bytes are buffered; memory stays near threshold whatever is
+ * written. Call mend_wbuf_flush() at the end for the rest. */
+void mend_wbuf_init_flush(struct mend_wbuf *w, size_t threshold,
+                          int (*flush)(void *ctx, const unsigned char *p, size_t n), void *ctx);
+/* Hands the buffered bytes to the flush hook now (no-op without one).
+ * Returns 0, MEND_ENOMEM when the buffer had failed, or the hook's code. */
+int mend_wbuf_flush(struct mend_wbuf *w);
 void mend_wbuf_fini(struct mend_wbuf *w);
 void mend_wbuf_bytes(struct mend_wbuf *w, const void *p, size_t n);
 void mend_wbuf_u8(struct mend_wbuf *w, uint8_t v);
@@ -74,9 +99,23 @@ struct mend_rbuf {
     const unsigned char *p;
     size_t len, off;
     int failed;          /* sticky: set once a read runs past the end */
+    /* Optional source (mend_rbuf_init_refill): sets p, len (> 0), off = 0
+     * and rest to the next window and returns 0, or returns a negative
+     * MEND_E* code at the end of the stream or on error (the read then
+     * fails). rest = bytes of the stream after the current window. */
+    int (*refill)(void *ctx, struct mend_rbuf *r);
+    void *refill_ctx;
+    uint64_t rest;
 };
 
 void mend_rbuf_init(struct mend_rbuf *r, const void *p, size_t len);
+/* An empty window that asks refill for data on the first read; rest is the
+ * stream's total length (for mend_rbuf_remaining). */
+void mend_rbuf_init_refill(struct mend_rbuf *r, uint64_t total,
+                           int (*refill)(void *ctx, struct mend_rbuf *r), void *ctx);
+/* Bytes left to read in the whole stream (window and beyond); 0 once
+ * failed. Use it to check a count against the data before allocating. */
+uint64_t mend_rbuf_remaining(const struct mend_rbuf *r);
 int mend_rbuf_bytes(struct mend_rbuf *r, void *out, size_t n);
 uint8_t mend_rbuf_u8(struct mend_rbuf *r);
 uint32_t mend_rbuf_u32(struct mend_rbuf *r);

@@ -31,16 +31,52 @@ void mend_wbuf_init(struct mend_wbuf *w)
     memset(w, 0, sizeof *w);
 }
 
+void mend_wbuf_init_flush(struct mend_wbuf *w, size_t threshold,
+                          int (*flush)(void *ctx, const unsigned char *p, size_t n), void *ctx)
+{
+    memset(w, 0, sizeof *w);
+    w->flush = flush;
+    w->flush_ctx = ctx;
+    w->flush_at = threshold ? threshold : 1;
+}
+
 void mend_wbuf_fini(struct mend_wbuf *w)
 {
     free(w->data);
     memset(w, 0, sizeof *w);
 }
 
+static void wbuf_emit(struct mend_wbuf *w, const void *p, size_t n)
+{
+    if (!w->failed && n && w->flush(w->flush_ctx, p, n) != MEND_OK)
+        w->failed = 1;
+}
+
+int mend_wbuf_flush(struct mend_wbuf *w)
+{
+    if (!w->failed && w->flush && w->len) {
+        wbuf_emit(w, w->data, w->len);
+        w->len = 0;
+    }
+    return w->failed ? MEND_ENOMEM : MEND_OK;
+}
+
 void mend_wbuf_bytes(struct mend_wbuf *w, const void *p, size_t n)
 {
     if (w->failed)
         return;
+    if (w->flush && w->len + n > w->flush_at) {
+        /* Keep order: what is buffered goes first; a write that alone
+         * passes the threshold is not copied at all. */
+        if (w->len) {
+            wbuf_emit(w, w->data, w->len);
+            w->len = 0;
+        }
+        if (n > w->flush_at) {
+            wbuf_emit(w, p, n);
+            return;
+        }
+    }
     if (n > SIZE_MAX / 2 - w->len) {
         w->failed = 1;
         return;
@@ -91,23 +127,50 @@ void mend_wbuf_f32(struct mend_wbuf *w, float v)
 
 void mend_rbuf_init(struct mend_rbuf *r, const void *p, size_t len)
 {
+    memset(r, 0, sizeof *r);
     r->p = p;
     r->len = len;
-    r->off = 0;
-    r->failed = 0;
+}
+
+void mend_rbuf_init_refill(struct mend_rbuf *r, uint64_t total,
+                           int (*refill)(void *ctx, struct mend_rbuf *r), void *ctx)
+{
+    memset(r, 0, sizeof *r);
+    r->refill = refill;
+    r->refill_ctx = ctx;
+    r->rest = total;
+}
+
+uint64_t mend_rbuf_remaining(const struct mend_rbuf *r)
+{
+    return r->failed ? 0 : (uint64_t)(r->len - r->off) + r->rest;
 }
 
 int mend_rbuf_bytes(struct mend_rbuf *r, void *out, size_t n)
 {
-    if (r->failed || n > r->len - r->off) {
-        r->failed = 1;
-        if (out && n)
-            memset(out, 0, n);
+    unsigned char *o = out;
+    size_t done = 0;
+    while (!r->failed && done < n) {
+        size_t avail = r->len - r->off;
+        if (avail == 0) {
+            /* A refill that brings nothing would loop: treat it as the end. */
+            if (!r->refill || r->refill(r->refill_ctx, r) != MEND_OK || r->off >= r->len) {
+                r->failed = 1;
+                break;
+            }
+            continue;
+        }
+        size_t take = n - done < avail ? n - done : avail;
+        if (o)
+            memcpy(o + done, r->p + r->off, take);
+        r->off += take;
+        done += take;
+    }
+    if (r->failed) {
+        if (o && n)
+            memset(o, 0, n);
         return MEND_ECORRUPT;
     }
-    if (n)
-        memcpy(out, r->p + r->off, n);
-    r->off += n;
     return MEND_OK;
 }
 
