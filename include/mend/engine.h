@@ -115,9 +115,17 @@ struct mend_registry *mend_engine_registry(struct mend_engine *e);
 int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w);
 int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r);
 
-/* Convenience: save to / load from a checkpoint file (checkpoint.h). Load
- * returns MEND_ENOTFOUND when the file does not exist. err names the problem. */
+/* Checkpoint files (state.h): one section per part of the engine, streamed
+ * to the file, so a checkpoint of the full series cap needs no more memory
+ * than a section buffer. _checkpoint writes in this thread; _checkpoint_bg
+ * forks and writes from the child (the parent keeps ingesting; reap *bg
+ * with mend_state_bg_reap). _restore first removes temporary files a killed
+ * writer left at path, then loads into a fresh engine; MEND_ENOTFOUND when
+ * there is no file. err names the file and the problem. */
+struct mend_state_bg;
 int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen);
+int mend_engine_checkpoint_bg(const struct mend_engine *e, const char *path, struct mend_state_bg **bg,
+                              char *err, size_t errlen);
 int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen);
 
 #endif

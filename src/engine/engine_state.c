@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "mend/checkpoint.h"
+#include "mend/state.h"
 
 #define ENGINE_CKPT_KIND MEND_CKPT_KIND('E', 'N', 'G', '1')
 #define ENGINE_STATE_VERSION 3u /* 3: sections, time-stamped rings, model kinds */
@@ -585,34 +586,80 @@ int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
     return MEND_OK;
 }
 
+/* ---- checkpoint files: one state.h section per engine section ------------- */
+
+static int save_file(const void *ctx, struct mend_state_writer *sw)
+{
+    const struct mend_engine *e = ctx;
+    for (size_t i = 0; i < N_SECTIONS; i++) {
+        /* the section version carries the state version too */
+        struct mend_wbuf *w =
+            mend_state_section_begin(sw, sections[i].tag, ENGINE_STATE_VERSION << 16 | sections[i].version);
+        if (!w)
+            return MEND_EIO; /* the writer failed; commit names why */
+        int rc = sections[i].save(e, w);
+        if (rc != MEND_OK)
+            return rc;
+        rc = mend_state_section_end(sw);
+        if (rc != MEND_OK)
+            return rc;
+    }
+    return MEND_OK;
+}
+
 int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen)
 {
-    struct mend_wbuf w;
-    mend_wbuf_init(&w);
-    int rc = mend_engine_save(e, &w);
-    if (rc == MEND_OK)
-        rc = mend_ckpt_write(path, ENGINE_CKPT_KIND, ENGINE_STATE_VERSION, w.data, w.len, err, errlen);
-    else
-        snprintf(err, errlen, "%s: cannot serialise engine state: %s", path, mend_strerror(rc));
-    mend_wbuf_fini(&w);
-    return rc;
+    return mend_state_save(path, ENGINE_CKPT_KIND, save_file, e, err, errlen);
+}
+
+int mend_engine_checkpoint_bg(const struct mend_engine *e, const char *path, struct mend_state_bg **bg,
+                              char *err, size_t errlen)
+{
+    return mend_state_save_bg(path, ENGINE_CKPT_KIND, save_file, e, bg, err, errlen);
 }
 
 int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen)
 {
-    unsigned char *payload = NULL;
-    size_t len = 0;
-    int rc = mend_ckpt_read(path, ENGINE_CKPT_KIND, ENGINE_STATE_VERSION, &payload, &len, err, errlen);
+    if (mend_registry_count(e->reg) != 0 || e->st.points != 0)
+        return MEND_EINVAL; /* only into a fresh engine */
+    unsigned removed = 0;
+    if (mend_state_clean_temps(path, &removed, err, errlen) != MEND_OK)
+        return MEND_EIO;
+    struct mend_state_reader *sr;
+    int rc = mend_state_read_open(path, ENGINE_CKPT_KIND, &sr, err, errlen);
     if (rc != MEND_OK)
         return rc;
-    struct mend_rbuf r;
-    mend_rbuf_init(&r, payload, len);
-    rc = mend_engine_load(e, &r);
+    const char *what = "";
+    for (size_t i = 0; i < N_SECTIONS && rc == MEND_OK; i++) {
+        uint32_t tag, v;
+        struct mend_rbuf *r;
+        rc = mend_state_read_section(sr, &tag, &v, &r);
+        if (rc != MEND_OK || tag != sections[i].tag) {
+            rc = MEND_ECORRUPT;
+            what = "sections missing or out of order";
+            break;
+        }
+        if (v != (ENGINE_STATE_VERSION << 16 | sections[i].version)) {
+            rc = MEND_EVERSION;
+            what = "written by another version of mend";
+            break;
+        }
+        rc = sections[i].load(e, r);
+        if (rc == MEND_OK) {
+            rc = mend_state_read_done(sr, err, errlen);
+            if (rc != MEND_OK) {
+                mend_state_read_close(sr);
+                return rc;
+            }
+        } else {
+            what = rc == MEND_EVERSION ? "the configuration differs (ring size, detectors or models)"
+                                       : "damaged";
+        }
+    }
+    mend_state_read_close(sr);
     if (rc != MEND_OK)
         snprintf(err, errlen,
-                 "%s: checkpoint does not match this configuration or is damaged (%s); "
-                 "move it away to start fresh",
-                 path, mend_strerror(rc));
-    free(payload);
+                 "%s: checkpoint not usable: %s (%s); move it away to start fresh",
+                 path, what, mend_strerror(rc));
     return rc;
 }
