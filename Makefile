@@ -4,9 +4,12 @@
 #   make deps       install missing Debian packages (as root), or print the apt line
 #   make test       run every cmocka test binary
 #   make asan       the same tests under AddressSanitizer + UBSan
+#   make tsan       the background-training test (test_ocsvm) under ThreadSanitizer
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
+#   make eval-logs  template grouping accuracy on ../shared/data/loghub (or LOGHUB_DIR=...)
+#   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
 
 CC      ?= cc
 BUILD   ?= build
@@ -31,8 +34,10 @@ MEND     = bin/mend
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev redis-server
 NAB_DIR ?= ../shared/data/nab
+LOGHUB_DIR ?= ../shared/data/loghub
+ASD_DIR ?= ../shared/data/asd
 
-.PHONY: all deps test asan demo bench eval-nab clean
+.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd clean
 all: $(MEND)
 
 include bench/bench.mk
@@ -74,16 +79,30 @@ asan:
 	    SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    MEND=build-asan/mend test
 
+# ThreadSanitizer over the test that trains on a worker thread while the
+# main thread scores (the library is rebuilt with -fsanitize=thread).
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
+	    MEND=build-tsan/mend build-tsan/tests/test_ocsvm build-tsan/mend
+	@TSAN_OPTIONS=halt_on_error=1 MEND_BIN=$(abspath build-tsan/mend) \
+	    sh scripts/run-tests.sh build-tsan/tests/test_ocsvm
+
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE)
-	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM)
+	@sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM)
 
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
 
+eval-logs: $(MEND)
+	@sh scripts/eval-logs.sh $(MEND) $(LOGHUB_DIR)
+
+eval-asd: $(MEND)
+	@sh scripts/eval-asd.sh $(MEND) $(ASD_DIR)
+
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-tsan bin
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)

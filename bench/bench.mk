@@ -27,3 +27,19 @@ BENCH_CORE = $(BUILD)/bench/bench_core
 $(BENCH_CORE): bench/bench_core.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_logs links libmend: the log corpus generator and the lines/s figure
+# (line splitting + template mining) of `make bench`.
+BENCH_LOGS = $(BUILD)/bench/bench_logs
+
+$(BENCH_LOGS): bench/bench_logs.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_ocsvm links libmend: the one-class SVM scoring and training figures,
+# compared with scikit-learn by bench/ocsvm_sklearn.py.
+BENCH_OCSVM = $(BUILD)/bench/bench_ocsvm
+
+$(BENCH_OCSVM): bench/bench_ocsvm.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -4,15 +4,20 @@
 # scoring through the engine's default configuration. Prints each figure and
 # ends with one summary line:
 #   bench core samples_per_s=N wc_ratio=R bytes_per_series=N
+# and, given bench_ocsvm, `bench ocsvm vectors_per_s=N sklearn_ratio=R
+# max_rel_diff=D train_10k_s=T`.
 # wc_ratio = mend's parse+score byte rate / wc -l's byte rate (1.0 = as fast
 # as counting newlines). Override SAMPLES / SERIES / BENCH_FILE if you like.
 set -eu
 GEN=$1
 CORE=$2
+LOGS=${3:-}   # bench_logs (optional): the log lines/s figure
+OCSVM=${4:-}  # bench_ocsvm (optional): the one-class SVM line, beside scikit-learn
+OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
 FILE=${BENCH_FILE:-${TMPDIR:-/tmp}/mend-bench-$$.lp}
-cleanup() { [ -n "${BENCH_FILE:-}" ] || rm -f "$FILE"; }
+cleanup() { [ -n "${BENCH_FILE:-}" ] || rm -f "$FILE"; [ -z "$OCSVM_DIR" ] || rm -rf "$OCSVM_DIR"; }
 trap cleanup EXIT INT TERM
 
 echo "bench: generating $SAMPLES samples over $SERIES series -> $FILE" >&2
@@ -38,3 +43,21 @@ bps=$(get "$score" bytes_per_s)
 mem=$(get "$score" rss_bytes_per_series)
 ratio=$(awk "BEGIN{print $bps / $wc_bps}")
 printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" "$ratio" "$mem"
+
+# The log figures (line splitting + template mining), when bench_logs is given.
+[ -z "$LOGS" ] || sh "$(dirname "$0")/bench-logs.sh" "$LOGS"
+
+# One-class SVM: mend's scoring of a ~200-SV model over 19 features, and
+# scikit-learn's decision_function on the same model and vectors, same run.
+if [ -n "$OCSVM" ]; then
+    OCSVM_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mend-bench-ocsvm.XXXXXX")
+    ours=$("$OCSVM" "$OCSVM_DIR")
+    echo "ocsvm: $ours"
+    theirs=$(${PYTHON:-/usr/bin/python3} "$(dirname "$0")/../bench/ocsvm_sklearn.py" "$OCSVM_DIR")
+    echo "ocsvm: $theirs"
+    ovps=$(get "$ours" vectors_per_s)
+    svps=$(get "$theirs" vectors_per_s)
+    printf 'bench ocsvm vectors_per_s=%s sklearn_ratio=%.2f max_rel_diff=%s train_10k_s=%s\n' \
+        "$ovps" "$(awk "BEGIN{print $ovps / $svps}")" "$(get "$theirs" max_rel_diff)" \
+        "$(get "$ours" train_10k_s)"
+fi

@@ -12,8 +12,10 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,8 @@
 
 #include "mend/checkpoint.h"
 #include "mend/common.h"
+#include "mend/mvgauss.h"
+#include "mend/scorer.h"
 #include "mend/state.h"
 
 #define KIND MEND_CKPT_KIND('T', 'E', 'S', 'T')
@@ -621,6 +625,113 @@ static void test_writer_misuse(void **state)
     assert_non_null(strstr(err, bad));
 }
 
+/* An existing module's save/load, unchanged, streams through a section:
+ * the scorer's state goes out in 7-byte flushes (its larger writes as
+ * chunks of their own) and comes back window by window, and the restored
+ * scorer continues exactly as the original. */
+static int save_scorer(const void *ctx, struct mend_state_writer *w)
+{
+    const void *const *a = ctx;
+    const struct mend_scorer_conf *c = a[1];
+    struct mend_wbuf *b = mend_state_section_begin(w, MEND_CKPT_KIND('S', 'C', 'O', 'R'), 1);
+    if (!b)
+        return MEND_EINVAL;
+    int rc = mend_scorer_save(a[0], c, b);
+    int rc2 = mend_state_section_end(w);
+    return rc ? rc : rc2;
+}
+
+static void test_module_state_streams_unchanged(void **state)
+{
+    struct tdir *t = *state;
+    char err[256] = "";
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    size_t sz = mend_scorer_state_size(&c);
+    void *a = aligned_alloc(16, (sz + 15) & ~(size_t)15);
+    void *b = aligned_alloc(16, (sz + 15) & ~(size_t)15);
+    assert_non_null(a);
+    assert_non_null(b);
+    memset(a, 0, sz);
+    memset(b, 0, sz);
+    assert_int_equal(mend_scorer_init(a, &c), MEND_OK);
+    assert_int_equal(mend_scorer_init(b, &c), MEND_OK);
+    int64_t tns = 1700000000LL * 1000000000LL;
+    for (int i = 0; i < 2000; i++, tns += 60000000000LL)
+        mend_scorer_step(a, &c, tns, 10 + 3 * sin(i / 30.0) + (i % 7) * 0.1, NULL);
+
+    struct mend_state_writer *w;
+    assert_int_equal(mend_state_write_begin(t->path, SKIND, &w, err, sizeof err), MEND_OK);
+    mend_state_write_set_flush(w, 7);
+    const void *ctx[2] = {a, &c};
+    assert_int_equal(save_scorer(ctx, w), MEND_OK);
+    assert_int_equal(mend_state_write_commit(w, err, sizeof err), MEND_OK);
+
+    struct mend_state_reader *r;
+    struct mend_rbuf *rb;
+    assert_int_equal(mend_state_read_open(t->path, SKIND, &r, err, sizeof err), MEND_OK);
+    assert_int_equal(mend_state_read_section(r, NULL, NULL, &rb), MEND_OK);
+    uint64_t total = mend_rbuf_remaining(rb);
+    assert_true(total > 100);
+    assert_int_equal(mend_scorer_load(b, &c, rb), MEND_OK);
+    assert_true(rb->len < total); /* the load went across windows */
+    assert_int_equal(mend_state_read_done(r, err, sizeof err), MEND_OK);
+    mend_state_read_close(r);
+    for (int i = 0; i < 500; i++, tns += 60000000000LL) {
+        double x = 10 + 3 * sin(i / 30.0) + (i == 250 ? 40 : 0);
+        int ea, eb;
+        double sa = mend_scorer_step(a, &c, tns, x, &ea);
+        double sb = mend_scorer_step(b, &c, tns, x, &eb);
+        assert_true(sa == sb);
+        assert_int_equal(ea, eb);
+    }
+    mend_scorer_fini(a, &c);
+    mend_scorer_fini(b, &c);
+    free(a);
+    free(b);
+}
+
+/* The multivariate model's load checks its size against what is left
+ * (mend_rbuf_remaining, not the window) so it streams through tiny chunks. */
+static void test_mvg_streams(void **state)
+{
+    struct tdir *t = *state;
+    char err[256] = "";
+    struct mend_mvg *m = NULL, *m2 = NULL;
+    assert_int_equal(mend_mvg_new(8, NULL, &m), MEND_OK);
+    double x[8];
+    for (int i = 0; i < 300; i++) {
+        for (int k = 0; k < 8; k++)
+            x[k] = (double)((i * (k + 1)) % 7) + 0.01 * k;
+        assert_int_equal(mend_mvg_learn(m, x), MEND_OK);
+    }
+    struct mend_state_writer *w;
+    assert_int_equal(mend_state_write_begin(t->path, SKIND, &w, err, sizeof err), MEND_OK);
+    mend_state_write_set_flush(w, 16);
+    struct mend_wbuf *b = mend_state_section_begin(w, MEND_CKPT_KIND('M', 'V', 'G', '1'), 1);
+    assert_non_null(b);
+    assert_int_equal(mend_mvg_save(m, b), MEND_OK);
+    assert_int_equal(mend_state_section_end(w), MEND_OK);
+    assert_int_equal(mend_state_write_commit(w, err, sizeof err), MEND_OK);
+
+    struct mend_state_reader *r;
+    struct mend_rbuf *rb;
+    assert_int_equal(mend_state_read_open(t->path, SKIND, &r, err, sizeof err), MEND_OK);
+    assert_int_equal(mend_state_read_section(r, NULL, NULL, &rb), MEND_OK);
+    assert_int_equal(mend_mvg_load(rb, NULL, &m2), MEND_OK);
+    assert_int_equal(mend_state_read_done(r, err, sizeof err), MEND_OK);
+    mend_state_read_close(r);
+    assert_int_equal(mend_mvg_dim(m2), 8);
+    for (int k = 0; k < 8; k++)
+        x[k] = 3.0 + k;
+    double s1, s2, d1, d2;
+    assert_int_equal(mend_mvg_score(m, x, &s1, &d1, NULL), MEND_OK);
+    assert_int_equal(mend_mvg_score(m2, x, &s2, &d2, NULL), MEND_OK);
+    assert_true(s1 == s2 && d1 == d2);
+    mend_mvg_free(m);
+    mend_mvg_free(m2);
+}
+
 /* ---- background writer ---------------------------------------------------- */
 
 static int save_fail(const void *ctx, struct mend_state_writer *w)
@@ -628,6 +739,21 @@ static int save_fail(const void *ctx, struct mend_state_writer *w)
     (void)ctx;
     (void)w;
     return MEND_ECAP;
+}
+
+/* Runs in the child: the file may not grow past 4 KiB, so the write fails
+ * part-way as on a full disk. */
+static int save_too_big(const void *ctx, struct mend_state_writer *w)
+{
+    (void)ctx;
+    struct rlimit rl = {4096, 4096};
+    signal(SIGXFSZ, SIG_IGN);
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+        return MEND_EINVAL;
+    struct mend_wbuf *b = mend_state_section_begin(w, 1, 1);
+    for (int i = 0; i < 200000 && b; i++)
+        mend_wbuf_u64(b, (uint64_t)i);
+    return mend_state_section_end(w);
 }
 
 /* Writes half a checkpoint, then dies as a SIGKILL would leave it. */
@@ -678,6 +804,16 @@ static void test_background_writer(void **state)
     assert_int_equal(mend_state_bg_reap(bg, 1, err, sizeof err), MEND_EIO);
     assert_non_null(strstr(err, "cannot create temporary file"));
     mend_state_bg_free(bg);
+
+    /* a write that fails part-way (file size limit): EIO with the reason,
+     * temp file gone, old checkpoint intact */
+    assert_int_equal(mend_state_save_bg(t->path, SKIND, save_too_big, NULL, &bg, err, sizeof err),
+                     MEND_OK);
+    assert_int_equal(mend_state_bg_reap(bg, 1, err, sizeof err), MEND_EIO);
+    assert_non_null(strstr(err, "File too large"));
+    mend_state_bg_free(bg);
+    assert_int_equal(count_entries(t->dir), 1);
+    check_many(t->path, 40);
 
     /* a writer killed mid-way: reported, and its temp file removed */
     assert_int_equal(mend_state_save_bg(t->path, SKIND, save_then_die, NULL, &bg, err, sizeof err),
@@ -764,6 +900,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_kind_and_format1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_section_versions_and_exact_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_misuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_state_streams_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mvg_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_background_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_stale_temps, setup, teardown),
     };

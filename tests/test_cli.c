@@ -127,6 +127,33 @@ static void test_resume_from_checkpoint(void **state)
     free(err);
 }
 
+/* Replay merges its inputs by event time: a recording split into one file
+ * per host (tests/fixtures/cli/split-*.lp, cut from whole.lp with awk) gives
+ * byte-identical incidents and scores -- a pipe among them too. Read one
+ * after another, the split lost db-1's absence incidents. */
+static void test_split_recording_replays_as_whole(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay --quiet --scores %s/ws.csv " FIX "whole.lp > %s/w.jsonl", bin, dir, dir), 0);
+    assert_int_equal(run("%s replay --quiet --scores %s/ss.csv " FIX "split-web-1.lp " FIX "split-web-2.lp " FIX
+                         "split-db-1.lp > %s/s.jsonl",
+                         bin, dir, dir),
+                     0);
+    assert_int_equal(run("cmp -s %s/w.jsonl %s/s.jsonl", dir, dir), 0);
+    assert_int_equal(run("cmp -s %s/ws.csv %s/ss.csv", dir, dir), 0);
+    assert_int_equal(run("cat " FIX "split-web-2.lp | %s replay --quiet --format lp --scores %s/ps.csv " FIX
+                         "split-web-1.lp - " FIX "split-db-1.lp > %s/p.jsonl",
+                         bin, dir, dir),
+                     0);
+    assert_int_equal(run("cmp -s %s/w.jsonl %s/p.jsonl", dir, dir), 0);
+    assert_int_equal(run("cmp -s %s/ws.csv %s/ps.csv", dir, dir), 0);
+    /* what the split must not lose: db-1 went silent for an hour */
+    char *w = slurp("w.jsonl", NULL);
+    assert_non_null(strstr(w, "\"kind\":\"absence\""));
+    assert_non_null(strstr(w, "sys,host=db-1 cpu"));
+    free(w);
+}
+
 static void test_malformed_lines(void **state)
 {
     (void)state;
@@ -179,8 +206,8 @@ static void test_daemon_tcp_sigterm(void **state)
     if (pid == 0) {
         dup2(errp[1], 2);
         close(errp[0]);
-        execl(bin, bin, "run", "--listen", "tcp://127.0.0.1:0", "--incidents", inc, "--checkpoint", ck,
-              (char *)NULL);
+        execl(bin, bin, "run", "--listen", "tcp://127.0.0.1:0", "--incidents", inc, "--checkpoint", ck, "--set",
+              "checkpoint.interval=10m", (char *)NULL);
         _exit(127);
     }
     close(errp[1]);
@@ -205,6 +232,8 @@ static void test_daemon_tcp_sigterm(void **state)
     while ((n = fread(buf, 1, sizeof buf, in)) > 0)
         assert_int_equal(write(fd, buf, n), (ssize_t)n);
     fclose(in);
+    /* cut off by the disconnect: counted as truncated, not ingested */
+    assert_int_equal(write(fd, "app,host=a cpu=1", 16), 16);
     close(fd);
     /* wait for the spike's incident to reach the file, then stop the daemon */
     int seen = 0;
@@ -214,20 +243,90 @@ static void test_daemon_tcp_sigterm(void **state)
         seen = run("grep -q 'app,host=a cpu' %s", inc) == 0;
     }
     assert_true(seen);
+    /* event time passed checkpoint.interval many times: written while
+     * running, from the loop's turn */
+    for (int i = 0; i < 200 && run("test -s %s", ck) != 0; i++) {
+        struct timespec ts = {0, 25000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(run("test -s %s", ck), 0);
     kill(pid, SIGTERM);
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    int samples = 0;
-    while (fgets(line, sizeof line, err))
+    int samples = 0, truncated = 0;
+    while (fgets(line, sizeof line, err)) {
         if (strstr(line, "3600 samples"))
             samples = 1;
+        if (strstr(line, "1 truncated lines"))
+            truncated = 1;
+    }
     fclose(err);
     alarm(0);
     assert_true(samples);
+    assert_true(truncated);
     /* the checkpoint it wrote at exit restores */
     assert_int_equal(run("%s replay --quiet --checkpoint %s " FIX "part2.lp > /dev/null", bin, ck), 0);
+}
+
+/* `run` keeps its timers on the clock: while live input is silent, the
+ * clock moves event time on, so a series that stops is reported absent
+ * without any further sample. */
+static void test_daemon_silence_moves_time(void **state)
+{
+    (void)state;
+    char inc[128];
+    snprintf(inc, sizeof inc, "%s/silence.jsonl", dir);
+    int errp[2];
+    assert_int_equal(pipe(errp), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(errp[1], 2);
+        close(errp[0]);
+        execl(bin, bin, "run", "--quiet", "--listen", "tcp://127.0.0.1:0", "--incidents", inc, "--set",
+              "absence.min=1s", "--set", "engine.tick=1s", (char *)NULL);
+        _exit(127);
+    }
+    close(errp[1]);
+    alarm(30);
+    FILE *err = fdopen(errp[0], "r");
+    char line[512];
+    int port = 0;
+    while (!port && fgets(line, sizeof line, err)) {
+        char *p = strstr(line, "(port ");
+        if (p)
+            port = atoi(p + 6);
+    }
+    assert_true(port > 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long t = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - 2000000000LL;
+    for (int i = 0; i < 20; i++) {
+        int n = snprintf(line, sizeof line, "quiet,host=q v=%d %lld\n", i % 3, t + i * 100000000LL);
+        assert_int_equal(write(fd, line, (size_t)n), n);
+    }
+    /* no more samples: only the clock can make it absent */
+    int seen = 0;
+    for (int i = 0; i < 400 && !seen; i++) {
+        struct timespec ts = {0, 25000000};
+        nanosleep(&ts, NULL);
+        seen = run("grep -q '\"kind\":\"absence\"' %s", inc) == 0;
+    }
+    close(fd);
+    kill(pid, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    fclose(err);
+    alarm(0);
+    assert_true(seen);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 /* The README's option list must stay true to the binary. */
@@ -262,10 +361,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_is_deterministic),
         cmocka_unit_test(test_resume_from_checkpoint),
+        cmocka_unit_test(test_split_recording_replays_as_whole),
         cmocka_unit_test(test_malformed_lines),
         cmocka_unit_test(test_usage_and_help),
         cmocka_unit_test(test_readme_documents_every_option),
         cmocka_unit_test(test_daemon_tcp_sigterm),
+        cmocka_unit_test(test_daemon_silence_moves_time),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

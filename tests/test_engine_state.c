@@ -51,8 +51,14 @@ static void check_resume(const struct mend_engine_conf *c, const struct load *l,
     mend_engine_advance(e, l->p[l->n - 1].t + 3600 * SEC);
     mend_engine_free(e);
     mend_wbuf_fini(&w);
-    if (full.inc_len != part.inc_len || (full.inc && strcmp(full.inc, part.inc)))
-        fail_msg("incidents differ after a restore at %zu of %zu", cut, l->n);
+    if (full.inc_len != part.inc_len || (full.inc && strcmp(full.inc, part.inc))) {
+        size_t i = 0;
+        while (full.inc && part.inc && full.inc[i] && full.inc[i] == part.inc[i])
+            i++;
+        size_t b = i > 200 ? i - 200 : 0;
+        fail_msg("incidents differ after a restore at %zu of %zu (byte %zu):\n full: %.400s\n part: %.400s",
+                 cut, l->n, i, full.inc ? full.inc + b : "", part.inc ? part.inc + b : "");
+    }
     if (full.sc_len != part.sc_len || (full.sc && strcmp(full.sc, part.sc)))
         fail_msg("scores differ after a restore at %zu of %zu", cut, l->n);
     out_free(&full);
@@ -163,7 +169,7 @@ static void test_eviction(void **state)
     mend_engine_stats(e, &st);
     /* pods 0, 1 and 2 went idle for more than an hour and were evicted;
      * their ids were reused, so the registry never grew past 3 slots */
-    assert_int_equal(st.evicted, 2);
+    assert_int_equal(st.evicted, 3);
     assert_true(st.series <= 3);
     struct mend_registry *reg = mend_engine_registry(e);
     assert_null(mend_registry_find(reg, "pod,name=p0 v", 13));

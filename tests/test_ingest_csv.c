@@ -100,12 +100,17 @@ static void test_iso8601(void **state)
     assert_int_equal(iso("1969-12-31T23:59:59.5Z", 0), -500000000LL);
     assert_int_equal(iso("2000-02-29 12:00:00", 0), 951825600LL * 1000000000LL);
     assert_int_equal(iso("2016-12-31T23:59:60Z", 0), 1483228800LL * 1000000000LL);
-    /* the edges of int64 nanoseconds */
-    assert_int_equal(iso("2262-04-11T23:47:16.854775807Z", 0), INT64_MAX);
+    /* the edges of the accepted range (timefmt.h: years 1678..2261), and
+     * of int64 nanoseconds beyond it, which are refused, never wrapped */
+    assert_int_equal(iso("2261-12-31T23:59:59.999999999Z", 0), MEND_TIME_MAX_NS);
+    iso("2262-01-01T00:00:00Z", MEND_ERANGE);
+    assert_int_equal(iso("1678-01-01T00:00:00Z", 0), MEND_TIME_MIN_NS);
+    iso("1677-12-31T23:59:59.999999999Z", MEND_ERANGE);
+    iso("2262-04-11T23:47:16.854775807Z", MEND_ERANGE);
     iso("2262-04-11T23:47:16.854775808Z", MEND_ERANGE);
-    assert_int_equal(iso("1677-09-21T00:12:43.145224192Z", 0), INT64_MIN);
     iso("1677-09-21T00:12:43.145224191Z", MEND_ERANGE);
     iso("9999-12-31", MEND_ERANGE);
+    iso("2261-12-31T23:59:59-01:00", MEND_ERANGE);   /* the offset pushes it past */
 
     static const char *bad[] = {
         "", "2014", "2014-04", "2014-4-10", "2014-04-10X07:15", "2014-13-01", "2014-00-10",

@@ -149,7 +149,7 @@ static void test_errors(void **state)
         {"m v=1,", "E 1:7 empty field key\n"},
         {"m v=abc", "E 1:5 bad field value\n"},
         {"m v=1.2.3", "E 1:5 bad field value\n"},
-        {"m v=nan", "E 1:5 bad field value\n"},
+        {"m v=nan", "E 1:5 non-finite field value (NaN/Inf) rejected\n"},
         {"m v=0x10", "E 1:5 bad field value\n"},
         {"m v=1e", "E 1:5 bad field value\n"},
         {"m v=12x", "E 1:5 bad field value\n"},
@@ -201,13 +201,14 @@ static void test_error_line_numbers_and_recovery(void **state)
 static void test_fast_path_edges(void **state)
 {
     (void)state;
+    /* the last nanosecond of 2261, the end of the accepted range */
     assert_string_equal(run("m v=123456789012345,w=1234567890123456,x=-0.5,y=5.,z=.25 "
-                            "9223372036854775807\n"),
-                        "m v|-|9223372036854775807|123456789012345\n"
-                        "m w|-|9223372036854775807|1234567890123456\n"
-                        "m x|-|9223372036854775807|-0.5\n"
-                        "m y|-|9223372036854775807|5\n"
-                        "m z|-|9223372036854775807|0.25\n");
+                            "9214646399999999999\n"),
+                        "m v|-|9214646399999999999|123456789012345\n"
+                        "m w|-|9214646399999999999|1234567890123456\n"
+                        "m x|-|9214646399999999999|-0.5\n"
+                        "m y|-|9214646399999999999|5\n"
+                        "m z|-|9214646399999999999|0.25\n");
     assert_string_equal(run("m v=0.1 12345678\nm v=-0 00000000000000000001\n"),
                         "m v|-|12345678|0.10000000000000001\nm v|-|1|-0\n");
     /* escapes straddling the 16-byte blocks of the scanner */
@@ -458,6 +459,344 @@ static void test_fixture(void **state)
     assert_non_null(strstr(got, "system,host=web01 n_cpus|web01|1700000000000000000|8\n"));
 }
 
+/* ---- conformance with the line protocol reference, case by case ---------
+ * Written from the InfluxDB line protocol reference (escaping rules per
+ * element, field value types, timestamps) and how InfluxDB's own parser
+ * reads the edge cases. Keys keep their escaped form, so the expected key
+ * is the text of the line. */
+static void test_conformance(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        /* a backslash right before a separator escapes it, even when it is
+         * itself after a backslash: `\\ ` is a literal backslash and an
+         * escaped space */
+        {"cpu,regions=\\\\ east value=1.0", "cpu,regions=\\\\ east value|-|notime|1\n"},
+        {"cpu,regions=eas\\\\ t value=1.0", "cpu,regions=eas\\\\ t value|-|notime|1\n"},
+        {"cpu,regions=east\\\\  value=1.0", "cpu,regions=east\\\\  value|-|notime|1\n"},
+        {"cpu,reg\\\\=ion=east value=1.0", "cpu,reg\\\\=ion=east value|-|notime|1\n"},
+        {"cpu,regions=\\\\,\\,\\=east value=1.0", "cpu,regions=\\\\,\\,\\=east value|-|notime|1\n"},
+        {"cpu\\\\ load v=1", "cpu\\\\ load v|-|notime|1\n"},
+        /* escapes that are none: kept as written */
+        {"cpu,regions=eas\\t value=1.0", "cpu,regions=eas\\t value|-|notime|1\n"},
+        {"cpu \\a=1i", "cpu \\a|-|notime|1\n"},
+        /* '=' is ordinary in a measurement, escaped in tags */
+        {"cpu=load,region=east value=1.0", "cpu=load,region=east value|-|notime|1\n"},
+        {"cpu\\=load,region=east value=1.0", "cpu\\=load,region=east value|-|notime|1\n"},
+        {"cpu=load,equals\\=foo=tag\\=value value=1i",
+         "cpu=load,equals\\=foo=tag\\=value value|-|notime|1\n"},
+        {"cpu,\\ =east value=1.0", "cpu,\\ =east value|-|notime|1\n"},
+        /* escapes in field keys */
+        {"cpu,regions=east value\\,ms=1.0", "cpu,regions=east value\\,ms|-|notime|1\n"},
+        {"cpu,regions=east value\\ ms=1.0", "cpu,regions=east value\\ ms|-|notime|1\n"},
+        /* quotes outside field values are ordinary bytes */
+        {"\"cpu\",host=serverA value=1.0 1", "\"cpu\",host=serverA value|serverA|1|1\n"},
+        {"cpu,\"host\"=\"serverA\" value=1.0 1", "cpu,\"host\"=\"serverA\" value|-|1|1\n"},
+        /* strings: escapes, separators and '=' inside, skipped */
+        {"cpu a=\"foo \\\" bar\",v=1 1", "cpu v|-|1|1\n"},
+        {"cpu str=\"foo\\\\\",str2=\"bar\",v=2 1", "cpu v|-|1|2\n"},
+        {"cpu value=\"test\\\\\\\"\",v=3 1", "cpu v|-|1|3\n"},
+        {"cpu str=\"foo=bar\",value=1.0 1000000000", "cpu value|-|1000000000|1\n"},
+        {"cpu value=\"{Hello\\\"{,}\\\" World}\",v=1 1", "cpu v|-|1|1\n"},
+        {"cpu value=\"w\xc3\xa8\",v=1 1", "cpu v|-|1|1\n"},
+        /* numbers */
+        {"cpu value=0009223372036854775807i", "cpu value|-|notime|9.2233720368547758e+18\n"},
+        {"cpu value=-0009223372036854775808i", "cpu value|-|notime|-9.2233720368547758e+18\n"},
+        {"cpu value=00018446744073709551615u", "cpu value|-|notime|1.8446744073709552e+19\n"},
+        {"cpu value=0000u", "cpu value|-|notime|0\n"},
+        {"cpu value=00001.5", "cpu value|-|notime|1.5\n"},
+        {"cpu value=1.", "cpu value|-|notime|1\n"},
+        {"cpu value=.1", "cpu value|-|notime|0.10000000000000001\n"},
+        {"cpu value=6.632243e+06", "cpu value|-|notime|6632243\n"},
+        {"cpu value=1.0E4", "cpu value|-|notime|10000\n"},
+        {"cpu value=-1.0e-4", "cpu value|-|notime|-0.0001\n"},
+        {"cpu value=--1u", "E 1:11 bad unsigned field value\n"},
+        {"cpu value=.1a", "E 1:11 bad field value\n"},
+        {"cpu value=0.-1", "E 1:11 bad field value\n"},
+        {"cpu value=-", "E 1:11 bad field value\n"},
+        {"cpu value=1.1.1", "E 1:11 bad field value\n"},
+        {"cpu value=9ie10", "E 1:11 bad field value\n"},
+        {"cpu value=9e10i", "E 1:11 bad integer field value\n"},
+        {"cpu value=NaN 1000000000", "E 1:11 non-finite field value (NaN/Inf) rejected\n"},
+        {"cpu value=nAn", "E 1:11 non-finite field value (NaN/Inf) rejected\n"},
+        {"cpu value=a", "E 1:11 bad field value\n"},
+        /* timestamps: blanks around them, sign, and what is refused */
+        {"cpu    value=1.0 1257894000000000000", "cpu value|-|1257894000000000000|1\n"},
+        {"cpu value=1.0     1257894000000000000   ", "cpu value|-|1257894000000000000|1\n"},
+        {"cpu value=1 -1", "cpu value|-|-1|1\n"},
+        {"cpu value=1 9223372036854775808", "E 1:13 timestamp out of range\n"},
+        {"cpu value=1 -92233720368547758078", "E 1:13 timestamp out of range\n"},
+        {"cpu value=1 -", "E 1:13 bad timestamp\n"},
+        {"cpu value=1 -/", "E 1:13 bad timestamp\n"},
+        {"cpu value=1 -1?", "E 1:13 bad timestamp\n"},
+        {"cpu value=1 1-", "E 1:13 bad timestamp\n"},
+        {"cpu value=1 9223372036854775807 12", "E 1:13 timestamp outside years 1678..2261\n"},
+        {"a v=1 0\\", "E 1:7 bad timestamp\n"},
+        /* mend's documented range: int64 reaches 1677-09-21, mend stops at
+         * 1678-01-01 (InfluxDB would take these two) */
+        {"cpu value=1 -9223372036854775806", "E 1:13 timestamp outside years 1678..2261\n"},
+        {"cpu value=1 -9214560000000000001", "E 1:13 timestamp outside years 1678..2261\n"},
+        {"cpu value=1 -9214560000000000000", "cpu value|-|-9214560000000000000|1\n"},
+        /* duplicate tags, in any position */
+        {"cpu,b=2,c=3,b=1 value=1i 1000000000", "E 1:13 duplicate tag key\n"},
+        /* names must be UTF-8 without control characters */
+        {"cp\x01u v=1", "E 1:3 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu,t=a\x7f v=1", "E 1:8 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu,t\x1b=a v=1", "E 1:6 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu,t=\xff v=1", "E 1:7 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu,t=\xc3 v=1", "E 1:7 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu,t=\xc2\x9b v=1", "E 1:7 control character or invalid UTF-8 in measurement or tag\n"},
+        {"cpu v\x02=1", "E 1:6 control character or invalid UTF-8 in field key\n"},
+        {"cpu v\\\x02=1", "E 1:7 control character or invalid UTF-8 in field key\n"},
+        {"cpu s\xfe=\"x\",v=1", "E 1:6 control character or invalid UTF-8 in field key\n"},
+        {"cpu,t=w\xc3\xa8 v=1", "cpu,t=w\xc3\xa8 v|-|notime|1\n"},
+        {"m\xc3\xa9moire,h\xc3\xb4te=\xe2\x82\xac v\xc3\xa0=1 1", "m\xc3\xa9moire,h\xc3\xb4te=\xe2\x82\xac v\xc3\xa0|-|1|1\n"},
+        /* string field values may hold anything, control bytes included */
+        {"cpu s=\"a\x01\xff\",v=1 1", "cpu v|-|1|1\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = run(cases[i].in);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu '%s': got '%s' want '%s'", i, cases[i].in, got, cases[i].want);
+    }
+    /* all the booleans in one line */
+    assert_string_equal(
+        run("cpu true=true,t=t,T=T,TRUE=TRUE,True=True,false=false,f=f,F=F,FALSE=FALSE,"
+            "False=False 1"),
+        "cpu true|-|1|1\ncpu t|-|1|1\ncpu T|-|1|1\ncpu TRUE|-|1|1\ncpu True|-|1|1\n"
+        "cpu false|-|1|0\ncpu f|-|1|0\ncpu F|-|1|0\ncpu FALSE|-|1|0\ncpu False|-|1|0\n");
+    /* a quote in a tag value opens nothing: two lines, two points */
+    assert_string_equal(run("baz,mytag=\"a x=1 1441103862125\nbaz,mytag=a z=1 1441103862126\n"),
+                        "baz,mytag=\"a x|-|1441103862125|1\nbaz,mytag=a z|-|1441103862126|1\n");
+}
+
+/* A string field may hold an LF: the record goes on to the closing quote,
+ * whatever the feed boundaries. */
+static void test_string_with_newline(void **state)
+{
+    (void)state;
+    const char *in = "cpu,host=serverA,region=us-east value=1.0,str=\"foo\nbar\" 1000000000\n"
+                     "cpu s=\"a\n\nb\\\"\n\",x=2,t=\"c\nd\" 2\n"
+                     "next v=3 3\n";
+    const char *want = "cpu,host=serverA,region=us-east value|serverA|1000000000|1\n"
+                       "cpu x|-|2|2\nnext v|-|3|3\n";
+    size_t n = strlen(in);
+    for (size_t a = 0; a <= n; a++) {
+        for (size_t b = a; b <= n; b += 7) {
+            static struct collect c;
+            memset(&c, 0, sizeof c);
+            struct mend_parser *p;
+            assert_int_equal(mend_parser_new(MEND_FMT_LP, NULL, &p), 0);
+            struct mend_sink sink = {collect_point, on_error, &c};
+            assert_int_equal(mend_parser_feed(p, in, a, &sink), 0);
+            assert_int_equal(mend_parser_feed(p, in + a, b - a, &sink), 0);
+            assert_int_equal(mend_parser_feed(p, in + b, n - b, &sink), 0);
+            assert_int_equal(mend_parser_finish(p, &sink), 0);
+            struct mend_parse_stats st;
+            mend_parser_stats(p, &st);
+            mend_parser_free(p);
+            if (strcmp(c.buf, want))
+                fail_msg("split %zu/%zu: got '%s'", a, b, c.buf);
+            assert_int_equal(st.lines, 3);
+            assert_int_equal(st.strings_skipped, 3);
+            assert_int_equal(st.errors, 0);
+        }
+    }
+    /* the line numbers after a multi-line record count records */
+    assert_string_equal(run("a s=\"x\ny\",v=1 1\nb v=oops\n"), "a v|-|1|1\nE 2:5 bad field value\n");
+    /* never closed: one error at the end of input, the lines after the
+     * quote are part of the record (as in InfluxDB) */
+    struct mend_parse_stats st;
+    assert_string_equal(run_opts("a v=1 1\nb s=\"open\nc v=2 2\n", NULL, &st),
+                        "a v|-|1|1\nE 2:5 unterminated string field\n");
+    assert_int_equal(st.errors, 1);
+    /* an error before the string does not cut the record at the LF either */
+    assert_string_equal(run("m a=x,s=\"1\nbar\",t=1 v=2\nn v=1 1\n"),
+                        "E 1:5 bad field value\nn v|-|1|1\n");
+    /* an open string that passes max_line is one overlong record */
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.max_line = 32;
+    assert_string_equal(run_opts("m s=\"aaaaaaaaaa\nbbbbbbbbbbbbbbbb\ncccccccccccc\" 1\nn v=1 1\n", &o, &st),
+                        "E 1:33 line longer than max_line\nn v|-|1|1\n");
+    assert_int_equal(st.overlong, 1);
+}
+
+/* Many LFs in one string: each is looked at once, not the record again
+ * for every LF (which would be quadratic). */
+static void test_string_many_newlines_linear(void **state)
+{
+    (void)state;
+    size_t nlf = 60000;
+    char *in = malloc(nlf + 64);
+    assert_non_null(in);
+    size_t n = (size_t)sprintf(in, "m s=\"");
+    memset(in + n, '\n', nlf);
+    n += nlf;
+    n += (size_t)sprintf(in + n, "\",v=1 1\n");
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.max_line = 1 << 20;
+    struct mend_parse_stats st;
+    struct collect *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, &o, &p), 0);
+    struct mend_sink sink = {collect_point, on_error, c};
+    /* fed in small pieces, as a socket would */
+    for (size_t off = 0; off < n; off += 100)
+        assert_int_equal(mend_parser_feed(p, in + off, n - off < 100 ? n - off : 100, &sink), 0);
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    mend_parser_stats(p, &st);
+    mend_parser_free(p);
+    assert_string_equal(c->buf, "m v|-|1|1\n");
+    assert_int_equal(st.lines, 1);
+    free(c);
+    free(in);
+}
+
+/* input.keep_nonfinite works for line protocol: NaN/Inf words and floats
+ * that overflow are kept when asked, refused (and counted) otherwise. */
+static void test_keep_nonfinite(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    struct mend_parse_stats st;
+    const char *in = "m a=NaN,b=inf,c=-Inf,d=+infinity,e=1e999 1\n";
+    assert_string_equal(run_opts(in, &o, &st),
+                        "E 1:5 non-finite field value (NaN/Inf) rejected\n");
+    assert_int_equal(st.errors, 1);
+    assert_int_equal(st.points, 0);
+    o.keep_nonfinite = 1;
+    assert_string_equal(run_opts(in, &o, &st),
+                        "m a|-|1|nan\nm b|-|1|inf\nm c|-|1|-inf\nm d|-|1|inf\nm e|-|1|inf\n");
+    assert_int_equal(st.errors, 0);
+    /* still not numbers: */
+    assert_string_equal(run_opts("m a=nanx,b=in 1\n", &o, NULL), "E 1:5 bad field value\n");
+}
+
+/* Timestamps are bounded at parse time: beyond int64 after the precision
+ * multiply, or outside years 1678..2261, is a line error at the
+ * timestamp's column, counted, never an overflow (UBSan runs this). */
+static void test_timestamp_bounds(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    struct mend_parse_stats st;
+#define OVF "E 1:7 timestamp overflows int64 nanoseconds\n"
+#define OUT "E 1:7 timestamp outside years 1678..2261\n"
+    static const struct {
+        int64_t prec;
+        const char *ts, *want;
+    } cases[] = {
+        {1, "9223372036854775807", OUT},
+        {1, "-9223372036854775808", OUT},
+        {1000, "9223372036854775807", OVF},
+        {1000000000, "-9223372036854775808", OVF},
+        {1000, "9223372036854775", OUT},        /* fits int64 ns, year 2262 */
+        {1000, "-9223372036854775", OUT},       /* year 1677 */
+        {1000000, "9223372036854775", OVF},
+        {1000000000, "9223372036854775", OVF},
+        {1, "9223372036854775", "m v|-|9223372036854775|1\n"},
+        {1000000000, "9214646400", OUT},        /* 2262-01-01 */
+        {1000000000, "9214646399", "m v|-|9214646399000000000|1\n"},
+        {1000000000, "7258118400", "m v|-|7258118400000000000|1\n"},   /* 2200 */
+        {1000000000, "-9214560000", "m v|-|-9214560000000000000|1\n"}, /* 1678 */
+        {1000000000, "-9214560001", OUT},
+        {1000000, "9214646399999", "m v|-|9214646399999000000|1\n"},
+        {1000000, "9214646400000", OUT},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[64];
+        o.precision_ns = cases[i].prec;
+        snprintf(line, sizeof line, "m v=1 %s\n", cases[i].ts);
+        const char *got = run_opts(line, &o, &st);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu '%s': got '%s' want '%s'", i, line, got, cases[i].want);
+        assert_int_equal(st.errors + st.points, 1);
+    }
+#undef OVF
+#undef OUT
+    o.precision_ns = 1;
+    assert_string_equal(run_opts("m v=1 9214646399999999999\nm v=1 9214646400000000000\n", &o, NULL),
+                        "m v|-|9214646399999999999|1\nE 2:7 timestamp outside years 1678..2261\n");
+}
+
+/* Random input of LP-ish bytes (quotes, escapes, LFs, CRs, UTF-8 and
+ * control bytes) gives the same points, errors and counters whatever the
+ * feed boundaries, with and without records spanning lines and overlong
+ * ones; ASan/UBSan check the framing's buffers on the way. */
+static void feed_all(const char *in, size_t n, uint32_t seed, const struct mend_ingest_opts *o,
+                     struct collect *c, struct mend_parse_stats *st)
+{
+    memset(c, 0, sizeof *c);
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_LP, o, &p), 0);
+    struct mend_sink sink = {collect_point, on_error, c};
+    size_t off = 0;
+    while (off < n) {
+        size_t k = n - off;
+        if (seed) {
+            seed = seed * 1103515245u + 12345u;
+            k = 1 + (seed >> 16) % 23;
+            if (k > n - off)
+                k = n - off;
+        }
+        assert_int_equal(mend_parser_feed(p, in + off, k, &sink), 0);
+        off += k;
+    }
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    mend_parser_stats(p, st);
+    mend_parser_free(p);
+}
+
+static void test_random_split_invariance(void **state)
+{
+    (void)state;
+    static const char alpha[] = "m,t=a b=1\"\\\n\r x=2 3 s=\"\xc3\xa8\x01";
+    struct collect *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    char in[600];
+    uint32_t r = 12345;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    uint64_t points = 0, errors = 0, overlong = 0;
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0;
+        while (n < sizeof in) {
+            r = r * 1664525u + 1013904223u;
+            /* mostly well-formed lines, with random bytes mixed in */
+            if ((r >> 28) < 9 && n + 40 < sizeof in) {
+                n += (size_t)snprintf(in + n, sizeof in - n, "m,t=a%u v=%u,s=\"q%s\" %u\n",
+                                      (r >> 8) & 7, (r >> 12) & 15, (r >> 20) & 1 ? "\n" : "",
+                                      (r >> 4) & 31);
+            } else {
+                in[n++] = alpha[(r >> 16) % (sizeof alpha - 1)];
+            }
+        }
+        o.max_line = round % 3 == 0 ? 24 : 65536;
+        struct mend_parse_stats sa, sb;
+        feed_all(in, n, 0, &o, a, &sa);
+        feed_all(in, n, r | 1, &o, b, &sb);
+        if (strcmp(a->buf, b->buf))
+            fail_msg("round %d: whole '%s' split '%s'", round, a->buf, b->buf);
+        assert_true(sa.lines == sb.lines && sa.points == sb.points && sa.errors == sb.errors &&
+                    sa.overlong == sb.overlong && sa.strings_skipped == sb.strings_skipped);
+        points += sa.points;
+        errors += sa.errors;
+        overlong += sa.overlong;
+    }
+    /* the input really exercised every path */
+    assert_true(points > 1000 && errors > 100 && overlong > 10);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -479,6 +818,12 @@ int main(void)
         cmocka_unit_test(test_number_exactness),
         cmocka_unit_test(test_format_names_and_guess),
         cmocka_unit_test(test_fixture),
+        cmocka_unit_test(test_conformance),
+        cmocka_unit_test(test_string_with_newline),
+        cmocka_unit_test(test_string_many_newlines_linear),
+        cmocka_unit_test(test_keep_nonfinite),
+        cmocka_unit_test(test_timestamp_bounds),
+        cmocka_unit_test(test_random_split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,6 +227,74 @@ static void test_fixture(void **state)
     assert_non_null(strstr(got, ",version=#1\\ SMP\\ PREEMPT_DYNAMIC\\ Debian\\ 6.1.55-1\\ (2023-09-29)|"));
 }
 
+/* ---- conformance with the text exposition format 0.0.4, case by case ---
+ * Written from the format's specification: tokens separated by blanks or
+ * tabs, '#' lines (HELP, TYPE and others) ignored, label values escaped
+ * with \\ \" \n only, a trailing comma in the label set, float values
+ * including NaN/+Inf/-Inf, an optional int64 millisecond timestamp. */
+static void test_conformance(void **state)
+{
+    (void)state;
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.keep_nonfinite = 1;
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"metric_without_timestamp_and_labels 12.47", "metric_without_timestamp_and_labels|-|notime|12.470000000000001\n"},
+        {"http_requests_total{method=\"post\",code=\"200\"} 1027 1395066363000",
+         "http_requests_total,code=200,method=post|-|1395066363000000000|1027\n"},
+        {"something_weird{problem=\"division by zero\"} +Inf -3982045",
+         "something_weird,problem=division\\ by\\ zero|-|-3982045000000|inf\n"},
+        {"msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\"} 1.458255915e9",
+         "msdos_file_access_time_seconds,path=C:\\DIR\\FILE.TXT|-|notime|1458255915\n"},
+        {"m{a=\"say \\\"hi\\\"\"} 1", "m,a=say\\ \"hi\"|-|notime|1\n"},
+        {"rpc_duration_seconds{quantile=\"0.5\"} 4773", "rpc_duration_seconds,quantile=0.5|-|notime|4773\n"},
+        {"http_request_duration_seconds_bucket{le=\"+Inf\"} 144320",
+         "http_request_duration_seconds_bucket,le=+Inf|-|notime|144320\n"},
+        {"m{a=\"1\",} 1", "m,a=1|-|notime|1\n"},
+        {"m{} 1", "m|-|notime|1\n"},
+        {"\t m \t{ a = \"1\" , b=\"2\" }\t 3 \t 4 ", "m,a=1,b=2|-|4000000|3\n"},
+        {"m NaN", "m|-|notime|nan\n"},
+        {"m -Inf", "m|-|notime|-inf\n"},
+        {"m 1e3", "m|-|notime|1000\n"},
+        {"m -0.5 -1", "m|-|-1000000|-0.5\n"},
+        {"a:b:c_d 1", "a:b:c_d|-|notime|1\n"},
+        {"_m{_l=\"x\"} 1", "_m,_l=x|-|notime|1\n"},
+        {"# HELP m some text with \\\\ and \\n", ""},
+        {"# TYPE m counter", ""},
+        {"# any other comment", ""},
+        /* label values are UTF-8, written raw; the only newline is \n */
+        {"m{a=\"w\xc3\xa8\"} 1", "m,a=w\xc3\xa8|-|notime|1\n"},
+        {"m{a=\"x\\ny\"} 1", "m,a=x\ny|-|notime|1\n"},
+        /* refused */
+        {"m{__name__=\"other\"} 1", "E 1:3 label name __name__ is reserved\n"},
+        {"m{a=\"1\",__name__=\"m\"} 1", "E 1:9 label name __name__ is reserved\n"},
+        {"m{a=\"x\x01y\"} 1", "E 1:7 control character in label value\n"},
+        {"m{a=\"x\ty\"} 1", "E 1:7 control character in label value\n"},
+        {"m{a=\"x\x7f\"} 1", "E 1:7 control character in label value\n"},
+        {"m{a=\"x\xffy\"} 1", "E 1:7 invalid UTF-8 in label value\n"},
+        {"m{a=\"\\\\x\xc3\"} 1", "E 1:9 invalid UTF-8 in label value\n"},
+        {"m{a=\"\xc2\x80\"} 1", "E 1:6 invalid UTF-8 in label value\n"},
+        {"m\x01 1", "E 1:2 bad character in metric name\n"},
+        {"m\xc3\xa8 1", "E 1:2 bad character in metric name\n"},
+        {"\xc3\xa8m 1", "E 1:1 bad metric name\n"},
+        {"m{l\xc3\xa8=\"1\"} 1", "E 1:4 expected '=' after label name\n"},
+        {"m{a=\"1\"} 1 1.5", "E 1:12 bad timestamp\n"},
+        {"m 1 9214646400000", "E 1:5 timestamp outside years 1678..2261\n"},
+        {"m 1 -9214560000001", "E 1:5 timestamp outside years 1678..2261\n"},
+        {"m 1 9214646399999", "m|-|9214646399999000000|1\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct mend_parse_stats st;
+        const char *got = run_opts(cases[i].in, &o, &st);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu '%s': got '%s' want '%s'", i, cases[i].in, got, cases[i].want);
+        if (cases[i].want[0] == 'E')
+            assert_int_equal(st.errors, 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_split_every_offset),
         cmocka_unit_test(test_fixture),
+        cmocka_unit_test(test_conformance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

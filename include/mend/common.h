@@ -55,10 +55,11 @@ struct mend_sink {
  * Growable write buffer and bounded read cursor; integers and doubles are
  * stored little-endian so checkpoints move between machines.
  *
- * Streaming. A write buffer may carry a flush hook: once more than flush_at
- * bytes are buffered, the bytes go to the hook (in order, never split
- * differently from how they were buffered, except that one write larger
- * than flush_at goes straight through) and len drops back to 0. A read
+ * Streaming. A write buffer may carry a flush hook: it never holds more than
+ * flush_at bytes -- when a write would pass that, what is buffered goes to
+ * the hook first and len drops back to 0, and a single write larger than
+ * flush_at goes to the hook directly, uncopied. Bytes reach the hook in the
+ * order they were written. A read
  * buffer may carry a refill hook: when a read needs more than the window
  * [p + off, p + len) holds, the hook replaces the window with the next piece
  * of the stream. So a module's `*_save(…, struct mend_wbuf *)` and
@@ -134,8 +135,12 @@ uint64_t mend_hash(uint64_t h, const void *p, size_t n);
  * MEND_EPARSE/MEND_ERANGE; *out untouched on error. */
 int mend_parse_i64(const char *s, size_t len, int64_t *out);
 int mend_parse_u64(const char *s, size_t len, uint64_t *out);
-/* Accepts what strtod accepts except hex floats; rejects NaN/Inf unless
- * allow_nonfinite. */
+/* Accepts what strtod accepts in the "C" locale except hex floats and
+ * blanks, whatever the process locale (LC_NUMERIC) is: the one float
+ * parser to use for text from files, the network and the config. At most
+ * 512 bytes. Rejects NaN/Inf (MEND_ERANGE) unless allow_nonfinite.
+ * MEND_ENOMEM only if the C locale object could not be made. Leading zeros
+ * do not count against the 20-digit cap of mend_parse_u64/i64. */
 int mend_parse_f64(const char *s, size_t len, int allow_nonfinite, double *out);
 
 #endif

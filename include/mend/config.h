@@ -7,10 +7,13 @@
  *   detect:     { threshold: 0.5 }
  *   incidents:  { output: /var/log/mend/incidents.jsonl, resolve_after: 10m }
  *
- * Options are set by "section.key" through one table (mend_config_docs lists
- * it with defaults and help); `detect.*` keys go to the scorer's own table.
- * Values are read, validated and clamped before they are assigned, and an
- * error names file:line:col and the key. */
+ * Every option is declared once, in a config map (confmap.h): each module
+ * has its own (series, detect, multivariate, absence, engine, incidents) and
+ * config.c adds the program's (input, incidents.output, checkpoint) and
+ * places them under their sections. Options are set by dotted key
+ * ("section.key", deeper for nested maps and lists: see confmap.h); values
+ * are read, validated and range-checked before they are assigned, and an
+ * error names file:line:col and the key with what is accepted. */
 #ifndef MEND_CONFIG_H
 #define MEND_CONFIG_H
 
@@ -40,7 +43,14 @@ struct mend_config {
 
 void mend_config_defaults(struct mend_config *c);
 
-/* Sets "section.key" from text; err names the key and what is accepted. */
+/* The whole configuration's map (sections as nested maps), over struct
+ * mend_config; static storage. */
+struct mend_conf_map;
+const struct mend_conf_map *mend_config_map(void);
+
+/* Sets "section.key" from text; err names the key and what is accepted.
+ * Returns 0, MEND_EINVAL (unknown key, bad value; c unchanged) or MEND_ECAP
+ * (a list is full). input.max_key is also handed to series.max_key. */
 int mend_config_set(struct mend_config *c, const char *key, const char *value, char *err,
                     size_t errlen);
 
@@ -53,7 +63,7 @@ int mend_config_load_buf(struct mend_config *c, const char *name, const char *bu
                          char *err, size_t errlen);
 
 /* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a bare number is
- * seconds. */
+ * seconds (mend_conf_parse_duration; locale-free). */
 int mend_parse_duration(const char *s, int64_t *ns);
 
 

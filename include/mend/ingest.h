@@ -19,7 +19,18 @@
  *
  * Errors on a line are reported through sink->error with a 1-based line
  * and column and a short reason; the rest of that line is skipped (CSV: the
- * bad cell only) and parsing continues. */
+ * bad cell only) and parsing continues.
+ *
+ * Every timestamp a parser delivers lies in [MEND_TIME_MIN_NS,
+ * MEND_TIME_MAX_NS] (years 1678..2261, see timefmt.h); anything else,
+ * including a value that overflows int64 after the precision multiply, is
+ * a line error at the timestamp's column.
+ *
+ * Numbers are read the same whatever LC_NUMERIC says.
+ *
+ * The formats themselves are plug-ins (format.h: an ops table and a state
+ * per parser); the enum below names the built-in ones, and format.h's
+ * mend_parser_new_ops takes any other. */
 #ifndef MEND_INGEST_H
 #define MEND_INGEST_H
 
@@ -36,7 +47,8 @@ struct mend_ingest_opts {
     size_t max_tags;          /* default 64 tags/labels per line */
     size_t max_key;           /* default 1024 bytes per canonical series key */
     int64_t precision_ns;     /* line protocol timestamp unit in ns: 1 (ns, default), 1000 (us), 1000000 (ms), 1000000000 (s) */
-    int keep_nonfinite;       /* 0 (default): NaN/±Inf values are rejected with an error and counted */
+    int keep_nonfinite;       /* 0 (default): NaN/±Inf values (and LP/CSV values that overflow
+                                 a double) are rejected with an error and counted; 1: kept */
 };
 
 /* Caps that are not in mend_ingest_opts (kept out to preserve its layout). */
@@ -66,8 +78,15 @@ void mend_parser_free(struct mend_parser *p);
  * cells when another cell is bad. */
 int mend_parser_feed(struct mend_parser *p, const char *buf, size_t len, const struct mend_sink *sink);
 
-/* End of stream (or end of a UDP datagram): parse a kept partial line. */
+/* End of stream (or end of a UDP datagram): parse a kept partial line. A
+ * record still open at the end (an LP string field never closed) is an
+ * error. */
 int mend_parser_finish(struct mend_parser *p, const struct mend_sink *sink);
+
+/* Let a format that emits per interval (format.h: flush) deliver what it
+ * holds as of now_ns (event time in replay, the clock in run). 0 when the
+ * format has no flush; else its result. */
+int mend_parser_flush(struct mend_parser *p, int64_t now_ns, const struct mend_sink *sink);
 
 /* lines: every line seen, blank and comment lines included; points:
  * delivered to sink->point; errors: calls to sink->error (an overlong line

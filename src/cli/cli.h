@@ -16,5 +16,8 @@ int mend_cmd_run(int argc, char **argv);
 int mend_cmd_replay(int argc, char **argv);
 int mend_cmd_score(int argc, char **argv);
 int mend_cmd_eval(int argc, char **argv);
+int mend_cmd_templates(int argc, char **argv);
+int mend_cmd_score_train(int argc, char **argv); /* `mend score --train` */
+int mend_cmd_train(int argc, char **argv);
 
 #endif

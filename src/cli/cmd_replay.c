@@ -1,6 +1,6 @@
 /* cmd_replay.c -- `mend replay`: the run pipeline over recorded input, as
- * fast as the machine allows. Event time only, so two replays of the same
- * input write byte-identical incidents. */
+ * fast as the machine allows, its inputs merged by event time. Event time
+ * only, so two replays of the same input write byte-identical incidents. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -14,7 +14,8 @@ static void help(FILE *f)
                "samples' own timestamps, never the clock: two replays of the same input give\n"
                "byte-identical output, and a replay resumed from --checkpoint continues exactly\n"
                "where the first one stopped. Samples without a timestamp take the newest time\n"
-               "seen so far.\n\n"
+               "seen so far. Several inputs are merged by event time (equal times: in the order\n"
+               "given), so a recording split into one file per host replays like the whole.\n\n"
                "  --table             after the run, print a readable table of the incidents\n");
     pipeline_help_common(f);
 }

@@ -129,31 +129,63 @@ static int is_header(const char *p, size_t len)
     return mend_time_parse_any(ts, tl, &t) != 0 && tl > 0 && !(ts[0] >= '0' && ts[0] <= '9');
 }
 
+/* Reads one row into buf (at most cap bytes kept) without its LF. The rest
+ * of a longer row is read and dropped, so memory stays at cap whatever the
+ * input: a file with no newline at all costs cap bytes, not its size.
+ * Returns 1 with *len (and *overlong when bytes were dropped), 0 at the end
+ * of input, MEND_EIO on a read error. */
+static int read_row(FILE *in, char *buf, size_t cap, size_t *len, int *overlong)
+{
+    size_t n = 0;
+    int c, any = 0;
+    *overlong = 0;
+    while ((c = getc_unlocked(in)) != EOF) {
+        any = 1;
+        if (c == '\n') {
+            *len = n;
+            return 1;
+        }
+        if (n < cap)
+            buf[n++] = (char)c;
+        else
+            *overlong = 1;
+    }
+    if (ferror(in))
+        return MEND_EIO;
+    *len = n;
+    return any;
+}
+
 static int score_stream(struct scorer_run *r, FILE *in, FILE *out)
 {
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t got;
-    int rc = MEND_OK;
+    /* room for SCORE_MAX_LINE bytes and a CR; one byte more proves the
+     * row overlong */
+    const size_t cap = SCORE_MAX_LINE + 2;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fprintf(stderr, "mend score: out of memory\n");
+        return MEND_ENOMEM;
+    }
+    int rc = MEND_OK, got, overlong;
+    size_t len;
     fputs("timestamp,value,anomaly_score\n", out);
-    while ((got = getline(&buf, &cap, in)) > 0) {
-        size_t len = (size_t)got;
+    while ((got = read_row(in, buf, cap, &len, &overlong)) == 1) {
         r->line++;
-        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        while (len && buf[len - 1] == '\r')
             len--;
-        if (len == 0)
+        if (len == 0 && !overlong)
             continue;
-        if (r->line == 1 && is_header(buf, len))
-            continue;
-        if (len > SCORE_MAX_LINE) {
+        if (overlong || len > SCORE_MAX_LINE) {
             complain(r, SCORE_MAX_LINE + 1, "row longer than 65536 bytes:", buf, 60);
             fprintf(out, "%.*s,,0\n", 60, buf);
             r->rows++;
             continue;
         }
+        if (r->line == 1 && is_header(buf, len))
+            continue;
         score_row(r, buf, len, out);
     }
-    if (ferror(in)) {
+    if (got < 0) {
         fprintf(stderr, "mend score: %s: read error: %s\n", r->name, strerror(errno));
         rc = MEND_EIO;
     }
@@ -169,6 +201,15 @@ int mend_cmd_score(int argc, char **argv)
     const char *path = NULL;
     int strict = 0, rc;
 
+    for (int i = 1; i < argc; i++) /* --train: the multivariate mode (cmd_score_train.c) */
+        if (!strcmp(argv[i], "--train"))
+            return mend_cmd_score_train(argc, argv);
+
+    /* Output is one short row per input row: full buffering saves a
+     * syscall per row on a terminal too. setvbuf is only valid before any
+     * other operation on the stream, so it comes first, with a buffer
+     * stdio owns (one of ours would have to outlive main's exit flush). */
+    setvbuf(stdout, NULL, _IOFBF, 0);
     memset(&r, 0, sizeof r);
     mend_config_defaults(&cfg);
     r.conf = cfg.engine.scorer;
@@ -244,10 +285,6 @@ int mend_cmd_score(int argc, char **argv)
             fclose(in);
         return MEND_EXIT_RUNTIME;
     }
-    /* Output is one short row per input row: a large buffer saves syscalls. */
-    char *obuf = malloc(1u << 16);
-    if (obuf)
-        setvbuf(stdout, obuf, _IOFBF, 1u << 16);
     rc = score_stream(&r, in, stdout);
     mend_scorer_fini(r.state, &r.conf);
     free(r.state);
@@ -255,8 +292,6 @@ int mend_cmd_score(int argc, char **argv)
         fclose(in);
     int werr = fflush(stdout) || ferror(stdout);
     int saved = errno;
-    setvbuf(stdout, NULL, _IOLBF, 0); /* stop using obuf before freeing it */
-    free(obuf);
     if (werr) {
         fprintf(stderr, "mend score: write error: %s\n", strerror(saved));
         return MEND_EXIT_RUNTIME;

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <gsl/gsl_errno.h>
+#include <libsvm/svm.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,7 +15,9 @@ static const struct {
     {"run", mend_cmd_run, "the daemon: listen, detect, write incidents"},
     {"replay", mend_cmd_replay, "the same pipeline over recorded input, as fast as possible"},
     {"score", mend_cmd_score, "score a univariate timestamp,value CSV (stdin -> stdout)"},
+    {"train", mend_cmd_train, "train a one-class SVM model of one entity into models/NAME"},
     {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
+    {"templates", mend_cmd_templates, "mine log templates: one message per line -> ID<TAB>TEMPLATE"},
 };
 
 static void usage(FILE *f)
@@ -29,9 +32,16 @@ static void usage(FILE *f)
                "            3 input had malformed lines (replay --strict)\n");
 }
 
+/* libsvm prints its solver's progress to stdout, where mend writes data. */
+static void svm_quiet(const char *s)
+{
+    (void)s;
+}
+
 int main(int argc, char **argv)
 {
     gsl_set_error_handler_off(); /* GSL aborts by default; we check return codes */
+    svm_set_print_string_function(svm_quiet); /* once, before any thread trains */
     if (argc < 2) {
         usage(stderr);
         return MEND_EXIT_USAGE;

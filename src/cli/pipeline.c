@@ -1,11 +1,13 @@
 /* pipeline.c -- the body of `mend replay` and `mend run` (see pipeline.h).
  *
- * Sources deliver streams of bytes; each stream gets its own parser (format
- * from the configuration, the file extension, or the first bytes), whose
- * points go straight into the engine. The wall clock is read only for
- * progress display, for stamping untimed live input, and -- in `run` -- to
- * move event time on while live input is silent; detection itself only ever
- * sees event time. */
+ * One event loop (loop.h) and one input set (input.h): the inputs turn
+ * bytes into samples, which go straight into the engine. `replay` merges its
+ * inputs by event time and runs the loop's timers on event time; `run` reads
+ * inputs as they come and runs timers on the clock. The wall clock is read
+ * only for progress display, for stamping untimed live input, and -- in
+ * `run` -- to move event time on while live input is silent; detection
+ * itself only ever sees event time. Checkpoints are decided as samples pass
+ * and written from the loop's turn. */
 #include "pipeline.h"
 
 #include <errno.h>
@@ -18,15 +20,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-#define MAX_STREAMS 4096
-
-struct stream {
-    uint64_t id;
-    char name[256];
-    struct mend_parser *parser;
-    uint64_t errors;
-};
 
 struct incident_row {
     uint64_t id;
@@ -42,27 +35,18 @@ struct pipe {
     const struct pipeline_opts *po;
     struct mend_config *cfg;
     struct mend_engine *eng;
-    struct mend_sink sink;
+    struct mend_loop *loop;
+    struct mend_inputs *in;
     FILE *inc_f, *score_f;
-    struct stream *streams;
-    size_t n_streams;
-    struct stream *cur;       /* stream whose bytes are being parsed */
-    uint64_t errors, bytes, bytes_total;
-    int64_t next_ckpt;
+    uint64_t errors, bytes_total;
+    int64_t next_ckpt;        /* event time of the next checkpoint (INT64_MAX: none) */
+    int ckpt_due;             /* decided, waiting for the loop's turn */
     int progress;
     double last_progress;
     struct incident_row *rows;
     size_t n_rows, cap_rows;
-    int failed;               /* a fatal error inside a callback */
+    int stop;                 /* SIGTERM/SIGINT */
 };
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static double wall_now(void)
 {
@@ -190,87 +174,76 @@ int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FIL
 
 /* ---- callbacks ------------------------------------------------------------ */
 
-static void on_parse_error(void *ctx, uint64_t line, uint32_t col, const char *reason)
+static void on_parse_error(void *ctx, const char *stream, uint64_t nth, uint64_t line, uint32_t col,
+                           const char *reason)
 {
     struct pipe *p = ctx;
     p->errors++;
-    struct stream *s = p->cur;
-    if (!s)
-        return;
-    s->errors++;
-    if (s->errors <= p->cfg->error_log_limit)
-        fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", s->name, line, col, reason);
-    if (s->errors == (uint64_t)p->cfg->error_log_limit + 1)
-        fprintf(stderr, "%s: more malformed lines; only counting them from now on\n", s->name);
+    if (nth <= p->cfg->error_log_limit)
+        fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", stream, line, col, reason);
+    if (nth == (uint64_t)p->cfg->error_log_limit + 1)
+        fprintf(stderr, "%s: more malformed lines; only counting them from now on\n", stream);
+}
+
+static void checkpoint_now(struct pipe *p)
+{
+    char err[512];
+    p->ckpt_due = 0;
+    if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK)
+        fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+}
+
+static int on_ckpt_timer(struct mend_loop *l, uint64_t id, void *ctx)
+{
+    (void)l;
+    (void)id;
+    checkpoint_now(ctx);
+    return MEND_OK;
+}
+
+/* Decides, in the data path, whether event time has passed the next
+ * checkpoint; the checkpoint itself is written by a timer due at once, i.e.
+ * from the loop's turn, never from inside a parser callback. Returns 1 when
+ * one is due. */
+static int checkpoint_decide(struct pipe *p)
+{
+    struct mend_engine_stats st;
+    if (!p->cfg->checkpoint_path[0] || p->ckpt_due)
+        return 0;
+    mend_engine_stats(p->eng, &st);
+    if (st.watermark == INT64_MIN)
+        return 0;
+    if (p->next_ckpt == INT64_MIN) {
+        p->next_ckpt = st.watermark > INT64_MAX - p->cfg->checkpoint_interval_ns
+                           ? INT64_MAX
+                           : st.watermark + p->cfg->checkpoint_interval_ns;
+        return 0;
+    }
+    if (st.watermark < p->next_ckpt)
+        return 0;
+    p->next_ckpt = st.watermark > INT64_MAX - p->cfg->checkpoint_interval_ns
+                       ? INT64_MAX
+                       : st.watermark + p->cfg->checkpoint_interval_ns;
+    p->ckpt_due = 1;
+    return 1;
 }
 
 static int on_point(void *ctx, const struct mend_point *pt)
 {
     struct pipe *p = ctx;
+    int rc;
     if (!pt->has_time && p->po->live) {
         struct mend_point q = *pt;
         q.time_ns = realtime_ns();
         q.has_time = 1;
-        return mend_engine_point(p->eng, &q);
+        rc = mend_engine_point(p->eng, &q);
+    } else {
+        rc = mend_engine_point(p->eng, pt);
     }
-    return mend_engine_point(p->eng, pt);
-}
-
-static struct stream *stream_find(struct pipe *p, uint64_t id)
-{
-    for (size_t i = 0; i < p->n_streams; i++)
-        if (p->streams[i].id == id)
-            return &p->streams[i];
-    return NULL;
-}
-
-static int on_open(void *ctx, uint64_t id, const char *peer)
-{
-    struct pipe *p = ctx;
-    if (p->n_streams >= MAX_STREAMS)
-        return MEND_ECAP;
-    struct stream *s = &p->streams[p->n_streams++];
-    memset(s, 0, sizeof *s);
-    s->id = id;
-    snprintf(s->name, sizeof s->name, "%s", peer);
-    return MEND_OK;
-}
-
-static int stream_parser(struct pipe *p, struct stream *s, const char *buf, size_t len)
-{
-    enum mend_format f;
-    if (p->cfg->format[0])
-        mend_format_parse(p->cfg->format, &f);
-    else if (!strncmp(s->name, "tcp:", 4) || !strncmp(s->name, "udp:", 4))
-        f = MEND_FMT_LP; /* listeners speak line protocol */
-    else if (mend_format_guess(s->name, buf, len, &f) != MEND_OK) {
-        fprintf(stderr, "%s: cannot tell the input format from the name or content; pass --format lp|prom|csv\n",
-                s->name);
-        return MEND_EINVAL;
-    }
-    return mend_parser_new(f, &p->cfg->ingest, &s->parser);
-}
-
-static void maybe_checkpoint(struct pipe *p, int force)
-{
-    if (!p->cfg->checkpoint_path[0])
-        return;
-    struct mend_engine_stats st;
-    mend_engine_stats(p->eng, &st);
-    if (!force) {
-        if (st.watermark == INT64_MIN)
-            return;
-        if (p->next_ckpt == INT64_MIN) {
-            p->next_ckpt = st.watermark + p->cfg->checkpoint_interval_ns;
-            return;
-        }
-        if (st.watermark < p->next_ckpt)
-            return;
-        p->next_ckpt = st.watermark + p->cfg->checkpoint_interval_ns;
-    }
-    char err[512];
-    if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK)
-        fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+    if (pt->has_time && pt->time_ns >= p->next_ckpt && checkpoint_decide(p) &&
+        mend_loop_timer_add(p->loop, mend_loop_now(p->loop), 0, on_ckpt_timer, p, NULL) != MEND_OK)
+        p->ckpt_due = 0; /* no timer slot: try again at the next sample */
+    return rc;
 }
 
 static void show_progress(struct pipe *p, int final)
@@ -282,58 +255,44 @@ static void show_progress(struct pipe *p, int final)
         return;
     p->last_progress = now;
     struct mend_engine_stats st;
+    struct mend_inputs_stats is;
     mend_engine_stats(p->eng, &st);
+    mend_inputs_stats(p->in, &is);
     if (p->bytes_total)
         fprintf(stderr, "\r%5.1f%%  %" PRIu64 " samples  %u series  %" PRIu64 " anomalies  %" PRIu64 " errors   ",
-                100.0 * (double)p->bytes / (double)p->bytes_total, st.points, st.series, st.anomalies, p->errors);
+                100.0 * (double)is.bytes / (double)p->bytes_total, st.points, st.series, st.anomalies, p->errors);
     else
-        fprintf(stderr, "\r%" PRIu64 " bytes  %" PRIu64 " samples  %u series  %" PRIu64 " anomalies   ", p->bytes,
+        fprintf(stderr, "\r%" PRIu64 " bytes  %" PRIu64 " samples  %u series  %" PRIu64 " anomalies   ", is.bytes,
                 st.points, st.series, st.anomalies);
     if (final)
         fputc('\n', stderr);
 }
 
-static int on_data(void *ctx, uint64_t id, const char *buf, size_t len)
+/* `run`: while live input is silent, the clock moves event time on so that
+ * silent series are noticed -- but only when the data's own times are near
+ * the clock (not while old data is being fed into `run`). */
+static int on_silence_timer(struct mend_loop *l, uint64_t id, void *ctx)
 {
     struct pipe *p = ctx;
-    struct stream *s = stream_find(p, id);
-    if (!s)
-        return MEND_OK;
-    if (!s->parser) {
-        int rc = stream_parser(p, s, buf, len);
-        if (rc != MEND_OK) {
-            p->failed = 1;
-            return rc;
-        }
-    }
-    if (p->po->live)
-        mend_parser_set_default_time(s->parser, realtime_ns());
-    p->cur = s;
-    p->bytes += len;
-    int rc = mend_parser_feed(s->parser, buf, len, &p->sink);
-    p->cur = NULL;
-    if (rc == MEND_ENOMEM) {
-        p->failed = 1;
-        return rc;
-    }
-    maybe_checkpoint(p, 0);
-    show_progress(p, 0);
+    struct mend_engine_stats st;
+    (void)l;
+    (void)id;
+    mend_engine_stats(p->eng, &st);
+    int64_t now = realtime_ns();
+    if (st.watermark != INT64_MIN && now > st.watermark && now - st.watermark < 3600LL * 1000000000LL)
+        mend_engine_advance(p->eng, now);
+    if (checkpoint_decide(p)) /* we are in the loop's turn: write it now */
+        checkpoint_now(p);
     return MEND_OK;
 }
 
-static void on_close(void *ctx, uint64_t id)
+static int on_stop_signal(struct mend_loop *l, int sig, void *ctx)
 {
     struct pipe *p = ctx;
-    struct stream *s = stream_find(p, id);
-    if (!s)
-        return;
-    if (s->parser) {
-        p->cur = s;
-        mend_parser_finish(s->parser, &p->sink);
-        p->cur = NULL;
-        mend_parser_free(s->parser);
-    }
-    *s = p->streams[--p->n_streams];
+    (void)sig;
+    p->stop = 1;
+    mend_loop_stop(l);
+    return MEND_OK;
 }
 
 static void on_incident(void *ctx, const char *status, const struct mend_incident *inc, const char *json,
@@ -417,19 +376,34 @@ static FILE *open_out(const char *path, const char *what)
     return f;
 }
 
+/* Samples delivered per step of a replay between two turns of the loop
+ * (signals, timers): small enough to react at once, large enough that a
+ * turn costs nothing next to the samples. */
+#define STEP_SAMPLES 4096
+
+static void print_input_stats(const struct pipe *p)
+{
+    struct mend_inputs_stats is;
+    mend_inputs_stats(p->in, &is);
+    if (!(is.truncated | is.evicted | is.idle_closed | is.refused | is.accept_paused | is.errors | is.feed_failed))
+        return;
+    fprintf(stderr,
+            "mend: inputs: %" PRIu64 " truncated lines, %" PRIu64 " connections evicted at the cap, %" PRIu64
+            " closed idle, %" PRIu64 " refused, %" PRIu64 " accept pauses, %" PRIu64 " read errors, %" PRIu64
+            " failed feeds%s%s\n",
+            is.truncated, is.evicted, is.idle_closed, is.refused, is.accept_paused, is.errors, is.feed_failed,
+            mend_inputs_last_error(p->in)[0] ? "; last: " : "", mend_inputs_last_error(p->in));
+}
+
 int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
 {
     struct pipe p;
     memset(&p, 0, sizeof p);
     p.po = po;
     p.cfg = cfg;
-    p.next_ckpt = INT64_MIN;
+    p.next_ckpt = cfg->checkpoint_path[0] ? INT64_MIN : INT64_MAX;
     int rc, code = MEND_EXIT_OK;
-    struct mend_sources *src = NULL;
     char err[512];
-    p.streams = calloc(MAX_STREAMS, sizeof *p.streams);
-    if (!p.streams)
-        return MEND_EXIT_RUNTIME;
 
     p.inc_f = open_out(cfg->incidents_output, "incidents");
     if (!p.inc_f) {
@@ -450,9 +424,6 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
         goto out;
     }
-    p.sink.point = on_point;
-    p.sink.error = on_parse_error;
-    p.sink.ctx = &p;
 
     if (cfg->checkpoint_path[0]) {
         rc = mend_engine_restore(p.eng, cfg->checkpoint_path, err, sizeof err);
@@ -465,12 +436,29 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             fprintf(stderr, "mend: restored state from %s\n", cfg->checkpoint_path);
     }
 
-    if ((rc = mend_sources_new(&src)) != MEND_OK) {
+    /* replay: timers on event time, moved on as the samples' time moves;
+     * run: timers on the clock */
+    if ((rc = mend_loop_new(po->live ? MEND_CLOCK_MONOTONIC : MEND_CLOCK_EVENT, &p.loop)) != MEND_OK ||
+        (rc = mend_loop_signal(p.loop, SIGTERM, on_stop_signal, &p)) != MEND_OK ||
+        (rc = mend_loop_signal(p.loop, SIGINT, on_stop_signal, &p)) != MEND_OK) {
+        fprintf(stderr, "mend: cannot set up the event loop: %s\n", mend_strerror(rc));
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    struct mend_input_conf ic;
+    mend_input_conf_defaults(&ic);
+    ic.format = cfg->format;
+    ic.ingest = cfg->ingest;
+    ic.stamp_arrival = po->live;
+    ic.merge = !po->live;
+    struct mend_input_host host = {on_point, on_parse_error, &p};
+    if ((rc = mend_inputs_new(&ic, p.loop, &host, &p.in)) != MEND_OK) {
+        fprintf(stderr, "mend: cannot set up the inputs: %s\n", mend_strerror(rc));
+        code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+        goto out;
+    }
     for (int i = 0; i < po->n_inputs; i++) {
-        if (mend_sources_add(src, po->inputs[i], err, sizeof err) != MEND_OK) {
+        if (mend_inputs_add(p.in, po->inputs[i], err, sizeof err) != MEND_OK) {
             fprintf(stderr, "mend: %s\n", err);
             code = MEND_EXIT_USAGE;
             goto out;
@@ -480,50 +468,58 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             p.bytes_total += (uint64_t)sb.st_size;
     }
     if (po->live) {
+        size_t ports = 0;
         for (size_t i = 0; i < cfg->n_listen; i++) {
-            if (mend_sources_add(src, cfg->listen[i], err, sizeof err) != MEND_OK) {
+            if (mend_inputs_add(p.in, cfg->listen[i], err, sizeof err) != MEND_OK) {
                 fprintf(stderr, "mend: %s\n", err);
                 code = MEND_EXIT_USAGE;
                 goto out;
             }
             int port = 0;
-            mend_sources_port(src, i, &port);
+            if (mend_inputs_port(p.in, ports, &port) == MEND_OK)
+                ports++;
             /* always said, even with --quiet: with port 0 it is the only way
              * to learn where to connect */
             fprintf(stderr, "mend: listening on %s (port %d)\n", cfg->listen[i], port);
         }
+        if (mend_loop_timer_add(p.loop, mend_loop_now(p.loop) + 1000000000LL, 1000000000LL, on_silence_timer, &p,
+                                NULL) != MEND_OK) {
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
     }
     p.progress = po->progress < 0 ? isatty(STDERR_FILENO) && !po->live : po->progress;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    stop_requested = 0;
-
-    struct mend_source_events ev = {on_open, on_data, on_close, &p};
-    while (!stop_requested && !mend_sources_done(src)) {
-        rc = mend_sources_poll(src, po->live ? 1000 : 200, &ev);
-        if (rc < 0 && (p.failed || rc == MEND_EIO)) {
+    while (!p.stop && !mend_inputs_done(p.in)) {
+        rc = mend_inputs_step(p.in, STEP_SAMPLES);
+        if (rc < 0) {
+            fprintf(stderr, "mend: input failed: %s\n", mend_strerror(rc));
             code = MEND_EXIT_RUNTIME;
             break;
         }
-        if (po->live) {
-            /* live input silent: let the clock move event time on, so silent
-             * series are noticed -- but only when the data's own times are
-             * near the clock (not while replaying old data into `run`) */
+        if (!po->live) {
             struct mend_engine_stats st;
             mend_engine_stats(p.eng, &st);
-            int64_t now = realtime_ns();
-            if (st.watermark != INT64_MIN && now > st.watermark && now - st.watermark < 3600LL * 1000000000LL)
-                mend_engine_advance(p.eng, now);
-            maybe_checkpoint(&p, 0);
+            mend_loop_set_time(p.loop, st.watermark);
         }
+        /* replay never waits here: its inputs are read on demand (a pipe
+         * blocks in its read), the turn only takes signals and timers */
+        int wait = !po->live || mend_inputs_pending(p.in) || mend_inputs_done(p.in) || mend_loop_timer_due(p.loop)
+                       ? 0
+                       : 1000;
+        rc = mend_loop_run_once(p.loop, wait);
+        if (rc < 0) {
+            fprintf(stderr, "mend: %s\n", mend_strerror(rc));
+            code = MEND_EXIT_RUNTIME;
+            break;
+        }
+        show_progress(&p, 0);
     }
-    mend_sources_shutdown(src, &ev);
+    if (mend_inputs_shutdown(p.in) != MEND_OK && code == MEND_EXIT_OK)
+        code = MEND_EXIT_RUNTIME;
     show_progress(&p, 1);
-    maybe_checkpoint(&p, 1);
+    if (cfg->checkpoint_path[0])
+        checkpoint_now(&p);
 
     if (po->table) {
         print_table(&p);
@@ -538,14 +534,13 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                 " multivariate\n",
                 st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
                 st.absences, st.multivariate);
+        print_input_stats(&p);
     }
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;
 out:
-    if (p.eng)
-        for (size_t i = 0; i < p.n_streams; i++)
-            mend_parser_free(p.streams[i].parser);
-    mend_sources_free(src);
+    mend_inputs_free(p.in);
+    mend_loop_free(p.loop);
     mend_engine_free(p.eng);
     if (p.inc_f && p.inc_f != stdout)
         fclose(p.inc_f);
@@ -553,7 +548,6 @@ out:
         fflush(stdout);
     if (p.score_f && p.score_f != stdout)
         fclose(p.score_f);
-    free(p.streams);
     free(p.rows);
     return code;
 }

@@ -1,5 +1,5 @@
 /* pipeline.h -- what `mend replay` and `mend run` share: option parsing,
- * sources -> per-stream parsers -> engine -> incident and score writers,
+ * inputs (merged by event time in replay) -> engine -> incident and score writers,
  * rate-limited error reports, checkpoints and progress. */
 #ifndef MEND_CLI_PIPELINE_H
 #define MEND_CLI_PIPELINE_H
@@ -10,7 +10,8 @@
 #include "mend/config.h"
 #include "mend/engine.h"
 #include "mend/ingest.h"
-#include "mend/source.h"
+#include "mend/input.h"
+#include "mend/loop.h"
 
 struct pipeline_opts {
     const char *config_path;

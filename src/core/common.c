@@ -1,8 +1,13 @@
 /* common.c -- error names, serialisation buffers, hashing and strict number
- * parsing shared by every module. Depends on nothing but libc. */
+ * parsing shared by every module. Depends on nothing but libc (and
+ * pthread_once for the C locale the float parser uses). */
+/* strtod_l is a GNU extension (newlocale and locale_t are POSIX 2008). */
+#define _GNU_SOURCE
 #include "mend/common.h"
 
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,10 +223,22 @@ uint64_t mend_hash(uint64_t h, const void *p, size_t n)
 
 int mend_parse_u64(const char *s, size_t len, uint64_t *out)
 {
-    if (len == 0 || len > 20)
+    if (len == 0)
         return MEND_EPARSE;
+    /* Leading zeros carry no value ("00018446744073709551615" is a valid
+     * u64, as InfluxDB reads it): skip them before the length cap, which
+     * then bounds the significant digits only. */
+    size_t i = 0;
+    while (i < len && s[i] == '0')
+        i++;
+    if (len - i > 20) {
+        for (size_t k = i; k < len; k++)
+            if (s[k] < '0' || s[k] > '9')
+                return MEND_EPARSE;
+        return MEND_ERANGE;
+    }
     uint64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
+    for (; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
             return MEND_EPARSE;
         uint64_t d = (uint64_t)(s[i] - '0');
@@ -257,22 +274,41 @@ int mend_parse_i64(const char *s, size_t len, int64_t *out)
     return MEND_OK;
 }
 
+/* The "C" locale, made once per process and never freed (it is immutable
+ * and shared by every thread, so this is a cache, not state). strtod reads
+ * the decimal point from LC_NUMERIC, which a library must not depend on:
+ * under de_DE "1.5" would stop at the '.', so every conversion here goes
+ * through strtod_l with this locale instead. */
+#define MEND_PARSE_F64_MAX 512   /* longer text is refused, not truncated */
+
+static locale_t c_numeric;
+static pthread_once_t c_numeric_once = PTHREAD_ONCE_INIT;
+
+static void c_numeric_init(void)
+{
+    c_numeric = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
 int mend_parse_f64(const char *s, size_t len, int allow_nonfinite, double *out)
 {
-    char tmp[64];
-    if (len == 0 || len >= sizeof tmp)
+    char tmp[MEND_PARSE_F64_MAX + 1];
+    if (len == 0 || len > MEND_PARSE_F64_MAX)
         return MEND_EPARSE;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         /* strtod would accept hex floats and leading blanks: refuse both */
-        if (c == 'x' || c == 'X' || c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        if (c == 'x' || c == 'X' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+            c == '\v' || c == '\f')
             return MEND_EPARSE;
     }
+    pthread_once(&c_numeric_once, c_numeric_init);
+    if (c_numeric == (locale_t)0)
+        return MEND_ENOMEM;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     char *end;
     errno = 0;
-    double v = strtod(tmp, &end);
+    double v = strtod_l(tmp, &end, c_numeric);
     if (end != tmp + len)
         return MEND_EPARSE;
     if (!isfinite(v)) {

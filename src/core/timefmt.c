@@ -103,10 +103,13 @@ int mend_time_parse_iso8601(const char *s, size_t len, int64_t *ns)
                 i++;
                 if (fixed(s, len, &i, 2, &oh))
                     return MEND_EPARSE;
-                if (i < len && s[i] == ':')
-                    i++;
-                if (i < len && fixed(s, len, &i, 2, &om))
+                if (i < len && s[i] == ':') {
+                    i++;   /* "+hh:" must go on with the minutes */
+                    if (fixed(s, len, &i, 2, &om))
+                        return MEND_EPARSE;
+                } else if (i < len && fixed(s, len, &i, 2, &om)) {
                     return MEND_EPARSE;
+                }
                 if (oh > 23 || om > 59)
                     return MEND_EPARSE;
                 off_s = (int64_t)(oh * 3600 + om * 60);
@@ -128,7 +131,7 @@ int mend_time_parse_iso8601(const char *s, size_t len, int64_t *ns)
     }
     int64_t r;
     if (__builtin_mul_overflow(secs, (int64_t)1000000000, &r) ||
-        __builtin_add_overflow(r, frac, &r))
+        __builtin_add_overflow(r, frac, &r) || r < MEND_TIME_MIN_NS || r > MEND_TIME_MAX_NS)
         return MEND_ERANGE;
     *ns = r;
     return MEND_OK;
@@ -171,12 +174,19 @@ int mend_time_parse_epoch(const char *s, size_t len, int64_t *ns)
         double a = fabs(v);
         double scale = a < 1e11 ? 1e9 : a < 1e14 ? 1e6 : a < 1e17 ? 1e3 : 1;
         double r = v * scale;
-        if (!(r > -9.2e18 && r < 9.2e18))
+        /* compare as doubles first so the conversion below cannot overflow */
+        if (!(r >= (double)MEND_TIME_MIN_NS && r <= (double)MEND_TIME_MAX_NS))
             return MEND_ERANGE;
-        *ns = (int64_t)llround(r);
+        int64_t t = (int64_t)llround(r);
+        if (t < MEND_TIME_MIN_NS || t > MEND_TIME_MAX_NS)
+            return MEND_ERANGE;
+        *ns = t;
         return MEND_OK;
     }
-    if (i != len || (ipn == 0 && fn == 0))
+    /* "12." and ".5" are refused: a timestamp is written with digits on
+     * both sides of its point, and accepting less here would let `mend
+     * score` take rows that `mend eval` then refuses */
+    if (i != len || ipn == 0 || (fs && fn == 0))
         return MEND_EPARSE;
     int64_t scale;
     int fdig;
@@ -206,7 +216,10 @@ int mend_time_parse_epoch(const char *s, size_t len, int64_t *ns)
         f *= 10;
     if (__builtin_add_overflow(r, f, &r))
         return MEND_ERANGE;
-    *ns = neg ? -r : r;
+    r = neg ? -r : r;
+    if (r < MEND_TIME_MIN_NS || r > MEND_TIME_MAX_NS)
+        return MEND_ERANGE;
+    *ns = r;
     return MEND_OK;
 }
 

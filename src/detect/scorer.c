@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mend/confmap.h"
 #include "mend/detector.h"
 #include "mend/likelihood.h"
 
@@ -85,35 +86,6 @@ void mend_scorer_conf_defaults(struct mend_scorer_conf *c)
     c->warmup = 150;
 }
 
-static const struct mend_conf_doc docs[] = {
-    {"detectors", "ewma,range,seasonal",
-     "detectors to fuse, comma list of gauss (Welford over all history), ewma (exponentially "
-     "weighted level), diff (first differences), robust (median/MAD of a window), seasonal "
-     "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max)"},
-    {"probation", "600",
-     "learning length P in samples (2..100000): the detectors' time constants scale with it"},
-    {"range_margin", "0.05",
-     "range channel: fraction of the running range beyond min/max that is anomalous (0..10)"},
-    {"threshold", "0.5", "score at which a sample counts as anomalous (0.01..1; 0.5 = 1e-5 tail)"},
-    {"debounce_k", "1", "an event needs debounce_k of the last debounce_n samples anomalous (1..64)"},
-    {"debounce_n", "1", "window of the k-of-n debounce (1..64, >= debounce_k)"},
-    {"quiet", "0.2", "after an event stay quiet for quiet*P samples (0..100)"},
-    {"rearm", "2", "during the quiet period an event needs rearm times the last evidence (1..1e6)"},
-    {"likelihood_short", "3", "short moving average of raw surprise, in samples (1..1000)"},
-    {"robust_window", "64", "robust detector: samples kept for median/MAD (3..1024)"},
-    {"season_period", "0",
-     "seasonal detector: period (seconds, or with suffix s/m/h/d/w; 0 = detect from the first "
-     "P samples; up to 366d)"},
-    {"season_bins", "48", "seasonal detector: bins per period (2..2016)"},
-    {"warmup", "150", "no event before this many samples (0..100000)"},
-};
-
-const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n)
-{
-    *n = sizeof docs / sizeof docs[0];
-    return docs;
-}
-
 static int fail(char *err, size_t errlen, const char *key, const char *value, const char *why)
 {
     if (err && errlen)
@@ -121,77 +93,8 @@ static int fail(char *err, size_t errlen, const char *key, const char *value, co
     return MEND_EINVAL;
 }
 
-static int parse_u32(const char *v, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    uint64_t u;
-    if (mend_parse_u64(v, strlen(v), &u) || u < lo || u > hi)
-        return MEND_EINVAL;
-    *out = (uint32_t)u;
-    return MEND_OK;
-}
-
-static int parse_f64(const char *v, double lo, double hi, double *out)
-{
-    double d;
-    if (mend_parse_f64(v, strlen(v), 0, &d) || d < lo || d > hi)
-        return MEND_EINVAL;
-    *out = d;
-    return MEND_OK;
-}
-
-static int parse_detectors(const char *v, unsigned *out)
-{
-    unsigned bits = 0;
-    const char *p = v;
-    while (*p) {
-        const char *e = p;
-        while (*e && *e != ',')
-            e++;
-        const char *a = p, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        size_t len = (size_t)(b - a);
-        unsigned bit = 0;
-        if (len == 5 && !memcmp(a, "range", 5))
-            bit = MEND_DET_RANGE;
-        for (size_t i = 0; i < NREG && !bit; i++)
-            if (strlen(registry[i]->name) == len && !memcmp(a, registry[i]->name, len))
-                bit = registry[i]->bit;
-        if (!bit)
-            return MEND_EINVAL;
-        bits |= bit;
-        p = *e ? e + 1 : e;
-    }
-    if (!bits)
-        return MEND_EINVAL;
-    *out = bits;
-    return MEND_OK;
-}
-
-/* A duration: plain seconds or a number with suffix s, m, h, d, w. */
-static int parse_period(const char *v, int64_t *out)
-{
-    size_t len = strlen(v);
-    int64_t mul = 1;
-    if (len > 0) {
-        switch (v[len - 1]) {
-        case 's': mul = 1; len--; break;
-        case 'm': mul = 60; len--; break;
-        case 'h': mul = 3600; len--; break;
-        case 'd': mul = 86400; len--; break;
-        case 'w': mul = 604800; len--; break;
-        default: break;
-        }
-    }
-    int64_t n;
-    if (mend_parse_i64(v, len, &n) || n < 0 || n > 366 * 86400 / mul)
-        return MEND_EINVAL;
-    *out = n * mul;
-    return MEND_OK;
-}
-
+/* The options themselves (names, types, bounds, defaults, help) are the
+ * config map in detect_conf.c; setting goes through it. */
 int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char *value,
                          char *err, size_t errlen)
 {
@@ -199,54 +102,7 @@ int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char
         err[0] = '\0';
     if (!c || !key || !value)
         return fail(err, errlen, key ? key : "?", value, "missing key or value");
-    if (!strcmp(key, "detectors")) {
-        if (parse_detectors(value, &c->detectors))
-            return fail(err, errlen, key, value,
-                        "is not a comma list of gauss, ewma, diff, robust, seasonal, range");
-    } else if (!strcmp(key, "probation")) {
-        if (parse_u32(value, 2, MEND_SCORER_MAX_PROBATION, &c->probation))
-            return fail(err, errlen, key, value, "must be an integer in 2..100000");
-    } else if (!strcmp(key, "range_margin")) {
-        if (parse_f64(value, 0.0, 10.0, &c->range_margin))
-            return fail(err, errlen, key, value, "must be a number in 0..10");
-    } else if (!strcmp(key, "threshold")) {
-        if (parse_f64(value, 0.01, 1.0, &c->threshold))
-            return fail(err, errlen, key, value, "must be a number in 0.01..1");
-    } else if (!strcmp(key, "debounce_k")) {
-        if (parse_u32(value, 1, MEND_SCORER_MAX_DEBOUNCE, &c->debounce_k))
-            return fail(err, errlen, key, value, "must be an integer in 1..64");
-    } else if (!strcmp(key, "debounce_n")) {
-        if (parse_u32(value, 1, MEND_SCORER_MAX_DEBOUNCE, &c->debounce_n))
-            return fail(err, errlen, key, value, "must be an integer in 1..64");
-    } else if (!strcmp(key, "quiet")) {
-        if (parse_f64(value, 0.0, 100.0, &c->quiet))
-            return fail(err, errlen, key, value, "must be a number in 0..100");
-    } else if (!strcmp(key, "rearm")) {
-        if (parse_f64(value, 1.0, 1e6, &c->rearm))
-            return fail(err, errlen, key, value, "must be a number in 1..1e6");
-    } else if (!strcmp(key, "likelihood_short")) {
-        if (parse_u32(value, 1, 1000, &c->lik_short))
-            return fail(err, errlen, key, value, "must be an integer in 1..1000");
-    } else if (!strcmp(key, "robust_window")) {
-        if (parse_u32(value, 3, MEND_SCORER_MAX_ROBUST_WINDOW, &c->robust_window))
-            return fail(err, errlen, key, value, "must be an integer in 3..1024");
-    } else if (!strcmp(key, "season_period")) {
-        if (parse_period(value, &c->season_period_s))
-            return fail(err, errlen, key, value,
-                        "must be a duration in 0..366d (seconds or N[smhdw]; 0 = detect)");
-    } else if (!strcmp(key, "season_bins")) {
-        if (parse_u32(value, 2, MEND_SCORER_MAX_SEASON_BINS, &c->season_bins))
-            return fail(err, errlen, key, value, "must be an integer in 2..2016");
-    } else if (!strcmp(key, "warmup")) {
-        if (parse_u32(value, 0, MEND_SCORER_MAX_PROBATION, &c->warmup))
-            return fail(err, errlen, key, value, "must be an integer in 0..100000");
-    } else {
-        return fail(err, errlen, key, value,
-                    "unknown option (known: detectors, probation, range_margin, threshold, "
-                    "debounce_k, debounce_n, quiet, rearm, likelihood_short, robust_window, "
-                    "season_period, season_bins, warmup)");
-    }
-    return MEND_OK;
+    return mend_conf_set(&mend_scorer_conf_map, c, "detect", key, value, err, errlen);
 }
 
 int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen)

@@ -240,13 +240,13 @@ static void scan_series(struct mend_engine *e, int64_t now, int absence, int evi
             evict(e, s);
             continue;
         }
-        if (!absence || s->absent || s->n < 3 || s->interval <= 0)
+        if (!absence || (s->flags & SERIES_ABSENT) || s->n < 3 || s->interval <= 0)
             continue;
         double lim = e->conf.absence_factor * (double)s->interval;
         if (lim < (double)e->conf.absence_min_ns)
             lim = (double)e->conf.absence_min_ns;
         if ((double)quiet > lim) {
-            s->absent = 1;
+            s->flags |= SERIES_ABSENT;
             e->st.absences++;
             raise_event(e, MEND_ANOM_ABSENCE, s, s->entity, now, 1.0, NAN, NAN, s->key, s->key_len);
         }
@@ -585,7 +585,7 @@ static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t
     e->prev = s;
     s->last_t = t;
     s->n++;
-    s->absent = 0;
+    s->flags &= (uint8_t)~SERIES_ABSENT;
     if (mend_series_push(e->reg, s, t, p->value) == MEND_ENOMEM)
         return MEND_ENOMEM;
     int event = 0;

@@ -9,6 +9,7 @@
 #define NO_TIME INT64_MIN
 #define VACANT UINT32_MAX         /* an entity row position whose series was evicted */
 #define SERIES_READY 0x1          /* mend_series.flags: the scorer state is initialised */
+#define SERIES_ABSENT 0x2         /* ... an absence event is out for it */
 #define HOLD_MAX 256              /* samples held while the clock guard decides */
 #define HOLD_BYTES (256u << 10)   /* their keys and entity names */
 

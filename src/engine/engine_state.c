@@ -168,6 +168,14 @@ static int load_engine(struct mend_engine *e, struct mend_rbuf *r)
 
 static int save_series(const struct mend_engine *e, struct mend_wbuf *w)
 {
+    /* entity names first, so a restore gives every entity its old id
+     * whatever order its series come back in */
+    uint32_t ne = mend_registry_entity_count(e->reg);
+    mend_wbuf_u32(w, ne);
+    for (uint32_t i = 1; i < ne; i++) {
+        const struct mend_entity *ent = mend_registry_entity(e->reg, i);
+        put_bytes32(w, ent->name, ent->name_len);
+    }
     uint32_t n = mend_registry_count(e->reg);
     mend_wbuf_u32(w, n);
     uint32_t cap = e->conf.series.ring_cap;
@@ -183,13 +191,13 @@ static int save_series(const struct mend_engine *e, struct mend_wbuf *w)
         put_bytes32(w, s->key, s->key_len);
         mend_wbuf_u32(w, s->entity);
         put_bytes32(w, ent->name, ent->name_len);
-        mend_wbuf_u8(w, s->flags & SERIES_READY);
+        mend_wbuf_u8(w, (s->flags & SERIES_READY) != 0);
         mend_wbuf_i64(w, s->first_t);
         mend_wbuf_i64(w, s->last_t);
         mend_wbuf_i64(w, s->interval);
         mend_wbuf_u64(w, s->n);
         mend_wbuf_f32(w, s->last_score);
-        mend_wbuf_u8(w, s->absent);
+        mend_wbuf_u8(w, (s->flags & SERIES_ABSENT) != 0);
         mend_wbuf_i64(w, i < e->seen_cap ? e->seen_w[i] : NO_TIME);
         size_t rl = mend_series_recent(s, vals, times, cap);
         mend_wbuf_u32(w, (uint32_t)rl);
@@ -202,6 +210,18 @@ static int save_series(const struct mend_engine *e, struct mend_wbuf *w)
     }
     free(vals);
     free(times);
+    /* the order free ids are handed out in */
+    uint32_t nfree = n - mend_registry_live(e->reg);
+    uint32_t *ids = nfree ? malloc(nfree * sizeof *ids) : NULL;
+    if (rc == MEND_OK && nfree && !ids)
+        rc = MEND_ENOMEM;
+    if (rc == MEND_OK) {
+        uint32_t got = nfree ? mend_registry_free_ids(e->reg, ids, nfree) : 0;
+        mend_wbuf_u32(w, got);
+        for (uint32_t i = 0; i < got; i++)
+            mend_wbuf_u32(w, ids[i]);
+    }
+    free(ids);
     if (rc == MEND_OK && w->failed)
         rc = MEND_ENOMEM;
     return rc;
@@ -238,12 +258,14 @@ static int load_one_series(struct mend_engine *e, struct mend_rbuf *r, uint32_t 
     s->interval = mend_rbuf_i64(r);
     s->n = mend_rbuf_u64(r);
     s->last_score = mend_rbuf_f32(r);
-    s->absent = mend_rbuf_u8(r);
+    uint8_t absent = mend_rbuf_u8(r);
+    if (absent == 1)
+        s->flags |= SERIES_ABSENT;
     if (engine_seen_reserve(e, i) != MEND_OK)
         return MEND_ENOMEM;
     e->seen_w[i] = mend_rbuf_i64(r);
     uint32_t rl = mend_rbuf_u32(r);
-    if (r->failed || rl > e->conf.series.ring_cap || s->absent > 1 || s->interval < 0)
+    if (r->failed || rl > e->conf.series.ring_cap || absent > 1 || s->interval < 0)
         return MEND_ECORRUPT;
     for (uint32_t k = 0; k < rl; k++) {
         int64_t t = mend_rbuf_i64(r);
@@ -261,11 +283,23 @@ static int load_one_series(struct mend_engine *e, struct mend_rbuf *r, uint32_t 
 
 static int load_series(struct mend_engine *e, struct mend_rbuf *r)
 {
-    uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || n > e->conf.series.max_series)
+    uint32_t ne = mend_rbuf_u32(r);
+    if (r->failed || ne < 1 || ne > e->conf.series.max_entities + 1u)
         return MEND_ECORRUPT;
     char *key = malloc(e->conf.series.max_key + 1), *ent = malloc(e->conf.series.max_key + 1);
     int rc = key && ent ? MEND_OK : MEND_ENOMEM;
+    for (uint32_t i = 1; i < ne && rc == MEND_OK; i++) {
+        size_t nl;
+        uint32_t id = 0;
+        rc = get_bytes32(r, ent, e->conf.series.max_key, &nl);
+        if (rc == MEND_OK)
+            rc = mend_registry_entity_get(e->reg, ent, nl, &id);
+        if (rc != MEND_ENOMEM && (rc != MEND_OK || id != i))
+            rc = MEND_ECORRUPT; /* empty, duplicate, or over the cap */
+    }
+    uint32_t n = mend_rbuf_u32(r);
+    if (rc == MEND_OK && (r->failed || n > e->conf.series.max_series))
+        rc = MEND_ECORRUPT;
     uint32_t holes = 0;
     for (uint32_t i = 0; i < n && rc == MEND_OK; i++) {
         uint8_t live = mend_rbuf_u8(r);
@@ -291,13 +325,32 @@ static int load_series(struct mend_engine *e, struct mend_rbuf *r)
     free(ent);
     if (rc != MEND_OK)
         return rc == MEND_ECAP ? MEND_ECORRUPT : rc;
-    for (uint32_t i = 0; holes && i < n; i++) {
-        struct mend_series *s = mend_registry_at(e->reg, i);
-        if (s && s->key_len > 0 && s->key[0] == '\0') {
-            mend_registry_evict(e->reg, s);
-            holes--;
-        }
+    /* evict the placeholders so that the first id to be reused is the
+     * first of the saved order: the free list is last-in, first-out */
+    uint32_t nfree = mend_rbuf_u32(r);
+    if (r->failed || nfree != holes)
+        return MEND_ECORRUPT;
+    uint32_t *ids = nfree ? malloc(nfree * sizeof *ids) : NULL;
+    unsigned char *seen = nfree ? calloc(n, 1) : NULL;
+    if (nfree && (!ids || !seen)) {
+        free(ids);
+        free(seen);
+        return MEND_ENOMEM;
     }
+    for (uint32_t i = 0; i < nfree; i++) {
+        ids[i] = mend_rbuf_u32(r);
+        struct mend_series *s = r->failed || ids[i] >= n ? NULL : mend_registry_at(e->reg, ids[i]);
+        if (!s || s->key_len == 0 || s->key[0] != '\0' || seen[ids[i]]) {
+            free(ids);
+            free(seen);
+            return MEND_ECORRUPT; /* not a hole, or named twice */
+        }
+        seen[ids[i]] = 1;
+    }
+    for (uint32_t i = nfree; i-- > 0;)
+        mend_registry_evict(e->reg, mend_registry_at(e->reg, ids[i]));
+    free(ids);
+    free(seen);
     return r->failed ? MEND_ECORRUPT : MEND_OK;
 }
 
@@ -455,12 +508,10 @@ static int load_entities(struct mend_engine *e, struct mend_rbuf *r)
             rc = MEND_ECORRUPT;
             break;
         }
-        /* entities whose series were all evicted are not named by any
-         * series: make them here, in id order */
-        uint32_t id;
-        rc = i == 0 ? (nl ? MEND_ECORRUPT : MEND_OK) : mend_registry_entity_get(e->reg, name, nl, &id);
-        if (rc != MEND_OK || (i > 0 && id != i)) {
-            rc = rc == MEND_ENOMEM ? rc : MEND_ECORRUPT;
+        /* the series section made the entities: names must agree */
+        const struct mend_entity *known = i < mend_registry_entity_count(e->reg) ? mend_registry_entity(e->reg, i) : NULL;
+        if (!known || known->name_len != nl || memcmp(known->name, name, nl)) {
+            rc = MEND_ECORRUPT;
             break;
         }
         uint8_t has = mend_rbuf_u8(r);
@@ -495,7 +546,7 @@ static int load_entities(struct mend_engine *e, struct mend_rbuf *r)
                 rc = engine_ent_add_member(e, es, s);
             } else {
                 /* a vacant position keeps its place */
-                struct mend_series tmp = {.id = VACANT};
+                struct mend_series tmp = {.id = (uint32_t)VACANT};
                 rc = engine_ent_add_member(e, es, &tmp);
             }
             if (rc == MEND_OK)
@@ -509,7 +560,7 @@ static int load_entities(struct mend_engine *e, struct mend_rbuf *r)
         es->rows = mend_rbuf_u64(r);
         uint32_t filled = 0;
         for (uint32_t k = 0; k < es->dim; k++)
-            filled += !isnan(es->row[k]);
+            filled += isnan(es->row[k]) ? 0u : 1u;
         if (r->failed || es->row_filled != filled || es->min_iv < 0) {
             rc = MEND_ECORRUPT;
             break;

@@ -6,6 +6,7 @@
  * shift every later row's position in its window and change the score. */
 #include "mend/eval.h"
 #include "mend/common.h"
+#include "mend/timefmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,121 +31,19 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- timestamps --------------------------------------------------------- */
 
-static int digits(const char *s, size_t len, size_t at, size_t n, int *out)
-{
-    int v = 0;
-    if (at + n > len)
-        return MEND_EPARSE;
-    for (size_t i = at; i < at + n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return MEND_EPARSE;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return MEND_OK;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
- * civil-from-days inverse), so no libc time zone is involved. */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-/* Epoch number; the unit follows the size of the integer part as in
- * timefmt.h (< 1e11 s, < 1e14 ms, < 1e17 us, else ns), so results written
- * with any of those units line up with ISO-8601 windows. */
-static int parse_epoch(const char *s, size_t len, int64_t *ns)
-{
-    size_t dot = len;
-    for (size_t i = 0; i < len; i++)
-        if (s[i] == '.') {
-            dot = i;
-            break;
-        }
-    int64_t whole;
-    if (dot == 0 || mend_parse_i64(s, dot, &whole))
-        return MEND_EPARSE;
-    int neg = s[0] == '-';
-    if (whole == INT64_MIN)
-        return MEND_EPARSE;
-    int64_t mag = whole < 0 ? -whole : whole;
-    int64_t unit = mag < INT64_C(100000000000) ? 1000000000
-                   : mag < INT64_C(100000000000000) ? 1000000
-                   : mag < INT64_C(100000000000000000) ? 1000 : 1;
-    if (mag > INT64_MAX / unit - 1)
-        return MEND_EPARSE;
-    int64_t frac = 0, scale = unit / 10;
-    if (dot < len && dot + 1 == len)
-        return MEND_EPARSE;   /* "123." */
-    for (size_t i = dot + 1; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return MEND_EPARSE;
-        frac += (s[i] - '0') * scale;   /* digits past ns add 0 */
-        scale /= 10;
-    }
-    *ns = whole * unit + (neg ? -frac : frac);
-    return MEND_OK;
-}
-
+/* The one timestamp parser of timefmt.c, so `mend eval` reads every time
+ * `mend score` accepts and writes back (offsets such as +00:00 included),
+ * and a year after 2261 is an error instead of an overflow. The eval.h
+ * contract collapses its codes to MEND_EPARSE: to the loaders a time out of
+ * range is as unusable as a malformed one. */
 int mend_eval_parse_time(const char *s, size_t len, int64_t *ns)
 {
     if (!s || !ns)
         return MEND_EINVAL;
-    while (len && (*s == ' ' || *s == '\t')) {
-        s++;
-        len--;
-    }
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
-        len--;
-    if (len < 10 || s[4] != '-')
-        return parse_epoch(s, len, ns);
-    int y, mo, d, h = 0, mi = 0, se = 0;
-    if (digits(s, len, 0, 4, &y) || digits(s, len, 5, 2, &mo) || s[7] != '-' ||
-        digits(s, len, 8, 2, &d))
+    int64_t t;
+    if (mend_time_parse_any(s, len, &t) != MEND_OK)
         return MEND_EPARSE;
-    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1])
-        return MEND_EPARSE;
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo == 2 && d == 29 && !leap)
-        return MEND_EPARSE;
-    size_t i = 10;
-    int64_t frac = 0;
-    if (i < len && (s[i] == ' ' || s[i] == 'T' || s[i] == 't')) {
-        if (digits(s, len, i + 1, 2, &h) || i + 3 >= len || s[i + 3] != ':' ||
-            digits(s, len, i + 4, 2, &mi))
-            return MEND_EPARSE;
-        i += 6;
-        if (i < len && s[i] == ':') {
-            if (digits(s, len, i + 1, 2, &se))
-                return MEND_EPARSE;
-            i += 3;
-            if (i < len && s[i] == '.') {
-                int64_t scale = 100000000;
-                size_t start = ++i;
-                for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
-                    frac += (s[i] - '0') * scale;   /* digits past ns add 0 */
-                    scale /= 10;
-                }
-                if (i == start)
-                    return MEND_EPARSE;
-            }
-        }
-        if (h > 23 || mi > 59 || se > 60)
-            return MEND_EPARSE;
-    }
-    if (i < len && (s[i] == 'Z' || s[i] == 'z'))
-        i++;
-    if (i != len)
-        return MEND_EPARSE;
-    int64_t days = days_from_civil(y, mo, d);
-    *ns = ((days * 24 + h) * 60 + mi) * 60 * INT64_C(1000000000) + se * INT64_C(1000000000) + frac;
+    *ns = t;
     return MEND_OK;
 }
 

@@ -1,4 +1,5 @@
-/* ingest_csv.c -- CSV with a header line, one line at a time.
+/* ingest_csv.c -- CSV with a header line, the "csv" format plug-in, one
+ * line at a time.
  *
  * The first non-blank line is the header. When its first column is named
  * "timestamp" or "time" (any case) that column holds the time (ISO-8601 or
@@ -11,11 +12,28 @@
  * "say ""hi""") are accepted; a quote cannot span lines. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ingest_internal.h"
 #include "mend/timefmt.h"
+
+struct mend_csv_col {
+    size_t off, len;      /* name inside names */
+    int skip;             /* header cell was empty/duplicate: ignore cells */
+};
+
+/* One parser's CSV state: the header, sized from the caps at init. */
+struct csv_state {
+    int have_header;
+    int time_col;         /* first column is the time */
+    size_t ncols;
+    uint64_t row;
+    char *names;          /* header names, max_line bytes */
+    struct mend_csv_col *cols;  /* MEND_INGEST_MAX_COLUMNS */
+    char errbuf[256];     /* formatted reasons, valid during sink->error */
+};
 
 struct cell {
     const char *s;     /* content (without quotes) */
@@ -82,20 +100,21 @@ static int next_cell(const char **c, const char *end, int *first, struct cell *o
 
 /* "what in column 'name'then": names the column so a report on a wide
  * file is readable without counting commas. */
-static void colname_error(struct mend_parser *p, const struct mend_sink *sink, size_t col,
-                          const char *what, size_t j, const char *then)
+static void colname_error(struct mend_parser *p, struct csv_state *cs,
+                          const struct mend_sink *sink, size_t col, const char *what, size_t j,
+                          const char *then)
 {
-    const struct mend_csv_col *cc = &p->cols[j];
+    const struct mend_csv_col *cc = &cs->cols[j];
     int nl = cc->len > 80 ? 80 : (int)cc->len;
-    snprintf(p->errbuf, sizeof p->errbuf, "%s in column '%.*s'%s%s", what, nl,
-             p->csv_names + cc->off, cc->len > 80 ? "..." : "", then);
-    mend_ingest_error(p, sink, col, p->errbuf);
+    snprintf(cs->errbuf, sizeof cs->errbuf, "%s in column '%.*s'%s%s", what, nl,
+             cs->names + cc->off, cc->len > 80 ? "..." : "", then);
+    mend_format_error(p, sink, col, cs->errbuf);
 }
 
 /* s starts after any byte order mark; skipped counts those bytes so the
  * columns reported still count from the start of the line. */
-static int parse_header(struct mend_parser *p, const char *s, const char *end,
-                        const struct mend_sink *sink, size_t skipped)
+static int parse_header(struct mend_parser *p, struct csv_state *cs, const char *s,
+                        const char *end, const struct mend_sink *sink, size_t skipped)
 {
     s -= skipped;
     const char *c = s + skipped;
@@ -103,56 +122,56 @@ static int parse_header(struct mend_parser *p, const char *s, const char *end,
     struct cell cl;
     const char *bad = NULL;
     size_t off = 0;
-    p->csv_ncols = 0;
-    p->csv_time_col = 0;
-    p->csv_have_header = 1;
+    cs->ncols = 0;
+    cs->time_col = 0;
+    cs->have_header = 1;
     while ((r = next_cell(&c, end, &first, &cl, &bad)) == 1) {
-        size_t j = p->csv_ncols;
+        size_t j = cs->ncols;
         if (j >= MEND_INGEST_MAX_COLUMNS) {
-            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+            mend_format_error(p, sink, (size_t)(cl.at - s + 1),
                               "too many columns (cap 1024); the rest are ignored");
             return MEND_OK;
         }
-        struct mend_csv_col *cc = &p->cols[j];
+        struct mend_csv_col *cc = &cs->cols[j];
         cc->off = off;
         cc->skip = 0;
         /* copy, collapsing "" to " */
         for (size_t i = 0; i < cl.n; i++) {
-            p->csv_names[off++] = cl.s[i];
+            cs->names[off++] = cl.s[i];
             if (cl.quoted_pairs && cl.s[i] == '"')
                 i++;
         }
         cc->len = off - cc->off;
-        p->csv_ncols++;
-        if (j == 0 && ((cc->len == 4 && !strncasecmp(p->csv_names, "time", 4)) ||
-                       (cc->len == 9 && !strncasecmp(p->csv_names, "timestamp", 9)))) {
-            p->csv_time_col = 1;
+        cs->ncols++;
+        if (j == 0 && ((cc->len == 4 && !strncasecmp(cs->names, "time", 4)) ||
+                       (cc->len == 9 && !strncasecmp(cs->names, "timestamp", 9)))) {
+            cs->time_col = 1;
             continue;
         }
         if (!cc->len) {
             cc->skip = 1;
-            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+            mend_format_error(p, sink, (size_t)(cl.at - s + 1),
                               "empty column name; column ignored");
             continue;
         }
         if (cc->len > p->o.max_key) {
             cc->skip = 1;
-            mend_ingest_error(p, sink, (size_t)(cl.at - s + 1),
+            mend_format_error(p, sink, (size_t)(cl.at - s + 1),
                               "column name longer than max_key; column ignored");
             continue;
         }
         for (size_t k = 0; k < j; k++) {
-            if (p->cols[k].len == cc->len &&
-                !memcmp(p->csv_names + p->cols[k].off, p->csv_names + cc->off, cc->len)) {
+            if (cs->cols[k].len == cc->len &&
+                !memcmp(cs->names + cs->cols[k].off, cs->names + cc->off, cc->len)) {
                 cc->skip = 1;
-                colname_error(p, sink, (size_t)(cl.at - s + 1), "duplicate name", j,
+                colname_error(p, cs, sink, (size_t)(cl.at - s + 1), "duplicate name", j,
                               "; column ignored");
                 break;
             }
         }
     }
     if (r < 0)
-        mend_ingest_error(p, sink, (size_t)(bad - s + 1), "malformed quoted header cell");
+        mend_format_error(p, sink, (size_t)(bad - s + 1), "malformed quoted header cell");
     return MEND_OK;
 }
 
@@ -174,26 +193,27 @@ static int nonfinite_word(const char *s, size_t n, double *v)
     return 0;
 }
 
-int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
-                         const struct mend_sink *sink)
+static int csv_line(struct mend_parser *p, void *state, const char *s, size_t n,
+                    const struct mend_sink *sink)
 {
+    struct csv_state *cs = state;
     const char *end = s + n, *c = s;
     while (c < end && (*c == ' ' || *c == '\t'))
         c++;
     if (c == end)
         return MEND_OK;   /* blank lines are neither header nor rows */
-    if (!p->csv_have_header) {
+    if (!cs->have_header) {
         /* spreadsheets often start the file with a UTF-8 byte order mark,
          * which would otherwise hide a "timestamp" first column */
         const char *h = (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) ? s + 3 : s;
-        return parse_header(p, h, end, sink, (size_t)(h - s));
+        return parse_header(p, cs, h, end, sink, (size_t)(h - s));
     }
 
     struct mend_point pt;
     pt.entity = NULL;
     pt.entity_len = 0;
     pt.has_time = 1;
-    pt.time_ns = (int64_t)++p->csv_row;
+    pt.time_ns = (int64_t)++cs->row;
     c = s;
     int first = 1, r;
     struct cell cl;
@@ -201,28 +221,28 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
     size_t j = 0;
     while ((r = next_cell(&c, end, &first, &cl, &bad)) == 1) {
         size_t col = (size_t)(cl.at - s + 1);
-        if (j >= p->csv_ncols) {
+        if (j >= cs->ncols) {
             /* a trailing comma is harmless; real extra data is reported
              * once for the row */
             if (cl.n) {
-                mend_ingest_error(p, sink, col, "more cells than header columns");
+                mend_format_error(p, sink, col, "more cells than header columns");
                 return MEND_OK;
             }
             j++;
             continue;
         }
-        if (j == 0 && p->csv_time_col) {
+        if (j == 0 && cs->time_col) {
             int rc = cl.n && !cl.quoted_pairs ? mend_time_parse_any(cl.s, cl.n, &pt.time_ns)
                                               : MEND_EPARSE;
             if (rc) {
-                colname_error(p, sink, col, rc == MEND_ERANGE ? "time out of range" : "bad time",
+                colname_error(p, cs, sink, col, rc == MEND_ERANGE ? "time out of range" : "bad time",
                               0, "; row skipped");
                 return MEND_OK;
             }
             j++;
             continue;
         }
-        const struct mend_csv_col *cc = &p->cols[j++];
+        const struct mend_csv_col *cc = &cs->cols[j++];
         if (cc->skip || !cl.n)
             continue;
         int rc = cl.quoted_pairs ? MEND_EPARSE : mend_ingest_number(cl.s, cl.n, &pt.value);
@@ -231,24 +251,77 @@ int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
         else if (rc == MEND_ERANGE)
             pt.value = cl.s[0] == '-' ? -INFINITY : INFINITY;
         if (rc == MEND_ERANGE && !p->o.keep_nonfinite) {
-            colname_error(p, sink, col, "non-finite or out-of-range value", j - 1, "");
+            colname_error(p, cs, sink, col, "non-finite or out-of-range value", j - 1, "");
             continue;
         }
         if (rc == MEND_EPARSE) {
-            colname_error(p, sink, col, "bad number", j - 1, "");
+            colname_error(p, cs, sink, col, "bad number", j - 1, "");
             continue;
         }
-        pt.key = p->csv_names + cc->off;
+        pt.key = cs->names + cc->off;
         pt.key_len = cc->len;
-        rc = mend_ingest_emit(p, sink, &pt);
+        rc = mend_format_emit(p, sink, &pt);
         if (rc < 0)
             return rc;
     }
     if (r < 0) {
-        if (j < p->csv_ncols)
-            colname_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell", j, "");
+        if (j < cs->ncols)
+            colname_error(p, cs, sink, (size_t)(bad - s + 1), "malformed quoted cell", j, "");
         else
-            mend_ingest_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell");
+            mend_format_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell");
     }
     return MEND_OK;
 }
+
+static int csv_init(struct mend_parser *p, const struct mend_ingest_opts *o, void **state)
+{
+    (void)p;
+    struct csv_state *cs = calloc(1, sizeof *cs);
+    if (!cs)
+        return MEND_ENOMEM;
+    cs->names = malloc(o->max_line + 1);
+    cs->cols = malloc(MEND_INGEST_MAX_COLUMNS * sizeof *cs->cols);
+    if (!cs->names || !cs->cols) {
+        free(cs->names);
+        free(cs->cols);
+        free(cs);
+        return MEND_ENOMEM;
+    }
+    *state = cs;
+    return MEND_OK;
+}
+
+static void csv_fini(void *state)
+{
+    struct csv_state *cs = state;
+    if (!cs)
+        return;
+    free(cs->names);
+    free(cs->cols);
+    free(cs);
+}
+
+/* A CSV header: commas and no '=', or a lone column name ("value"). */
+static int csv_guess(const char *head, size_t len)
+{
+    const char *s;
+    size_t n;
+    if (!mend_ingest_first_line(head, len, &s, &n))
+        return 0;
+    return !memchr(s, '=', n) &&
+           (memchr(s, ',', n) || (!memchr(s, ' ', n) && !memchr(s, '{', n)));
+}
+
+static const char *const csv_exts[] = {"csv", NULL};
+
+const struct mend_format_ops mend_format_csv = {
+    .name = "csv",
+    .aliases = NULL,
+    .exts = csv_exts,
+    .init = csv_init,
+    .line = csv_line,
+    .flush = NULL,
+    .guess = csv_guess,
+    .record_open = NULL,
+    .fini = csv_fini,
+};

@@ -1,10 +1,12 @@
-/* ingest_internal.h -- the parser object shared by the line splitter
- * (ingest.c) and the three per-format line parsers (ingest_lp.c,
- * ingest_prom.c, ingest_csv.c). Not installed; nothing outside ingest*.c
- * should include it.
+/* ingest_internal.h -- what the generic parser (ingest.c) and the built-in
+ * formats (ingest_lp.c, ingest_prom.c, ingest_csv.c) share beyond the
+ * public plug-in interface of format.h. Not installed; nothing outside
+ * src/format should include it.
  *
- * Every buffer here is allocated once in mend_parser_new and sized from the
- * caps in mend_ingest_opts, so parsing a line never allocates. */
+ * The generic struct mend_parser holds only what every format needs (the
+ * framing carry buffer, counters, options); each format keeps its own state
+ * struct, allocated once in its init and sized from the caps in
+ * mend_ingest_opts, so parsing a line never allocates. */
 #ifndef MEND_INGEST_INTERNAL_H
 #define MEND_INGEST_INTERNAL_H
 
@@ -12,82 +14,73 @@
 #include <stdint.h>
 
 #include "mend/common.h"
+#include "mend/format.h"
 #include "mend/ingest.h"
+#include "mend/timefmt.h"
 
 #define MEND_INGEST_MAX_FIELDS 1024  /* LP fields per line */
 
-struct mend_ingest_tag {
-    const char *k, *v;    /* borrowed from the line (LP) or ubuf (prom) */
-    size_t kl, vl;
-    uint32_t col;         /* 1-based column of the key, for error messages */
-};
-
-struct mend_ingest_field {
-    const char *k;
-    size_t kl;
-    double v;
-};
-
-struct mend_csv_col {
-    size_t off, len;      /* name inside csv_names */
-    int skip;             /* header cell was empty/duplicate: ignore cells */
-};
-
 struct mend_parser {
-    enum mend_format fmt;
+    const struct mend_format_ops *ops;
+    void *state;          /* the format's own, from ops->init */
     struct mend_ingest_opts o;
     struct mend_parse_stats st;
     uint64_t line_no;
     int64_t default_time;
     int has_default_time;
 
-    char *pend;           /* partial line carried between feeds, max_line + 1 */
+    char *pend;           /* partial record carried between feeds, max_line + 1 */
     size_t pend_len;
     int skipping;         /* inside an overlong line: drop bytes until LF */
-
-    char *key;            /* canonical key scratch, max_key bytes */
-    struct mend_ingest_tag *tags;     /* max_tags (+1 spare) */
-    struct mend_ingest_field *fields; /* LP only */
-    char *ubuf;           /* prom: unescaped label values, max_line bytes */
-
-    /* CSV */
-    int csv_have_header;
-    int csv_time_col;     /* first column is the time */
-    size_t csv_ncols;
-    uint64_t csv_row;
-    char *csv_names;      /* header names, max_line bytes */
-    struct mend_csv_col *cols;
-
-    char errbuf[256];     /* formatted reasons, valid during sink->error */
+    int open_rec;         /* the carried record continues past an LF (ops->record_open) */
+    size_t scan_pos;      /* record_open's resume point inside the record */
+    unsigned scan_mode;   /* record_open's own state */
+    int may_continue;     /* ops->line may answer MEND_EAGAIN for this record */
 };
 
-/* Report an error on the current line at 1-based column col; counts it. */
-void mend_ingest_error(struct mend_parser *p, const struct mend_sink *sink,
-                       size_t col, const char *reason);
-
-/* Hand one point to the sink; counts it. Returns the sink's code. */
-int mend_ingest_emit(struct mend_parser *p, const struct mend_sink *sink,
-                     const struct mend_point *pt);
-
-/* Strict decimal float: [+-]digits[.digits][(e|E)[+-]digits] (".5" and
- * "5." allowed). Exact fast path for <= 15 significant digits and small
- * exponents, strtod otherwise; both give the correctly rounded result.
- * Returns 0, MEND_EPARSE (grammar) or MEND_ERANGE (overflow to Inf). */
-int mend_ingest_number(const char *s, size_t n, double *out);
-
-/* One complete line without its terminator (CR already stripped); the
- * line counter already names it. Return 0 or a negative code from
- * sink->point. */
-int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
-                        const struct mend_sink *sink);
-int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
-                          const struct mend_sink *sink);
-int mend_ingest_csv_line(struct mend_parser *p, const char *s, size_t n,
-                         const struct mend_sink *sink);
+/* A tag or label: LP and Prometheus share the sort. */
+struct mend_ingest_tag {
+    const char *k, *v;    /* borrowed from the line (LP) or the unescape buffer (prom) */
+    size_t kl, vl;
+    uint32_t col;         /* 1-based column of the key, for error messages */
+};
 
 /* Sort tags by key in byte order unless already sorted (*was_sorted says
  * which); returns the index of a duplicate key (the one further right on
  * the line) or -1. */
 long mend_ingest_sort_tags(struct mend_ingest_tag *t, size_t n, int *was_sorted);
+
+/* Strict decimal float: [+-]digits[.digits][(e|E)[+-]digits] (".5" and
+ * "5." allowed). Exact fast path for <= 15 significant digits and small
+ * exponents, the locale-free mend_parse_f64 otherwise; both give the
+ * correctly rounded result. Returns 0, MEND_EPARSE (grammar) or
+ * MEND_ERANGE (overflow to Inf). */
+int mend_ingest_number(const char *s, size_t n, double *out);
+
+/* mend_format_emit for the built-in formats, inlined into their per-field
+ * loops (one call less per point on the hot path). */
+static inline int mend_ingest_emit(struct mend_parser *p, const struct mend_sink *sink,
+                                   const struct mend_point *pt)
+{
+    p->st.points++;
+    if (!sink || !sink->point)
+        return MEND_OK;
+    int rc = sink->point(sink->ctx, pt);
+    return rc < 0 ? rc : MEND_OK;
+}
+
+/* An event time in ns is inside the documented range (timefmt.h). */
+static inline int mend_ingest_time_ok(int64_t t)
+{
+    return t >= MEND_TIME_MIN_NS && t <= MEND_TIME_MAX_NS;
+}
+
+/* The first non-blank, non-comment line of a stream head (CR removed,
+ * leading blanks skipped), looking at 16 lines at most. 1 with the line in s and n, or 0. */
+int mend_ingest_first_line(const char *head, size_t len, const char **s, size_t *n);
+
+extern const struct mend_format_ops mend_format_lp;
+extern const struct mend_format_ops mend_format_prom;
+extern const struct mend_format_ops mend_format_csv;
 
 #endif

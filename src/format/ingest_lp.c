@@ -1,4 +1,5 @@
-/* ingest_lp.c -- InfluxDB line protocol, one line at a time.
+/* ingest_lp.c -- InfluxDB line protocol, the "lp" format plug-in: one
+ * record (a line, or more when a string field holds an LF) at a time.
  *
  *   measurement[,tag=val...] field=val[,field=val...] [timestamp]
  *
@@ -6,32 +7,98 @@
  * either taken whole or rejected whole (as InfluxDB does). Names stay in
  * their escaped form: the canonical key is measurement + tags sorted by key
  * + ' ' + field key, which for the usual already-sorted Telegraf line is
- * simply a copy of the line's prefix. A backslash always takes the next
- * byte with it while scanning, which is how InfluxDB tokenises too.
+ * simply a copy of the line's prefix.
  *
- * Field values: float (1, -1.5, 1e3), integer 12i, unsigned 12u, boolean
- * (t/T/true/True/TRUE/f/F/false/False/FALSE -> 1/0) and string "..."
- * (skipped, counted). Each numeric field becomes one point. */
+ * Escapes follow InfluxDB's own tokeniser, which differs by section: in the
+ * measurement, tag keys and tag values a separator (',' ' ', and '=' in
+ * tags) is escaped when the byte just before it is a backslash, so
+ * `regions=\\ east` is one value, a literal backslash and an escaped space;
+ * in field keys a backslash takes the next byte with it.
+ *
+ * Names (measurement, tag keys and values, field keys) must be valid UTF-8
+ * without control characters; both reference parsers refuse the rest.
+ *
+ * Field values: float (1, -1.5, 1e3), integer 12i, unsigned 12u (leading
+ * zeros allowed), boolean (t/T/true/True/TRUE/f/F/false/False/FALSE -> 1/0)
+ * and string "..." (skipped, counted; it may hold an LF, see record_open).
+ * NaN and Inf are not line protocol; with keep_nonfinite they are read
+ * ("nan", "inf", "+inf", "-inf", "infinity", any case) and a float that
+ * overflows becomes +-Inf, else both are line errors. Each numeric field
+ * becomes one point. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ingest_internal.h"
 
+struct mend_ingest_field {
+    const char *k;
+    size_t kl;
+    double v;
+};
+
+/* One parser's LP state: scratch sized from the caps at init. */
+struct lp_state {
+    char *key;                        /* canonical key, max_key + 1 bytes */
+    struct mend_ingest_tag *tags;     /* max_tags (+1 spare) */
+    struct mend_ingest_field *fields; /* MEND_INGEST_MAX_FIELDS */
+    size_t etag_len;                  /* strlen(entity_tag) */
+};
+
 /* Byte classes for the name scanner: one table load per byte instead of
- * four compares, which is most of the time spent on a typical line. */
+ * four compares, which is most of the time spent on a typical line. NP
+ * marks bytes outside printable ASCII: the scanners OR it into a sticky
+ * flag as they go, so the name check below costs nothing on the usual
+ * all-ASCII line. */
 #define SEP 1   /* ',' ' ' and '\\' end (or escape) any name */
 #define EQ 2    /* '=' ends tag and field keys and tag values */
+#define NP 4    /* control byte, DEL or non-ASCII: names need the full check */
+#define NP8 NP, NP, NP, NP, NP, NP, NP, NP
+#define NP32 NP8, NP8, NP8, NP8
 static const unsigned char lp_class[256] = {
-    [','] = SEP, [' '] = SEP, ['\\'] = SEP, ['='] = EQ,
+    NP32, [','] = SEP, [' '] = SEP, ['\\'] = SEP, ['='] = EQ, [0x7F] = NP,
+    [0x80] = NP32, NP32, NP32, NP32,
 };
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
+#define HAVE_SPECIAL16 1
+#endif
 
+/* Sticky "some name byte may be outside printable ASCII": a vector OR-ed
+ * across the 16-byte blocks (two instructions a block, no branch) and a
+ * scalar for the bytes looked at one by one. */
+struct np_acc {
+#ifdef HAVE_SPECIAL16
+    __m128i v;
+#endif
+    unsigned s;
+};
+
+static inline void np_init(struct np_acc *a)
+{
+#ifdef HAVE_SPECIAL16
+    a->v = _mm_setzero_si128();
+#endif
+    a->s = 0;
+}
+
+static inline int np_any(const struct np_acc *a)
+{
+#ifdef HAVE_SPECIAL16
+    if (_mm_movemask_epi8(a->v))
+        return 1;
+#endif
+    return (a->s & NP) != 0;
+}
+
+#ifdef HAVE_SPECIAL16
 /* Bit i set when c[i] is ',' or ' ' (or '\\' when want_bs, '=' when
- * want_eq), for the 16 bytes at c. */
-static inline unsigned special16(const char *c, int want_bs, int want_eq)
+ * want_eq), for the 16 bytes at c. Bytes outside 0x20..0x7E are noted in
+ * a: adding 1 maps exactly them (and only them) below 0x21 as signed. */
+static inline unsigned special16(const char *c, int want_bs, int want_eq, struct np_acc *a)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)c);
     __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(',')),
@@ -40,20 +107,23 @@ static inline unsigned special16(const char *c, int want_bs, int want_eq)
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
     if (want_eq)
         m = _mm_or_si128(m, _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+    a->v = _mm_or_si128(a->v, _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)),
+                                             _mm_set1_epi8(0x21)));
     return (unsigned)_mm_movemask_epi8(m);
 }
-#define HAVE_SPECIAL16 1
 #endif
 
 /* First byte at or after c that is ',' or ' ' (or '\\' / '=' as asked);
  * end when there is none. Sixteen bytes at a time while that many remain,
  * which also spares the branch mispredicted at the end of each short token
- * by a byte loop. */
-static inline const char *find_special(const char *c, const char *end, int want_bs, int want_eq)
+ * by a byte loop. Bytes looked at (possibly a few past the result) are
+ * noted in a when they are not printable ASCII. */
+static inline const char *find_special(const char *c, const char *end, int want_bs, int want_eq,
+                                       struct np_acc *a)
 {
 #ifdef HAVE_SPECIAL16
     while (end - c >= 16) {
-        unsigned bits = special16(c, want_bs, want_eq);
+        unsigned bits = special16(c, want_bs, want_eq, a);
         if (bits)
             return c + __builtin_ctz(bits);
         c += 16;
@@ -62,6 +132,7 @@ static inline const char *find_special(const char *c, const char *end, int want_
     const unsigned char mask = (unsigned char)(SEP | (want_eq ? EQ : 0));
     while (c < end) {
         unsigned char k = lp_class[(unsigned char)*c];
+        a->s |= k;
         if ((k & mask) && (want_bs || *c != '\\'))
             return c;
         c++;
@@ -69,15 +140,36 @@ static inline const char *find_special(const char *c, const char *end, int want_
     return c;
 }
 
-/* Scan a name up to an unescaped ',' or ' ' (and '=' when stop_eq);
- * returns the end. */
-static inline const char *scan_name(const char *c, const char *end, int stop_eq)
+/* Measurement, tag key or tag value: up to a ',' or ' ' (and '=' when
+ * stop_eq) whose previous byte is not a backslash; returns the end.
+ * start[-1] must be readable and not a backslash (the ',' or '=' before a
+ * tag token; the measurement is scanned from its second byte). */
+static inline const char *scan_tagish(const char *start, const char *end, int stop_eq,
+                                      struct np_acc *a)
+{
+    const char *c = start;
+    for (;;) {
+        c = find_special(c, end, 0, stop_eq, a);
+        if (c == end || c[-1] != '\\')
+            return c;
+        c++;
+    }
+}
+
+/* Field key: up to an unescaped ',' ' ' or '='; a backslash takes the next
+ * byte with it. */
+static inline const char *scan_field_key(const char *c, const char *end, struct np_acc *a)
 {
     for (;;) {
-        c = find_special(c, end, 1, stop_eq);
+        c = find_special(c, end, 1, 1, a);
         if (c == end || *c != '\\')
             return c;
-        c += (end - c >= 2) ? 2 : 1;
+        if (end - c >= 2) {
+            a->s |= lp_class[(unsigned char)c[1]];   /* the escaped byte is part of the name */
+            c += 2;
+        } else {
+            c++;
+        }
     }
 }
 
@@ -183,6 +275,26 @@ static inline const char *plain_timestamp(const char *s, const char *end, int64_
     return c;
 }
 
+/* NaN/Inf spelled out, as Prometheus and CSV accept them. */
+static int nonfinite_word(const char *s, size_t n, double *v)
+{
+    int neg = 0;
+    if (n && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        s++;
+        n--;
+    }
+    if (n == 3 && !strncasecmp(s, "nan", 3)) {
+        *v = NAN;
+        return 1;
+    }
+    if ((n == 3 && !strncasecmp(s, "inf", 3)) || (n == 8 && !strncasecmp(s, "infinity", 8))) {
+        *v = neg ? -INFINITY : INFINITY;
+        return 1;
+    }
+    return 0;
+}
+
 /* Parse one field value token (not a string). Returns NULL or a reason. */
 static const char *field_value(const struct mend_parser *p, const char *s, size_t n, double *v)
 {
@@ -218,18 +330,31 @@ static const char *field_value(const struct mend_parser *p, const char *s, size_
         *v = s[0] == '-' ? -INFINITY : INFINITY;
         return NULL;
     }
+    if (rc && nonfinite_word(s, n, v))
+        return p->o.keep_nonfinite ? NULL : "non-finite field value (NaN/Inf) rejected";
     if (rc)
         return "bad field value";
     return NULL;
 }
 
+/* Tag keys are short and usually differ in their first byte: a byte loop
+ * beats a call to memcmp here, which showed in the profile. */
 static int tag_cmp(const struct mend_ingest_tag *a, const struct mend_ingest_tag *b)
 {
     size_t n = a->kl < b->kl ? a->kl : b->kl;
-    int c = memcmp(a->k, b->k, n);
-    if (c)
-        return c;
+    for (size_t i = 0; i < n; i++) {
+        if (a->k[i] != b->k[i])
+            return (unsigned char)a->k[i] < (unsigned char)b->k[i] ? -1 : 1;
+    }
     return a->kl < b->kl ? -1 : a->kl > b->kl;
+}
+
+static inline int bytes_eq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
 }
 
 long mend_ingest_sort_tags(struct mend_ingest_tag *t, size_t n, int *was_sorted)
@@ -259,15 +384,102 @@ long mend_ingest_sort_tags(struct mend_ingest_tag *t, size_t n, int *was_sorted)
     return -1;
 }
 
-#define FAIL(col_, why_)                                   \
-    do {                                                   \
-        mend_ingest_error(p, sink, (size_t)(col_), (why_)); \
-        return MEND_OK;                                    \
+/* A line error, unless the line is the start of a record that goes on past
+ * its LF (an open string field): then the framer is asked for the rest.
+ * Checked on the error path only, so good lines never pay for it. */
+#define FAIL(col_, why_)                                              \
+    do {                                                              \
+        if (p->may_continue && memchr(s, '"', n) &&                   \
+            lp_open_from_start(s, n))                                 \
+            return MEND_EAGAIN;                                       \
+        mend_format_error(p, sink, (size_t)(col_), (why_));           \
+        return MEND_OK;                                               \
     } while (0)
 
-int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
-                        const struct mend_sink *sink)
+/* record_open's modes: where in the record the scan stands. */
+enum { LP_KEY = 0, LP_FKEY, LP_FVAL, LP_STR, LP_DONE };
+
+/* The resumable record scan (format.h): tokenises like lp_line (escapes
+ * per section, strings only as field values) and says whether the text
+ * ends inside a string field. Comment lines and the measurement/tag part
+ * never hold a string, so a quote there is an ordinary byte. */
+static int lp_record_open(const char *s, size_t n, size_t *pos, unsigned *mode)
 {
+    size_t i = *pos;
+    unsigned m = *mode;
+    if (m == LP_KEY && i == 0) {
+        while (i < n && (s[i] == ' ' || s[i] == '\t'))
+            i++;
+        if (i < n && s[i] == '#')
+            m = LP_DONE;
+    }
+    while (i < n && m != LP_DONE) {
+        char c = s[i];
+        switch (m) {
+        case LP_KEY:   /* measurement and tags: separators escaped by the byte before */
+            if (c == ' ' && !(i > 0 && s[i - 1] == '\\')) {
+                while (i < n && s[i] == ' ')
+                    i++;
+                m = LP_FKEY;
+                continue;
+            }
+            i++;
+            break;
+        case LP_FKEY:
+            if (c == '\\') {
+                i += 2;
+            } else if (c == '=') {
+                i++;
+                if (i < n && s[i] == '"') {
+                    i++;
+                    m = LP_STR;
+                } else {
+                    m = LP_FVAL;
+                }
+            } else if (c == ' ') {
+                m = LP_DONE;
+            } else {
+                i++;
+            }
+            break;
+        case LP_FVAL:
+            if (c == ',') {
+                i++;
+                m = LP_FKEY;
+            } else if (c == ' ') {
+                m = LP_DONE;
+            } else {
+                i++;
+            }
+            break;
+        case LP_STR:
+            if (c == '\\') {
+                i += 2;
+            } else if (c == '"') {
+                i++;
+                m = LP_FVAL;   /* then ',' or ' ' or an error for lp_line */
+            } else {
+                i++;
+            }
+            break;
+        }
+    }
+    *pos = i > n ? n : i;
+    *mode = m;
+    return m == LP_STR;
+}
+
+static int lp_open_from_start(const char *s, size_t n)
+{
+    size_t pos = 0;
+    unsigned mode = 0;
+    return lp_record_open(s, n, &pos, &mode);
+}
+
+static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
+                   const struct mend_sink *sink)
+{
+    struct lp_state *ls = state;
     const char *end = s + n, *c = s;
     while (c < end && (*c == ' ' || *c == '\t'))
         c++;
@@ -280,40 +492,43 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
 #define COL(ptr) ((ptr) - s + 1)
 
     /* measurement */
+    struct np_acc np;
+    np_init(&np);
     const char *m = c;
-    c = scan_name(c, end, 0);
-    if (c == m)
+    if (*m == ',')
         FAIL(COL(m), "missing measurement");
+    c = scan_tagish(c + 1, end, 0, &np);
+    np.s |= lp_class[(unsigned char)*m];
     const char *m_end = c;
     const char *ent = NULL;
     size_t ent_len = 0, ntags = 0;
     const char *etag = p->o.entity_tag;
-    size_t etag_len = etag ? strlen(etag) : 0;
+    size_t etag_len = ls->etag_len;
 
     /* tag set */
     while (c < end && *c == ',') {
         c++;
         const char *k = c;
-        c = scan_name(c, end, 1);
+        c = scan_tagish(c, end, 1, &np);
         if (c == k)
             FAIL(COL(k), "empty tag key");
         if (c == end || *c != '=')
             FAIL(COL(c), "tag without '='");
         const char *v = ++c;
-        c = scan_name(c, end, 1);
+        c = scan_tagish(c, end, 1, &np);
         if (c == v)
             FAIL(COL(v), "empty tag value");
         if (c < end && *c == '=')
             FAIL(COL(c), "unescaped '=' in tag value");
         if (ntags >= p->o.max_tags)
             FAIL(COL(k), "too many tags (max_tags)");
-        struct mend_ingest_tag *t = &p->tags[ntags++];
+        struct mend_ingest_tag *t = &ls->tags[ntags++];
         t->k = k;
         t->kl = (size_t)(v - 1 - k);
         t->v = v;
         t->vl = (size_t)(c - v);
         t->col = (uint32_t)COL(k);
-        if (etag && t->kl == etag_len && !memcmp(k, etag, etag_len)) {
+        if (etag && t->kl == etag_len && bytes_eq(k, etag, etag_len)) {
             ent = v;
             ent_len = t->vl;
         }
@@ -333,7 +548,7 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
     const char *max_fk = c;
     for (;;) {
         const char *k = c;
-        c = scan_name(c, end, 1);
+        c = scan_field_key(c, end, &np);
         if (c == k)
             FAIL(COL(k), "empty field key");
         if (c == end || *c != '=')
@@ -348,12 +563,12 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
             c++;
             nstrings++;
         } else {
-            c = find_special(c, end, 0, 0);
+            c = find_special(c, end, 0, 0, &np);
             if (c == v)
                 FAIL(COL(v), "missing field value");
             if (nfields >= MEND_INGEST_MAX_FIELDS)
                 FAIL(COL(k), "too many fields on one line");
-            struct mend_ingest_field *f = &p->fields[nfields];
+            struct mend_ingest_field *f = &ls->fields[nfields];
             const char *why = field_value(p, v, (size_t)(c - v), &f->v);
             if (why)
                 FAIL(COL(v), why);
@@ -371,6 +586,7 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
             FAIL(COL(c), "expected ',' or ' ' after field value");
         c++;
     }
+    const char *fields_end = c;
 
     /* timestamp */
     struct mend_point pt;
@@ -401,6 +617,8 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
                 FAIL(COL(t), "timestamp overflows int64 nanoseconds");
             ts *= prec;
         }
+        if (!mend_ingest_time_ok(ts))
+            FAIL(COL(t), "timestamp outside years 1678..2261");
         while (c < end && *c == ' ')
             c++;
         if (c < end)
@@ -409,40 +627,77 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
         pt.has_time = 1;
     }
 
+    /* Names must be UTF-8 without control characters. The scanners saw
+     * nothing outside printable ASCII on the usual line; only otherwise are
+     * the names checked one by one (string values may hold anything). */
+    if (np_any(&np)) {
+        size_t bad;
+        if (!mend_format_name_ok(m, (size_t)(prefix_end - m), &bad))
+            FAIL((size_t)COL(m) + bad, "control character or invalid UTF-8 in measurement or tag");
+        for (size_t i = 0; i < nfields; i++) {
+            const struct mend_ingest_field *f = &ls->fields[i];
+            if (!mend_format_name_ok(f->k, f->kl, &bad))
+                FAIL((size_t)COL(f->k) + bad, "control character or invalid UTF-8 in field key");
+        }
+        /* keys of string fields are names too: rescan the field set */
+        const char *q = prefix_end;
+        while (q < fields_end && *q == ' ')
+            q++;
+        while (q < fields_end) {
+            const char *k = q;
+            q = scan_field_key(q, fields_end, &np);
+            if (!mend_format_name_ok(k, (size_t)(q - k), &bad))
+                FAIL((size_t)COL(k) + bad, "control character or invalid UTF-8 in field key");
+            if (q < fields_end)
+                q++;   /* '=' */
+            if (q < fields_end && *q == '"') {
+                q++;
+                while (q < fields_end && *q != '"')
+                    q += (*q == '\\' && fields_end - q >= 2) ? 2 : 1;
+                q++;
+            } else {
+                q = find_special(q, fields_end, 0, 0, &np);
+            }
+            if (q < fields_end)
+                q++;   /* ',' */
+        }
+    }
+
     /* canonical key prefix: measurement + sorted tags */
     int was_sorted;
-    long dup = mend_ingest_sort_tags(p->tags, ntags, &was_sorted);
+    long dup = mend_ingest_sort_tags(ls->tags, ntags, &was_sorted);
     if (dup >= 0)
-        FAIL(p->tags[dup].col, "duplicate tag key");
+        FAIL(ls->tags[dup].col, "duplicate tag key");
     size_t klen = (size_t)(prefix_end - m);
     if (nfields && klen + 1 + max_fkl > p->o.max_key)
         FAIL(klen > p->o.max_key ? 1 : COL(max_fk), "series key longer than max_key");
     p->st.strings_skipped += nstrings;
     if (!nfields)
         return MEND_OK;   /* only string fields: nothing to score */
+    char *key = ls->key;
     if (was_sorted) {
         /* the line's own prefix already is the canonical form */
-        memcpy(p->key, m, klen);
+        memcpy(key, m, klen);
     } else {
         klen = (size_t)(m_end - m);
-        memcpy(p->key, m, klen);
+        memcpy(key, m, klen);
         for (size_t i = 0; i < ntags; i++) {
-            const struct mend_ingest_tag *t = &p->tags[i];
-            p->key[klen++] = ',';
-            memcpy(p->key + klen, t->k, t->kl);
+            const struct mend_ingest_tag *t = &ls->tags[i];
+            key[klen++] = ',';
+            memcpy(key + klen, t->k, t->kl);
             klen += t->kl;
-            p->key[klen++] = '=';
-            memcpy(p->key + klen, t->v, t->vl);
+            key[klen++] = '=';
+            memcpy(key + klen, t->v, t->vl);
             klen += t->vl;
         }
     }
-    pt.key = p->key;
+    pt.key = key;
     pt.entity = ent;
     pt.entity_len = ent ? ent_len : 0;
     for (size_t i = 0; i < nfields; i++) {
-        const struct mend_ingest_field *f = &p->fields[i];
-        p->key[klen] = ' ';
-        memcpy(p->key + klen + 1, f->k, f->kl);
+        const struct mend_ingest_field *f = &ls->fields[i];
+        key[klen] = ' ';
+        memcpy(key + klen + 1, f->k, f->kl);
         pt.key_len = klen + 1 + f->kl;
         pt.value = f->v;
         int rc = mend_ingest_emit(p, sink, &pt);
@@ -452,3 +707,68 @@ int mend_ingest_lp_line(struct mend_parser *p, const char *s, size_t n,
     return MEND_OK;
 #undef COL
 }
+
+static int lp_init(struct mend_parser *p, const struct mend_ingest_opts *o, void **state)
+{
+    (void)p;
+    struct lp_state *ls = calloc(1, sizeof *ls);
+    if (!ls)
+        return MEND_ENOMEM;
+    ls->key = malloc(o->max_key + 1);
+    ls->tags = malloc((o->max_tags + 1) * sizeof *ls->tags);
+    ls->fields = malloc(MEND_INGEST_MAX_FIELDS * sizeof *ls->fields);
+    ls->etag_len = o->entity_tag ? strlen(o->entity_tag) : 0;
+    if (!ls->key || !ls->tags || !ls->fields) {
+        free(ls->key);
+        free(ls->tags);
+        free(ls->fields);
+        free(ls);
+        return MEND_ENOMEM;
+    }
+    *state = ls;
+    return MEND_OK;
+}
+
+static void lp_fini(void *state)
+{
+    struct lp_state *ls = state;
+    if (!ls)
+        return;
+    free(ls->key);
+    free(ls->tags);
+    free(ls->fields);
+    free(ls);
+}
+
+/* Line protocol has "key=" after the first unescaped space. */
+static int lp_guess(const char *head, size_t len)
+{
+    const char *s;
+    size_t n;
+    if (!mend_ingest_first_line(head, len, &s, &n))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\') {
+            i++;
+            continue;
+        }
+        if (s[i] == ' ')
+            return memchr(s + i, '=', n - i) != NULL;
+    }
+    return 0;
+}
+
+static const char *const lp_aliases[] = {"line", "influx", NULL};
+static const char *const lp_exts[] = {"lp", "line", "influx", NULL};
+
+const struct mend_format_ops mend_format_lp = {
+    .name = "lp",
+    .aliases = lp_aliases,
+    .exts = lp_exts,
+    .init = lp_init,
+    .line = lp_line,
+    .flush = NULL,
+    .guess = lp_guess,
+    .record_open = lp_record_open,
+    .fini = lp_fini,
+};

@@ -1,5 +1,5 @@
-/* ingest_prom.c -- Prometheus text exposition format 0.0.4, one line at a
- * time.
+/* ingest_prom.c -- Prometheus text exposition format 0.0.4, the "prom"
+ * format plug-in, one line at a time.
  *
  *   metric_name[{label="value",...}] value [timestamp_ms]
  *
@@ -10,16 +10,30 @@
  * "http_requests_total,code=200,method=post". A label with an empty value
  * is the same as no label in Prometheus, so it is left out of the key.
  * Histogram and summary series (_bucket{le=...}, _sum, _count) are ordinary
- * series here. */
+ * series here.
+ *
+ * As in Prometheus's text parser, `__name__` is a reserved label name, not
+ * an ordinary label: a line that sets it is refused. Label values must be
+ * valid UTF-8 and hold no raw control character (the `\n` escape is the
+ * way to write a newline). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ingest_internal.h"
 
+/* One parser's Prometheus state: scratch sized from the caps at init. */
+struct prom_state {
+    char *key;                     /* canonical key, max_key + 1 bytes */
+    struct mend_ingest_tag *tags;  /* max_tags (+1 spare) */
+    char *ubuf;                    /* unescaped label values, max_line + 1 bytes */
+    size_t etag_len;
+};
+
 #define FAIL(col_, why_)                                    \
     do {                                                    \
-        mend_ingest_error(p, sink, (size_t)(col_), (why_)); \
+        mend_format_error(p, sink, (size_t)(col_), (why_)); \
         return MEND_OK;                                     \
     } while (0)
 
@@ -58,9 +72,10 @@ static size_t put_escaped(char *key, size_t klen, size_t cap, const char *v, siz
     return klen;
 }
 
-int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
-                          const struct mend_sink *sink)
+static int prom_line(struct mend_parser *p, void *state, const char *s, size_t n,
+                     const struct mend_sink *sink)
 {
+    struct prom_state *ps = state;
     const char *end = s + n, *c = skip_blank(s, s + n);
     if (c == end)
         return MEND_OK;
@@ -82,7 +97,7 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
     const char *ent = NULL;
     size_t ent_len = 0;
     const char *etag = p->o.entity_tag;
-    size_t etag_len = etag ? strlen(etag) : 0;
+    size_t etag_len = ps->etag_len;
     if (c < end && *c == '{') {
         c++;
         for (;;) {
@@ -95,6 +110,8 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
             while (c < end && name_char(*c) && *c != ':')
                 c++;
             size_t ln_len = (size_t)(c - ln);
+            if (ln_len == 8 && !memcmp(ln, "__name__", 8))
+                FAIL(COL(ln), "label name __name__ is reserved");
             c = skip_blank(c, end);
             if (c == end || *c != '=')
                 FAIL(COL(c), "expected '=' after label name");
@@ -102,7 +119,8 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
             if (c == end || *c != '"')
                 FAIL(COL(c), "expected '\"' to open label value");
             c++;
-            char *u = p->ubuf + uoff;
+            const char *vstart = c;
+            char *u = ps->ubuf + uoff;
             size_t ul = 0;
             for (;;) {
                 if (c == end)
@@ -123,14 +141,22 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
                     c += 2;
                     continue;
                 }
+                if ((unsigned char)ch < 0x20 || ch == 0x7F)
+                    FAIL(COL(c), "control character in label value");
                 u[ul++] = ch;
                 c++;
             }
+            /* raw control bytes are refused above and escapes are ASCII,
+             * so checking the raw text finds exactly the bad UTF-8, at
+             * its own column */
+            size_t bad;
+            if (!mend_format_name_ok(vstart, (size_t)(c - vstart), &bad))
+                FAIL((size_t)COL(vstart) + bad, "invalid UTF-8 in label value");
             c++;   /* closing quote */
             if (ul) {
                 if (nl >= p->o.max_tags)
                     FAIL(COL(ln), "too many labels (max_tags)");
-                struct mend_ingest_tag *t = &p->tags[nl++];
+                struct mend_ingest_tag *t = &ps->tags[nl++];
                 t->k = ln;
                 t->kl = ln_len;
                 t->v = u;
@@ -198,6 +224,8 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
             FAIL(COL(t), "bad timestamp");
         if (ms > INT64_MAX / 1000000 || ms < INT64_MIN / 1000000)
             FAIL(COL(t), "timestamp overflows int64 nanoseconds");
+        if (!mend_ingest_time_ok(ms * 1000000))
+            FAIL(COL(t), "timestamp outside years 1678..2261");
         c = skip_blank(c, end);
         if (c < end)
             FAIL(COL(c), "unexpected text after timestamp");
@@ -207,29 +235,124 @@ int mend_ingest_prom_line(struct mend_parser *p, const char *s, size_t n,
 
     /* canonical key */
     int was_sorted;
-    long dup = mend_ingest_sort_tags(p->tags, nl, &was_sorted);
+    long dup = mend_ingest_sort_tags(ps->tags, nl, &was_sorted);
     if (dup >= 0)
-        FAIL(p->tags[dup].col, "duplicate label name");
+        FAIL(ps->tags[dup].col, "duplicate label name");
     size_t cap = p->o.max_key, klen = name_len;
     if (klen > cap)
         FAIL(COL(name), "series key longer than max_key");
-    memcpy(p->key, name, name_len);
+    memcpy(ps->key, name, name_len);
     for (size_t i = 0; i < nl; i++) {
-        const struct mend_ingest_tag *t = &p->tags[i];
+        const struct mend_ingest_tag *t = &ps->tags[i];
         if (klen + 2 + t->kl > cap)
             FAIL(t->col, "series key longer than max_key");
-        p->key[klen++] = ',';
-        memcpy(p->key + klen, t->k, t->kl);
+        ps->key[klen++] = ',';
+        memcpy(ps->key + klen, t->k, t->kl);
         klen += t->kl;
-        p->key[klen++] = '=';
-        klen = put_escaped(p->key, klen, cap, t->v, t->vl);
+        ps->key[klen++] = '=';
+        klen = put_escaped(ps->key, klen, cap, t->v, t->vl);
         if (klen == SIZE_MAX)
             FAIL(t->col, "series key longer than max_key");
     }
-    pt.key = p->key;
+    pt.key = ps->key;
     pt.key_len = klen;
     pt.entity = ent;
     pt.entity_len = ent ? ent_len : 0;
-    return mend_ingest_emit(p, sink, &pt);
+    return mend_format_emit(p, sink, &pt);
 #undef COL
 }
+
+static int prom_init(struct mend_parser *p, const struct mend_ingest_opts *o, void **state)
+{
+    (void)p;
+    struct prom_state *ps = calloc(1, sizeof *ps);
+    if (!ps)
+        return MEND_ENOMEM;
+    ps->key = malloc(o->max_key + 1);
+    ps->tags = malloc((o->max_tags + 1) * sizeof *ps->tags);
+    ps->ubuf = malloc(o->max_line + 1);
+    ps->etag_len = o->entity_tag ? strlen(o->entity_tag) : 0;
+    if (!ps->key || !ps->tags || !ps->ubuf) {
+        free(ps->key);
+        free(ps->tags);
+        free(ps->ubuf);
+        free(ps);
+        return MEND_ENOMEM;
+    }
+    *state = ps;
+    return MEND_OK;
+}
+
+static void prom_fini(void *state)
+{
+    struct prom_state *ps = state;
+    if (!ps)
+        return;
+    free(ps->key);
+    free(ps->tags);
+    free(ps->ubuf);
+    free(ps);
+}
+
+/* "# HELP" or "# TYPE" before the first sample, or a first sample that is
+ * a bare metric name followed by '{' or by blanks and a value. */
+static int prom_guess(const char *head, size_t len)
+{
+    size_t off = 0;
+    for (int lines = 0; off < len && lines < 16; lines++) {
+        const char *nl = memchr(head + off, '\n', len - off);
+        size_t n = nl ? (size_t)(nl - (head + off)) : len - off;
+        const char *s = head + off;
+        off += n + 1;
+        if (n && s[n - 1] == '\r')
+            n--;
+        while (n && (*s == ' ' || *s == '\t')) {
+            s++;
+            n--;
+        }
+        if (!n)
+            continue;
+        if (s[0] != '#')
+            break;
+        if (n >= 6 && (!memcmp(s, "# HELP", 6) || !memcmp(s, "# TYPE", 6)))
+            return 1;
+    }
+    const char *s;
+    size_t n;
+    if (!mend_ingest_first_line(head, len, &s, &n) || !name_start(s[0]))
+        return 0;
+    size_t i = 0;
+    while (i < n && name_char(s[i]))
+        i++;
+    if (i < n && s[i] == '{')
+        return 1;
+    if (i < n && (s[i] == ' ' || s[i] == '\t')) {
+        size_t j = i;
+        while (j < n && (s[j] == ' ' || s[j] == '\t'))
+            j++;
+        size_t k = j;
+        while (k < n && s[k] != ' ' && s[k] != '\t')
+            k++;
+        double v;
+        if (k > j && (mend_ingest_number(s + j, k - j, &v) == MEND_OK ||
+                      !strncasecmp(s + j, "nan", k - j) || !strncasecmp(s + j, "+inf", k - j) ||
+                      !strncasecmp(s + j, "-inf", k - j)))
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const prom_aliases[] = {"prometheus", NULL};
+static const char *const prom_exts[] = {"prom", NULL};
+
+const struct mend_format_ops mend_format_prom = {
+    .name = "prom",
+    .aliases = prom_aliases,
+    .exts = prom_exts,
+    .init = prom_init,
+    .line = prom_line,
+    .flush = NULL,
+    .guess = prom_guess,
+    .record_open = NULL,
+    .fini = prom_fini,
+};

@@ -361,7 +361,7 @@ static void put_str(struct mend_wbuf *w, const char *p)
 static char *get_str(struct mend_rbuf *r)
 {
     uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || n > r->len - r->off)
+    if (r->failed || n > mend_rbuf_remaining(r))
         return r->failed = 1, NULL;
     char *p = malloc((size_t)n + 1);
     if (!p)

@@ -588,6 +588,9 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         return MEND_ECAP;
     /* The stored body must fit before anything is allocated for it. */
     size_t d = (size_t)d64;
+    size_t need = 8 + 4 + 4 + 8 + 8 + 8 * (d + tri(d) + 1);
+    if (mend_rbuf_remaining(r) < need)
+        return MEND_ECORRUPT;
     struct mend_mvg *m = NULL;
     int rc = mend_mvg_new(d, c, &m);
     if (rc != MEND_OK)

@@ -372,11 +372,14 @@ int mend_state_save(const char *path, uint32_t kind, mend_state_save_fn save, co
         return rc;
     rc = save(ctx, w);
     if (rc != MEND_OK) {
-        /* The writer's own message is more precise when it has one. */
-        if (w->rc)
+        /* The writer's own error (a failed write under a module's buffer
+         * shows to the module as a failed buffer) is the real one. */
+        if (w->rc) {
+            rc = w->rc;
             set_err(err, errlen, "%s", w->err);
-        else
+        } else {
             set_err(err, errlen, "%s: cannot serialise state: %s", path, mend_strerror(rc));
+        }
         mend_state_write_abort(w);
         return rc;
     }
@@ -402,6 +405,7 @@ struct mend_state_reader {
     uint64_t sec_left;   /* payload bytes not yet in a window */
     uint32_t chunk_left; /* payload bytes left in the current chunk */
     int io_error;
+    int io_errno;        /* errno of a failed read, for the message */
     struct mend_rbuf rb;
     /* buffered sequential input, used by the verifying pass */
     size_t blen, boff;
@@ -616,14 +620,15 @@ uint32_t mend_state_read_count(const struct mend_state_reader *r)
     return r ? r->n : 0;
 }
 
-static int pread_all(int fd, void *out, size_t n, uint64_t pos)
+static int pread_all(struct mend_state_reader *r, void *out, size_t n, uint64_t pos)
 {
     unsigned char *o = out;
     while (n > 0) {
-        ssize_t got = pread(fd, o, n, (off_t)pos);
+        ssize_t got = pread(r->fd, o, n, (off_t)pos);
         if (got < 0) {
             if (errno == EINTR)
                 continue;
+            r->io_errno = errno;
             return MEND_EIO;
         }
         if (got == 0)
@@ -644,7 +649,7 @@ static int section_refill(void *ctx, struct mend_rbuf *rb)
     int rc;
     if (r->chunk_left == 0) {
         unsigned char c[4];
-        if ((rc = pread_all(r->fd, c, 4, r->pos)) != MEND_OK)
+        if ((rc = pread_all(r, c, 4, r->pos)) != MEND_OK)
             goto fail;
         r->pos += 4;
         uint32_t n = get_u32(c);
@@ -656,7 +661,7 @@ static int section_refill(void *ctx, struct mend_rbuf *rb)
         r->chunk_left = n;
     }
     size_t take = r->chunk_left < sizeof r->buf ? r->chunk_left : sizeof r->buf;
-    if ((rc = pread_all(r->fd, r->buf, take, r->pos)) != MEND_OK)
+    if ((rc = pread_all(r, r->buf, take, r->pos)) != MEND_OK)
         goto fail;
     r->pos += take;
     r->chunk_left -= (uint32_t)take;
@@ -702,7 +707,8 @@ int mend_state_read_done(struct mend_state_reader *r, char *err, size_t errlen)
     char t[16];
     tag_text(r->ix[r->cur - 1].tag, t);
     if (r->io_error == MEND_EIO) {
-        set_err(err, errlen, "%s: read of section %s failed: %s", r->path, t, strerror(errno));
+        set_err(err, errlen, "%s: read of section %s failed: %s", r->path, t,
+                strerror(r->io_errno));
         return MEND_EIO;
     }
     if (r->rb.failed || r->io_error) {
