@@ -11,7 +11,16 @@
  * again with a higher score) and "resolve".
  *
  * The record keeps each signal's series id so later stages (the localiser)
- * can read the series' recent values from the registry. */
+ * can read the series' recent values from the registry.
+ *
+ * Consumers receive each change either through the one callback given to
+ * mend_incidents_new (struct mend_incident_out, the original path) or
+ * through a set of outputs (output.h: the JSON-lines file, the table, ...)
+ * given with mend_incidents_set_outputs; both may be used at once. The JSON
+ * line is built once per change and is always valid JSON (json.h): numbers
+ * are the shortest form that reads back to the same double, NaN/Inf are
+ * null, and bytes of keys and entity names that are not UTF-8 become
+ * U+FFFD. */
 #ifndef MEND_INCIDENT_H
 #define MEND_INCIDENT_H
 
@@ -19,6 +28,8 @@
 #include <stdint.h>
 
 #include "mend/common.h"
+
+struct mend_outputs;
 
 struct mend_incident_conf {
     int64_t resolve_after_ns; /* quiet event time before resolving, default 10 min */
@@ -75,11 +86,22 @@ struct mend_incident_out {
     void *ctx;
 };
 
+/* Deep copy of an incident record (strings and signals included), for
+ * consumers that keep it past the call (an output's spool). Returns 0 or
+ * MEND_ENOMEM; free the copy with mend_incident_free. */
+int mend_incident_copy(const struct mend_incident *src, struct mend_incident **res);
+void mend_incident_free(struct mend_incident *inc); /* NULL is fine */
+
 struct mend_incidents;
 
+/* out may be NULL (no callback) and is copied. */
 int mend_incidents_new(const struct mend_incident_conf *c, const struct mend_incident_out *out,
                        struct mend_incidents **res);
 void mend_incidents_free(struct mend_incidents *s);
+/* Every change from now on also goes to outs (borrowed: it must outlive s,
+ * or be unset with NULL first). Delivery answers, spooling and errors are
+ * the set's business (see output.h) and do not fail the add. */
+void mend_incidents_set_outputs(struct mend_incidents *s, struct mend_outputs *outs);
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);
@@ -88,12 +110,26 @@ void mend_incidents_advance(struct mend_incidents *s, int64_t now_ns);
 
 struct mend_incident_stats {
     uint64_t opened, updated, resolved, refused, open_now;
+    uint64_t unsent;          /* changes whose JSON line could not be built (no memory) */
 };
 void mend_incidents_stats(const struct mend_incidents *s, struct mend_incident_stats *st);
 
-/* State for checkpoints; load replaces the current open incidents. */
+/* State for checkpoints; load replaces the current open incidents.
+ *
+ * Nothing read is trusted beyond the buffer it came in: load is told how
+ * many entities (entity 0 included) and series the rest of the checkpoint
+ * restored, and refuses with MEND_ECORRUPT an incident whose entity id is
+ * not below n_entities or whose scope is taken twice, a signal whose series
+ * id is neither below n_series nor UINT32_MAX (an entity-level signal), an
+ * unknown signal kind, more than max_open incidents or max_signals signals
+ * per incident, ids out of order, and strings longer than
+ * MEND_INCIDENT_MAX_STR. Growth is overflow-checked, so no count read from
+ * the file can loop or allocate beyond those caps. On any error the state
+ * is left as it was before the call, never half-loaded. */
+#define MEND_INCIDENT_MAX_STR 65536u /* the longest key input.max_key allows */
 int mend_incidents_save(const struct mend_incidents *s, struct mend_wbuf *w);
-int mend_incidents_load(struct mend_incidents *s, struct mend_rbuf *r);
+int mend_incidents_load(struct mend_incidents *s, struct mend_rbuf *r, uint32_t n_entities,
+                        uint32_t n_series);
 
 /* Formats t_ns as ISO-8601 UTC ("2014-04-10T07:15:00Z", with a fraction
  * when not whole seconds) into buf; returns buf. */

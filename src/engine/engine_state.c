@@ -589,7 +589,7 @@ static int save_incidents(const struct mend_engine *e, struct mend_wbuf *w)
 
 static int load_incidents(struct mend_engine *e, struct mend_rbuf *r)
 {
-    return mend_incidents_load(e->inc, r);
+    return mend_incidents_load(e->inc, r, mend_registry_entity_count(e->reg), mend_registry_count(e->reg));
 }
 
 static const struct section sections[] = {

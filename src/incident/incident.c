@@ -1,6 +1,8 @@
 /* incident.c -- grouping of anomaly events into incidents, JSON lines out
  * (see incident.h). Open incidents are few; they sit in a small array and a
- * per-scope index finds the one an event belongs to. */
+ * per-scope index finds the one an event belongs to. Each change is written
+ * once as a JSON line (json.h) and handed to the callback and/or the output
+ * set (output.h). */
 #include "mend/incident.h"
 
 #include <inttypes.h>
@@ -10,15 +12,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "mend/json.h"
+#include "mend/output.h"
+
 #define INC_STATE_VERSION 1u
 
 struct mend_incidents {
     struct mend_incident_conf conf;
     struct mend_incident_out out;
-    struct mend_incident **open;   /* open incidents, in opening order */
+    struct mend_outputs *outs;     /* borrowed, may be NULL */
+    struct mend_incident **open;   /* open incidents, in opening order (ids rising) */
     uint32_t n_open, cap_open;
     uint32_t *by_scope;            /* scope (entity id or 0) -> open index + 1 */
-    uint32_t cap_scope;
+    size_t cap_scope;
     uint64_t next_id;
     struct mend_incident_stats st;
     struct mend_wbuf json;         /* reused for every line */
@@ -30,6 +36,17 @@ void mend_incident_conf_defaults(struct mend_incident_conf *c)
     c->max_signals = 64;
     c->max_open = 10000;
     c->group_by_entity = 1;
+}
+
+/* a - b clamped to int64: event times come from the network and from
+ * checkpoints, so their difference must not overflow. */
+static int64_t sat_sub(int64_t a, int64_t b)
+{
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
 }
 
 const char *mend_anomaly_kind_name(enum mend_anomaly_kind k)
@@ -84,7 +101,7 @@ int mend_incidents_new(const struct mend_incident_conf *c, const struct mend_inc
     return MEND_OK;
 }
 
-static void incident_free(struct mend_incident *inc)
+void mend_incident_free(struct mend_incident *inc)
 {
     if (!inc)
         return;
@@ -95,113 +112,139 @@ static void incident_free(struct mend_incident *inc)
     free(inc);
 }
 
+static char *str_dup(const char *p)
+{
+    size_t n = strlen(p);
+    char *d = malloc(n + 1);
+    if (d)
+        memcpy(d, p, n + 1);
+    return d;
+}
+
+int mend_incident_copy(const struct mend_incident *src, struct mend_incident **res)
+{
+    *res = NULL;
+    struct mend_incident *c = calloc(1, sizeof *c);
+    if (!c)
+        return MEND_ENOMEM;
+    *c = *src;
+    c->entity = NULL;
+    c->signals = NULL;
+    c->n_signals = c->cap_signals = 0;
+    if (!(c->entity = str_dup(src->entity ? src->entity : "")))
+        goto nomem;
+    if (src->n_signals) {
+        c->signals = calloc(src->n_signals, sizeof *c->signals);
+        if (!c->signals)
+            goto nomem;
+        c->cap_signals = src->n_signals;
+        for (uint32_t i = 0; i < src->n_signals; i++) {
+            c->signals[i] = src->signals[i];
+            c->signals[i].key = str_dup(src->signals[i].key);
+            if (!c->signals[i].key)
+                goto nomem;
+            c->n_signals = i + 1;
+        }
+    }
+    *res = c;
+    return MEND_OK;
+nomem:
+    mend_incident_free(c);
+    return MEND_ENOMEM;
+}
+
 void mend_incidents_free(struct mend_incidents *s)
 {
     if (!s)
         return;
     for (uint32_t i = 0; i < s->n_open; i++)
-        incident_free(s->open[i]);
+        mend_incident_free(s->open[i]);
     free(s->open);
     free(s->by_scope);
     mend_wbuf_fini(&s->json);
     free(s);
 }
 
-static void js_str(struct mend_wbuf *w, const char *p, size_t n)
+void mend_incidents_set_outputs(struct mend_incidents *s, struct mend_outputs *outs)
 {
-    mend_wbuf_u8(w, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '"' || ch == '\\') {
-            mend_wbuf_u8(w, '\\');
-            mend_wbuf_u8(w, ch);
-        } else if (ch < 0x20) {
-            char esc[8];
-            snprintf(esc, sizeof esc, "\\u%04x", ch);
-            mend_wbuf_bytes(w, esc, 6);
-        } else {
-            mend_wbuf_u8(w, ch);
-        }
-    }
-    mend_wbuf_u8(w, '"');
-}
-
-static void js_raw(struct mend_wbuf *w, const char *s)
-{
-    mend_wbuf_bytes(w, s, strlen(s));
-}
-
-static void js_num(struct mend_wbuf *w, double v)
-{
-    char b[40];
-    if (!isfinite(v))
-        js_raw(w, "null");
-    else {
-        snprintf(b, sizeof b, "%.6g", v);
-        js_raw(w, b);
-    }
+    s->outs = outs;
 }
 
 static void js_time(struct mend_wbuf *w, const char *name, int64_t t)
 {
     char b[64], n[40];
-    js_raw(w, ",\"");
-    js_raw(w, name);
-    js_raw(w, "\":\"");
-    js_raw(w, mend_time_format(t, b, sizeof b));
+    mend_json_raw(w, ",\"");
+    mend_json_raw(w, name);
+    mend_json_raw(w, "\":\"");
+    mend_json_raw(w, mend_time_format(t, b, sizeof b));
     snprintf(n, sizeof n, "\",\"%s_ns\":%" PRId64, name, t);
-    js_raw(w, n);
+    mend_json_raw(w, n);
 }
 
 static void emit(struct mend_incidents *s, const char *status, const struct mend_incident *inc,
                  int64_t now)
 {
-    if (!s->out.emit)
+    if (!s->out.emit && !s->outs)
         return;
     struct mend_wbuf *w = &s->json;
     w->len = 0;
     char b[64];
-    js_raw(w, "{\"type\":\"");
-    js_raw(w, status);
+    mend_json_raw(w, "{\"type\":\"");
+    mend_json_raw(w, status);
     snprintf(b, sizeof b, "\",\"incident\":%" PRIu64 ",\"entity\":", inc->id);
-    js_raw(w, b);
-    js_str(w, inc->entity, strlen(inc->entity));
+    mend_json_raw(w, b);
+    mend_json_str(w, inc->entity, strlen(inc->entity));
     js_time(w, "time", now);
     js_time(w, "start", inc->start_t);
     js_time(w, "last", inc->last_t);
-    js_raw(w, ",\"max_score\":");
-    js_num(w, inc->max_score);
+    mend_json_raw(w, ",\"max_score\":");
+    mend_json_num(w, inc->max_score);
     snprintf(b, sizeof b, ",\"events\":%u,\"signals_dropped\":%u,\"signals\":[", inc->events,
              inc->dropped_signals);
-    js_raw(w, b);
+    mend_json_raw(w, b);
     for (uint32_t i = 0; i < inc->n_signals; i++) {
         const struct mend_incident_signal *g = &inc->signals[i];
-        js_raw(w, i ? ",{\"key\":" : "{\"key\":");
-        js_str(w, g->key, strlen(g->key));
-        js_raw(w, ",\"kind\":\"");
-        js_raw(w, mend_anomaly_kind_name(g->kind));
-        js_raw(w, "\"");
+        mend_json_raw(w, i ? ",{\"key\":" : "{\"key\":");
+        mend_json_str(w, g->key, strlen(g->key));
+        mend_json_raw(w, ",\"kind\":\"");
+        mend_json_raw(w, mend_anomaly_kind_name(g->kind));
+        mend_json_raw(w, "\"");
         js_time(w, "first", g->first_t);
-        js_raw(w, ",\"score\":");
-        js_num(w, g->max_score);
-        js_raw(w, ",\"value\":");
-        js_num(w, g->last_value);
-        js_raw(w, ",\"expected\":");
-        js_num(w, g->expected);
+        mend_json_raw(w, ",\"score\":");
+        mend_json_num(w, g->max_score);
+        mend_json_raw(w, ",\"value\":");
+        mend_json_num(w, g->last_value);
+        mend_json_raw(w, ",\"expected\":");
+        mend_json_num(w, g->expected);
         snprintf(b, sizeof b, ",\"events\":%u}", g->events);
-        js_raw(w, b);
+        mend_json_raw(w, b);
     }
-    js_raw(w, "]}");
-    if (!w->failed)
+    mend_json_raw(w, "]}");
+    if (w->failed) {
+        /* out of memory for the line: say so in the stats, start afresh */
+        s->st.unsent++;
+        mend_wbuf_fini(w);
+        return;
+    }
+    if (s->out.emit)
         s->out.emit(s->out.ctx, status, inc, (const char *)w->data, w->len);
+    if (s->outs)
+        mend_outputs_emit(s->outs, status, inc, (const char *)w->data, w->len);
 }
 
+/* Grows the scope index to hold scope. The capacity is a size_t and every
+ * step is checked, so no scope value can wrap it (a uint32_t capacity
+ * doubled past 2^31 used to become 0 and loop for ever); callers bound
+ * scope by the entity count, which bounds the memory. */
 static int scope_set(struct mend_incidents *s, uint32_t scope, uint32_t idx1)
 {
     if (scope >= s->cap_scope) {
-        uint32_t cap = s->cap_scope ? s->cap_scope : 64;
-        while (cap <= scope)
+        size_t cap = s->cap_scope ? s->cap_scope : 64;
+        while (cap <= scope) {
+            if (cap > SIZE_MAX / 2 / sizeof *s->by_scope)
+                return MEND_ENOMEM;
             cap *= 2;
+        }
         uint32_t *n = realloc(s->by_scope, cap * sizeof *n);
         if (!n)
             return MEND_ENOMEM;
@@ -210,6 +253,30 @@ static int scope_set(struct mend_incidents *s, uint32_t scope, uint32_t idx1)
         s->cap_scope = cap;
     }
     s->by_scope[scope] = idx1;
+    return MEND_OK;
+}
+
+/* Next capacity for an array of cap elements that may hold up to max:
+ * doubling, clamped to max, never wrapping. */
+static uint32_t grow_cap(uint32_t cap, uint32_t first, uint32_t max)
+{
+    if (cap == 0)
+        return first < max ? first : max;
+    return cap > max / 2 ? max : cap * 2;
+}
+
+static int open_reserve(struct mend_incidents *s)
+{
+    if (s->n_open < s->cap_open)
+        return MEND_OK;
+    uint32_t cap = grow_cap(s->cap_open, 16, s->conf.max_open);
+    if (cap <= s->n_open)
+        return MEND_ECAP;
+    struct mend_incident **n = realloc(s->open, (size_t)cap * sizeof *n);
+    if (!n)
+        return MEND_ENOMEM;
+    s->open = n;
+    s->cap_open = cap;
     return MEND_OK;
 }
 
@@ -242,8 +309,8 @@ static int signal_add(struct mend_incidents *s, struct mend_incident *inc,
         return MEND_OK;
     }
     if (inc->n_signals == inc->cap_signals) {
-        uint32_t cap = inc->cap_signals ? inc->cap_signals * 2 : 4;
-        struct mend_incident_signal *n = realloc(inc->signals, cap * sizeof *n);
+        uint32_t cap = grow_cap(inc->cap_signals, 4, s->conf.max_signals);
+        struct mend_incident_signal *n = realloc(inc->signals, (size_t)cap * sizeof *n);
         if (!n)
             return MEND_ENOMEM;
         inc->signals = n;
@@ -273,7 +340,7 @@ int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a)
     uint32_t scope = scope_of(s, a->entity_id);
     uint32_t idx1 = scope < s->cap_scope ? s->by_scope[scope] : 0;
     struct mend_incident *inc = idx1 ? s->open[idx1 - 1] : NULL;
-    if (inc && a->t_ns - inc->last_t > s->conf.resolve_after_ns) {
+    if (inc && sat_sub(a->t_ns, inc->last_t) > s->conf.resolve_after_ns) {
         /* the old one went quiet before this event: close it first */
         mend_incidents_advance(s, a->t_ns);
         inc = NULL;
@@ -284,14 +351,9 @@ int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a)
             s->st.refused++;
             return MEND_ECAP;
         }
-        if (s->n_open == s->cap_open) {
-            uint32_t cap = s->cap_open ? s->cap_open * 2 : 16;
-            struct mend_incident **n = realloc(s->open, cap * sizeof *n);
-            if (!n)
-                return MEND_ENOMEM;
-            s->open = n;
-            s->cap_open = cap;
-        }
+        int rc = open_reserve(s);
+        if (rc != MEND_OK)
+            return rc;
         inc = calloc(1, sizeof *inc);
         if (!inc)
             return MEND_ENOMEM;
@@ -299,14 +361,14 @@ int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a)
         size_t el = s->conf.group_by_entity && a->entity ? a->entity_len : 0;
         inc->entity = malloc(el + 1);
         if (!inc->entity || scope_set(s, scope, s->n_open + 1)) {
-            incident_free(inc);
+            mend_incident_free(inc);
             return MEND_ENOMEM;
         }
         memcpy(inc->entity, en, el);
         inc->entity[el] = '\0';
         inc->id = s->next_id++;
         inc->entity_id = scope;
-        inc->start_t = a->t_ns;
+        inc->start_t = inc->last_t = a->t_ns;
         s->open[s->n_open++] = inc;
         s->st.opened++;
         opened = 1;
@@ -331,11 +393,11 @@ void mend_incidents_advance(struct mend_incidents *s, int64_t now)
     uint32_t j = 0;
     for (uint32_t i = 0; i < s->n_open; i++) {
         struct mend_incident *inc = s->open[i];
-        if (now - inc->last_t > s->conf.resolve_after_ns) {
+        if (sat_sub(now, inc->last_t) > s->conf.resolve_after_ns) {
             s->st.resolved++;
             emit(s, "resolve", inc, now);
             s->by_scope[inc->entity_id] = 0;
-            incident_free(inc);
+            mend_incident_free(inc);
             continue;
         }
         s->open[j] = inc;
@@ -361,7 +423,7 @@ static void put_str(struct mend_wbuf *w, const char *p)
 static char *get_str(struct mend_rbuf *r)
 {
     uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || n > mend_rbuf_remaining(r))
+    if (r->failed || n > MEND_INCIDENT_MAX_STR || n > mend_rbuf_remaining(r))
         return r->failed = 1, NULL;
     char *p = malloc((size_t)n + 1);
     if (!p)
@@ -407,76 +469,144 @@ int mend_incidents_save(const struct mend_incidents *s, struct mend_wbuf *w)
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
-int mend_incidents_load(struct mend_incidents *s, struct mend_rbuf *r)
+/* Reads one incident; *res is NULL on error. */
+static int load_incident(const struct mend_incidents *s, struct mend_rbuf *r, uint32_t n_entities,
+                         uint32_t n_series, struct mend_incident **res)
 {
-    if (mend_rbuf_u32(r) != INC_STATE_VERSION)
-        return r->failed ? MEND_ECORRUPT : MEND_EVERSION;
-    for (uint32_t i = 0; i < s->n_open; i++)
-        incident_free(s->open[i]);
-    s->n_open = 0;
-    if (s->by_scope)
-        memset(s->by_scope, 0, s->cap_scope * sizeof *s->by_scope);
-    s->next_id = mend_rbuf_u64(r);
-    s->st.opened = mend_rbuf_u64(r);
-    s->st.updated = mend_rbuf_u64(r);
-    s->st.resolved = mend_rbuf_u64(r);
-    s->st.refused = mend_rbuf_u64(r);
-    uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || n > s->conf.max_open)
-        return MEND_ECORRUPT;
-    for (uint32_t i = 0; i < n; i++) {
-        struct mend_incident *inc = calloc(1, sizeof *inc);
-        if (!inc)
-            return MEND_ENOMEM;
-        inc->id = mend_rbuf_u64(r);
-        inc->entity_id = mend_rbuf_u32(r);
-        inc->entity = get_str(r);
-        inc->start_t = mend_rbuf_i64(r);
-        inc->last_t = mend_rbuf_i64(r);
-        inc->dropped_signals = mend_rbuf_u32(r);
-        inc->events = mend_rbuf_u32(r);
-        inc->max_score = mend_rbuf_f64(r);
-        uint32_t ns = mend_rbuf_u32(r);
-        if (r->failed || !inc->entity || ns > s->conf.max_signals) {
-            incident_free(inc);
-            return MEND_ECORRUPT;
-        }
-        inc->signals = calloc(ns ? ns : 1, sizeof *inc->signals);
-        inc->cap_signals = ns ? ns : 1;
+    *res = NULL;
+    struct mend_incident *inc = calloc(1, sizeof *inc);
+    if (!inc)
+        return MEND_ENOMEM;
+    int rc = MEND_ECORRUPT;
+    inc->id = mend_rbuf_u64(r);
+    inc->entity_id = mend_rbuf_u32(r);
+    inc->entity = get_str(r);
+    inc->start_t = mend_rbuf_i64(r);
+    inc->last_t = mend_rbuf_i64(r);
+    inc->dropped_signals = mend_rbuf_u32(r);
+    inc->events = mend_rbuf_u32(r);
+    inc->max_score = mend_rbuf_f64(r);
+    uint32_t ns = mend_rbuf_u32(r);
+    if (!inc->entity && !r->failed)
+        rc = MEND_ENOMEM;
+    if (r->failed || !inc->entity || inc->entity_id >= n_entities || ns > s->conf.max_signals)
+        goto fail;
+    if (ns) {
+        /* ns is bounded by max_signals above, so this is bounded too */
+        inc->signals = calloc(ns, sizeof *inc->signals);
         if (!inc->signals) {
-            incident_free(inc);
-            return MEND_ENOMEM;
+            rc = MEND_ENOMEM;
+            goto fail;
         }
-        for (uint32_t k = 0; k < ns; k++) {
-            struct mend_incident_signal *g = &inc->signals[k];
-            g->series_id = mend_rbuf_u32(r);
-            g->kind = (enum mend_anomaly_kind)mend_rbuf_u32(r);
-            g->key = get_str(r);
-            g->first_t = mend_rbuf_i64(r);
-            g->last_t = mend_rbuf_i64(r);
-            g->max_score = mend_rbuf_f64(r);
-            g->last_value = mend_rbuf_f64(r);
-            g->expected = mend_rbuf_f64(r);
-            g->events = mend_rbuf_u32(r);
-            inc->n_signals = k + 1;
-            if (r->failed || !g->key) {
-                incident_free(inc);
-                return MEND_ECORRUPT;
-            }
-        }
-        if (s->n_open == s->cap_open) {
-            uint32_t cap = s->cap_open ? s->cap_open * 2 : 16;
-            struct mend_incident **o = realloc(s->open, cap * sizeof *o);
-            if (!o) {
-                incident_free(inc);
-                return MEND_ENOMEM;
-            }
-            s->open = o;
-            s->cap_open = cap;
-        }
-        s->open[s->n_open++] = inc;
-        if (scope_set(s, inc->entity_id, s->n_open))
+        inc->cap_signals = ns;
+    }
+    for (uint32_t k = 0; k < ns; k++) {
+        struct mend_incident_signal *g = &inc->signals[k];
+        g->series_id = mend_rbuf_u32(r);
+        uint32_t kind = mend_rbuf_u32(r);
+        g->key = get_str(r);
+        inc->n_signals = k + 1; /* so the key is freed on failure */
+        g->first_t = mend_rbuf_i64(r);
+        g->last_t = mend_rbuf_i64(r);
+        g->max_score = mend_rbuf_f64(r);
+        g->last_value = mend_rbuf_f64(r);
+        g->expected = mend_rbuf_f64(r);
+        g->events = mend_rbuf_u32(r);
+        if (!g->key && !r->failed)
+            rc = MEND_ENOMEM;
+        if (r->failed || !g->key || kind > MEND_ANOM_MULTIVARIATE ||
+            (g->series_id >= n_series && g->series_id != UINT32_MAX))
+            goto fail;
+        g->kind = (enum mend_anomaly_kind)kind;
+    }
+    *res = inc;
+    return MEND_OK;
+fail:
+    mend_incident_free(inc);
+    return rc;
+}
+
+int mend_incidents_load(struct mend_incidents *s, struct mend_rbuf *r, uint32_t n_entities,
+                        uint32_t n_series)
+{
+    uint32_t ver = mend_rbuf_u32(r);
+    if (r->failed)
+        return MEND_ECORRUPT;
+    if (ver != INC_STATE_VERSION)
+        return MEND_EVERSION;
+    struct mend_incident_stats st = s->st;
+    uint64_t next_id = mend_rbuf_u64(r);
+    st.opened = mend_rbuf_u64(r);
+    st.updated = mend_rbuf_u64(r);
+    st.resolved = mend_rbuf_u64(r);
+    st.refused = mend_rbuf_u64(r);
+    uint32_t n = mend_rbuf_u32(r);
+    if (r->failed || n > s->conf.max_open || next_id == 0 || next_id == UINT64_MAX)
+        return MEND_ECORRUPT;
+    /* everything is read into fresh storage first; the current state is
+     * replaced only once the whole section checked out */
+    struct mend_incident **open = NULL;
+    uint32_t *by_scope = NULL;
+    size_t cap_scope = 0;
+    int rc = MEND_OK;
+    if (n) {
+        open = calloc(n, sizeof *open); /* n <= max_open */
+        if (!open)
             return MEND_ENOMEM;
     }
+    uint64_t prev_id = 0;
+    uint32_t got = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct mend_incident *inc;
+        rc = load_incident(s, r, n_entities, n_series, &inc);
+        if (rc != MEND_OK)
+            break;
+        open[got++] = inc;
+        /* open incidents are kept in opening order, so ids rise strictly */
+        if (inc->id <= prev_id || inc->id >= next_id) {
+            rc = MEND_ECORRUPT;
+            break;
+        }
+        prev_id = inc->id;
+        /* entity_id < n_entities, so the index is bounded by the entity
+         * count; entity_id < 2^32 keeps cap below 2^33: no wrap */
+        if (inc->entity_id >= cap_scope) {
+            size_t cap = cap_scope ? cap_scope : 64;
+            while (cap <= inc->entity_id)
+                cap *= 2;
+            uint32_t *b = cap <= SIZE_MAX / sizeof *b ? realloc(by_scope, cap * sizeof *b) : NULL;
+            if (!b) {
+                rc = MEND_ENOMEM;
+                break;
+            }
+            memset(b + cap_scope, 0, (cap - cap_scope) * sizeof *b);
+            by_scope = b;
+            cap_scope = cap;
+        }
+        if (by_scope[inc->entity_id]) {
+            rc = MEND_ECORRUPT; /* two open incidents for one scope */
+            break;
+        }
+        by_scope[inc->entity_id] = got;
+    }
+    if (rc == MEND_OK && r->failed)
+        rc = MEND_ECORRUPT;
+    if (rc != MEND_OK) {
+        for (uint32_t i = 0; i < got; i++)
+            mend_incident_free(open[i]);
+        free(open);
+        free(by_scope);
+        return rc;
+    }
+    for (uint32_t i = 0; i < s->n_open; i++)
+        mend_incident_free(s->open[i]);
+    free(s->open);
+    free(s->by_scope);
+    s->open = open;
+    s->n_open = s->cap_open = n;
+    s->by_scope = by_scope;
+    s->cap_scope = cap_scope;
+    s->next_id = next_id;
+    s->st = st;
     return MEND_OK;
 }

@@ -833,7 +833,7 @@ static int node_load(struct load_ctx *x, struct tnode *n, uint32_t level, uint32
                 return MEND_ENOMEM;
         } else {
             uint32_t klen = mend_rbuf_u32(r);
-            if (r->failed || klen == 0 || klen > x->key_cap || klen > r->len - r->off)
+            if (r->failed || klen == 0 || klen > x->key_cap || klen > mend_rbuf_remaining(r))
                 return MEND_ECORRUPT;
             const char *key = (const char *)r->p + r->off;
             r->off += klen;
@@ -899,7 +899,7 @@ static int tmpl_load(struct mend_tmpl *m, struct mend_rbuf *r)
         c->tick = mend_rbuf_u64(r);
         uint32_t ntok = mend_rbuf_u32(r), tlen = mend_rbuf_u32(r);
         if (r->failed || c->id == 0 || c->id >= m->next_id || c->tick > m->tick ||
-            ntok > m->conf.max_tokens || tlen > text_cap || tlen > r->len - r->off ||
+            ntok > m->conf.max_tokens || tlen > text_cap || tlen > mend_rbuf_remaining(r) ||
             (ntok == 0) != (tlen == 0) || has_control((const char *)r->p + r->off, tlen))
             return MEND_ECORRUPT;
         int rc = clu_set_text(c, (const char *)r->p + r->off, tlen, ntok);

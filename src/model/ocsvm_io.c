@@ -98,7 +98,8 @@ int mend_ocsvm_save(const struct mend_ocsvm *m, struct mend_wbuf *w)
 
 static size_t left(const struct mend_rbuf *r)
 {
-    return r->failed || r->off > r->len ? 0 : r->len - r->off;
+    uint64_t n = mend_rbuf_remaining(r); /* the whole rest, also when streamed */
+    return n > SIZE_MAX ? SIZE_MAX : (size_t)n;
 }
 
 /* Reads n finite doubles. */
