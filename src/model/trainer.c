@@ -8,6 +8,7 @@
 #include "mend/model.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct mend_train_job {
@@ -88,7 +89,13 @@ int mend_trainer_new(struct mend_trainer **out)
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->work, NULL);
     pthread_cond_init(&t->finished, NULL);
-    if (pthread_create(&t->thread, NULL, worker, t) != 0) {
+    /* the worker takes no signals: they belong to the event loop's thread */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int prc = pthread_create(&t->thread, NULL, worker, t);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (prc != 0) {
         pthread_cond_destroy(&t->work);
         pthread_cond_destroy(&t->finished);
         pthread_mutex_destroy(&t->mu);
