@@ -134,7 +134,7 @@ static void test_restore_property(void **state)
     (void)state;
     struct mend_engine_conf c;
     mend_engine_conf_defaults(&c);
-    c.idle_evict_ns = 2 * 3600 * SEC;
+    c.series.idle_evict_ns = 2 * 3600 * SEC;
     c.series.ring_cap = 64;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         struct load l = {0};
@@ -153,7 +153,7 @@ static void test_eviction(void **state)
     (void)state;
     struct mend_engine_conf c;
     mend_engine_conf_defaults(&c);
-    c.idle_evict_ns = 3600 * SEC;
+    c.series.idle_evict_ns = 3600 * SEC;
     struct load l = {0};
     uint64_t x = 9;
     char key[32];

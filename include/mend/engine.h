@@ -46,8 +46,6 @@ struct mend_engine_conf {
     int64_t max_ahead_ns;      /* a sample further than this past the watermark
                                   does not move it (held, then refused unless
                                   confirmed); default 1 h */
-    int64_t idle_evict_ns;     /* a series silent this long (event time) is
-                                  evicted; 0 = never; default 1 d */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 

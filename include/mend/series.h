@@ -37,6 +37,7 @@ struct mend_series_conf {
     uint32_t max_entities; /* default 100,000 (entity 0 included) */
     size_t max_key;        /* longest key accepted in bytes, default 1024 */
     uint64_t hash_seed;    /* key hash seed; 0 (default) = draw one from getrandom(2) */
+    int64_t idle_evict_ns; /* (engine) evict a series silent this long in event time; 0 = never; default 1 d */
 };
 void mend_series_conf_defaults(struct mend_series_conf *c);
 

@@ -451,6 +451,9 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     ic.ingest = cfg->ingest;
     ic.stamp_arrival = po->live;
     ic.merge = !po->live;
+    ic.max_conns = cfg->max_conns;
+    ic.idle_timeout_ns = cfg->idle_timeout_ns;
+    ic.accept_pause_ns = cfg->accept_pause_ns;
     struct mend_input_host host = {on_point, on_parse_error, &p};
     if ((rc = mend_inputs_new(&ic, p.loop, &host, &p.in)) != MEND_OK) {
         fprintf(stderr, "mend: cannot set up the inputs: %s\n", mend_strerror(rc));

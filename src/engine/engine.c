@@ -35,7 +35,6 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     c->lateness_ns = 0;
     c->tick_ns = 10LL * 1000000000LL;
     c->max_ahead_ns = 3600LL * 1000000000LL;
-    c->idle_evict_ns = 86400LL * 1000000000LL;
 }
 
 int64_t engine_sat_add(int64_t a, int64_t b)
@@ -62,7 +61,7 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     *out = NULL;
     char err[256];
     if (!conf || conf->tick_ns <= 0 || conf->absence_factor <= 0 || conf->lateness_ns < 0 ||
-        conf->max_ahead_ns <= 0 || conf->idle_evict_ns < 0 ||
+        conf->max_ahead_ns <= 0 || conf->series.idle_evict_ns < 0 ||
         mend_scorer_conf_check(&conf->scorer, err, sizeof err) != MEND_OK ||
         (conf->mvg_enabled && mend_mvg_conf_check(&conf->mvg) != MEND_OK))
         return MEND_EINVAL;
@@ -236,7 +235,7 @@ static void scan_series(struct mend_engine *e, int64_t now, int absence, int evi
         if (!s || !(s->flags & SERIES_READY))
             continue;
         int64_t quiet = silent_for(e, i, now);
-        if (eviction && quiet >= e->conf.idle_evict_ns) {
+        if (eviction && quiet >= e->conf.series.idle_evict_ns) {
             evict(e, s);
             continue;
         }
@@ -273,7 +272,7 @@ static void tick(struct mend_engine *e, int64_t now)
     /* a full scan of the series every absence_min/2 of event time: a
      * silent series is noticed at most that late, and a tick stays cheap */
     int absence = e->conf.absence_enabled && now >= e->next_absence;
-    int eviction = e->conf.idle_evict_ns > 0 && now >= e->next_evict;
+    int eviction = e->conf.series.idle_evict_ns > 0 && now >= e->next_evict;
     if (absence || eviction)
         scan_series(e, now, absence, eviction);
     if (absence) {
@@ -281,7 +280,7 @@ static void tick(struct mend_engine *e, int64_t now)
         e->next_absence = engine_sat_add(now, every);
     }
     if (eviction) {
-        int64_t every = e->conf.idle_evict_ns / 16 > e->conf.tick_ns ? e->conf.idle_evict_ns / 16 : e->conf.tick_ns;
+        int64_t every = e->conf.series.idle_evict_ns / 16 > e->conf.tick_ns ? e->conf.series.idle_evict_ns / 16 : e->conf.tick_ns;
         e->next_evict = engine_sat_add(now, every);
     }
     mend_incidents_advance(e->inc, now);

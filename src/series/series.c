@@ -120,6 +120,7 @@ void mend_series_conf_defaults(struct mend_series_conf *c)
     c->max_entities = 100000;
     c->max_key = 1024;
     c->hash_seed = 0;
+    c->idle_evict_ns = 86400LL * 1000000000LL;
 }
 
 /* What malloc(n) costs, as glibc rounds it: a 8-byte header, 16-byte
