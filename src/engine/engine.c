@@ -255,9 +255,9 @@ static void scan_series(struct mend_engine *e, int64_t now, int absence, int evi
 /* The next tick boundary after now (saturating at the top of time). */
 static int64_t next_boundary(int64_t now, int64_t step)
 {
-    int64_t r = now % step;
+    int64_t r = now % step; /* in (-step, step) */
     if (r < 0)
-        r += step;
+        return engine_sat_add(now, -r); /* toward zero is the boundary above */
     return engine_sat_add(now - r, step);
 }
 
@@ -570,7 +570,7 @@ static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t
         s->first_t = s->last_t = t;
         s->n = 0;
     } else if (t < s->last_t) {
-        if (s->last_t - t > e->conf.lateness_ns) {
+        if (engine_sat_sub(s->last_t, t) > e->conf.lateness_ns) {
             e->st.late_dropped++;
             return MEND_OK;
         }
@@ -578,7 +578,7 @@ static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t
     }
     (void)created;
     if (s->n > 0 && t > s->last_t) {
-        int64_t gap = t - s->last_t;
+        int64_t gap = engine_sat_sub(t, s->last_t);
         s->interval = s->interval ? s->interval + (gap - s->interval) / 8 : gap;
     }
     e->prev = s;
