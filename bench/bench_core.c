@@ -4,6 +4,13 @@
  *   bench_core score FILE    parse + the engine with its default
  *                            configuration (per-series scorer, entity
  *                            models, absence, incidents)
+ *   bench_core ckpt N DIR    N series (12 per host) under the default
+ *                            configuration, three samples each; then a
+ *                            checkpoint written in this thread (the
+ *                            reference: what ingest would wait without a
+ *                            fork), and one written by a forked child while
+ *                            ingest goes on, timing every batch of 10,000
+ *                            samples: the longest batch is the stall
  *
  * The file is read into memory first so that disk speed is not measured.
  * Prints one line of key=value figures: samples, seconds, samples_per_s,
@@ -17,6 +24,10 @@
 
 #include "mend/engine.h"
 #include "mend/ingest.h"
+#include "mend/state.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 static double now_s(void)
 {
@@ -59,10 +70,89 @@ static void discard(void *ctx, const char *status, const struct mend_incident *i
     (*(uint64_t *)ctx) += len > 0;
 }
 
+/* Feeds sample k of series s (value from k, host s/12). */
+static void feed_one(struct mend_engine *e, uint32_t s, int64_t t, double v)
+{
+    char key[64], host[24];
+    int hl = snprintf(host, sizeof host, "h%u", s / 12);
+    int kl = snprintf(key, sizeof key, "cpu,host=%s f%u", host, s % 12);
+    struct mend_point p = {.key = key, .key_len = (size_t)kl, .entity = host, .entity_len = (size_t)hl,
+                           .time_ns = t, .has_time = 1, .value = v};
+    mend_engine_point(e, &p);
+}
+
+static int bench_ckpt(uint32_t n, const char *dir)
+{
+    struct mend_engine_conf c;
+    mend_engine_conf_defaults(&c);
+    uint64_t incidents = 0;
+    struct mend_incident_out io = {discard, &incidents};
+    struct mend_engine *e;
+    if (mend_engine_new(&c, &io, NULL, &e) != MEND_OK)
+        return 1;
+    int64_t t = 1700000000LL * 1000000000LL;
+    for (int k = 0; k < 3; k++, t += 10LL * 1000000000LL)
+        for (uint32_t s = 0; s < n; s++)
+            feed_one(e, s, t, (double)(s % 97) + k);
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/bench.ckpt", dir);
+    double t0 = now_s();
+    if (mend_engine_checkpoint(e, path, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+        return 1;
+    }
+    double sync_s = now_s() - t0;
+    struct stat sb;
+    stat(path, &sb);
+    /* ingest batches of 10,000 samples: a baseline, then with a checkpoint
+     * being written by a forked child */
+    uint32_t s = 0;
+    double base = 0;
+    for (int b = 0; b < 20; b++) {
+        double b0 = now_s();
+        for (int i = 0; i < 10000; i++, s = (s + 1) % n)
+            feed_one(e, s, t + (int64_t)(s % 7), 1.0);
+        double d = now_s() - b0;
+        base = d > base ? d : base;
+    }
+    t += 10LL * 1000000000LL;
+    struct mend_state_bg *bg;
+    t0 = now_s();
+    if (mend_engine_checkpoint_bg(e, path, &bg, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "bench: %s\n", err);
+        return 1;
+    }
+    double fork_s = now_s() - t0, stall = fork_s;
+    uint64_t during = 0;
+    int rc;
+    while ((rc = mend_state_bg_reap(bg, 0, err, sizeof err)) == MEND_EAGAIN) {
+        double b0 = now_s();
+        for (int i = 0; i < 10000; i++, s = (s + 1) % n)
+            feed_one(e, s, t + (int64_t)(s % 7), 1.0);
+        during += 10000;
+        double d = now_s() - b0;
+        stall = d > stall ? d : stall;
+    }
+    double bg_s = now_s() - t0;
+    mend_state_bg_free(bg);
+    if (rc != MEND_OK) {
+        fprintf(stderr, "bench: background checkpoint: %s\n", err);
+        return 1;
+    }
+    unlink(path);
+    printf("bench checkpoint series=%u file_mb=%.0f sync_s=%.2f bg_s=%.2f fork_ms=%.1f "
+           "samples_during=%" PRIu64 " batch_ms=%.1f max_stall_ms=%.1f\n",
+           n, (double)sb.st_size / 1e6, sync_s, bg_s, fork_s * 1e3, during, base * 1e3, stall * 1e3);
+    mend_engine_free(e);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && !strcmp(argv[1], "ckpt"))
+        return bench_ckpt((uint32_t)strtoul(argv[2], NULL, 10), argv[3]);
     if (argc != 3 || (strcmp(argv[1], "parse") && strcmp(argv[1], "score"))) {
-        fprintf(stderr, "usage: bench_core parse|score FILE.lp\n");
+        fprintf(stderr, "usage: bench_core parse|score FILE.lp | bench_core ckpt N DIR\n");
         return 2;
     }
     FILE *f = fopen(argv[2], "rb");

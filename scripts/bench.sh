@@ -4,6 +4,7 @@
 # scoring through the engine's default configuration. Prints each figure and
 # ends with one summary line:
 #   bench core samples_per_s=N wc_ratio=R bytes_per_series=N
+# then `bench checkpoint series=N ... max_stall_ms=T` (1,000,000 series),
 # and, given bench_ocsvm, `bench ocsvm vectors_per_s=N sklearn_ratio=R
 # max_rel_diff=D train_10k_s=T`.
 # wc_ratio = mend's parse+score byte rate / wc -l's byte rate (1.0 = as fast
@@ -45,6 +46,13 @@ bps=$(get "$score" bytes_per_s)
 mem=$(get "$score" rss_bytes_per_series)
 ratio=$(awk "BEGIN{print $bps / $wc_bps}")
 printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" "$ratio" "$mem"
+
+# A checkpoint of 1,000,000 series: written in-thread (what ingest would
+# wait without a fork) and by a forked child while ingest goes on; the
+# longest batch of 10,000 samples during the latter is the stall.
+CKDIR=$(mktemp -d "${TMPDIR:-/tmp}/mend-bench-ckpt.XXXXXX")
+"$CORE" ckpt "${CKPT_SERIES:-1000000}" "$CKDIR" || echo "bench checkpoint: failed"
+rm -rf "$CKDIR"
 
 # The log figures (line splitting + template mining), when bench_logs is given.
 [ -z "$LOGS" ] || sh "$(dirname "$0")/bench-logs.sh" "$LOGS"

@@ -7,6 +7,7 @@ set -eu
 MEND=$1
 OUT=${OUT:-build/demo-incidents.jsonl}
 mkdir -p "$(dirname "$OUT")"
+rm -f "$OUT" # incident outputs append: start this demo on a clean file
 echo "== mend demo: replaying data/demo.lp (3 hosts, 1-minute samples, 2 days, 3 injected faults)"
 echo "   faults: web-2 CPU saturation + latency (day 2 09:00), db-1 disk collector stops (14:00),"
 echo "           web-1 memory level shift (20:00). Incident JSON lines -> $OUT"

@@ -312,6 +312,44 @@ static void test_bounds_and_bad_input(void **state)
     gsl_rng_free(rng);
 }
 
+/* Scoring reads a const model: a reused scratch (cached marginal) and a
+ * fresh one give the same bits, and scoring never changes what the model
+ * says next. */
+static void test_score_ro_scratch(void **state)
+{
+    (void)state;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 11);
+    struct mend_mvg_conf c = conf(300, 30, 8, -1.0);
+    struct mend_mvg *m;
+    struct mend_mvg_scratch *w1, *w2;
+    assert_int_equal(mend_mvg_new(4, &c, &m), MEND_OK);
+    assert_int_equal(mend_mvg_scratch_new(4, &w1), MEND_OK);
+    assert_int_equal(mend_mvg_scratch_new(2, &w2), MEND_OK);
+    double x[4], d2;
+    assert_int_equal(mend_mvg_score_ro(m, x, w2, &d2, NULL, NULL), MEND_EINVAL); /* too small */
+    mend_mvg_scratch_free(w2);
+    for (int i = 0; i < 400; i++) {
+        for (int k = 0; k < 4; k++)
+            x[k] = gsl_ran_gaussian(rng, 1.0) + (k == 3 ? x[0] : 0.0);
+        if (i % 3 == 0)
+            x[2] = NAN;
+        double s1, s2, c1[4], c2[4];
+        int r1 = mend_mvg_score_ro(m, x, w1, &s1, NULL, c1);
+        assert_int_equal(mend_mvg_scratch_new(4, &w2), MEND_OK);
+        int r2 = mend_mvg_score_ro(m, x, w2, &s2, NULL, c2);
+        mend_mvg_scratch_free(w2);
+        assert_int_equal(r1, r2);
+        assert_true(s1 == s2);
+        assert_memory_equal(c1, c2, sizeof c1);
+        assert_int_equal(mend_mvg_learn_ro(m, x, w1), MEND_OK);
+    }
+    assert_true(mend_mvg_lambda(m) >= 0.0);
+    mend_mvg_scratch_free(w1);
+    mend_mvg_free(m);
+    gsl_rng_free(rng);
+}
+
 static void test_save_load(void **state)
 {
     (void)state;
@@ -360,7 +398,7 @@ static void test_save_load(void **state)
     w.data[4] = 9; /* record version */
     mend_rbuf_init(&r, w.data, w.len);
     assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_EVERSION);
-    w.data[4] = 2; /* back to the current version */
+    w.data[4] = 3; /* back to the current version */
     w.data[0] ^= 0xff; /* tag */
     mend_rbuf_init(&r, w.data, w.len);
     assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_ECORRUPT);
@@ -456,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_missing_is_marginal),
         cmocka_unit_test(test_bounds_and_bad_input),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_score_ro_scratch),
         cmocka_unit_test(test_refit_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -503,9 +503,40 @@ static void test_cli_score(void **unused)
     assert_int_equal(WEXITSTATUS(system(cmd)), 3);
 }
 
+/* Timestamps at the ends of int64 through every detector, the seasonal one
+ * looking for a period and with a fixed one: no signed overflow (the UBSan
+ * build aborts on it), scores stay in [0, 1]. */
+static void test_extreme_times(void **state)
+{
+    (void)state;
+    const char *periods[] = {"0", "1d"};
+    for (int k = 0; k < 2; k++) {
+        struct mend_scorer_conf c;
+        mend_scorer_conf_defaults(&c);
+        char err[256];
+        assert_int_equal(mend_scorer_conf_set(&c, "detectors", "gauss,ewma,diff,robust,seasonal,range", err,
+                                              sizeof err), MEND_OK);
+        assert_int_equal(mend_scorer_conf_set(&c, "season_period", periods[k], err, sizeof err), MEND_OK);
+        assert_int_equal(mend_scorer_conf_set(&c, "probation", "20", err, sizeof err), MEND_OK);
+        void *st = calloc(1, mend_scorer_state_size(&c));
+        assert_non_null(st);
+        assert_int_equal(mend_scorer_init(st, &c), MEND_OK);
+        int64_t ts[] = {INT64_MIN, INT64_MAX, INT64_MIN + 1, -1, 0, 1, INT64_MAX / 2, INT64_MAX - 1};
+        for (int rep = 0; rep < 40; rep++)
+            for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+                int ev = 0;
+                double sc = mend_scorer_step(st, &c, ts[i], (double)(rep % 5) + (double)i, &ev);
+                assert_true(sc >= 0.0 && sc <= 1.0);
+            }
+        mend_scorer_fini(st, &c);
+        free(st);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_extreme_times),
         cmocka_unit_test(test_defaults_and_size),
         cmocka_unit_test(test_conf_set_errors),
         cmocka_unit_test(test_range_and_events),

@@ -39,6 +39,9 @@ struct mend_config {
     int64_t checkpoint_interval_ns;           /* event time between checkpoints */
     uint32_t error_log_limit;                 /* malformed-line messages per
                                                  source before they are only counted */
+    uint32_t max_conns;                       /* TCP connections per listener */
+    int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
+    int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
 };
 
 void mend_config_defaults(struct mend_config *c);

@@ -1,14 +1,20 @@
 /* engine.h -- the detection pipeline for one shard of signals.
  *
  *   point -> series registry -> scorer (per series) -> anomaly events
- *         -> entity rows -> multivariate model (per entity) -> events
- *   event time -> absence checks, incident resolution, checkpoints
- *   events -> incidents -> JSON lines
+ *         -> entity rows (time buckets) -> entity models (ops tables, model.h)
+ *         -> events
+ *   event time -> absence checks, idle-series eviction, incident resolution
+ *   events -> incidents -> outputs
  *
  * Everything is driven by the samples' own timestamps: the engine keeps a
  * watermark (the newest event time seen) and never reads the wall clock, so
- * a live run and the replay of its recording give the same output. The
- * struct mend_engine owns all state; there is no global state. */
+ * a live run and the replay of its recording give the same output. One
+ * source cannot drag the clock: a sample more than max_ahead past the
+ * watermark is held, and refused (counted) unless enough samples in a row
+ * confirm that the whole input moved on (a gap in a recording). Silence is
+ * judged per series against the watermark at its last report, so a host
+ * whose clock lags the others is not called absent while it reports.
+ * The struct mend_engine owns all state; there is no global state. */
 #ifndef MEND_ENGINE_H
 #define MEND_ENGINE_H
 
@@ -17,6 +23,7 @@
 
 #include "mend/common.h"
 #include "mend/incident.h"
+#include "mend/model.h"
 #include "mend/mvgauss.h"
 #include "mend/scorer.h"
 #include "mend/series.h"
@@ -36,6 +43,9 @@ struct mend_engine_conf {
                                   older ones are dropped and counted; default 0 */
     int64_t tick_ns;           /* how often (event time) absence and incident
                                   resolution are checked, default 10 s */
+    int64_t max_ahead_ns;      /* a sample further than this past the watermark
+                                  does not move it (held, then refused unless
+                                  confirmed); default 1 h */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 
@@ -49,7 +59,13 @@ struct mend_score_out {
 struct mend_engine_stats {
     uint64_t points, scored, late_dropped, refused_series, anomalies, absences,
         multivariate, no_time,
-        sparse_rows;           /* entity rows skipped: fewer than half the members reported */
+        sparse_rows,           /* entity rows skipped: fewer than half the members reported */
+        ahead_refused,         /* samples too far past the watermark, refused */
+        clock_jumps,           /* times the watermark jumped a gap, confirmed */
+        evicted,               /* idle series evicted */
+        init_failed,           /* samples dropped: a new series' scorer could not start */
+        models_trained,        /* trained entity models that went live */
+        events_refused;        /* events no incident could take (incident cap) */
     uint32_t series, entities;
     int64_t watermark;
     size_t memory;             /* registry + detector blobs + rings */
@@ -58,10 +74,19 @@ struct mend_engine_stats {
 struct mend_engine;
 
 /* conf is copied. incidents and scores (either may be NULL) are borrowed and
- * must outlive the engine. */
+ * must outlive the engine. When conf->mvg_enabled, the multivariate Gaussian
+ * is the first entity model. */
 int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incident_out *incidents,
                     const struct mend_score_out *scores, struct mend_engine **out);
 void mend_engine_free(struct mend_engine *e);
+
+/* Adds an entity model kind (model.h); kind is copied, kind->conf borrowed
+ * (must outlive the engine). Only before the first point. A kind with a
+ * train op starts the engine's trainer thread. Returns MEND_OK, MEND_EINVAL
+ * (points already seen, or a bad kind), MEND_ECAP (more than
+ * MEND_ENGINE_MAX_MODELS kinds) or MEND_ENOMEM / MEND_EIO. */
+#define MEND_ENGINE_MAX_MODELS 8
+int mend_engine_add_model(struct mend_engine *e, const struct mend_model_kind *kind);
 
 /* Takes one parsed point. A point without a timestamp gets the watermark
  * (the newest event time seen). Returns 0; late or refused points are
@@ -81,14 +106,24 @@ struct mend_registry *mend_engine_registry(struct mend_engine *e);
 
 /* Whole engine state for checkpoints: save appends to w; load restores into
  * a fresh engine built with the same configuration (refused with
- * MEND_EVERSION when the configuration differs, MEND_ECORRUPT when the data
- * is bad -- the engine must then be discarded). */
+ * MEND_EVERSION when the data was written by another version, or the
+ * configuration differs in a way the state depends on; MEND_ECORRUPT when
+ * the data is bad -- the engine must then be discarded). Everything read is
+ * checked against the counts it refers to. */
 int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w);
 int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r);
 
-/* Convenience: save to / load from a checkpoint file (checkpoint.h). Load
- * returns MEND_ENOTFOUND when the file does not exist. err names the problem. */
+/* Checkpoint files (state.h): one section per part of the engine, streamed
+ * to the file, so a checkpoint of the full series cap needs no more memory
+ * than a section buffer. _checkpoint writes in this thread; _checkpoint_bg
+ * forks and writes from the child (the parent keeps ingesting; reap *bg
+ * with mend_state_bg_reap). _restore first removes temporary files a killed
+ * writer left at path, then loads into a fresh engine; MEND_ENOTFOUND when
+ * there is no file. err names the file and the problem. */
+struct mend_state_bg;
 int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen);
+int mend_engine_checkpoint_bg(const struct mend_engine *e, const char *path, struct mend_state_bg **bg,
+                              char *err, size_t errlen);
 int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen);
 
 #endif

@@ -17,21 +17,27 @@
  * score = P(chi^2_k <= d^2), the chi-square CDF with k = number of observed
  * dimensions, so 0.999 means "further out than 99.9% of normal samples".
  * The factor is recomputed only every refit_every samples (the mean is always
- * current), which keeps a step O(d^2). A factor that fails (not positive
+ * current), which keeps a step O(d^2). Refits happen while learning, so
+ * scoring only reads the model: mend_mvg_score_ro takes a const model and a
+ * caller-owned scratch (one per thread or per caller), allocates nothing
+ * and takes no lock. A factor that fails (not positive
  * definite) is retried with growing jitter on the diagonal; if that fails too
  * the step returns MEND_ERANGE and the model still learns.
  *
  * Missing values: a NaN in x marks a missing dimension. Scoring uses the
- * marginal over the observed dimensions (the sub-matrix of S), with k
- * degrees of freedom; missing dimensions get a contribution of 0. The
- * marginal's factor (O(k^3)) is cached for the last pattern of missing
- * dimensions and refreshed on the same refit_every schedule, so a recurring
- * hole costs no more than a complete row. Learning imputes the current mean for missing
+ * marginal over the observed dimensions (the sub-matrix of the S of the last
+ * refit), with k degrees of freedom; missing dimensions get a contribution
+ * of 0. The marginal's factor (O(k^3)) is cached in the scratch for the last
+ * pattern of missing dimensions and the refit it came from, so a recurring
+ * hole costs no more than a complete row, and a cached and a fresh factor
+ * are the same bits. Learning imputes the current mean for missing
  * dimensions (their deviation counts as 0), so a dimension that is often
  * missing has its variance somewhat understated. Infinite values are
  * rejected (MEND_ERANGE) and not learnt.
  *
- * Not thread-safe; one model per entity group, no allocation after _new. */
+ * A model is written only by learn/step/load; any number of readers may score
+ * it with their own scratch while nobody writes. The convenience calls
+ * without _ro allocate a scratch inside the model on first use. */
 #ifndef MEND_MVGAUSS_H
 #define MEND_MVGAUSS_H
 
@@ -86,12 +92,24 @@ double mend_mvg_lambda(const struct mend_mvg *m);
  * receives dim entries: each dimension's share of d^2, c_i = r_i (S^-1 r)_i
  * with r = x - mu, which sum to d^2; a share can be slightly negative when a
  * dimension's deviation is explained by its correlation with others. score,
- * d2 may be NULL. May refactor the covariance (hence non-const).
+ * d2 may be NULL. Uses (and on first use allocates) the model's own scratch.
  * Returns MEND_OK, MEND_ERANGE (infinite input, or covariance not usable even
  * with jitter: outputs are then 0) or MEND_EINVAL. */
 int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
                    double *contrib);
 
+/* Working memory for the const calls, sized for models of up to dim
+ * dimensions. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
+struct mend_mvg_scratch;
+size_t mend_mvg_scratch_size(size_t dim);
+int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out);
+void mend_mvg_scratch_free(struct mend_mvg_scratch *w);
+/* mend_mvg_score on a const model with the caller's scratch (w must be sized
+ * for at least the model's dimension, else MEND_EINVAL). */
+int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w,
+                      double *score, double *d2, double *contrib);
+/* mend_mvg_learn with the caller's scratch. */
+int mend_mvg_learn_ro(struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w);
 /* Learns x (NaN = missing, imputed with the mean). MEND_ERANGE for infinite
  * input (nothing learnt). */
 int mend_mvg_learn(struct mend_mvg *m, const double *x);

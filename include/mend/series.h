@@ -37,6 +37,7 @@ struct mend_series_conf {
     uint32_t max_entities; /* default 100,000 (entity 0 included) */
     size_t max_key;        /* longest key accepted in bytes, default 1024 */
     uint64_t hash_seed;    /* key hash seed; 0 (default) = draw one from getrandom(2) */
+    int64_t idle_evict_ns; /* (engine) evict a series silent this long in event time; 0 = never; default 1 d */
 };
 void mend_series_conf_defaults(struct mend_series_conf *c);
 
@@ -71,7 +72,7 @@ struct mend_series {
     uint16_t ring_capm1;
     uint16_t mv_pos;       /* (engine) position + 1 in its entity's multivariate row, 0 = none */
     uint8_t ring_enc;      /* low 4 bits: bytes per time word (0, 1, 2, 4, 8); high 4: unit 10^x ns */
-    uint8_t absent;        /* (engine) an absence event is out for this series */
+    uint8_t flags;         /* (engine) its own bits: scorer ready, absence out; zeroed on reuse */
     float last_score;      /* (engine) */
     uint32_t next_hint;    /* id + 1 of the series that followed this one last time */
 };
@@ -123,6 +124,15 @@ int mend_registry_get(struct mend_registry *r, const char *key, size_t key_len,
 int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, const char *key,
                             size_t key_len, const char *entity, size_t entity_len,
                             struct mend_series **out, int *created);
+/* The entity named name (len > 0), created when new, without a series (a
+ * restored checkpoint names entities whose series were all evicted).
+ * Returns MEND_OK with *id, MEND_ECAP at the entity cap, MEND_EINVAL for an
+ * empty name, MEND_ENOMEM. */
+int mend_registry_entity_get(struct mend_registry *r, const char *name, size_t len, uint32_t *id);
+/* The free ids in the order new series will take them (first = next),
+ * at most max of them; returns how many were written. A checkpoint keeps
+ * this order so a restored registry hands out the same ids. */
+uint32_t mend_registry_free_ids(const struct mend_registry *r, uint32_t *out, uint32_t max);
 /* Lookup only; NULL when absent. */
 struct mend_series *mend_registry_find(const struct mend_registry *r, const char *key, size_t key_len);
 

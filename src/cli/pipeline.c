@@ -20,16 +20,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-struct incident_row {
-    uint64_t id;
-    char status[8];
-    char entity[64];
-    int64_t start, last;
-    double max_score;
-    uint32_t signals;
-    char top[160];
-};
+#include "mend/output.h"
+#include "mend/state.h"
 
 struct pipe {
     const struct pipeline_opts *po;
@@ -37,14 +29,15 @@ struct pipe {
     struct mend_engine *eng;
     struct mend_loop *loop;
     struct mend_inputs *in;
-    FILE *inc_f, *score_f;
+    struct mend_outputs *outs;  /* every consumer of incidents: jsonl, table, ... */
+    FILE *score_f;
+    struct mend_state_bg *bg;   /* a checkpoint being written by a child */
+    int ckpt_failed;            /* the last checkpoint failed */
     uint64_t errors, bytes_total;
     int64_t next_ckpt;        /* event time of the next checkpoint (INT64_MAX: none) */
     int ckpt_due;             /* decided, waiting for the loop's turn */
     int progress;
     double last_progress;
-    struct incident_row *rows;
-    size_t n_rows, cap_rows;
     int stop;                 /* SIGTERM/SIGINT */
 };
 
@@ -185,12 +178,49 @@ static void on_parse_error(void *ctx, const char *stream, uint64_t nth, uint64_t
         fprintf(stderr, "%s: more malformed lines; only counting them from now on\n", stream);
 }
 
+/* The result of a background checkpoint, once its child is done (wait: block
+ * until it is). */
+static void checkpoint_reap(struct pipe *p, int wait)
+{
+    if (!p->bg)
+        return;
+    char err[512];
+    int rc = mend_state_bg_reap(p->bg, wait, err, sizeof err);
+    if (rc == MEND_EAGAIN)
+        return;
+    if (rc != MEND_OK)
+        fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+    p->ckpt_failed = rc != MEND_OK;
+    mend_state_bg_free(p->bg);
+    p->bg = NULL;
+}
+
+/* A checkpoint on the interval: written by a forked child from a
+ * copy-on-write image of the state as it is now, so ingest goes on while
+ * the file is written (as Redis's BGSAVE). One at a time: a checkpoint
+ * due while the last is still being written waits for it. */
 static void checkpoint_now(struct pipe *p)
 {
     char err[512];
     p->ckpt_due = 0;
-    if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK)
+    checkpoint_reap(p, 1);
+    if (mend_engine_checkpoint_bg(p->eng, p->cfg->checkpoint_path, &p->bg, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+        p->ckpt_failed = 1;
+    }
+}
+
+/* The last checkpoint, at exit: in this process, and its result decides the
+ * exit code. */
+static int checkpoint_final(struct pipe *p)
+{
+    char err[512];
+    checkpoint_reap(p, 1);
+    if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+        return MEND_EIO;
+    }
+    return MEND_OK;
 }
 
 static int on_ckpt_timer(struct mend_loop *l, uint64_t id, void *ctx)
@@ -299,44 +329,15 @@ static void on_incident(void *ctx, const char *status, const struct mend_inciden
                         size_t len)
 {
     struct pipe *p = ctx;
-    if (p->inc_f) {
-        fwrite(json, 1, len, p->inc_f);
-        fputc('\n', p->inc_f);
-    }
-    if (!p->po->table)
-        return;
-    struct incident_row *r = NULL;
-    for (size_t i = p->n_rows; i-- > 0;)
-        if (p->rows[i].id == inc->id) {
-            r = &p->rows[i];
-            break;
-        }
-    if (!r) {
-        if (p->n_rows == p->cap_rows) {
-            size_t cap = p->cap_rows ? p->cap_rows * 2 : 64;
-            struct incident_row *n = realloc(p->rows, cap * sizeof *n);
-            if (!n)
-                return;
-            p->rows = n;
-            p->cap_rows = cap;
-        }
-        r = &p->rows[p->n_rows++];
-        memset(r, 0, sizeof *r);
-        r->id = inc->id;
-    }
-    snprintf(r->status, sizeof r->status, "%s", !strcmp(status, "resolve") ? "closed" : "open");
-    snprintf(r->entity, sizeof r->entity, "%s", inc->entity[0] ? inc->entity : "-");
-    r->start = inc->start_t;
-    r->last = inc->last_t;
-    r->max_score = inc->max_score;
-    r->signals = inc->n_signals;
-    uint32_t best = 0;
-    for (uint32_t i = 1; i < inc->n_signals; i++)
-        if (inc->signals[i].max_score > inc->signals[best].max_score)
-            best = i;
-    if (inc->n_signals)
-        snprintf(r->top, sizeof r->top, "%s%s", inc->signals[best].kind == MEND_ANOM_ABSENCE ? "[absent] " : "",
-                 inc->signals[best].key);
+    mend_outputs_emit(p->outs, status, inc, json, len);
+}
+
+static void on_output_report(void *ctx, const char *output, int code, uint64_t count, const char *msg)
+{
+    (void)ctx;
+    (void)code;
+    if (count <= 10 || count % 1000 == 0)
+        fprintf(stderr, "mend: output %s: %s (%" PRIu64 " so far)\n", output, msg, count);
 }
 
 static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
@@ -351,26 +352,11 @@ static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v
     fprintf(p->score_f, "\",%" PRId64 ",%.17g,%.6f\n", t, v, score);
 }
 
-static void print_table(struct pipe *p)
-{
-    printf("\n%-4s %-7s %-22s %-20s %-9s %-5s %s\n", "id", "status", "start (UTC)", "entity", "max score",
-           "sigs", "top signal");
-    for (size_t i = 0; i < p->n_rows; i++) {
-        const struct incident_row *r = &p->rows[i];
-        char t[64];
-        mend_time_format(r->start, t, sizeof t);
-        printf("%-4" PRIu64 " %-7s %-22s %-20.20s %-9.4f %-5u %.70s\n", r->id, r->status, t, r->entity,
-               r->max_score, r->signals, r->top);
-    }
-    if (!p->n_rows)
-        printf("(no incidents)\n");
-}
-
 static FILE *open_out(const char *path, const char *what)
 {
     if (!strcmp(path, "-"))
         return stdout;
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, "a"); /* appended, never truncated */
     if (!f)
         fprintf(stderr, "mend: cannot open %s output %s: %s\n", what, path, strerror(errno));
     return f;
@@ -405,13 +391,27 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     int rc, code = MEND_EXIT_OK;
     char err[512];
 
-    p.inc_f = open_out(cfg->incidents_output, "incidents");
-    if (!p.inc_f) {
+    struct mend_outputs_conf ocf;
+    mend_outputs_conf_defaults(&ocf);
+    struct mend_output_report orep = {on_output_report, &p};
+    if (mend_outputs_new(&ocf, &orep, &p.outs) != MEND_OK) {
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
-    if (po->live)
-        setvbuf(p.inc_f, NULL, _IOLBF, 0); /* a daemon's incidents leave at once */
+    struct mend_output_jsonl_conf jcf = {.path = cfg->incidents_output, .fd = -1};
+    if (mend_outputs_add(p.outs, &mend_output_jsonl_ops, &jcf, NULL, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend: %s\n", err);
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    if (po->table) {
+        struct mend_output_table_conf tcf = {.out = stdout, .max_rows = 0};
+        if (mend_outputs_add(p.outs, &mend_output_table_ops, &tcf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
         code = MEND_EXIT_RUNTIME;
         goto out;
@@ -451,6 +451,9 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     ic.ingest = cfg->ingest;
     ic.stamp_arrival = po->live;
     ic.merge = !po->live;
+    ic.max_conns = cfg->max_conns;
+    ic.idle_timeout_ns = cfg->idle_timeout_ns;
+    ic.accept_pause_ns = cfg->accept_pause_ns;
     struct mend_input_host host = {on_point, on_parse_error, &p};
     if ((rc = mend_inputs_new(&ic, p.loop, &host, &p.in)) != MEND_OK) {
         fprintf(stderr, "mend: cannot set up the inputs: %s\n", mend_strerror(rc));
@@ -513,18 +516,18 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             code = MEND_EXIT_RUNTIME;
             break;
         }
+        mend_outputs_retry(p.outs); /* a destination that was down gets its spool */
+        checkpoint_reap(&p, 0);
         show_progress(&p, 0);
     }
     if (mend_inputs_shutdown(p.in) != MEND_OK && code == MEND_EXIT_OK)
         code = MEND_EXIT_RUNTIME;
     show_progress(&p, 1);
-    if (cfg->checkpoint_path[0])
-        checkpoint_now(&p);
-
-    if (po->table) {
-        print_table(&p);
-        fflush(stdout);
-    }
+    if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
+        code = MEND_EXIT_RUNTIME;
+    /* the last offer to every output; the table prints here */
+    mend_outputs_close(p.outs);
+    fflush(stdout);
     struct mend_engine_stats st;
     mend_engine_stats(p.eng, &st);
     if (!po->quiet) {
@@ -541,13 +544,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
 out:
     mend_inputs_free(p.in);
     mend_loop_free(p.loop);
+    checkpoint_reap(&p, 1);
     mend_engine_free(p.eng);
-    if (p.inc_f && p.inc_f != stdout)
-        fclose(p.inc_f);
-    else if (p.inc_f)
-        fflush(stdout);
+    mend_outputs_free(p.outs);
+    fflush(stdout);
     if (p.score_f && p.score_f != stdout)
         fclose(p.score_f);
-    free(p.rows);
     return code;
 }

@@ -84,6 +84,20 @@ static const struct mend_conf_entry input[] = {
     {.key = "error_log_limit", .type = MEND_CT_U32, .off = F(error_log_limit), .min = 0,
      .max = 1e9, .def = "100",
      .help = "malformed-line messages printed per source; later ones are only counted"},
+    {.key = "max_ahead", .type = MEND_CT_DUR, .off = F(engine.max_ahead_ns), .min = 1e-3,
+     .max = 86400.0 * 3660, .def = "1h",
+     .help = "a sample further than this past the newest event time does not move the clock: "
+             "it is held, and refused (counted) unless samples from other entities or times "
+             "confirm that the whole input moved on"},
+    {.key = "max_conns", .type = MEND_CT_U32, .off = F(max_conns), .min = 1, .max = 1e6,
+     .def = "1024",
+     .help = "TCP connections per listener; at the cap the least recently active one is closed"},
+    {.key = "idle_timeout", .type = MEND_CT_DUR, .off = F(idle_timeout_ns), .min = 0,
+     .max = 86400.0 * 365, .def = "5m",
+     .help = "close a TCP connection that sent nothing for this long; 0 = never"},
+    {.key = "accept_pause", .type = MEND_CT_DUR, .off = F(accept_pause_ns), .min = 1e-3,
+     .max = 3600, .def = "200ms",
+     .help = "stop accepting connections this long when out of file descriptors"},
 };
 
 static const struct mend_conf_map input_map = {
@@ -159,6 +173,9 @@ void mend_config_defaults(struct mend_config *c)
     snprintf(c->incidents_output, sizeof c->incidents_output, "-");
     c->checkpoint_interval_ns = 3600LL * 1000000000LL;
     c->error_log_limit = 100;
+    c->max_conns = 1024;
+    c->idle_timeout_ns = 300LL * 1000000000LL;
+    c->accept_pause_ns = 200LL * 1000000LL;
     finish(c);
 }
 

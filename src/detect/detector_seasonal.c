@@ -168,9 +168,10 @@ static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, 
 static void finish_detection(struct seasonal_state *s, const struct mend_scorer_conf *c)
 {
     uint32_t lag = acf_period(s->hist, s->nhist);
-    double dt = s->nhist > 1 ? (double)(s->t_last - s->t_first) / (double)(s->nhist - 1) : 0.0;
+    double dt = s->nhist > 1 ? ((double)s->t_last - (double)s->t_first) / (double)(s->nhist - 1) : 0.0;
     s->period_ns = -1;
-    if (lag && dt > 0.0)
+    /* a period longer than a year is no season (and would not fit) */
+    if (lag && dt > 0.0 && dt * lag <= 366.0 * 86400.0 * NS_PER_S)
         s->period_ns = snap_period((int64_t)(dt * lag));
     /* Nothing repeats (or no memory for the profile): the detector stays
      * silent and a series without a period costs only its blob. */
@@ -178,8 +179,10 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
         s->period_ns = -1;
     if (s->period_ns > 0) {
         double ex;
-        for (uint32_t i = 0; i < s->nhist; i++)
-            (void)learn(s, c, s->t_first + (int64_t)(dt * i), s->hist[i], &ex);
+        for (uint32_t i = 0; i < s->nhist; i++) {
+            double t = (double)s->t_first + dt * i; /* in [t_first, t_last]: fits */
+            (void)learn(s, c, t >= 9.2e18 ? INT64_MAX : (int64_t)t, s->hist[i], &ex);
+        }
     }
     free(s->hist);
     s->hist = NULL;
@@ -200,7 +203,7 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
         }
         if (!s->hist) {
             /* the second sample tells the pace: can P samples show a period? */
-            double span = (double)(t_ns - s->t_first) * (double)(s->cap - 1);
+            double span = ((double)t_ns - (double)s->t_first) * (double)(s->cap - 1);
             if (span < (double)SEASON_MIN_SPAN_NS || !(s->hist = malloc(sizeof *s->hist * s->cap))) {
                 s->period_ns = -1;
                 s->nhist = 0;

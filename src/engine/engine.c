@@ -1,56 +1,24 @@
-/* engine.c -- the detection loop (see engine.h).
+/* engine.c -- the detection loop (see engine.h). State save/load lives in
+ * engine_state.c; what both share is in engine_internal.h.
  *
- * Per point: find the series, drop it if too late, push the value into the
- * series' ring, run the series' scorer, raise an anomaly event when the
- * scorer says so, and put the value into its entity's current row. When an
- * entity's row is complete (a later timestamp arrives for that entity) the
- * row goes through the entity's multivariate model. Whenever the watermark
- * crosses a tick boundary, silent series raise absence events and quiet
- * incidents resolve. Nothing here allocates per sample once a series and its
- * entity exist (rings grow by doubling, up to their cap). */
-#include "mend/engine.h"
+ * Per point: guard the clock (a sample far past the watermark is held until
+ * confirmed, else refused), find the series, drop it if too late, push the
+ * value and its time into the series' ring, run the series' scorer, raise an
+ * anomaly event when the scorer says so, and put the value into its entity's
+ * current row. Rows are time buckets: a row closes when a sample comes at
+ * least a quarter of the entity's shortest member interval after the row's start, or
+ * when a member reports twice, so members that report a few milliseconds
+ * apart (two collector inputs) still share a row. A closed row goes through
+ * every entity model kind (model.h). Whenever the watermark crosses a tick
+ * boundary, silent series raise absence events, long-idle series are
+ * evicted and quiet incidents resolve. Nothing here allocates per sample
+ * once a series and its entity exist. */
+#include "engine_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "mend/checkpoint.h"
-
-#define ENGINE_STATE_VERSION 2u /* 2: ring values carry their event times */
-#define ENGINE_CKPT_KIND MEND_CKPT_KIND('E', 'N', 'G', '1')
-#define NO_TIME INT64_MIN
-
-/* Per-entity state behind mend_entity.user. */
-struct ent_state {
-    uint32_t dim;          /* members with a row position */
-    uint32_t cap;
-    uint32_t *members;     /* series id per position */
-    double *row;           /* the row being assembled; NaN = not yet seen */
-    double *contrib;       /* per-dimension contributions of the last step */
-    int64_t row_t;
-    uint32_t row_filled;
-    uint64_t rows;
-    struct mend_mvg *mvg;
-    uint32_t model_dim;    /* dimension mvg was built with */
-    int in_event;          /* an event is out; re-arm once the tail recovers */
-};
-
-struct mend_engine {
-    struct mend_engine_conf conf;
-    struct mend_incident_out inc_out;
-    struct mend_score_out score_out;
-    int has_scores;
-    struct mend_registry *reg;
-    struct mend_incidents *inc;
-    size_t blob_size;
-    int64_t watermark;
-    int64_t next_tick;
-    int64_t next_absence;     /* event time of the next scan for silent series */
-    struct mend_engine_stats st;
-    size_t ent_bytes;
-    struct mend_series *prev; /* the last series seen, for the successor hint */
-};
 
 void mend_engine_conf_defaults(struct mend_engine_conf *c)
 {
@@ -66,6 +34,25 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     c->absence_min_ns = 60LL * 1000000000LL;
     c->lateness_ns = 0;
     c->tick_ns = 10LL * 1000000000LL;
+    c->max_ahead_ns = 3600LL * 1000000000LL;
+}
+
+int64_t engine_sat_add(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b)
+        return INT64_MAX;
+    if (b < 0 && a < INT64_MIN - b)
+        return INT64_MIN;
+    return a + b;
+}
+
+int64_t engine_sat_sub(int64_t a, int64_t b)
+{
+    if (b < 0 && a > INT64_MAX + b)
+        return INT64_MAX;
+    if (b > 0 && a < INT64_MIN + b)
+        return INT64_MIN;
+    return a - b;
 }
 
 int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incident_out *incidents,
@@ -74,7 +61,9 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     *out = NULL;
     char err[256];
     if (!conf || conf->tick_ns <= 0 || conf->absence_factor <= 0 || conf->lateness_ns < 0 ||
-        mend_scorer_conf_check(&conf->scorer, err, sizeof err) != MEND_OK)
+        conf->max_ahead_ns <= 0 || conf->series.idle_evict_ns < 0 ||
+        mend_scorer_conf_check(&conf->scorer, err, sizeof err) != MEND_OK ||
+        (conf->mvg_enabled && mend_mvg_conf_check(&conf->mvg) != MEND_OK))
         return MEND_EINVAL;
     struct mend_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -91,6 +80,14 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     int rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
     if (rc == MEND_OK)
         rc = mend_incidents_new(&conf->incidents, incidents, &e->inc);
+    if (rc == MEND_OK && conf->mvg_enabled) {
+        struct mend_model_kind k = {
+            .ops = &mend_model_mvgauss,
+            .conf = &e->conf.mvg,
+            .threshold = conf->mvg_threshold,
+        };
+        rc = mend_engine_add_model(e, &k);
+    }
     if (rc != MEND_OK) {
         mend_engine_free(e);
         return rc;
@@ -99,11 +96,41 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     return MEND_OK;
 }
 
-static void ent_state_free(struct ent_state *es)
+int mend_engine_add_model(struct mend_engine *e, const struct mend_model_kind *kind)
+{
+    if (!kind || !kind->ops || !kind->ops->score || !kind->ops->save || !kind->ops->load ||
+        !kind->ops->destroy || !kind->ops->dim || (!kind->ops->create && !kind->ops->train) ||
+        (kind->ops->train && kind->train_rows < 2) || !(kind->threshold > 0.0) ||
+        kind->train_delay_ns < 0 || e->st.points > 0 || mend_registry_entity_count(e->reg) > 1)
+        return MEND_EINVAL;
+    if (e->n_kinds >= MEND_ENGINE_MAX_MODELS)
+        return MEND_ECAP;
+    if (kind->ops->train && !e->trainer) {
+        int rc = mend_trainer_new(&e->trainer);
+        if (rc != MEND_OK)
+            return rc;
+    }
+    e->kinds[e->n_kinds++] = *kind;
+    return MEND_OK;
+}
+
+void engine_model_clear(struct mend_engine *e, uint32_t k, struct ent_model *em)
+{
+    const struct mend_model_ops *ops = e->kinds[k].ops;
+    mend_train_job_drop(em->job);
+    ops->destroy(em->m);
+    if (em->scratch && ops->scratch_free)
+        ops->scratch_free(em->scratch);
+    free(em->buf);
+    memset(em, 0, sizeof *em);
+}
+
+void engine_ent_free(struct mend_engine *e, struct ent_state *es)
 {
     if (!es)
         return;
-    mend_mvg_free(es->mvg);
+    for (uint32_t k = 0; k < e->n_kinds; k++)
+        engine_model_clear(e, k, &es->mod[k]);
     free(es->members);
     free(es->row);
     free(es->contrib);
@@ -116,14 +143,21 @@ void mend_engine_free(struct mend_engine *e)
         return;
     if (e->reg) {
         uint32_t n = mend_registry_count(e->reg);
-        for (uint32_t i = 0; i < n; i++)
-            mend_scorer_fini(mend_series_blob(mend_registry_at(e->reg, i)), &e->conf.scorer);
+        for (uint32_t i = 0; i < n; i++) {
+            struct mend_series *s = mend_registry_at(e->reg, i);
+            if (s && (s->flags & SERIES_READY))
+                mend_scorer_fini(mend_series_blob(s), &e->conf.scorer);
+        }
         uint32_t ne = mend_registry_entity_count(e->reg);
         for (uint32_t i = 0; i < ne; i++)
-            ent_state_free(mend_registry_entity(e->reg, i)->user);
+            engine_ent_free(e, mend_registry_entity(e->reg, i)->user);
     }
+    mend_trainer_free(e->trainer);
     mend_registry_free(e->reg);
     mend_incidents_free(e->inc);
+    free(e->seen_w);
+    free(e->held);
+    free(e->held_keys);
     free(e);
 }
 
@@ -147,75 +181,148 @@ static void raise_event(struct mend_engine *e, enum mend_anomaly_kind kind, cons
         .value = value,
         .expected = expected,
     };
-    mend_incidents_add(e->inc, &a);
+    if (mend_incidents_add(e->inc, &a) != MEND_OK)
+        e->st.events_refused++; /* the incident cap (counted by incidents too) or memory */
+}
+
+/* ---- silence and eviction -------------------------------------------------- */
+
+/* How long series id has been silent in watermark time: the watermark now
+ * against the watermark when it last reported, so a host whose clock runs
+ * behind the others' is not silent while it keeps reporting. */
+static int64_t silent_for(const struct mend_engine *e, uint32_t id, int64_t now)
+{
+    return engine_sat_sub(now, e->seen_w[id]);
+}
+
+/* Removes series s from its entity's rows: its position stays (models keep
+ * their dimension) but is vacant, so it reads as a missing value. */
+static void ent_vacate(struct mend_engine *e, struct mend_series *s)
+{
+    if (!s->mv_pos || !s->entity)
+        return;
+    struct ent_state *es = mend_registry_entity(e->reg, s->entity)->user;
+    if (!es)
+        return;
+    uint32_t pos = s->mv_pos - 1u;
+    if (!isnan(es->row[pos]))
+        es->row_filled--;
+    es->row[pos] = NAN;
+    es->members[pos] = VACANT;
+    s->mv_pos = 0;
+}
+
+static void evict(struct mend_engine *e, struct mend_series *s)
+{
+    ent_vacate(e, s);
+    if (s->flags & SERIES_READY)
+        mend_scorer_fini(mend_series_blob(s), &e->conf.scorer);
+    s->flags = 0;
+    if (e->prev == s)
+        e->prev = NULL;
+    mend_registry_evict(e->reg, s);
+    e->st.evicted++;
 }
 
 /* Silent series: a series that has reported a few times and has now been
- * quiet for factor x its usual interval (and at least absence_min). */
-static void check_absence(struct mend_engine *e, int64_t now)
+ * quiet for factor x its usual interval (and at least absence_min). Series
+ * idle for idle_evict are evicted. */
+static void scan_series(struct mend_engine *e, int64_t now, int absence, int eviction)
 {
     uint32_t n = mend_registry_count(e->reg);
     for (uint32_t i = 0; i < n; i++) {
         struct mend_series *s = mend_registry_at(e->reg, i);
-        if (s->absent || s->n < 3 || s->interval <= 0)
+        if (!s || !(s->flags & SERIES_READY))
+            continue;
+        int64_t quiet = silent_for(e, i, now);
+        if (eviction && quiet >= e->conf.series.idle_evict_ns) {
+            evict(e, s);
+            continue;
+        }
+        if (!absence || (s->flags & SERIES_ABSENT) || s->n < 3 || s->interval <= 0)
             continue;
         double lim = e->conf.absence_factor * (double)s->interval;
         if (lim < (double)e->conf.absence_min_ns)
             lim = (double)e->conf.absence_min_ns;
-        if ((double)(now - s->last_t) > lim) {
-            s->absent = 1;
+        if ((double)quiet > lim) {
+            s->flags |= SERIES_ABSENT;
             e->st.absences++;
             raise_event(e, MEND_ANOM_ABSENCE, s, s->entity, now, 1.0, NAN, NAN, s->key, s->key_len);
         }
     }
 }
 
+/* The next tick boundary after now (saturating at the top of time). */
+static int64_t next_boundary(int64_t now, int64_t step)
+{
+    int64_t r = now % step; /* in (-step, step) */
+    if (r < 0)
+        return engine_sat_add(now, -r); /* toward zero is the boundary above */
+    return engine_sat_add(now - r, step);
+}
+
 static void tick(struct mend_engine *e, int64_t now)
 {
     if (e->next_tick == NO_TIME) {
-        e->next_tick = now - (now % e->conf.tick_ns) + e->conf.tick_ns;
+        e->next_tick = next_boundary(now, e->conf.tick_ns);
         return;
     }
     if (now < e->next_tick)
         return;
     /* a full scan of the series every absence_min/2 of event time: a
      * silent series is noticed at most that late, and a tick stays cheap */
-    if (e->conf.absence_enabled && now >= e->next_absence) {
-        check_absence(e, now);
+    int absence = e->conf.absence_enabled && now >= e->next_absence;
+    int eviction = e->conf.series.idle_evict_ns > 0 && now >= e->next_evict;
+    if (absence || eviction)
+        scan_series(e, now, absence, eviction);
+    if (absence) {
         int64_t every = e->conf.absence_min_ns / 2 > e->conf.tick_ns ? e->conf.absence_min_ns / 2 : e->conf.tick_ns;
-        e->next_absence = now + every;
+        e->next_absence = engine_sat_add(now, every);
+    }
+    if (eviction) {
+        int64_t every = e->conf.series.idle_evict_ns / 16 > e->conf.tick_ns ? e->conf.series.idle_evict_ns / 16 : e->conf.tick_ns;
+        e->next_evict = engine_sat_add(now, every);
     }
     mend_incidents_advance(e->inc, now);
-    e->next_tick = now - (now % e->conf.tick_ns) + e->conf.tick_ns;
+    e->next_tick = next_boundary(now, e->conf.tick_ns);
+}
+
+static void move_watermark(struct mend_engine *e, int64_t t)
+{
+    if (e->watermark == NO_TIME || t > e->watermark) {
+        e->watermark = t;
+        tick(e, t);
+    }
 }
 
 void mend_engine_advance(struct mend_engine *e, int64_t now)
 {
-    if (e->watermark != NO_TIME && now <= e->watermark)
-        return;
-    e->watermark = now;
-    tick(e, now);
+    move_watermark(e, now);
 }
+
+/* ---- entity rows and models ------------------------------------------------ */
 
 static struct ent_state *ent_state_get(struct mend_engine *e, struct mend_entity *ent)
 {
     if (!ent->user) {
-        struct ent_state *es = calloc(1, sizeof *es);
+        struct ent_state *es = calloc(1, sizeof *es + e->n_kinds * sizeof es->mod[0]);
         if (!es)
             return NULL;
         es->row_t = NO_TIME;
         ent->user = es;
-        e->ent_bytes += sizeof *es;
+        e->ent_bytes += sizeof *es + e->n_kinds * sizeof es->mod[0];
     }
     return ent->user;
 }
 
-static int ent_add_member(struct mend_engine *e, struct ent_state *es, struct mend_series *s)
+int engine_ent_add_member(struct mend_engine *e, struct ent_state *es, struct mend_series *s)
 {
     if (es->dim == es->cap) {
         uint32_t cap = es->cap ? es->cap * 2 : 4;
         if (cap > e->conf.mvg.max_dim)
             cap = (uint32_t)e->conf.mvg.max_dim;
+        if (cap <= es->cap)
+            return MEND_ECAP;
         uint32_t *m = realloc(es->members, cap * sizeof *m);
         if (!m)
             return MEND_ENOMEM;
@@ -237,7 +344,141 @@ static int ent_add_member(struct mend_engine *e, struct ent_state *es, struct me
     return MEND_OK;
 }
 
-/* The row for es->row_t is complete: score it with the entity's model. */
+static void model_event(struct mend_engine *e, uint32_t k, uint32_t entity_id, struct ent_state *es,
+                        double score)
+{
+    /* name the dimension that contributed most */
+    uint32_t top = UINT32_MAX;
+    for (uint32_t i = 0; i < es->dim; i++)
+        if (es->members[i] != VACANT && (top == UINT32_MAX || es->contrib[i] > es->contrib[top]))
+            top = i;
+    if (top == UINT32_MAX)
+        return;
+    struct mend_series *s = mend_registry_at(e->reg, es->members[top]);
+    const struct mend_entity *ent = mend_registry_entity(e->reg, entity_id);
+    const char *what = e->kinds[k].ops == &mend_model_mvgauss ? "multivariate" : e->kinds[k].ops->name;
+    char key[512];
+    int n = snprintf(key, sizeof key, "%.*s (%s, top: %.*s)", (int)ent->name_len, ent->name, what,
+                     (int)(s->key_len > 300 ? 300 : s->key_len), s->key);
+    e->st.multivariate++;
+    raise_event(e, MEND_ANOM_MULTIVARIATE, NULL, entity_id, es->row_t, score, es->row[top], NAN, key,
+                n < 0 ? 0 : (size_t)n >= sizeof key ? sizeof key - 1 : (size_t)n);
+}
+
+/* Starts a training of kind k on the buffered rows, oldest first. */
+static void model_submit(struct mend_engine *e, uint32_t k, struct ent_model *em, int64_t t)
+{
+    const struct mend_model_kind *kind = &e->kinds[k];
+    size_t n = em->buf_n, d = em->bdim;
+    double *rows = malloc(n * d * sizeof *rows);
+    if (!rows)
+        return; /* tried again on the next normal row */
+    uint32_t cap = kind->train_rows;
+    uint32_t first = (em->buf_head + cap - em->buf_n) % cap;
+    for (size_t i = 0; i < n; i++)
+        memcpy(rows + i * d, em->buf + ((first + i) % cap) * d, d * sizeof *rows);
+    if (mend_trainer_submit(e->trainer, kind, d, rows, n, &em->job) != MEND_OK)
+        return;
+    em->live_at = engine_sat_add(t, kind->train_delay_ns);
+    em->since_train = 0;
+}
+
+/* A row judged normal (or any row before the first model) joins the
+ * training window; a full window is trained on, first once and then every
+ * retrain_every normal rows. */
+static void model_collect(struct mend_engine *e, uint32_t k, struct ent_state *es, struct ent_model *em)
+{
+    const struct mend_model_kind *kind = &e->kinds[k];
+    if (em->bdim != es->dim) {
+        free(em->buf);
+        em->buf = calloc((size_t)kind->train_rows * es->dim, sizeof *em->buf);
+        em->bdim = em->buf ? es->dim : 0;
+        em->buf_n = em->buf_head = em->since_train = 0;
+        if (!em->buf)
+            return;
+    }
+    memcpy(em->buf + (size_t)em->buf_head * em->bdim, es->row, em->bdim * sizeof *es->row);
+    em->buf_head = (em->buf_head + 1) % kind->train_rows;
+    if (em->buf_n < kind->train_rows)
+        em->buf_n++;
+    em->since_train++;
+    if (em->job || em->buf_n < kind->train_rows)
+        return;
+    if (em->m ? kind->retrain_every && em->since_train >= kind->retrain_every
+              : em->since_train >= kind->train_rows)
+        model_submit(e, k, em, es->row_t);
+}
+
+static int model_scratch(struct mend_engine *e, uint32_t k, struct ent_model *em, size_t dim)
+{
+    const struct mend_model_ops *ops = e->kinds[k].ops;
+    if (em->scratch && ops->scratch_free)
+        ops->scratch_free(em->scratch);
+    em->scratch = NULL;
+    if (ops->scratch_new)
+        return ops->scratch_new(e->kinds[k].conf, dim, &em->scratch);
+    return MEND_OK;
+}
+
+static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, struct ent_state *es)
+{
+    const struct mend_model_kind *kind = &e->kinds[k];
+    const struct mend_model_ops *ops = kind->ops;
+    struct ent_model *em = &es->mod[k];
+    if (em->job && es->row_t >= em->live_at) {
+        /* go-live is an event time: wait for the worker here if need be */
+        void *nm = NULL;
+        int rc = mend_train_job_take(em->job, &nm);
+        em->job = NULL;
+        if (rc == MEND_OK && nm) {
+            if (model_scratch(e, k, em, ops->dim(nm)) == MEND_OK) {
+                ops->destroy(em->m);
+                em->m = nm;
+                em->dim = (uint32_t)ops->dim(nm);
+                e->st.models_trained++;
+            } else {
+                ops->destroy(nm);
+            }
+        }
+    }
+    if (em->m && em->dim != es->dim) {
+        /* membership grew while the model was young: start it again */
+        ops->destroy(em->m);
+        em->m = NULL;
+    }
+    if (!em->m && ops->create) {
+        if (ops->create(kind->conf, es->dim, &em->m) != MEND_OK) {
+            em->m = NULL;
+            return;
+        }
+        em->dim = es->dim;
+        if (model_scratch(e, k, em, es->dim) != MEND_OK) {
+            ops->destroy(em->m);
+            em->m = NULL;
+            return;
+        }
+    }
+    int normal = 1;
+    if (em->m) {
+        double score = 0.0;
+        if (ops->score(em->m, es->row, em->scratch, &score, es->contrib) == MEND_OK) {
+            double tail = 1.0 - score;
+            normal = tail > kind->threshold;
+            if (!normal && !em->in_event) {
+                em->in_event = 1;
+                model_event(e, k, entity_id, es, score);
+            } else if (tail > kind->threshold * 1000.0) {
+                em->in_event = 0;
+            }
+        }
+        if (ops->learn)
+            ops->learn(em->m, es->row, em->scratch);
+    }
+    if (ops->train && normal)
+        model_collect(e, k, es, em);
+}
+
+/* The row that started at es->row_t is complete: score it with every model. */
 static void ent_close_row(struct mend_engine *e, uint32_t entity_id, struct ent_state *es)
 {
     if (es->dim < 2 || es->row_filled == 0)
@@ -249,38 +490,8 @@ static void ent_close_row(struct mend_engine *e, uint32_t entity_id, struct ent_
         goto reset;
     }
     es->rows++;
-    if (es->mvg && es->model_dim != es->dim) {
-        /* membership grew while the model was young: start it again */
-        mend_mvg_free(es->mvg);
-        es->mvg = NULL;
-    }
-    if (!es->mvg) {
-        if (mend_mvg_new(es->dim, &e->conf.mvg, &es->mvg) != MEND_OK)
-            goto reset;
-        es->model_dim = es->dim;
-    }
-    double score = 0, d2 = 0;
-    if (mend_mvg_step(es->mvg, es->row, &score, &d2, es->contrib) != MEND_OK)
-        goto reset;
-    double tail = 1.0 - score;
-    if (tail <= e->conf.mvg_threshold && !es->in_event) {
-        es->in_event = 1;
-        e->st.multivariate++;
-        /* name the dimension that contributed most */
-        uint32_t top = 0;
-        for (uint32_t i = 1; i < es->dim; i++)
-            if (es->contrib[i] > es->contrib[top])
-                top = i;
-        struct mend_series *s = mend_registry_at(e->reg, es->members[top]);
-        const struct mend_entity *ent = mend_registry_entity(e->reg, entity_id);
-        char key[512];
-        int n = snprintf(key, sizeof key, "%.*s (multivariate, top: %.*s)", (int)ent->name_len,
-                         ent->name, (int)(s->key_len > 300 ? 300 : s->key_len), s->key);
-        raise_event(e, MEND_ANOM_MULTIVARIATE, NULL, entity_id, es->row_t, score,
-                    es->row[top], NAN, key, n < 0 ? 0 : (size_t)n >= sizeof key ? sizeof key - 1 : (size_t)n);
-    } else if (tail > e->conf.mvg_threshold * 1000.0) {
-        es->in_event = 0;
-    }
+    for (uint32_t k = 0; k < e->n_kinds; k++)
+        model_row(e, k, entity_id, es);
 reset:
     for (uint32_t i = 0; i < es->dim; i++)
         es->row[i] = NAN;
@@ -293,15 +504,23 @@ static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t,
     struct ent_state *es = ent_state_get(e, ent);
     if (!es)
         return;
-    if (es->row_t != NO_TIME && t > es->row_t)
+    if (s->interval > 0 && (es->min_iv == 0 || s->interval < es->min_iv))
+        es->min_iv = s->interval;
+    /* the row is a time bucket of a quarter of the shortest member interval; a
+     * member reporting twice starts the next row whatever the jitter */
+    int refill = s->mv_pos && !isnan(es->row[s->mv_pos - 1]);
+    if (es->row_t != NO_TIME &&
+        (refill || (t > es->row_t && engine_sat_sub(t, es->row_t) >= es->min_iv / 4))) {
         ent_close_row(e, s->entity, es);
-    if (es->row_t == NO_TIME || t > es->row_t)
+        es->row_t = t;
+    }
+    if (es->row_t == NO_TIME)
         es->row_t = t;
     if (!s->mv_pos) {
-        /* members join while the model is still warming up; later arrivals
-         * stay out of it rather than reset what it has learnt */
-        if (es->dim >= e->conf.mvg.max_dim || (es->mvg && es->rows >= e->conf.mvg.warmup) ||
-            ent_add_member(e, es, s) != MEND_OK)
+        /* members join while the models are still warming up; later
+         * arrivals stay out of them rather than reset what they learnt */
+        if (es->dim >= e->conf.mvg.max_dim || es->rows >= e->conf.mvg.warmup ||
+            engine_ent_add_member(e, es, s) != MEND_OK)
             return;
     }
     if (isnan(es->row[s->mv_pos - 1]))
@@ -309,14 +528,27 @@ static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t,
     es->row[s->mv_pos - 1] = v;
 }
 
-int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
+/* ---- samples ---------------------------------------------------------------- */
+
+int engine_seen_reserve(struct mend_engine *e, uint32_t id)
 {
-    e->st.points++;
-    int64_t t = p->time_ns;
-    if (!p->has_time) {
-        e->st.no_time++;
-        t = e->watermark == NO_TIME ? 0 : e->watermark;
-    }
+    if (id < e->seen_cap)
+        return MEND_OK;
+    size_t cap = e->seen_cap ? e->seen_cap : 1024;
+    while (cap <= id)
+        cap *= 2;
+    int64_t *p = realloc(e->seen_w, cap * sizeof *p);
+    if (!p)
+        return MEND_ENOMEM;
+    e->seen_w = p;
+    e->ent_bytes += (cap - e->seen_cap) * sizeof *p;
+    e->seen_cap = cap;
+    return MEND_OK;
+}
+
+/* One sample whose time the clock guard accepted. */
+static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t)
+{
     struct mend_series *s;
     int created;
     int rc = mend_registry_get_after(e->reg, e->prev, p->key, p->key_len, p->entity, p->entity_len, &s,
@@ -325,26 +557,34 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
         e->st.refused_series++;
         return rc == MEND_ENOMEM ? rc : MEND_OK;
     }
-    if (created) {
-        rc = mend_scorer_init(mend_series_blob(s), &e->conf.scorer);
-        if (rc != MEND_OK)
-            return rc;
+    if (engine_seen_reserve(e, s->id) != MEND_OK)
+        return MEND_ENOMEM;
+    if (!(s->flags & SERIES_READY)) {
+        /* new, or its scorer could not start last time: never score on a
+         * state that did not initialise */
+        if (mend_scorer_init(mend_series_blob(s), &e->conf.scorer) != MEND_OK) {
+            e->st.init_failed++;
+            return MEND_OK;
+        }
+        s->flags |= SERIES_READY;
         s->first_t = s->last_t = t;
+        s->n = 0;
     } else if (t < s->last_t) {
-        if (s->last_t - t > e->conf.lateness_ns) {
+        if (engine_sat_sub(s->last_t, t) > e->conf.lateness_ns) {
             e->st.late_dropped++;
             return MEND_OK;
         }
         t = s->last_t; /* within the allowed lateness: scored as the newest */
     }
+    (void)created;
     if (s->n > 0 && t > s->last_t) {
-        int64_t gap = t - s->last_t;
+        int64_t gap = engine_sat_sub(t, s->last_t);
         s->interval = s->interval ? s->interval + (gap - s->interval) / 8 : gap;
     }
     e->prev = s;
     s->last_t = t;
     s->n++;
-    s->absent = 0;
+    s->flags &= (uint8_t)~SERIES_ABSENT;
     if (mend_series_push(e->reg, s, t, p->value) == MEND_ENOMEM)
         return MEND_ENOMEM;
     int event = 0;
@@ -360,13 +600,126 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
         raise_event(e, MEND_ANOM_SCORE, s, s->entity, t, score, p->value, d.expected, s->key,
                     s->key_len);
     }
-    if (e->conf.mvg_enabled && s->entity)
+    if (e->n_kinds && s->entity)
         ent_observe(e, s, t, p->value);
-    if (e->watermark == NO_TIME || t > e->watermark) {
-        e->watermark = t;
-        tick(e, t);
-    }
+    move_watermark(e, t);
+    e->seen_w[s->id] = e->watermark;
     return MEND_OK;
+}
+
+/* ---- the clock guard ---------------------------------------------------------
+ * A sample more than max_ahead past the watermark is held (key copied). The
+ * held run is refused and counted as soon as an ordinary sample arrives: one
+ * source's clock (a host a day ahead, a line dated 2200) does not move time
+ * for everyone. The run is confirmed -- the watermark jumps to its oldest
+ * sample and the held samples are scored in arrival order -- when it shows
+ * that the input as a whole moved on: samples from two entities (or, with
+ * one entity or none, two distinct times), or a full hold. */
+
+static void held_refuse(struct mend_engine *e)
+{
+    e->st.ahead_refused += e->n_held;
+    e->n_held = 0;
+    e->held_bytes = 0;
+}
+
+int engine_hold(struct mend_engine *e, const struct mend_point *p, int64_t t)
+{
+    size_t need = p->key_len + (p->entity ? p->entity_len : 0);
+    if (!e->held) {
+        e->held = calloc(HOLD_MAX, sizeof *e->held);
+        e->held_keys = malloc(HOLD_BYTES);
+        if (!e->held || !e->held_keys)
+            return MEND_ENOMEM;
+    }
+    if (e->n_held >= HOLD_MAX || e->held_bytes + need > HOLD_BYTES)
+        return MEND_ECAP;
+    struct held_point *h = &e->held[e->n_held++];
+    h->key_off = e->held_bytes;
+    h->key_len = p->key_len;
+    memcpy(e->held_keys + e->held_bytes, p->key, p->key_len);
+    e->held_bytes += p->key_len;
+    h->has_entity = p->entity != NULL;
+    h->ent_off = e->held_bytes;
+    h->ent_len = p->entity ? p->entity_len : 0;
+    if (h->ent_len)
+        memcpy(e->held_keys + e->held_bytes, p->entity, h->ent_len);
+    e->held_bytes += h->ent_len;
+    h->t = t;
+    h->value = p->value;
+    return MEND_OK;
+}
+
+/* Does the held run show the whole input moving? */
+static int held_confirmed(const struct mend_engine *e)
+{
+    const struct held_point *a = &e->held[0];
+    int one_entity = mend_registry_entity_count(e->reg) <= 2;
+    for (uint32_t i = 1; i < e->n_held; i++) {
+        const struct held_point *b = &e->held[i];
+        if (one_entity ? b->t != a->t
+                       : b->has_entity != a->has_entity || b->ent_len != a->ent_len ||
+                             memcmp(e->held_keys + b->ent_off, e->held_keys + a->ent_off, a->ent_len))
+            return 1;
+    }
+    return 0;
+}
+
+static int held_release(struct mend_engine *e)
+{
+    int64_t t0 = e->held[0].t;
+    for (uint32_t i = 1; i < e->n_held; i++)
+        if (e->held[i].t < t0)
+            t0 = e->held[i].t;
+    e->st.clock_jumps++;
+    move_watermark(e, t0);
+    uint32_t n = e->n_held;
+    e->n_held = 0; /* the released samples are in range now */
+    int rc = MEND_OK;
+    for (uint32_t i = 0; i < n && rc == MEND_OK; i++) {
+        const struct held_point *h = &e->held[i];
+        struct mend_point q = {
+            .key = e->held_keys + h->key_off,
+            .key_len = h->key_len,
+            .entity = h->has_entity ? e->held_keys + h->ent_off : NULL,
+            .entity_len = h->ent_len,
+            .time_ns = h->t,
+            .has_time = 1,
+            .value = h->value,
+        };
+        rc = point_in(e, &q, h->t);
+    }
+    e->held_bytes = 0;
+    return rc;
+}
+
+int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
+{
+    e->st.points++;
+    int64_t t = p->time_ns;
+    if (!p->has_time) {
+        e->st.no_time++;
+        t = e->watermark == NO_TIME ? 0 : e->watermark;
+    }
+    if (e->watermark != NO_TIME && t > engine_sat_add(e->watermark, e->conf.max_ahead_ns)) {
+        if (e->n_held && (t > engine_sat_add(e->held[0].t, e->conf.max_ahead_ns) ||
+                          e->held[0].t > engine_sat_add(t, e->conf.max_ahead_ns)))
+            held_refuse(e); /* not the same move: the older run was noise */
+        int rc = engine_hold(e, p, t);
+        if (rc == MEND_ENOMEM)
+            return rc;
+        if (rc == MEND_ECAP || held_confirmed(e)) {
+            int rrc = held_release(e);
+            if (rrc != MEND_OK)
+                return rrc;
+            if (rc == MEND_ECAP)
+                return point_in(e, p, t);
+        }
+        return MEND_OK;
+    }
+    if (e->n_held)
+        held_refuse(e);
+    return point_in(e, p, t);
 }
 
 static int sink_point(void *ctx, const struct mend_point *p)
@@ -389,239 +742,4 @@ void mend_engine_stats(const struct mend_engine *e, struct mend_engine_stats *st
     st->refused_series = e->st.refused_series;
     st->watermark = e->watermark;
     st->memory = mend_registry_memory(e->reg) + e->ent_bytes;
-}
-
-/* ---- checkpoints --------------------------------------------------------- */
-
-static void put_bytes32(struct mend_wbuf *w, const char *p, size_t n)
-{
-    mend_wbuf_u32(w, (uint32_t)n);
-    mend_wbuf_bytes(w, p, n);
-}
-
-int mend_engine_save(const struct mend_engine *e, struct mend_wbuf *w)
-{
-    mend_wbuf_u32(w, ENGINE_STATE_VERSION);
-    mend_wbuf_u64(w, e->blob_size);
-    mend_wbuf_u32(w, e->conf.series.ring_cap);
-    mend_wbuf_u32(w, (uint32_t)e->conf.mvg_enabled);
-    mend_wbuf_i64(w, e->watermark);
-    mend_wbuf_i64(w, e->next_tick);
-    mend_wbuf_i64(w, e->next_absence);
-    const struct mend_engine_stats *st = &e->st;
-    uint64_t counters[] = {st->points, st->scored, st->late_dropped, st->refused_series,
-                           st->anomalies, st->absences, st->multivariate, st->no_time,
-                           st->sparse_rows};
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-        mend_wbuf_u64(w, counters[i]);
-    uint32_t n = mend_registry_count(e->reg);
-    mend_wbuf_u32(w, n);
-    for (uint32_t i = 0; i < n; i++) {
-        struct mend_series *s = mend_registry_at(e->reg, i);
-        const struct mend_entity *ent = mend_registry_entity(e->reg, s->entity);
-        put_bytes32(w, s->key, s->key_len);
-        put_bytes32(w, ent->name, ent->name_len);
-        mend_wbuf_i64(w, s->first_t);
-        mend_wbuf_i64(w, s->last_t);
-        mend_wbuf_i64(w, s->interval);
-        mend_wbuf_u64(w, s->n);
-        mend_wbuf_f32(w, s->last_score);
-        mend_wbuf_u8(w, s->absent);
-        mend_wbuf_u32(w, s->ring_len);
-        if (s->ring_len) {
-            float *tmp = malloc(s->ring_len * sizeof *tmp);
-            int64_t *tt = malloc(s->ring_len * sizeof *tt);
-            if (!tmp || !tt) {
-                free(tmp);
-                free(tt);
-                return MEND_ENOMEM;
-            }
-            mend_series_recent(s, tmp, tt, s->ring_len);
-            for (uint32_t k = 0; k < s->ring_len; k++) {
-                mend_wbuf_f32(w, tmp[k]);
-                mend_wbuf_i64(w, tt[k]);
-            }
-            free(tmp);
-            free(tt);
-        }
-        int rc = mend_scorer_save(mend_series_blob(s), &e->conf.scorer, w);
-        if (rc)
-            return rc;
-    }
-    uint32_t ne = mend_registry_entity_count(e->reg);
-    mend_wbuf_u32(w, ne);
-    for (uint32_t i = 0; i < ne; i++) {
-        const struct ent_state *es = mend_registry_entity(e->reg, i)->user;
-        mend_wbuf_u8(w, es != NULL);
-        if (!es)
-            continue;
-        mend_wbuf_u32(w, es->dim);
-        for (uint32_t k = 0; k < es->dim; k++) {
-            mend_wbuf_u32(w, es->members[k]);
-            mend_wbuf_f64(w, es->row[k]);
-        }
-        mend_wbuf_i64(w, es->row_t);
-        mend_wbuf_u32(w, es->row_filled);
-        mend_wbuf_u64(w, es->rows);
-        mend_wbuf_u8(w, (uint8_t)es->in_event);
-        mend_wbuf_u8(w, es->mvg != NULL);
-        if (es->mvg) {
-            int rc = mend_mvg_save(es->mvg, w);
-            if (rc)
-                return rc;
-        }
-    }
-    int rc = mend_incidents_save(e->inc, w);
-    if (rc)
-        return rc;
-    return w->failed ? MEND_ENOMEM : MEND_OK;
-}
-
-int mend_engine_load(struct mend_engine *e, struct mend_rbuf *r)
-{
-    if (mend_registry_count(e->reg) != 0)
-        return MEND_EINVAL; /* only into a fresh engine */
-    uint32_t ver = mend_rbuf_u32(r);
-    if (r->failed)
-        return MEND_ECORRUPT;
-    if (ver != ENGINE_STATE_VERSION)
-        return MEND_EVERSION;
-    if (mend_rbuf_u64(r) != e->blob_size || mend_rbuf_u32(r) != e->conf.series.ring_cap ||
-        mend_rbuf_u32(r) != (uint32_t)e->conf.mvg_enabled)
-        return r->failed ? MEND_ECORRUPT : MEND_EVERSION;
-    e->watermark = mend_rbuf_i64(r);
-    e->next_tick = mend_rbuf_i64(r);
-    e->next_absence = mend_rbuf_i64(r);
-    struct mend_engine_stats *st = &e->st;
-    uint64_t *counters[] = {&st->points, &st->scored, &st->late_dropped, &st->refused_series,
-                            &st->anomalies, &st->absences, &st->multivariate, &st->no_time,
-                            &st->sparse_rows};
-    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
-        *counters[i] = mend_rbuf_u64(r);
-    uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || n > e->conf.series.max_series)
-        return MEND_ECORRUPT;
-    char *key = malloc(e->conf.series.max_key + 1), *ent = malloc(e->conf.series.max_key + 1);
-    int rc = key && ent ? MEND_OK : MEND_ENOMEM;
-    for (uint32_t i = 0; i < n && rc == MEND_OK; i++) {
-        uint32_t kl = mend_rbuf_u32(r);
-        if (r->failed || kl == 0 || kl > e->conf.series.max_key) {
-            rc = MEND_ECORRUPT;
-            break;
-        }
-        mend_rbuf_bytes(r, key, kl);
-        uint32_t el = mend_rbuf_u32(r);
-        if (r->failed || el > e->conf.series.max_key) {
-            rc = MEND_ECORRUPT;
-            break;
-        }
-        mend_rbuf_bytes(r, ent, el);
-        struct mend_series *s;
-        int created = 0;
-        rc = mend_registry_get(e->reg, key, kl, ent, el, &s, &created);
-        if (rc == MEND_OK && (!created || s->id != i))
-            rc = MEND_ECORRUPT; /* a duplicate key */
-        if (rc != MEND_OK)
-            break;
-        rc = mend_scorer_init(mend_series_blob(s), &e->conf.scorer);
-        if (rc != MEND_OK)
-            break;
-        s->first_t = mend_rbuf_i64(r);
-        s->last_t = mend_rbuf_i64(r);
-        s->interval = mend_rbuf_i64(r);
-        s->n = mend_rbuf_u64(r);
-        s->last_score = mend_rbuf_f32(r);
-        s->absent = mend_rbuf_u8(r);
-        uint32_t rl = mend_rbuf_u32(r);
-        if (r->failed || rl > e->conf.series.ring_cap) {
-            rc = MEND_ECORRUPT;
-            break;
-        }
-        for (uint32_t k = 0; k < rl && rc == MEND_OK; k++) {
-            float v = mend_rbuf_f32(r);
-            rc = mend_series_push(e->reg, s, mend_rbuf_i64(r), v);
-        }
-        if (rc == MEND_OK)
-            rc = mend_scorer_load(mend_series_blob(s), &e->conf.scorer, r);
-    }
-    free(key);
-    free(ent);
-    if (rc != MEND_OK)
-        return rc;
-    uint32_t ne = mend_rbuf_u32(r);
-    if (r->failed || ne != mend_registry_entity_count(e->reg))
-        return MEND_ECORRUPT;
-    for (uint32_t i = 0; i < ne; i++) {
-        if (!mend_rbuf_u8(r))
-            continue;
-        struct mend_entity *entity = mend_registry_entity(e->reg, i);
-        struct ent_state *es = ent_state_get(e, entity);
-        if (!es)
-            return MEND_ENOMEM;
-        uint32_t dim = mend_rbuf_u32(r);
-        if (r->failed || dim > e->conf.mvg.max_dim)
-            return MEND_ECORRUPT;
-        for (uint32_t k = 0; k < dim; k++) {
-            uint32_t sid = mend_rbuf_u32(r);
-            double v = mend_rbuf_f64(r);
-            struct mend_series *s = mend_registry_at(e->reg, sid);
-            if (r->failed || !s || s->entity != i || s->mv_pos)
-                return MEND_ECORRUPT;
-            if (ent_add_member(e, es, s) != MEND_OK)
-                return MEND_ENOMEM;
-            es->row[k] = v;
-        }
-        es->row_t = mend_rbuf_i64(r);
-        es->row_filled = mend_rbuf_u32(r);
-        es->rows = mend_rbuf_u64(r);
-        es->in_event = mend_rbuf_u8(r);
-        if (mend_rbuf_u8(r)) {
-            rc = mend_mvg_load(r, &e->conf.mvg, &es->mvg);
-            if (rc != MEND_OK)
-                return rc;
-            if (mend_mvg_dim(es->mvg) != es->dim)
-                return MEND_ECORRUPT;
-            es->model_dim = es->dim;
-        }
-        if (r->failed)
-            return MEND_ECORRUPT;
-    }
-    rc = mend_incidents_load(e->inc, r, mend_registry_entity_count(e->reg), mend_registry_count(e->reg));
-    if (rc != MEND_OK)
-        return rc;
-    if (r->failed || r->off != r->len)
-        return MEND_ECORRUPT;
-    return MEND_OK;
-}
-
-int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen)
-{
-    struct mend_wbuf w;
-    mend_wbuf_init(&w);
-    int rc = mend_engine_save(e, &w);
-    if (rc == MEND_OK)
-        rc = mend_ckpt_write(path, ENGINE_CKPT_KIND, ENGINE_STATE_VERSION, w.data, w.len, err, errlen);
-    else
-        snprintf(err, errlen, "%s: cannot serialise engine state: %s", path, mend_strerror(rc));
-    mend_wbuf_fini(&w);
-    return rc;
-}
-
-int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen)
-{
-    unsigned char *payload = NULL;
-    size_t len = 0;
-    int rc = mend_ckpt_read(path, ENGINE_CKPT_KIND, ENGINE_STATE_VERSION, &payload, &len, err, errlen);
-    if (rc != MEND_OK)
-        return rc;
-    struct mend_rbuf r;
-    mend_rbuf_init(&r, payload, len);
-    rc = mend_engine_load(e, &r);
-    if (rc != MEND_OK)
-        snprintf(err, errlen,
-                 "%s: checkpoint does not match this configuration or is damaged (%s); "
-                 "move it away to start fresh",
-                 path, mend_strerror(rc));
-    free(payload);
-    return rc;
 }

@@ -28,7 +28,8 @@
 #include <gsl/gsl_cdf.h>
 
 #define SAVE_TAG 0x3147564du /* "MVG1" little-endian */
-#define SAVE_VERSION 2u      /* 2: packed triangles, scalar fourth moment */
+#define SAVE_VERSION 3u      /* 2: packed triangles, scalar fourth moment;
+                                3: refit S kept, no marginal cache */
 /* Inputs beyond this are nonsense for a metric and would overflow the
  * fourth moments kept for the shrinkage estimate. */
 #define MAX_ABS 1e75
@@ -41,6 +42,7 @@ struct mend_mvg {
     size_t dim;
     double alpha;          /* EW weight from the half-life; 0 = no forgetting */
     uint64_t n;            /* samples learnt */
+    uint64_t gen;          /* refits so far: names the factor a scratch cached from */
     uint32_t since_refit;  /* samples learnt since the factor was computed */
     uint32_t fac_state;    /* FAC_* */
     double lambda;         /* shrinkage used by fac */
@@ -48,19 +50,27 @@ struct mend_mvg {
     double q4;             /* EW mean of sum_{i<j} w_ij^2, for sum Var(C_ij) */
     double *mean;          /* dim */
     double *cov;           /* packed lower triangle: EW covariance C */
+    double *shr;           /* packed: the shrunk S of the last refit, kept so
+                              the factor of any marginal is a pure function
+                              of the model (scratch caches are then only a
+                              speed-up, never state) */
     double *fac;           /* packed lower triangle: Cholesky factor of S */
-    double *work;          /* packed, allocated on the first row with a hole:
-                              factor of a marginal (missing values), cached
-                              for its pattern of observed dimensions because
-                              rows with the same hole tend to repeat */
-    uint32_t *widx;        /* dim: observed dimensions of the cached marginal */
-    size_t wk;             /* their count; 0 = no cache */
-    uint32_t wstate;       /* FAC_OK or FAC_FAILED for that pattern */
-    uint32_t wage;         /* samples learnt since the marginal was factored */
-    double *r;             /* dim: residual */
-    double *z;             /* dim: solves */
+    struct mend_mvg_scratch *own; /* for the non-const convenience calls */
+    double mem[];          /* mean, cov, shr, fac */
+};
+
+/* Caller-owned working memory of a const score: residuals, solves and the
+ * cached factor of the last marginal (pattern of observed dimensions). */
+struct mend_mvg_scratch {
+    size_t dim;
+    double *r, *z;         /* dim */
     uint32_t *idx;         /* dim: observed dimensions */
-    double mem[];          /* mean, cov, fac, r, z, then idx and widx */
+    double *work;          /* packed tri(dim): factor of the cached marginal */
+    uint32_t *widx;        /* its observed dimensions */
+    size_t wk;             /* their count; 0 = no cache */
+    uint64_t wgen;         /* model generation it was factored from */
+    uint32_t wstate;       /* FAC_OK or FAC_FAILED */
+    double mem[];
 };
 
 /* Entries of a packed lower triangle of order k. */
@@ -92,7 +102,7 @@ void mend_mvg_free(struct mend_mvg *m)
 {
     if (!m)
         return;
-    free(m->work);
+    mend_mvg_scratch_free(m->own);
     free(m);
 }
 
@@ -108,9 +118,8 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     if (dim > c->max_dim)
         return MEND_ECAP;
     /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
-    size_t nd = 3 * dim + 2 * tri(dim);
-    size_t ni = 2 * dim;
-    struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double) + ni * sizeof(uint32_t));
+    size_t nd = dim + 3 * tri(dim);
+    struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double));
     if (!m)
         return MEND_ENOMEM;
     m->conf = *c;
@@ -118,14 +127,36 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->alpha = isinf(c->half_life) ? 0.0 : -expm1(-M_LN2 / c->half_life);
     m->mean = m->mem;
     m->cov = m->mean + dim;
-    m->fac = m->cov + tri(dim);
-    m->r = m->fac + tri(dim);
-    m->z = m->r + dim;
-    m->idx = (uint32_t *)(void *)(m->z + dim);
-    m->widx = m->idx + dim;
+    m->shr = m->cov + tri(dim);
+    m->fac = m->shr + tri(dim);
     *out = m;
     return MEND_OK;
 }
+
+size_t mend_mvg_scratch_size(size_t dim)
+{
+    return sizeof(struct mend_mvg_scratch) + (2 * dim + tri(dim)) * sizeof(double) +
+           2 * dim * sizeof(uint32_t);
+}
+
+int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
+{
+    if (!out || dim < 1 || dim > MEND_MVG_MAX_DIM_LIMIT)
+        return MEND_EINVAL;
+    struct mend_mvg_scratch *w = calloc(1, mend_mvg_scratch_size(dim));
+    if (!w)
+        return MEND_ENOMEM;
+    w->dim = dim;
+    w->r = w->mem;
+    w->z = w->r + dim;
+    w->work = w->z + dim;
+    w->idx = (uint32_t *)(void *)(w->work + tri(dim));
+    w->widx = w->idx + dim;
+    *out = w;
+    return MEND_OK;
+}
+
+void mend_mvg_scratch_free(struct mend_mvg_scratch *w) { free(w); }
 
 size_t mend_mvg_dim(const struct mend_mvg *m) { return m->dim; }
 uint64_t mend_mvg_count(const struct mend_mvg *m) { return m->n; }
@@ -192,15 +223,28 @@ static int cholesky_packed(double *a, size_t k)
     return 0;
 }
 
-/* Builds the shrunk covariance over the k dimensions in idx into out (packed)
- * and factors it in place, adding jitter to the diagonal while the
- * factorisation fails. Returns MEND_OK or MEND_ERANGE. */
-static int factor_into(const struct mend_mvg *m, double *out, const uint32_t *idx, size_t k,
-                       double lambda, double *jitter_used)
+/* Builds the shrunk covariance of the whole model into m->shr. */
+static void build_shrunk(struct mend_mvg *m, double lambda)
+{
+    size_t d = m->dim;
+    for (size_t i = 0; i < d; i++) {
+        const double *crow = m->cov + tri(i);
+        double *srow = m->shr + tri(i);
+        for (size_t j = 0; j < i; j++)
+            srow[j] = (1.0 - lambda) * crow[j];
+        srow[i] = crow[i];
+    }
+}
+
+/* Copies the sub-matrix of the packed S over the k dimensions in idx into
+ * out (packed) and factors it in place, adding jitter to the diagonal while
+ * the factorisation fails. Returns MEND_OK or MEND_ERANGE. */
+static int factor_into(const double *S, double *out, const uint32_t *idx, size_t k,
+                       double *jitter_used)
 {
     double base = 0.0;
     for (size_t a = 0; a < k; a++)
-        base += m->cov[tri(idx[a]) + idx[a]];
+        base += S[tri(idx[a]) + idx[a]];
     base /= (double)k;
     if (!(base > 0.0) || !isfinite(base))
         base = 1.0;
@@ -208,11 +252,11 @@ static int factor_into(const struct mend_mvg *m, double *out, const uint32_t *id
         double jit = t == 0 ? 0.0 : base * pow(10.0, -12.0 + 2.0 * t);
         for (size_t a = 0; a < k; a++) {
             size_t i = idx[a]; /* idx is increasing: idx[b] < i for b < a */
-            const double *crow = m->cov + tri(i);
+            const double *srow = S + tri(i);
             double *orow = out + tri(a);
             for (size_t b = 0; b < a; b++)
-                orow[b] = (1.0 - lambda) * crow[idx[b]];
-            orow[a] = crow[i] + jit;
+                orow[b] = srow[idx[b]];
+            orow[a] = srow[i] + jit;
         }
         if (cholesky_packed(out, k) == 0) {
             *jitter_used = jit;
@@ -222,15 +266,21 @@ static int factor_into(const struct mend_mvg *m, double *out, const uint32_t *id
     return MEND_ERANGE;
 }
 
-static int refit(struct mend_mvg *m)
+/* A new factor from the statistics so far. Done by learning, when the
+ * factor is due, so that scoring never writes to the model. */
+static void refit(struct mend_mvg *m)
 {
-    for (size_t i = 0; i < m->dim; i++)
-        m->idx[i] = (uint32_t)i;
     m->since_refit = 0;
+    m->gen++;
     m->lambda = shrink_lambda(m);
-    int rc = factor_into(m, m->fac, m->idx, m->dim, m->lambda, &m->jitter);
+    build_shrunk(m, m->lambda);
+    if (m->dim > MEND_MVG_MAX_DIM_LIMIT)
+        return;
+    uint32_t idx[MEND_MVG_MAX_DIM_LIMIT];
+    for (size_t i = 0; i < m->dim; i++)
+        idx[i] = (uint32_t)i;
+    int rc = factor_into(m->shr, m->fac, idx, m->dim, &m->jitter);
     m->fac_state = rc == MEND_OK ? FAC_OK : FAC_FAILED;
-    return rc;
 }
 
 static int check_input(const double *x, size_t d, size_t *observed)
@@ -258,11 +308,10 @@ static void put_zero(size_t d, double *score, double *d2, double *contrib)
 }
 
 /* Mahalanobis distance of r[0..k) under the packed factor L; fills
- * share[0..k) with r_a (S^-1 r)_a when share is not NULL. Uses m->z. */
-static double mahalanobis(struct mend_mvg *m, const double *L, size_t k, const double *r,
+ * share[0..k) with r_a (S^-1 r)_a when share is not NULL. z: k doubles of scratch. */
+static double mahalanobis(double *z, const double *L, size_t k, const double *r,
                           double *share)
 {
-    double *z = m->z;
     /* forward: L z = r */
     for (size_t i = 0; i < k; i++) {
         const double *row = L + tri(i);
@@ -290,58 +339,52 @@ static double mahalanobis(struct mend_mvg *m, const double *L, size_t k, const d
 }
 
 /* mend_mvg_score once x has passed check_input with k observed dimensions. */
-static int score_checked(struct mend_mvg *m, const double *x, size_t k, double *score,
-                         double *d2, double *contrib)
+static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
+                         struct mend_mvg_scratch *w, double *score, double *d2, double *contrib)
 {
     size_t d = m->dim;
     put_zero(d, score, d2, contrib);
     if (m->n < warmup_of(m) || k == 0)
         return MEND_OK;
+    if (m->fac_state == FAC_NONE)
+        return MEND_OK; /* warm (e.g. restored from an old state) but never refitted */
 
     double dist;
     if (k == d) {
-        if (m->fac_state == FAC_NONE || m->since_refit >= m->conf.refit_every)
-            refit(m);
         if (m->fac_state != FAC_OK)
             return MEND_ERANGE;
         for (size_t i = 0; i < d; i++)
-            m->r[i] = x[i] - m->mean[i];
-        dist = mahalanobis(m, m->fac, d, m->r, contrib);
+            w->r[i] = x[i] - m->mean[i];
+        dist = mahalanobis(w->z, m->fac, d, w->r, contrib);
     } else {
         /* Marginal over the observed dimensions: the sub-matrix of S. */
         k = 0;
         for (size_t i = 0; i < d; i++) {
             if (!isnan(x[i])) {
-                m->idx[k] = (uint32_t)i;
-                m->r[k] = x[i] - m->mean[i];
+                w->idx[k] = (uint32_t)i;
+                w->r[k] = x[i] - m->mean[i];
                 k++;
             }
         }
-        int cached = m->wk == k && m->wage < m->conf.refit_every &&
-                     memcmp(m->widx, m->idx, k * sizeof *m->idx) == 0;
+        int cached = w->wk == k && w->wgen == m->gen &&
+                     memcmp(w->widx, w->idx, k * sizeof *w->idx) == 0;
         if (!cached) {
-            /* the marginal's matrix is only needed once a row has a hole */
-            if (!m->work && !(m->work = calloc(tri(d), sizeof *m->work)))
-                return MEND_ENOMEM;
-            double lambda = m->fac_state == FAC_OK && m->since_refit < m->conf.refit_every
-                                ? m->lambda
-                                : shrink_lambda(m);
             double jit;
-            int frc = factor_into(m, m->work, m->idx, k, lambda, &jit);
-            memcpy(m->widx, m->idx, k * sizeof *m->idx);
-            m->wk = k;
-            m->wage = 0;
-            m->wstate = frc == MEND_OK ? FAC_OK : FAC_FAILED;
+            int frc = factor_into(m->shr, w->work, w->idx, k, &jit);
+            memcpy(w->widx, w->idx, k * sizeof *w->idx);
+            w->wk = k;
+            w->wgen = m->gen;
+            w->wstate = frc == MEND_OK ? FAC_OK : FAC_FAILED;
         }
-        if (m->wstate != FAC_OK)
+        if (w->wstate != FAC_OK)
             return MEND_ERANGE;
         /* contrib doubles as scratch for the k shares before scattering. */
-        dist = mahalanobis(m, m->work, k, m->r, contrib);
+        dist = mahalanobis(w->z, w->work, k, w->r, contrib);
         if (contrib) {
             for (size_t a = k; a-- > 0;) {
                 double s = contrib[a];
                 contrib[a] = 0.0;
-                contrib[m->idx[a]] = s;
+                contrib[w->idx[a]] = s;
             }
         }
     }
@@ -370,21 +413,38 @@ static int score_checked(struct mend_mvg *m, const double *x, size_t k, double *
     return MEND_OK;
 }
 
-int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
-                   double *contrib)
+int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w,
+                      double *score, double *d2, double *contrib)
 {
-    if (!m || !x)
+    if (!m || !x || !w || w->dim < m->dim)
         return MEND_EINVAL;
     size_t k;
     if (check_input(x, m->dim, &k) != MEND_OK) {
         put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE;
     }
-    return score_checked(m, x, k, score, d2, contrib);
+    return score_checked(m, x, k, w, score, d2, contrib);
 }
 
-/* mend_mvg_learn once x has passed check_input. */
-static void learn_checked(struct mend_mvg *m, const double *x)
+static int own_scratch(struct mend_mvg *m)
+{
+    if (!m->own && mend_mvg_scratch_new(m->dim, &m->own) != MEND_OK)
+        return MEND_ENOMEM;
+    return MEND_OK;
+}
+
+int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
+                   double *contrib)
+{
+    if (!m || !x)
+        return MEND_EINVAL;
+    if (own_scratch(m) != MEND_OK)
+        return MEND_ENOMEM;
+    return mend_mvg_score_ro(m, x, m->own, score, d2, contrib);
+}
+
+/* mend_mvg_learn once x has passed check_input. r: dim doubles of scratch. */
+static void learn_checked(struct mend_mvg *m, const double *x, double *r)
 {
     size_t d = m->dim;
     m->n++;
@@ -392,7 +452,7 @@ static void learn_checked(struct mend_mvg *m, const double *x)
     if (m->alpha > a)
         a = m->alpha;
     double keep = 1.0 - a;
-    double *r = m->r, *mean = m->mean;
+    double *mean = m->mean;
     /* s4 = sum_{i<j} (r_i r_j)^2 as sum_i r_i^2 (r_0^2 + ... + r_{i-1}^2) */
     double s4 = 0.0, below = 0.0;
     for (size_t i = 0; i < d; i++) {
@@ -416,19 +476,30 @@ static void learn_checked(struct mend_mvg *m, const double *x)
     m->q4 = keep * m->q4 + a * (keep * keep * s4);
     if (m->since_refit < UINT32_MAX)
         m->since_refit++;
-    if (m->wage < UINT32_MAX)
-        m->wage++;
+    /* the factor the next score needs: first once warm, then every
+     * refit_every rows (scoring only reads it) */
+    if (m->n >= warmup_of(m) && (m->fac_state == FAC_NONE || m->since_refit >= m->conf.refit_every))
+        refit(m);
+}
+
+int mend_mvg_learn_ro(struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w)
+{
+    if (!m || !x || !w || w->dim < m->dim)
+        return MEND_EINVAL;
+    size_t k;
+    if (check_input(x, m->dim, &k) != MEND_OK)
+        return MEND_ERANGE;
+    learn_checked(m, x, w->r);
+    return MEND_OK;
 }
 
 int mend_mvg_learn(struct mend_mvg *m, const double *x)
 {
     if (!m || !x)
         return MEND_EINVAL;
-    size_t k;
-    if (check_input(x, m->dim, &k) != MEND_OK)
-        return MEND_ERANGE;
-    learn_checked(m, x);
-    return MEND_OK;
+    if (own_scratch(m) != MEND_OK)
+        return MEND_ENOMEM;
+    return mend_mvg_learn_ro(m, x, m->own);
 }
 
 int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2,
@@ -436,15 +507,17 @@ int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2
 {
     if (!m || !x)
         return MEND_EINVAL;
+    if (own_scratch(m) != MEND_OK)
+        return MEND_ENOMEM;
     size_t k;
     if (check_input(x, m->dim, &k) != MEND_OK) {
         put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE; /* nothing learnt */
     }
-    int rc = score_checked(m, x, k, score, d2, contrib);
+    int rc = score_checked(m, x, k, m->own, score, d2, contrib);
     if (rc != MEND_OK && rc != MEND_ERANGE)
         return rc;
-    learn_checked(m, x);
+    learn_checked(m, x, m->own->r);
     return rc;
 }
 
@@ -470,17 +543,11 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
     save_f64s(w, m->mean, d);
     save_f64s(w, m->cov, tri(d));
     mend_wbuf_f64(w, m->q4);
+    mend_wbuf_u64(w, m->gen);
+    if (m->fac_state != FAC_NONE)
+        save_f64s(w, m->shr, tri(d));
     if (m->fac_state == FAC_OK)
         save_f64s(w, m->fac, tri(d));
-    /* The cached marginal factor too, or a restored model would refactor
-     * earlier than the original and drift from it in the last bits. */
-    mend_wbuf_u32(w, (uint32_t)m->wk);
-    mend_wbuf_u32(w, m->wstate);
-    mend_wbuf_u32(w, m->wage);
-    for (size_t a = 0; a < m->wk; a++)
-        mend_wbuf_u32(w, m->widx[a]);
-    if (m->wk > 0 && m->wstate == FAC_OK)
-        save_f64s(w, m->work, tri(m->wk));
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -543,27 +610,12 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
     for (size_t i = 0; i < d; i++)
         if (m->cov[tri(i) + i] < 0.0)
             goto fail;
+    m->gen = mend_rbuf_u64(r);
+    if (m->fac_state != FAC_NONE && load_f64s(r, m->shr, tri(d)) != MEND_OK)
+        goto fail;
     if (m->fac_state == FAC_OK &&
         (load_f64s(r, m->fac, tri(d)) != MEND_OK || !factor_ok(m->fac, d)))
         goto fail;
-    uint32_t wk = mend_rbuf_u32(r);
-    m->wstate = mend_rbuf_u32(r);
-    m->wage = mend_rbuf_u32(r);
-    if (r->failed || wk > d || (wk > 0 && m->wstate != FAC_OK && m->wstate != FAC_FAILED))
-        goto fail;
-    m->wk = wk;
-    for (size_t a = 0; a < m->wk; a++) {
-        uint32_t v = mend_rbuf_u32(r);
-        if (v >= d || (a > 0 && v <= m->widx[a - 1]))
-            goto fail;
-        m->widx[a] = v;
-    }
-    if (m->wk > 0 && m->wstate == FAC_OK) {
-        if (!m->work && !(m->work = calloc(tri(d), sizeof *m->work)))
-            goto fail;
-        if (load_f64s(r, m->work, tri(m->wk)) != MEND_OK || !factor_ok(m->work, m->wk))
-            goto fail;
-    }
     if (r->failed)
         goto fail;
     *out = m;

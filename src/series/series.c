@@ -120,6 +120,7 @@ void mend_series_conf_defaults(struct mend_series_conf *c)
     c->max_entities = 100000;
     c->max_key = 1024;
     c->hash_seed = 0;
+    c->idle_evict_ns = 86400LL * 1000000000LL;
 }
 
 /* What malloc(n) costs, as glibc rounds it: a 8-byte header, 16-byte
@@ -570,6 +571,25 @@ long mend_registry_slot(const struct mend_registry *r, const char *key, size_t k
     while (t->slots[i].id1 != s->id + 1)
         i = (i + 1) & t->mask;
     return (long)i;
+}
+
+uint32_t mend_registry_free_ids(const struct mend_registry *r, uint32_t *out, uint32_t max)
+{
+    uint32_t n = 0;
+    for (uint32_t f = r->free_head; f && n < max; f = rec(r, f - 1)->next_in_entity)
+        out[n++] = f - 1;
+    return n;
+}
+
+int mend_registry_entity_get(struct mend_registry *r, const char *name, size_t len, uint32_t *id)
+{
+    int capped = 0;
+    int rc = entity_get(r, name, len, id, &capped);
+    if (rc == MEND_OK && capped)
+        return MEND_ECAP;
+    if (rc == MEND_OK && *id == 0)
+        return MEND_EINVAL;
+    return rc;
 }
 
 int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, const char *key,

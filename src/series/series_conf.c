@@ -16,6 +16,10 @@ static const struct mend_conf_entry entries[] = {
      .def = "512", .help = "recent values kept per series (for localisation)"},
     {.key = "max_entities", .type = MEND_CT_U32, .off = OFF(max_entities), .min = 1, .max = 1e8,
      .def = "100000", .help = "entity cap"},
+    {.key = "idle_evict", .type = MEND_CT_DUR, .off = OFF(idle_evict_ns), .min = 0,
+     .max = 86400.0 * 3660, .def = "1d",
+     .help = "a series silent this long (event time) is evicted, its id reused (churning labels "
+             "do not fill the cap for good); 0 = never"},
 };
 
 const struct mend_conf_map mend_series_conf_map = {

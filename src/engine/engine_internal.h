@@ -1,0 +1,86 @@
+/* engine_internal.h -- what engine.c (the loop) and engine_state.c (save
+ * and load) share: the engine struct and its per-entity state. */
+#ifndef MEND_ENGINE_INTERNAL_H
+#define MEND_ENGINE_INTERNAL_H
+
+#include "mend/engine.h"
+#include "mend/model.h"
+
+#define NO_TIME INT64_MIN
+#define VACANT UINT32_MAX         /* an entity row position whose series was evicted */
+#define SERIES_READY 0x1          /* mend_series.flags: the scorer state is initialised */
+#define SERIES_ABSENT 0x2         /* ... an absence event is out for it */
+#define HOLD_MAX 256              /* samples held while the clock guard decides */
+#define HOLD_BYTES (256u << 10)   /* their keys and entity names */
+
+/* One entity model instance (kind k of the engine) and its training. */
+struct ent_model {
+    void *m;                      /* the live model, NULL before the first */
+    void *scratch;
+    uint32_t dim;                 /* dimension of m */
+    uint8_t in_event;             /* an event is out; re-arm once the tail recovers */
+    double *buf;                  /* training window: train_rows x bdim, a ring */
+    uint32_t bdim, buf_n, buf_head;
+    uint32_t since_train;         /* rows collected since the last submit */
+    struct mend_train_job *job;   /* a training under way */
+    int64_t live_at;              /* event time at which job's model goes live */
+};
+
+/* Per-entity state behind mend_entity.user. */
+struct ent_state {
+    uint32_t dim;                 /* members with a row position */
+    uint32_t cap;
+    uint32_t *members;            /* series id per position, VACANT once evicted */
+    double *row;                  /* the row being assembled; NaN = not yet seen */
+    double *contrib;              /* per-dimension contributions of the last score */
+    int64_t row_t;                /* event time the row started */
+    int64_t min_iv;               /* shortest member interval: the bucket is a quarter of it */
+    uint32_t row_filled;
+    uint64_t rows;
+    struct ent_model mod[];       /* one per model kind */
+};
+
+struct held_point {
+    size_t key_off, key_len, ent_off, ent_len;
+    int has_entity;
+    int64_t t;
+    double value;
+};
+
+struct mend_engine {
+    struct mend_engine_conf conf;
+    struct mend_score_out score_out;
+    int has_scores;
+    struct mend_registry *reg;
+    struct mend_incidents *inc;
+    size_t blob_size;
+    int64_t watermark;
+    int64_t next_tick;
+    int64_t next_absence;         /* event time of the next scan for silent series */
+    int64_t next_evict;           /* ... and for idle ones */
+    struct mend_engine_stats st;
+    size_t ent_bytes;
+    struct mend_series *prev;     /* the last series seen, for the successor hint */
+    int64_t *seen_w;              /* per series id: the watermark at its last sample */
+    size_t seen_cap;
+    struct mend_model_kind kinds[MEND_ENGINE_MAX_MODELS];
+    uint32_t n_kinds;
+    struct mend_trainer *trainer; /* started by the first kind with a train op */
+    struct held_point *held;      /* the clock guard's held run */
+    char *held_keys;
+    uint32_t n_held;
+    size_t held_bytes;
+};
+
+int64_t engine_sat_add(int64_t a, int64_t b);
+int64_t engine_sat_sub(int64_t a, int64_t b);
+int engine_ent_add_member(struct mend_engine *e, struct ent_state *es, struct mend_series *s);
+void engine_model_clear(struct mend_engine *e, uint32_t k, struct ent_model *em);
+void engine_ent_free(struct mend_engine *e, struct ent_state *es);
+/* Makes room for series id in seen_w. MEND_OK or MEND_ENOMEM. */
+int engine_seen_reserve(struct mend_engine *e, uint32_t id);
+/* Adds p (time t) to the clock guard's held run: MEND_OK, MEND_ECAP when
+ * the hold is full, MEND_ENOMEM. */
+int engine_hold(struct mend_engine *e, const struct mend_point *p, int64_t t);
+
+#endif
