@@ -107,6 +107,8 @@ int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char
 
 int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen)
 {
+    /* The value is formatted only for the message: every new series checks
+     * its configuration, so the passing path must not print. */
     char v[32];
     if (err && errlen)
         err[0] = '\0';
@@ -114,35 +116,29 @@ int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t e
         return fail(err, errlen, "?", "", "no configuration");
     const unsigned known = MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_ROBUST | MEND_DET_SEASONAL |
                            MEND_DET_RANGE | MEND_DET_DIFF;
-    snprintf(v, sizeof v, "0x%x", c->detectors);
     if (!c->detectors || (c->detectors & ~known))
-        return fail(err, errlen, "detectors", v, "must name at least one known detector");
-    snprintf(v, sizeof v, "%u", c->probation);
+        return snprintf(v, sizeof v, "0x%x", c->detectors),
+               fail(err, errlen, "detectors", v, "must name at least one known detector");
     if (c->probation < 2 || c->probation > MEND_SCORER_MAX_PROBATION)
-        return fail(err, errlen, "probation", v, "must be in 2..100000");
-    snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n);
-    if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE ||
-        c->debounce_k > c->debounce_n)
-        return fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
+        return snprintf(v, sizeof v, "%u", c->probation), fail(err, errlen, "probation", v, "must be in 2..100000");
+    if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE || c->debounce_k > c->debounce_n)
+        return snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n),
+               fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
     if (!(c->threshold >= 0.01 && c->threshold <= 1.0) ||
         !(c->range_margin >= 0.0 && c->range_margin <= 10.0) ||
         !(c->quiet >= 0.0 && c->quiet <= 100.0) || !(c->rearm >= 1.0 && c->rearm <= 1e6))
         return fail(err, errlen, "threshold", "", "or range_margin, quiet, rearm out of range");
-    snprintf(v, sizeof v, "%u", c->lik_short);
     if (c->lik_short < 1 || c->lik_short > 1000)
-        return fail(err, errlen, "likelihood_short", v, "must be in 1..1000");
-    snprintf(v, sizeof v, "%u", c->robust_window);
+        return snprintf(v, sizeof v, "%u", c->lik_short), fail(err, errlen, "likelihood_short", v, "must be in 1..1000");
     if (c->robust_window < 3 || c->robust_window > MEND_SCORER_MAX_ROBUST_WINDOW)
-        return fail(err, errlen, "robust_window", v, "must be in 3..1024");
-    snprintf(v, sizeof v, "%u", c->warmup);
+        return snprintf(v, sizeof v, "%u", c->robust_window), fail(err, errlen, "robust_window", v, "must be in 3..1024");
     if (c->warmup > MEND_SCORER_MAX_PROBATION)
-        return fail(err, errlen, "warmup", v, "must be in 0..100000");
-    snprintf(v, sizeof v, "%u", c->season_bins);
+        return snprintf(v, sizeof v, "%u", c->warmup), fail(err, errlen, "warmup", v, "must be in 0..100000");
     if (c->season_bins < 2 || c->season_bins > MEND_SCORER_MAX_SEASON_BINS)
-        return fail(err, errlen, "season_bins", v, "must be in 2..2016");
-    snprintf(v, sizeof v, "%lld", (long long)c->season_period_s);
+        return snprintf(v, sizeof v, "%u", c->season_bins), fail(err, errlen, "season_bins", v, "must be in 2..2016");
     if (c->season_period_s < 0 || c->season_period_s > 366 * 86400)
-        return fail(err, errlen, "season_period", v, "must be in 0..366d");
+        return snprintf(v, sizeof v, "%lld", (long long)c->season_period_s),
+               fail(err, errlen, "season_period", v, "must be in 0..366d");
     return MEND_OK;
 }
 

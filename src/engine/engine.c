@@ -547,7 +547,7 @@ int engine_seen_reserve(struct mend_engine *e, uint32_t id)
 }
 
 /* One sample whose time the clock guard accepted. */
-static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t)
+static inline int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t)
 {
     struct mend_series *s;
     int created;
@@ -557,7 +557,7 @@ static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t
         e->st.refused_series++;
         return rc == MEND_ENOMEM ? rc : MEND_OK;
     }
-    if (engine_seen_reserve(e, s->id) != MEND_OK)
+    if (s->id >= e->seen_cap && engine_seen_reserve(e, s->id) != MEND_OK)
         return MEND_ENOMEM;
     if (!(s->flags & SERIES_READY)) {
         /* new, or its scorer could not start last time: never score on a
