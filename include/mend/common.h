@@ -27,6 +27,11 @@ enum {
 /* Returns a static string naming the code; never NULL. */
 const char *mend_strerror(int code);
 
+/* Writes a printf-style message to err (NUL-terminated, cut to errlen); does
+ * nothing when err is NULL or errlen is 0. The one way functions that take
+ * (err, errlen) fill them. */
+void mend_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- the parser → engine contract --------------------------------------
  * A parser turns one input line into zero or more points and hands each to
  * sink->point(). Everything a point points to is borrowed and valid only for

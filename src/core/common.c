@@ -5,12 +5,25 @@
 #define _GNU_SOURCE
 #include "mend/common.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <errno.h>
 #include <locale.h>
 #include <pthread.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+void mend_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
 
 const char *mend_strerror(int code)
 {

@@ -21,18 +21,6 @@
 #define KEY_MAX 256   /* longest dotted key in messages */
 #define MSG_MAX 512
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void join(char *out, size_t n, const char *prefix, const char *key, size_t klen)
 {
@@ -173,7 +161,7 @@ static int bad_value(const struct mend_conf_entry *e, const char *key, const cha
 {
     char what[256];
     if (e->accepts) {
-        set_err(err, errlen, "%s: '%s' %s", key, v, e->accepts);
+        mend_set_err(err, errlen, "%s: '%s' %s", key, v, e->accepts);
         return MEND_EINVAL;
     }
     switch (e->type) {
@@ -189,7 +177,7 @@ static int bad_value(const struct mend_conf_entry *e, const char *key, const cha
                  "is not a duration (like 250ms, 10s, 5m, 2h, 1d) in [%gs, %gs]", e->min, e->max);
         break;
     case MEND_CT_STR:
-        set_err(err, errlen, "%s: value longer than %zu bytes", key, e->size - 1);
+        mend_set_err(err, errlen, "%s: value longer than %zu bytes", key, e->size - 1);
         return MEND_EINVAL;
     case MEND_CT_ENUM: {
         char l[192];
@@ -205,7 +193,7 @@ static int bad_value(const struct mend_conf_entry *e, const char *key, const cha
     }
     default: snprintf(what, sizeof what, "is not accepted"); break;
     }
-    set_err(err, errlen, "%s: '%s' %s", key, v, what);
+    mend_set_err(err, errlen, "%s: '%s' %s", key, v, what);
     return MEND_EINVAL;
 }
 
@@ -276,7 +264,7 @@ static int set_scalar(const struct mend_conf_entry *e, void *field, const char *
             break;
         return MEND_OK;
     default:
-        set_err(err, errlen, "%s: is not a single value", key);
+        mend_set_err(err, errlen, "%s: is not a single value", key);
         return MEND_EINVAL;
     }
     return bad_value(e, key, v, err, errlen);
@@ -288,7 +276,7 @@ static int list_append(const struct mend_conf_entry *e, char *base, const char *
 {
     size_t *cnt = count_at(e, base);
     if (*cnt >= e->max_items) {
-        set_err(err, errlen, "%s: list is full (at most %zu)", key, e->max_items);
+        mend_set_err(err, errlen, "%s: list is full (at most %zu)", key, e->max_items);
         return MEND_ECAP;
     }
     union {
@@ -296,7 +284,7 @@ static int list_append(const struct mend_conf_entry *e, char *base, const char *
         unsigned char b[1024];
     } tmp;
     if (e->size > sizeof tmp.b) {
-        set_err(err, errlen, "%s: element too large for a scalar list", key);
+        mend_set_err(err, errlen, "%s: element too large for a scalar list", key);
         return MEND_EINVAL;
     }
     memset(tmp.b, 0, e->size);
@@ -315,11 +303,11 @@ static int dict_put(const struct mend_conf_entry *e, char *base, const char *key
     size_t *cnt = count_at(e, base);
     struct mend_conf_pair *pairs = (struct mend_conf_pair *)(void *)(base + e->off);
     if (nlen == 0 || nlen >= MEND_CONF_PAIR_KEY || memchr(name, '\0', nlen)) {
-        set_err(err, errlen, "%s: name must be 1..%d bytes", key, MEND_CONF_PAIR_KEY - 1);
+        mend_set_err(err, errlen, "%s: name must be 1..%d bytes", key, MEND_CONF_PAIR_KEY - 1);
         return MEND_EINVAL;
     }
     if (strlen(v) >= MEND_CONF_PAIR_VALUE) {
-        set_err(err, errlen, "%s.%.*s: value longer than %d bytes", key, (int)nlen, name,
+        mend_set_err(err, errlen, "%s.%.*s: value longer than %d bytes", key, (int)nlen, name,
                 MEND_CONF_PAIR_VALUE - 1);
         return MEND_EINVAL;
     }
@@ -328,7 +316,7 @@ static int dict_put(const struct mend_conf_entry *e, char *base, const char *key
         i++;
     if (i == *cnt) {
         if (*cnt >= e->max_items) {
-            set_err(err, errlen, "%s: at most %zu entries", key, e->max_items);
+            mend_set_err(err, errlen, "%s: at most %zu entries", key, e->max_items);
             return MEND_ECAP;
         }
         memcpy(pairs[i].key, name, nlen);
@@ -350,17 +338,17 @@ static int set_in_element(const struct mend_conf_entry *e, char *base, const cha
     uint64_t idx;
     size_t *cnt = count_at(e, base);
     if (!dot || mend_parse_u64(path, (size_t)(dot - path), &idx) != MEND_OK || idx > *cnt) {
-        set_err(err, errlen, "%s: want %s.N.OPTION with N in 0..%zu", key, key, *cnt);
+        mend_set_err(err, errlen, "%s: want %s.N.OPTION with N in 0..%zu", key, key, *cnt);
         return MEND_EINVAL;
     }
     if (idx == *cnt && *cnt >= e->max_items) {
-        set_err(err, errlen, "%s: list is full (at most %zu)", key, e->max_items);
+        mend_set_err(err, errlen, "%s: list is full (at most %zu)", key, e->max_items);
         return MEND_ECAP;
     }
     /* Work on a copy so a refused value leaves the list as it was. */
     char *tmp = malloc(e->size);
     if (!tmp) {
-        set_err(err, errlen, "%s: out of memory", key);
+        mend_set_err(err, errlen, "%s: out of memory", key);
         return MEND_ENOMEM;
     }
     char *slot = base + e->off + (size_t)idx * e->size;
@@ -395,7 +383,7 @@ static int set_path(const struct mend_conf_map *m, char *base, const char *prefi
     if (!e || (dot && is_scalar(e->type)) || (dot && e->type == MEND_CT_LIST && !e->sub)) {
         char shown[KEY_MAX];
         join(shown, sizeof shown, prefix, path, strlen(path));
-        set_err(err, errlen, "unknown option '%s' (see `mend run --help` for the list)", shown);
+        mend_set_err(err, errlen, "unknown option '%s' (see `mend run --help` for the list)", shown);
         return MEND_EINVAL;
     }
     switch (e->type) {
@@ -406,7 +394,7 @@ static int set_path(const struct mend_conf_map *m, char *base, const char *prefi
     case MEND_CT_LIST:
         if (e->sub)
             return dot ? set_in_element(e, b, key, dot + 1, value, err, errlen)
-                       : (set_err(err, errlen, "%s: a list of mappings: set %s.N.OPTION", key, key),
+                       : (mend_set_err(err, errlen, "%s: a list of mappings: set %s.N.OPTION", key, key),
                           MEND_EINVAL);
         return list_append(e, b, key, value, err, errlen);
     case MEND_CT_DICT:
@@ -416,7 +404,7 @@ static int set_path(const struct mend_conf_map *m, char *base, const char *prefi
     default:
         return set_scalar(e, b + e->off, key, value, err, errlen);
     }
-    set_err(err, errlen, "%s: is a group of options, not one (see `mend run --help`)", key);
+    mend_set_err(err, errlen, "%s: is a group of options, not one (see `mend run --help`)", key);
     return MEND_EINVAL;
 }
 
@@ -426,7 +414,7 @@ int mend_conf_set(const struct mend_conf_map *map, void *conf, const char *prefi
     if (err && errlen)
         err[0] = '\0';
     if (!map || !conf || !key || !value) {
-        set_err(err, errlen, "%s: missing key or value", key ? key : "?");
+        mend_set_err(err, errlen, "%s: missing key or value", key ? key : "?");
         return MEND_EINVAL;
     }
     return set_path(map, conf, prefix, key, value, err, errlen);
@@ -600,7 +588,7 @@ static int match_walk(const struct mend_conf_map *map, const char *a, const char
             mend_conf_format(e, a, va, sizeof va);
             mend_conf_format(e, b, vb, sizeof vb);
             if (strcmp(va, vb)) {
-                set_err(err, errlen, "%s: map default '%s' but the module's default is '%s'", key,
+                mend_set_err(err, errlen, "%s: map default '%s' but the module's default is '%s'", key,
                         va, vb);
                 rc = MEND_EINVAL;
             }
@@ -636,13 +624,13 @@ struct walker {
 static int next(struct walker *w, yaml_event_t *ev)
 {
     if (!yaml_parser_parse(&w->p, ev)) {
-        set_err(w->err, w->errlen, "%s:%zu:%zu: YAML error: %s", w->name,
+        mend_set_err(w->err, w->errlen, "%s:%zu:%zu: YAML error: %s", w->name,
                 w->p.problem_mark.line + 1, w->p.problem_mark.column + 1,
                 w->p.problem ? w->p.problem : "malformed");
         return MEND_EPARSE;
     }
     if (ev->type == YAML_ALIAS_EVENT) {
-        set_err(w->err, w->errlen, "%s:%zu:%zu: YAML aliases are not supported here", w->name,
+        mend_set_err(w->err, w->errlen, "%s:%zu:%zu: YAML aliases are not supported here", w->name,
                 ev->start_mark.line + 1, ev->start_mark.column + 1);
         yaml_event_delete(ev);
         return MEND_EINVAL;
@@ -652,7 +640,7 @@ static int next(struct walker *w, yaml_event_t *ev)
 
 static int fail_at(struct walker *w, const yaml_event_t *ev, int rc, const char *msg)
 {
-    set_err(w->err, w->errlen, "%s:%zu:%zu: %s", w->name, ev->start_mark.line + 1,
+    mend_set_err(w->err, w->errlen, "%s:%zu:%zu: %s", w->name, ev->start_mark.line + 1,
             ev->start_mark.column + 1, msg);
     return rc;
 }
@@ -711,7 +699,7 @@ static int walk_list(struct walker *w, const struct mend_conf_entry *e, char *b,
         yaml_event_delete(&ev);
         char *el = b + e->off + *cnt * e->size;
         if ((rc = mend_conf_defaults(e->sub, el, msg, sizeof msg)) != MEND_OK) {
-            set_err(w->err, w->errlen, "%s: %s", w->name, msg);
+            mend_set_err(w->err, w->errlen, "%s: %s", w->name, msg);
             return rc;
         }
         char sub[KEY_MAX + 24];
@@ -879,7 +867,7 @@ int mend_conf_load_yaml(const struct mend_conf_map *map, void *conf, const char 
 {
     struct walker w = {.name = name, .err = err, .errlen = errlen};
     if (!yaml_parser_initialize(&w.p)) {
-        set_err(err, errlen, "%s: cannot initialise the YAML parser", name);
+        mend_set_err(err, errlen, "%s: cannot initialise the YAML parser", name);
         return MEND_ENOMEM;
     }
     yaml_parser_set_input_string(&w.p, (const unsigned char *)buf, len);
@@ -919,7 +907,7 @@ int mend_conf_load_yaml(const struct mend_conf_map *map, void *conf, const char 
     if (rc == MEND_OK) {
         char msg[MSG_MAX];
         if ((rc = check_all(map, conf, msg, sizeof msg)) != MEND_OK)
-            set_err(err, errlen, "%s: %s", name, msg);
+            mend_set_err(err, errlen, "%s: %s", name, msg);
     }
     return rc;
 }

@@ -10,28 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int mend_ckpt_write(const char *path, uint32_t kind, uint32_t version,
                     const void *payload, size_t len, char *err, size_t errlen)
 {
     if (!path || !*path || (!payload && len > 0)) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     if (len > MEND_CKPT_MAX_DEFAULT) {
-        set_err(err, errlen, "%s: checkpoint payload of %zu bytes is too large (cap %zu)",
+        mend_set_err(err, errlen, "%s: checkpoint payload of %zu bytes is too large (cap %zu)",
                 path, len, MEND_CKPT_MAX_DEFAULT);
         return MEND_ECAP;
     }
@@ -62,7 +50,7 @@ int mend_ckpt_read_max(const char *path, uint32_t kind, uint32_t version,
     if (len)
         *len = 0;
     if (!path || !payload || !len) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     if (max_len > MEND_CKPT_MAX_DEFAULT)
@@ -76,26 +64,26 @@ int mend_ckpt_read_max(const char *path, uint32_t kind, uint32_t version,
     unsigned char *buf = NULL;
     if (mend_state_read_count(r) != 1 || mend_state_read_section(r, &tag, &ver, &rb) != MEND_OK ||
         tag != MEND_CKPT_BLOB_TAG) {
-        set_err(err, errlen, "%s: checkpoint does not hold exactly one blob section", path);
+        mend_set_err(err, errlen, "%s: checkpoint does not hold exactly one blob section", path);
         rc = MEND_ECORRUPT;
         goto out;
     }
     if (ver != version) {
-        set_err(err, errlen, "%s: checkpoint version %u not supported (expected %u)", path, ver,
+        mend_set_err(err, errlen, "%s: checkpoint version %u not supported (expected %u)", path, ver,
                 version);
         rc = MEND_EVERSION;
         goto out;
     }
     uint64_t n = mend_rbuf_remaining(rb);
     if (n > max_len) {
-        set_err(err, errlen, "%s: checkpoint too large (%llu bytes, cap %zu)", path,
+        mend_set_err(err, errlen, "%s: checkpoint too large (%llu bytes, cap %zu)", path,
                 (unsigned long long)n, max_len);
         rc = MEND_ECAP;
         goto out;
     }
     buf = malloc(n ? (size_t)n : 1);
     if (!buf) {
-        set_err(err, errlen, "%s: out of memory reading checkpoint", path);
+        mend_set_err(err, errlen, "%s: out of memory reading checkpoint", path);
         rc = MEND_ENOMEM;
         goto out;
     }

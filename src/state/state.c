@@ -35,18 +35,6 @@
 #define IO_BUF ((size_t)1 << 16)
 #define BG_ERR_MAX 512
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void put_u32(unsigned char *b, uint32_t v)
 {
@@ -198,7 +186,7 @@ int mend_state_write_begin(const char *path, uint32_t kind, struct mend_state_wr
     if (out)
         *out = NULL;
     if (!path || !*path || !out) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     struct mend_state_writer *w = calloc(1, sizeof *w);
@@ -212,7 +200,7 @@ int mend_state_write_begin(const char *path, uint32_t kind, struct mend_state_wr
     }
     if (!w || !w->path || !w->tmp || !w->md ||
         EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
-        set_err(err, errlen, "%s: out of memory starting a checkpoint", path);
+        mend_set_err(err, errlen, "%s: out of memory starting a checkpoint", path);
         mend_state_write_abort(w);
         return MEND_ENOMEM;
     }
@@ -220,7 +208,7 @@ int mend_state_write_begin(const char *path, uint32_t kind, struct mend_state_wr
     memcpy(w->tmp + plen, TEMP_SUFFIX, sizeof TEMP_SUFFIX);
     w->fd = mkstemp(w->tmp); /* mode 0600 */
     if (w->fd < 0) {
-        set_err(err, errlen, "%s: cannot create temporary file: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: cannot create temporary file: %s", path, strerror(errno));
         w->tmp[0] = '\0'; /* nothing to unlink */
         mend_state_write_abort(w);
         return MEND_EIO;
@@ -310,7 +298,7 @@ void mend_state_write_abort(struct mend_state_writer *w)
 int mend_state_write_commit(struct mend_state_writer *w, char *err, size_t errlen)
 {
     if (!w) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     if (w->in_section)
@@ -337,7 +325,7 @@ int mend_state_write_commit(struct mend_state_writer *w, char *err, size_t errle
     if (!w->rc && rename(w->tmp, w->path) < 0)
         w_fail(w, MEND_EIO, "%s: rename from %s failed: %s", w->path, w->tmp, strerror(errno));
     if (w->rc) {
-        set_err(err, errlen, "%s", w->err);
+        mend_set_err(err, errlen, "%s", w->err);
         int rc = w->rc;
         writer_free(w); /* removes the temporary file */
         return rc;
@@ -348,7 +336,7 @@ int mend_state_write_commit(struct mend_state_writer *w, char *err, size_t errle
     char *dir = dir_of(w->path);
     int dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY) : -1;
     if (dfd < 0 || fsync(dfd) < 0) {
-        set_err(err, errlen, "%s: renamed into place, but fsync of directory %s failed: %s",
+        mend_set_err(err, errlen, "%s: renamed into place, but fsync of directory %s failed: %s",
                 w->path, dir ? dir : "?", dir ? strerror(errno) : "out of memory");
         rc = MEND_EIO;
     }
@@ -363,7 +351,7 @@ int mend_state_save(const char *path, uint32_t kind, mend_state_save_fn save, co
                     char *err, size_t errlen)
 {
     if (!save) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     struct mend_state_writer *w;
@@ -376,9 +364,9 @@ int mend_state_save(const char *path, uint32_t kind, mend_state_save_fn save, co
          * shows to the module as a failed buffer) is the real one. */
         if (w->rc) {
             rc = w->rc;
-            set_err(err, errlen, "%s", w->err);
+            mend_set_err(err, errlen, "%s", w->err);
         } else {
-            set_err(err, errlen, "%s: cannot serialise state: %s", path, mend_strerror(rc));
+            mend_set_err(err, errlen, "%s: cannot serialise state: %s", path, mend_strerror(rc));
         }
         mend_state_write_abort(w);
         return rc;
@@ -451,14 +439,14 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
-        set_err(err, errlen, "%s: cannot compute SHA-256", path);
+        mend_set_err(err, errlen, "%s: cannot compute SHA-256", path);
         return MEND_ENOMEM;
     }
     int rc = MEND_ECORRUPT;
     unsigned char hdr[HEADER_LEN], b[8];
     int v = vread(r, md, hdr, 8);
     if (v == 1) {
-        set_err(err, errlen, "%s: empty file, not a mend checkpoint", path);
+        mend_set_err(err, errlen, "%s: empty file, not a mend checkpoint", path);
         goto out;
     }
     if (v < 0 && v != -1) {
@@ -466,7 +454,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
         goto io;
     }
     if (v == -1 || memcmp(hdr, MEND_CKPT_MAGIC, 8) != 0) {
-        set_err(err, errlen, "%s: not a mend checkpoint (bad magic)", path);
+        mend_set_err(err, errlen, "%s: not a mend checkpoint (bad magic)", path);
         goto out;
     }
     v = vread(r, md, hdr + 8, HEADER_LEN - 8);
@@ -474,7 +462,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
         goto short_read;
     uint32_t format = get_u32(hdr + 8);
     if (format != MEND_CKPT_FORMAT) {
-        set_err(err, errlen,
+        mend_set_err(err, errlen,
                 "%s: checkpoint format version %u not supported (expected %u)%s", path, format,
                 MEND_CKPT_FORMAT, format == 1 ? "; files of mend before sections cannot be read" : "");
         rc = MEND_EVERSION;
@@ -490,7 +478,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
         if ((v = vread(r, md, b, 4)) != 0)
             goto short_read;
         if (r->n == MEND_STATE_MAX_SECTIONS) {
-            set_err(err, errlen, "%s: more than %u sections", path, MEND_STATE_MAX_SECTIONS);
+            mend_set_err(err, errlen, "%s: more than %u sections", path, MEND_STATE_MAX_SECTIONS);
             rc = MEND_ECAP;
             goto out;
         }
@@ -498,7 +486,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
             uint32_t nc = r->cap_ix ? r->cap_ix * 2 : 16;
             struct section_ix *ix = realloc(r->ix, nc * sizeof *ix);
             if (!ix) {
-                set_err(err, errlen, "%s: out of memory reading checkpoint", path);
+                mend_set_err(err, errlen, "%s: out of memory reading checkpoint", path);
                 rc = MEND_ENOMEM;
                 goto out;
             }
@@ -517,7 +505,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
             if (n > MEND_STATE_CHUNK_MAX) {
                 char t[16];
                 tag_text(tag, t);
-                set_err(err, errlen, "%s: section %s has a chunk of %u bytes (cap %zu): corrupt",
+                mend_set_err(err, errlen, "%s: section %s has a chunk of %u bytes (cap %zu): corrupt",
                         path, t, n, MEND_STATE_CHUNK_MAX);
                 goto out;
             }
@@ -532,19 +520,19 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
     if ((v = vread(r, NULL, want, sizeof want)) != 0)
         goto short_read;
     if (EVP_DigestFinal_ex(md, got, &glen) != 1 || glen != MEND_CKPT_DIGEST_LEN) {
-        set_err(err, errlen, "%s: cannot compute SHA-256", path);
+        mend_set_err(err, errlen, "%s: cannot compute SHA-256", path);
         rc = MEND_ENOMEM;
         goto out;
     }
     v = vread(r, NULL, b, 1);
     if (v == 0) {
-        set_err(err, errlen, "%s: trailing bytes after checkpoint", path);
+        mend_set_err(err, errlen, "%s: trailing bytes after checkpoint", path);
         goto out;
     }
     if (v != 1)
         goto short_read;
     if (memcmp(want, got, MEND_CKPT_DIGEST_LEN) != 0) {
-        set_err(err, errlen, "%s: checkpoint checksum mismatch (file is corrupt)", path);
+        mend_set_err(err, errlen, "%s: checkpoint checksum mismatch (file is corrupt)", path);
         goto out;
     }
     uint32_t fkind = get_u32(hdr + 12);
@@ -552,7 +540,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
         char a[16], k[16];
         tag_text(fkind, a);
         tag_text(kind, k);
-        set_err(err, errlen, "%s: foreign checkpoint kind %s (expected %s)", path, a, k);
+        mend_set_err(err, errlen, "%s: foreign checkpoint kind %s (expected %s)", path, a, k);
         rc = MEND_EVERSION;
         goto out;
     }
@@ -561,7 +549,7 @@ static int verify(struct mend_state_reader *r, uint32_t kind, char *err, size_t 
 
 short_read:
     if (v == -1 || v == 1) {
-        set_err(err, errlen, "%s: truncated checkpoint (ends after %llu bytes)", path,
+        mend_set_err(err, errlen, "%s: truncated checkpoint (ends after %llu bytes)", path,
                 (unsigned long long)r->consumed);
         rc = MEND_ECORRUPT;
         goto out;
@@ -569,9 +557,9 @@ short_read:
     rc = v;
 io:
     if (rc == MEND_EIO)
-        set_err(err, errlen, "%s: read failed: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: read failed: %s", path, strerror(errno));
     else
-        set_err(err, errlen, "%s: cannot compute SHA-256", path);
+        mend_set_err(err, errlen, "%s: cannot compute SHA-256", path);
 out:
     EVP_MD_CTX_free(md);
     return rc;
@@ -583,18 +571,18 @@ int mend_state_read_open(const char *path, uint32_t kind, struct mend_state_read
     if (out)
         *out = NULL;
     if (!path || !out) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(e));
+        mend_set_err(err, errlen, "%s: cannot open checkpoint: %s", path, strerror(e));
         return e == ENOENT ? MEND_ENOTFOUND : MEND_EIO;
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
+        mend_set_err(err, errlen, "%s: not a regular file", path);
         close(fd);
         return MEND_EIO;
     }
@@ -602,7 +590,7 @@ int mend_state_read_open(const char *path, uint32_t kind, struct mend_state_read
     if (!r || !(r->path = strdup(path))) {
         free(r);
         close(fd);
-        set_err(err, errlen, "%s: out of memory reading checkpoint", path);
+        mend_set_err(err, errlen, "%s: out of memory reading checkpoint", path);
         return MEND_ENOMEM;
     }
     r->fd = fd;
@@ -701,23 +689,23 @@ int mend_state_read_section(struct mend_state_reader *r, uint32_t *tag, uint32_t
 int mend_state_read_done(struct mend_state_reader *r, char *err, size_t errlen)
 {
     if (!r || r->cur == 0) {
-        set_err(err, errlen, "checkpoint: no section was read");
+        mend_set_err(err, errlen, "checkpoint: no section was read");
         return MEND_EINVAL;
     }
     char t[16];
     tag_text(r->ix[r->cur - 1].tag, t);
     if (r->io_error == MEND_EIO) {
-        set_err(err, errlen, "%s: read of section %s failed: %s", r->path, t,
+        mend_set_err(err, errlen, "%s: read of section %s failed: %s", r->path, t,
                 strerror(r->io_errno));
         return MEND_EIO;
     }
     if (r->rb.failed || r->io_error) {
-        set_err(err, errlen, "%s: section %s is shorter than its contents claim", r->path, t);
+        mend_set_err(err, errlen, "%s: section %s is shorter than its contents claim", r->path, t);
         return MEND_ECORRUPT;
     }
     uint64_t left = mend_rbuf_remaining(&r->rb);
     if (left) {
-        set_err(err, errlen, "%s: section %s has %llu bytes left over", r->path, t,
+        mend_set_err(err, errlen, "%s: section %s has %llu bytes left over", r->path, t,
                 (unsigned long long)left);
         return MEND_ECORRUPT;
     }
@@ -751,18 +739,18 @@ int mend_state_save_bg(const char *path, uint32_t kind, mend_state_save_fn save,
     if (out)
         *out = NULL;
     if (!path || !*path || !save || !out) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     struct mend_state_bg *bg = calloc(1, sizeof *bg);
     if (!bg || !(bg->path = strdup(path))) {
         free(bg);
-        set_err(err, errlen, "%s: out of memory starting a background checkpoint", path);
+        mend_set_err(err, errlen, "%s: out of memory starting a background checkpoint", path);
         return MEND_ENOMEM;
     }
     int p[2];
     if (pipe(p) < 0) {
-        set_err(err, errlen, "%s: pipe for background checkpoint: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: pipe for background checkpoint: %s", path, strerror(errno));
         free(bg->path);
         free(bg);
         return MEND_EIO;
@@ -772,7 +760,7 @@ int mend_state_save_bg(const char *path, uint32_t kind, mend_state_save_fn save,
     fcntl(p[1], F_SETFD, FD_CLOEXEC);
     pid_t pid = fork();
     if (pid < 0) {
-        set_err(err, errlen, "%s: fork for background checkpoint: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: fork for background checkpoint: %s", path, strerror(errno));
         close(p[0]);
         close(p[1]);
         free(bg->path);
@@ -809,7 +797,7 @@ int mend_state_bg_fd(const struct mend_state_bg *bg)
 int mend_state_bg_reap(struct mend_state_bg *bg, int wait, char *err, size_t errlen)
 {
     if (!bg) {
-        set_err(err, errlen, "checkpoint: invalid arguments");
+        mend_set_err(err, errlen, "checkpoint: invalid arguments");
         return MEND_EINVAL;
     }
     if (!bg->done) {
@@ -854,7 +842,7 @@ int mend_state_bg_reap(struct mend_state_bg *bg, int wait, char *err, size_t err
         bg->fd = -1;
     }
     if (bg->result != MEND_OK)
-        set_err(err, errlen, "%s", bg->err);
+        mend_set_err(err, errlen, "%s", bg->err);
     return bg->result;
 }
 
@@ -894,12 +882,12 @@ int mend_state_clean_temps(const char *path, unsigned *removed, char *err, size_
     if (removed)
         *removed = 0;
     if (!path || !*path || path[strlen(path) - 1] == '/') {
-        set_err(err, errlen, "checkpoint: invalid path");
+        mend_set_err(err, errlen, "checkpoint: invalid path");
         return MEND_EINVAL;
     }
     char *dir = dir_of(path);
     if (!dir) {
-        set_err(err, errlen, "%s: out of memory", path);
+        mend_set_err(err, errlen, "%s: out of memory", path);
         return MEND_ENOMEM;
     }
     const char *slash = strrchr(path, '/');
@@ -909,7 +897,7 @@ int mend_state_clean_temps(const char *path, unsigned *removed, char *err, size_
     DIR *d = opendir(dir);
     if (!d) {
         if (errno != ENOENT) {
-            set_err(err, errlen, "%s: cannot read directory %s: %s", path, dir, strerror(errno));
+            mend_set_err(err, errlen, "%s: cannot read directory %s: %s", path, dir, strerror(errno));
             rc = MEND_EIO;
         }
         free(dir);
@@ -922,7 +910,7 @@ int mend_state_clean_temps(const char *path, unsigned *removed, char *err, size_
         if (unlinkat(dirfd(d), e->d_name, 0) < 0) {
             if (errno == ENOENT)
                 continue;
-            set_err(err, errlen, "%s: cannot remove stale temporary file %s/%s: %s", path, dir,
+            mend_set_err(err, errlen, "%s: cannot remove stale temporary file %s/%s: %s", path, dir,
                     e->d_name, strerror(errno));
             rc = MEND_EIO;
             continue;
