@@ -249,8 +249,8 @@ static int checkpoint_decide(struct pipe *p)
                            : st.watermark + p->cfg->checkpoint_interval_ns;
         return 0;
     }
-    if (st.watermark < p->next_ckpt)
-        return 0;
+    if (st.watermark < p->next_ckpt || p->next_ckpt == INT64_MAX)
+        return 0; /* INT64_MAX: the interval ran off the end of time */
     p->next_ckpt = st.watermark > INT64_MAX - p->cfg->checkpoint_interval_ns
                        ? INT64_MAX
                        : st.watermark + p->cfg->checkpoint_interval_ns;
