@@ -234,6 +234,12 @@ static void test_daemon_tcp_sigterm(void **state)
     fclose(in);
     /* cut off by the disconnect: counted as truncated, not ingested */
     assert_int_equal(write(fd, "app,host=a cpu=1", 16), 16);
+    /* half-close, then wait for the daemon to close its side: it does so
+     * once it has read everything up to our end of stream, so the SIGTERM
+     * below cannot overtake data still in the socket */
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
     close(fd);
     /* wait for the spike's incident to reach the file, then stop the daemon */
     int seen = 0;
