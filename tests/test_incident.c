@@ -72,7 +72,9 @@ static void test_group_update_resolve(void **state)
                         "\"time_ns\":1000000000000,\"start\":\"1970-01-01T00:16:40Z\",\"start_ns\":1000000000000,"
                         "\"last\":\"1970-01-01T00:16:40Z\",\"last_ns\":1000000000000,\"max_score\":0.9,\"events\":1,"
                         "\"signals_dropped\":0,\"signals\":[{\"key\":\"cpu,host=a usage\",\"kind\":\"score\","
-                        "\"first\":\"1970-01-01T00:16:40Z\",\"first_ns\":1000000000000,\"score\":0.9,"
+                        "\"series\":{\"name\":\"cpu\",\"labels\":{\"host\":\"a\"},\"field\":\"usage\"},"
+                        "\"first\":\"1970-01-01T00:16:40Z\",\"first_ns\":1000000000000,"
+                        "\"start\":\"1970-01-01T00:16:40Z\",\"start_ns\":1000000000000,\"score\":0.9,"
                         "\"value\":1.5,\"expected\":null,\"events\":1}]}");
     /* another signal of the same entity within resolve_after joins it */
     struct mend_anomaly b = ev(1, 1, "mem,host=a \"used\"", "a", 1030 * SEC, 0.95);
@@ -86,23 +88,29 @@ static void test_group_update_resolve(void **state)
     assert_int_equal(mend_incidents_add(s, &d), MEND_OK);
     assert_string_equal(cap.status[2], "open");
     assert_non_null(strstr(cap.lines[2], "\"incident\":2"));
-    /* the same signal firing again with a lower score changes nothing visible */
+    /* the same signal firing again, even with a lower score, is a line of
+     * its own: the event's time and signal, and the signal's new start */
     struct mend_anomaly a2 = ev(0, 1, "cpu,host=a usage", "a", 1050 * SEC, 0.5);
     assert_int_equal(mend_incidents_add(s, &a2), MEND_OK);
-    assert_int_equal(cap.n, 3);
+    assert_int_equal(cap.n, 4);
+    assert_string_equal(cap.status[3], "update");
+    assert_non_null(strstr(cap.lines[3], "\"event\":{\"key\":\"cpu,host=a usage\",\"kind\":\"score\","
+                                         "\"time\":\"1970-01-01T00:17:30Z\""));
+    assert_non_null(strstr(cap.lines[3], "\"first_ns\":1000000000000,\"start\":\"1970-01-01T00:17:30Z\""));
+    assert_non_null(strstr(cap.lines[3], "\"score\":0.9,")); /* the signal keeps its highest */
 
     /* not yet quiet for 60 s */
     mend_incidents_advance(s, 1100 * SEC);
-    assert_int_equal(cap.n, 3);
+    assert_int_equal(cap.n, 4);
     mend_incidents_advance(s, 1101 * SEC);
     /* incident 2 (last event 1040) resolves first; 1 (last 1050) not yet */
-    assert_int_equal(cap.n, 4);
-    assert_string_equal(cap.status[3], "resolve");
-    assert_non_null(strstr(cap.lines[3], "\"incident\":2"));
-    mend_incidents_advance(s, 1111 * SEC);
     assert_int_equal(cap.n, 5);
-    assert_non_null(strstr(cap.lines[4], "\"incident\":1"));
-    assert_non_null(strstr(cap.lines[4], "\"events\":3"));
+    assert_string_equal(cap.status[4], "resolve");
+    assert_non_null(strstr(cap.lines[4], "\"incident\":2"));
+    mend_incidents_advance(s, 1111 * SEC);
+    assert_int_equal(cap.n, 6);
+    assert_non_null(strstr(cap.lines[5], "\"incident\":1"));
+    assert_non_null(strstr(cap.lines[5], "\"events\":3"));
     struct mend_incident_stats st;
     mend_incidents_stats(s, &st);
     assert_int_equal(st.opened, 2);
@@ -111,7 +119,7 @@ static void test_group_update_resolve(void **state)
     /* a new event for entity 1 after resolution opens incident 3 */
     struct mend_anomaly a3 = ev(0, 1, "cpu,host=a usage", "a", 2000 * SEC, 0.9);
     assert_int_equal(mend_incidents_add(s, &a3), MEND_OK);
-    assert_non_null(strstr(cap.lines[5], "\"incident\":3"));
+    assert_non_null(strstr(cap.lines[6], "\"incident\":3"));
     mend_incidents_free(s);
 }
 
@@ -131,9 +139,10 @@ static void test_caps_and_global_scope(void **state)
                         d = ev(2, 3, "z", "c", 12 * SEC, 0.9);
     assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
     assert_int_equal(mend_incidents_add(s, &b), MEND_OK); /* same global incident */
-    assert_int_equal(mend_incidents_add(s, &d), MEND_OK); /* third signal: dropped, counted */
-    assert_int_equal(cap.n, 2);
+    assert_int_equal(mend_incidents_add(s, &d), MEND_OK); /* third signal: dropped, counted, said */
+    assert_int_equal(cap.n, 3);
     assert_non_null(strstr(cap.lines[1], "\"entity\":\"\""));
+    assert_non_null(strstr(cap.lines[2], "\"signals_dropped\":1"));
     mend_incidents_advance(s, 13 * SEC);
     struct mend_incident_stats st;
     mend_incidents_stats(s, &st);
@@ -202,7 +211,7 @@ struct cinc {
 static void craft(struct mend_wbuf *w, uint64_t next_id, uint32_t n_open, const struct cinc *incs, size_t n)
 {
     mend_wbuf_init(w);
-    mend_wbuf_u32(w, 1); /* section version */
+    mend_wbuf_u32(w, 2); /* section version */
     mend_wbuf_u64(w, next_id);
     for (int i = 0; i < 4; i++)
         mend_wbuf_u64(w, 7); /* opened, updated, resolved, refused */
@@ -230,6 +239,11 @@ static void craft(struct mend_wbuf *w, uint64_t next_id, uint32_t n_open, const 
             mend_wbuf_f64(w, 1.0);
             mend_wbuf_f64(w, NAN);
             mend_wbuf_u32(w, 1);
+            mend_wbuf_i64(w, 10 * SEC); /* run start */
+            mend_wbuf_i64(w, 0);        /* absence: last seen, interval, back */
+            mend_wbuf_i64(w, 0);
+            mend_wbuf_i64(w, 0);
+            mend_wbuf_u8(w, 0);
         }
     }
 }
@@ -312,7 +326,7 @@ static void test_load_crafted(void **state)
     /* a claimed count with nothing behind it */
     assert_int_equal(load_crafted(s, 9, 3, two, 2, 3, 2), MEND_ECORRUPT);
     /* a foreign section version */
-    uint32_t v2 = 2;
+    uint32_t v2 = 3;
     struct mend_rbuf r;
     unsigned char vb[4];
     memcpy(vb, &v2, 4);
@@ -444,9 +458,93 @@ static void test_time_format(void **state)
     assert_string_equal(mend_time_format(-1, b, sizeof b), "1969-12-31T23:59:59.999999999Z");
 }
 
+/* An absence incident stays open while its series is missing, says when
+ * the series is back (or gone), and only then resolves; absence signals
+ * carry the last-seen time and the usual interval. */
+static void test_absence_lifecycle(void **state)
+{
+    (void)state;
+    struct capture cap = {0};
+    struct mend_incident_conf c;
+    mend_incident_conf_defaults(&c);
+    c.resolve_after_ns = 60 * SEC;
+    struct mend_incident_out out = {cap_emit, &cap};
+    struct mend_incidents *s;
+    assert_int_equal(mend_incidents_new(&c, &out, &s), MEND_OK);
+    struct mend_anomaly a = ev(4, 1, "disk,host=db-1,path=/var used", "db-1", 1000 * SEC, 1.0);
+    a.kind = MEND_ANOM_ABSENCE;
+    a.value = NAN;
+    a.last_seen_ns = 940 * SEC;
+    a.interval_ns = 10 * SEC;
+    assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
+    assert_non_null(strstr(cap.lines[0], "\"last_seen\":\"1970-01-01T00:15:40Z\""));
+    assert_non_null(strstr(cap.lines[0], "\"interval_s\":10,\"state\":\"missing\""));
+    assert_non_null(strstr(cap.lines[0], "\"series\":{\"name\":\"disk\",\"labels\":{\"host\":\"db-1\","
+                                         "\"path\":\"/var\"},\"field\":\"used\"}"));
+    /* quiet for an hour: still open, the series is still missing */
+    mend_incidents_advance(s, 4600 * SEC);
+    assert_int_equal(cap.n, 1);
+    /* a new event of that entity joins the incident held open */
+    struct mend_anomaly b = ev(5, 1, "cpu,host=db-1 usage", "db-1", 4700 * SEC, 0.8);
+    assert_int_equal(mend_incidents_add(s, &b), MEND_OK);
+    assert_int_equal(cap.n, 2);
+    assert_non_null(strstr(cap.lines[1], "\"incident\":1,"));
+    /* back: said, and then the incident can resolve */
+    mend_incidents_series_back(s, 4, 4710 * SEC, 1);
+    assert_int_equal(cap.n, 3);
+    assert_non_null(strstr(cap.lines[2], "\"event\":{\"key\":\"disk,host=db-1,path=/var used\",\"kind\":\"back\""));
+    assert_non_null(strstr(cap.lines[2], "\"state\":\"back\",\"back\":\"1970-01-01T01:18:30Z\""));
+    mend_incidents_series_back(s, 4, 4720 * SEC, 1); /* once only */
+    assert_int_equal(cap.n, 3);
+    mend_incidents_advance(s, 4700 * SEC + 61 * SEC);
+    assert_int_equal(cap.n, 4);
+    assert_string_equal(cap.status[3], "resolve");
+    /* evicted as gone: said so explicitly */
+    a.t_ns = 5000 * SEC;
+    assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
+    mend_incidents_series_back(s, 4, 6000 * SEC, 0);
+    assert_non_null(strstr(cap.lines[5], "\"kind\":\"gone\""));
+    assert_non_null(strstr(cap.lines[5], "\"state\":\"gone\",\"gone\":"));
+    mend_incidents_advance(s, 6000 * SEC);
+    assert_string_equal(cap.status[6], "resolve");
+    mend_incidents_free(s);
+}
+
+/* Series as maps: line protocol escapes, Prometheus keys, and keys of no
+ * known shape (a CSV column) as a name only. */
+static void test_series_map(void **state)
+{
+    (void)state;
+    struct capture cap = {0};
+    struct mend_incident_conf c;
+    mend_incident_conf_defaults(&c);
+    c.group_by_entity = 0;
+    struct mend_incident_out out = {cap_emit, &cap};
+    struct mend_incidents *s;
+    assert_int_equal(mend_incidents_new(&c, &out, &s), MEND_OK);
+    const char *keys[] = {"weather\\ report,loc=us\\,west,k\\=x=a\\ b temp\\ c",
+                          "node_cpu_seconds_total,cpu=0,mode=idle", "latency ms", "a,b c,d",
+                          "cpu,host usage"};
+    const char *want[] = {
+        "\"series\":{\"name\":\"weather report\",\"labels\":{\"loc\":\"us,west\",\"k=x\":\"a b\"},\"field\":\"temp c\"}",
+        "\"series\":{\"name\":\"node_cpu_seconds_total\",\"labels\":{\"cpu\":\"0\",\"mode\":\"idle\"}}",
+        "\"series\":{\"name\":\"latency\",\"labels\":{},\"field\":\"ms\"}",
+        "\"series\":{\"name\":\"a,b c,d\"}",
+        "\"series\":{\"name\":\"cpu,host usage\"}"};
+    for (int i = 0; i < 5; i++) {
+        struct mend_anomaly a = ev((uint32_t)i, 0, keys[i], NULL, (10 + i) * SEC, 0.9);
+        assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
+        if (!strstr(cap.lines[cap.n - 1], want[i]))
+            fail_msg("key %s: want %s in %s", keys[i], want[i], cap.lines[cap.n - 1]);
+    }
+    mend_incidents_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_absence_lifecycle),
+        cmocka_unit_test(test_series_map),
         cmocka_unit_test(test_group_update_resolve),
         cmocka_unit_test(test_caps_and_global_scope),
         cmocka_unit_test(test_save_load),

@@ -804,6 +804,7 @@ static void test_table(void **state)
     assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
     assert_int_equal(mend_incidents_add(s, &b), MEND_OK);
     assert_int_equal(mend_incidents_add(s, &c), MEND_OK);
+    mend_incidents_series_back(s, 1, t0 + 70 * SEC, 1); /* the missing series reports again */
     mend_incidents_advance(s, t0 + 75 * SEC); /* resolves incident 1 */
     assert_int_equal(mend_incidents_add(s, &d), MEND_OK); /* a third incident: beyond max_rows */
     mend_incidents_free(s);

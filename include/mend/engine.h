@@ -60,7 +60,7 @@ struct mend_engine_stats {
     uint64_t points, scored, late_dropped, refused_series, anomalies, absences,
         multivariate, no_time,
         sparse_rows,           /* entity rows skipped: fewer than half the members reported */
-        ahead_refused,         /* samples too far past the watermark, refused */
+        ahead_refused,         /* samples too far past the watermark, refused (or held right now) */
         clock_jumps,           /* times the watermark jumped a gap, confirmed */
         evicted,               /* idle series evicted */
         init_failed,           /* samples dropped: a new series' scorer could not start */

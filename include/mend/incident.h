@@ -42,6 +42,12 @@ void mend_incident_conf_defaults(struct mend_incident_conf *c);
 enum mend_anomaly_kind { MEND_ANOM_SCORE, MEND_ANOM_ABSENCE, MEND_ANOM_MULTIVARIATE };
 const char *mend_anomaly_kind_name(enum mend_anomaly_kind k);
 
+/* The JSON line of each change (open, update, resolve): incident fields,
+ * the event that caused an update ("event": key, kind, time, score), and
+ * per signal its key, its series as a map ("series": name, labels, field,
+ * read from the canonical key), kind, first and latest start, score, value,
+ * expected, events, and for absence: last seen, usual interval, state. */
+
 /* One anomaly event; strings are borrowed for the call. */
 struct mend_anomaly {
     enum mend_anomaly_kind kind;
@@ -55,15 +61,29 @@ struct mend_anomaly {
     double score;             /* in [0,1] */
     double value;             /* the sample's value (NaN for absence) */
     double expected;          /* the baseline's expectation, NaN if unknown */
+    int64_t last_seen_ns;     /* absence: the series' last sample */
+    int64_t interval_ns;      /* absence: its usual interval (0 = unknown) */
+};
+
+/* A signal's absence state (kind MEND_ANOM_ABSENCE). */
+enum mend_absence_state {
+    MEND_ABS_MISSING = 0,     /* still missing: the incident stays open */
+    MEND_ABS_BACK = 1,        /* the series reported again */
+    MEND_ABS_GONE = 2         /* evicted as gone */
 };
 
 struct mend_incident_signal {
     uint32_t series_id;
     enum mend_anomaly_kind kind;
     char *key;                /* owned */
-    int64_t first_t, last_t;
+    int64_t first_t, last_t;  /* first event, latest event */
+    int64_t start_t;          /* start of the latest run: a signal that fires
+                                 again after a quiet spell shows its new start */
     double max_score, last_value, expected;
     uint32_t events;
+    /* absence only */
+    int64_t last_seen_t, interval_ns, back_t; /* back_t: reported again / gone at */
+    enum mend_absence_state absence;
 };
 
 struct mend_incident {
@@ -105,8 +125,14 @@ void mend_incidents_set_outputs(struct mend_incidents *s, struct mend_outputs *o
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);
-/* Event time moved on to now: resolve incidents quiet for resolve_after. */
+/* Event time moved on to now: resolve incidents quiet for resolve_after
+ * whose absence signals are all back or gone (a series still missing keeps
+ * its incident open). */
 void mend_incidents_advance(struct mend_incidents *s, int64_t now_ns);
+/* Series series_id reported again at t (back = 1) or was evicted as gone
+ * (back = 0): its missing absence signals say so in an update line, and
+ * no longer hold their incident open. */
+void mend_incidents_series_back(struct mend_incidents *s, uint32_t series_id, int64_t t, int back);
 
 struct mend_incident_stats {
     uint64_t opened, updated, resolved, refused, open_now;

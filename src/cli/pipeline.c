@@ -538,6 +538,12 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                 st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
                 st.absences, st.multivariate);
         print_input_stats(&p);
+        if (st.ahead_refused | st.clock_jumps | st.evicted | st.init_failed | st.events_refused)
+            fprintf(stderr,
+                    "mend: time: %" PRIu64 " samples refused as more than input.max_ahead past the newest "
+                    "event time, %" PRIu64 " gaps crossed; %" PRIu64 " idle series evicted; %" PRIu64
+                    " samples dropped (scorer could not start); %" PRIu64 " events over the incident cap\n",
+                    st.ahead_refused, st.clock_jumps, st.evicted, st.init_failed, st.events_refused);
     }
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;

@@ -167,6 +167,7 @@ static void raise_event(struct mend_engine *e, enum mend_anomaly_kind kind, cons
                         uint32_t entity_id, int64_t t, double score, double value, double expected,
                         const char *key, size_t key_len)
 {
+    int absence = kind == MEND_ANOM_ABSENCE && s;
     const struct mend_entity *ent = mend_registry_entity(e->reg, entity_id);
     struct mend_anomaly a = {
         .kind = kind,
@@ -180,6 +181,8 @@ static void raise_event(struct mend_engine *e, enum mend_anomaly_kind kind, cons
         .score = score,
         .value = value,
         .expected = expected,
+        .last_seen_ns = absence ? s->last_t : 0,
+        .interval_ns = absence ? s->interval : 0,
     };
     if (mend_incidents_add(e->inc, &a) != MEND_OK)
         e->st.events_refused++; /* the incident cap (counted by incidents too) or memory */
@@ -214,6 +217,8 @@ static void ent_vacate(struct mend_engine *e, struct mend_series *s)
 
 static void evict(struct mend_engine *e, struct mend_series *s)
 {
+    if (s->flags & SERIES_ABSENT) /* its absence incident may close: it is gone */
+        mend_incidents_series_back(e->inc, s->id, e->watermark, 0);
     ent_vacate(e, s);
     if (s->flags & SERIES_READY)
         mend_scorer_fini(mend_series_blob(s), &e->conf.scorer);
@@ -584,7 +589,10 @@ static inline int point_in(struct mend_engine *e, const struct mend_point *p, in
     e->prev = s;
     s->last_t = t;
     s->n++;
-    s->flags &= (uint8_t)~SERIES_ABSENT;
+    if (s->flags & SERIES_ABSENT) { /* back: its absence no longer holds an incident open */
+        s->flags &= (uint8_t)~SERIES_ABSENT;
+        mend_incidents_series_back(e->inc, s->id, t, 1);
+    }
     if (mend_series_push(e->reg, s, t, p->value) == MEND_ENOMEM)
         return MEND_ENOMEM;
     int event = 0;
@@ -740,6 +748,7 @@ void mend_engine_stats(const struct mend_engine *e, struct mend_engine_stats *st
     st->series = mend_registry_count(e->reg);
     st->entities = mend_registry_entity_count(e->reg) - 1;
     st->refused_series = e->st.refused_series;
+    st->ahead_refused += e->n_held; /* held right now: refused unless confirmed */
     st->watermark = e->watermark;
     st->memory = mend_registry_memory(e->reg) + e->ent_bytes;
 }

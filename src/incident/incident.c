@@ -15,7 +15,7 @@
 #include "mend/json.h"
 #include "mend/output.h"
 
-#define INC_STATE_VERSION 1u
+#define INC_STATE_VERSION 2u /* 2: run starts, absence state */
 
 struct mend_incidents {
     struct mend_incident_conf conf;
@@ -181,8 +181,96 @@ static void js_time(struct mend_wbuf *w, const char *name, int64_t t)
     mend_json_raw(w, n);
 }
 
+/* Writes the series part of a canonical key as a map: "name" (measurement or
+ * metric), "labels" (tags), and "field" (line protocol's field key). Keys
+ * are `name[,label=value]...[ field]` with `\,` `\=` `\ ` escapes (see
+ * ingest.h); a key of another shape (a CSV column) is only a name. */
+static void js_series(struct mend_wbuf *w, const char *key)
+{
+    size_t n = strlen(key);
+    char *buf = malloc(n + 1);
+    if (!buf) {
+        w->failed = 1;
+        return;
+    }
+    /* split on unescaped separators, unescaping into buf: parts are
+     * recorded as (offset, length) in buf */
+    size_t off[2 * 64 + 2], len[2 * 64 + 2];
+    int kind[2 * 64 + 2]; /* 0 name, 1 label key, 2 label value, 3 field */
+    size_t np = 0, o = 0;
+    int k = 0, ok = 1;
+    off[0] = 0;
+    kind[0] = 0;
+    for (size_t i = 0; i < n && ok; i++) {
+        char c = key[i];
+        if (c == '\\' && i + 1 < n && (key[i + 1] == ',' || key[i + 1] == '=' || key[i + 1] == ' ' ||
+                                        key[i + 1] == '\\')) {
+            buf[o++] = key[++i];
+            continue;
+        }
+        int sep = (c == ',' && k != 3) || (c == '=' && k == 1) || (c == ' ' && k != 3);
+        if (!sep) {
+            buf[o++] = c;
+            continue;
+        }
+        len[np] = o - off[np];
+        if (++np >= sizeof off / sizeof off[0] - 1) {
+            ok = 0;
+            break;
+        }
+        off[np] = o;
+        k = c == ',' ? 1 : c == '=' ? 2 : 3;
+        if (c == '=' && kind[np - 1] != 1)
+            ok = 0;
+        kind[np] = k;
+    }
+    if (ok) {
+        len[np] = o - off[np];
+        np++;
+        /* every label key needs its value */
+        for (size_t i = 0; i < np; i++)
+            if (kind[i] == 1 && (i + 1 >= np || kind[i + 1] != 2))
+                ok = 0;
+    }
+    mend_json_raw(w, ",\"series\":{\"name\":");
+    if (!ok) {
+        mend_json_str(w, key, n);
+        mend_json_raw(w, "}");
+        free(buf);
+        return;
+    }
+    mend_json_str(w, buf + off[0], len[0]);
+    mend_json_raw(w, ",\"labels\":{");
+    int first = 1;
+    for (size_t i = 1; i < np; i++) {
+        if (kind[i] != 1)
+            continue;
+        mend_json_raw(w, first ? "" : ",");
+        first = 0;
+        mend_json_str(w, buf + off[i], len[i]);
+        mend_json_raw(w, ":");
+        mend_json_str(w, buf + off[i + 1], len[i + 1]);
+    }
+    mend_json_raw(w, "}");
+    for (size_t i = 1; i < np; i++) {
+        if (kind[i] == 3) {
+            mend_json_raw(w, ",\"field\":");
+            mend_json_str(w, buf + off[i], len[i]);
+        }
+    }
+    mend_json_raw(w, "}");
+    free(buf);
+}
+
+static const char *absence_name(enum mend_absence_state a)
+{
+    return a == MEND_ABS_BACK ? "back" : a == MEND_ABS_GONE ? "gone" : "missing";
+}
+
+/* ev: what caused this line (NULL for open and resolve); evkind overrides
+ * its kind name ("back", "gone"). */
 static void emit(struct mend_incidents *s, const char *status, const struct mend_incident *inc,
-                 int64_t now)
+                 int64_t now, const struct mend_incident_signal *ev, const char *evkind)
 {
     if (!s->out.emit && !s->outs)
         return;
@@ -199,6 +287,17 @@ static void emit(struct mend_incidents *s, const char *status, const struct mend
     js_time(w, "last", inc->last_t);
     mend_json_raw(w, ",\"max_score\":");
     mend_json_num(w, inc->max_score);
+    if (ev) {
+        mend_json_raw(w, ",\"event\":{\"key\":");
+        mend_json_str(w, ev->key, strlen(ev->key));
+        mend_json_raw(w, ",\"kind\":\"");
+        mend_json_raw(w, evkind ? evkind : mend_anomaly_kind_name(ev->kind));
+        mend_json_raw(w, "\"");
+        js_time(w, "time", now);
+        mend_json_raw(w, ",\"score\":");
+        mend_json_num(w, evkind ? 0.0 : ev->max_score);
+        mend_json_raw(w, "}");
+    }
     snprintf(b, sizeof b, ",\"events\":%u,\"signals_dropped\":%u,\"signals\":[", inc->events,
              inc->dropped_signals);
     mend_json_raw(w, b);
@@ -209,7 +308,19 @@ static void emit(struct mend_incidents *s, const char *status, const struct mend
         mend_json_raw(w, ",\"kind\":\"");
         mend_json_raw(w, mend_anomaly_kind_name(g->kind));
         mend_json_raw(w, "\"");
+        js_series(w, g->key);
         js_time(w, "first", g->first_t);
+        js_time(w, "start", g->start_t);
+        if (g->kind == MEND_ANOM_ABSENCE) {
+            js_time(w, "last_seen", g->last_seen_t);
+            mend_json_raw(w, ",\"interval_s\":");
+            mend_json_num(w, (double)g->interval_ns / 1e9);
+            mend_json_raw(w, ",\"state\":\"");
+            mend_json_raw(w, absence_name(g->absence));
+            mend_json_raw(w, "\"");
+            if (g->absence != MEND_ABS_MISSING)
+                js_time(w, g->absence == MEND_ABS_BACK ? "back" : "gone", g->back_t);
+        }
         mend_json_raw(w, ",\"score\":");
         mend_json_num(w, g->max_score);
         mend_json_raw(w, ",\"value\":");
@@ -295,12 +406,18 @@ static int signal_add(struct mend_incidents *s, struct mend_incident *inc,
              (strlen(g->key) == a->key_len && !memcmp(g->key, a->key, a->key_len)))) {
             g->events++;
             g->last_t = a->t_ns;
+            g->start_t = a->t_ns; /* an event is the first point of a run */
             g->last_value = a->value;
             if (a->score > g->max_score) {
                 g->max_score = a->score;
                 g->expected = a->expected;
-                *changed = 1;
             }
+            if (a->kind == MEND_ANOM_ABSENCE) {
+                g->absence = MEND_ABS_MISSING; /* missing again */
+                g->last_seen_t = a->last_seen_ns;
+                g->interval_ns = a->interval_ns;
+            }
+            *changed = (int)i + 1;
             return MEND_OK;
         }
     }
@@ -325,13 +442,16 @@ static int signal_add(struct mend_incidents *s, struct mend_incident *inc,
     g->key[a->key_len] = '\0';
     g->series_id = a->series_id;
     g->kind = a->kind;
-    g->first_t = g->last_t = a->t_ns;
+    g->first_t = g->last_t = g->start_t = a->t_ns;
+    g->last_seen_t = a->last_seen_ns;
+    g->interval_ns = a->interval_ns;
+    g->absence = MEND_ABS_MISSING;
     g->max_score = a->score;
     g->last_value = a->value;
     g->expected = a->expected;
     g->events = 1;
     inc->n_signals++;
-    *changed = 1;
+    *changed = (int)inc->n_signals;
     return MEND_OK;
 }
 
@@ -341,9 +461,12 @@ int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a)
     uint32_t idx1 = scope < s->cap_scope ? s->by_scope[scope] : 0;
     struct mend_incident *inc = idx1 ? s->open[idx1 - 1] : NULL;
     if (inc && sat_sub(a->t_ns, inc->last_t) > s->conf.resolve_after_ns) {
-        /* the old one went quiet before this event: close it first */
+        /* the old one went quiet before this event: close it first, unless
+         * a series of it is still missing -- then it is still open, and
+         * this event joins it */
         mend_incidents_advance(s, a->t_ns);
-        inc = NULL;
+        idx1 = scope < s->cap_scope ? s->by_scope[scope] : 0;
+        inc = idx1 ? s->open[idx1 - 1] : NULL;
     }
     int opened = 0, changed = 0;
     if (!inc) {
@@ -379,13 +502,40 @@ int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a)
     if (a->score > inc->max_score)
         inc->max_score = a->score;
     int rc = signal_add(s, inc, a, &changed);
-    if (opened)
-        emit(s, "open", inc, a->t_ns);
-    else if (changed) {
+    if (opened) {
+        emit(s, "open", inc, a->t_ns, NULL, NULL);
+    } else {
+        /* every event is a line, with its own time and signal, even when no
+         * score rose: a second spike, or a fault that joins an incident
+         * noise opened, must show (a dropped signal shows in the count) */
         s->st.updated++;
-        emit(s, "update", inc, a->t_ns);
+        emit(s, "update", inc, a->t_ns, changed ? &inc->signals[changed - 1] : NULL, NULL);
     }
     return rc;
+}
+
+static int still_missing(const struct mend_incident *inc)
+{
+    for (uint32_t k = 0; k < inc->n_signals; k++)
+        if (inc->signals[k].kind == MEND_ANOM_ABSENCE && inc->signals[k].absence == MEND_ABS_MISSING)
+            return 1;
+    return 0;
+}
+
+void mend_incidents_series_back(struct mend_incidents *s, uint32_t series_id, int64_t t, int back)
+{
+    for (uint32_t i = 0; i < s->n_open; i++) {
+        struct mend_incident *inc = s->open[i];
+        for (uint32_t k = 0; k < inc->n_signals; k++) {
+            struct mend_incident_signal *g = &inc->signals[k];
+            if (g->kind != MEND_ANOM_ABSENCE || g->series_id != series_id || g->absence != MEND_ABS_MISSING)
+                continue;
+            g->absence = back ? MEND_ABS_BACK : MEND_ABS_GONE;
+            g->back_t = t;
+            s->st.updated++;
+            emit(s, "update", inc, t, g, back ? "back" : "gone");
+        }
+    }
 }
 
 void mend_incidents_advance(struct mend_incidents *s, int64_t now)
@@ -393,9 +543,10 @@ void mend_incidents_advance(struct mend_incidents *s, int64_t now)
     uint32_t j = 0;
     for (uint32_t i = 0; i < s->n_open; i++) {
         struct mend_incident *inc = s->open[i];
-        if (sat_sub(now, inc->last_t) > s->conf.resolve_after_ns) {
+        /* quiet long enough, and no series of it is still missing */
+        if (sat_sub(now, inc->last_t) > s->conf.resolve_after_ns && !still_missing(inc)) {
             s->st.resolved++;
-            emit(s, "resolve", inc, now);
+            emit(s, "resolve", inc, now, NULL, NULL);
             s->by_scope[inc->entity_id] = 0;
             mend_incident_free(inc);
             continue;
@@ -464,6 +615,11 @@ int mend_incidents_save(const struct mend_incidents *s, struct mend_wbuf *w)
             mend_wbuf_f64(w, g->last_value);
             mend_wbuf_f64(w, g->expected);
             mend_wbuf_u32(w, g->events);
+            mend_wbuf_i64(w, g->start_t);
+            mend_wbuf_i64(w, g->last_seen_t);
+            mend_wbuf_i64(w, g->interval_ns);
+            mend_wbuf_i64(w, g->back_t);
+            mend_wbuf_u8(w, (uint8_t)g->absence);
         }
     }
     return w->failed ? MEND_ENOMEM : MEND_OK;
@@ -512,6 +668,14 @@ static int load_incident(const struct mend_incidents *s, struct mend_rbuf *r, ui
         g->last_value = mend_rbuf_f64(r);
         g->expected = mend_rbuf_f64(r);
         g->events = mend_rbuf_u32(r);
+        g->start_t = mend_rbuf_i64(r);
+        g->last_seen_t = mend_rbuf_i64(r);
+        g->interval_ns = mend_rbuf_i64(r);
+        g->back_t = mend_rbuf_i64(r);
+        uint8_t abs_state = mend_rbuf_u8(r);
+        if (abs_state > MEND_ABS_GONE)
+            goto fail;
+        g->absence = (enum mend_absence_state)abs_state;
         if (!g->key && !r->failed)
             rc = MEND_ENOMEM;
         if (r->failed || !g->key || kind > MEND_ANOM_MULTIVARIATE ||
