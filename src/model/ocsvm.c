@@ -375,6 +375,68 @@ int mend_ocsvm_feat_push(struct mend_ocsvm_feat *f, const double *row, double *o
     return ready;
 }
 
+int mend_ocsvm_feat_peek(const struct mend_ocsvm_feat *f, const double *row, double *cur,
+                         double *out)
+{
+    /* push without the state change: the same checks and the same vector,
+     * so a row scored by peek and then pushed gives what push alone gives */
+    uint32_t n = f->n, missing = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (isinf(row[i]))
+            return MEND_ERANGE;
+        if (isnan(row[i]))
+            missing++;
+    }
+    if (missing == n || (missing && f->spec.missing == MEND_OCSVM_MISSING_SKIP))
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        cur[i] = isnan(row[i]) ? f->last[i] : row[i];
+        if (isnan(cur[i]))
+            return 0;
+    }
+    if (f->filled < f->win)
+        return 0;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        out[k++] = cur[i];
+        if (f->spec.diffs)
+            out[k++] = cur[i] - hist_row(f, 1)[i];
+        for (uint32_t l = 1; l <= f->spec.lags; l++)
+            out[k++] = hist_row(f, l)[i];
+    }
+    return 1;
+}
+
+int mend_ocsvm_feat_carry(struct mend_ocsvm_feat *to, const struct mend_ocsvm_feat *from,
+                          const uint32_t *map)
+{
+    if (to->win != from->win)
+        return MEND_EINVAL;
+    for (uint32_t i = 0; i < to->n; i++)
+        if (map[i] != UINT32_MAX && map[i] >= from->n)
+            return MEND_EINVAL;
+    /* the ring is rewritten oldest first from slot 0, so both layouts agree
+     * whatever from's head was */
+    for (uint32_t i = 0; i < to->n; i++) {
+        uint32_t j = map[i];
+        to->last[i] = j == UINT32_MAX ? NAN : from->last[j];
+        for (uint32_t k = 0; k < to->win; k++) {
+            double v = NAN;
+            if (j != UINT32_MAX && k < from->filled)
+                v = hist_row(from, from->filled - k)[j];
+            to->hist[(size_t)k * to->n + i] = v;
+        }
+    }
+    to->filled = from->filled;
+    to->head = to->win ? from->filled % to->win : 0;
+    to->st = from->st;
+    /* a series the old layout lacks has no history: start warming again */
+    for (uint32_t i = 0; i < to->n; i++)
+        if (map[i] == UINT32_MAX)
+            to->filled = 0;
+    return MEND_OK;
+}
+
 void mend_ocsvm_feat_stats(const struct mend_ocsvm_feat *f, struct mend_ocsvm_feat_stats *st)
 {
     *st = f->st;
