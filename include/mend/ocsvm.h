@@ -284,7 +284,7 @@ int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
 
 struct mend_ocsvm_engine_conf {
     int enabled;                /* ocsvm.enabled (default false) */
-    double threshold;           /* ocsvm.threshold: tail probability (default 1e-4) */
+    double threshold;           /* ocsvm.threshold: tail probability (default 1e-5) */
     uint32_t train_rows;        /* ocsvm.train_rows: rows per (re)training (default 1440) */
     uint32_t retrain_every;     /* ocsvm.retrain_every: normal rows between retrainings
                                    (default 1440; 0 = train once) */

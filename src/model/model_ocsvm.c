@@ -37,7 +37,7 @@
 #define INST_VERSION 1u
 #define ONLINE_VERSION "online"
 #define CALIB_EVERY 4u  /* one training vector in 4 is held back for the calibration */
-#define CALIB_MIN 50u   /* ... when that gives at least this many */ /* the version field of a model trained in the engine */
+#define CALIB_MIN 20u   /* held-back vectors needed: fewer, and training fails */ /* the version field of a model trained in the engine */
 
 enum { ST_SHELL = 0, ST_OWN = 1, ST_FIXED = 2 };
 
@@ -66,7 +66,7 @@ void mend_ocsvm_engine_conf_defaults(struct mend_ocsvm_engine_conf *c)
 {
     memset(c, 0, sizeof *c);
     c->enabled = 0;
-    c->threshold = 1e-4;
+    c->threshold = 1e-5;
     c->train_rows = 1440;
     c->retrain_every = 1440;
     c->train_delay_ns = 300LL * 1000000000LL;
@@ -101,10 +101,10 @@ static const struct mend_conf_entry entries[] = {
              "(trained in the background on each entity's first train_rows rows, then "
              "retrained on recent normal rows)"},
     {.key = "threshold", .type = MEND_CT_F64, .off = OFF(threshold), .min = 1e-300, .max = 0.5,
-     .def = "0.0001",
+     .def = "1e-05",
      .help = "tail probability of the decision value (calibrated on the training rows) at or "
              "below which an entity's row is an anomaly"},
-    {.key = "train_rows", .type = MEND_CT_U32, .off = OFF(train_rows), .min = 16, .max = 100000,
+    {.key = "train_rows", .type = MEND_CT_U32, .off = OFF(train_rows), .min = 100, .max = 100000,
      .def = "1440", .help = "rows per entity per (re)training: the sliding window of normal rows"},
     {.key = "retrain_every", .type = MEND_CT_U32, .off = OFF(retrain_every), .min = 0,
      .max = 1e9, .def = "1440", .help = "normal rows between retrainings; 0 = train once"},
@@ -387,6 +387,23 @@ static int calibrate_held(struct mend_ocsvm *svm, const double *H, size_t nh)
         a[i] = -dec;
     }
     int rc = mend_calib_fit(&svm->calib, a, nh);
+    if (rc == MEND_OK) {
+        /* The exponential tail's scale from the top 1% rests on a handful
+         * of values here (a few hundred held back). An exponential tail has
+         * the same mean excess over any threshold inside it, so the excess
+         * over the 90th percentile estimates the scale from ten times as
+         * many; the larger of the two is kept (the heavier tail: fewer
+         * false alarms). a is sorted by mend_calib_fit. */
+        size_t lo = (size_t)(0.9 * (double)(nh - 1));
+        double sum = 0.0;
+        size_t k = 0;
+        for (size_t i = lo + 1; i < nh; i++) {
+            sum += a[i] - a[lo];
+            k++;
+        }
+        if (k && sum / (double)k > svm->calib.tail_scale)
+            svm->calib.tail_scale = sum / (double)k;
+    }
     free(w);
     return rc;
 }
@@ -434,8 +451,8 @@ static int oc_train(const void *conf, size_t dim, const double *rows, size_t n, 
     char err[256];
     rc = mend_ocsvm_train(&c->lib, &spec, X, nt, 0, 0, ONLINE_VERSION, NULL, NULL, &svm, NULL, err,
                           sizeof err);
-    if (rc == MEND_OK && nh >= CALIB_MIN)
-        rc = calibrate_held(svm, H, nh);
+    if (rc == MEND_OK)
+        rc = nh >= CALIB_MIN ? calibrate_held(svm, H, nh) : MEND_ERANGE;
     free(H);
     if (rc != MEND_OK)
         goto out; /* too few vectors, or libsvm gave nothing usable: the old model stays */
@@ -606,8 +623,8 @@ int mend_ocsvm_kind_init(struct mend_ocsvm_engine_conf *c, struct mend_model_kin
     int rc = conf_check(c, err, errlen);
     if (rc != MEND_OK)
         return rc;
-    if (!(c->threshold > 0.0) || c->train_rows < 16 || c->train_delay_ns < 0) {
-        snprintf(err, errlen, "ocsvm: threshold must be > 0, train_rows >= 16, train_delay >= 0");
+    if (!(c->threshold > 0.0) || c->train_rows < 100 || c->train_delay_ns < 0) {
+        snprintf(err, errlen, "ocsvm: threshold must be > 0, train_rows >= 100, train_delay >= 0");
         return MEND_EINVAL;
     }
     if (c->model_dir[0]) {
