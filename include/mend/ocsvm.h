@@ -212,6 +212,21 @@ double mend_ocsvm_decision_z(const struct mend_ocsvm *m, const double *z, double
 int mend_ocsvm_score(const struct mend_ocsvm *m, const double *x, double *scratch,
                      double *decision, double *score);
 
+/* Held-back calibration. In-sample decision values pile up on the margin
+ * (f = 0 for every support vector), so a tail fitted to them is far too
+ * thin: a new row just outside the support looks like a 1e-9 event. A
+ * model meant for alarms on a threshold (the engine, `mend train`) is
+ * calibrated instead on vectors it did not train on.
+ * mend_ocsvm_hold_back reorders X (n x dim) so that every `every`-th vector
+ * moves to the end, keeping order, and returns how many stay in front (train
+ * on those). Without memory for the move it returns n (nothing held back).
+ * mend_ocsvm_recalibrate refits m's calibration to the nh held-back raw
+ * vectors H, the tail's scale being the larger of the mean excesses over
+ * the 99th and the 90th percentile (see ocsvm.c). MEND_EINVAL (nh < 2, a
+ * non-finite vector), MEND_ENOMEM; m is unchanged on error. */
+size_t mend_ocsvm_hold_back(double *X, size_t n, size_t dim, size_t every);
+int mend_ocsvm_recalibrate(struct mend_ocsvm *m, const double *H, size_t nh);
+
 /* Calibration of a decision value: tail probability P(a_train >= -f), the
  * score -log10(p)/10 in [0,1], and the rank 1 - p in [0,1]. */
 double mend_ocsvm_tail(const struct mend_ocsvm *m, double decision);

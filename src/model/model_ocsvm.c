@@ -372,42 +372,6 @@ static int oc_learn(void *m, const double *row, void *scratch)
     return rc < 0 ? rc : MEND_OK;
 }
 
-/* Refits svm's calibration to the anomaly values (-decision) of the nh
- * held-back vectors H. */
-static int calibrate_held(struct mend_ocsvm *svm, const double *H, size_t nh)
-{
-    size_t fdim = mend_ocsvm_dim(svm);
-    double *w = malloc((mend_ocsvm_scratch_len(svm) + nh) * sizeof *w);
-    if (!w)
-        return MEND_ENOMEM;
-    double *a = w + mend_ocsvm_scratch_len(svm);
-    for (size_t i = 0; i < nh; i++) {
-        double dec = 0.0;
-        mend_ocsvm_score(svm, H + i * fdim, w, &dec, NULL);
-        a[i] = -dec;
-    }
-    int rc = mend_calib_fit(&svm->calib, a, nh);
-    if (rc == MEND_OK) {
-        /* The exponential tail's scale from the top 1% rests on a handful
-         * of values here (a few hundred held back). An exponential tail has
-         * the same mean excess over any threshold inside it, so the excess
-         * over the 90th percentile estimates the scale from ten times as
-         * many; the larger of the two is kept (the heavier tail: fewer
-         * false alarms). a is sorted by mend_calib_fit. */
-        size_t lo = (size_t)(0.9 * (double)(nh - 1));
-        double sum = 0.0;
-        size_t k = 0;
-        for (size_t i = lo + 1; i < nh; i++) {
-            sum += a[i] - a[lo];
-            k++;
-        }
-        if (k && sum / (double)k > svm->calib.tail_scale)
-            svm->calib.tail_scale = sum / (double)k;
-    }
-    free(w);
-    return rc;
-}
-
 static int oc_train(const void *conf, size_t dim, const double *rows, size_t n, void **out)
 {
     const struct mend_ocsvm_engine_conf *c = conf;
@@ -429,31 +393,17 @@ static int oc_train(const void *conf, size_t dim, const double *rows, size_t n, 
     rc = mend_ocsvm_feat_new(&spec, &f);
     if (rc != MEND_OK)
         goto out;
-    /* every CALIB_EVERY-th vector is held back: the calibration must see
-     * rows the SVM did not train on. In-sample decision values pile up on
-     * the margin (f = 0 for every support vector), so a tail fitted to them
-     * is far too thin and any new row just outside the support would look
-     * like a 1e-9 event. Held-back rows go to the end of X. */
     for (size_t i = 0; i < n; i++)
         if (mend_ocsvm_feat_push(f, rows + i * dim, X + nx * fdim) == 1)
             nx++;
-    size_t nt = 0, nh = 0;
-    double *H = malloc((nx / CALIB_EVERY + 1) * fdim * sizeof *H);
-    if (!H) {
-        rc = MEND_ENOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < nx; i++) {
-        double *dst = i % CALIB_EVERY == CALIB_EVERY - 1 ? H + nh++ * fdim : X + nt++ * fdim;
-        if (dst != X + i * fdim)
-            memmove(dst, X + i * fdim, fdim * sizeof *X);
-    }
+    /* every 4th vector is held back for the calibration (ocsvm.h) */
+    size_t nt = mend_ocsvm_hold_back(X, nx, fdim, CALIB_EVERY);
     char err[256];
     rc = mend_ocsvm_train(&c->lib, &spec, X, nt, 0, 0, ONLINE_VERSION, NULL, NULL, &svm, NULL, err,
                           sizeof err);
     if (rc == MEND_OK)
-        rc = nh >= CALIB_MIN ? calibrate_held(svm, H, nh) : MEND_ERANGE;
-    free(H);
+        rc = nx - nt >= CALIB_MIN ? mend_ocsvm_recalibrate(svm, X + nt * fdim, nx - nt)
+                                  : MEND_ERANGE;
     if (rc != MEND_OK)
         goto out; /* too few vectors, or libsvm gave nothing usable: the old model stays */
     rc = inst_new(&spec, dim, &o);

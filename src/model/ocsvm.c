@@ -731,6 +731,65 @@ int mend_ocsvm_score(const struct mend_ocsvm *m, const double *x, double *scratc
     return MEND_OK;
 }
 
+size_t mend_ocsvm_hold_back(double *X, size_t n, size_t dim, size_t every)
+{
+    if (every < 2)
+        return n;
+    double *tmp = malloc((n / every + 1) * dim * sizeof *tmp);
+    if (!tmp)
+        return n;
+    size_t nt = 0, nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % every == every - 1)
+            memcpy(tmp + nh++ * dim, X + i * dim, dim * sizeof *X);
+        else if (nt++ != i)
+            memmove(X + (nt - 1) * dim, X + i * dim, dim * sizeof *X);
+    }
+    memcpy(X + nt * dim, tmp, nh * dim * sizeof *X);
+    free(tmp);
+    return nt;
+}
+
+int mend_ocsvm_recalibrate(struct mend_ocsvm *m, const double *H, size_t nh)
+{
+    if (nh < 2)
+        return MEND_EINVAL;
+    double *w = malloc((mend_ocsvm_scratch_len(m) + nh) * sizeof *w);
+    if (!w)
+        return MEND_ENOMEM;
+    double *a = w + mend_ocsvm_scratch_len(m);
+    for (size_t i = 0; i < nh; i++) {
+        double dec = 0.0;
+        if (mend_ocsvm_score(m, H + i * m->dim, w, &dec, NULL) != MEND_OK) {
+            free(w);
+            return MEND_EINVAL;
+        }
+        a[i] = -dec;
+    }
+    struct mend_calib c;
+    int rc = mend_calib_fit(&c, a, nh);
+    if (rc == MEND_OK) {
+        /* The exponential tail's scale from the top 1% rests on a handful
+         * of values here (a few hundred held back). An exponential tail has
+         * the same mean excess over any threshold inside it, so the excess
+         * over the 90th percentile estimates the scale from ten times as
+         * many; the larger of the two is kept (the heavier tail: fewer false
+         * alarms). a is sorted by mend_calib_fit. */
+        size_t lo = (size_t)(0.9 * (double)(nh - 1));
+        double sum = 0.0;
+        size_t k = 0;
+        for (size_t i = lo + 1; i < nh; i++) {
+            sum += a[i] - a[lo];
+            k++;
+        }
+        if (k && sum / (double)k > c.tail_scale)
+            c.tail_scale = sum / (double)k;
+        m->calib = c;
+    }
+    free(w);
+    return rc;
+}
+
 double mend_ocsvm_tail(const struct mend_ocsvm *m, double decision)
 {
     return mend_calib_tail(&m->calib, -decision);
