@@ -166,6 +166,67 @@ static void test_ops(void **state)
     free(rows);
 }
 
+/* Hold-back: every 4th vector to the end, both parts in order; the
+ * recalibration spreads the held-back rows' tails over (0,1] and refuses
+ * fewer than two. */
+static void test_hold_back(void **state)
+{
+    (void)state;
+    double X[20];
+    for (int i = 0; i < 20; i++)
+        X[i] = i / 2; /* vector i is (i, i) */
+    assert_int_equal(mend_ocsvm_hold_back(X, 10, 2, 4), 8);
+    const double want[10] = {0, 1, 2, 4, 5, 6, 8, 9, 3, 7};
+    for (int i = 0; i < 10; i++) {
+        assert_true(X[2 * i] == want[i]);
+        assert_true(X[2 * i + 1] == want[i]);
+    }
+    assert_int_equal(mend_ocsvm_hold_back(X, 10, 2, 1), 10);
+
+    enum { N = 400 };
+    double *rows = malloc(N * 3 * sizeof *rows), *F = malloc(N * 6 * sizeof *F);
+    assert_non_null(rows);
+    assert_non_null(F);
+    rows_make(rows, N, 3, SIZE_MAX, 0);
+    const char *names[3] = {"a", "b", "c"};
+    struct mend_ocsvm_conf lc;
+    mend_ocsvm_conf_defaults(&lc);
+    struct mend_ocsvm_spec spec;
+    assert_int_equal(mend_ocsvm_spec_init(&spec, names, 3, &lc), MEND_OK);
+    struct mend_ocsvm_feat *f;
+    assert_int_equal(mend_ocsvm_feat_new(&spec, &f), MEND_OK);
+    size_t nx = 0;
+    for (size_t k = 0; k < N; k++)
+        nx += (size_t)mend_ocsvm_feat_push(f, rows + k * 3, F + nx * 6);
+    size_t nt = mend_ocsvm_hold_back(F, nx, 6, 4);
+    assert_int_equal(nx - nt, nx / 4);
+    struct mend_ocsvm *m;
+    char err[256];
+    assert_int_equal(mend_ocsvm_train(&lc, &spec, F, nt, 0, 0, "t", NULL, NULL, &m, NULL, err,
+                                      sizeof err),
+                     MEND_OK);
+    assert_int_equal(mend_ocsvm_recalibrate(m, F, 1), MEND_EINVAL);
+    assert_int_equal(mend_ocsvm_recalibrate(m, F + nt * 6, nx - nt), MEND_OK);
+    /* on the held-back rows the tail is roughly uniform: a tenth below 0.1 */
+    double *ws = malloc(mend_ocsvm_scratch_len(m) * sizeof *ws);
+    assert_non_null(ws);
+    size_t low = 0;
+    for (size_t i = nt; i < nx; i++) {
+        double dec;
+        assert_int_equal(mend_ocsvm_score(m, F + i * 6, ws, &dec, NULL), MEND_OK);
+        double p = mend_ocsvm_tail(m, dec);
+        assert_true(p > 1e-4 && p <= 1.0);
+        low += p < 0.1;
+    }
+    assert_true(low >= (nx - nt) / 20 && low <= (nx - nt) / 5);
+    free(ws);
+    mend_ocsvm_free(m);
+    mend_ocsvm_feat_free(f);
+    mend_ocsvm_spec_fini(&spec);
+    free(rows);
+    free(F);
+}
+
 /* ---- in the engine -------------------------------------------------------- */
 
 static struct mend_ocsvm_engine_conf g_conf;
@@ -488,6 +549,7 @@ int main(void)
     svm_set_print_string_function(quiet); /* once, before any thread trains */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_hold_back),
         cmocka_unit_test(test_engine_background),
         cmocka_unit_test(test_engine_concurrent_retrain),
         cmocka_unit_test(test_config),
