@@ -4,7 +4,7 @@
 #   make deps       install missing Debian packages (as root), or print the apt line
 #   make test       run every cmocka test binary
 #   make asan       the same tests under AddressSanitizer + UBSan
-#   make tsan       the background-training test (test_ocsvm) under ThreadSanitizer
+#   make tsan       the background-training tests (test_ocsvm, test_model_ocsvm) under ThreadSanitizer
 #   make demo       replay the bundled sample and print its incidents
 #   make bench      throughput and memory figures beside a `wc -l` reference
 #   make eval-nab   score the NAB split in ../shared/data/nab (or NAB_DIR=...)
@@ -85,9 +85,9 @@ asan:
 # main thread scores (the library is rebuilt with -fsanitize=thread).
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" \
-	    MEND=build-tsan/mend build-tsan/tests/test_ocsvm build-tsan/mend
+	    MEND=build-tsan/mend build-tsan/tests/test_ocsvm build-tsan/tests/test_model_ocsvm build-tsan/mend
 	@TSAN_OPTIONS=halt_on_error=1 MEND_BIN=$(abspath build-tsan/mend) \
-	    sh scripts/run-tests.sh build-tsan/tests/test_ocsvm
+	    sh scripts/run-tests.sh build-tsan/tests/test_ocsvm build-tsan/tests/test_model_ocsvm
 
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)

@@ -25,6 +25,7 @@
 #include "mend/incident.h"
 #include "mend/model.h"
 #include "mend/mvgauss.h"
+#include "mend/ocsvm.h"
 #include "mend/scorer.h"
 #include "mend/series.h"
 
@@ -46,6 +47,10 @@ struct mend_engine_conf {
     int64_t max_ahead_ns;      /* a sample further than this past the watermark
                                   does not move it (held, then refused unless
                                   confirmed); default 1 h */
+    struct mend_ocsvm_engine_conf ocsvm; /* the `ocsvm:` section; the engine does not
+                                  read it: whoever builds the engine adds the
+                                  kind (mend_ocsvm_kind_init, then
+                                  mend_engine_add_model), as the pipeline does */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 

@@ -48,6 +48,24 @@ struct mend_model_ops {
     int (*load)(const void *conf, size_t dim, struct mend_rbuf *r, void **out);
     void (*destroy)(void *m);                                        /* accepts NULL */
     size_t (*dim)(const void *m);
+    /* Optional (NULL = not used), added for models that keep online state
+     * beside what they learnt (the one-class SVM's feature history):
+     *  - create_named: as create, but also given the entity's name and its
+     *    members' series keys in row order (keys[i] NULL for a vacant
+     *    position), so a kind can pick a model trained for those series.
+     *    Used instead of create when set.
+     *  - trained: 0 when m is a shell still waiting for its first training
+     *    (its rows are collected and trained on after train_rows rows, as
+     *    when there is no model), 1 when trained (retrained every
+     *    retrain_every normal rows), 2 when fixed (never retrained, no rows
+     *    collected). NULL: every model counts as trained (1).
+     *  - carry: at go-live, before the old model is destroyed, hands its
+     *    online state to the new one (to is fresh from train, from is the
+     *    model going away). Its failure keeps the new model without it. */
+    int (*create_named)(const void *conf, const char *entity, size_t entity_len,
+                        const char *const *keys, const size_t *key_lens, size_t dim, void **out);
+    int (*trained)(const void *m);
+    int (*carry)(void *to, const void *from);
 };
 
 /* One kind of model the engine keeps per entity, with the engine-side
@@ -62,7 +80,8 @@ struct mend_model_kind {
     int64_t train_delay_ns;    /* event time from the last training row to go-live */
 };
 
-/* The multivariate Gaussian (mvgauss.h); conf is a struct mend_mvg_conf. */
+/* The multivariate Gaussian (mvgauss.h); conf is a struct mend_mvg_conf.
+ * The one-class SVM is mend_model_ocsvm (ocsvm.h). */
 extern const struct mend_model_ops mend_model_mvgauss;
 
 /* ---- trainer: a worker thread that runs ops->train --------------------- */

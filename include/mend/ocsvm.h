@@ -123,6 +123,19 @@ void mend_ocsvm_feat_free(struct mend_ocsvm_feat *f);
  * (the row is skipped and counted). No allocation. */
 int mend_ocsvm_feat_push(struct mend_ocsvm_feat *f, const double *row, double *out);
 
+/* The vector push would write for row, without changing f: cur is n_series
+ * doubles of scratch. Same return as push (1, 0, MEND_ERANGE); const, no
+ * allocation (scoring reads the history, learning pushes the row). */
+int mend_ocsvm_feat_peek(const struct mend_ocsvm_feat *f, const double *row, double *cur,
+                         double *out);
+
+/* Copies from's history into to (same window), series i of to taking
+ * series map[i] of from (UINT32_MAX: none; to then warms up again). So a
+ * retrained model that goes live continues the feature history exactly.
+ * MEND_EINVAL when the windows or the map do not fit. */
+int mend_ocsvm_feat_carry(struct mend_ocsvm_feat *to, const struct mend_ocsvm_feat *from,
+                          const uint32_t *map);
+
 struct mend_ocsvm_feat_stats {
     uint64_t rows, vectors, imputed, skipped, warming;
 };
@@ -199,6 +212,21 @@ double mend_ocsvm_decision_z(const struct mend_ocsvm *m, const double *z, double
 int mend_ocsvm_score(const struct mend_ocsvm *m, const double *x, double *scratch,
                      double *decision, double *score);
 
+/* Held-back calibration. In-sample decision values pile up on the margin
+ * (f = 0 for every support vector), so a tail fitted to them is far too
+ * thin: a new row just outside the support looks like a 1e-9 event. A
+ * model meant for alarms on a threshold (the engine, `mend train`) is
+ * calibrated instead on vectors it did not train on.
+ * mend_ocsvm_hold_back reorders X (n x dim) so that every `every`-th vector
+ * moves to the end, keeping order, and returns how many stay in front (train
+ * on those). Without memory for the move it returns n (nothing held back).
+ * mend_ocsvm_recalibrate refits m's calibration to the nh held-back raw
+ * vectors H, the tail's scale being the larger of the mean excesses over
+ * the 99th and the 90th percentile (see ocsvm.c). MEND_EINVAL (nh < 2, a
+ * non-finite vector), MEND_ENOMEM; m is unchanged on error. */
+size_t mend_ocsvm_hold_back(double *X, size_t n, size_t dim, size_t every);
+int mend_ocsvm_recalibrate(struct mend_ocsvm *m, const double *H, size_t nh);
+
 /* Calibration of a decision value: tail probability P(a_train >= -f), the
  * score -log10(p)/10 in [0,1], and the rank 1 - p in [0,1]. */
 double mend_ocsvm_tail(const struct mend_ocsvm *m, double decision);
@@ -247,5 +275,62 @@ int mend_ocsvm_write_dir(const struct mend_ocsvm *m, const char *dir, const char
  * wrong; a missing file: MEND_EIO. */
 int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
                         struct mend_ocsvm **out, char *err, size_t errlen);
+
+/* ---- the entity model (model.h): mend_model_ocsvm ---------------------
+ *
+ * One instance per entity. The instance keeps the feature extractor (the
+ * history the diffs and lags need), updated by learn on every row, so a
+ * checkpoint restores it exactly; score peeks at it (const). Before its
+ * first training an instance is a shell that only keeps history (score
+ * returns MEND_ERANGE: the row cannot be judged, the engine collects it for
+ * training). Training (model.h train op, on the engine's trainer thread)
+ * builds the features from the collected rows (oldest first) with a fresh
+ * extractor and fits mend_ocsvm_train; at go-live the carry op hands the
+ * old instance's history to the new one. Score = 1 - the calibrated tail
+ * probability of the decision value (mend_ocsvm_tail): the engine raises an
+ * event when the tail is at or below the threshold. contrib per row member:
+ * the sum of its squared standardised features.
+ *
+ * A model directory (model_dir, `mend train`) gives a fixed model: an
+ * entity whose series keys include every series of its feature spec uses
+ * it (its series are picked by name, whatever their order in the entity's
+ * row) and is never retrained; other entities train online. */
+#define MEND_OCSVM_MAX_DIR 1024
+
+struct mend_ocsvm_engine_conf {
+    int enabled;                /* ocsvm.enabled (default false) */
+    double threshold;           /* ocsvm.threshold: tail probability (default 1e-5) */
+    uint32_t train_rows;        /* ocsvm.train_rows: rows per (re)training (default 1440) */
+    uint32_t retrain_every;     /* ocsvm.retrain_every: normal rows between retrainings
+                                   (default 1440; 0 = train once) */
+    int64_t train_delay_ns;     /* ocsvm.train_delay: event time from the last training row
+                                   to go-live (default 5m) */
+    char model_dir[MEND_OCSVM_MAX_DIR]; /* ocsvm.model: a models/NAME directory; "" = none */
+    struct mend_ocsvm_conf lib; /* ocsvm.diffs, lags, missing, nu, gamma, max_train, select,
+                                   tol, seed */
+    struct mend_ocsvm *pretrained; /* not an option: loaded by mend_ocsvm_kind_init, owned */
+};
+
+void mend_ocsvm_engine_conf_defaults(struct mend_ocsvm_engine_conf *c);
+
+/* The `ocsvm:` section's config map (confmap.h) over the struct above. */
+struct mend_conf_map;
+extern const struct mend_conf_map mend_ocsvm_conf_map;
+
+/* The entity-model ops (model.h); conf is a struct mend_ocsvm_engine_conf. */
+struct mend_model_ops;
+extern const struct mend_model_ops mend_model_ocsvm;
+
+/* Checks c, loads c->model_dir (if set) into c->pretrained, refusing a model
+ * whose feature options (diffs, lags, missing) differ from c's, and fills
+ * kind for mend_engine_add_model (kind->conf = c: c must outlive the
+ * engine). MEND_EINVAL (bad configuration, spec mismatch), MEND_ECORRUPT /
+ * MEND_EVERSION (damaged model), MEND_EIO (missing files), with err naming
+ * the option or the file. Call only from the main thread (file I/O). */
+struct mend_model_kind;
+int mend_ocsvm_kind_init(struct mend_ocsvm_engine_conf *c, struct mend_model_kind *kind,
+                         char *err, size_t errlen);
+/* Frees c->pretrained (after the engine is gone); accepts NULL. */
+void mend_ocsvm_kind_fini(struct mend_ocsvm_engine_conf *c);
 
 #endif

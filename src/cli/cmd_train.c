@@ -246,6 +246,8 @@ int mend_cmd_train(int argc, char **argv)
             i++;
         }
     }
+    oc = cfg.engine.ocsvm.lib; /* the config file's ocsvm: section, so a replay with the same
+                                  file accepts the model; --set ocsvm.* below wins */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -407,10 +409,19 @@ int mend_cmd_train(int argc, char **argv)
             entity ? entity : "", nr, nk, nx, dim, (unsigned long long)fs.imputed,
             (unsigned long long)fs.skipped, (unsigned long long)fs.warming);
     struct mend_ocsvm_train_info info;
-    rc = mend_ocsvm_train(&oc, &spec, X, nx, rt[0], rt[nr - 1], MEND_VERSION,
+    /* one vector in 4 is held back to calibrate on (ocsvm.h: in-sample
+     * decision values give far too thin a tail for alarms); with too few,
+     * all train and the calibration stays in-sample */
+    size_t nt = nx / 4 >= 20 ? mend_ocsvm_hold_back(X, nx, dim, 4) : nx;
+    rc = mend_ocsvm_train(&oc, &spec, X, nt, rt[0], rt[nr - 1], MEND_VERSION,
                           show ? progress : NULL, NULL, &model, &info, err, sizeof err);
     if (rc) {
         fprintf(stderr, "mend train: %s\n", err);
+        goto out;
+    }
+    if (nt < nx && (rc = mend_ocsvm_recalibrate(model, X + nt * dim, nx - nt)) != MEND_OK) {
+        fprintf(stderr, "mend train: calibration on the held-back vectors: %s\n",
+                mend_strerror(rc));
         goto out;
     }
     if (mend_ocsvm_write_dir(model, out_dir, entity, err, sizeof err)) {

@@ -389,7 +389,7 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     p.cfg = cfg;
     p.next_ckpt = cfg->checkpoint_path[0] ? INT64_MIN : INT64_MAX;
     int rc, code = MEND_EXIT_OK;
-    char err[512];
+    char err[512] = "";
 
     struct mend_outputs_conf ocf;
     mend_outputs_conf_defaults(&ocf);
@@ -423,6 +423,22 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         fprintf(stderr, "mend: cannot start the engine: %s\n", mend_strerror(rc));
         code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
         goto out;
+    }
+    if (cfg->engine.ocsvm.enabled) {
+        /* the one-class SVM is the second entity model (ocsvm.h); its model
+         * directory, if any, is read here, on the main thread */
+        struct mend_model_kind kind;
+        rc = mend_ocsvm_kind_init(&cfg->engine.ocsvm, &kind, err, sizeof err);
+        if (rc == MEND_OK)
+            rc = mend_engine_add_model(p.eng, &kind);
+        else
+            fprintf(stderr, "mend: %s\n", err);
+        if (rc != MEND_OK) {
+            if (!err[0])
+                fprintf(stderr, "mend: cannot add the one-class SVM: %s\n", mend_strerror(rc));
+            code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+            goto out;
+        }
     }
 
     if (cfg->checkpoint_path[0]) {
@@ -552,6 +568,7 @@ out:
     mend_loop_free(p.loop);
     checkpoint_reap(&p, 1);
     mend_engine_free(p.eng);
+    mend_ocsvm_kind_fini(&cfg->engine.ocsvm);
     mend_outputs_free(p.outs);
     fflush(stdout);
     if (p.score_f && p.score_f != stdout)

@@ -27,6 +27,7 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     mend_scorer_conf_defaults(&c->scorer);
     mend_incident_conf_defaults(&c->incidents);
     mend_mvg_conf_defaults(&c->mvg);
+    mend_ocsvm_engine_conf_defaults(&c->ocsvm);
     c->mvg_enabled = 1;
     c->mvg_threshold = 1e-6;
     c->absence_enabled = 1;
@@ -388,6 +389,15 @@ static void model_submit(struct mend_engine *e, uint32_t k, struct ent_model *em
     em->since_train = 0;
 }
 
+/* How far m is trained (model.h, the trained op): 0 none yet (no model,
+ * or a shell keeping online state), 1 trained, 2 fixed (never retrained). */
+static int model_trained(const struct mend_model_ops *ops, const void *m)
+{
+    if (!m)
+        return 0;
+    return ops->trained ? ops->trained(m) : 1;
+}
+
 /* A row judged normal (or any row before the first model) joins the
  * training window; a full window is trained on, first once and then every
  * retrain_every normal rows. */
@@ -409,8 +419,8 @@ static void model_collect(struct mend_engine *e, uint32_t k, struct ent_state *e
     em->since_train++;
     if (em->job || em->buf_n < kind->train_rows)
         return;
-    if (em->m ? kind->retrain_every && em->since_train >= kind->retrain_every
-              : em->since_train >= kind->train_rows)
+    if (model_trained(kind->ops, em->m) ? kind->retrain_every && em->since_train >= kind->retrain_every
+                                        : em->since_train >= kind->train_rows)
         model_submit(e, k, em, es->row_t);
 }
 
@@ -425,6 +435,33 @@ static int model_scratch(struct mend_engine *e, uint32_t k, struct ent_model *em
     return MEND_OK;
 }
 
+/* A new instance of kind k for the entity: create_named sees the entity's
+ * name and its members' keys (a kind may pick a model trained for them). */
+static int model_create(struct mend_engine *e, uint32_t k, uint32_t entity_id,
+                        const struct ent_state *es, void **out)
+{
+    const struct mend_model_kind *kind = &e->kinds[k];
+    if (!kind->ops->create_named)
+        return kind->ops->create(kind->conf, es->dim, out);
+    const char **keys = calloc(es->dim, sizeof *keys);
+    size_t *lens = calloc(es->dim, sizeof *lens);
+    int rc = MEND_ENOMEM;
+    if (keys && lens) {
+        for (uint32_t i = 0; i < es->dim; i++) {
+            const struct mend_series *s =
+                es->members[i] == VACANT ? NULL : mend_registry_at(e->reg, es->members[i]);
+            keys[i] = s ? s->key : NULL;
+            lens[i] = s ? s->key_len : 0;
+        }
+        const struct mend_entity *ent = mend_registry_entity(e->reg, entity_id);
+        rc = kind->ops->create_named(kind->conf, ent ? ent->name : NULL, ent ? ent->name_len : 0,
+                                     keys, lens, es->dim, out);
+    }
+    free(keys);
+    free(lens);
+    return rc;
+}
+
 static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, struct ent_state *es)
 {
     const struct mend_model_kind *kind = &e->kinds[k];
@@ -437,6 +474,8 @@ static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, str
         em->job = NULL;
         if (rc == MEND_OK && nm) {
             if (model_scratch(e, k, em, ops->dim(nm)) == MEND_OK) {
+                if (ops->carry && em->m)
+                    ops->carry(nm, em->m); /* online state (history) goes on */
                 ops->destroy(em->m);
                 em->m = nm;
                 em->dim = (uint32_t)ops->dim(nm);
@@ -451,8 +490,8 @@ static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, str
         ops->destroy(em->m);
         em->m = NULL;
     }
-    if (!em->m && ops->create) {
-        if (ops->create(kind->conf, es->dim, &em->m) != MEND_OK) {
+    if (!em->m && (ops->create_named || ops->create)) {
+        if (model_create(e, k, entity_id, es, &em->m) != MEND_OK) {
             em->m = NULL;
             return;
         }
@@ -479,7 +518,7 @@ static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, str
         if (ops->learn)
             ops->learn(em->m, es->row, em->scratch);
     }
-    if (ops->train && normal)
+    if (ops->train && normal && model_trained(ops, em->m) != 2)
         model_collect(e, k, es, em);
 }
 

@@ -375,6 +375,68 @@ int mend_ocsvm_feat_push(struct mend_ocsvm_feat *f, const double *row, double *o
     return ready;
 }
 
+int mend_ocsvm_feat_peek(const struct mend_ocsvm_feat *f, const double *row, double *cur,
+                         double *out)
+{
+    /* push without the state change: the same checks and the same vector,
+     * so a row scored by peek and then pushed gives what push alone gives */
+    uint32_t n = f->n, missing = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (isinf(row[i]))
+            return MEND_ERANGE;
+        if (isnan(row[i]))
+            missing++;
+    }
+    if (missing == n || (missing && f->spec.missing == MEND_OCSVM_MISSING_SKIP))
+        return 0;
+    for (uint32_t i = 0; i < n; i++) {
+        cur[i] = isnan(row[i]) ? f->last[i] : row[i];
+        if (isnan(cur[i]))
+            return 0;
+    }
+    if (f->filled < f->win)
+        return 0;
+    size_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        out[k++] = cur[i];
+        if (f->spec.diffs)
+            out[k++] = cur[i] - hist_row(f, 1)[i];
+        for (uint32_t l = 1; l <= f->spec.lags; l++)
+            out[k++] = hist_row(f, l)[i];
+    }
+    return 1;
+}
+
+int mend_ocsvm_feat_carry(struct mend_ocsvm_feat *to, const struct mend_ocsvm_feat *from,
+                          const uint32_t *map)
+{
+    if (to->win != from->win)
+        return MEND_EINVAL;
+    for (uint32_t i = 0; i < to->n; i++)
+        if (map[i] != UINT32_MAX && map[i] >= from->n)
+            return MEND_EINVAL;
+    /* the ring is rewritten oldest first from slot 0, so both layouts agree
+     * whatever from's head was */
+    for (uint32_t i = 0; i < to->n; i++) {
+        uint32_t j = map[i];
+        to->last[i] = j == UINT32_MAX ? NAN : from->last[j];
+        for (uint32_t k = 0; k < to->win; k++) {
+            double v = NAN;
+            if (j != UINT32_MAX && k < from->filled)
+                v = hist_row(from, from->filled - k)[j];
+            to->hist[(size_t)k * to->n + i] = v;
+        }
+    }
+    to->filled = from->filled;
+    to->head = to->win ? from->filled % to->win : 0;
+    to->st = from->st;
+    /* a series the old layout lacks has no history: start warming again */
+    for (uint32_t i = 0; i < to->n; i++)
+        if (map[i] == UINT32_MAX)
+            to->filled = 0;
+    return MEND_OK;
+}
+
 void mend_ocsvm_feat_stats(const struct mend_ocsvm_feat *f, struct mend_ocsvm_feat_stats *st)
 {
     *st = f->st;
@@ -667,6 +729,65 @@ int mend_ocsvm_score(const struct mend_ocsvm *m, const double *x, double *scratc
     if (score)
         *score = mend_calib_score(&m->calib, -f);
     return MEND_OK;
+}
+
+size_t mend_ocsvm_hold_back(double *X, size_t n, size_t dim, size_t every)
+{
+    if (every < 2)
+        return n;
+    double *tmp = malloc((n / every + 1) * dim * sizeof *tmp);
+    if (!tmp)
+        return n;
+    size_t nt = 0, nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % every == every - 1)
+            memcpy(tmp + nh++ * dim, X + i * dim, dim * sizeof *X);
+        else if (nt++ != i)
+            memmove(X + (nt - 1) * dim, X + i * dim, dim * sizeof *X);
+    }
+    memcpy(X + nt * dim, tmp, nh * dim * sizeof *X);
+    free(tmp);
+    return nt;
+}
+
+int mend_ocsvm_recalibrate(struct mend_ocsvm *m, const double *H, size_t nh)
+{
+    if (nh < 2)
+        return MEND_EINVAL;
+    double *w = malloc((mend_ocsvm_scratch_len(m) + nh) * sizeof *w);
+    if (!w)
+        return MEND_ENOMEM;
+    double *a = w + mend_ocsvm_scratch_len(m);
+    for (size_t i = 0; i < nh; i++) {
+        double dec = 0.0;
+        if (mend_ocsvm_score(m, H + i * m->dim, w, &dec, NULL) != MEND_OK) {
+            free(w);
+            return MEND_EINVAL;
+        }
+        a[i] = -dec;
+    }
+    struct mend_calib c;
+    int rc = mend_calib_fit(&c, a, nh);
+    if (rc == MEND_OK) {
+        /* The exponential tail's scale from the top 1% rests on a handful
+         * of values here (a few hundred held back). An exponential tail has
+         * the same mean excess over any threshold inside it, so the excess
+         * over the 90th percentile estimates the scale from ten times as
+         * many; the larger of the two is kept (the heavier tail: fewer false
+         * alarms). a is sorted by mend_calib_fit. */
+        size_t lo = (size_t)(0.9 * (double)(nh - 1));
+        double sum = 0.0;
+        size_t k = 0;
+        for (size_t i = lo + 1; i < nh; i++) {
+            sum += a[i] - a[lo];
+            k++;
+        }
+        if (k && sum / (double)k > c.tail_scale)
+            c.tail_scale = sum / (double)k;
+        m->calib = c;
+    }
+    free(w);
+    return rc;
 }
 
 double mend_ocsvm_tail(const struct mend_ocsvm *m, double decision)
