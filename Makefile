@@ -93,8 +93,9 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_PCAP)
 	@BENCH_LOGS=$(BENCH_LOGS) BENCH_OCSVM=$(BENCH_OCSVM) BENCH_LOCALISE=$(BENCH_LOCALISE) \
+	    BENCH_PCAP=$(BENCH_PCAP) \
 	    sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)

@@ -753,6 +753,60 @@ static void test_claims_by_magic(void **state)
     unlink(pw.path);
 }
 
+/* pcapng (libpcap's offline API reads it too): a section header, one
+ * interface (Ethernet, default microsecond stamps), enhanced packet blocks. */
+static void le32(FILE *f, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    assert_int_equal(fwrite(b, 1, 4, f), 4);
+}
+
+static void epb(FILE *f, int64_t t_ns, const uint8_t *frame, uint32_t n)
+{
+    uint32_t pad = (4 - n % 4) % 4, len = 32 + n + pad;
+    uint64_t us = (uint64_t)(t_ns / 1000);
+    le32(f, 6);
+    le32(f, len);
+    le32(f, 0);
+    le32(f, (uint32_t)(us >> 32));
+    le32(f, (uint32_t)us);
+    le32(f, n);
+    le32(f, n);
+    assert_int_equal(fwrite(frame, 1, n, f), n);
+    for (uint32_t i = 0; i < pad; i++)
+        fputc(0, f);
+    le32(f, len);
+}
+
+static void test_pcapng_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mend_test_pcapng_XXXXXX", err[256], want[160];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    le32(f, 0x0a0d0d0a), le32(f, 28), le32(f, 0x1a2b3c4d), le32(f, 0x00000001); /* v1.0 */
+    le32(f, 0xffffffff), le32(f, 0xffffffff), le32(f, 28);                   /* length unknown */
+    le32(f, 1), le32(f, 20), le32(f, 1), le32(f, 65535), le32(f, 20);        /* IDB: Ethernet */
+    uint8_t b[256], h[12] = {0x12, 0x34, 0x01, 0x00};
+    size_t n = mend_pcap_build_udp4(b, sizeof b, C1, 33333, DNS, 53, h, sizeof h);
+    epb(f, T0 + S(1), b, (uint32_t)n);
+    h[2] = 0x81, h[3] = 0x82; /* SERVFAIL */
+    n = mend_pcap_build_udp4(b, sizeof b, DNS, 53, C1, 33333, h, sizeof h);
+    epb(f, T0 + S(1) + MS(2), b, (uint32_t)n);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(mend_pcap_file_ops.claims(path), 1); /* by the magic number */
+    struct rec r = {0};
+    assert_int_equal(run_set(1, NULL, path, &r, err, sizeof err), 0);
+    assert_int_equal(r.points, 8);
+    snprintf(want, sizeof want, "net,host=10.0.0.53,port=53 dns_errors|10.0.0.53|%" PRId64 "|1\n", T0 + S(10));
+    assert_non_null(strstr(r.out, want));
+    snprintf(want, sizeof want, "net,host=10.0.0.53,port=53 packets|10.0.0.53|%" PRId64 "|2\n", T0 + S(10));
+    assert_non_null(strstr(r.out, want));
+    free(r.out);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -766,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_conf_parse),
         cmocka_unit_test(test_input_kind_end_to_end),
         cmocka_unit_test(test_claims_by_magic),
+        cmocka_unit_test(test_pcapng_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
