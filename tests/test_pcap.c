@@ -196,6 +196,10 @@ static void test_decode_malformed_and_other(void **state)
     MUT(14, 0x44, MEND_PKT_MALFORMED);  /* IHL 4 */
     MUT(14, 0x55, MEND_PKT_MALFORMED);  /* version 5 */
     MUT(16, 0x00, MEND_PKT_OK);         /* total length high byte 0: still 57 */
+    memcpy(f, b, n);
+    f[16] = 0, f[17] = 0;               /* total length 0: an offloaded send, length = captured */
+    assert_int_equal(mend_pcap_decode(MEND_PCAP_LINK_ETHERNET, f, n, &p, &why), MEND_PKT_OK);
+    assert_int_equal(p.payload_len, 3);
     MUT(17, 10, MEND_PKT_MALFORMED);    /* total length 10 < IHL */
     MUT(17, 30, MEND_PKT_MALFORMED);    /* room for 10 bytes of TCP only */
     MUT(46, 0x40, MEND_PKT_MALFORMED);  /* TCP data offset 4 */
@@ -581,6 +585,16 @@ static void test_agg_caps(void **state)
     assert_int_equal(mend_pcap_agg_finish(a), 0);
     assert_int_equal(rs.n, 1);
     assert_string_equal(rs.r[0].host, "10.0.0.53");
+    mend_pcap_agg_free(a);
+
+    /* stamps before 1970 or past the range are malformed, not trusted */
+    mend_pcap_conf_defaults(&c);
+    assert_int_equal(mend_pcap_agg_new(&c, keep_row, &rs, &a), 0);
+    assert_int_equal(mend_pcap_agg_packet(a, 1, -1, b, n, (uint32_t)n, NULL), MEND_PKT_MALFORMED);
+    assert_int_equal(mend_pcap_agg_packet(a, 1, INT64_MAX, b, n, (uint32_t)n, NULL), MEND_PKT_MALFORMED);
+    mend_pcap_agg_stats(a, &st);
+    assert_int_equal(st.malformed, 2);
+    assert_int_equal(st.flows, 0);
     mend_pcap_agg_free(a);
 
     /* out-of-range options */

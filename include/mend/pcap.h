@@ -135,6 +135,8 @@ int mend_pcap_link_ok(int link);
 #define MEND_PCAP_DEFAULT_SNAPLEN 262144
 #define MEND_PCAP_MAX_FLOWS_CAP (1u << 24)
 #define MEND_PCAP_MAX_ROWS_CAP (1u << 22)
+#define MEND_PCAP_MAX_TIME_NS (INT64_MAX / 2) /* packet stamps beyond (2116) or before 1970
+                                                  are counted as malformed */
 
 /* The options of a pcap input (spec query: see in_pcap.c / mend_pcap_conf_parse). */
 struct mend_pcap_conf {
@@ -195,8 +197,9 @@ int mend_pcap_agg_new(const struct mend_pcap_conf *conf,
                       struct mend_pcap_agg **out);
 void mend_pcap_agg_free(struct mend_pcap_agg *a);
 
-/* One captured frame: t_ns its timestamp, wire_len its original length.
- * Intervals that ended at or before t_ns are emitted first. Returns an enum
+/* One captured frame: t_ns its timestamp (0..MEND_PCAP_MAX_TIME_NS, else
+ * the packet is malformed), wire_len its original length. Intervals that
+ * ended at or before t_ns are emitted first. Returns an enum
  * mend_pkt_result (>= 0; a non-OK packet is counted and skipped) or a
  * negative code from emit / MEND_ENOMEM. *why as mend_pcap_decode. */
 int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t_ns, const uint8_t *frame,

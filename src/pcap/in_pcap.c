@@ -233,7 +233,10 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h, const u_char *b
     char what[192];
     if (p->emit_rc < 0)
         return; /* out of memory: the caller stops */
-    int64_t t = (int64_t)h->ts.tv_sec * 1000000000LL + (int64_t)h->ts.tv_usec * p->ts_mul;
+    int64_t t = -1; /* out of range: the aggregator counts the packet as malformed */
+    if (h->ts.tv_sec >= 0 && h->ts.tv_sec <= MEND_PCAP_MAX_TIME_NS / 1000000000LL &&
+        h->ts.tv_usec >= 0 && h->ts.tv_usec < 1000000000L)
+        t = (int64_t)h->ts.tv_sec * 1000000000LL + (int64_t)h->ts.tv_usec * p->ts_mul;
     size_t cap = h->caplen;
     if (cap > h->len) /* a capture file can say anything */
         cap = h->len;
@@ -318,12 +321,16 @@ static int pin_on_fd(struct mend_input *in, int fd, unsigned events)
     if (!p->live)
         return file_read(p, p->conf.budget);
     int n = pcap_dispatch(p->pc, (int)p->conf.budget, on_packet, (u_char *)p);
-    if (n == PCAP_ERROR) {
+    int rc = batch_done(p);
+    if (rc < 0)
+        return rc;
+    if (n == PCAP_ERROR) { /* the interface went away: this input ends, the others go on */
         char what[PCAP_ERRBUF_SIZE + 16];
         snprintf(what, sizeof what, "capture: %s", pcap_geterr(p->pc));
         mend_input_error(in, p->name, what, EIO);
+        return capture_end(p);
     }
-    return batch_done(p);
+    return MEND_OK;
 }
 
 static int64_t realtime_ns(void)

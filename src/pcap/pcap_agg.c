@@ -408,6 +408,8 @@ int mend_pcap_agg_advance(struct mend_pcap_agg *a, int64_t now)
     const int64_t iv = a->conf.interval_ns;
     if (!a->started)
         return MEND_OK;
+    if (now > MEND_PCAP_MAX_TIME_NS)
+        now = MEND_PCAP_MAX_TIME_NS;
     while (now >= a->cur_end) {
         sweep_pending(a, a->cur_end);
         int rc = emit_rows(a);
@@ -500,6 +502,12 @@ int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t, const uin
     int rc, s, isnew = 0;
     a->st.packets++;
     a->st.bytes += wire_len;
+    if (t < 0 || t > MEND_PCAP_MAX_TIME_NS) {
+        a->st.malformed++;
+        if (why)
+            *why = "timestamp out of range (before 1970 or after 2116)";
+        return MEND_PKT_MALFORMED;
+    }
     if (!a->started) {
         a->started = 1;
         a->cur_end = floor_to(t, a->conf.interval_ns);
@@ -508,7 +516,7 @@ int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t, const uin
     }
     if ((rc = mend_pcap_agg_advance(a, t)) < 0)
         return rc;
-    sweep_pending(a, t + 1);
+    sweep_pending(a, t + 1); /* t <= MEND_PCAP_MAX_TIME_NS: no overflow here or below */
     sweep_idle(a, t);
     rc = mend_pcap_decode(link, frame, caplen, &p, why);
     if (rc == MEND_PKT_OTHER)

@@ -122,6 +122,8 @@ static int decode_ipv4(struct cur *c, struct mend_pkt *out, const char **why)
     size_t total = rd16(c->p + 2);
     if (ihl < 20)
         FAIL(MEND_PKT_MALFORMED, "ipv4: header length < 20");
+    if (total == 0) /* a segmentation-offload send captured before the NIC split it (as tcpdump reads it) */
+        total = c->len;
     if (total < ihl)
         FAIL(MEND_PKT_MALFORMED, "ipv4: total length < header length");
     if (!have(c, ihl))
