@@ -34,8 +34,9 @@
 
 #define PCAP_SPEC_MAX 4096
 #define PCAP_REPORT_MAX 8          /* bad packets named in the last error, then only counted */
-#define PCAP_LIVE_GRACE_NS 1000000000LL /* live: an interval closes this long after its end */
-#define PCAP_TIMER_NS 500000000LL  /* live: how often idle intervals are closed */
+#define PCAP_LIVE_GRACE_NS 1000000000LL /* live: an interval closes this long after its end
+                                           (packets still in kernel buffers), or one interval */
+#define PCAP_TIMER_NS 500000000LL  /* live: how often idle intervals are closed (or each interval) */
 
 struct pcap_in {
     struct mend_input *in;
@@ -345,7 +346,8 @@ static int pin_on_timer(struct mend_input *in, int64_t now_ns)
 {
     struct pcap_in *p = mend_input_priv(in);
     (void)now_ns;
-    int rc = mend_pcap_agg_advance(p->agg, realtime_ns() - PCAP_LIVE_GRACE_NS);
+    int64_t grace = p->conf.interval_ns < PCAP_LIVE_GRACE_NS ? p->conf.interval_ns : PCAP_LIVE_GRACE_NS;
+    int rc = mend_pcap_agg_advance(p->agg, realtime_ns() - grace);
     if (rc < 0)
         return rc;
     return batch_done(p);
@@ -455,7 +457,8 @@ static int pin_setup(struct mend_input *in, struct pcap_in *p, const char *spec,
         return rc;
     }
     p->watched = 1;
-    if (p->live && (rc = mend_input_every(in, PCAP_TIMER_NS)) < 0) {
+    if (p->live && (rc = mend_input_every(in, p->conf.interval_ns < PCAP_TIMER_NS ? p->conf.interval_ns
+                                                                                : PCAP_TIMER_NS)) < 0) {
         snprintf(err, errlen, "%s: timer: %s", spec, mend_strerror(rc));
         return rc;
     }
