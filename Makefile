@@ -33,7 +33,7 @@ TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
 
-DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
+DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev tcpdump \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
