@@ -590,6 +590,27 @@ static void test_agg_caps(void **state)
     assert_string_equal(rs.r[0].host, "10.0.0.53");
     mend_pcap_agg_free(a);
 
+    /* UDP: the first datagram's receiver serves (here the higher port),
+     * unless it came from a port below 1024 to one above (an answer seen first) */
+    rs.n = 0;
+    mend_pcap_conf_defaults(&c);
+    assert_int_equal(mend_pcap_agg_new(&c, keep_row, &rs, &a), 0);
+    n = mend_pcap_build_udp4(b, sizeof b, C1, 5000, C2, 6000, h, sizeof h);
+    assert_int_equal(mend_pcap_agg_packet(a, 1, T0, b, n, (uint32_t)n, NULL), MEND_PKT_OK);
+    n = mend_pcap_build_udp4(b, sizeof b, C2, 7000, C1, 5001, h, sizeof h);
+    assert_int_equal(mend_pcap_agg_packet(a, 1, T0, b, n, (uint32_t)n, NULL), MEND_PKT_OK);
+    n = mend_pcap_build_udp4(b, sizeof b, DNS, 53, C1, 40000, h, sizeof h);
+    assert_int_equal(mend_pcap_agg_packet(a, 1, T0, b, n, (uint32_t)n, NULL), MEND_PKT_OK);
+    assert_int_equal(mend_pcap_agg_finish(a), 0);
+    assert_int_equal(rs.n, 3);
+    assert_string_equal(rs.r[0].host, "10.0.0.2");
+    assert_int_equal(rs.r[0].port, 6000);
+    assert_string_equal(rs.r[1].host, "10.0.0.1");
+    assert_int_equal(rs.r[1].port, 5001);
+    assert_string_equal(rs.r[2].host, "10.0.0.53");
+    assert_int_equal(rs.r[2].port, 53);
+    mend_pcap_agg_free(a);
+
     /* stamps before 1970 or past the range are malformed, not trusted */
     mend_pcap_conf_defaults(&c);
     assert_int_equal(mend_pcap_agg_new(&c, keep_row, &rs, &a), 0);
@@ -874,6 +895,12 @@ static void test_live_loopback(void **state)
                 bar--;
             total += strtol(bar, NULL, 10);
         }
+    }
+    if (total != 5) {
+        struct mend_inputs_stats ist;
+        mend_inputs_stats(s, &ist);
+        fprintf(stderr, "live: %ld packets seen; errors %u, input errors %llu (%s); got:\n%s\n", total,
+                r.errors, (unsigned long long)ist.errors, mend_inputs_last_error(s), r.out ? r.out : "");
     }
     assert_int_equal(total, 5);
     mend_inputs_free(s);

@@ -33,9 +33,11 @@
  * interval; all counters are written then (zeros included), rtt_ms only
  * when a handshake completed in the interval.
  *
- * Who is the server of a flow: for TCP the receiver of the first SYN seen;
- * otherwise (a TCP flow caught mid-way, UDP) the endpoint with the lower
- * port, ties to the destination of the first packet seen.
+ * Who is the server of a flow: for TCP the receiver of the first SYN seen,
+ * and for a TCP flow caught mid-way the endpoint with the lower port (ties:
+ * the first packet's destination); for UDP the first datagram's destination,
+ * unless it went from a port below 1024 to one above (an answer seen
+ * first: the sender serves).
  *
  * Counters, per row and interval:
  *   packets, bytes  both directions; bytes = original frame length.

@@ -562,7 +562,12 @@ int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t, const uin
         f->last_ns = t;
         if (syn_only)
             f->srv = (uint8_t)!s; /* the SYN's receiver */
-        else if (p.sport != p.dport)
+        else if (p.proto == MEND_PKT_UDP)
+            /* the first datagram's receiver, unless it looks like an answer
+             * from a well-known port to an ephemeral one (a capture that
+             * began mid-exchange) */
+            f->srv = (uint8_t)(p.sport < 1024 && p.dport >= 1024 ? s : !s);
+        else if (p.sport != p.dport) /* TCP caught mid-way: the lower port serves */
             f->srv = (uint8_t)(k.pa < k.pb ? 0 : 1);
         else
             f->srv = (uint8_t)!s;
