@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #define NIL UINT32_MAX
+#define LRU_SLACK_NS 1000000000LL /* how stale a flow's LRU position may get (1 s of event time) */
 
 struct fkey {            /* packed and zero-padded: hashed and compared as bytes */
     uint8_t a[16], b[16];
@@ -39,7 +40,8 @@ struct flow {
     uint32_t lprev, lnext;
     uint32_t pprev, pnext;
     int64_t last_ns;
-    int64_t syn_ns, synack_ns, deadline;
+    int64_t linked_ns;   /* last_ns when the flow last moved to the LRU head */
+    int64_t syn_ns, deadline;
     uint32_t syn_seq, synack_seq;
     uint32_t hi[2];      /* highest sequence end sent by endpoint a (0) / b (1) */
     uint32_t row;        /* row index when row_gen == the interval's generation */
@@ -395,11 +397,23 @@ static void sweep_pending(struct mend_pcap_agg *a, int64_t end)
         unanswered(a, a->pend_head);
 }
 
+/* The LRU list is ordered by linked_ns, which trails last_ns by less than
+ * LRU_SLACK_NS: a tail seen since it was linked moves to the head first. */
 static void sweep_idle(struct mend_pcap_agg *a, int64_t now)
 {
-    while (a->lru_tail != NIL && a->fl[a->lru_tail].last_ns <= now - a->conf.idle_timeout_ns) {
-        a->st.flows_idle++;
-        flow_drop(a, a->lru_tail);
+    while (a->lru_tail != NIL) {
+        uint32_t i = a->lru_tail;
+        struct flow *f = &a->fl[i];
+        if (f->last_ns <= now - a->conf.idle_timeout_ns) {
+            a->st.flows_idle++;
+            flow_drop(a, i);
+        } else if (f->last_ns > f->linked_ns) {
+            lru_unlink(a, i);
+            lru_push(a, i);
+            f->linked_ns = f->last_ns;
+        } else {
+            break;
+        }
     }
 }
 
@@ -473,7 +487,6 @@ static void count_tcp(struct mend_pcap_agg *a, uint32_t fi, const struct mend_pk
     } else if ((fl & (MEND_TCP_SYN | MEND_TCP_ACK)) == (MEND_TCP_SYN | MEND_TCP_ACK) && from_srv) {
         if (f->hs == HS_SYN) {
             f->hs = HS_SYNACK;
-            f->synack_ns = t;
             f->synack_seq = p->seq;
         } else if (f->hs == HS_SYNACK) {
             f->karn = 1;
@@ -559,7 +572,7 @@ int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t, const uin
         f->k = k;
         f->used = 1;
         f->pprev = f->pnext = NIL;
-        f->last_ns = t;
+        f->last_ns = f->linked_ns = t;
         if (syn_only)
             f->srv = (uint8_t)!s; /* the SYN's receiver */
         else if (p.proto == MEND_PKT_UDP)
@@ -584,10 +597,17 @@ int mend_pcap_agg_packet(struct mend_pcap_agg *a, int link, int64_t t, const uin
             f->syn_seq = p.seq;
         }
     } else {
-        lru_unlink(a, fi);
-        lru_push(a, fi);
-        if (t > a->fl[fi].last_ns)
-            a->fl[fi].last_ns = t;
+        struct flow *f = &a->fl[fi];
+        if (t > f->last_ns)
+            f->last_ns = t;
+        /* moving to the head costs two cold neighbours per packet: done
+         * only when the position is LRU_SLACK_NS stale (sweep_idle and the
+         * cap's victim choice stay within that of true LRU) */
+        if (f->last_ns - f->linked_ns >= LRU_SLACK_NS) {
+            lru_unlink(a, fi);
+            lru_push(a, fi);
+            f->linked_ns = f->last_ns;
+        }
     }
     struct flow *f = &a->fl[fi];
     struct row *rw = flow_row(a, f);
