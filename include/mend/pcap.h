@@ -144,7 +144,8 @@ int mend_pcap_link_ok(int link);
 struct mend_pcap_conf {
     int64_t interval_ns;      /* event time per row, >= 1 ms (default 10 s) */
     size_t max_flows;         /* flow table cap, 1..MEND_PCAP_MAX_FLOWS_CAP; at the cap the
-                                 least recently seen flow is evicted (counted) */
+                                 least recently seen flow (to within 1 s of event time) is
+                                 evicted (counted) */
     size_t max_rows;          /* (host, port) rows per interval, 1..MEND_PCAP_MAX_ROWS_CAP;
                                  packets of further rows are counted in rows_dropped */
     int64_t idle_timeout_ns;  /* a flow silent this long (event time) is evicted; > 0 */
