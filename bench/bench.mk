@@ -50,3 +50,11 @@ BENCH_LOCALISE = $(BUILD)/bench/bench_localise
 $(BENCH_LOCALISE): bench/bench_localise.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_pcap links libmend (and libpcap): the capture generator and the
+# packets/s figure of the capture-file path, beside tcpdump -r.
+BENCH_PCAP = $(BUILD)/bench/bench_pcap
+
+$(BENCH_PCAP): bench/bench_pcap.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

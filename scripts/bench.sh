@@ -16,6 +16,7 @@ CORE=$2
 LOGS=${BENCH_LOGS:-}          # the log lines/s figure
 OCSVM=${BENCH_OCSVM:-}        # the one-class SVM line, beside scikit-learn
 LOCALISE=${BENCH_LOCALISE:-}  # the localiser run time
+PCAP=${BENCH_PCAP:-}          # the packets/s figure, beside tcpdump
 OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
@@ -74,3 +75,6 @@ fi
 
 # The localiser's run time by series count and window, when bench_localise is given.
 [ -z "$LOCALISE" ] || "$LOCALISE"
+
+# The packet figure (capture-file path), when bench_pcap is given.
+[ -z "$PCAP" ] || sh "$(dirname "$0")/bench-pcap.sh" "$PCAP"

@@ -207,6 +207,8 @@ void mend_input_set_port(struct mend_input *in, int port);
 #define MEND_STREAM_EOF_ENDS_LINE 1u /* the end of the stream ends its last line (files, pipes);
                                         without it an unfinished last line is truncated */
 #define MEND_STREAM_LP 2u            /* speaks line protocol unless input.format says otherwise */
+#define MEND_STREAM_OWN_LP 4u        /* the kind writes line protocol itself (pcap): always lp,
+                                        whatever input.format says */
 
 /* Opens a stream named name (copied). In merge mode an input has one stream,
  * whose samples are queued for peek_time. Returns 0, MEND_ECAP (stream cap;

@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "mend/output.h"
+#include "mend/pcap.h"
 #include "mend/state.h"
 
 struct pipe {
@@ -474,6 +475,13 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     if ((rc = mend_inputs_new(&ic, p.loop, &host, &p.in)) != MEND_OK) {
         fprintf(stderr, "mend: cannot set up the inputs: %s\n", mend_strerror(rc));
         code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    /* capture files and interfaces (pcap.h) */
+    if ((rc = mend_inputs_register(p.in, &mend_pcap_file_ops)) != MEND_OK ||
+        (rc = mend_inputs_register(p.in, &mend_pcap_live_ops)) != MEND_OK) {
+        fprintf(stderr, "mend: cannot set up the pcap inputs: %s\n", mend_strerror(rc));
+        code = MEND_EXIT_RUNTIME;
         goto out;
     }
     for (int i = 0; i < po->n_inputs; i++) {

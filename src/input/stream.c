@@ -142,7 +142,9 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
     enum mend_format f;
     if (st->parser || st->no_format)
         return MEND_OK;
-    if (s->fmt_given)
+    if (st->flags & MEND_STREAM_OWN_LP)
+        f = MEND_FMT_LP;
+    else if (s->fmt_given)
         f = s->fmt;
     else if (st->flags & MEND_STREAM_LP)
         f = MEND_FMT_LP;
@@ -151,7 +153,10 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
         report(st, 1, 1, "cannot tell the input format from the name or content; pass --format lp|prom|csv");
         return MEND_EINVAL;
     }
-    return mend_parser_new(f, &s->conf.ingest, &st->parser);
+    struct mend_ingest_opts o = s->conf.ingest;
+    if (st->flags & MEND_STREAM_OWN_LP)
+        o.precision_ns = 1; /* the kind writes ns timestamps */
+    return mend_parser_new(f, &o, &st->parser);
 }
 
 /* A feed/finish code: MEND_ENOMEM stops everything; anything else (a queue
