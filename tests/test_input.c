@@ -793,7 +793,7 @@ static void test_bad_specs(void **state)
     expect_add_error("tcp://::1:5", MEND_EINVAL, "brackets");
     expect_add_error("tcp://[::1", MEND_EINVAL, "']'");
     expect_add_error("tcp://[::1]", MEND_EINVAL, "missing port");
-    expect_add_error("ftp://127.0.0.1:1", MEND_EINVAL, "unknown scheme");
+    expect_add_error("ftp://127.0.0.1:1", MEND_EINVAL, "no input kind takes this (kinds: tcp, udp, file)");
     expect_add_error("tests/fixtures/no-such-file.lp", MEND_EIO, "No such file");
     expect_add_error("tests", MEND_EINVAL, "directory");
     expect_add_error("", MEND_EINVAL, "");

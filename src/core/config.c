@@ -34,9 +34,13 @@ static void print_format(const void *field, char *out, size_t n)
     snprintf(out, n, "%s", *(const char *)field ? (const char *)field : "\"\" (guess)");
 }
 
+/* A listener is SCHEME://REST; which schemes exist is the input kinds'
+ * business (input.h `claims`): an unknown one is refused when the inputs
+ * are set up, naming it. */
 static int parse_listen(void *field, const char *v)
 {
-    if (strlen(v) >= SZ(listen[0]) || (strncmp(v, "tcp://", 6) && strncmp(v, "udp://", 6)))
+    size_t n = strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789+.-");
+    if (strlen(v) >= SZ(listen[0]) || n == 0 || strncmp(v + n, "://", 3) || !v[n + 3])
         return MEND_EINVAL;
     snprintf(field, SZ(listen[0]), "%s", v);
     return MEND_OK;
@@ -49,7 +53,7 @@ static void print_listen(const void *field, char *out, size_t n)
 
 static const struct mend_conf_entry listen_elem = {
     .key = "listen", .type = MEND_CT_CUSTOM, .parse = parse_listen, .print = print_listen,
-    .accepts = "must be tcp://HOST:PORT or udp://HOST:PORT (at most 16)",
+    .accepts = "must be SCHEME://ADDRESS such as tcp://HOST:PORT, udp://HOST:PORT or pcap://IFACE (at most 16)",
 };
 
 static const struct mend_conf_name precisions[] = {
@@ -59,7 +63,8 @@ static const struct mend_conf_entry input[] = {
     {.key = "listen", .type = MEND_CT_LIST, .off = F(listen), .size = SZ(listen[0]),
      .elem = &listen_elem, .count_off = F(n_listen), .max_items = MEND_CONFIG_MAX_LISTEN,
      .def = "",
-     .help = "listeners for `mend run`: tcp://HOST:PORT or udp://HOST:PORT (line protocol), a list"},
+     .help = "listeners for `mend run`, a list: tcp://HOST:PORT or udp://HOST:PORT (line protocol), "
+             "pcap://IFACE?filter=... (traffic features)"},
     {.key = "format", .type = MEND_CT_CUSTOM, .off = F(format), .size = SZ(format),
      .parse = parse_format, .print = print_format, .def = "",
      .accepts = "is not one of lp, prom, csv",

@@ -172,7 +172,14 @@ int mend_inputs_add(struct mend_inputs *s, const char *spec, char *err, size_t e
         if (s->kinds[i]->claims(spec))
             ops = s->kinds[i];
     if (!ops) {
-        seterr(err, errlen, "%s: unknown scheme (expected a path, -, tcp:// or udp://)", spec);
+        /* name the kinds there are, so the message stays true as kinds plug in */
+        char kinds[256] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < s->n_kinds && o < sizeof kinds; i++) {
+            int w = snprintf(kinds + o, sizeof kinds - o, "%s%s", i ? ", " : "", s->kinds[i]->kind);
+            o += w > 0 ? (size_t)w : 0;
+        }
+        seterr(err, errlen, "%s: no input kind takes this (kinds: %s)", spec, kinds);
         return MEND_EINVAL;
     }
     if (s->conf.merge && !ops->peek_time) {
