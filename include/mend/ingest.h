@@ -42,7 +42,9 @@
 enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV };
 
 struct mend_ingest_opts {
-    const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none */
+    const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none.
+                                 A comma list ("host,instance") is tried in order: the first
+                                 name the sample carries wins (at most 8 names) */
     size_t max_line;          /* default 65536 bytes; longer lines are an error (counted), not truncated into garbage */
     size_t max_tags;          /* default 64 tags/labels per line */
     size_t max_key;           /* default 1024 bytes per canonical series key */

@@ -26,6 +26,7 @@ struct qpoint {
     int64_t time_ns;
     int has_time;
     double value;
+    int kind;
 };
 
 struct mend_stream {
@@ -123,6 +124,7 @@ static int on_point_queue(void *ctx, const struct mend_point *p)
     qp->time_ns = p->time_ns;
     qp->has_time = p->has_time;
     qp->value = p->value;
+    qp->kind = p->kind;
     st->q_len++;
     return MEND_OK;
 }
@@ -374,6 +376,7 @@ int mend_stream_pop(struct mend_stream *st, const struct mend_input_host *host)
     p.time_ns = qp->time_ns;
     p.has_time = qp->has_time;
     p.value = qp->value;
+    p.kind = qp->kind;
     int rc = host->point(host->ctx, &p);
     if (st->q_head == st->q_len) /* drained: the arena starts over */
         st->q_head = st->q_len = st->arena_len = 0;
