@@ -106,6 +106,36 @@ static void test_set_and_bounds(void **state)
     assert_non_null(strstr(err, "unknown option"));
 }
 
+/* input.entity_tag takes a list (tried in order); a list where one value
+ * is expected is an error naming the key, never a silent "no entity". */
+static void test_entity_tag_list(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    const char *y = "input:\n  entity_tag: [host, instance]\ncounters:\n  patterns: [\"net bytes_*\", \"app *\"]\n";
+    mend_config_defaults(&cfg);
+    if (mend_config_load_buf(&cfg, "t.yaml", y, strlen(y), err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(cfg.ingest.entity_tag, "host,instance");
+    assert_string_equal(cfg.engine.rates.patterns, "net bytes_*,app *");
+    assert_int_equal(mend_config_set(&cfg, "input.entity_tag", "service,host", err, sizeof err), MEND_OK);
+    assert_string_equal(cfg.ingest.entity_tag, "service,host");
+    const char *bad[] = {"host,", ",host", "a b", "a,,b", "1,2,3,4,5,6,7,8,9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mend_config_set(&cfg, "input.entity_tag", bad[i], err, sizeof err), MEND_EINVAL);
+        assert_non_null(strstr(err, "input.entity_tag"));
+    }
+    assert_string_equal(cfg.ingest.entity_tag, "service,host");
+    /* a list for a key that takes one value */
+    const char *y2 = "input:\n  format: [lp, prom]\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "t.yaml", y2, strlen(y2), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "t.yaml:2:"));
+    assert_non_null(strstr(err, "input.format"));
+    const char *y3 = "input:\n  entity_tag: [host, [a]]\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "t.yaml", y3, strlen(y3), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "input.entity_tag"));
+}
+
 static void test_durations(void **state)
 {
     (void)state;
@@ -442,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_max_key_reaches_registry),
         cmocka_unit_test(test_durations_need_no_strtod),
         cmocka_unit_test(test_list_of_mappings),
+        cmocka_unit_test(test_entity_tag_list),
         cmocka_unit_test(test_list_of_mappings_errors),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
