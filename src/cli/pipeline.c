@@ -171,6 +171,10 @@ static void on_parse_error(void *ctx, const char *stream, uint64_t nth, uint64_t
                            const char *reason)
 {
     struct pipe *p = ctx;
+    if (line == 0) { /* the stream as a whole (a scrape that failed): not a malformed line */
+        fprintf(stderr, "mend: %s: %s\n", stream, reason);
+        return;
+    }
     p->errors++;
     if (nth <= p->cfg->error_log_limit)
         fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", stream, line, col, reason);
@@ -371,6 +375,11 @@ static void print_input_stats(const struct pipe *p)
 {
     struct mend_inputs_stats is;
     mend_inputs_stats(p->in, &is);
+    if (is.scrapes)
+        fprintf(stderr,
+                "mend: scrapes: %" PRIu64 " done, %" PRIu64 " failed, %" PRIu64 " over body_limit, %" PRIu64
+                " over sample_limit, %" PRIu64 " over label_limit\n",
+                is.scrapes, is.scrape_failed, is.scrape_body_limit, is.scrape_sample_limit, is.scrape_label_limit);
     if (!(is.truncated | is.evicted | is.idle_closed | is.refused | is.accept_paused | is.errors | is.feed_failed))
         return;
     fprintf(stderr,
@@ -484,6 +493,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             /* always said, even with --quiet: with port 0 it is the only way
              * to learn where to connect */
             fprintf(stderr, "mend: listening on %s (port %d)\n", cfg->listen[i], port);
+        }
+        if (mend_scrape_configured(&cfg->scrape) && mend_scrape_add(p.in, &cfg->scrape, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_USAGE;
+            goto out;
         }
         if (mend_loop_timer_add(p.loop, mend_loop_now(p.loop) + 1000000000LL, 1000000000LL, on_silence_timer, &p,
                                 NULL) != MEND_OK) {

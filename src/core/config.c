@@ -168,6 +168,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "checkpoint", .type = MEND_CT_MAP, .off = 0, .sub = &checkpoint_map},
     {.key = "detect", .type = MEND_CT_MAP, .off = F(engine.scorer), .sub = &mend_scorer_conf_map},
     {.key = "counters", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_rate_conf_map},
+    {.key = "scrape", .type = MEND_CT_MAP, .off = F(scrape), .sub = &mend_scrape_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -193,6 +194,7 @@ void mend_config_defaults(struct mend_config *c)
     memset(c, 0, sizeof *c);
     mend_engine_conf_defaults(&c->engine);
     mend_ingest_opts_defaults(&c->ingest);
+    mend_scrape_conf_defaults(&c->scrape);
     snprintf(c->entity_tag, sizeof c->entity_tag, "%s", "host");
     c->ingest.entity_tag = c->entity_tag;
     snprintf(c->incidents_output, sizeof c->incidents_output, "-");

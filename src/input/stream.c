@@ -38,6 +38,8 @@ struct mend_stream {
     uint64_t errors;
     int ended, finished;       /* no more bytes; parser finished */
     int mid_line;              /* the last byte seen was not a newline */
+    int has_time;              /* mend_stream_set_time: time_ns stamps untimed samples */
+    int64_t time_ns;
     /* merge mode */
     int queued;
     char *pend;
@@ -144,7 +146,9 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
     enum mend_format f;
     if (st->parser || st->no_format)
         return MEND_OK;
-    if (s->fmt_given)
+    if (st->flags & MEND_STREAM_PROM)
+        f = MEND_FMT_PROM;
+    else if (s->fmt_given)
         f = s->fmt;
     else if (st->flags & MEND_STREAM_LP)
         f = MEND_FMT_LP;
@@ -178,7 +182,9 @@ static int feed(struct mend_stream *st, const char *buf, size_t len)
     int rc = ensure_parser(st, buf, len);
     if (rc < 0 || !st->parser)
         return rc;
-    if (st->in->set->conf.stamp_arrival)
+    if (st->has_time)
+        mend_parser_set_default_time(st->parser, st->time_ns);
+    else if (st->in->set->conf.stamp_arrival)
         mend_parser_set_default_time(st->parser, realtime_ns());
     sink_of(st, &k);
     return feed_rc(st, mend_parser_feed(st->parser, buf, len, &k));
@@ -311,6 +317,17 @@ void mend_stream_free(struct mend_stream *st)
 const char *mend_stream_name(const struct mend_stream *st)
 {
     return st ? st->name : "";
+}
+
+void mend_stream_error(struct mend_stream *st, const char *reason)
+{
+    report(st, 0, 0, reason);
+}
+
+void mend_stream_set_time(struct mend_stream *st, int64_t t_ns)
+{
+    st->has_time = 1;
+    st->time_ns = t_ns;
 }
 
 int mend_stream_queued(const struct mend_stream *st)
