@@ -110,7 +110,7 @@ static void load_add(struct load *l, const char *key, const char *ent, int64_t t
 }
 
 /* A sample the source declares a counter (Prometheus TYPE). */
-static void load_add_counter(struct load *l, const char *key, const char *ent, int64_t t, double v)
+static inline void load_add_counter(struct load *l, const char *key, const char *ent, int64_t t, double v)
 {
     load_add(l, key, ent, t, v);
     l->p[l->n - 1].kind = MEND_POINT_COUNTER;

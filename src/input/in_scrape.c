@@ -152,6 +152,10 @@ static int check_conf(const void *conf, char *err, size_t errlen)
     }
     for (size_t i = 0; i < c->n_targets; i++) {
         const struct mend_scrape_target *t = &c->targets[i];
+        if (!t->url[0]) {
+            snprintf(err, errlen, "scrape.targets[%zu]: every target needs a url", i);
+            return MEND_EINVAL;
+        }
         if (mend_scrape_instance(t->url, inst, sizeof inst) != MEND_OK) {
             snprintf(err, errlen, "scrape.targets[%zu].url: must be http://HOST[:PORT]/PATH or https://...", i);
             return MEND_EINVAL;
@@ -572,8 +576,8 @@ static void target_state(struct target *t, const char *why)
 {
     char msg[CURL_ERROR_SIZE + 160];
     if (why) {
-        mend_input_error(t->sc->in, t->url, why, 0);
         if (!t->down) {
+            mend_input_error(t->sc->in, t->url, why, 0); /* the last error; counted once per outage */
             snprintf(msg, sizeof msg, "scrape failed: %s (reported again when it recovers)", why);
             mend_stream_error(t->st, msg);
         }
