@@ -356,6 +356,40 @@ static void test_readme_documents_every_option(void **state)
     free(help);
 }
 
+/* Untimestamped samples in a replay never get time 0 (1970): before any
+ * timestamp they get the replay's start, after one the newest time seen,
+ * and the summary counts both and says the time. */
+static void test_untimed_replay(void **state)
+{
+    (void)state;
+    assert_int_equal(run("printf 'cpu,host=a v=1\\ncpu,host=a v=2\\nmem,host=a v=3 1700000000000000000\\n"
+                         "mem,host=a v=4\\n' > %s/untimed.lp",
+                         dir),
+                     0);
+    time_t before = time(NULL);
+    assert_int_equal(run("%s replay --scores %s/untimed.csv %s/untimed.lp > /dev/null 2> %s/untimed.err", bin, dir,
+                         dir, dir),
+                     0);
+    char *sc = slurp("untimed.csv", NULL), *err = slurp("untimed.err", NULL);
+    long long t1, t2, t4;
+    assert_int_equal(sscanf(sc, "\"cpu,host=a v\",%lld,1,", &t1), 1);
+    const char *l2 = strstr(sc, "\"cpu,host=a v\",");
+    l2 = l2 ? strstr(l2 + 1, "\"cpu,host=a v\",") : NULL;
+    assert_non_null(l2);
+    assert_int_equal(sscanf(l2, "\"cpu,host=a v\",%lld,2,", &t2), 1);
+    assert_true(t1 >= (long long)before * 1000000000LL && t1 == t2);
+    const char *l4 = strstr(sc, ",4,");
+    assert_non_null(l4);
+    while (l4 > sc && l4[-1] != '"')
+        l4--;
+    assert_int_equal(sscanf(l4 - 1, "\",%lld,4,", &t4), 1);
+    assert_int_equal(t4, t1); /* the newest time seen: the replay's start */
+    assert_non_null(strstr(err, "mend: 3 samples had no timestamp: 1 got the newest event time seen before them, "
+                                "2 (before any timestamp) the replay's start, 20"));
+    free(sc);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_readme_documents_every_option),
         cmocka_unit_test(test_daemon_tcp_sigterm),
         cmocka_unit_test(test_daemon_silence_moves_time),
+        cmocka_unit_test(test_untimed_replay),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -39,6 +39,10 @@ struct pipe {
     int progress;
     double last_progress;
     int stop;                 /* SIGTERM/SIGINT */
+    int seen_time;            /* a sample with a timestamp went by */
+    uint64_t untimed_start;   /* replay: untimed samples before any timestamp, given untimed_t */
+    uint64_t untimed_live;    /* run: untimed samples, given their arrival time */
+    int64_t untimed_t;        /* the replay's start (wall clock), taken at the first of them */
 };
 
 static double wall_now(void)
@@ -270,8 +274,20 @@ static int on_point(void *ctx, const struct mend_point *pt)
         struct mend_point q = *pt;
         q.time_ns = realtime_ns();
         q.has_time = 1;
+        p->untimed_live++;
+        rc = mend_engine_point(p->eng, &q);
+    } else if (!pt->has_time && !p->seen_time) {
+        /* replay, and no time seen yet: the engine would have only 0 (1970)
+         * to give; the replay's start is what a collector would stamp */
+        struct mend_point q = *pt;
+        if (!p->untimed_start)
+            p->untimed_t = realtime_ns();
+        p->untimed_start++;
+        q.time_ns = p->untimed_t;
+        q.has_time = 1;
         rc = mend_engine_point(p->eng, &q);
     } else {
+        p->seen_time |= pt->has_time;
         rc = mend_engine_point(p->eng, pt);
     }
     if (pt->has_time && pt->time_ns >= p->next_ckpt && checkpoint_decide(p) &&
@@ -552,6 +568,22 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                 st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
                 st.absences, st.multivariate);
         print_input_stats(&p);
+        if (st.no_time || p.untimed_start || p.untimed_live) {
+            char when[40] = "";
+            time_t secs = (time_t)(p.untimed_t / 1000000000LL);
+            struct tm tm;
+            if (p.untimed_start && gmtime_r(&secs, &tm))
+                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (po->live)
+                fprintf(stderr, "mend: %" PRIu64 " samples had no timestamp: they got their arrival time\n",
+                        p.untimed_live + st.no_time);
+            else
+                fprintf(stderr,
+                        "mend: %" PRIu64 " samples had no timestamp: %" PRIu64
+                        " got the newest event time seen before them, %" PRIu64
+                        " (before any timestamp) the replay's start, %s\n",
+                        st.no_time + p.untimed_start, st.no_time, p.untimed_start, p.untimed_start ? when : "-");
+        }
     }
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;
