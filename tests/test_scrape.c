@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "mend/scrape.h"
+
 #define NODE_EXPORTER "/usr/bin/prometheus-node-exporter"
 
 static const char *bin;
@@ -418,6 +420,25 @@ static void test_bad_config(void **state)
     }
 }
 
+/* Prometheus's instance label from a URL. */
+static void test_instance(void **state)
+{
+    (void)state;
+    char b[64];
+    const char *ok[][2] = {
+        {"http://127.0.0.1:9100/metrics", "127.0.0.1:9100"}, {"http://node/metrics", "node:80"},
+        {"https://node/x?y=1", "node:443"}, {"http://user:pw@h:1/", "h:1"},
+        {"http://[::1]:9100/metrics", "[::1]:9100"}, {"https://[fe80::1]/", "[fe80::1]:443"},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_int_equal(mend_scrape_instance(ok[i][0], b, sizeof b), 0);
+        assert_string_equal(b, ok[i][1]);
+    }
+    const char *bad[] = {"ftp://h/", "http:///x", "http://:80/", "http://[::1/", "node:9100"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mend_scrape_instance(bad[i], b, sizeof b), MEND_EINVAL);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -425,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_node_exporter),
         cmocka_unit_test(test_limits_and_targets_file),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test(test_instance),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,6 +17,12 @@
  *         no field part: "node_cpu_seconds_total,cpu=0,mode=idle".
  *   csv   the column header text, trimmed and unquoted.
  *
+ * Kinds (mend_point.kind): the Prometheus parser marks counters from the
+ * last "# TYPE" line (counter; histogram _bucket/_sum/_count; summary
+ * _sum/_count) or, without one, a `_total` name; everything else, and every
+ * LP and CSV point, is a gauge -- the engine matches counters.patterns
+ * against LP keys itself (engine.h).
+ *
  * Errors on a line are reported through sink->error with a 1-based line
  * and column and a short reason; the rest of that line is skipped (CSV: the
  * bad cell only) and parsing continues.
