@@ -390,6 +390,29 @@ static void test_untimed_replay(void **state)
     free(err);
 }
 
+/* The Telegraf trial's feed (tests/fixtures/cli/telegraf_counters.py):
+ * net bytes_recv is cumulative; a x10 burst at 00:10 and a reboot (the
+ * counter falls to ~0) at 00:35. As rates, the burst opens an incident
+ * and the reset none; as raw values (counters.enabled=false, what mend
+ * did before) it is the other way round. */
+static void test_telegraf_counters(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay " FIX "telegraf_counters.lp > %s/tc.jsonl 2> %s/tc.err", bin, dir, dir), 0);
+    assert_int_equal(run("%s replay --set counters.enabled=false " FIX "telegraf_counters.lp > %s/tc0.jsonl 2>/dev/null",
+                         bin, dir),
+                     0);
+    char *on = slurp("tc.jsonl", NULL), *off = slurp("tc0.jsonl", NULL), *err = slurp("tc.err", NULL);
+    assert_non_null(strstr(on, "\"type\":\"open\",\"incident\":1,\"entity\":\"web-1\",\"time\":\"2023-11-15T00:10:00Z\""));
+    assert_null(strstr(on, "\"start\":\"2023-11-15T00:35"));
+    assert_null(strstr(off, "\"start\":\"2023-11-15T00:10"));
+    assert_non_null(strstr(off, "\"type\":\"open\",\"incident\":1,\"entity\":\"web-1\",\"time\":\"2023-11-15T00:35:00Z\""));
+    assert_non_null(strstr(err, "mend: counters: 2 series scored as per-second rates (0 found monotonic), 2 resets"));
+    free(on);
+    free(off);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_daemon_tcp_sigterm),
         cmocka_unit_test(test_daemon_silence_moves_time),
         cmocka_unit_test(test_untimed_replay),
+        cmocka_unit_test(test_telegraf_counters),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

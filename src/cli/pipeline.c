@@ -568,6 +568,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                 st.points, st.series, st.entities, p.errors, st.late_dropped, st.refused_series, st.anomalies,
                 st.absences, st.multivariate);
         print_input_stats(&p);
+        if (st.counters || st.rate_resets || st.monotonic_found)
+            fprintf(stderr,
+                    "mend: counters: %u series scored as per-second rates (%" PRIu64 " found monotonic), %" PRIu64
+                    " resets taken as restarts\n",
+                    st.counters, st.monotonic_found, st.rate_resets);
         if (st.no_time || p.untimed_start || p.untimed_live) {
             char when[40] = "";
             time_t secs = (time_t)(p.untimed_t / 1000000000LL);
