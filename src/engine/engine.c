@@ -2,8 +2,10 @@
  * engine_state.c; what both share is in engine_internal.h.
  *
  * Per point: guard the clock (a sample far past the watermark is held until
- * confirmed, else refused), find the series, drop it if too late, push the
- * value and its time into the series' ring, run the series' scorer, raise an
+ * confirmed, else refused), find the series, drop it if too late, turn a
+ * counter into its per-second rate (engine_rate.c: a counter's first sample
+ * and a reset give nothing to score), push the value and its time into the
+ * series' ring, run the series' scorer, raise an
  * anomaly event when the scorer says so, and put the value into its entity's
  * current row. Rows are time buckets: a row closes when a sample comes at
  * least a quarter of the entity's shortest member interval after the row's start, or
