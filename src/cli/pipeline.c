@@ -69,6 +69,7 @@ void pipeline_help_common(FILE *f)
             "                      extension .lp/.prom/.csv, else from the content)\n"
             "  --incidents FILE    write incident JSON lines to FILE ('-' = stdout)\n"
             "  --scores FILE       also write every sample's score as CSV: key,time_ns,value,score\n"
+            "                      (a counter's value is its per-second rate: counters.*)\n"
             "  --checkpoint FILE   restore state from FILE at start (if it exists) and save it on\n"
             "                      the checkpoint interval and at exit\n"
             "  --strict            exit with status 3 if any input line was malformed\n"

@@ -297,7 +297,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
     struct target *t = ctx;
     size_t len = size * n;
     size_t limit = t->sc->conf->body_limit;
-    if (len > limit - t->len || t->len > limit) {
+    if (t->len > limit || len > limit - t->len) {
         t->too_big = 1;
         return 0; /* aborts the transfer */
     }
