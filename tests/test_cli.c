@@ -413,6 +413,28 @@ static void test_telegraf_counters(void **state)
     free(err);
 }
 
+/* A counter's kind survives the merge of two recordings (the queued
+ * path): its scores are rates. */
+static void test_prom_counters_merged(void **state)
+{
+    (void)state;
+    assert_int_equal(run("printf '# TYPE req_total counter\\nreq_total{instance=\"a\"} 100 1700000000000\\n"
+                         "req_total{instance=\"a\"} 110 1700000001000\\nreq_total{instance=\"a\"} 130 1700000002000\\n'"
+                         " > %s/a.prom && printf 'g 1 1700000000500\\ng 2 1700000001500\\n' > %s/b.prom",
+                         dir, dir),
+                     0);
+    assert_int_equal(run("%s replay --scores %s/m.csv %s/a.prom %s/b.prom > /dev/null 2> %s/m.err", bin, dir, dir, dir,
+                         dir),
+                     0);
+    char *sc = slurp("m.csv", NULL), *err = slurp("m.err", NULL);
+    assert_non_null(strstr(sc, "\"req_total,instance=a\",1700000001000000000,10,"));
+    assert_non_null(strstr(sc, "\"req_total,instance=a\",1700000002000000000,20,"));
+    assert_non_null(strstr(sc, "\"g\",1700000001500000000,2,"));
+    assert_non_null(strstr(err, "mend: counters: 1 series scored as per-second rates"));
+    free(sc);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_daemon_silence_moves_time),
         cmocka_unit_test(test_untimed_replay),
         cmocka_unit_test(test_telegraf_counters),
+        cmocka_unit_test(test_prom_counters_merged),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

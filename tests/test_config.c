@@ -120,7 +120,7 @@ static void test_entity_tag_list(void **state)
     assert_string_equal(cfg.engine.rates.patterns, "net bytes_*,app *");
     assert_int_equal(mend_config_set(&cfg, "input.entity_tag", "service,host", err, sizeof err), MEND_OK);
     assert_string_equal(cfg.ingest.entity_tag, "service,host");
-    const char *bad[] = {"host,", ",host", "a b", "a,,b", "1,2,3,4,5,6,7,8,9"};
+    const char *bad[] = {"host,", ",host", "a b", "a,,b", "1,2,3,4,5,6,7,8,9", "[host,instance]", "[host]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(mend_config_set(&cfg, "input.entity_tag", bad[i], err, sizeof err), MEND_EINVAL);
         assert_non_null(strstr(err, "input.entity_tag"));

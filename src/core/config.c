@@ -47,7 +47,9 @@ static void print_listen(const void *field, char *out, size_t n)
     snprintf(out, n, "%s", (const char *)field);
 }
 
-/* One name or a comma list of at most 8 non-empty names without blanks. */
+/* One name or a comma list of at most 8 non-empty names without blanks.
+ * Brackets are refused: "[host,instance]" given as text (--set) is a list
+ * written the YAML way, not a tag named "[host". */
 static int parse_entity_tag(void *field, const char *v)
 {
     size_t len = strlen(v), names = 0;
@@ -56,7 +58,7 @@ static int parse_entity_tag(void *field, const char *v)
     for (const char *c = v; *c;) {
         const char *b = c;
         while (*c && *c != ',') {
-            if (*c == ' ' || *c == '\t' || *c == '=' || *c == '"')
+            if (strchr(" \t=\"[]{}", *c))
                 return MEND_EINVAL;
             c++;
         }
