@@ -20,7 +20,7 @@ WARN     = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wconversion \
 CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude
 CFLAGS  += $(OPT) $(WARN) $(SAN)
 LDFLAGS += $(SAN)
-LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
+LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread -lcurl
 LDLIBS  += -lpcap
 TESTLIBS = -lcmocka -ljansson
 
@@ -34,7 +34,8 @@ LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev tcpdump \
-           libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server
+           libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server \
+           libcurl4-openssl-dev prometheus-node-exporter
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd

@@ -84,6 +84,7 @@ struct pt {
     int has_ent;
     int64_t t;
     double v;
+    int kind;       /* mend_point.kind */
 };
 
 struct load {
@@ -105,6 +106,14 @@ static void load_add(struct load *l, const char *key, const char *ent, int64_t t
     snprintf(p->ent, sizeof p->ent, "%s", ent ? ent : "");
     p->t = t;
     p->v = v;
+    p->kind = MEND_POINT_GAUGE;
+}
+
+/* A sample the source declares a counter (Prometheus TYPE). */
+static inline void load_add_counter(struct load *l, const char *key, const char *ent, int64_t t, double v)
+{
+    load_add(l, key, ent, t, v);
+    l->p[l->n - 1].kind = MEND_POINT_COUNTER;
 }
 
 static int load_feed(struct mend_engine *e, const struct load *l, size_t from, size_t to)
@@ -114,7 +123,7 @@ static int load_feed(struct mend_engine *e, const struct load *l, size_t from, s
         struct mend_point p = {.key = q->key, .key_len = strlen(q->key),
                                .entity = q->has_ent ? q->ent : NULL,
                                .entity_len = q->has_ent ? strlen(q->ent) : 0,
-                               .time_ns = q->t, .has_time = 1, .value = q->v};
+                               .time_ns = q->t, .has_time = 1, .value = q->v, .kind = q->kind};
         int rc = mend_engine_point(e, &p);
         if (rc != MEND_OK)
             return rc;

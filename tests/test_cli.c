@@ -362,6 +362,85 @@ static void test_readme_documents_every_option(void **state)
     free(help);
 }
 
+/* Untimestamped samples in a replay never get time 0 (1970): before any
+ * timestamp they get the replay's start, after one the newest time seen,
+ * and the summary counts both and says the time. */
+static void test_untimed_replay(void **state)
+{
+    (void)state;
+    assert_int_equal(run("printf 'cpu,host=a v=1\\ncpu,host=a v=2\\nmem,host=a v=3 1700000000000000000\\n"
+                         "mem,host=a v=4\\n' > %s/untimed.lp",
+                         dir),
+                     0);
+    time_t before = time(NULL);
+    assert_int_equal(run("%s replay --scores %s/untimed.csv %s/untimed.lp > /dev/null 2> %s/untimed.err", bin, dir,
+                         dir, dir),
+                     0);
+    char *sc = slurp("untimed.csv", NULL), *err = slurp("untimed.err", NULL);
+    long long t1, t2, t4;
+    assert_int_equal(sscanf(sc, "\"cpu,host=a v\",%lld,1,", &t1), 1);
+    const char *l2 = strstr(sc, "\"cpu,host=a v\",");
+    l2 = l2 ? strstr(l2 + 1, "\"cpu,host=a v\",") : NULL;
+    assert_non_null(l2);
+    assert_int_equal(sscanf(l2, "\"cpu,host=a v\",%lld,2,", &t2), 1);
+    assert_true(t1 >= (long long)before * 1000000000LL && t1 == t2);
+    const char *l4 = strstr(sc, ",4,");
+    assert_non_null(l4);
+    while (l4 > sc && l4[-1] != '"')
+        l4--;
+    assert_int_equal(sscanf(l4 - 1, "\",%lld,4,", &t4), 1);
+    assert_int_equal(t4, t1); /* the newest time seen: the replay's start */
+    assert_non_null(strstr(err, "mend: 3 samples had no timestamp: 1 got the newest event time seen before them, "
+                                "2 (before any timestamp) the replay's start, 20"));
+    free(sc);
+    free(err);
+}
+
+/* The Telegraf trial's feed (tests/fixtures/cli/telegraf_counters.py):
+ * net bytes_recv is cumulative; a x10 burst at 00:10 and a reboot (the
+ * counter falls to ~0) at 00:35. As rates, the burst opens an incident
+ * and the reset none; as raw values (counters.enabled=false, what mend
+ * did before) it is the other way round. */
+static void test_telegraf_counters(void **state)
+{
+    (void)state;
+    assert_int_equal(run("%s replay " FIX "telegraf_counters.lp > %s/tc.jsonl 2> %s/tc.err", bin, dir, dir), 0);
+    assert_int_equal(run("%s replay --set counters.enabled=false " FIX "telegraf_counters.lp > %s/tc0.jsonl 2>/dev/null",
+                         bin, dir),
+                     0);
+    char *on = slurp("tc.jsonl", NULL), *off = slurp("tc0.jsonl", NULL), *err = slurp("tc.err", NULL);
+    assert_non_null(strstr(on, "\"type\":\"open\",\"incident\":1,\"entity\":\"web-1\",\"time\":\"2023-11-15T00:10:00Z\""));
+    assert_null(strstr(on, "\"start\":\"2023-11-15T00:35"));
+    assert_null(strstr(off, "\"start\":\"2023-11-15T00:10"));
+    assert_non_null(strstr(off, "\"type\":\"open\",\"incident\":1,\"entity\":\"web-1\",\"time\":\"2023-11-15T00:35:00Z\""));
+    assert_non_null(strstr(err, "mend: counters: 2 series scored as per-second rates (0 found monotonic), 2 resets"));
+    free(on);
+    free(off);
+    free(err);
+}
+
+/* A counter's kind survives the merge of two recordings (the queued
+ * path): its scores are rates. */
+static void test_prom_counters_merged(void **state)
+{
+    (void)state;
+    assert_int_equal(run("printf '# TYPE req_total counter\\nreq_total{instance=\"a\"} 100 1700000000000\\n"
+                         "req_total{instance=\"a\"} 110 1700000001000\\nreq_total{instance=\"a\"} 130 1700000002000\\n'"
+                         " > %s/a.prom && printf 'g 1 1700000000500\\ng 2 1700000001500\\n' > %s/b.prom",
+                         dir, dir),
+                     0);
+    assert_int_equal(run("%s replay --scores %s/m.csv %s/a.prom %s/b.prom > /dev/null 2> %s/m.err", bin, dir, dir, dir,
+                         dir),
+                     0);
+    char *sc = slurp("m.csv", NULL), *err = slurp("m.err", NULL);
+    assert_non_null(strstr(sc, "\"req_total,instance=a\",1700000001000000000,10,"));
+    assert_non_null(strstr(sc, "\"req_total,instance=a\",1700000002000000000,20,"));
+    assert_non_null(strstr(sc, "\"g\",1700000001500000000,2,"));
+    assert_non_null(strstr(err, "mend: counters: 1 series scored as per-second rates"));
+    free(sc);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +452,9 @@ int main(void)
         cmocka_unit_test(test_readme_documents_every_option),
         cmocka_unit_test(test_daemon_tcp_sigterm),
         cmocka_unit_test(test_daemon_silence_moves_time),
+        cmocka_unit_test(test_untimed_replay),
+        cmocka_unit_test(test_telegraf_counters),
+        cmocka_unit_test(test_prom_counters_merged),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -106,6 +106,66 @@ static void test_set_and_bounds(void **state)
     assert_non_null(strstr(err, "unknown option"));
 }
 
+/* input.entity_tag takes a list (tried in order); a list where one value
+ * is expected is an error naming the key, never a silent "no entity". */
+static void test_entity_tag_list(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    const char *y = "input:\n  entity_tag: [host, instance]\ncounters:\n  patterns: [\"net bytes_*\", \"app *\"]\n";
+    mend_config_defaults(&cfg);
+    if (mend_config_load_buf(&cfg, "t.yaml", y, strlen(y), err, sizeof err))
+        fail_msg("%s", err);
+    assert_string_equal(cfg.ingest.entity_tag, "host,instance");
+    assert_string_equal(cfg.engine.rates.patterns, "net bytes_*,app *");
+    assert_int_equal(mend_config_set(&cfg, "input.entity_tag", "service,host", err, sizeof err), MEND_OK);
+    assert_string_equal(cfg.ingest.entity_tag, "service,host");
+    const char *bad[] = {"host,", ",host", "a b", "a,,b", "1,2,3,4,5,6,7,8,9", "[host,instance]", "[host]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mend_config_set(&cfg, "input.entity_tag", bad[i], err, sizeof err), MEND_EINVAL);
+        assert_non_null(strstr(err, "input.entity_tag"));
+    }
+    assert_string_equal(cfg.ingest.entity_tag, "service,host");
+    /* a list for a key that takes one value */
+    const char *y2 = "input:\n  format: [lp, prom]\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "t.yaml", y2, strlen(y2), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "t.yaml:2:"));
+    assert_non_null(strstr(err, "input.format"));
+    const char *y3 = "input:\n  entity_tag: [host, [a]]\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "t.yaml", y3, strlen(y3), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "input.entity_tag"));
+}
+
+/* The real scrape section (scrape.h), as the README shows it. */
+static void test_scrape_section(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    const char *y = "scrape:\n  interval: 30s\n  timeout: 5s\n  file: /etc/mend/targets.yml\n"
+                    "  targets:\n    - url: http://127.0.0.1:9100/metrics\n      job: node\n"
+                    "      labels: {rack: r1, dc: eu}\n    - url: https://db:9187/metrics\n      interval: 1m\n"
+                    "      timeout: 1m\n";
+    mend_config_defaults(&cfg);
+    assert_int_equal(cfg.scrape.interval_ns, 15 * SEC);
+    assert_int_equal(cfg.scrape.sample_limit, 100000);
+    if (mend_config_load_buf(&cfg, "s.yaml", y, strlen(y), err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(cfg.scrape.n_targets, 2);
+    assert_string_equal(cfg.scrape.targets[0].job, "node");
+    assert_int_equal(cfg.scrape.targets[0].n_labels, 2);
+    assert_string_equal(cfg.scrape.targets[0].labels[1].key, "dc");
+    assert_int_equal(cfg.scrape.targets[1].interval_ns, 60 * SEC);
+    assert_int_equal(cfg.scrape.interval_ns, 30 * SEC);
+    assert_string_equal(cfg.scrape.file, "/etc/mend/targets.yml");
+    assert_int_equal(mend_config_set(&cfg, "scrape.targets.2.url", "http://c:1/m", err, sizeof err), MEND_OK);
+    assert_int_equal(cfg.scrape.n_targets, 3);
+    /* a timeout longer than the interval is refused (the map's check) */
+    const char *bad = "scrape:\n  interval: 1s\n  timeout: 2s\n";
+    mend_config_defaults(&cfg);
+    assert_int_equal(mend_config_load_buf(&cfg, "s.yaml", bad, strlen(bad), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "scrape.timeout"));
+}
+
 static void test_durations(void **state)
 {
     (void)state;
@@ -442,6 +502,8 @@ int main(void)
         cmocka_unit_test(test_max_key_reaches_registry),
         cmocka_unit_test(test_durations_need_no_strtod),
         cmocka_unit_test(test_list_of_mappings),
+        cmocka_unit_test(test_entity_tag_list),
+        cmocka_unit_test(test_scrape_section),
         cmocka_unit_test(test_list_of_mappings_errors),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -121,6 +121,19 @@ static void random_load(struct load *l, uint64_t seed)
         }
         if ((h_noise(&x) + 0.5) < 0.005)
             load_add(l, "m,host=a f0", "a", t + 400LL * 86400 * SEC, 1); /* far future */
+        /* counters (engine_rate.c): one matched by counters.patterns, with
+         * a reset now and then; one declared (Prometheus TYPE); one
+         * monotonic that the detector (on for odd seeds) finds */
+        for (int h = 0; h < hosts; h++) {
+            char ent[4] = {(char)('a' + h), 0}, key[48];
+            snprintf(key, sizeof key, "net,host=%s bytes_recv", ent);
+            double base = (h_noise(&x) + 0.5) < 0.01 ? 0 : 1000.0 * k;
+            load_add(l, key, ent, t, base + 100 * h_noise(&x));
+            snprintf(key, sizeof key, "req_total,host=%s", ent);
+            load_add_counter(l, key, ent, t + SEC / 1000, 5.0 * k + (h_noise(&x) + 0.5));
+            snprintf(key, sizeof key, "mono,host=%s up", ent);
+            load_add(l, key, ent, t, (double)k * 3 + (h_noise(&x) + 0.5));
+        }
         if (k % 97 == 3) {
             char key[32];
             snprintf(key, sizeof key, "churn,pod=p%d v", k); /* a label that churns */
@@ -138,6 +151,8 @@ static void test_restore_property(void **state)
     c.series.ring_cap = 64;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         struct load l = {0};
+        c.rates.detect_monotonic = (int)(seed & 1);
+        c.rates.monotonic_after = 20;
         random_load(&l, seed);
         uint64_t x = seed;
         for (int i = 0; i < 3; i++) {

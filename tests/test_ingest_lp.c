@@ -235,6 +235,10 @@ static void test_entity(void **state)
     assert_string_equal(run_opts("m,dc=x\\ y,host=h v=1 1\n", &o, NULL), "m,dc=x\\ y,host=h v|x\\ y|1|1\n");
     o.entity_tag = NULL;
     assert_string_equal(run_opts("m,host=h v=1 1\n", &o, NULL), "m,host=h v|-|1|1\n");
+    /* a list, tried in order: host wins over instance wherever it stands */
+    o.entity_tag = "host,instance";
+    assert_string_equal(run_opts("m,instance=i,zz=1 v=1 1\nm,host=h,instance=i v=1 2\nm,a=b v=1 3\n", &o, NULL),
+                        "m,instance=i,zz=1 v|i|1|1\nm,host=h,instance=i v|h|2|1\nm,a=b v|-|3|1\n");
 }
 
 static void test_caps(void **state)

@@ -107,6 +107,71 @@ static void test_entity_and_default_time(void **state)
     assert_string_equal(run("m{host=\"a b\"} 1\n"), "m,host=a\\ b|a b|notime|1\n");
 }
 
+/* "key entity kind" per point. */
+static int kind_point(void *ctx, const struct mend_point *p)
+{
+    char *b = ctx;
+    size_t l = strlen(b);
+    snprintf(b + l, 4096 - l, "%.*s %.*s %c\n", (int)p->key_len, p->key, p->entity ? (int)p->entity_len : 1,
+             p->entity ? p->entity : "-", p->kind == MEND_POINT_COUNTER ? 'C' : 'G');
+    return 0;
+}
+
+static const char *kinds_of(const char *in, const char *etag)
+{
+    static char b[4096];
+    b[0] = '\0';
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.entity_tag = etag;
+    struct mend_parser *p;
+    assert_int_equal(mend_parser_new(MEND_FMT_PROM, &o, &p), MEND_OK);
+    struct mend_sink k = {kind_point, NULL, b};
+    assert_int_equal(mend_parser_feed(p, in, strlen(in), &k), MEND_OK);
+    mend_parser_free(p);
+    return b;
+}
+
+/* The TYPE line carries to the samples (counters become rates in the engine). */
+static void test_kinds(void **state)
+{
+    (void)state;
+    assert_string_equal(kinds_of("# HELP node_cpu_seconds_total Seconds.\n"
+                                 "# TYPE node_cpu_seconds_total counter\n"
+                                 "node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 10\n"
+                                 "# TYPE node_load1 gauge\n"
+                                 "node_load1 0.5\n"
+                                 "# TYPE rpc histogram\n"
+                                 "rpc_bucket{le=\"0.1\"} 3\nrpc_sum 1.5\nrpc_count 4\n"
+                                 "# TYPE lat summary\n"
+                                 "lat{quantile=\"0.5\"} 0.2\nlat_sum 9\nlat_count 30\n"
+                                 "# TYPE reqs counter\n"
+                                 "reqs_total 7\nreqs_created 1.7e9\n"
+                                 "# TYPE odd_total gauge\n"
+                                 "odd_total 3\n"
+                                 "untyped_total 5\nplain 1\n",
+                                 "host"),
+                        "node_cpu_seconds_total,cpu=0,mode=idle - C\n"
+                        "node_load1 - G\n"
+                        "rpc_bucket,le=0.1 - C\nrpc_sum - C\nrpc_count - C\n"
+                        "lat,quantile=0.5 - G\nlat_sum - C\nlat_count - C\n"
+                        "reqs_total - C\nreqs_created - G\n"
+                        "odd_total - G\n"
+                        "untyped_total - C\nplain - G\n");
+}
+
+/* input.entity_tag as a list: the first name a sample carries wins,
+ * whatever the label order. */
+static void test_entity_list(void **state)
+{
+    (void)state;
+    assert_string_equal(kinds_of("up{instance=\"i:1\",host=\"h\"} 1\nup{instance=\"i:2\"} 1\nup{job=\"j\"} 1\n",
+                                 "host,instance"),
+                        "up,host=h,instance=i:1 h G\nup,instance=i:2 i:2 G\nup,job=j - G\n");
+    assert_string_equal(kinds_of("up{instance=\"i:1\",host=\"h\"} 1\n", "instance,host"),
+                        "up,host=h,instance=i:1 i:1 G\n");
+}
+
 static void test_nonfinite(void **state)
 {
     (void)state;
@@ -308,6 +373,8 @@ int main(void)
         cmocka_unit_test(test_split_every_offset),
         cmocka_unit_test(test_fixture),
         cmocka_unit_test(test_conformance),
+        cmocka_unit_test(test_kinds),
+        cmocka_unit_test(test_entity_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,18 @@ struct mend_point {
                             time column: the row number) */
     int has_time;        /* 0 when the line carried no timestamp */
     double value;
+    int kind;            /* enum mend_point_kind: what the source says the value
+                            is; 0 (gauge/unknown) when it says nothing. The engine
+                            turns a counter into a per-second rate (engine.h) */
+};
+
+/* The kind a source declares for a sample. Prometheus text carries it (a
+ * `# TYPE` line, a `_total` name); line protocol does not (the engine matches
+ * counters.patterns against the key instead). Zero-initialised points are
+ * gauges, so parsers that know nothing need not set it. */
+enum mend_point_kind {
+    MEND_POINT_GAUGE = 0,   /* a level: scored as it is (or unknown) */
+    MEND_POINT_COUNTER = 1  /* cumulative and monotonic, reset to 0 on restart */
 };
 
 struct mend_sink {

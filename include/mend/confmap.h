@@ -89,6 +89,10 @@ struct mend_conf_entry {
     int (*parse)(void *field, const char *text);
     void (*print)(const void *field, char *out, size_t outlen);
     const char *accepts;   /* what is accepted, for errors (NULL = from type) */
+    int seq_joins;         /* STR, CUSTOM: a YAML sequence of plain values is also
+                              accepted, as its items joined with ',' (one value that
+                              is a comma list: input.entity_tag, counters.patterns);
+                              without it a sequence for a scalar is an error */
 };
 
 struct mend_conf_map {
@@ -150,5 +154,6 @@ extern const struct mend_conf_map mend_scorer_conf_map;   /* struct mend_scorer_
 extern const struct mend_conf_map mend_engine_mv_conf_map;      /* multivariate.* */
 extern const struct mend_conf_map mend_engine_absence_conf_map; /* absence.* */
 extern const struct mend_conf_map mend_engine_tick_conf_map;    /* engine.* */
+extern const struct mend_conf_map mend_engine_rate_conf_map;    /* counters.* */
 
 #endif

@@ -29,6 +29,31 @@
 #include "mend/scorer.h"
 #include "mend/series.h"
 
+/* Counters (engine_rate.c). A cumulative counter is scored as its
+ * per-second rate: (v - v_prev) / (t - t_prev), from its second sample on.
+ * A drop is a reset (the process behind it restarted): that sample gives
+ * no rate, is counted (rate_resets) and starts the counter afresh, so a
+ * restart is never an anomaly. A series is a counter when
+ *   - a sample says so (mend_point.kind: Prometheus `# TYPE x counter`,
+ *     `_total`, histogram `_bucket`/`_sum`/`_count`, summary `_sum`/`_count`),
+ *   - or its key matches one of patterns: a comma list of
+ *     "MEASUREMENT FIELD" globs (`*` matches any run) for line-protocol keys
+ *     ("net bytes_*"), or "NAME" globs for keys without a field part
+ *     (Prometheus, CSV headers),
+ *   - or, with detect_monotonic, its first monotonic_after samples never
+ *     fell and rose at least half the time: it is then a counter from
+ *     there on, and its scorer starts again on rates.
+ * The kind is decided at a series' first sample (or at monotonic_after);
+ * the last raw value and time live per series and are checkpointed. */
+#define MEND_RATE_PATTERNS_MAX 4096
+struct mend_rate_conf {
+    int enabled;                        /* default 1 */
+    char patterns[MEND_RATE_PATTERNS_MAX]; /* default: Telegraf's counters (engine_rate.c) */
+    int detect_monotonic;               /* default 0 */
+    uint32_t monotonic_after;           /* samples, default 30 */
+};
+extern const char mend_rate_default_patterns[];
+
 struct mend_engine_conf {
     struct mend_series_conf series;
     struct mend_scorer_conf scorer;
@@ -51,6 +76,7 @@ struct mend_engine_conf {
                                   read it: whoever builds the engine adds the
                                   kind (mend_ocsvm_kind_init, then
                                   mend_engine_add_model), as the pipeline does */
+    struct mend_rate_conf rates; /* counters.* (see above) */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 
@@ -70,7 +96,12 @@ struct mend_engine_stats {
         evicted,               /* idle series evicted */
         init_failed,           /* samples dropped: a new series' scorer could not start */
         models_trained,        /* trained entity models that went live */
-        events_refused;        /* events no incident could take (incident cap) */
+        events_refused,        /* events no incident could take (incident cap) */
+        rate_first,            /* counter samples that gave no rate: a counter's first */
+        rate_resets,           /* ... a counter that fell (a restart) */
+        rate_same_time,        /* ... a counter sample at its previous one's time */
+        monotonic_found;       /* series found to be counters by detect_monotonic */
+    uint32_t counters;         /* live series scored as rates */
     uint32_t series, entities;
     int64_t watermark;
     size_t memory;             /* registry + detector blobs + rings */

@@ -17,6 +17,12 @@
  *         no field part: "node_cpu_seconds_total,cpu=0,mode=idle".
  *   csv   the column header text, trimmed and unquoted.
  *
+ * Kinds (mend_point.kind): the Prometheus parser marks counters from the
+ * last "# TYPE" line (counter; histogram _bucket/_sum/_count; summary
+ * _sum/_count) or, without one, a `_total` name; everything else, and every
+ * LP and CSV point, is a gauge -- the engine matches counters.patterns
+ * against LP keys itself (engine.h).
+ *
  * Errors on a line are reported through sink->error with a 1-based line
  * and column and a short reason; the rest of that line is skipped (CSV: the
  * bad cell only) and parsing continues.
@@ -42,7 +48,9 @@
 enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV };
 
 struct mend_ingest_opts {
-    const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none */
+    const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none.
+                                 A comma list ("host,instance") is tried in order: the first
+                                 name the sample carries wins (at most 8 names) */
     size_t max_line;          /* default 65536 bytes; longer lines are an error (counted), not truncated into garbage */
     size_t max_tags;          /* default 64 tags/labels per line */
     size_t max_key;           /* default 1024 bytes per canonical series key */

@@ -3,7 +3,8 @@
  * event loop (loop.h).
  *
  * Kinds: files and stdin ("file"), TCP listeners and their connections
- * ("tcp"), UDP listeners ("udp"); more (Prometheus scrape, syslog, pcap,
+ * ("tcp"), UDP listeners ("udp"), Prometheus scrapes ("scrape", scrape.h,
+ * added with an argument: mend_inputs_add_arg); more (syslog, pcap,
  * Redis, NATS) plug in with mend_inputs_register() the same way. The set and
  * its host never switch on kinds: a spec goes to the first kind that claims
  * it, and everything after that goes through the ops table.
@@ -82,6 +83,11 @@ struct mend_inputs_stats {
     uint64_t accept_paused;/* times accepting paused for lack of fds */
     uint64_t errors;       /* read/accept/recv errors, oversized datagrams */
     uint64_t feed_failed;  /* parser feeds that stopped on an error (the rest of that chunk is lost) */
+    uint64_t scrapes;      /* scrapes done (scrape.h), successful or not */
+    uint64_t scrape_failed;/* ... that failed: connect, timeout, HTTP status, still running at the next */
+    uint64_t scrape_body_limit;   /* ... refused: body over body_limit */
+    uint64_t scrape_sample_limit; /* ... refused: more than sample_limit samples */
+    uint64_t scrape_label_limit;  /* ... refused: a sample over label_limit labels */
     size_t open_conns;     /* TCP connections open now */
 };
 
@@ -143,6 +149,10 @@ int mend_inputs_register(struct mend_inputs *s, const struct mend_input_ops *ops
  * scheme, a live-only kind in merge mode), MEND_EIO (open/bind failed),
  * MEND_ECAP or MEND_ENOMEM, with a message naming spec in err. */
 int mend_inputs_add(struct mend_inputs *s, const char *spec, char *err, size_t errlen);
+/* The same, with an argument for the kind's open (mend_input_arg): how a
+ * kind configured by more than a spec (scrape targets) gets its
+ * configuration. arg is borrowed and must outlive the input. */
+int mend_inputs_add_arg(struct mend_inputs *s, const char *spec, const void *arg, char *err, size_t errlen);
 /* Adds an open fd named name as a "file" input; owned != 0 gives it to the
  * set. Errors as mend_inputs_add. */
 int mend_inputs_add_fd(struct mend_inputs *s, int fd, const char *name, int owned, char *err,
@@ -178,6 +188,8 @@ const char *mend_inputs_last_error(const struct mend_inputs *s);
 
 void mend_input_set_priv(struct mend_input *in, void *priv);
 void *mend_input_priv(const struct mend_input *in);
+/* The arg given to mend_inputs_add_arg, NULL for mend_inputs_add. */
+const void *mend_input_arg(const struct mend_input *in);
 const struct mend_input_conf *mend_input_conf(const struct mend_input *in);
 struct mend_loop *mend_input_loop(const struct mend_input *in);
 int mend_input_merging(const struct mend_input *in);
@@ -198,7 +210,7 @@ int mend_input_every(struct mend_input *in, int64_t period_ns);
 /* The input has no more data (EOF): mend_inputs_done counts it as ended. */
 void mend_input_ended(struct mend_input *in);
 /* Records a per-input error: counted, and kept as the last error text
- * "WHO: WHAT: strerror(eno)". */
+ * "WHO: WHAT: strerror(eno)" ("WHO: WHAT" when eno is 0). */
 void mend_input_error(struct mend_input *in, const char *who, const char *what, int eno);
 /* Records the port a listener bound. */
 void mend_input_set_port(struct mend_input *in, int port);
@@ -209,6 +221,7 @@ void mend_input_set_port(struct mend_input *in, int port);
 #define MEND_STREAM_LP 2u            /* speaks line protocol unless input.format says otherwise */
 #define MEND_STREAM_OWN_LP 4u        /* the kind writes line protocol itself (pcap): always lp,
                                         whatever input.format says */
+#define MEND_STREAM_PROM 8u          /* Prometheus text, whatever input.format says (scrapes) */
 
 /* Opens a stream named name (copied). In merge mode an input has one stream,
  * whose samples are queued for peek_time. Returns 0, MEND_ECAP (stream cap;
@@ -222,6 +235,10 @@ int mend_stream_open(struct mend_input *in, const char *name, unsigned flags, st
  * are dropped from then on). Other failures are counted and reported, see
  * mend_input_host. */
 int mend_stream_data(struct mend_stream *st, const char *buf, size_t len);
+/* Samples without a timestamp in the bytes given from now on get t_ns
+ * (a scrape's time), instead of the arrival time (conf.stamp_arrival) or
+ * none. */
+void mend_stream_set_time(struct mend_stream *st, int64_t t_ns);
 /* A record boundary (one UDP datagram): its unfinished line is complete. */
 int mend_stream_record_end(struct mend_stream *st);
 /* No more bytes. With MEND_STREAM_EOF_ENDS_LINE (and cut == 0) the last line
@@ -231,6 +248,9 @@ int mend_stream_end(struct mend_stream *st, int cut);
 /* Releases the stream (ending it first with cut = 1 if not ended). Accepts NULL. */
 void mend_stream_free(struct mend_stream *st);
 const char *mend_stream_name(const struct mend_stream *st);
+/* Reports a problem of the stream as a whole (a failed scrape) through the
+ * host's error callback, with line and column 0. */
+void mend_stream_error(struct mend_stream *st, const char *reason);
 /* 1 while the stream queues samples for merging (read small chunks then:
  * MEND_INPUTS_SOCK_CHUNK is kept per stream), 0 when bytes go straight to
  * the parser. */

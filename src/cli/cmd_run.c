@@ -47,9 +47,9 @@ int mend_cmd_run(int argc, char **argv)
             fprintf(stderr, "mend run: --listen %s\n", err);
             return MEND_EXIT_USAGE;
         }
-    if (cfg.n_listen == 0 && po.n_inputs == 0) {
-        fprintf(stderr, "mend run: nothing to read: give --listen tcp://HOST:PORT, input.listen in the\n"
-                        "configuration, or input files / - for stdin; see mend run --help\n");
+    if (cfg.n_listen == 0 && po.n_inputs == 0 && !mend_scrape_configured(&cfg.scrape)) {
+        fprintf(stderr, "mend run: nothing to read: give --listen tcp://HOST:PORT, input.listen or scrape\n"
+                        "targets in the configuration, or input files / - for stdin; see mend run --help\n");
         return MEND_EXIT_USAGE;
     }
     po.live = 1;

@@ -40,6 +40,10 @@ struct pipe {
     int progress;
     double last_progress;
     int stop;                 /* SIGTERM/SIGINT */
+    int seen_time;            /* a sample with a timestamp went by */
+    uint64_t untimed_start;   /* replay: untimed samples before any timestamp, given untimed_t */
+    uint64_t untimed_live;    /* run: untimed samples, given their arrival time */
+    int64_t untimed_t;        /* the replay's start (wall clock), taken at the first of them */
 };
 
 static double wall_now(void)
@@ -66,6 +70,7 @@ void pipeline_help_common(FILE *f)
             "                      extension .lp/.prom/.csv, else from the content)\n"
             "  --incidents FILE    write incident JSON lines to FILE ('-' = stdout)\n"
             "  --scores FILE       also write every sample's score as CSV: key,time_ns,value,score\n"
+            "                      (a counter's value is its per-second rate: counters.*)\n"
             "  --checkpoint FILE   restore state from FILE at start (if it exists) and save it on\n"
             "                      the checkpoint interval and at exit\n"
             "  --strict            exit with status 3 if any input line was malformed\n"
@@ -172,6 +177,10 @@ static void on_parse_error(void *ctx, const char *stream, uint64_t nth, uint64_t
                            const char *reason)
 {
     struct pipe *p = ctx;
+    if (line == 0) { /* the stream as a whole (a scrape that failed): not a malformed line */
+        fprintf(stderr, "mend: %s: %s\n", stream, reason);
+        return;
+    }
     p->errors++;
     if (nth <= p->cfg->error_log_limit)
         fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", stream, line, col, reason);
@@ -267,8 +276,20 @@ static int on_point(void *ctx, const struct mend_point *pt)
         struct mend_point q = *pt;
         q.time_ns = realtime_ns();
         q.has_time = 1;
+        p->untimed_live++;
+        rc = mend_engine_point(p->eng, &q);
+    } else if (!pt->has_time && !p->seen_time) {
+        /* replay, and no time seen yet: the engine would have only 0 (1970)
+         * to give; the replay's start is what a collector would stamp */
+        struct mend_point q = *pt;
+        if (!p->untimed_start)
+            p->untimed_t = realtime_ns();
+        p->untimed_start++;
+        q.time_ns = p->untimed_t;
+        q.has_time = 1;
         rc = mend_engine_point(p->eng, &q);
     } else {
+        p->seen_time |= pt->has_time;
         rc = mend_engine_point(p->eng, pt);
     }
     if (pt->has_time && pt->time_ns >= p->next_ckpt && checkpoint_decide(p) &&
@@ -372,6 +393,11 @@ static void print_input_stats(const struct pipe *p)
 {
     struct mend_inputs_stats is;
     mend_inputs_stats(p->in, &is);
+    if (is.scrapes)
+        fprintf(stderr,
+                "mend: scrapes: %" PRIu64 " done, %" PRIu64 " failed, %" PRIu64 " over body_limit, %" PRIu64
+                " over sample_limit, %" PRIu64 " over label_limit\n",
+                is.scrapes, is.scrape_failed, is.scrape_body_limit, is.scrape_sample_limit, is.scrape_label_limit);
     if (!(is.truncated | is.evicted | is.idle_closed | is.refused | is.accept_paused | is.errors | is.feed_failed))
         return;
     fprintf(stderr,
@@ -509,6 +535,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
              * to learn where to connect */
             fprintf(stderr, "mend: listening on %s (port %d)\n", cfg->listen[i], port);
         }
+        if (mend_scrape_configured(&cfg->scrape) && mend_scrape_add(p.in, &cfg->scrape, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_USAGE;
+            goto out;
+        }
         if (mend_loop_timer_add(p.loop, mend_loop_now(p.loop) + 1000000000LL, 1000000000LL, on_silence_timer, &p,
                                 NULL) != MEND_OK) {
             code = MEND_EXIT_RUNTIME;
@@ -568,6 +599,27 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                     "event time, %" PRIu64 " gaps crossed; %" PRIu64 " idle series evicted; %" PRIu64
                     " samples dropped (scorer could not start); %" PRIu64 " events over the incident cap\n",
                     st.ahead_refused, st.clock_jumps, st.evicted, st.init_failed, st.events_refused);
+        if (st.counters || st.rate_resets || st.monotonic_found)
+            fprintf(stderr,
+                    "mend: counters: %u series scored as per-second rates (%" PRIu64 " found monotonic), %" PRIu64
+                    " resets taken as restarts\n",
+                    st.counters, st.monotonic_found, st.rate_resets);
+        if (st.no_time || p.untimed_start || p.untimed_live) {
+            char when[40] = "";
+            time_t secs = (time_t)(p.untimed_t / 1000000000LL);
+            struct tm tm;
+            if (p.untimed_start && gmtime_r(&secs, &tm))
+                strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            if (po->live)
+                fprintf(stderr, "mend: %" PRIu64 " samples had no timestamp: they got their arrival time\n",
+                        p.untimed_live + st.no_time);
+            else
+                fprintf(stderr,
+                        "mend: %" PRIu64 " samples had no timestamp: %" PRIu64
+                        " got the newest event time seen before them, %" PRIu64
+                        " (before any timestamp) the replay's start, %s\n",
+                        st.no_time + p.untimed_start, st.no_time, p.untimed_start, p.untimed_start ? when : "-");
+        }
     }
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;

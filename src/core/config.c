@@ -51,6 +51,30 @@ static void print_listen(const void *field, char *out, size_t n)
     snprintf(out, n, "%s", (const char *)field);
 }
 
+/* One name or a comma list of at most 8 non-empty names without blanks.
+ * Brackets are refused: "[host,instance]" given as text (--set) is a list
+ * written the YAML way, not a tag named "[host". */
+static int parse_entity_tag(void *field, const char *v)
+{
+    size_t len = strlen(v), names = 0;
+    if (len >= SZ(entity_tag))
+        return MEND_EINVAL;
+    for (const char *c = v; *c;) {
+        const char *b = c;
+        while (*c && *c != ',') {
+            if (strchr(" \t=\"[]{}", *c))
+                return MEND_EINVAL;
+            c++;
+        }
+        if (c == b || ++names > 8)
+            return MEND_EINVAL;
+        if (*c == ',' && !*++c)
+            return MEND_EINVAL;
+    }
+    snprintf(field, SZ(entity_tag), "%s", v);
+    return MEND_OK;
+}
+
 static const struct mend_conf_entry listen_elem = {
     .key = "listen", .type = MEND_CT_CUSTOM, .parse = parse_listen, .print = print_listen,
     .accepts = "must be SCHEME://ADDRESS such as tcp://HOST:PORT, udp://HOST:PORT or pcap://IFACE (at most 16)",
@@ -71,9 +95,11 @@ static const struct mend_conf_entry input[] = {
      .help = "input format: lp, prom or csv; empty = from the file extension or content"},
     {.key = "precision", .type = MEND_CT_ENUM, .off = F(ingest.precision_ns), .size = 8,
      .names = precisions, .def = "ns", .help = "line-protocol timestamp unit: ns, us, ms or s"},
-    {.key = "entity_tag", .type = MEND_CT_STR, .off = F(entity_tag), .size = SZ(entity_tag),
-     .def = "host",
-     .help = "tag/label naming the entity (host, service) a series belongs to; empty = none"},
+    {.key = "entity_tag", .type = MEND_CT_CUSTOM, .off = F(entity_tag), .size = SZ(entity_tag),
+     .parse = parse_entity_tag, .print = print_listen, .seq_joins = 1, .def = "host",
+     .accepts = "must be a tag/label name or a list of at most 8 (\"host,instance\" or [host, instance])",
+     .help = "tag/label naming the entity (host, service) a series belongs to, or a list of them "
+             "tried in order ([host, instance]); empty = none"},
     {.key = "max_line", .type = MEND_CT_SIZE, .off = F(ingest.max_line), .min = 64,
      .max = 16 << 20, .def = "65536", .help = "longest input line in bytes"},
     {.key = "max_tags", .type = MEND_CT_SIZE, .off = F(ingest.max_tags), .min = 1, .max = 4096,
@@ -149,6 +175,8 @@ static const struct mend_conf_entry sections[] = {
     {.key = "checkpoint", .type = MEND_CT_MAP, .off = 0, .sub = &checkpoint_map},
     {.key = "detect", .type = MEND_CT_MAP, .off = F(engine.scorer), .sub = &mend_scorer_conf_map},
     {.key = "ocsvm", .type = MEND_CT_MAP, .off = F(engine.ocsvm), .sub = &mend_ocsvm_conf_map},
+    {.key = "counters", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_rate_conf_map},
+    {.key = "scrape", .type = MEND_CT_MAP, .off = F(scrape), .sub = &mend_scrape_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -174,6 +202,7 @@ void mend_config_defaults(struct mend_config *c)
     memset(c, 0, sizeof *c);
     mend_engine_conf_defaults(&c->engine);
     mend_ingest_opts_defaults(&c->ingest);
+    mend_scrape_conf_defaults(&c->scrape);
     snprintf(c->entity_tag, sizeof c->entity_tag, "%s", "host");
     c->ingest.entity_tag = c->entity_tag;
     snprintf(c->incidents_output, sizeof c->incidents_output, "-");

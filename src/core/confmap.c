@@ -746,6 +746,47 @@ static int walk_dict(struct walker *w, const struct mend_conf_entry *e, char *b,
     }
 }
 
+/* A sequence of plain values for a scalar that takes a comma list
+ * (entry.seq_joins): the items joined with ',' are set as one value, at
+ * the sequence's position. Items may not hold a comma themselves. */
+static int walk_joined(struct walker *w, const struct mend_conf_entry *e, char *b, const char *key,
+                       yaml_event_t *start)
+{
+    char msg[MSG_MAX];
+    char joined[8192];
+    size_t len = 0;
+    int rc = MEND_OK;
+    joined[0] = '\0';
+    for (;;) {
+        yaml_event_t ev;
+        if ((rc = next(w, &ev)) != MEND_OK)
+            break;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            if ((rc = set_scalar(e, b + e->off, key, joined, msg, sizeof msg)) != MEND_OK)
+                rc = fail_at(w, start, rc, msg);
+            break;
+        }
+        size_t n = ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.length : 0;
+        if (ev.type != YAML_SCALAR_EVENT || !n || memchr(scalar(&ev), ',', n) ||
+            len + n + 2 > sizeof joined) {
+            snprintf(msg, sizeof msg, "%s: expected a list of plain values without commas (at most %zu bytes)",
+                     key, sizeof joined - 1);
+            rc = fail_at(w, &ev, MEND_EINVAL, msg);
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (len)
+            joined[len++] = ',';
+        memcpy(joined + len, scalar(&ev), n);
+        len += n;
+        joined[len] = '\0';
+        yaml_event_delete(&ev);
+    }
+    yaml_event_delete(start);
+    return rc;
+}
+
 /* One value for entry e (its start event in ev, consumed here). */
 static int walk_value(struct walker *w, const struct mend_conf_entry *e, char *b, const char *key,
                       yaml_event_t *ev)
@@ -772,6 +813,8 @@ static int walk_value(struct walker *w, const struct mend_conf_entry *e, char *b
         yaml_event_delete(ev);
         return walk_list(w, e, b, key);
     }
+    if (t == YAML_SEQUENCE_START_EVENT && e->seq_joins && is_scalar(e->type))
+        return walk_joined(w, e, b, key, ev);
     if (t == YAML_MAPPING_START_EVENT && e->type == MEND_CT_MAP) {
         yaml_event_delete(ev);
         return walk_map(w, e->sub, b + e->off, key, 0);

@@ -2,8 +2,10 @@
  * engine_state.c; what both share is in engine_internal.h.
  *
  * Per point: guard the clock (a sample far past the watermark is held until
- * confirmed, else refused), find the series, drop it if too late, push the
- * value and its time into the series' ring, run the series' scorer, raise an
+ * confirmed, else refused), find the series, drop it if too late, turn a
+ * counter into its per-second rate (engine_rate.c: a counter's first sample
+ * and a reset give nothing to score), push the value and its time into the
+ * series' ring, run the series' scorer, raise an
  * anomaly event when the scorer says so, and put the value into its entity's
  * current row. Rows are time buckets: a row closes when a sample comes at
  * least a quarter of the entity's shortest member interval after the row's start, or
@@ -36,6 +38,10 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     c->lateness_ns = 0;
     c->tick_ns = 10LL * 1000000000LL;
     c->max_ahead_ns = 3600LL * 1000000000LL;
+    c->rates.enabled = 1;
+    snprintf(c->rates.patterns, sizeof c->rates.patterns, "%s", mend_rate_default_patterns);
+    c->rates.detect_monotonic = 0;
+    c->rates.monotonic_after = 30;
 }
 
 int64_t engine_sat_add(int64_t a, int64_t b)
@@ -64,7 +70,8 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     if (!conf || conf->tick_ns <= 0 || conf->absence_factor <= 0 || conf->lateness_ns < 0 ||
         conf->max_ahead_ns <= 0 || conf->series.idle_evict_ns < 0 ||
         mend_scorer_conf_check(&conf->scorer, err, sizeof err) != MEND_OK ||
-        (conf->mvg_enabled && mend_mvg_conf_check(&conf->mvg) != MEND_OK))
+        (conf->mvg_enabled && mend_mvg_conf_check(&conf->mvg) != MEND_OK) ||
+        conf->rates.monotonic_after < 3)
         return MEND_EINVAL;
     struct mend_engine *e = calloc(1, sizeof *e);
     if (!e)
@@ -78,7 +85,9 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     e->watermark = NO_TIME;
     e->next_absence = INT64_MIN;
     e->next_tick = NO_TIME;
-    int rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
+    int rc = engine_rate_init(e);
+    if (rc == MEND_OK)
+        rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
     if (rc == MEND_OK)
         rc = mend_incidents_new(&conf->incidents, incidents, &e->inc);
     if (rc == MEND_OK && conf->mvg_enabled) {
@@ -159,6 +168,7 @@ void mend_engine_free(struct mend_engine *e)
     free(e->seen_w);
     free(e->held);
     free(e->held_keys);
+    free(e->rate);
     free(e);
 }
 
@@ -224,6 +234,7 @@ static void evict(struct mend_engine *e, struct mend_series *s)
     if (s->flags & SERIES_READY)
         mend_scorer_fini(mend_series_blob(s), &e->conf.scorer);
     s->flags = 0;
+    engine_rate_forget(e, s->id);
     if (e->prev == s)
         e->prev = NULL;
     mend_registry_evict(e->reg, s);
@@ -620,7 +631,6 @@ static inline int point_in(struct mend_engine *e, const struct mend_point *p, in
         }
         t = s->last_t; /* within the allowed lateness: scored as the newest */
     }
-    (void)created;
     if (s->n > 0 && t > s->last_t) {
         int64_t gap = engine_sat_sub(t, s->last_t);
         s->interval = s->interval ? s->interval + (gap - s->interval) / 8 : gap;
@@ -632,23 +642,34 @@ static inline int point_in(struct mend_engine *e, const struct mend_point *p, in
         s->flags &= (uint8_t)~SERIES_ABSENT;
         mend_incidents_series_back(e->inc, s->id, t, 1);
     }
-    if (mend_series_push(e->reg, s, t, p->value) == MEND_ENOMEM)
+    /* a counter is scored as its rate (engine_rate.c); its first sample and
+     * a reset give none, but the series did report */
+    double v;
+    rc = engine_rate_apply(e, s, created, p, t, &v);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 || !(s->flags & SERIES_READY)) {
+        move_watermark(e, t);
+        e->seen_w[s->id] = e->watermark;
+        return MEND_OK;
+    }
+    if (mend_series_push(e->reg, s, t, v) == MEND_ENOMEM)
         return MEND_ENOMEM;
     int event = 0;
-    double score = mend_scorer_step(mend_series_blob(s), &e->conf.scorer, t, p->value, &event);
+    double score = mend_scorer_step(mend_series_blob(s), &e->conf.scorer, t, v, &event);
     s->last_score = (float)score;
     e->st.scored++;
     if (e->has_scores)
-        e->score_out.emit(e->score_out.ctx, s, t, p->value, score);
+        e->score_out.emit(e->score_out.ctx, s, t, v, score);
     if (event) {
         struct mend_scorer_detail d;
         mend_scorer_detail(mend_series_blob(s), &e->conf.scorer, &d);
         e->st.anomalies++;
-        raise_event(e, MEND_ANOM_SCORE, s, s->entity, t, score, p->value, d.expected, s->key,
+        raise_event(e, MEND_ANOM_SCORE, s, s->entity, t, score, v, d.expected, s->key,
                     s->key_len);
     }
     if (e->n_kinds && s->entity)
-        ent_observe(e, s, t, p->value);
+        ent_observe(e, s, t, v);
     move_watermark(e, t);
     e->seen_w[s->id] = e->watermark;
     return MEND_OK;
@@ -694,6 +715,7 @@ int engine_hold(struct mend_engine *e, const struct mend_point *p, int64_t t)
     e->held_bytes += h->ent_len;
     h->t = t;
     h->value = p->value;
+    h->kind = p->kind;
     return MEND_OK;
 }
 
@@ -733,6 +755,7 @@ static int held_release(struct mend_engine *e)
             .time_ns = h->t,
             .has_time = 1,
             .value = h->value,
+            .kind = h->kind,
         };
         rc = point_in(e, &q, h->t);
     }

@@ -45,6 +45,24 @@ struct held_point {
     int has_entity;
     int64_t t;
     double value;
+    int kind;                     /* mend_point.kind */
+};
+
+/* Per-series counter state (engine_rate.c), indexed by series id. */
+enum { RATE_UNDECIDED = 0, RATE_GAUGE, RATE_COUNTER, RATE_PROBE };
+struct rate_series {
+    double last_v;                /* the last raw value of a counter (or probe) */
+    int64_t last_t;               /* ... and its event time; NO_TIME = none yet */
+    uint8_t mode;                 /* RATE_* */
+    uint8_t pad[3];
+    uint32_t probe_n, probe_up;   /* RATE_PROBE: samples seen, rises among them */
+};
+
+#define RATE_MAX_PATTERNS 64
+struct rate_pattern {
+    const char *m, *f;            /* into the engine's copy of the conf */
+    size_t ml, fl;
+    int has_field;
 };
 
 struct mend_engine {
@@ -70,6 +88,10 @@ struct mend_engine {
     char *held_keys;
     uint32_t n_held;
     size_t held_bytes;
+    struct rate_series *rate;     /* per series id (engine_rate.c) */
+    size_t rate_cap;
+    struct rate_pattern pat[RATE_MAX_PATTERNS];
+    uint32_t n_pat;
 };
 
 int64_t engine_sat_add(int64_t a, int64_t b);
@@ -82,5 +104,19 @@ int engine_seen_reserve(struct mend_engine *e, uint32_t id);
 /* Adds p (time t) to the clock guard's held run: MEND_OK, MEND_ECAP when
  * the hold is full, MEND_ENOMEM. */
 int engine_hold(struct mend_engine *e, const struct mend_point *p, int64_t t);
+
+/* engine_rate.c. Parses conf.rates.patterns (MEND_EINVAL when bad). */
+int engine_rate_init(struct mend_engine *e);
+/* Series s (created: new now) gets sample p at accepted time t: *v is set
+ * to what is scored -- the raw value of a gauge, the rate of a counter.
+ * Returns 1 to score *v, 0 when the sample gives nothing to score (a
+ * counter's first sample, a reset, a repeated time), MEND_ENOMEM. */
+int engine_rate_apply(struct mend_engine *e, struct mend_series *s, int created, const struct mend_point *p,
+                      int64_t t, double *v);
+/* The series id is gone (evicted). */
+void engine_rate_forget(struct mend_engine *e, uint32_t id);
+/* The RATE checkpoint section. */
+int engine_rate_save(const struct mend_engine *e, struct mend_wbuf *w);
+int engine_rate_load(struct mend_engine *e, struct mend_rbuf *r);
 
 #endif

@@ -14,6 +14,8 @@
  *         and resubmitted on restore, so its model goes live at the same
  *         event time)
  *   INCS  open incidents (incident.c)
+ *   RATE  counters (engine_rate.c): per series its kind and last raw value
+ *         and time, the held samples' kinds, the rate counters
  *
  * Everything read is checked against what it refers to (series ids against
  * the series count, entity ids against the entities, dimensions against
@@ -31,12 +33,14 @@
 #include "mend/state.h"
 
 #define ENGINE_CKPT_KIND MEND_CKPT_KIND('E', 'N', 'G', '1')
-#define ENGINE_STATE_VERSION 3u /* 3: sections, time-stamped rings, model kinds */
+#define ENGINE_STATE_VERSION 4u /* 3: sections, time-stamped rings, model kinds; 4: RATE */
 
 #define SEC_ENGINE MEND_CKPT_KIND('E', 'N', 'G', 'N')
 #define SEC_SERIES MEND_CKPT_KIND('S', 'E', 'R', 'S')
 #define SEC_ENTITIES MEND_CKPT_KIND('E', 'N', 'T', 'S')
 #define SEC_INCIDENTS MEND_CKPT_KIND('I', 'N', 'C', 'S')
+#define SEC_RATES MEND_CKPT_KIND('R', 'A', 'T', 'E')
+#define V_RATES 1u
 #define V_ENGINE 1u
 #define V_SERIES 1u
 #define V_ENTITIES 1u
@@ -597,6 +601,7 @@ static const struct section sections[] = {
     {SEC_SERIES, V_SERIES, save_series, load_series},
     {SEC_ENTITIES, V_ENTITIES, save_entities, load_entities},
     {SEC_INCIDENTS, V_INCIDENTS, save_incidents, load_incidents},
+    {SEC_RATES, V_RATES, engine_rate_save, engine_rate_load},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 

@@ -55,6 +55,27 @@ void mend_ingest_opts_defaults(struct mend_ingest_opts *o)
     o->keep_nonfinite = 0;
 }
 
+void mend_ingest_etags_init(struct mend_ingest_etags *et, const char *list)
+{
+    et->count = 0;
+    if (!list)
+        return;
+    for (const char *c = list; *c && et->count < MEND_INGEST_MAX_ETAGS;) {
+        while (*c == ',' || *c == ' ')
+            c++;
+        const char *b = c;
+        while (*c && *c != ',')
+            c++;
+        size_t l = (size_t)(c - b);
+        while (l && b[l - 1] == ' ')
+            l--;
+        if (l) {
+            et->n[et->count] = b;
+            et->l[et->count++] = l;
+        }
+    }
+}
+
 const struct mend_format_ops *mend_format_ops_of(enum mend_format f)
 {
     if ((unsigned)f >= sizeof by_enum / sizeof by_enum[0])

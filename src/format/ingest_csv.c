@@ -210,6 +210,7 @@ static int csv_line(struct mend_parser *p, void *state, const char *s, size_t n,
     }
 
     struct mend_point pt;
+    pt.kind = MEND_POINT_GAUGE;
     pt.entity = NULL;
     pt.entity_len = 0;
     pt.has_time = 1;

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mend/common.h"
 #include "mend/format.h"
@@ -78,6 +79,25 @@ static inline int mend_ingest_time_ok(int64_t t)
 /* The first non-blank, non-comment line of a stream head (CR removed,
  * leading blanks skipped), looking at 16 lines at most. 1 with the line in s and n, or 0. */
 int mend_ingest_first_line(const char *head, size_t len, const char **s, size_t *n);
+
+/* The entity tags: ingest opts' entity_tag is a comma list of tag/label
+ * names tried in order ("host,instance": a sample's entity is its host tag,
+ * else its instance label). Borrows the opts' string. */
+#define MEND_INGEST_MAX_ETAGS 8
+struct mend_ingest_etags {
+    const char *n[MEND_INGEST_MAX_ETAGS];
+    size_t l[MEND_INGEST_MAX_ETAGS];
+    size_t count;
+};
+void mend_ingest_etags_init(struct mend_ingest_etags *et, const char *list);
+/* The rank (0 = first) of tag name k in the list, or -1. */
+static inline int mend_ingest_etag_rank(const struct mend_ingest_etags *et, const char *k, size_t kl)
+{
+    for (size_t i = 0; i < et->count; i++)
+        if (et->l[i] == kl && !memcmp(et->n[i], k, kl))
+            return (int)i;
+    return -1;
+}
 
 extern const struct mend_format_ops mend_format_lp;
 extern const struct mend_format_ops mend_format_prom;

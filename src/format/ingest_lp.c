@@ -44,7 +44,7 @@ struct lp_state {
     char *key;                        /* canonical key, max_key + 1 bytes */
     struct mend_ingest_tag *tags;     /* max_tags (+1 spare) */
     struct mend_ingest_field *fields; /* MEND_INGEST_MAX_FIELDS */
-    size_t etag_len;                  /* strlen(entity_tag) */
+    struct mend_ingest_etags et;      /* entity tags, in order of preference */
 };
 
 /* Byte classes for the name scanner: one table load per byte instead of
@@ -502,8 +502,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
     const char *m_end = c;
     const char *ent = NULL;
     size_t ent_len = 0, ntags = 0;
-    const char *etag = p->o.entity_tag;
-    size_t etag_len = ls->etag_len;
+    int ent_rank = INT32_MAX;
 
     /* tag set */
     while (c < end && *c == ',') {
@@ -528,9 +527,13 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
         t->v = v;
         t->vl = (size_t)(c - v);
         t->col = (uint32_t)COL(k);
-        if (etag && t->kl == etag_len && bytes_eq(k, etag, etag_len)) {
-            ent = v;
-            ent_len = t->vl;
+        if (ls->et.count) {
+            int r = mend_ingest_etag_rank(&ls->et, k, t->kl);
+            if (r >= 0 && r < ent_rank) {
+                ent_rank = r;
+                ent = v;
+                ent_len = t->vl;
+            }
         }
     }
     const char *prefix_end = c;
@@ -590,6 +593,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
 
     /* timestamp */
     struct mend_point pt;
+    pt.kind = MEND_POINT_GAUGE; /* LP says nothing: counters.patterns decide (engine) */
     pt.has_time = 0;
     pt.time_ns = 0;
     while (c < end && *c == ' ')
@@ -717,7 +721,7 @@ static int lp_init(struct mend_parser *p, const struct mend_ingest_opts *o, void
     ls->key = malloc(o->max_key + 1);
     ls->tags = malloc((o->max_tags + 1) * sizeof *ls->tags);
     ls->fields = malloc(MEND_INGEST_MAX_FIELDS * sizeof *ls->fields);
-    ls->etag_len = o->entity_tag ? strlen(o->entity_tag) : 0;
+    mend_ingest_etags_init(&ls->et, o->entity_tag);
     if (!ls->key || !ls->tags || !ls->fields) {
         free(ls->key);
         free(ls->tags);

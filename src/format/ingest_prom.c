@@ -12,6 +12,16 @@
  * Histogram and summary series (_bucket{le=...}, _sum, _count) are ordinary
  * series here.
  *
+ * Kinds. "# TYPE name counter|gauge|histogram|summary|untyped" names the
+ * family the following samples belong to, and each sample carries its kind
+ * to the engine (mend_point.kind), which turns counters into rates: a
+ * counter's `name` and `name_total` (OpenMetrics family names), a
+ * histogram's `_bucket`, `_sum` and `_count`, and a summary's `_sum` and
+ * `_count` are counters; a summary's quantiles and everything typed gauge
+ * or untyped are gauges. A sample of no declared family whose name ends in
+ * `_total` is a counter (the naming convention). Only the last TYPE line is
+ * remembered (families are contiguous in the format).
+ *
  * As in Prometheus's text parser, `__name__` is a reserved label name, not
  * an ordinary label: a line that sets it is refused. Label values must be
  * valid UTF-8 and hold no raw control character (the `\n` escape is the
@@ -28,8 +38,85 @@ struct prom_state {
     char *key;                     /* canonical key, max_key + 1 bytes */
     struct mend_ingest_tag *tags;  /* max_tags (+1 spare) */
     char *ubuf;                    /* unescaped label values, max_line + 1 bytes */
-    size_t etag_len;
+    struct mend_ingest_etags et;
+    char *fam;                     /* family of the last "# TYPE" line, max_key + 1 bytes */
+    size_t fam_len;
+    int fam_type;                  /* enum fam_type */
 };
+
+enum fam_type { FAM_UNTYPED, FAM_COUNTER, FAM_GAUGE, FAM_HISTOGRAM, FAM_SUMMARY };
+
+static int ends_with(const char *s, size_t n, const char *suf)
+{
+    size_t l = strlen(suf);
+    return n >= l && !memcmp(s + n - l, suf, l);
+}
+
+/* "# TYPE name type": remember the family; anything else is a comment. */
+static void prom_comment(struct prom_state *ps, size_t max_key, const char *c, const char *end)
+{
+    c++;
+    while (c < end && (*c == ' ' || *c == '\t'))
+        c++;
+    if (end - c < 5 || memcmp(c, "TYPE", 4) || (c[4] != ' ' && c[4] != '\t'))
+        return;
+    c += 4;
+    while (c < end && (*c == ' ' || *c == '\t'))
+        c++;
+    const char *name = c;
+    while (c < end && *c != ' ' && *c != '\t')
+        c++;
+    size_t nl = (size_t)(c - name);
+    while (c < end && (*c == ' ' || *c == '\t'))
+        c++;
+    const char *ty = c;
+    while (c < end && *c != ' ' && *c != '\t')
+        c++;
+    size_t tl = (size_t)(c - ty);
+    static const struct { const char *n; int t; } types[] = {
+        {"counter", FAM_COUNTER}, {"gauge", FAM_GAUGE}, {"histogram", FAM_HISTOGRAM},
+        {"summary", FAM_SUMMARY}, {"untyped", FAM_UNTYPED}, {"unknown", FAM_UNTYPED}};
+    ps->fam_len = 0;
+    if (!nl || nl > max_key)
+        return;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (tl == strlen(types[i].n) && !memcmp(ty, types[i].n, tl)) {
+            memcpy(ps->fam, name, nl);
+            ps->fam_len = nl;
+            ps->fam_type = types[i].t;
+        }
+}
+
+/* The kind of sample `name` given the last TYPE line (see the top). */
+static int sample_kind(const struct prom_state *ps, const char *name, size_t n)
+{
+    if (ps->fam_len && n >= ps->fam_len && !memcmp(name, ps->fam, ps->fam_len)) {
+        const char *suf = name + ps->fam_len;
+        size_t sl = n - ps->fam_len;
+#define IS(lit) (sl == sizeof lit - 1 && !memcmp(suf, lit, sl))
+        switch (ps->fam_type) {
+        case FAM_COUNTER:
+            if (IS("") || IS("_total"))
+                return MEND_POINT_COUNTER;
+            break;
+        case FAM_HISTOGRAM:
+            if (IS("_bucket") || IS("_sum") || IS("_count"))
+                return MEND_POINT_COUNTER;
+            break;
+        case FAM_SUMMARY:
+            if (IS("_sum") || IS("_count"))
+                return MEND_POINT_COUNTER;
+            if (IS(""))
+                return MEND_POINT_GAUGE;
+            break;
+        default:
+            if (IS(""))
+                return MEND_POINT_GAUGE; /* declared gauge or untyped: as declared */
+        }
+#undef IS
+    }
+    return ends_with(name, n, "_total") ? MEND_POINT_COUNTER : MEND_POINT_GAUGE;
+}
 
 #define FAIL(col_, why_)                                    \
     do {                                                    \
@@ -81,6 +168,7 @@ static int prom_line(struct mend_parser *p, void *state, const char *s, size_t n
         return MEND_OK;
     if (*c == '#') {
         p->st.comments++;
+        prom_comment(ps, p->o.max_key, c, end);
         return MEND_OK;
     }
 #define COL(ptr) ((ptr) - s + 1)
@@ -96,8 +184,7 @@ static int prom_line(struct mend_parser *p, void *state, const char *s, size_t n
     size_t nl = 0, uoff = 0;
     const char *ent = NULL;
     size_t ent_len = 0;
-    const char *etag = p->o.entity_tag;
-    size_t etag_len = ps->etag_len;
+    int ent_rank = INT32_MAX;
     if (c < end && *c == '{') {
         c++;
         for (;;) {
@@ -163,7 +250,9 @@ static int prom_line(struct mend_parser *p, void *state, const char *s, size_t n
                 t->vl = ul;
                 t->col = (uint32_t)COL(ln);
                 uoff += ul;
-                if (etag && ln_len == etag_len && !memcmp(ln, etag, etag_len)) {
+                int r = ps->et.count ? mend_ingest_etag_rank(&ps->et, ln, ln_len) : -1;
+                if (r >= 0 && r < ent_rank) {
+                    ent_rank = r;
                     ent = u;
                     ent_len = ul;
                 }
@@ -190,6 +279,7 @@ static int prom_line(struct mend_parser *p, void *state, const char *s, size_t n
     if (!vl)
         FAIL(COL(v), "missing sample value");
     struct mend_point pt;
+    pt.kind = sample_kind(ps, name, name_len);
     int nonfinite = 1;
     if (vl == 3 && !strncasecmp(v, "nan", 3))
         pt.value = NAN;
@@ -271,8 +361,10 @@ static int prom_init(struct mend_parser *p, const struct mend_ingest_opts *o, vo
     ps->key = malloc(o->max_key + 1);
     ps->tags = malloc((o->max_tags + 1) * sizeof *ps->tags);
     ps->ubuf = malloc(o->max_line + 1);
-    ps->etag_len = o->entity_tag ? strlen(o->entity_tag) : 0;
-    if (!ps->key || !ps->tags || !ps->ubuf) {
+    ps->fam = malloc(o->max_key + 1);
+    mend_ingest_etags_init(&ps->et, o->entity_tag);
+    if (!ps->key || !ps->tags || !ps->ubuf || !ps->fam) {
+        free(ps->fam);
         free(ps->key);
         free(ps->tags);
         free(ps->ubuf);
@@ -291,6 +383,7 @@ static void prom_fini(void *state)
     free(ps->key);
     free(ps->tags);
     free(ps->ubuf);
+    free(ps->fam);
     free(ps);
 }
 

@@ -160,6 +160,16 @@ static int input_commit(struct mend_inputs *s, struct mend_input *in, int rc)
 
 int mend_inputs_add(struct mend_inputs *s, const char *spec, char *err, size_t errlen)
 {
+    return mend_inputs_add_arg(s, spec, NULL, err, errlen);
+}
+
+const void *mend_input_arg(const struct mend_input *in)
+{
+    return in->arg;
+}
+
+int mend_inputs_add_arg(struct mend_inputs *s, const char *spec, const void *arg, char *err, size_t errlen)
+{
     const struct mend_input_ops *ops = NULL;
     struct mend_input *in;
     int rc;
@@ -190,6 +200,7 @@ int mend_inputs_add(struct mend_inputs *s, const char *spec, char *err, size_t e
         seterr(err, errlen, "%s: %s", spec, mend_strerror(rc));
         return rc;
     }
+    in->arg = arg;
     rc = ops->open(in, spec, err, errlen);
     if (rc < 0 && err && errlen && !err[0])
         seterr(err, errlen, "%s: %s", spec, mend_strerror(rc));
@@ -478,8 +489,11 @@ void mend_input_ended(struct mend_input *in)
 void mend_input_error(struct mend_input *in, const char *who, const char *what, int eno)
 {
     in->set->st.errors++;
-    snprintf(in->set->last_error, sizeof in->set->last_error, "%s: %s: %s", who ? who : in->spec, what,
-             strerror(eno));
+    if (eno)
+        snprintf(in->set->last_error, sizeof in->set->last_error, "%s: %s: %s", who ? who : in->spec, what,
+                 strerror(eno));
+    else
+        snprintf(in->set->last_error, sizeof in->set->last_error, "%s: %s", who ? who : in->spec, what);
 }
 
 void mend_input_set_port(struct mend_input *in, int port)

@@ -15,6 +15,7 @@ struct mend_input {
     const struct mend_input_ops *ops;
     struct mend_inputs *set;
     void *priv;
+    const void *arg;           /* mend_inputs_add_arg */
     char *spec;
     int pull_fd;               /* read through on_fd by the set: regular files, merge mode */
     int ended;

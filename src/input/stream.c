@@ -26,6 +26,7 @@ struct qpoint {
     int64_t time_ns;
     int has_time;
     double value;
+    int kind;
 };
 
 struct mend_stream {
@@ -37,6 +38,8 @@ struct mend_stream {
     uint64_t errors;
     int ended, finished;       /* no more bytes; parser finished */
     int mid_line;              /* the last byte seen was not a newline */
+    int has_time;              /* mend_stream_set_time: time_ns stamps untimed samples */
+    int64_t time_ns;
     /* merge mode */
     int queued;
     char *pend;
@@ -123,6 +126,7 @@ static int on_point_queue(void *ctx, const struct mend_point *p)
     qp->time_ns = p->time_ns;
     qp->has_time = p->has_time;
     qp->value = p->value;
+    qp->kind = p->kind;
     st->q_len++;
     return MEND_OK;
 }
@@ -144,6 +148,8 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
         return MEND_OK;
     if (st->flags & MEND_STREAM_OWN_LP)
         f = MEND_FMT_LP;
+    else if (st->flags & MEND_STREAM_PROM)
+        f = MEND_FMT_PROM;
     else if (s->fmt_given)
         f = s->fmt;
     else if (st->flags & MEND_STREAM_LP)
@@ -181,7 +187,9 @@ static int feed(struct mend_stream *st, const char *buf, size_t len)
     int rc = ensure_parser(st, buf, len);
     if (rc < 0 || !st->parser)
         return rc;
-    if (st->in->set->conf.stamp_arrival)
+    if (st->has_time)
+        mend_parser_set_default_time(st->parser, st->time_ns);
+    else if (st->in->set->conf.stamp_arrival)
         mend_parser_set_default_time(st->parser, realtime_ns());
     sink_of(st, &k);
     return feed_rc(st, mend_parser_feed(st->parser, buf, len, &k));
@@ -316,6 +324,17 @@ const char *mend_stream_name(const struct mend_stream *st)
     return st ? st->name : "";
 }
 
+void mend_stream_error(struct mend_stream *st, const char *reason)
+{
+    report(st, 0, 0, reason);
+}
+
+void mend_stream_set_time(struct mend_stream *st, int64_t t_ns)
+{
+    st->has_time = 1;
+    st->time_ns = t_ns;
+}
+
 int mend_stream_queued(const struct mend_stream *st)
 {
     return st ? st->queued : 0;
@@ -379,6 +398,7 @@ int mend_stream_pop(struct mend_stream *st, const struct mend_input_host *host)
     p.time_ns = qp->time_ns;
     p.has_time = qp->has_time;
     p.value = qp->value;
+    p.kind = qp->kind;
     int rc = host->point(host->ctx, &p);
     if (st->q_head == st->q_len) /* drained: the arena starts over */
         st->q_head = st->q_len = st->arena_len = 0;
