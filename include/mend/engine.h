@@ -23,6 +23,7 @@
 
 #include "mend/common.h"
 #include "mend/incident.h"
+#include "mend/localise.h"
 #include "mend/model.h"
 #include "mend/mvgauss.h"
 #include "mend/scorer.h"
@@ -46,6 +47,8 @@ struct mend_engine_conf {
     int64_t max_ahead_ns;      /* a sample further than this past the watermark
                                   does not move it (held, then refused unless
                                   confirmed); default 1 h */
+    struct mend_localise_attach_conf localise; /* suspects in every incident line
+                                  (localise.h); enabled by default */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 

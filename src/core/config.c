@@ -143,6 +143,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "engine", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_tick_conf_map},
     {.key = "checkpoint", .type = MEND_CT_MAP, .off = 0, .sub = &checkpoint_map},
     {.key = "detect", .type = MEND_CT_MAP, .off = F(engine.scorer), .sub = &mend_scorer_conf_map},
+    {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
 };
 
 static const struct mend_conf_map config_map = {

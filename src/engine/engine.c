@@ -35,6 +35,7 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     c->lateness_ns = 0;
     c->tick_ns = 10LL * 1000000000LL;
     c->max_ahead_ns = 3600LL * 1000000000LL;
+    mend_localise_attach_conf_defaults(&c->localise);
 }
 
 int64_t engine_sat_add(int64_t a, int64_t b)
@@ -80,6 +81,12 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
     int rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
     if (rc == MEND_OK)
         rc = mend_incidents_new(&conf->incidents, incidents, &e->inc);
+    if (rc == MEND_OK && conf->localise.enabled &&
+        (rc = mend_localise_attach_new(&conf->localise, e->reg, conf->series.ring_cap, &e->loc)) ==
+            MEND_OK) {
+        struct mend_incident_annotator an = {mend_localise_attach_annotate, e->loc};
+        mend_incidents_set_annotator(e->inc, &an);
+    }
     if (rc == MEND_OK && conf->mvg_enabled) {
         struct mend_model_kind k = {
             .ops = &mend_model_mvgauss,
@@ -155,6 +162,7 @@ void mend_engine_free(struct mend_engine *e)
     mend_trainer_free(e->trainer);
     mend_registry_free(e->reg);
     mend_incidents_free(e->inc);
+    mend_localise_attach_free(e->loc);
     free(e->seen_w);
     free(e->held);
     free(e->held_keys);
