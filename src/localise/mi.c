@@ -191,18 +191,27 @@ double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint16_t *bx, si
      * pair's cell is their sum; a NaN on either side sums past the table
      * and lands, without a branch, in the junk cell J. */
     const unsigned J = bins * bins;
-    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS + 1];
-    memset(cnt, 0, (J + 1) * sizeof cnt[0]);
+    /* two tables, even and odd pairs, so that runs of pairs in one cell
+     * (a flat stretch) do not serialise on one counter */
+    uint32_t cnt[2][MI_MAX_BINS * MI_MAX_BINS + 1];
+    memset(cnt[0], 0, (J + 1) * sizeof cnt[0][0]);
+    memset(cnt[1], 0, (J + 1) * sizeof cnt[1][0]);
     const uint16_t *px = bx + ox, *py = by + oy;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned)px[i] + py[i];
-        cnt[c < J ? c : J]++;
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        unsigned c = (unsigned)px[i] + py[i], d = (unsigned)px[i + 1] + py[i + 1];
+        cnt[0][c < J ? c : J]++;
+        cnt[1][d < J ? d : J]++;
     }
-    size_t used = n - cnt[J];
+    if (i < n) {
+        unsigned c = (unsigned)px[i] + py[i];
+        cnt[0][c < J ? c : J]++;
+    }
+    size_t used = n - cnt[0][J] - cnt[1][J];
     if (used < min_pairs)
         return 0.0;
     for (size_t c = 0; c < J; c++)
-        h->bin[c] = cnt[c];
+        h->bin[c] = cnt[0][c] + cnt[1][c];
     return mi_from_hist(h, bins, used, clnc);
 }
 
