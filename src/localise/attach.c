@@ -59,7 +59,7 @@ void mend_localise_attach_conf_defaults(struct mend_localise_attach_conf *c)
     c->scope = MEND_LOCALISE_SCOPE_ENTITY;
     c->window = 64;
     c->reference = 256;
-    c->max_series = 1000;
+    c->max_series = 100;
     c->top = 5;
     c->top_components = 3;
 }
@@ -435,7 +435,7 @@ static const struct mend_conf_entry entries[] = {
     {.key = "reference", .type = MEND_CT_U32, .off = OFF(reference), .min = 2, .max = 65536,
      .def = "256", .help = "reference samples per series (from its ring, before the window)"},
     {.key = "max_series", .type = MEND_CT_U32, .off = OFF(max_series), .min = 1, .max = 1e6,
-     .def = "1000", .help = "candidate series per ranking (symptoms first; more are counted)"},
+     .def = "100", .help = "candidate series per ranking (symptoms first; more are counted)"},
     {.key = "top", .type = MEND_CT_U32, .off = OFF(top), .min = 0, .max = 1e6, .def = "5",
      .help = "ranked series written per incident line"},
     {.key = "top_components", .type = MEND_CT_U32, .off = OFF(top_components), .min = 0,
