@@ -40,11 +40,16 @@
  *     positive, or 0 with an onset before the symptom's), -ln 2 when it
  *     trails, else 0: causes precede effects, taken as 2:1 prior odds.
  *
- * Components (topology nodes): own(c) = median + the sum over c's series of
- * max(0, score - median), with median the median series score: a
- * component's series are separate pieces of evidence and add, while series
- * like a typical unaffected one add nothing. e(c) = own(c) - median;
- * anom(a) = max(0, best shift of a's series - median shift), how anomalous a
+ * Components (topology nodes): own(c) = ln((1/k) sum over c's k series of
+ * exp(score)), the log of the average likelihood ratio of its series. If c
+ * is faulty, some one of its series shows it, each equally likely a priori:
+ * averaging over which one is Bayesian model averaging, and the average
+ * is the Bayes factor for "c is faulty". Its series (p50, p90, p99 and mean
+ * of one latency) are largely the same evidence, so they are averaged, not
+ * added: a component with many series does not win by their number, and
+ * one strong series is diluted by at most ln k. median = the median series
+ * score, e(c) = own(c) - median; anom(a) = max(0, best shift of a's series
+ * - median shift), how anomalous a
  * is at all (the symptom's own node included). A fault in c shows in what
  * depends on c (calls it, directly or not), so
  *
@@ -482,16 +487,22 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     for (uint32_t c = 0; c < n; c++)
         l->anom[c] = l->anom[c] > median_shift ? l->anom[c] - median_shift : 0;
     if (l->conf.method == MEND_LOCALISE_RANK) {
-        /* a component's series are separate pieces of evidence: their
-         * excesses over the median series add */
-        for (uint32_t c = 0; c < n; c++)
-            if (l->comps[c].best_series != UINT32_MAX)
-                l->own[c] = median;
+        /* own(c) = ln mean exp(score) over c's series (see the top) */
+        for (uint32_t c = 0; c < n; c++) {
+            l->excess[c] = l->own[c]; /* the best score, for a stable sum */
+            l->own[c] = 0;
+            l->queue[c] = 0;
+        }
         for (uint32_t k = 0; k < n_items; k++) {
             const struct mend_localise_item *it = &l->items[k];
-            if (it->node >= 0 && it->score > median)
-                l->own[it->node] += it->score - median;
+            if (it->node >= 0) {
+                l->own[it->node] += exp(it->score - l->excess[it->node]);
+                l->queue[it->node]++; /* its series count */
+            }
         }
+        for (uint32_t c = 0; c < n; c++)
+            if (l->comps[c].best_series != UINT32_MAX)
+                l->own[c] = l->excess[c] + log(l->own[c]) - log((double)l->queue[c]);
     }
     uint32_t m = 0;
     for (uint32_t c = 0; c < n; c++) {
