@@ -206,6 +206,7 @@ fail:
 struct ref_stats {
     double mean, sd, step_sd;
     uint32_t n;
+    int constant;          /* the reference never moved: sd is the floor */
 };
 
 /* Mean and sd of the reference, and sd of its steps between consecutive
@@ -242,6 +243,7 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
     double dmean = dm ? dsum / dm : 0;
     s->step_sd = dm > 1 ? sqrt(fmax(0, (dsum2 - dm * dmean * dmean) / (dm - 1))) : 0;
     double floor = 1e-9 * (1 + fabs(s->mean));
+    s->constant = s->sd < floor;
     if (s->sd < floor)
         s->sd = floor;
     if (s->step_sd < floor)
@@ -603,7 +605,10 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
             double el = log1p(zl), es = log1p(zs);
-            it->shift = fmin(el, cap) + fmin(es, cap);
+            /* a reference that never moved has no scale: leaving its value
+             * is one event (a level change and a step at once), worth the
+             * cap once, not twice */
+            it->shift = r.constant ? fmin(fmax(el, es), cap) : fmin(el, cap) + fmin(es, cap);
         }
         it->mi = 0;
         it->lag = 0;
