@@ -20,6 +20,9 @@
  *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
  *     a tail rarer than 1/(n + 1), so a metric that was constant in the
  *     reference (sd ~ 0) does not get unbounded evidence from any change.
+ *     And for such a metric the two are one event (its first departure is
+ *     both a level change and a step; it has no scale to tell them apart),
+ *     so it counts once: shift = min(ln(1 + max(z_level, z_step)), ln(n+1)).
  *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
  *     informational coefficient of correlation squared (rho^2 for Gaussians,
  *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
