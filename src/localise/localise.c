@@ -296,9 +296,11 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     double best_l = 0, best_s = 0, prev = NAN;
     const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
-    for (uint32_t i = 0; i < P; i++) /* the lead-in's last value, for the entry step */
-        if (!isnan(span[i]))
+    for (uint32_t i = P; i-- > 0;) /* the lead-in's last value, for the entry step */
+        if (!isnan(span[i])) {
             prev = span[i];
+            break;
+        }
     for (uint32_t i = 0; i < S; i++) {
         double v = span[P + i];
         if (isnan(v))
