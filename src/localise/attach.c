@@ -349,6 +349,11 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
                 sym_idx[n_si++] = i;
             }
     }
+    if (samples == 0) {
+        /* an absence tick, or the round has not arrived: nothing to rank */
+        js_error(a, w, "no samples in the incident window yet");
+        return;
+    }
     struct mend_localise_topo topo = {n_nodes, NULL};
     struct mend_localise_input in = {
         .series = a->ser, .n_series = n, .symptoms = sym_idx, .n_symptoms = n_si,

@@ -37,8 +37,11 @@
  *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
  *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
  *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
- *     with itself; and when no symptom has 20 usable slots the coupling is 1
- *     for all (no evidence either way, rank by shift).
+ *     with itself; and when no symptom has 20 usable slots, no series
+ *     shares any information with a symptom (every I is 0), or the window
+ *     has no more slots than the lags L (too few of the incident's own
+ *     moments to show co-movement or lead: an incident's first line), the
+ *     coupling is 1 for all (no evidence either way, rank by shift).
  *   order(i) = +ln 2 when i leads the symptom (the best lag over -L..L is
  *     positive, or 0 with an onset before the symptom's), -ln 2 when it
  *     trails, else 0: causes precede effects, taken as 2:1 prior odds.
@@ -593,6 +596,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         usable += l->sym_h[k] > 0;
     }
 
+    double max_mi = 0;
     for (uint32_t i = 0; i < in->n_series; i++) {
         const struct mend_localise_series *s = &in->series[i];
         struct mend_localise_item *it = &l->items[i];
@@ -666,6 +670,18 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                 coupling = 1.0; /* no symptom supports an MI estimate: shift alone */
         }
         it->score = it->shift * coupling + order;
+        l->scores[i] = order;
+        if (it->mi > max_mi)
+            max_mi = it->mi;
+    }
+    if (nsym && usable && (max_mi <= 0 || S <= l->conf.max_lag)) {
+        /* no series shares any information with the symptoms, or the
+         * window is no longer than the lags tried (it holds too few of the
+         * incident's own moments to show who moves with the symptom, let
+         * alone who leads: an incident's first line): the MI is no
+         * evidence either way, so it weighs nobody down */
+        for (uint32_t i = 0; i < in->n_series; i++)
+            l->items[i].score = l->items[i].shift + l->scores[i];
     }
     qsort(l->items, in->n_series, sizeof *l->items, item_cmp);
     out->items = l->items;
