@@ -10,8 +10,9 @@
 # PetShop: for every PETSHOP_DIR/*/{train,test}/issue_*, rank the graph's
 # components with the target.json symptom column as --symptom, graph.csv as
 # --topology, the scenario's noissue/metrics.csv as baseline when present
-# (else the issue's own rows before the window), the window running from the
-# row that holds the target timestamp to the end; top-1 / top-3 recall of the
+# (else the rows before the target time of all the scenario's issues,
+# pooled), the window running from the row that holds the target timestamp
+# to the end; top-1 / top-3 recall of the
 # root-cause node per scenario and overall, beside the N-sigma reference.
 # Last line:
 #   localise asd_hit100=F asd_hit150=F ref_hit150=F petshop_top1=F petshop_top3=F issues=N
@@ -77,6 +78,20 @@ for sdir in $(ls -d "$PET"/*/ | sort); do
     scen=$(basename "$sdir")
     [ -f "$sdir/graph.csv" ] || continue
     : > "$TMP/pet_scen"
+    # Without noissue data the reference is the normal stretch every issue
+    # of the scenario recorded before its fault began (the rows before the
+    # target time), pooled: the issue files share one header per scenario.
+    pool="$TMP/pool.csv"
+    rm -f "$pool"
+    if [ ! -f "$sdir/noissue/metrics.csv" ]; then
+        for idir in $(ls -d "$sdir"/train/issue_* "$sdir"/test/issue_* 2>/dev/null | sort -V); do
+            tj="$idir/target.json"; mc="$idir/metrics.csv"
+            [ -f "$tj" ] && [ -f "$mc" ] || continue
+            ts=$(sed -n 's/.*"target": *{[^}]*"timestamp": *\([0-9.]*\).*/\1/p' "$tj")
+            [ -f "$pool" ] || awk -F, '$1 ~ /^[0-9.]+$/ { exit } { print }' "$mc" > "$pool"
+            awk -F, -v ts="$ts" '$1 ~ /^[0-9.]+$/ && $1 + 0 < ts + 0' "$mc" >> "$pool"
+        done
+    fi
     for idir in $(ls -d "$sdir"/train/issue_* "$sdir"/test/issue_* 2>/dev/null | sort -V); do
         tj="$idir/target.json"; mc="$idir/metrics.csv"
         [ -f "$tj" ] && [ -f "$mc" ] || continue
@@ -90,7 +105,11 @@ for sdir in $(ls -d "$PET"/*/ | sort); do
         rows=$(awk -F, '$1 ~ /^[0-9.]+$/ { n++ } END { print n + 0 }' "$mc")
         start=$(awk -F, -v ts="$ts" '$1 ~ /^[0-9.]+$/ { if ($1 + 0 <= ts + 0) s = n; n++ } END { print s + 0 }' "$mc")
         base=""
-        [ -f "$sdir/noissue/metrics.csv" ] && base="--baseline $sdir/noissue/metrics.csv"
+        if [ -f "$sdir/noissue/metrics.csv" ]; then
+            base="--baseline $sdir/noissue/metrics.csv"
+        elif [ -f "$pool" ]; then
+            base="--baseline $pool"
+        fi
         # shellcheck disable=SC2086
         if ! "$BIN" localise $base --input "$mc" --window "$start:$((rows - 1))" \
                 --symptom "$node|$metric|$agg" --topology "$sdir/graph.csv" --components \

@@ -194,6 +194,69 @@ static void test_rank_finds_fault(void **state)
     gsl_rng_free(r);
 }
 
+/* A reference that never moved: leaving it counts once (the cap ln(n+1)),
+ * not as a level change plus a step. A component is the average of its
+ * series' evidence: one node with a single strong break outranks a node
+ * with many mild ones, however many (they would win if summed). */
+static void test_constant_reference_and_components(void **state)
+{
+    (void)state;
+    enum { N = 9, R = 200, W = 8 };
+    static double ref[N][R], win[N][W];
+    struct mend_localise_series s[N];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    for (int i = 0; i < N; i++) {
+        for (int k = 0; k < R; k++)
+            ref[i][k] = i == 0 ? 0.0 : gsl_ran_gaussian(r, 1.0);
+        for (int k = 0; k < W; k++)
+            win[i][k] = gsl_ran_gaussian(r, 1.0);
+        s[i] = (struct mend_localise_series){.ref = ref[i], .ref_n = R, .win = win[i], .win_n = W,
+                                             .node = i == 1 ? 0 : 1,
+                                             .onset = MEND_LOCALISE_NO_ONSET};
+    }
+    for (int k = 0; k < W; k++)
+        win[0][k] = 5.0;      /* series 0: constant 0, then 5 */
+    for (int k = 4; k < W; k++)
+        win[1][k] += 40.0;    /* node 0's only series: a strong break */
+    for (int i = 2; i < N; i++)
+        for (int k = 4; k < W; k++)
+            win[i][k] += 6.0; /* node 1's other seven: milder breaks */
+    struct mend_localise_conf c;
+    mend_localise_conf_defaults(&c);
+    c.max_series = N;
+    c.max_window = W;
+    c.max_ref = R;
+    c.max_nodes = 2;
+    struct mend_localise *l = mend_localise_new(&c);
+    assert_non_null(l);
+    struct mend_localise_topo groups = {2, NULL};
+    struct mend_localise_input in = {.series = s, .n_series = N, .topo = &groups, .slots = W};
+    struct mend_localise_result res;
+    assert_int_equal(mend_localise_run(l, &in, &res), 0);
+    int seen0 = 0;
+    for (uint32_t k = 0; k < res.n_items; k++)
+        if (res.items[k].series == 0) {
+            assert_true(fabs(res.items[k].shift - log1p((double)R)) < 1e-9);
+            seen0 = 1;
+        }
+    assert_true(seen0);
+    assert_int_equal(res.n_comps, 2);
+    assert_int_equal(res.comps[0].node, 0);
+    assert_int_equal(res.comps[0].best_series, 1);
+    /* and the sum really would have preferred node 1 */
+    double sum1 = 0, best0 = 0;
+    for (uint32_t k = 0; k < res.n_items; k++) {
+        if (res.items[k].node == 1)
+            sum1 += res.items[k].score;
+        else
+            best0 = res.items[k].score;
+    }
+    assert_true(sum1 > best0);
+    mend_localise_free(l);
+    gsl_rng_free(r);
+}
+
 static void test_nsigma_and_errors(void **state)
 {
     (void)state;
@@ -440,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mi_gaussian_closed_form),
         cmocka_unit_test(test_rank_finds_fault),
+        cmocka_unit_test(test_constant_reference_and_components),
         cmocka_unit_test(test_nsigma_and_errors),
         cmocka_unit_test(test_fast_paths),
         cmocka_unit_test(test_rank_long_window),

@@ -23,6 +23,7 @@
 
 #include "mend/common.h"
 #include "mend/incident.h"
+#include "mend/localise.h"
 #include "mend/model.h"
 #include "mend/mvgauss.h"
 #include "mend/ocsvm.h"
@@ -77,6 +78,8 @@ struct mend_engine_conf {
                                   kind (mend_ocsvm_kind_init, then
                                   mend_engine_add_model), as the pipeline does */
     struct mend_rate_conf rates; /* counters.* (see above) */
+    struct mend_localise_attach_conf localise; /* suspects in every incident line
+                                  (localise.h); enabled by default */
 };
 void mend_engine_conf_defaults(struct mend_engine_conf *c);
 

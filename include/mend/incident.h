@@ -122,6 +122,23 @@ void mend_incidents_free(struct mend_incidents *s);
  * or be unset with NULL first). Delivery answers, spooling and errors are
  * the set's business (see output.h) and do not fail the add. */
 void mend_incidents_set_outputs(struct mend_incidents *s, struct mend_outputs *outs);
+
+/* An annotator adds members to the JSON line of every "open" and "update"
+ * (not "resolve": the incident is over) before the line is closed and
+ * handed on, so every consumer sees the same annotated line. annotate()
+ * appends to w text that begins with ',' and is a sequence of JSON members
+ * ("key":value); it is called on the engine's thread with the incident
+ * (borrowed) and the event time of the change, must not call back into the
+ * set, and should bound its own work (the localiser does: localise.h). A
+ * failed write is the wbuf's failed flag, which drops the line as any out
+ * of memory does (counted in unsent). The annotator is copied; a = NULL or
+ * annotate = NULL removes it. */
+struct mend_incident_annotator {
+    void (*annotate)(void *ctx, const char *status, const struct mend_incident *inc, int64_t now_ns,
+                     struct mend_wbuf *w);
+    void *ctx;
+};
+void mend_incidents_set_annotator(struct mend_incidents *s, const struct mend_incident_annotator *a);
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);

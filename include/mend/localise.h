@@ -115,7 +115,8 @@ struct mend_localise_item {
     uint32_t series;       /* index into the input */
     int32_t node;          /* its topology node, -1 = none */
     double score;          /* nats; higher = more likely the cause */
-    double shift;          /* distribution shift, nats (ln(1+z_level) + ln(1+z_step)) */
+    double shift;          /* distribution shift, nats: ln(1+z_level) + ln(1+z_step),
+                              each capped at ln(n+1); once for a constant reference */
     double z;              /* largest |z| of the window against the reference */
     double mi;             /* MI with the best symptom at a lag where this series
                               leads or is level, nats (0 without symptoms) */
@@ -205,5 +206,86 @@ void mend_topo_fini(struct mend_topo_file *g);
  * column name or a prefix of it followed by a separator (_ . | , space).
  * Returns the node index or -1. */
 int32_t mend_topo_node_of(const struct mend_topo_file *g, const char *column);
+
+/* ---- attached to the engine: every incident names its suspects --------- */
+
+/* The localiser as an incident annotator (incident.h): on every "open" and
+ * "update" it reads the scope's series from the registry's rings (exact
+ * event times, mend_series_recent), lines them up on a slot grid of the
+ * symptoms' sampling interval starting at the incident's start, takes the
+ * samples before it as the reference, runs mend_localise_run with the
+ * incident's score signals as symptoms (their first event times as onsets)
+ * and the entities as components, and appends to the line
+ *
+ *   ,"localise":{"scope":"entity","window":{"start":ISO,"start_ns":T,
+ *     "end_ns":T,"step_ns":N,"slots":W,"reference":R,"samples":N,
+ *     "candidates":N,
+ *     "candidates_dropped":N,"series":[{"key":K,"component":E,"score":F,
+ *     "shift":F,"z":F,"mi":F,"lag":N,"onset":ISO|null,"onset_ns":T|null},
+ *     ...],"components":[{"component":E,"score":F,"series":K},...]}
+ *
+ * (or {"error":"why"} when there is nothing to rank). window.start is the
+ * incident's start (the centre of slot 0), end_ns the centre of the last
+ * slot, reference the most reference samples a series had, samples the
+ * values all candidates had in the window: the line is written while the
+ * change's own collection round is still arriving, so series that report
+ * after the symptom in that round are ranked without its last slot (an
+ * "update" a moment later sees it); lag is in slots, > 0 when the series leads the symptom; onset is
+ * when the series' own anomaly began (its first event for a symptom, else
+ * the first slot past 3 sigma).
+ *
+ * Bounded: at most max_series candidates (the symptoms first, then the
+ * scope's other series by id; the rest counted in candidates_dropped),
+ * `window` slots and `reference` samples each, so one annotation costs at
+ * most what bench_localise measures for that size. Buffers (about
+ * max_series * (reference + window) * 16 bytes plus the localiser's
+ * workspace) are allocated at the first annotation, so an engine that
+ * never opens an incident pays nothing; none afterwards. Deterministic: the
+ * result is a function of the rings and the incident, so a replay writes
+ * the same lines. */
+enum { MEND_LOCALISE_SCOPE_ENTITY = 0, MEND_LOCALISE_SCOPE_ALL = 1 };
+
+struct mend_localise_attach_conf {
+    int enabled;           /* default 1 */
+    int32_t scope;         /* SCOPE_ENTITY (default; all series when the
+                              incident has no entity) or SCOPE_ALL */
+    uint32_t window;       /* incident-window slots at most, default 64 */
+    uint32_t reference;    /* reference samples per series at most, default 256 */
+    uint32_t max_series;   /* candidates per annotation, default 100: the
+                              ranking's KSG regime (spans up to 128 slots)
+                              costs about 0.5 ms per candidate at its worst
+                              (a 64-slot window), so 100 bound an annotation
+                              near 50 ms; longer windows are ~100x cheaper */
+    uint32_t top;          /* ranked series written per line, default 5 */
+    uint32_t top_components; /* ranked components written per line, default 3 */
+};
+void mend_localise_attach_conf_defaults(struct mend_localise_attach_conf *c);
+/* The `localise:` config section over struct mend_localise_attach_conf. */
+struct mend_conf_map;
+extern const struct mend_conf_map mend_localise_conf_map;
+
+struct mend_registry;
+struct mend_incident;
+struct mend_wbuf;
+struct mend_localise_attach;
+
+/* reg is borrowed and must outlive the attachment; ring_cap is its
+ * series.ring_cap (the scratch a ring is read into). Returns 0, MEND_EINVAL
+ * (a zero or absurd cap, an unknown scope) or MEND_ENOMEM. */
+int mend_localise_attach_new(const struct mend_localise_attach_conf *c, struct mend_registry *reg,
+                             uint32_t ring_cap, struct mend_localise_attach **out);
+void mend_localise_attach_free(struct mend_localise_attach *a);
+/* The annotate callback of struct mend_incident_annotator (ctx = the
+ * attachment). */
+void mend_localise_attach_annotate(void *ctx, const char *status, const struct mend_incident *inc,
+                                   int64_t now_ns, struct mend_wbuf *w);
+
+struct mend_localise_attach_stats {
+    uint64_t runs;         /* rankings written */
+    uint64_t skipped;      /* annotations that wrote an error instead */
+    uint64_t dropped;      /* candidates left out at max_series, summed */
+};
+void mend_localise_attach_stats(const struct mend_localise_attach *a,
+                                struct mend_localise_attach_stats *st);
 
 #endif

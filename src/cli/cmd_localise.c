@@ -20,7 +20,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: mend localise --input INCIDENT.csv --window START:END [--baseline NORMAL.csv]\n"
-            "                     [--symptom COLUMN]... [--topology GRAPH.csv] [--components]\n"
+            "                     [--symptom COLUMN [--onset ROW]]... [--topology GRAPH.csv]\n"
+            "                     [--components]\n"
             "                     [--method rank|nsigma] [--top K]\n\n"
             "Ranks the columns of INCIDENT.csv as suspects for an incident in its rows\n"
             "START..END (0-based data rows, inclusive), against NORMAL.csv (the same columns\n"
@@ -34,6 +35,8 @@ static void usage(FILE *f)
             "options:\n"
             "  --symptom COLUMN  a symptom series (repeatable, up to %d): suspects are also\n"
             "                    ranked by the information they share with it and by lead\n"
+            "  --onset ROW       the data row where the preceding --symptom's anomaly began\n"
+            "                    (as a detector saw it; default: its first row past 3 sigma)\n"
             "  --topology FILE   call graph as a CSV adjacency matrix (row A, column B\n"
             "                    non-zero: A calls B); a column belongs to the node whose\n"
             "                    name is its longest prefix followed by _ . | , or space\n"
@@ -80,6 +83,7 @@ int mend_cmd_localise(int argc, char **argv)
 {
     const char *input = NULL, *baseline = NULL, *topology = NULL, *window = NULL;
     const char *symptoms[LOCALISE_MAX_SYMPTOMS];
+    int64_t onsets[LOCALISE_MAX_SYMPTOMS];
     uint32_t n_sym = 0, top = UINT32_MAX;
     int components = 0, method = MEND_LOCALISE_RANK;
     for (int i = 1; i < argc; i++) {
@@ -111,7 +115,16 @@ int mend_cmd_localise(int argc, char **argv)
                 fprintf(stderr, "mend localise: at most %d --symptom\n", LOCALISE_MAX_SYMPTOMS);
                 return MEND_EXIT_USAGE;
             }
+            onsets[n_sym] = MEND_LOCALISE_NO_ONSET;
             symptoms[n_sym++] = v;
+        } else if (!strcmp(o, "--onset")) {
+            uint32_t row;
+            if (n_sym == 0 || parse_u32(v, &row)) {
+                fprintf(stderr, "mend localise: --onset wants a data row after a --symptom, not '%s'\n",
+                        v);
+                return MEND_EXIT_USAGE;
+            }
+            onsets[n_sym - 1] = row;
         } else if (!strcmp(o, "--top")) {
             if (parse_u32(v, &top) || top == 0) {
                 fprintf(stderr, "mend localise: --top wants a positive integer, not '%s'\n", v);
@@ -230,6 +243,9 @@ int mend_cmd_localise(int argc, char **argv)
         ser[j].win_n = W;
         ser[j].node = topology ? mend_topo_node_of(&g, in.names[j]) : -1;
         ser[j].onset = MEND_LOCALISE_NO_ONSET;
+        for (uint32_t k = 0; k < n_sym; k++)
+            if (sym_idx[k] == j)
+                ser[j].onset = onsets[k];
     }
     if (missing)
         fprintf(stderr, "mend localise: %u column(s) of %s are not in %s: ranked without a shift\n",
@@ -249,7 +265,9 @@ int mend_cmd_localise(int argc, char **argv)
     struct mend_localise_topo topo = {g.n, g.adj};
     struct mend_localise_input li = {
         .series = ser, .n_series = nc, .symptoms = sym_idx, .n_symptoms = n_sym,
-        .topo = topology ? &topo : NULL, .slots = W, .t0 = 0, .step = 0,
+        /* index-aligned (no time arrays), with rows as the time unit so
+         * that --onset rows place onsets on the window's slots */
+        .topo = topology ? &topo : NULL, .slots = W, .t0 = w0, .step = 1,
     };
     struct mend_localise_result res;
     int rc = mend_localise_run(loc, &li, &res);

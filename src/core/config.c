@@ -177,6 +177,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "ocsvm", .type = MEND_CT_MAP, .off = F(engine.ocsvm), .sub = &mend_ocsvm_conf_map},
     {.key = "counters", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_rate_conf_map},
     {.key = "scrape", .type = MEND_CT_MAP, .off = F(scrape), .sub = &mend_scrape_conf_map},
+    {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
 };
 
 static const struct mend_conf_map config_map = {

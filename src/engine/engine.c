@@ -42,6 +42,7 @@ void mend_engine_conf_defaults(struct mend_engine_conf *c)
     snprintf(c->rates.patterns, sizeof c->rates.patterns, "%s", mend_rate_default_patterns);
     c->rates.detect_monotonic = 0;
     c->rates.monotonic_after = 30;
+    mend_localise_attach_conf_defaults(&c->localise);
 }
 
 int64_t engine_sat_add(int64_t a, int64_t b)
@@ -90,6 +91,12 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
         rc = mend_registry_new(&conf->series, e->blob_size, &e->reg);
     if (rc == MEND_OK)
         rc = mend_incidents_new(&conf->incidents, incidents, &e->inc);
+    if (rc == MEND_OK && conf->localise.enabled &&
+        (rc = mend_localise_attach_new(&conf->localise, e->reg, conf->series.ring_cap, &e->loc)) ==
+            MEND_OK) {
+        struct mend_incident_annotator an = {mend_localise_attach_annotate, e->loc};
+        mend_incidents_set_annotator(e->inc, &an);
+    }
     if (rc == MEND_OK && conf->mvg_enabled) {
         struct mend_model_kind k = {
             .ops = &mend_model_mvgauss,
@@ -165,6 +172,7 @@ void mend_engine_free(struct mend_engine *e)
     mend_trainer_free(e->trainer);
     mend_registry_free(e->reg);
     mend_incidents_free(e->inc);
+    mend_localise_attach_free(e->loc);
     free(e->seen_w);
     free(e->held);
     free(e->held_keys);

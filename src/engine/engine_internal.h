@@ -71,6 +71,7 @@ struct mend_engine {
     int has_scores;
     struct mend_registry *reg;
     struct mend_incidents *inc;
+    struct mend_localise_attach *loc; /* annotates incident lines; NULL = off */
     size_t blob_size;
     int64_t watermark;
     int64_t next_tick;

@@ -21,6 +21,7 @@ struct mend_incidents {
     struct mend_incident_conf conf;
     struct mend_incident_out out;
     struct mend_outputs *outs;     /* borrowed, may be NULL */
+    struct mend_incident_annotator annot; /* annotate NULL = none */
     struct mend_incident **open;   /* open incidents, in opening order (ids rising) */
     uint32_t n_open, cap_open;
     uint32_t *by_scope;            /* scope (entity id or 0) -> open index + 1 */
@@ -168,6 +169,14 @@ void mend_incidents_free(struct mend_incidents *s)
 void mend_incidents_set_outputs(struct mend_incidents *s, struct mend_outputs *outs)
 {
     s->outs = outs;
+}
+
+void mend_incidents_set_annotator(struct mend_incidents *s, const struct mend_incident_annotator *a)
+{
+    if (a)
+        s->annot = *a;
+    else
+        memset(&s->annot, 0, sizeof s->annot);
 }
 
 static void js_time(struct mend_wbuf *w, const char *name, int64_t t)
@@ -330,7 +339,10 @@ static void emit(struct mend_incidents *s, const char *status, const struct mend
         snprintf(b, sizeof b, ",\"events\":%u}", g->events);
         mend_json_raw(w, b);
     }
-    mend_json_raw(w, "]}");
+    mend_json_raw(w, "]");
+    if (s->annot.annotate && strcmp(status, "resolve") != 0)
+        s->annot.annotate(s->annot.ctx, status, inc, now, w);
+    mend_json_raw(w, "}");
     if (w->failed) {
         /* out of memory for the line: say so in the stats, start afresh */
         s->st.unsent++;

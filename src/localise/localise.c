@@ -20,6 +20,9 @@
  *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
  *     a tail rarer than 1/(n + 1), so a metric that was constant in the
  *     reference (sd ~ 0) does not get unbounded evidence from any change.
+ *     And for such a metric the two are one event (its first departure is
+ *     both a level change and a step; it has no scale to tell them apart),
+ *     so it counts once: shift = min(ln(1 + max(z_level, z_step)), ln(n+1)).
  *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
  *     informational coefficient of correlation squared (rho^2 for Gaussians,
  *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
@@ -34,17 +37,25 @@
  *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
  *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
  *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
- *     with itself; and when no symptom has 20 usable slots the coupling is 1
- *     for all (no evidence either way, rank by shift).
+ *     with itself; and when no symptom has 20 usable slots, no series
+ *     shares any information with a symptom (every I is 0), or the window
+ *     has no more slots than the lags L (too few of the incident's own
+ *     moments to show co-movement or lead: an incident's first line), the
+ *     coupling is 1 for all (no evidence either way, rank by shift).
  *   order(i) = +ln 2 when i leads the symptom (the best lag over -L..L is
  *     positive, or 0 with an onset before the symptom's), -ln 2 when it
  *     trails, else 0: causes precede effects, taken as 2:1 prior odds.
  *
- * Components (topology nodes): own(c) = median + the sum over c's series of
- * max(0, score - median), with median the median series score: a
- * component's series are separate pieces of evidence and add, while series
- * like a typical unaffected one add nothing. e(c) = own(c) - median;
- * anom(a) = max(0, best shift of a's series - median shift), how anomalous a
+ * Components (topology nodes): own(c) = ln((1/k) sum over c's k series of
+ * exp(score)), the log of the average likelihood ratio of its series. If c
+ * is faulty, some one of its series shows it, each equally likely a priori:
+ * averaging over which one is Bayesian model averaging, and the average
+ * is the Bayes factor for "c is faulty". Its series (p50, p90, p99 and mean
+ * of one latency) are largely the same evidence, so they are averaged, not
+ * added: a component with many series does not win by their number, and
+ * one strong series is diluted by at most ln k. median = the median series
+ * score, e(c) = own(c) - median; anom(a) = max(0, best shift of a's series
+ * - median shift), how anomalous a
  * is at all (the symptom's own node included). A fault in c shows in what
  * depends on c (calls it, directly or not), so
  *
@@ -201,6 +212,7 @@ fail:
 struct ref_stats {
     double mean, sd, step_sd;
     uint32_t n;
+    int constant;          /* the reference never moved: sd is the floor */
 };
 
 /* Mean and sd of the reference, and sd of its steps between consecutive
@@ -237,6 +249,7 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
     double dmean = dm ? dsum / dm : 0;
     s->step_sd = dm > 1 ? sqrt(fmax(0, (dsum2 - dm * dmean * dmean) / (dm - 1))) : 0;
     double floor = 1e-9 * (1 + fabs(s->mean));
+    s->constant = s->sd < floor;
     if (s->sd < floor)
         s->sd = floor;
     if (s->step_sd < floor)
@@ -286,9 +299,11 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     double best_l = 0, best_s = 0, prev = NAN;
     const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
-    for (uint32_t i = 0; i < P; i++) /* the lead-in's last value, for the entry step */
-        if (!isnan(span[i]))
+    for (uint32_t i = P; i-- > 0;) /* the lead-in's last value, for the entry step */
+        if (!isnan(span[i])) {
             prev = span[i];
+            break;
+        }
     for (uint32_t i = 0; i < S; i++) {
         double v = span[P + i];
         if (isnan(v))
@@ -482,16 +497,22 @@ static void rank_components(struct mend_localise *l, const struct mend_localise_
     for (uint32_t c = 0; c < n; c++)
         l->anom[c] = l->anom[c] > median_shift ? l->anom[c] - median_shift : 0;
     if (l->conf.method == MEND_LOCALISE_RANK) {
-        /* a component's series are separate pieces of evidence: their
-         * excesses over the median series add */
-        for (uint32_t c = 0; c < n; c++)
-            if (l->comps[c].best_series != UINT32_MAX)
-                l->own[c] = median;
+        /* own(c) = ln mean exp(score) over c's series (see the top) */
+        for (uint32_t c = 0; c < n; c++) {
+            l->excess[c] = l->own[c]; /* the best score, for a stable sum */
+            l->own[c] = 0;
+            l->queue[c] = 0;
+        }
         for (uint32_t k = 0; k < n_items; k++) {
             const struct mend_localise_item *it = &l->items[k];
-            if (it->node >= 0 && it->score > median)
-                l->own[it->node] += it->score - median;
+            if (it->node >= 0) {
+                l->own[it->node] += exp(it->score - l->excess[it->node]);
+                l->queue[it->node]++; /* its series count */
+            }
         }
+        for (uint32_t c = 0; c < n; c++)
+            if (l->comps[c].best_series != UINT32_MAX)
+                l->own[c] = l->excess[c] + log(l->own[c]) - log((double)l->queue[c]);
     }
     uint32_t m = 0;
     for (uint32_t c = 0; c < n; c++) {
@@ -575,6 +596,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         usable += l->sym_h[k] > 0;
     }
 
+    double max_mi = 0;
     for (uint32_t i = 0; i < in->n_series; i++) {
         const struct mend_localise_series *s = &in->series[i];
         struct mend_localise_item *it = &l->items[i];
@@ -592,7 +614,10 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
             double el = log1p(zl), es = log1p(zs);
-            it->shift = fmin(el, cap) + fmin(es, cap);
+            /* a reference that never moved has no scale: leaving its value
+             * is one event (a level change and a step at once), worth the
+             * cap once, not twice */
+            it->shift = r.constant ? fmin(fmax(el, es), cap) : fmin(el, cap) + fmin(es, cap);
         }
         it->mi = 0;
         it->lag = 0;
@@ -645,6 +670,18 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                 coupling = 1.0; /* no symptom supports an MI estimate: shift alone */
         }
         it->score = it->shift * coupling + order;
+        l->scores[i] = order;
+        if (it->mi > max_mi)
+            max_mi = it->mi;
+    }
+    if (nsym && usable && (max_mi <= 0 || S <= l->conf.max_lag)) {
+        /* no series shares any information with the symptoms, or the
+         * window is no longer than the lags tried (it holds too few of the
+         * incident's own moments to show who moves with the symptom, let
+         * alone who leads: an incident's first line): the MI is no
+         * evidence either way, so it weighs nobody down */
+        for (uint32_t i = 0; i < in->n_series; i++)
+            l->items[i].score = l->items[i].shift + l->scores[i];
     }
     qsort(l->items, in->n_series, sizeof *l->items, item_cmp);
     out->items = l->items;

@@ -80,15 +80,34 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
     /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
      * equal keys keep index order. All four byte histograms are counted in
      * one read; a byte all keys share needs no pass. */
-    uint32_t count[4][256];
+    uint32_t count[4][256], odd[4][256];
     memset(count, 0, sizeof count);
-    for (size_t i = 0; i < m; i++) {
-        uint32_t key = (uint32_t)(a[i] >> 32);
+    memset(odd, 0, sizeof odd);
+    /* even and odd keys into separate tables, summed after: the few values
+     * the exponent byte takes would otherwise chain every increment on the
+     * one before */
+    size_t i2 = 0;
+    for (; i2 + 1 < m; i2 += 2) {
+        uint32_t key = (uint32_t)(a[i2] >> 32), k2 = (uint32_t)(a[i2 + 1] >> 32);
+        count[0][key & 255u]++;
+        count[1][(key >> 8) & 255u]++;
+        count[2][(key >> 16) & 255u]++;
+        count[3][key >> 24]++;
+        odd[0][k2 & 255u]++;
+        odd[1][(k2 >> 8) & 255u]++;
+        odd[2][(k2 >> 16) & 255u]++;
+        odd[3][k2 >> 24]++;
+    }
+    if (i2 < m) {
+        uint32_t key = (uint32_t)(a[i2] >> 32);
         count[0][key & 255u]++;
         count[1][(key >> 8) & 255u]++;
         count[2][(key >> 16) & 255u]++;
         count[3][key >> 24]++;
     }
+    for (unsigned p = 0; p < 4; p++)
+        for (unsigned d = 0; d < 256; d++)
+            count[p][d] += odd[p][d];
     for (unsigned p = 0; p < 4; p++) {
         unsigned sh = 32 + 8 * p;
         uint32_t *c = count[p];
@@ -131,7 +150,7 @@ unsigned mi_auto_bins(size_t n)
 /* Entropy (nats) of counts c[0..k) summing to n: ln n - sum(c ln c)/n, with
  * c ln c read from clnc[c] when a table is given (counts are whole numbers
  * up to n), so the inner loop of the ranking takes no logarithms. */
-static double plogp_sum(const double *c, size_t k, double n, const double *clnc,
+static double plogp_sum(const double *c, size_t k, double n, double ln_n, const double *clnc,
                         size_t *occupied)
 {
     double s = 0;
@@ -142,7 +161,7 @@ static double plogp_sum(const double *c, size_t k, double n, const double *clnc,
             occ++;
         }
     *occupied = occ;
-    return log(n) - s / n;
+    return ln_n - s / n;
 }
 
 void mi_clnc_table(double *t, size_t n)
@@ -167,11 +186,11 @@ static double mi_from_hist(const gsl_histogram2d *h, unsigned bins, size_t used,
             mx[i] += c;
             my[j] += c;
         }
-    double nn = (double)used;
+    double nn = (double)used, ln_n = log(nn);
     size_t kx, ky, kxy;
-    double hx = plogp_sum(mx, bins, nn, clnc, &kx);
-    double hy = plogp_sum(my, bins, nn, clnc, &ky);
-    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, clnc, &kxy);
+    double hx = plogp_sum(mx, bins, nn, ln_n, clnc, &kx);
+    double hy = plogp_sum(my, bins, nn, ln_n, clnc, &ky);
+    double hxy = plogp_sum(h->bin, (size_t)bins * bins, nn, ln_n, clnc, &kxy);
     double mi = hx + hy - hxy - ((double)kxy - (double)kx - (double)ky + 1.0) / (2.0 * nn);
     return mi > 0 ? mi : 0.0;
 }
@@ -191,18 +210,27 @@ double mi_binned_index(gsl_histogram2d *h, unsigned bins, const uint16_t *bx, si
      * pair's cell is their sum; a NaN on either side sums past the table
      * and lands, without a branch, in the junk cell J. */
     const unsigned J = bins * bins;
-    uint32_t cnt[MI_MAX_BINS * MI_MAX_BINS + 1];
-    memset(cnt, 0, (J + 1) * sizeof cnt[0]);
+    /* two tables, even and odd pairs, so that runs of pairs in one cell
+     * (a flat stretch) do not serialise on one counter */
+    uint32_t cnt[2][MI_MAX_BINS * MI_MAX_BINS + 1];
+    memset(cnt[0], 0, (J + 1) * sizeof cnt[0][0]);
+    memset(cnt[1], 0, (J + 1) * sizeof cnt[1][0]);
     const uint16_t *px = bx + ox, *py = by + oy;
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = (unsigned)px[i] + py[i];
-        cnt[c < J ? c : J]++;
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        unsigned c = (unsigned)px[i] + py[i], d = (unsigned)px[i + 1] + py[i + 1];
+        cnt[0][c < J ? c : J]++;
+        cnt[1][d < J ? d : J]++;
     }
-    size_t used = n - cnt[J];
+    if (i < n) {
+        unsigned c = (unsigned)px[i] + py[i];
+        cnt[0][c < J ? c : J]++;
+    }
+    size_t used = n - cnt[0][J] - cnt[1][J];
     if (used < min_pairs)
         return 0.0;
     for (size_t c = 0; c < J; c++)
-        h->bin[c] = cnt[c];
+        h->bin[c] = cnt[0][c] + cnt[1][c];
     return mi_from_hist(h, bins, used, clnc);
 }
 
