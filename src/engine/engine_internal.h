@@ -70,6 +70,10 @@ struct mend_engine {
     char *held_keys;
     uint32_t n_held;
     size_t held_bytes;
+    /* Why the last restore refused the checkpoint as written under another
+     * configuration, naming the option ("" = not that); read by restore's
+     * message so the user knows which setting to put back. */
+    char restore_why[192];
 };
 
 int64_t engine_sat_add(int64_t a, int64_t b);
