@@ -23,6 +23,7 @@
 
 #include "mend/engine.h"
 #include "mend/ingest.h"
+#include "mend/metrics.h"
 
 #define MEND_CONFIG_MAX_LISTEN 16
 #define MEND_CONFIG_PATH_MAX 1024
@@ -42,6 +43,7 @@ struct mend_config {
     uint32_t max_conns;                       /* TCP connections per listener */
     int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
     int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
+    struct mend_metrics_conf metrics;         /* metrics.*: /metrics and /healthz (run) */
 };
 
 void mend_config_defaults(struct mend_config *c);

@@ -170,6 +170,12 @@ int mend_inputs_shutdown(struct mend_inputs *s);
  * order). Returns 0 or MEND_ENOTFOUND. */
 int mend_inputs_port(const struct mend_inputs *s, size_t idx, int *port);
 void mend_inputs_stats(const struct mend_inputs *s, struct mend_inputs_stats *out);
+/* The inputs added so far, and the idx-th one's spec (owned by the set) with
+ * the bytes and newline-ended lines its streams were given (for /metrics).
+ * Returns 0 or MEND_ENOTFOUND. */
+size_t mend_inputs_count(const struct mend_inputs *s);
+int mend_inputs_counts(const struct mend_inputs *s, size_t idx, const char **spec, uint64_t *bytes,
+                       uint64_t *lines);
 /* The last per-input error ("tcp://:8094: accept: Too many open files"),
  * "" when none; owned by the set. */
 const char *mend_inputs_last_error(const struct mend_inputs *s);

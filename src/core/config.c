@@ -143,6 +143,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "engine", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_tick_conf_map},
     {.key = "checkpoint", .type = MEND_CT_MAP, .off = 0, .sub = &checkpoint_map},
     {.key = "detect", .type = MEND_CT_MAP, .off = F(engine.scorer), .sub = &mend_scorer_conf_map},
+    {.key = "metrics", .type = MEND_CT_MAP, .off = F(metrics), .sub = &mend_metrics_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -176,6 +177,7 @@ void mend_config_defaults(struct mend_config *c)
     c->max_conns = 1024;
     c->idle_timeout_ns = 300LL * 1000000000LL;
     c->accept_pause_ns = 200LL * 1000000LL;
+    mend_metrics_conf_defaults(&c->metrics);
     finish(c);
 }
 

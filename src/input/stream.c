@@ -235,6 +235,11 @@ int mend_stream_data(struct mend_stream *st, const char *buf, size_t len)
     if (!st || st->ended || len == 0)
         return MEND_OK;
     st->mid_line = buf[len - 1] != '\n';
+    /* per-input counts for /metrics: newlines are counted here, once per
+     * byte, whatever the format (a memchr pass: cheap next to parsing) */
+    st->in->bytes += len;
+    for (const char *p = buf, *end = buf + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        st->in->lines++;
     if (!st->queued)
         return feed(st, buf, len);
     /* merge: keep the chunk; mend_stream_peek parses it as asked */
