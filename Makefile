@@ -11,6 +11,7 @@
 #   make eval-logs  template grouping accuracy on ../shared/data/loghub (or LOGHUB_DIR=...)
 #   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
 #   make eval-localise  rank suspects on ASD and PetShop (ASD_DIR=..., PETSHOP_DIR=...)
+#   make install    PREFIX=/usr DESTDIR=...: binary, man pages, completion, example config, systemd unit
 
 CC      ?= cc
 BUILD   ?= build
@@ -39,7 +40,7 @@ LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
 PETSHOP_DIR ?= ../shared/data/petshop
 
-.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean
+.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean install
 all: $(MEND)
 
 include bench/bench.mk
@@ -107,6 +108,13 @@ eval-asd: $(MEND)
 
 eval-localise: $(MEND)
 	@sh scripts/eval-localise.sh $(MEND) $(ASD_DIR) $(PETSHOP_DIR)
+
+# make install PREFIX=/usr DESTDIR=/tmp/pkg: the binary, man pages, bash
+# completion, an example configuration, the systemd unit.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: $(MEND)
+	@sh scripts/install.sh $(MEND) "$(DESTDIR)" $(PREFIX) $(SYSCONFDIR)
 
 clean:
 	rm -rf build build-asan build-tsan bin

@@ -341,9 +341,63 @@ static void test_checkpoint_option_named_and_discard(void **state)
     assert_int_equal(run("%s replay --quiet --checkpoint %s/r.ckpt " FIX "part2.lp >/dev/null", bin, dir), 0);
 }
 
+/* `mend --version` and `mend version`; `mend help CMD` is CMD's --help; a
+ * missing input file is exit 2 in every command that reads one. */
+static void test_cli_version_help_exit_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(run("test \"$(%s --version)\" = \"$(%s version)\"", bin, bin), 0);
+    assert_int_equal(run("%s version | grep -q '^mend [0-9]'", bin), 0);
+    assert_int_equal(run("%s help run > %s/h1.txt && %s run --help > %s/h2.txt && cmp -s %s/h1.txt %s/h2.txt", bin,
+                         dir, bin, dir, dir, dir),
+                     0);
+    assert_int_equal(run("%s help nosuch 2>/dev/null", bin), 2);
+    const char *cmds[] = {"replay", "score", "templates", "run"};
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        assert_int_equal(run("%s %s %s/no-such-input.lp >/dev/null 2>&1", bin, cmds[i], dir), 2);
+    assert_int_equal(run("%s --help | grep -q 'input file that cannot be opened'", bin), 0);
+}
+
+/* make install: binary, a man page per command, completion, example
+ * configuration, and a sandboxed systemd unit that systemd-analyze
+ * verify accepts. */
+static void test_install(void **state)
+{
+    (void)state;
+    char root[128];
+    snprintf(root, sizeof root, "%s/inst", dir);
+    assert_int_equal(run("sh scripts/install.sh %s '' %s/usr %s/etc >/dev/null", bin, root, root), 0);
+    assert_int_equal(run("test -x %s/usr/bin/mend", root), 0);
+    const char *pages[] = {"mend", "mend-run", "mend-replay", "mend-score", "mend-eval", "mend-templates"};
+    for (size_t i = 0; i < sizeof pages / sizeof pages[0]; i++)
+        assert_int_equal(run("MANWIDTH=80 man -l %s/usr/share/man/man1/%s.1 2>/dev/null | grep -q '%s'", root,
+                             pages[i], pages[i]),
+                         0);
+    assert_int_equal(run("bash -n %s/usr/share/bash-completion/completions/mend", root), 0);
+    assert_int_equal(run("bash -c '. %s/usr/share/bash-completion/completions/mend && complete -p mend' "
+                         ">/dev/null",
+                         root),
+                     0);
+    /* the example configuration is one mend accepts */
+    assert_int_equal(run("%s replay --quiet --config %s/etc/mend/mend.yaml " FIX "run.lp >/dev/null", bin, root), 0);
+    char unit[192];
+    snprintf(unit, sizeof unit, "%s/usr/lib/systemd/system/mend.service", root);
+    const char *need[] = {"DynamicUser=yes", "ProtectSystem=strict", "StateDirectory=mend", "LogsDirectory=mend",
+                          "ExecReload=/bin/kill -HUP"};
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        assert_int_equal(run("grep -q '^%s' %s", need[i], unit), 0);
+    if (run("command -v systemd-analyze >/dev/null") != 0) {
+        fprintf(stderr, "SKIP systemd-analyze verify: systemd-analyze is not installed (Debian package systemd)\n");
+        return;
+    }
+    assert_int_equal(run("systemd-analyze verify --man=no %s", unit), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_version_help_exit_codes),
+        cmocka_unit_test(test_install),
         cmocka_unit_test(test_outputs_untouched_on_bad_command_line),
         cmocka_unit_test(test_checkpoint_path_checked_at_start),
         cmocka_unit_test(test_checkpoint_option_named_and_discard),

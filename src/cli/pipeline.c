@@ -97,7 +97,7 @@ void pipeline_help_common(FILE *f)
             "Malformed lines are reported on stderr as SOURCE:LINE:COL: REASON (the first\n"
             "input.error_log_limit per source), counted, and skipped; the rest is processed.\n\n"
             "exit codes: 0 ok, 1 runtime error (I/O, bad checkpoint), 2 usage or\n"
-            "configuration error, 3 malformed input with --strict\n\n"
+            "configuration error or an input that cannot be opened, 3 malformed input with --strict\n\n"
             "options (KEY, default, meaning):\n");
     mend_config_print_docs(f);
 }
