@@ -393,11 +393,37 @@ static void test_install(void **state)
     assert_int_equal(run("systemd-analyze verify --man=no %s", unit), 0);
 }
 
+/* Garbage on stdin is counted as malformed (read as line protocol when no
+ * format can be told), the good lines after it still count, and --strict
+ * makes it exit 3; a CSV without a header is an error that says so. */
+static void test_garbage_stdin_and_csv_shapes(void **state)
+{
+    (void)state;
+    assert_int_equal(run("printf 'hello world\\n\\001\\002garbage;;;\\nzzz\\ncpu,host=a v=1 1000000000\\n' | "
+                         "%s replay - > /dev/null 2>%s/err.txt",
+                         bin, dir),
+                     0);
+    assert_int_equal(run("grep -q '1 samples, 1 series, 1 entities, 4 malformed lines' %s/err.txt", dir), 0);
+    assert_int_equal(run("head -c 4000 /dev/urandom | %s replay --strict - > /dev/null 2>&1", bin), 3);
+    assert_int_equal(run("printf '1,2\\n3,4\\n' > %s/nh.csv && %s replay %s/nh.csv >/dev/null 2>%s/err.txt", dir,
+                         bin, dir, dir),
+                     0);
+    assert_int_equal(run("grep -q 'nh.csv:1:1: CSV without a header' %s/err.txt", dir), 0);
+    assert_int_equal(run("grep -q '0 samples' %s/err.txt", dir), 0);
+    assert_int_equal(run("printf 'timestamp,host,metric,value\\n1700000000,a,cpu,1\\n1700000001,b,cpu,2\\n' > "
+                         "%s/long.csv && %s replay --format csvlong %s/long.csv >/dev/null 2>%s/err.txt",
+                         dir, bin, dir, dir),
+                     0);
+    assert_int_equal(run("grep -q '2 samples, 2 series, 2 entities, 0 malformed' %s/err.txt", dir), 0);
+    assert_int_equal(run("%s replay --help | grep -q 'long (csvlong)'", bin), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cli_version_help_exit_codes),
         cmocka_unit_test(test_install),
+        cmocka_unit_test(test_garbage_stdin_and_csv_shapes),
         cmocka_unit_test(test_outputs_untouched_on_bad_command_line),
         cmocka_unit_test(test_checkpoint_path_checked_at_start),
         cmocka_unit_test(test_checkpoint_option_named_and_discard),

@@ -153,7 +153,8 @@ int mend_inputs_add_fd(struct mend_inputs *s, int fd, const char *name, int owne
  * mode reads one chunk of the first unfinished regular file. Returns > 0
  * when something was done, 0 when nothing is ready without the loop (an
  * input said MEND_EAGAIN: turn the loop, then step again), or MEND_ENOMEM,
- * MEND_EINVAL (a stream's format cannot be told). Call it outside loop
+ * MEND_EINVAL (a parser cannot be made). A stream whose format cannot be
+ * told is read as line protocol (reported once). Call it outside loop
  * callbacks. */
 int mend_inputs_step(struct mend_inputs *s, size_t budget);
 /* 1 while mend_inputs_step has work that needs no waiting (the loop then

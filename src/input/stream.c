@@ -147,9 +147,14 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
     else if (st->flags & MEND_STREAM_LP)
         f = MEND_FMT_LP;
     else if (mend_format_guess(st->name, buf, len, &f) != MEND_OK) {
-        st->no_format = 1;
-        report(st, 1, 1, "cannot tell the input format from the name or content; pass --format lp|prom|csv");
-        return MEND_EINVAL;
+        /* Garbage (or a format mend cannot tell) is read as line protocol,
+         * mend's own format: every bad line is then reported and counted
+         * as malformed, and the good lines after it still count -- rather
+         * than one error that ends the whole input. */
+        report(st, 1, 1,
+               "cannot tell the input format from the name or content; reading it as line protocol "
+               "(pass --format lp|prom|csv|csvlong)");
+        f = MEND_FMT_LP;
     }
     return mend_parser_new(f, &s->conf.ingest, &st->parser);
 }
