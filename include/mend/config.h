@@ -67,8 +67,9 @@ int mend_config_load(struct mend_config *c, const char *path, char *err, size_t 
 int mend_config_load_buf(struct mend_config *c, const char *name, const char *buf, size_t len,
                          char *err, size_t errlen);
 
-/* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a bare number is
- * seconds (mend_conf_parse_duration; locale-free). */
+/* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a unit is required
+ * (a bare number other than 0 is MEND_EINVAL) (mend_conf_parse_duration;
+ * locale-free). */
 int mend_parse_duration(const char *s, int64_t *ns);
 
 
