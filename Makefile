@@ -35,6 +35,7 @@ MEND     = bin/mend
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server
+DEB_PKGS += prometheus curl systemd man-db  # test_daemon, test_metrics: promtool, a real Prometheus, systemd-analyze, man
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
