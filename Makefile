@@ -11,6 +11,7 @@
 #   make eval-logs  template grouping accuracy on ../shared/data/loghub (or LOGHUB_DIR=...)
 #   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
 #   make eval-localise  rank suspects on ASD and PetShop (ASD_DIR=..., PETSHOP_DIR=...)
+#   make install    PREFIX=/usr DESTDIR=...: binary, man pages, completion, example config, systemd unit
 
 CC      ?= cc
 BUILD   ?= build
@@ -36,12 +37,13 @@ MEND     = bin/mend
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev tcpdump \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server \
            libcurl4-openssl-dev prometheus-node-exporter
+DEB_PKGS += prometheus curl systemd man-db  # test_daemon, test_metrics: promtool, a real Prometheus, systemd-analyze, man
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
 PETSHOP_DIR ?= ../shared/data/petshop
 
-.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean
+.PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean install
 all: $(MEND)
 
 include bench/bench.mk
@@ -110,6 +112,13 @@ eval-asd: $(MEND)
 
 eval-localise: $(MEND)
 	@sh scripts/eval-localise.sh $(MEND) $(ASD_DIR) $(PETSHOP_DIR)
+
+# make install PREFIX=/usr DESTDIR=/tmp/pkg: the binary, man pages, bash
+# completion, an example configuration, the systemd unit.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: $(MEND)
+	@sh scripts/install.sh $(MEND) "$(DESTDIR)" $(PREFIX) $(SYSCONFDIR)
 
 clean:
 	rm -rf build build-asan build-tsan bin

@@ -172,7 +172,11 @@ static void test_durations(void **state)
     int64_t ns;
     assert_int_equal(mend_parse_duration("250ms", &ns), MEND_OK);
     assert_int_equal(ns, 250000000);
-    assert_int_equal(mend_parse_duration("10", &ns), MEND_OK);
+    /* issue 10: a bare number is refused (which unit?); a bare 0 is zero in any */
+    assert_int_equal(mend_parse_duration("10", &ns), MEND_EINVAL);
+    assert_int_equal(mend_parse_duration("0", &ns), MEND_OK);
+    assert_int_equal(ns, 0);
+    assert_int_equal(mend_parse_duration("10s", &ns), MEND_OK);
     assert_int_equal(ns, 10 * SEC);
     assert_int_equal(mend_parse_duration("1.5m", &ns), MEND_OK);
     assert_int_equal(ns, 90 * SEC);
@@ -182,6 +186,49 @@ static void test_durations(void **state)
     assert_int_equal(mend_parse_duration("-1s", &ns), MEND_EINVAL);
     assert_int_equal(mend_parse_duration("m", &ns), MEND_EINVAL);
     assert_int_not_equal(mend_parse_duration("1e12d", &ns), MEND_OK);
+}
+
+/* Issue 10: the message for a bare number says a unit is needed, from a
+ * file (with the place) and from --set alike. */
+static void test_duration_needs_unit_message(void **state)
+{
+    (void)state;
+
+    char err[512];
+    mend_config_defaults(&cfg);
+    assert_int_equal(mend_config_set(&cfg, "incidents.resolve_after", "600", err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "needs a unit"));
+    const char *y = "checkpoint:\n  interval: 30\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "c.yaml", y, strlen(y), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "c.yaml:2:"));
+    assert_non_null(strstr(err, "checkpoint.interval"));
+    assert_non_null(strstr(err, "needs a unit"));
+    y = "checkpoint:\n  interval: 30s\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "c.yaml", y, strlen(y), err, sizeof err), MEND_OK);
+    assert_int_equal(cfg.checkpoint_interval_ns, 30 * SEC);
+}
+
+/* Issue 10: a section or key given twice is an error naming both places,
+ * not "the last one wins". */
+static void test_duplicates_refused(void **state)
+{
+    (void)state;
+
+    char err[512];
+    mend_config_defaults(&cfg);
+    const char *y = "detect:\n  threshold: 0.6\ninput:\n  format: lp\ndetect:\n  threshold: 0.7\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "d.yaml", y, strlen(y), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "d.yaml:5:"));
+    assert_non_null(strstr(err, "section 'detect' given twice (first at line 1)"));
+    mend_config_defaults(&cfg);
+    y = "input:\n  format: lp\n  entity_tag: host\n  format: csv\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "d.yaml", y, strlen(y), err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "d.yaml:4:"));
+    assert_non_null(strstr(err, "option 'input.format' given twice (first at line 2)"));
+    /* the same key in two different sections is not a duplicate */
+    mend_config_defaults(&cfg);
+    y = "absence:\n  enabled: true\nmultivariate:\n  enabled: false\n";
+    assert_int_equal(mend_config_load_buf(&cfg, "d.yaml", y, strlen(y), err, sizeof err), MEND_OK);
 }
 
 static void test_docs_print(void **state)
@@ -497,6 +544,8 @@ int main(void)
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors_name_the_place), cmocka_unit_test(test_set_and_bounds),
         cmocka_unit_test(test_durations),      cmocka_unit_test(test_docs_print),
+        cmocka_unit_test(test_duration_needs_unit_message),
+        cmocka_unit_test(test_duplicates_refused),
         cmocka_unit_test(test_map_defaults_match_modules),
         cmocka_unit_test(test_set_leaves_config_unchanged_on_error),
         cmocka_unit_test(test_max_key_reaches_registry),

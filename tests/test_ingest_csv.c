@@ -347,6 +347,68 @@ static void test_split_every_offset(void **state)
     free(want);
 }
 
+/* Issue 10: a first line of numbers is data, not a header: said once with
+ * how to fix it, and every row after it is refused (counted), never read
+ * as columns named "1" and "2". A header of names is still a header. */
+static void test_no_header(void **state)
+{
+    (void)state;
+    assert_string_equal(run("1,2\n3,4\n"),
+                        "E 1:1 CSV without a header: the first line is data, not column names; add a header line "
+                        "such as timestamp,cpu,mem (see --help for the CSV shapes)\n"
+                        "E 2:1 row skipped: the CSV has no usable header (see line 1)\n");
+    const char *got = run("2024-01-01T00:00:00Z,5.5\n2024-01-01T00:00:01Z,6\n");
+    assert_non_null(strstr(got, "E 1:1 CSV without a header"));
+    assert_null(strstr(got, "|")); /* no samples */
+    /* names that merely contain digits are names */
+    assert_string_equal(run("t1,cpu2\n1,2\n"), "t1|1|1\ncpu2|1|2\n");
+}
+
+static char *run_long(const char *text, const char *entity_tag)
+{
+    static struct collect c;
+    memset(&c, 0, sizeof c);
+    struct mend_ingest_opts o;
+    mend_ingest_opts_defaults(&o);
+    o.entity_tag = entity_tag;
+    struct mend_parser *p;
+    enum mend_format f;
+    assert_int_equal(mend_format_parse("csvlong", &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV_LONG);
+    assert_int_equal(mend_parser_new(f, &o, &p), 0);
+    struct mend_sink sink = {collect_point, on_error, &c};
+    assert_int_equal(mend_parser_feed(p, text, strlen(text), &sink), 0);
+    assert_int_equal(mend_parser_finish(p, &sink), 0);
+    mend_parser_free(p);
+    return c.buf;
+}
+
+/* Issue 10: the long shape timestamp,TAG...,metric,value: one sample per
+ * row, key METRIC,TAG=VALUE,... (empty tags left out), the entity from the
+ * entity tag column; a header of another shape is refused; never guessed. */
+static void test_long_format(void **state)
+{
+    (void)state;
+    assert_string_equal(run_long("timestamp,host,dc,metric,value\n"
+                                 "1700000000,a,eu,cpu,1.5\n"
+                                 "1700000001,b,,mem,2\n"
+                                 "1700000002,a,eu,cpu,\n"
+                                 "1700000003,a,eu,cpu,x\n"
+                                 "1700000004,a,eu,,1\n",
+                                 "host"),
+                        "cpu,host=a,dc=eu|a|1700000000000000000|1.5\n"
+                        "mem,host=b|b|1700000001000000000|2\n"
+                        "E 5:21 bad number in column 'value'\n"
+                        "E 6:17 empty metric name in column 'metric'; row skipped\n");
+    assert_string_equal(run_long("time,name,value\n1,up,1\n", NULL), "up|-|1000000000|1\n");
+    const char *got = run_long("timestamp,cpu,mem\n1,2,3\n", "host");
+    assert_non_null(strstr(got, "E 1:1 long CSV needs the header timestamp,TAG...,metric,value"));
+    assert_non_null(strstr(got, "E 2:1 row skipped"));
+    enum mend_format f;
+    assert_int_equal(mend_format_guess("x.csv", "timestamp,host,metric,value\n", 28, &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_column_cap),
         cmocka_unit_test(test_overlong),
         cmocka_unit_test(test_split_every_offset),
+        cmocka_unit_test(test_no_header),
+        cmocka_unit_test(test_long_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -817,10 +817,10 @@ static void test_table(void **state)
     fclose(f);
     assert_string_equal(text,
                         "\n"
-                        "id   status  start (UTC)            entity               max score sigs  top signal\n"
-                        "1    closed  2014-04-10T07:15:00Z   web-2                0.9900    2     [absent] "
+                        "id  status  start (UTC)           entity               max score sigs top signal\n"
+                        "1   resolve 2014-04-10T07:15:00Z  web-2                0.9900    2    [absent] "
                         "lat,host=web-2 p99\n"
-                        "2    open    2014-04-10T07:15:20Z   -                    0.5000    1     evil?[2J key\n"
+                        "2   open    2014-04-10T07:15:20Z  -                    0.5000    1    evil?[2J key\n"
                         "(1 changes of further incidents not listed: the table keeps 2 rows)\n");
 
     /* no incidents at all */
@@ -833,8 +833,74 @@ static void test_table(void **state)
     n = fread(text, 1, sizeof text - 1, f);
     text[n] = '\0';
     fclose(f);
-    assert_string_equal(text, "\nid   status  start (UTC)            entity               max score sigs  top signal\n"
+    assert_string_equal(text, "\nid  status  start (UTC)           entity               max score sigs top signal\n"
                               "(no incidents)\n");
+}
+
+/* Issue 10: columns never shift -- a time with a fraction of a second, a
+ * long entity (cut with "..."), a UTF-8 entity (counted in characters), a
+ * long key (cut with "...") -- and the status is the JSON's word. */
+static void test_table_alignment(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    struct mend_outputs_conf oc;
+    mend_outputs_conf_defaults(&oc);
+    struct mend_outputs *outs;
+    assert_int_equal(mend_outputs_new(&oc, NULL, &outs), MEND_OK);
+    struct mend_output_table_conf tc = {.out = f, .max_rows = 10};
+    char err[256];
+    assert_int_equal(mend_outputs_add(outs, &mend_output_table_ops, &tc, NULL, err, sizeof err), MEND_OK);
+    struct mend_incident_conf ic;
+    mend_incident_conf_defaults(&ic);
+    ic.resolve_after_ns = 60 * SEC;
+    struct mend_incidents *s;
+    assert_int_equal(mend_incidents_new(&ic, NULL, &s), MEND_OK);
+    mend_incidents_set_outputs(s, outs);
+    int64_t t0 = 1397114100LL * SEC;
+    char longkey[200];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    struct mend_anomaly a = ev(0, 1, "cpu x", "a-very-long-entity-name-of-a-host-in-a-rack", t0 + 123456789, 0.5);
+    struct mend_anomaly b = ev(1, 2, longkey, "h\xc3\xb6st-\xc3\xa9", t0 + 5 * SEC, 0.75);
+    assert_int_equal(mend_incidents_add(s, &a), MEND_OK);
+    assert_int_equal(mend_incidents_add(s, &b), MEND_OK);
+    mend_incidents_free(s);
+    assert_int_equal(mend_outputs_close(outs), MEND_OK);
+    mend_outputs_free(outs);
+    rewind(f);
+    char text[4096];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    /* every line's "max score" cell starts at the same character */
+    size_t col = (size_t)-1;
+    int lines = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '(')
+            continue;
+        char *at = strstr(line, lines == 0 ? "max score" : lines == 1 ? "0.5000" : "0.7500");
+        assert_non_null(at);
+        size_t chars = 0;
+        for (char *q = line; q < at; q++)
+            chars += ((unsigned char)*q & 0xC0) != 0x80;
+        if (col == (size_t)-1)
+            col = chars;
+        assert_int_equal(chars, col);
+        if (lines == 1) {
+            assert_non_null(strstr(line, "2014-04-10T07:15:00.123456789Z"));
+            assert_non_null(strstr(line, "a-very-long-entity-na..."));
+            assert_non_null(strstr(line, " open "));
+        }
+        if (lines == 2) {
+            assert_non_null(strstr(line, "h\xc3\xb6st-\xc3\xa9"));
+            assert_non_null(strstr(line, "kkk..."));
+            assert_true(strlen(strstr(line, "kkk")) == 80);
+        }
+        lines++;
+    }
+    assert_int_equal(lines, 3);
 }
 
 int main(void)
@@ -850,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_jsonl_full_disk),
         cmocka_unit_test(test_jsonl_pipe),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_table_alignment),
     };
     return cmocka_run_group_tests_name("output", tests, NULL, NULL);
 }

@@ -151,6 +151,21 @@ static void test_caps(void **state)
     assert_int_equal(mend_registry_new(&c, 0, &r), MEND_EINVAL);
 }
 
+/* Issue 10: series.max_entities=N admits exactly N entities. */
+static void test_entity_cap_exact(void **state)
+{
+    (void)state;
+    struct mend_series_conf c;
+    mend_series_conf_defaults(&c);
+    c.max_entities = 1;
+    struct mend_registry *r = reg_new(&c, 0);
+    struct mend_series *a = get(r, "cpu,host=a x", "a");
+    struct mend_series *b = get(r, "cpu,host=b x", "b");
+    assert_int_not_equal(a->entity, 0);
+    assert_int_equal(b->entity, 0);
+    mend_registry_free(r);
+}
+
 /* Defect 12: at the entity cap a series is still created, without an
  * entity, and counted; series of existing entities still join them. */
 static void test_entity_cap(void **state)
@@ -158,7 +173,7 @@ static void test_entity_cap(void **state)
     (void)state;
     struct mend_series_conf c;
     mend_series_conf_defaults(&c);
-    c.max_entities = 3; /* entity 0 and two more */
+    c.max_entities = 2; /* two entities (entity 0, "none", is not counted: issue 10) */
     struct mend_registry *r = reg_new(&c, 0);
     struct mend_series *a = get(r, "cpu,host=a x", "a");
     struct mend_series *b = get(r, "cpu,host=b x", "b");
@@ -175,7 +190,7 @@ static void test_entity_cap(void **state)
     struct mend_registry_stats st;
     mend_registry_stats(r, &st);
     assert_int_equal(st.live, 53);
-    assert_int_equal(st.entities, 3);
+    assert_int_equal(st.entities, 3); /* the registry's count includes entity 0 */
     assert_int_equal(st.no_entity, 50);
     assert_int_equal(st.refused_cap, 0);
     assert_int_equal(mend_registry_entity(r, 0)->n_members, 50);
@@ -708,6 +723,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_and_lookup),
         cmocka_unit_test(test_entities),
+        cmocka_unit_test(test_entity_cap_exact),
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_entity_cap),
         cmocka_unit_test(test_ring),

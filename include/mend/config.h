@@ -24,6 +24,7 @@
 #include "mend/engine.h"
 #include "mend/ingest.h"
 #include "mend/scrape.h"
+#include "mend/metrics.h"
 
 #define MEND_CONFIG_MAX_LISTEN 16
 #define MEND_CONFIG_PATH_MAX 1024
@@ -44,6 +45,7 @@ struct mend_config {
     int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
     int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
     struct mend_scrape_conf scrape;           /* scrape.*: Prometheus targets of `mend run` */
+    struct mend_metrics_conf metrics;         /* metrics.*: /metrics and /healthz (run) */
 };
 
 void mend_config_defaults(struct mend_config *c);
@@ -67,8 +69,9 @@ int mend_config_load(struct mend_config *c, const char *path, char *err, size_t 
 int mend_config_load_buf(struct mend_config *c, const char *name, const char *buf, size_t len,
                          char *err, size_t errlen);
 
-/* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a bare number is
- * seconds (mend_conf_parse_duration; locale-free). */
+/* Parses a duration: "250ms", "10s", "5m", "2h", "1d"; a unit is required
+ * (a bare number other than 0 is MEND_EINVAL) (mend_conf_parse_duration;
+ * locale-free). */
 int mend_parse_duration(const char *s, int64_t *ns);
 
 

@@ -7,8 +7,8 @@
  *
  * Values. A map describes one struct; an entry's off is the field's offset
  * in it (offsetof). Scalars: booleans (int), u32, size_t, u64, double, durations
- * (int64_t ns, written "250ms", "10s", "5m", "2h", "1d"; a bare number is
- * seconds), fixed-size strings, enumerations (a name table into an int32 or
+ * (int64_t ns, written "250ms", "10s", "5m", "2h", "1d"; a unit is required,
+ * only a bare 0 goes without), fixed-size strings, enumerations (a name table into an int32 or
  * int64 field), flag sets (a comma list of names OR-ed into an unsigned),
  * and custom scalars (parse/print callbacks). Structure:
  *   MEND_CT_MAP     a nested struct described by entry.sub ("a.b.c" keys,
@@ -31,7 +31,9 @@
  * ("input.listen") by key appends; a YAML sequence replaces the list.
  *
  * Errors are "KEY: what is accepted", and from YAML "name:line:col: KEY:
- * what is accepted"; the target is unchanged when one value is refused. */
+ * what is accepted"; the target is unchanged when one value is refused. A
+ * section or key given twice in one YAML mapping is an error naming the
+ * first place, never "the last one wins". */
 #ifndef MEND_CONFMAP_H
 #define MEND_CONFMAP_H
 
@@ -140,8 +142,9 @@ void mend_conf_print(FILE *f, const struct mend_conf_map *map, const void *conf,
 int mend_conf_load_yaml(const struct mend_conf_map *map, void *conf, const char *name,
                         const char *buf, size_t len, char *err, size_t errlen);
 
-/* Parses a duration ("250ms", "10s", "1.5m", "2h", "1d"; a bare number is
- * seconds) into ns. MEND_EINVAL, or MEND_ERANGE above ~285 years. */
+/* Parses a duration ("250ms", "10s", "1.5m", "2h", "1d"; units ns, us, ms,
+ * s, m, h, d; a bare number other than 0 is refused: which unit?) into ns.
+ * MEND_EINVAL, or MEND_ERANGE above ~285 years. */
 int mend_conf_parse_duration(const char *s, int64_t *ns);
 
 /* ---- the modules' maps (each next to its module: src/DIR/NAME_conf.c) ---- */

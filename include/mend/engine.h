@@ -165,4 +165,9 @@ int mend_engine_checkpoint_bg(const struct mend_engine *e, const char *path, str
                               char *err, size_t errlen);
 int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size_t errlen);
 
+/* The incident grouper's counters (open now, opened, resolved, ...), for
+ * /metrics. */
+struct mend_incident_stats;
+void mend_engine_incident_stats(const struct mend_engine *e, struct mend_incident_stats *st);
+
 #endif

@@ -45,7 +45,7 @@
 
 #include "mend/common.h"
 
-enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV };
+enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV, MEND_FMT_CSV_LONG /* "csvlong": never guessed */ };
 
 struct mend_ingest_opts {
     const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none.

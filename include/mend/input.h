@@ -163,7 +163,8 @@ int mend_inputs_add_fd(struct mend_inputs *s, int fd, const char *name, int owne
  * mode reads one chunk of the first unfinished regular file. Returns > 0
  * when something was done, 0 when nothing is ready without the loop (an
  * input said MEND_EAGAIN: turn the loop, then step again), or MEND_ENOMEM,
- * MEND_EINVAL (a stream's format cannot be told). Call it outside loop
+ * MEND_EINVAL (a parser cannot be made). A stream whose format cannot be
+ * told is read as line protocol (reported once). Call it outside loop
  * callbacks. */
 int mend_inputs_step(struct mend_inputs *s, size_t budget);
 /* 1 while mend_inputs_step has work that needs no waiting (the loop then
@@ -180,6 +181,12 @@ int mend_inputs_shutdown(struct mend_inputs *s);
  * order). Returns 0 or MEND_ENOTFOUND. */
 int mend_inputs_port(const struct mend_inputs *s, size_t idx, int *port);
 void mend_inputs_stats(const struct mend_inputs *s, struct mend_inputs_stats *out);
+/* The inputs added so far, and the idx-th one's spec (owned by the set) with
+ * the bytes and newline-ended lines its streams were given (for /metrics).
+ * Returns 0 or MEND_ENOTFOUND. */
+size_t mend_inputs_count(const struct mend_inputs *s);
+int mend_inputs_counts(const struct mend_inputs *s, size_t idx, const char **spec, uint64_t *bytes,
+                       uint64_t *lines);
 /* The last per-input error ("tcp://:8094: accept: Too many open files"),
  * "" when none; owned by the set. */
 const char *mend_inputs_last_error(const struct mend_inputs *s);

@@ -65,6 +65,11 @@ struct mend_output_ops {
     /* Names the last failure in words, e.g. "out.jsonl: No space left on
      * device" (may be NULL, may return NULL). Borrowed until the next call. */
     const char *(*last_error)(void *inst);
+    /* SIGHUP: closes and opens again what the output writes to by name (a
+     * file moved away by logrotate is left alone, a new one is created
+     * beside it; appended, never truncated). May be NULL (nothing named).
+     * 0, or a negative code with err set: the old destination is kept. */
+    int (*reopen)(void *inst, char *err, size_t errlen);
 };
 
 struct mend_outputs_conf {
@@ -116,6 +121,11 @@ int mend_outputs_flush(struct mend_outputs *o);
  * nothing after close. Returns 0 or MEND_EAGAIN when something was lost.
  * Idempotent. */
 int mend_outputs_close(struct mend_outputs *o);
+
+/* Asks every output that has a reopen op to reopen (SIGHUP). Returns 0, or
+ * the last failure's code with err naming the output; every output is
+ * asked whatever the others answer. */
+int mend_outputs_reopen(struct mend_outputs *o, char *err, size_t errlen);
 
 struct mend_output_stats {
     const char *name;        /* the ops' name */

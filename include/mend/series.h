@@ -34,7 +34,7 @@
 struct mend_series_conf {
     uint32_t max_series;   /* live series, default 1,000,000 */
     uint32_t ring_cap;     /* recent values kept per series, default 512, 1..65536 */
-    uint32_t max_entities; /* default 100,000 (entity 0 included) */
+    uint32_t max_entities; /* real entities admitted (entity 0, "none", not counted), default 100,000 */
     size_t max_key;        /* longest key accepted in bytes, default 1024 */
     uint64_t hash_seed;    /* key hash seed; 0 (default) = draw one from getrandom(2) */
     int64_t idle_evict_ns; /* (engine) evict a series silent this long in event time; 0 = never; default 1 d */

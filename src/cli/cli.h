@@ -8,7 +8,8 @@
 enum {
     MEND_EXIT_OK = 0,
     MEND_EXIT_RUNTIME = 1, /* I/O failure, bad checkpoint, ... */
-    MEND_EXIT_USAGE = 2,   /* bad option or configuration */
+    MEND_EXIT_USAGE = 2,   /* bad option or configuration, or an input file
+                              given on the command line that cannot be opened */
     MEND_EXIT_BADINPUT = 3 /* input had malformed lines and --strict was given */
 };
 

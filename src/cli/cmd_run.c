@@ -14,7 +14,14 @@ static void help(FILE *f)
                "INPUT files or - (stdin) too, and writes incidents as JSON lines. Samples without\n"
                "a timestamp are stamped with the clock on arrival. While live input is silent,\n"
                "the clock moves event time on so that series that stop reporting are noticed.\n"
-               "SIGTERM or SIGINT: flush, write the checkpoint (if configured), exit 0.\n\n"
+               "SIGTERM or SIGINT: flush, write the checkpoint (if configured), exit 0 (1 when\n"
+               "that last checkpoint fails). SIGHUP: reopen the output files (after logrotate)\n"
+               "and re-read what can change without a restart; never stops the daemon.\n"
+               "With metrics.listen (e.g. --set metrics.listen=127.0.0.1:9108), serves /metrics\n"
+               "(Prometheus text format) and /healthz over HTTP.\n"
+               "Nothing is opened for writing until the command line, the configuration, the\n"
+               "checkpoint (path writable, contents usable) and the inputs were checked; a\n"
+               "checkpoint path that cannot be written stops the start with exit 1.\n\n"
                "  --listen URL        add a listener (tcp://HOST:PORT or udp://HOST:PORT),\n"
                "                      repeatable, after those of input.listen\n");
     pipeline_help_common(f);

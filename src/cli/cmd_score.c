@@ -272,7 +272,7 @@ int mend_cmd_score(int argc, char **argv)
         in = fopen(path, "r");
         if (!in) {
             fprintf(stderr, "mend score: %s: %s\n", path, strerror(errno));
-            return MEND_EXIT_RUNTIME;
+            return MEND_EXIT_USAGE; /* an input that cannot be opened: 2 in every command */
         }
         r.name = path;
     }

@@ -106,7 +106,7 @@ int mend_cmd_templates(int argc, char **argv)
         fd = open(path, O_RDONLY);
         if (fd < 0) {
             fprintf(stderr, "mend templates: %s: %s\n", path, strerror(errno));
-            return MEND_EXIT_RUNTIME;
+            return MEND_EXIT_USAGE; /* an input that cannot be opened: 2 in every command */
         }
         name = path;
     }

@@ -27,10 +27,16 @@ static void usage(FILE *f)
                "Streaming anomaly detection over metrics (line protocol, Prometheus text, CSV).\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\n'mend COMMAND --help' explains each command's options.\n"
-               "exit codes: 0 ok, 1 runtime error, 2 usage or configuration error,\n"
-               "            3 input had malformed lines (replay --strict)\n");
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "version", "print the version (also: mend --version)");
+    fprintf(f, "  %-10s %s\n", "help", "this text; 'mend help COMMAND' explains COMMAND");
+    fprintf(f, "\n'mend COMMAND --help' (or 'mend help COMMAND') explains each command's options.\n"
+               "exit codes, the same in every command:\n"
+               "  0  ok\n"
+               "  1  runtime error: I/O failure while running, a checkpoint that cannot be\n"
+               "     written or restored\n"
+               "  2  usage or configuration error, or an input file that cannot be opened\n"
+               "  3  input had malformed lines and --strict was given\n");
 }
 
 /* libsvm prints its solver's progress to stdout, where mend writes data. */
@@ -47,11 +53,23 @@ int main(int argc, char **argv)
         usage(stderr);
         return MEND_EXIT_USAGE;
     }
+    if (!strcmp(argv[1], "help") && argc > 2) {
+        /* mend help CMD == mend CMD --help */
+        for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+            if (!strcmp(argv[2], commands[i].name)) {
+                char *hargv[] = {argv[2], "--help", NULL};
+                return commands[i].fn(2, hargv);
+            }
+        }
+        fprintf(stderr, "mend help: unknown command '%s'\n\n", argv[2]);
+        usage(stderr);
+        return MEND_EXIT_USAGE;
+    }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         printf("mend %s\n", MEND_VERSION);
         return 0;
     }

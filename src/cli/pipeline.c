@@ -11,6 +11,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -20,9 +21,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mend/incident.h"
+#include "mend/metrics.h"
 #include "mend/output.h"
 #include "mend/pcap.h"
 #include "mend/state.h"
+
+#define MAX_HUP_HOOKS 8
 
 struct pipe {
     const struct pipeline_opts *po;
@@ -44,6 +49,21 @@ struct pipe {
     uint64_t untimed_start;   /* replay: untimed samples before any timestamp, given untimed_t */
     uint64_t untimed_live;    /* run: untimed samples, given their arrival time */
     int64_t untimed_t;        /* the replay's start (wall clock), taken at the first of them */
+    struct mend_metrics_server *metrics; /* run with metrics.listen: /metrics, /healthz */
+    /* checkpoints, for /metrics */
+    double ckpt_started;      /* monotonic seconds when the one being written began */
+    double ckpt_duration;     /* seconds the last finished one took */
+    int64_t ckpt_last_ok;     /* realtime ns of the last success; 0 = none yet */
+    uint64_t ckpt_ok, ckpt_failures;
+    int64_t started_ns;       /* realtime ns at start */
+    /* SIGHUP: what can change without a restart registers here (scrape
+     * targets, later rules); run after the outputs are reopened */
+    struct {
+        int (*fn)(void *ctx, char *err, size_t errlen);
+        void *ctx;
+    } hup[MAX_HUP_HOOKS];
+    size_t n_hup;
+    uint64_t hups;
 };
 
 static double wall_now(void)
@@ -66,21 +86,32 @@ void pipeline_help_common(FILE *f)
             "  --config FILE       YAML configuration (every option has a default; see below)\n"
             "  --set KEY=VALUE     set one option, e.g. --set detect.threshold=0.6 (repeatable,\n"
             "                      applied after --config)\n"
-            "  --format F          input format: lp, prom or csv (default: from the file\n"
-            "                      extension .lp/.prom/.csv, else from the content)\n"
+            "  --format F          input format: lp, prom, csv or csvlong (default: from the\n"
+            "                      file extension .lp/.prom/.csv, else from the content; what\n"
+            "                      cannot be told is read as lp, its bad lines counted)\n"
             "  --incidents FILE    write incident JSON lines to FILE ('-' = stdout)\n"
             "  --scores FILE       also write every sample's score as CSV: key,time_ns,value,score\n"
             "                      (a counter's value is its per-second rate: counters.*)\n"
             "  --checkpoint FILE   restore state from FILE at start (if it exists) and save it on\n"
             "                      the checkpoint interval and at exit\n"
+            "  --discard-checkpoint  start fresh on purpose: do not restore the checkpoint\n"
+            "                      (one written under other options cannot be); the file is\n"
+            "                      replaced at the next checkpoint\n"
             "  --strict            exit with status 3 if any input line was malformed\n"
             "  --quiet             no summary on stderr\n"
             "  --progress/--no-progress  progress on stderr (default: only on a terminal)\n"
             "  -h, --help          this text\n\n"
+            "CSV shapes (a header line is required; a first line of numbers is an error):\n"
+            "  wide (csv)      timestamp,NAME,NAME,...  one series per column; the first column\n"
+            "                  is the time when named time or timestamp (ISO-8601 or epoch),\n"
+            "                  else the row number is the time\n"
+            "  long (csvlong)  timestamp,TAG,...,metric,value  one sample per row; the series\n"
+            "                  is METRIC,TAG=VALUE,...; the input.entity_tag column names the\n"
+            "                  entity; never guessed: pass --format csvlong\n\n"
             "Malformed lines are reported on stderr as SOURCE:LINE:COL: REASON (the first\n"
             "input.error_log_limit per source), counted, and skipped; the rest is processed.\n\n"
             "exit codes: 0 ok, 1 runtime error (I/O, bad checkpoint), 2 usage or\n"
-            "configuration error, 3 malformed input with --strict\n\n"
+            "configuration error or an input that cannot be opened, 3 malformed input with --strict\n\n"
             "options (KEY, default, meaning):\n");
     mend_config_print_docs(f);
 }
@@ -136,6 +167,8 @@ int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FIL
             po->scores_path = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && has_val) {
             po->checkpoint_path = argv[++i];
+        } else if (!strcmp(a, "--discard-checkpoint")) {
+            po->discard_checkpoint = 1;
         } else if (!strcmp(a, "--strict")) {
             po->strict = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -201,6 +234,13 @@ static void checkpoint_reap(struct pipe *p, int wait)
     if (rc != MEND_OK)
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
     p->ckpt_failed = rc != MEND_OK;
+    p->ckpt_duration = wall_now() - p->ckpt_started;
+    if (rc == MEND_OK) {
+        p->ckpt_ok++;
+        p->ckpt_last_ok = realtime_ns();
+    } else {
+        p->ckpt_failures++;
+    }
     mend_state_bg_free(p->bg);
     p->bg = NULL;
 }
@@ -214,9 +254,11 @@ static void checkpoint_now(struct pipe *p)
     char err[512];
     p->ckpt_due = 0;
     checkpoint_reap(p, 1);
+    p->ckpt_started = wall_now();
     if (mend_engine_checkpoint_bg(p->eng, p->cfg->checkpoint_path, &p->bg, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
         p->ckpt_failed = 1;
+        p->ckpt_failures++;
     }
 }
 
@@ -228,8 +270,10 @@ static int checkpoint_final(struct pipe *p)
     checkpoint_reap(p, 1);
     if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
+        p->ckpt_failures++;
         return MEND_EIO;
     }
+    p->ckpt_ok++;
     return MEND_OK;
 }
 
@@ -351,7 +395,8 @@ static void on_incident(void *ctx, const char *status, const struct mend_inciden
                         size_t len)
 {
     struct pipe *p = ctx;
-    mend_outputs_emit(p->outs, status, inc, json, len);
+    if (p->outs) /* outputs open after everything was checked */
+        mend_outputs_emit(p->outs, status, inc, json, len);
 }
 
 static void on_output_report(void *ctx, const char *output, int code, uint64_t count, const char *msg)
@@ -365,6 +410,8 @@ static void on_output_report(void *ctx, const char *output, int code, uint64_t c
 static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
 {
     struct pipe *p = ctx;
+    if (!p->score_f)
+        return;
     fputc('"', p->score_f);
     for (uint32_t i = 0; i < s->key_len; i++) {
         if (s->key[i] == '"')
@@ -408,6 +455,214 @@ static void print_input_stats(const struct pipe *p)
             mend_inputs_last_error(p->in)[0] ? "; last: " : "", mend_inputs_last_error(p->in));
 }
 
+/* ---- SIGHUP ------------------------------------------------------------------ */
+
+/* Registers what SIGHUP re-reads (the scraper's targets, later rules):
+ * fn runs on the loop thread after the outputs were reopened; a failure is
+ * reported and the old setting kept -- a HUP never stops the daemon.
+ * Returns 0 or MEND_ECAP. */
+static int pipeline_on_hup(struct pipe *p, int (*fn)(void *ctx, char *err, size_t errlen), void *ctx)
+{
+    if (p->n_hup == MAX_HUP_HOOKS)
+        return MEND_ECAP;
+    p->hup[p->n_hup].fn = fn;
+    p->hup[p->n_hup].ctx = ctx;
+    p->n_hup++;
+    return MEND_OK;
+}
+
+/* Reopens the scores file by name (appended): new file first, so a failure
+ * keeps the old one. */
+static int reopen_scores(void *ctx, char *err, size_t errlen)
+{
+    struct pipe *p = ctx;
+    if (!p->score_f || p->score_f == stdout)
+        return MEND_OK;
+    FILE *f = fopen(p->po->scores_path, "a");
+    if (!f) {
+        snprintf(err, errlen, "cannot reopen scores output %s (still writing to the old file): %s",
+                 p->po->scores_path, strerror(errno));
+        return MEND_EIO;
+    }
+    fclose(p->score_f);
+    p->score_f = f;
+    return MEND_OK;
+}
+
+static int on_hup_signal(struct mend_loop *l, int sig, void *ctx)
+{
+    struct pipe *p = ctx;
+    char err[512];
+    (void)l;
+    (void)sig;
+    p->hups++;
+    int failed = 0;
+    if (p->outs && mend_outputs_reopen(p->outs, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend: SIGHUP: %s\n", err);
+        failed = 1;
+    }
+    for (size_t i = 0; i < p->n_hup; i++) {
+        err[0] = '\0';
+        if (p->hup[i].fn(p->hup[i].ctx, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: SIGHUP: %s\n", err[0] ? err : "a reload failed");
+            failed = 1;
+        }
+    }
+    if (!p->po->quiet)
+        fprintf(stderr, "mend: SIGHUP: outputs reopened%s\n", failed ? " (with errors above)" : "");
+    return MEND_OK; /* never a reason to stop */
+}
+
+/* ---- /metrics ---------------------------------------------------------------- */
+
+#define FAM(name, type, help)                                                                                  \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
+            return rc;                                                                                         \
+    } while (0)
+#define VAL(labels, v)                                                                                         \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
+            return rc;                                                                                         \
+    } while (0)
+
+/* The pipeline's own families: the engine's, the incidents', the inputs'
+ * and the checkpoints' counters, read where they are counted. */
+static int pipe_collect(void *ctx, struct mend_metrics_out *o)
+{
+    struct pipe *p = ctx;
+    struct mend_engine_stats st;
+    struct mend_incident_stats is;
+    struct mend_inputs_stats ins;
+    int rc;
+    mend_engine_stats(p->eng, &st);
+    mend_engine_incident_stats(p->eng, &is);
+    mend_inputs_stats(p->in, &ins);
+    const char *ver[] = {"version", MEND_VERSION, NULL};
+    FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
+    VAL(ver, 1);
+    FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
+    VAL(NULL, (double)p->started_ns * 1e-9);
+    FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples taken in (after parsing)");
+    VAL(NULL, st.points);
+    FAM("mend_samples_scored_total", MEND_METRIC_COUNTER, "samples scored by the detectors");
+    VAL(NULL, st.scored);
+    FAM("mend_series", MEND_METRIC_GAUGE, "live series");
+    VAL(NULL, st.series);
+    FAM("mend_entities", MEND_METRIC_GAUGE, "entities (hosts, services) with a model");
+    VAL(NULL, st.entities);
+    FAM("mend_malformed_lines_total", MEND_METRIC_COUNTER, "input lines refused as malformed");
+    VAL(NULL, p->errors);
+    FAM("mend_late_samples_total", MEND_METRIC_COUNTER,
+        "samples older than their series' newest beyond input.lateness, dropped");
+    VAL(NULL, st.late_dropped);
+    FAM("mend_refused_samples_total", MEND_METRIC_COUNTER,
+        "samples refused: series cap reached (series_cap), too far ahead of event time (ahead)");
+    const char *r1[] = {"reason", "series_cap", NULL}, *r2[] = {"reason", "ahead", NULL};
+    VAL(r1, st.refused_series);
+    VAL(r2, st.ahead_refused);
+    FAM("mend_evicted_series_total", MEND_METRIC_COUNTER, "idle series evicted (series.idle_evict)");
+    VAL(NULL, st.evicted);
+    FAM("mend_anomalies_total", MEND_METRIC_COUNTER, "anomaly events, by kind");
+    const char *k1[] = {"kind", "series", NULL}, *k2[] = {"kind", "absence", NULL},
+               *k3[] = {"kind", "multivariate", NULL};
+    VAL(k1, st.anomalies);
+    VAL(k2, st.absences);
+    VAL(k3, st.multivariate);
+    FAM("mend_incidents_open", MEND_METRIC_GAUGE, "incidents open now");
+    VAL(NULL, is.open_now);
+    FAM("mend_incidents_opened_total", MEND_METRIC_COUNTER, "incidents opened");
+    VAL(NULL, is.opened);
+    FAM("mend_incidents_resolved_total", MEND_METRIC_COUNTER, "incidents resolved");
+    VAL(NULL, is.resolved);
+    FAM("mend_incident_events_refused_total", MEND_METRIC_COUNTER,
+        "anomaly events no incident could take (incidents.max_open reached)");
+    VAL(NULL, st.events_refused);
+    FAM("mend_memory_bytes", MEND_METRIC_GAUGE, "memory held by series, detectors and rings");
+    VAL(NULL, st.memory);
+    if (st.watermark != INT64_MIN) {
+        FAM("mend_event_time_seconds", MEND_METRIC_GAUGE, "the newest event time (watermark), Unix seconds");
+        VAL(NULL, (double)st.watermark * 1e-9);
+    }
+    FAM("mend_input_bytes_total", MEND_METRIC_COUNTER, "bytes read, per input");
+    size_t n_in = mend_inputs_count(p->in);
+    for (size_t i = 0; i < n_in; i++) {
+        const char *spec;
+        uint64_t bytes, lines;
+        if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
+            const char *lab[] = {"input", spec, NULL};
+            VAL(lab, bytes);
+        }
+    }
+    FAM("mend_input_lines_total", MEND_METRIC_COUNTER, "newline-ended lines read, per input");
+    for (size_t i = 0; i < n_in; i++) {
+        const char *spec;
+        uint64_t bytes, lines;
+        if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
+            const char *lab[] = {"input", spec, NULL};
+            VAL(lab, lines);
+        }
+    }
+    FAM("mend_input_connections", MEND_METRIC_GAUGE, "TCP connections open now");
+    VAL(NULL, ins.open_conns);
+    FAM("mend_input_connections_closed_total", MEND_METRIC_COUNTER,
+        "TCP connections closed by mend: over input.max_conns (refused, evicted), idle");
+    const char *c1[] = {"reason", "refused", NULL}, *c2[] = {"reason", "evicted", NULL},
+               *c3[] = {"reason", "idle", NULL};
+    VAL(c1, ins.refused);
+    VAL(c2, ins.evicted);
+    VAL(c3, ins.idle_closed);
+    FAM("mend_input_truncated_lines_total", MEND_METRIC_COUNTER, "lines cut off by a disconnect, dropped");
+    VAL(NULL, ins.truncated);
+    FAM("mend_input_errors_total", MEND_METRIC_COUNTER, "read, accept and receive errors");
+    VAL(NULL, ins.errors);
+    FAM("mend_sighup_total", MEND_METRIC_COUNTER, "SIGHUPs handled (outputs reopened)");
+    VAL(NULL, p->hups);
+    if (p->cfg->checkpoint_path[0]) {
+        double since = (double)(realtime_ns() - (p->ckpt_last_ok ? p->ckpt_last_ok : p->started_ns)) * 1e-9;
+        FAM("mend_checkpoint_age_seconds", MEND_METRIC_GAUGE,
+            "seconds since the last successful checkpoint (since start when none yet)");
+        VAL(NULL, since > 0 ? since : 0);
+        FAM("mend_checkpoint_last_success_timestamp_seconds", MEND_METRIC_GAUGE,
+            "Unix time of the last successful checkpoint; 0 = none yet");
+        VAL(NULL, (double)p->ckpt_last_ok * 1e-9);
+        FAM("mend_checkpoint_duration_seconds", MEND_METRIC_GAUGE, "how long the last finished checkpoint took");
+        VAL(NULL, p->ckpt_duration);
+        FAM("mend_checkpoints_total", MEND_METRIC_COUNTER, "checkpoints written");
+        VAL(NULL, p->ckpt_ok);
+        FAM("mend_checkpoint_failures_total", MEND_METRIC_COUNTER, "checkpoints that failed");
+        VAL(NULL, p->ckpt_failures);
+    }
+    return MEND_OK;
+}
+
+/* A checkpoint path is tried at start, before anything is opened for
+ * writing, by creating a file beside it -- where the writer puts its
+ * temporary file -- so a path that cannot be written stops the start
+ * (exit 1) rather than the first checkpoint an hour later. */
+static int checkpoint_probe(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "checkpoint path %s cannot be written: not a regular file", path);
+        return MEND_EIO;
+    }
+    char probe[MEND_CONFIG_PATH_MAX + 32];
+    int n = snprintf(probe, sizeof probe, "%s.probe-%ld", path, (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof probe) {
+        snprintf(err, errlen, "checkpoint path %s: too long", path);
+        return MEND_EINVAL;
+    }
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "checkpoint path %s cannot be written: %s", path, strerror(errno));
+        return MEND_EIO;
+    }
+    close(fd);
+    unlink(probe);
+    return MEND_OK;
+}
+
 int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
 {
     struct pipe p;
@@ -415,37 +670,27 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     p.po = po;
     p.cfg = cfg;
     p.next_ckpt = cfg->checkpoint_path[0] ? INT64_MIN : INT64_MAX;
+    p.started_ns = realtime_ns();
     int rc, code = MEND_EXIT_OK;
-    char err[512] = "";
+    char err[MEND_CONFIG_PATH_MAX + 512] = ""; /* messages name paths */
 
-    struct mend_outputs_conf ocf;
-    mend_outputs_conf_defaults(&ocf);
-    struct mend_output_report orep = {on_output_report, &p};
-    if (mend_outputs_new(&ocf, &orep, &p.outs) != MEND_OK) {
-        code = MEND_EXIT_RUNTIME;
-        goto out;
-    }
-    struct mend_output_jsonl_conf jcf = {.path = cfg->incidents_output, .fd = -1};
-    if (mend_outputs_add(p.outs, &mend_output_jsonl_ops, &jcf, NULL, err, sizeof err) != MEND_OK) {
+    /* Order: everything that can be refused -- the metrics address, the
+     * checkpoint path, the engine's options, the checkpoint's contents,
+     * the inputs, the listeners -- comes first; only then are the
+     * outputs opened for writing, so a typo anywhere on the command line
+     * leaves every output file as it was. */
+    int serve_metrics = po->live && cfg->metrics.listen[0];
+    if (serve_metrics && mend_metrics_listen_check(cfg->metrics.listen, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend: %s\n", err);
-        code = MEND_EXIT_RUNTIME;
-        goto out;
+        return MEND_EXIT_USAGE;
     }
-    if (po->table) {
-        struct mend_output_table_conf tcf = {.out = stdout, .max_rows = 0};
-        if (mend_outputs_add(p.outs, &mend_output_table_ops, &tcf, NULL, err, sizeof err) != MEND_OK) {
-            fprintf(stderr, "mend: %s\n", err);
-            code = MEND_EXIT_RUNTIME;
-            goto out;
-        }
-    }
-    if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
-        code = MEND_EXIT_RUNTIME;
-        goto out;
+    if (cfg->checkpoint_path[0] && checkpoint_probe(cfg->checkpoint_path, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend: %s\n", err);
+        return MEND_EXIT_RUNTIME;
     }
     struct mend_incident_out iout = {on_incident, &p};
     struct mend_score_out sout = {on_score, &p};
-    rc = mend_engine_new(&cfg->engine, &iout, p.score_f ? &sout : NULL, &p.eng);
+    rc = mend_engine_new(&cfg->engine, &iout, po->scores_path ? &sout : NULL, &p.eng);
     if (rc != MEND_OK) {
         fprintf(stderr, "mend: cannot start the engine: %s\n", mend_strerror(rc));
         code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
@@ -468,7 +713,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         }
     }
 
-    if (cfg->checkpoint_path[0]) {
+    if (cfg->checkpoint_path[0] && po->discard_checkpoint) {
+        if (!po->quiet)
+            fprintf(stderr, "mend: --discard-checkpoint: starting fresh; %s is replaced at the next checkpoint\n",
+                    cfg->checkpoint_path);
+    } else if (cfg->checkpoint_path[0]) {
         rc = mend_engine_restore(p.eng, cfg->checkpoint_path, err, sizeof err);
         if (rc != MEND_OK && rc != MEND_ENOTFOUND) {
             fprintf(stderr, "mend: %s\n", err);
@@ -483,7 +732,9 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
      * run: timers on the clock */
     if ((rc = mend_loop_new(po->live ? MEND_CLOCK_MONOTONIC : MEND_CLOCK_EVENT, &p.loop)) != MEND_OK ||
         (rc = mend_loop_signal(p.loop, SIGTERM, on_stop_signal, &p)) != MEND_OK ||
-        (rc = mend_loop_signal(p.loop, SIGINT, on_stop_signal, &p)) != MEND_OK) {
+        (rc = mend_loop_signal(p.loop, SIGINT, on_stop_signal, &p)) != MEND_OK ||
+        (rc = mend_loop_signal(p.loop, SIGHUP, on_hup_signal, &p)) != MEND_OK ||
+        (rc = pipeline_on_hup(&p, reopen_scores, &p)) != MEND_OK) {
         fprintf(stderr, "mend: cannot set up the event loop: %s\n", mend_strerror(rc));
         code = MEND_EXIT_RUNTIME;
         goto out;
@@ -545,6 +796,47 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             code = MEND_EXIT_RUNTIME;
             goto out;
         }
+    }
+    if (serve_metrics) {
+        if ((rc = mend_metrics_server_new(&cfg->metrics, p.loop, &p.metrics, err, sizeof err)) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err[0] ? err : mend_strerror(rc));
+            code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+            goto out;
+        }
+        /* the scraper (and later modules) add theirs with mend_metrics_register */
+        if (mend_metrics_register(p.metrics, pipe_collect, &p) != MEND_OK) {
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+        fprintf(stderr, "mend: metrics on http://%s/metrics (port %d)\n", cfg->metrics.listen,
+                mend_metrics_server_port(p.metrics));
+    }
+
+    /* everything checked: now the outputs */
+    struct mend_outputs_conf ocf;
+    mend_outputs_conf_defaults(&ocf);
+    struct mend_output_report orep = {on_output_report, &p};
+    if (mend_outputs_new(&ocf, &orep, &p.outs) != MEND_OK) {
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    struct mend_output_jsonl_conf jcf = {.path = cfg->incidents_output, .fd = -1};
+    if (mend_outputs_add(p.outs, &mend_output_jsonl_ops, &jcf, NULL, err, sizeof err) != MEND_OK) {
+        fprintf(stderr, "mend: %s\n", err);
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    if (po->table) {
+        struct mend_output_table_conf tcf = {.out = stdout, .max_rows = 0};
+        if (mend_outputs_add(p.outs, &mend_output_table_ops, &tcf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+    }
+    if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
+        code = MEND_EXIT_RUNTIME;
+        goto out;
     }
     p.progress = po->progress < 0 ? isatty(STDERR_FILENO) && !po->live : po->progress;
 
@@ -624,6 +916,7 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;
 out:
+    mend_metrics_server_free(p.metrics);
     mend_inputs_free(p.in);
     mend_loop_free(p.loop);
     checkpoint_reap(&p, 1);

@@ -23,6 +23,7 @@ struct pipeline_opts {
     int progress;                /* -1 auto (stderr is a terminal), 0 off, 1 on */
     int table;                   /* print an incident table at the end */
     int live;                    /* run: stamp untimed points with the clock */
+    int discard_checkpoint;      /* --discard-checkpoint: never restore, start fresh */
     char **inputs;
     int n_inputs;
 };

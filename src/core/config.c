@@ -178,6 +178,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "counters", .type = MEND_CT_MAP, .off = F(engine), .sub = &mend_engine_rate_conf_map},
     {.key = "scrape", .type = MEND_CT_MAP, .off = F(scrape), .sub = &mend_scrape_conf_map},
     {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
+    {.key = "metrics", .type = MEND_CT_MAP, .off = F(metrics), .sub = &mend_metrics_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -212,6 +213,7 @@ void mend_config_defaults(struct mend_config *c)
     c->max_conns = 1024;
     c->idle_timeout_ns = 300LL * 1000000000LL;
     c->accept_pause_ns = 200LL * 1000000LL;
+    mend_metrics_conf_defaults(&c->metrics);
     finish(c);
 }
 

@@ -73,7 +73,7 @@ int mend_conf_parse_duration(const char *s, int64_t *ns)
     static const struct {
         const char *unit;
         double ns;
-    } units[] = {{"", 1e9}, {"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1},
+    } units[] = {{"s", 1e9}, {"ms", 1e6}, {"us", 1e3}, {"ns", 1},
                  {"m", 60e9}, {"h", 3600e9}, {"d", 86400e9}};
     size_t len = strlen(s), num = len;
     while (num > 0 && ((s[num - 1] >= 'a' && s[num - 1] <= 'z') ||
@@ -84,6 +84,11 @@ int mend_conf_parse_duration(const char *s, int64_t *ns)
         if (!strcmp(s + num, units[i].unit))
             mult = units[i].ns;
     double v;
+    /* A bare number is refused: "10" read as seconds by one reader and as
+     * minutes by the next is how a 10-minute window became 10 seconds.
+     * Zero is the same in every unit, so a bare 0 stays accepted. */
+    if (num == len && !strcmp(s, "0"))
+        mult = 1;
     if (mult < 0 || mend_parse_f64(s, num, 0, &v) != MEND_OK || v < 0)
         return MEND_EINVAL;
     if (v * mult > 9e18)
@@ -172,10 +177,16 @@ static int bad_value(const struct mend_conf_entry *e, const char *key, const cha
         snprintf(what, sizeof what, "is not a whole number in [%.0f, %.0f]", e->min, e->max);
         break;
     case MEND_CT_F64: snprintf(what, sizeof what, "is not a number in [%g, %g]", e->min, e->max); break;
-    case MEND_CT_DUR:
-        snprintf(what, sizeof what,
-                 "is not a duration (like 250ms, 10s, 5m, 2h, 1d) in [%gs, %gs]", e->min, e->max);
+    case MEND_CT_DUR: {
+        double num;
+        if (mend_parse_f64(v, strlen(v), 0, &num) == MEND_OK)
+            snprintf(what, sizeof what,
+                     "is a bare number: a duration needs a unit (ns, us, ms, s, m, h, d), like 30s or 10m");
+        else
+            snprintf(what, sizeof what,
+                     "is not a duration (like 250ms, 10s, 5m, 2h, 1d) in [%gs, %gs]", e->min, e->max);
         break;
+    }
     case MEND_CT_STR:
         mend_set_err(err, errlen, "%s: value longer than %zu bytes", key, e->size - 1);
         return MEND_EINVAL;
@@ -831,8 +842,35 @@ static int walk_value(struct walker *w, const struct mend_conf_entry *e, char *b
     return rc;
 }
 
+/* The keys already set in one YAML mapping: a second `detect:` section or a
+ * repeated key is an error, never a silent "last one wins" (libyaml
+ * reports duplicates as ordinary events). Capped: a mapping holds at most
+ * one entry per option of its map, so more than SEEN_MAX distinct keys
+ * means unknown ones, which fail anyway. */
+#define SEEN_MAX 256
+struct seen_keys {
+    const struct mend_conf_entry *e[SEEN_MAX];
+    const char *base[SEEN_MAX];
+    size_t line[SEEN_MAX];
+    size_t n;
+};
+
+static int walk_map_body(struct walker *w, const struct mend_conf_map *m, char *base, const char *prefix,
+                         int top, struct seen_keys *seen);
+
 static int walk_map(struct walker *w, const struct mend_conf_map *m, char *base, const char *prefix,
                     int top)
+{
+    struct seen_keys *seen = calloc(1, sizeof *seen);
+    if (!seen)
+        return MEND_ENOMEM;
+    int rc = walk_map_body(w, m, base, prefix, top, seen);
+    free(seen);
+    return rc;
+}
+
+static int walk_map_body(struct walker *w, const struct mend_conf_map *m, char *base, const char *prefix,
+                         int top, struct seen_keys *seen)
 {
     char msg[MSG_MAX];
     for (;;) {
@@ -868,6 +906,22 @@ static int walk_map(struct walker *w, const struct mend_conf_map *m, char *base,
         const struct mend_conf_entry *e = find(m, scalar(&ev), ev.data.scalar.length, &b);
         char key[KEY_MAX];
         join(key, sizeof key, prefix, scalar(&ev), ev.data.scalar.length);
+        if (e) {
+            for (size_t i = 0; i < seen->n; i++) {
+                if (seen->e[i] == e && seen->base[i] == b) {
+                    snprintf(msg, sizeof msg, "%s '%s' given twice (first at line %zu)",
+                             top ? "section" : "option", key, seen->line[i]);
+                    rc = fail_at(w, &ev, MEND_EINVAL, msg);
+                    yaml_event_delete(&ev);
+                    return rc;
+                }
+            }
+            if (seen->n < SEEN_MAX) {
+                seen->e[seen->n] = e;
+                seen->base[seen->n] = b;
+                seen->line[seen->n++] = ev.start_mark.line + 1;
+            }
+        }
         yaml_event_delete(&ev);
         if ((rc = next(w, &ev)) != MEND_OK)
             return rc;

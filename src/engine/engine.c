@@ -822,3 +822,8 @@ void mend_engine_stats(const struct mend_engine *e, struct mend_engine_stats *st
     st->watermark = e->watermark;
     st->memory = mend_registry_memory(e->reg) + e->ent_bytes;
 }
+
+void mend_engine_incident_stats(const struct mend_engine *e, struct mend_incident_stats *st)
+{
+    mend_incidents_stats(e->inc, st);
+}

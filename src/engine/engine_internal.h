@@ -93,6 +93,10 @@ struct mend_engine {
     size_t rate_cap;
     struct rate_pattern pat[RATE_MAX_PATTERNS];
     uint32_t n_pat;
+    /* Why the last restore refused the checkpoint as written under another
+     * configuration, naming the option ("" = not that); read by restore's
+     * message so the user knows which setting to put back. */
+    char restore_why[192];
 };
 
 int64_t engine_sat_add(int64_t a, int64_t b);

@@ -24,6 +24,7 @@
  * engine (load is only into a fresh engine, discarded on error). */
 #include "engine_internal.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,20 +108,44 @@ static int save_engine(const struct mend_engine *e, struct mend_wbuf *w)
 
 static int load_engine(struct mend_engine *e, struct mend_rbuf *r)
 {
-    if (mend_rbuf_u64(r) != e->blob_size || mend_rbuf_u32(r) != e->conf.series.ring_cap)
-        return r->failed ? MEND_ECORRUPT : MEND_EVERSION;
+    uint64_t blob = mend_rbuf_u64(r);
+    uint32_t ring = mend_rbuf_u32(r);
+    if (r->failed)
+        return MEND_ECORRUPT;
+    /* Each mismatch names the option that causes it, so the message says
+     * what to put back (or to start fresh with --discard-checkpoint). */
+    if (ring != e->conf.series.ring_cap) {
+        snprintf(e->restore_why, sizeof e->restore_why,
+                 "series.ring is %u now but %u in the checkpoint", e->conf.series.ring_cap, ring);
+        return MEND_EVERSION;
+    }
+    if (blob != e->blob_size) {
+        snprintf(e->restore_why, sizeof e->restore_why,
+                 "the detectors (detect.*) differ: per-series state is %zu bytes now but %" PRIu64
+                 " in the checkpoint",
+                 e->blob_size, blob);
+        return MEND_EVERSION;
+    }
     uint32_t nk = mend_rbuf_u32(r);
     if (r->failed)
         return MEND_ECORRUPT;
-    if (nk != e->n_kinds)
+    if (nk != e->n_kinds) {
+        snprintf(e->restore_why, sizeof e->restore_why,
+                 "the entity models differ (multivariate.enabled and model kinds): %u now but %u in the checkpoint",
+                 e->n_kinds, nk);
         return MEND_EVERSION;
+    }
     for (uint32_t k = 0; k < nk; k++) {
         char name[64];
         size_t len;
         if (get_bytes32(r, name, sizeof name, &len) != MEND_OK)
             return MEND_ECORRUPT;
-        if (len != strlen(e->kinds[k].ops->name) || memcmp(name, e->kinds[k].ops->name, len))
+        if (len != strlen(e->kinds[k].ops->name) || memcmp(name, e->kinds[k].ops->name, len)) {
+            snprintf(e->restore_why, sizeof e->restore_why,
+                     "entity model %u is '%s' now but '%.*s' in the checkpoint (multivariate.*, model kinds)",
+                     k, e->kinds[k].ops->name, (int)len, name);
             return MEND_EVERSION;
+        }
     }
     e->watermark = mend_rbuf_i64(r);
     e->next_tick = mend_rbuf_i64(r);
@@ -708,14 +733,16 @@ int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size
                 return rc;
             }
         } else {
-            what = rc == MEND_EVERSION ? "the configuration differs (ring size, detectors or models)"
-                                       : "damaged";
+            what = rc != MEND_EVERSION ? "damaged"
+                   : e->restore_why[0] ? e->restore_why
+                                       : "the configuration differs (series.ring, detect.*, multivariate.*)";
         }
     }
     mend_state_read_close(sr);
     if (rc != MEND_OK)
         snprintf(err, errlen,
-                 "%s: checkpoint not usable: %s (%s); move it away to start fresh",
+                 "%s: checkpoint not usable: %s (%s); put the option back, or start fresh with "
+                 "--discard-checkpoint",
                  path, what, mend_strerror(rc));
     return rc;
 }

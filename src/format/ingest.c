@@ -37,11 +37,11 @@
  * look like a CSV header), then line protocol, then CSV. The enum values
  * of ingest.h index by_enum. */
 static const struct mend_format_ops *const registry[] = {
-    &mend_format_prom, &mend_format_lp, &mend_format_csv,
+    &mend_format_prom, &mend_format_lp, &mend_format_csv, &mend_format_csvlong,
 };
 static const struct mend_format_ops *const by_enum[] = {
     [MEND_FMT_LP] = &mend_format_lp, [MEND_FMT_PROM] = &mend_format_prom,
-    [MEND_FMT_CSV] = &mend_format_csv,
+    [MEND_FMT_CSV] = &mend_format_csv, [MEND_FMT_CSV_LONG] = &mend_format_csvlong,
 };
 #define NREG (sizeof registry / sizeof registry[0])
 

@@ -1,5 +1,5 @@
-/* ingest_csv.c -- CSV with a header line, the "csv" format plug-in, one
- * line at a time.
+/* ingest_csv.c -- CSV with a header line, the "csv" (wide) and "csvlong"
+ * (long) format plug-ins, one line at a time.
  *
  * The first non-blank line is the header. When its first column is named
  * "timestamp" or "time" (any case) that column holds the time (ISO-8601 or
@@ -9,7 +9,18 @@
  * text. Unlike LP, CSV cells are independent: an empty cell is a missing
  * value (skipped silently) and a bad cell is reported by line:col and column
  * name while the row's other cells are still emitted. Quoted cells ("a,b",
- * "say ""hi""") are accepted; a quote cannot span lines. */
+ * "say ""hi""") are accepted; a quote cannot span lines.
+ *
+ * A header is required: a first line made only of numbers (and a time) is
+ * data, and is reported as "no header" rather than read as column names
+ * called "1" and "2"; every row after it is reported too (counted).
+ *
+ * The long shape ("csvlong", `--format csvlong`) has one sample per row:
+ *   timestamp,TAG...,metric,value
+ * The header's first column is time/timestamp, the last two are metric (or
+ * name) and value, and the columns between are tags: the series key is
+ * "METRIC,TAG=VALUE,..." (tags in header order, empty ones left out), and
+ * the tag named like input.entity_tag names the entity. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +38,11 @@ struct mend_csv_col {
 /* One parser's CSV state: the header, sized from the caps at init. */
 struct csv_state {
     int have_header;
+    int no_header;        /* the first line was data: every row is refused */
+    int long_fmt;         /* csvlong: timestamp,tags...,metric,value */
+    int entity_col;       /* long: the tag column naming the entity, -1 = none */
+    char *key;            /* long: the key being built, max_key bytes */
+    struct cell *cells;   /* long: one row's cells, MEND_INGEST_MAX_COLUMNS */
     int time_col;         /* first column is the time */
     size_t ncols;
     uint64_t row;
@@ -172,7 +188,135 @@ static int parse_header(struct mend_parser *p, struct csv_state *cs, const char 
     }
     if (r < 0)
         mend_format_error(p, sink, (size_t)(bad - s + 1), "malformed quoted header cell");
+    /* A header of numbers is a file without one: its first data row. */
+    size_t numeric = 0, named = 0;
+    for (size_t j = 0; j < cs->ncols; j++) {
+        const struct mend_csv_col *cc = &cs->cols[j];
+        double v;
+        int64_t t;
+        if (!cc->len)
+            continue;
+        named++;
+        if (mend_ingest_number(cs->names + cc->off, cc->len, &v) == MEND_OK ||
+            (j == 0 && mend_time_parse_any(cs->names + cc->off, cc->len, &t) == MEND_OK))
+            numeric++;
+    }
+    if (named && numeric == named) {
+        cs->no_header = 1;
+        mend_format_error(p, sink, 1,
+                          "CSV without a header: the first line is data, not column names; "
+                          "add a header line such as timestamp,cpu,mem (see --help for the CSV shapes)");
+        return MEND_OK;
+    }
+    if (cs->long_fmt) {
+        const struct mend_csv_col *last = &cs->cols[cs->ncols > 0 ? cs->ncols - 1 : 0],
+                                  *met = &cs->cols[cs->ncols > 1 ? cs->ncols - 2 : 0];
+        if (cs->ncols < 3 || !cs->time_col || last->len != 5 || strncasecmp(cs->names + last->off, "value", 5) ||
+            !((met->len == 6 && !strncasecmp(cs->names + met->off, "metric", 6)) ||
+              (met->len == 4 && !strncasecmp(cs->names + met->off, "name", 4)))) {
+            cs->no_header = 1;
+            mend_format_error(p, sink, 1,
+                              "long CSV needs the header timestamp,TAG...,metric,value "
+                              "(time first, metric or name, then value last)");
+            return MEND_OK;
+        }
+        cs->entity_col = -1;
+        const char *et = p->o.entity_tag;
+        for (size_t j = 1; et && j + 2 < cs->ncols; j++)
+            if (cs->cols[j].len == strlen(et) && !memcmp(cs->names + cs->cols[j].off, et, cs->cols[j].len))
+                cs->entity_col = (int)j;
+    }
     return MEND_OK;
+}
+
+static int nonfinite_word(const char *s, size_t n, double *v);
+
+/* One row of the long shape: time, tags, metric, value -> one sample. */
+static int long_row(struct mend_parser *p, struct csv_state *cs, const char *s, const char *end,
+                    const struct mend_sink *sink)
+{
+    struct mend_point pt;
+    memset(&pt, 0, sizeof pt);
+    pt.has_time = 1;
+    const char *c = s, *bad = NULL;
+    int first = 1, r;
+    struct cell cl, *cells = cs->cells;
+    size_t j = 0;
+    while ((r = next_cell(&c, end, &first, &cl, &bad)) == 1) {
+        if (j >= cs->ncols) {
+            if (cl.n) {
+                mend_format_error(p, sink, (size_t)(cl.at - s + 1), "more cells than header columns");
+                return MEND_OK;
+            }
+            continue;
+        }
+        cells[j++] = cl;
+    }
+    if (r < 0) {
+        mend_format_error(p, sink, (size_t)(bad - s + 1), "malformed quoted cell");
+        return MEND_OK;
+    }
+    if (j < cs->ncols) {
+        mend_format_error(p, sink, (size_t)(c - s + 1), "fewer cells than header columns; row skipped");
+        return MEND_OK;
+    }
+    int rc = cells[0].n && !cells[0].quoted_pairs ? mend_time_parse_any(cells[0].s, cells[0].n, &pt.time_ns)
+                                                   : MEND_EPARSE;
+    if (rc) {
+        colname_error(p, cs, sink, (size_t)(cells[0].at - s + 1), "bad time", 0, "; row skipped");
+        return MEND_OK;
+    }
+    const struct cell *m = &cells[cs->ncols - 2], *v = &cells[cs->ncols - 1];
+    if (!m->n) {
+        colname_error(p, cs, sink, (size_t)(m->at - s + 1), "empty metric name", cs->ncols - 2, "; row skipped");
+        return MEND_OK;
+    }
+    if (!v->n)
+        return MEND_OK; /* a missing value, as in the wide shape */
+    rc = v->quoted_pairs ? MEND_EPARSE : mend_ingest_number(v->s, v->n, &pt.value);
+    if (rc == MEND_EPARSE && nonfinite_word(v->s, v->n, &pt.value))
+        rc = MEND_ERANGE;
+    if (rc == MEND_ERANGE && !p->o.keep_nonfinite) {
+        colname_error(p, cs, sink, (size_t)(v->at - s + 1), "non-finite or out-of-range value", cs->ncols - 1, "");
+        return MEND_OK;
+    }
+    if (rc == MEND_EPARSE) {
+        colname_error(p, cs, sink, (size_t)(v->at - s + 1), "bad number", cs->ncols - 1, "");
+        return MEND_OK;
+    }
+    /* key: METRIC,TAG=VALUE,... within max_key */
+    size_t k = 0, cap = p->o.max_key;
+    int over = m->n > cap;
+    if (!over) {
+        memcpy(cs->key, m->s, m->n);
+        k = m->n;
+    }
+    for (size_t t = 1; t + 2 < cs->ncols && !over; t++) {
+        const struct mend_csv_col *cc = &cs->cols[t];
+        if (!cells[t].n || cc->skip)
+            continue;
+        if (k + 2 + cc->len + cells[t].n > cap) {
+            over = 1;
+            break;
+        }
+        cs->key[k++] = ',';
+        memcpy(cs->key + k, cs->names + cc->off, cc->len);
+        k += cc->len;
+        cs->key[k++] = '=';
+        memcpy(cs->key + k, cells[t].s, cells[t].n);
+        k += cells[t].n;
+    }
+    if (over) {
+        mend_format_error(p, sink, 1, "series key longer than max_key; row skipped");
+        return MEND_OK;
+    }
+    pt.key = cs->key;
+    pt.key_len = k;
+    if (cs->entity_col > 0 && cells[cs->entity_col].n) {
+        pt.entity = cells[cs->entity_col].s;
+        pt.entity_len = cells[cs->entity_col].n;
+    }
+    return mend_format_emit(p, sink, &pt);
 }
 
 static int nonfinite_word(const char *s, size_t n, double *v)
@@ -208,6 +352,12 @@ static int csv_line(struct mend_parser *p, void *state, const char *s, size_t n,
         const char *h = (n >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3)) ? s + 3 : s;
         return parse_header(p, cs, h, end, sink, (size_t)(h - s));
     }
+    if (cs->no_header) {
+        mend_format_error(p, sink, 1, "row skipped: the CSV has no usable header (see line 1)");
+        return MEND_OK;
+    }
+    if (cs->long_fmt)
+        return long_row(p, cs, s, end, sink);
 
     struct mend_point pt;
     pt.kind = MEND_POINT_GAUGE;
@@ -282,14 +432,26 @@ static int csv_init(struct mend_parser *p, const struct mend_ingest_opts *o, voi
         return MEND_ENOMEM;
     cs->names = malloc(o->max_line + 1);
     cs->cols = malloc(MEND_INGEST_MAX_COLUMNS * sizeof *cs->cols);
-    if (!cs->names || !cs->cols) {
+    cs->key = malloc(o->max_key + 1);
+    cs->cells = malloc(MEND_INGEST_MAX_COLUMNS * sizeof *cs->cells);
+    if (!cs->names || !cs->cols || !cs->key || !cs->cells) {
         free(cs->names);
         free(cs->cols);
+        free(cs->key);
+        free(cs->cells);
         free(cs);
         return MEND_ENOMEM;
     }
     *state = cs;
     return MEND_OK;
+}
+
+static int csvlong_init(struct mend_parser *p, const struct mend_ingest_opts *o, void **state)
+{
+    int rc = csv_init(p, o, state);
+    if (rc == MEND_OK)
+        ((struct csv_state *)*state)->long_fmt = 1;
+    return rc;
 }
 
 static void csv_fini(void *state)
@@ -299,6 +461,8 @@ static void csv_fini(void *state)
         return;
     free(cs->names);
     free(cs->cols);
+    free(cs->key);
+    free(cs->cells);
     free(cs);
 }
 
@@ -323,6 +487,20 @@ const struct mend_format_ops mend_format_csv = {
     .line = csv_line,
     .flush = NULL,
     .guess = csv_guess,
+    .record_open = NULL,
+    .fini = csv_fini,
+};
+
+/* The long shape is never guessed: its header looks like any CSV's, and
+ * reading a wide file as long (or the reverse) gives wrong series. */
+const struct mend_format_ops mend_format_csvlong = {
+    .name = "csvlong",
+    .aliases = NULL, /* input.format holds 7 characters: "csvlong" only */
+    .exts = NULL,
+    .init = csvlong_init,
+    .line = csv_line,
+    .flush = NULL,
+    .guess = NULL,
     .record_open = NULL,
     .fini = csv_fini,
 };

@@ -102,5 +102,6 @@ static inline int mend_ingest_etag_rank(const struct mend_ingest_etags *et, cons
 extern const struct mend_format_ops mend_format_lp;
 extern const struct mend_format_ops mend_format_prom;
 extern const struct mend_format_ops mend_format_csv;
+extern const struct mend_format_ops mend_format_csvlong; /* timestamp,tags...,metric,value */
 
 #endif

@@ -346,6 +346,22 @@ int mend_inputs_shutdown(struct mend_inputs *s)
     return MEND_OK;
 }
 
+size_t mend_inputs_count(const struct mend_inputs *s)
+{
+    return s ? s->n_in : 0;
+}
+
+int mend_inputs_counts(const struct mend_inputs *s, size_t idx, const char **spec, uint64_t *bytes,
+                       uint64_t *lines)
+{
+    if (!s || idx >= s->n_in)
+        return MEND_ENOTFOUND;
+    *spec = s->in[idx]->spec;
+    *bytes = s->in[idx]->bytes;
+    *lines = s->in[idx]->lines;
+    return MEND_OK;
+}
+
 int mend_inputs_port(const struct mend_inputs *s, size_t idx, int *port)
 {
     size_t k = 0;

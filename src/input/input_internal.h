@@ -26,6 +26,7 @@ struct mend_input {
     int head_ok;               /* merge: head is the time of a queued sample */
     int64_t head;
     int direct;                /* merge fast path: the last input, unqueued */
+    uint64_t bytes, lines;     /* given to this input's streams (for /metrics) */
 };
 
 struct mend_inputs {

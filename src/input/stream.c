@@ -155,9 +155,14 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
     else if (st->flags & MEND_STREAM_LP)
         f = MEND_FMT_LP;
     else if (mend_format_guess(st->name, buf, len, &f) != MEND_OK) {
-        st->no_format = 1;
-        report(st, 1, 1, "cannot tell the input format from the name or content; pass --format lp|prom|csv");
-        return MEND_EINVAL;
+        /* Garbage (or a format mend cannot tell) is read as line protocol,
+         * mend's own format: every bad line is then reported and counted
+         * as malformed, and the good lines after it still count -- rather
+         * than one error that ends the whole input. */
+        report(st, 1, 1,
+               "cannot tell the input format from the name or content; reading it as line protocol "
+               "(pass --format lp|prom|csv|csvlong)");
+        f = MEND_FMT_LP;
     }
     struct mend_ingest_opts o = s->conf.ingest;
     if (st->flags & MEND_STREAM_OWN_LP)
@@ -248,6 +253,11 @@ int mend_stream_data(struct mend_stream *st, const char *buf, size_t len)
     if (!st || st->ended || len == 0)
         return MEND_OK;
     st->mid_line = buf[len - 1] != '\n';
+    /* per-input counts for /metrics: newlines are counted here, once per
+     * byte, whatever the format (a memchr pass: cheap next to parsing) */
+    st->in->bytes += len;
+    for (const char *p = buf, *end = buf + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        st->in->lines++;
     if (!st->queued)
         return feed(st, buf, len);
     /* merge: keep the chunk; mend_stream_peek parses it as asked */

@@ -17,6 +17,7 @@ struct jsonl {
     char *pending;   /* the unwritten rest of a line cut short */
     size_t pending_len, pending_off;
     int need_nl;     /* a cut line was abandoned: end it before the next one */
+    char *path;      /* own_fd: what to open again on reopen (SIGHUP) */
     char err[512];
 };
 
@@ -110,6 +111,12 @@ static int jsonl_open(const void *conf, void **inst, char *err, size_t errlen)
         }
         j->own_fd = 1;
         snprintf(j->name, sizeof j->name, "%s", c->path);
+        if (!(j->path = strdup(c->path))) {
+            close(j->fd);
+            free(j);
+            snprintf(err, errlen, "jsonl output: out of memory");
+            return MEND_ENOMEM;
+        }
     }
     *inst = j;
     return MEND_OK;
@@ -178,7 +185,26 @@ static void jsonl_close(void *inst)
     if (j->own_fd)
         close(j->fd);
     free(j->pending);
+    free(j->path);
     free(j);
+}
+
+/* The new file is opened before the old one is closed: on failure the
+ * output keeps writing where it did. A line cut short stays pending and
+ * goes to the new file, where it would have gone next anyway. */
+static int jsonl_reopen(void *inst, char *err, size_t errlen)
+{
+    struct jsonl *j = inst;
+    if (!j->own_fd)
+        return MEND_OK;
+    int fd = open(j->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot reopen %s (still writing to the old file): %s", j->path, strerror(errno));
+        return MEND_EIO;
+    }
+    close(j->fd);
+    j->fd = fd;
+    return MEND_OK;
 }
 
 static const char *jsonl_last_error(void *inst)
@@ -194,4 +220,5 @@ const struct mend_output_ops mend_output_jsonl_ops = {
     .flush = jsonl_flush,
     .close = jsonl_close,
     .last_error = jsonl_last_error,
+    .reopen = jsonl_reopen,
 };

@@ -353,3 +353,20 @@ int mend_outputs_stats(const struct mend_outputs *o, size_t index, struct mend_o
     *st = o->out[index].st;
     return MEND_OK;
 }
+
+int mend_outputs_reopen(struct mend_outputs *o, char *err, size_t errlen)
+{
+    int last = MEND_OK;
+    for (size_t i = 0; i < o->n; i++) {
+        struct output *out = &o->out[i];
+        if (!out->open || !out->ops->reopen)
+            continue;
+        char e[512] = "";
+        int rc = out->ops->reopen(out->inst, e, sizeof e);
+        if (rc != MEND_OK) {
+            snprintf(err, errlen, "output %s: %s", out->ops->name, e[0] ? e : mend_strerror(rc));
+            last = rc;
+        }
+    }
+    return last;
+}

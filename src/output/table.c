@@ -1,7 +1,12 @@
 /* table.c -- the end-of-run incident table of `mend replay --table` (see
  * output.h). It keeps one row per incident, updated by every change, and
- * prints them all when closed. The format is the one pipeline.c printed
- * before outputs were plug-ins. */
+ * prints them all when closed.
+ *
+ * Columns are sized to what they hold (times with fractions of a second,
+ * ids past 9999), counted in characters, not bytes (UTF-8 names), so they
+ * never shift; an entity longer than ENTITY_COLS or a signal longer than
+ * TOP_COLS characters is cut with "...". The status column shows the
+ * incident's last change in the JSON's own words: open, update, resolve. */
 #include "mend/output.h"
 
 #include <inttypes.h>
@@ -10,15 +15,17 @@
 #include <string.h>
 
 #define TABLE_DEFAULT_ROWS 100000u
+#define ENTITY_COLS 24
+#define TOP_COLS 80
 
 struct row {
     uint64_t id;
     char status[8];
-    char entity[64];
+    char entity[256];
     int64_t start, last;
     double max_score;
     uint32_t signals;
-    char top[160];
+    char top[512];
 };
 
 struct table {
@@ -87,7 +94,7 @@ static int table_incident(void *inst, const char *status, const struct mend_inci
         memset(r, 0, sizeof *r);
         r->id = inc->id;
     }
-    snprintf(r->status, sizeof r->status, "%s", !strcmp(status, "resolve") ? "closed" : "open");
+    copy_shown(r->status, sizeof r->status, status); /* the JSON's word: open, update, resolve */
     copy_shown(r->entity, sizeof r->entity, inc->entity && inc->entity[0] ? inc->entity : "-");
     r->start = inc->start_t;
     r->last = inc->last_t;
@@ -106,17 +113,87 @@ static int table_incident(void *inst, const char *status, const struct mend_inci
     return MEND_OK;
 }
 
+/* Characters (UTF-8 code points) in s. */
+static size_t chars(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* s cut to at most max characters, the cut marked with "..." (never inside
+ * a UTF-8 sequence), into dst. */
+static void ellipsize(char *dst, size_t dstlen, const char *s, size_t max)
+{
+    if (chars(s) <= max) {
+        snprintf(dst, dstlen, "%s", s);
+        return;
+    }
+    size_t keep = max - 3, n = 0, i = 0;
+    for (; s[i]; i++) {
+        if (((unsigned char)s[i] & 0xC0) != 0x80 && n++ == keep)
+            break;
+    }
+    snprintf(dst, dstlen, "%.*s...", (int)i, s);
+}
+
+/* s, then spaces up to width characters, then one space. */
+static void cell(FILE *f, const char *s, size_t width)
+{
+    fputs(s, f);
+    for (size_t n = chars(s); n < width; n++)
+        fputc(' ', f);
+    fputc(' ', f);
+}
+
 static void table_print(struct table *t)
 {
     FILE *f = t->out;
-    fprintf(f, "\n%-4s %-7s %-22s %-20s %-9s %-5s %s\n", "id", "status", "start (UTC)", "entity", "max score",
-            "sigs", "top signal");
+    static const char *const head[] = {"id", "status", "start (UTC)", "entity", "max score", "sigs"};
+    size_t w[6];
+    for (size_t k = 0; k < 6; k++)
+        w[k] = chars(head[k]);
+    if (w[0] < 3)
+        w[0] = 3;
+    if (w[1] < 7)
+        w[1] = 7;
+    if (w[2] < 21)
+        w[2] = 21;
+    if (w[3] < 20)
+        w[3] = 20;
+    char c[6][ENTITY_COLS * 4 + 64];
+    /* pass 1: widths */
     for (uint32_t i = 0; i < t->n; i++) {
         const struct row *r = &t->rows[i];
-        char ts[64];
-        mend_time_format(r->start, ts, sizeof ts);
-        fprintf(f, "%-4" PRIu64 " %-7s %-22s %-20.20s %-9.4f %-5u %.70s\n", r->id, r->status, ts, r->entity,
-                r->max_score, r->signals, r->top);
+        snprintf(c[0], sizeof c[0], "%" PRIu64, r->id);
+        snprintf(c[1], sizeof c[1], "%s", r->status);
+        mend_time_format(r->start, c[2], sizeof c[2]);
+        ellipsize(c[3], sizeof c[3], r->entity, ENTITY_COLS);
+        snprintf(c[4], sizeof c[4], "%.4f", r->max_score);
+        snprintf(c[5], sizeof c[5], "%u", r->signals);
+        for (size_t k = 0; k < 6; k++)
+            if (chars(c[k]) > w[k])
+                w[k] = chars(c[k]);
+    }
+    fputc('\n', f);
+    for (size_t k = 0; k < 6; k++)
+        cell(f, head[k], w[k]);
+    fputs("top signal\n", f);
+    /* pass 2: the rows */
+    for (uint32_t i = 0; i < t->n; i++) {
+        const struct row *r = &t->rows[i];
+        char top[TOP_COLS * 4 + 8];
+        snprintf(c[0], sizeof c[0], "%" PRIu64, r->id);
+        snprintf(c[1], sizeof c[1], "%s", r->status);
+        mend_time_format(r->start, c[2], sizeof c[2]);
+        ellipsize(c[3], sizeof c[3], r->entity, ENTITY_COLS);
+        snprintf(c[4], sizeof c[4], "%.4f", r->max_score);
+        snprintf(c[5], sizeof c[5], "%u", r->signals);
+        for (size_t k = 0; k < 6; k++)
+            cell(f, c[k], w[k]);
+        ellipsize(top, sizeof top, r->top, TOP_COLS);
+        fprintf(f, "%s\n", top);
     }
     if (!t->n)
         fprintf(f, "(no incidents)\n");

@@ -507,7 +507,7 @@ static int entity_get(struct mend_registry *r, const char *name, size_t len, uin
             return MEND_OK;
         }
     }
-    if (r->n_entities >= r->conf.max_entities) {
+    if (r->n_entities - 1 >= r->conf.max_entities) { /* entity 0 ("none") is not one of them */
         *capped = 1;
         return MEND_OK;
     }
