@@ -618,6 +618,20 @@ static int pipe_collect(void *ctx, struct mend_metrics_out *o)
     VAL(NULL, ins.errors);
     FAM("mend_sighup_total", MEND_METRIC_COUNTER, "SIGHUPs handled (outputs reopened)");
     VAL(NULL, p->hups);
+    if (mend_scrape_configured(&p->cfg->scrape)) {
+        const char *sk_failed[] = {"result", "failed", NULL}, *sk_body[] = {"result", "body_limit", NULL},
+                   *sk_samples[] = {"result", "sample_limit", NULL}, *sk_labels[] = {"result", "label_limit", NULL};
+        FAM("mend_scrapes_total", MEND_METRIC_COUNTER, "Prometheus scrapes done, successful or not");
+        VAL(NULL, ins.scrapes);
+        FAM("mend_scrape_problems_total", MEND_METRIC_COUNTER,
+            "scrapes that failed (no answer, an HTTP error) or were refused whole over a limit");
+        VAL(sk_failed, ins.scrape_failed);
+        VAL(sk_body, ins.scrape_body_limit);
+        VAL(sk_samples, ins.scrape_sample_limit);
+        VAL(sk_labels, ins.scrape_label_limit);
+    }
+    FAM("mend_rate_resets_total", MEND_METRIC_COUNTER, "cumulative series that fell (restarts), not scored as anomalies");
+    VAL(NULL, st.rate_resets);
     if (p->cfg->checkpoint_path[0]) {
         double since = (double)(realtime_ns() - (p->ckpt_last_ok ? p->ckpt_last_ok : p->started_ns)) * 1e-9;
         FAM("mend_checkpoint_age_seconds", MEND_METRIC_GAUGE,
