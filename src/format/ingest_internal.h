@@ -82,5 +82,8 @@ int mend_ingest_first_line(const char *head, size_t len, const char **s, size_t 
 extern const struct mend_format_ops mend_format_lp;
 extern const struct mend_format_ops mend_format_prom;
 extern const struct mend_format_ops mend_format_csv;
+extern const struct mend_format_ops mend_format_syslog; /* fmt_logs.c */
+extern const struct mend_format_ops mend_format_json;
+extern const struct mend_format_ops mend_format_text;
 
 #endif
