@@ -70,6 +70,8 @@ struct mend_engine {
     char *held_keys;
     uint32_t n_held;
     size_t held_bytes;
+    struct mend_engine_section extra[MEND_ENGINE_MAX_SECTIONS]; /* mend_engine_add_section */
+    uint32_t n_extra;
 };
 
 int64_t engine_sat_add(int64_t a, int64_t b);

@@ -148,7 +148,7 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
         f = MEND_FMT_LP;
     else if (mend_format_guess(st->name, buf, len, &f) != MEND_OK) {
         st->no_format = 1;
-        report(st, 1, 1, "cannot tell the input format from the name or content; pass --format lp|prom|csv");
+        report(st, 1, 1, "cannot tell the input format from the name or content; pass --format lp|prom|csv|syslog|json|text");
         return MEND_EINVAL;
     }
     return mend_parser_new(f, &s->conf.ingest, &st->parser);
