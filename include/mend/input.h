@@ -3,7 +3,8 @@
  * event loop (loop.h).
  *
  * Kinds: files and stdin ("file"), TCP listeners and their connections
- * ("tcp"), UDP listeners ("udp"); more (Prometheus scrape, syslog, pcap,
+ * ("tcp"), UDP listeners ("udp"); the same listeners speak syslog as
+ * "syslog+tcp://HOST:PORT" and "syslog+udp://HOST:PORT"; more (Prometheus scrape, syslog, pcap,
  * Redis, NATS) plug in with mend_inputs_register() the same way. The set and
  * its host never switch on kinds: a spec goes to the first kind that claims
  * it, and everything after that goes through the ops table.
@@ -207,6 +208,9 @@ void mend_input_set_port(struct mend_input *in, int port);
 #define MEND_STREAM_EOF_ENDS_LINE 1u /* the end of the stream ends its last line (files, pipes);
                                         without it an unfinished last line is truncated */
 #define MEND_STREAM_LP 2u            /* speaks line protocol unless input.format says otherwise */
+#define MEND_STREAM_SYSLOG 4u        /* syslog (whatever input.format says), framed per RFC 6587
+                                        (octet counting or newlines, told per stream; logs.h) */
+#define MEND_STREAM_DGRAM 8u         /* with MEND_STREAM_SYSLOG: one message per mend_stream_data */
 
 /* Opens a stream named name (copied). In merge mode an input has one stream,
  * whose samples are queued for peek_time. Returns 0, MEND_ECAP (stream cap;

@@ -172,7 +172,7 @@ int mend_inputs_add(struct mend_inputs *s, const char *spec, char *err, size_t e
         if (s->kinds[i]->claims(spec))
             ops = s->kinds[i];
     if (!ops) {
-        seterr(err, errlen, "%s: unknown scheme (expected a path, -, tcp:// or udp://)", spec);
+        seterr(err, errlen, "%s: unknown scheme (expected a path, -, tcp://, udp://, syslog+tcp:// or syslog+udp://)", spec);
         return MEND_EINVAL;
     }
     if (s->conf.merge && !ops->peek_time) {

@@ -12,6 +12,8 @@
  * file completes it, a disconnect cuts it (counted as truncated, dropped). */
 #include "input_internal.h"
 
+#include "mend/logs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +39,7 @@ struct mend_stream {
     uint64_t errors;
     int ended, finished;       /* no more bytes; parser finished */
     int mid_line;              /* the last byte seen was not a newline */
+    struct mend_syslog_frame *frame; /* MEND_STREAM_SYSLOG: RFC 6587 framing before the parser */
     /* merge mode */
     int queued;
     char *pend;
@@ -142,7 +145,9 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
     enum mend_format f;
     if (st->parser || st->no_format)
         return MEND_OK;
-    if (s->fmt_given)
+    if (st->flags & MEND_STREAM_SYSLOG)
+        f = MEND_FMT_SYSLOG; /* the scheme said so */
+    else if (s->fmt_given)
         f = s->fmt;
     else if (st->flags & MEND_STREAM_LP)
         f = MEND_FMT_LP;
@@ -220,6 +225,14 @@ int mend_stream_open(struct mend_input *in, const char *name, unsigned flags, st
     }
     st->in = in;
     st->flags = flags;
+    if (flags & MEND_STREAM_SYSLOG) {
+        if (!(st->frame = malloc(sizeof *st->frame))) {
+            free(st->name);
+            free(st);
+            return MEND_ENOMEM;
+        }
+        mend_syslog_frame_init(st->frame, (flags & MEND_STREAM_DGRAM) != 0);
+    }
     if (s->conf.merge) {
         st->queued = 1; /* pend is allocated with the first bytes */
         in->mstream = st;
@@ -230,9 +243,25 @@ int mend_stream_open(struct mend_input *in, const char *name, unsigned flags, st
     return MEND_OK;
 }
 
+static int stream_bytes(struct mend_stream *st, const char *buf, size_t len);
+
+static int framed_bytes(void *ctx, const char *buf, size_t len)
+{
+    return stream_bytes(ctx, buf, len);
+}
+
 int mend_stream_data(struct mend_stream *st, const char *buf, size_t len)
 {
     if (!st || st->ended || len == 0)
+        return MEND_OK;
+    if (st->frame)
+        return mend_syslog_frame_feed(st->frame, buf, len, framed_bytes, st);
+    return stream_bytes(st, buf, len);
+}
+
+static int stream_bytes(struct mend_stream *st, const char *buf, size_t len)
+{
+    if (len == 0)
         return MEND_OK;
     st->mid_line = buf[len - 1] != '\n';
     if (!st->queued)
@@ -302,6 +331,7 @@ void mend_stream_free(struct mend_stream *st)
     free(st->pend);
     free(st->q);
     free(st->arena);
+    free(st->frame);
     free(st->name);
     free(st);
 }
