@@ -517,21 +517,23 @@ static int close_interval(struct mend_logsig *ls, struct lent *e, const char *et
     char val[24];
     int rc = MEND_OK, r;
     ls->st.intervals++;
-    if (e->messages || e->idle < idle || !idle) {
+    if (e->messages || e->idle < idle) {
         if ((r = emit1(ls, e, etag, NULL, NULL, "messages", t, (double)e->messages, emit, ctx)) < 0 && !rc)
             rc = r;
         if ((r = emit1(ls, e, etag, NULL, NULL, "new_templates", t, (double)e->created, emit, ctx)) < 0 && !rc)
             rc = r;
     }
-    e->idle = e->messages ? 0 : e->idle + 1;
+    e->idle = e->messages ? 0 : (e->idle < idle ? e->idle + 1 : idle); /* saturates */
     for (int s = 0; s < 8; s++) {
         if (!e->sev_live[s])
             continue;
         if ((r = emit1(ls, e, etag, "severity", sev_names[s], "count", t, (double)e->sev[s], emit, ctx)) < 0 && !rc)
             rc = r;
         e->sev_idle[s] = e->sev[s] ? 0 : e->sev_idle[s] + 1;
-        if (e->sev_idle[s] >= idle)
+        if (e->sev_idle[s] >= idle) {
             e->sev_live[s] = 0;
+            e->sev_idle[s] = 0;
+        }
         e->sev[s] = 0;
     }
     uint32_t keep = 0;
@@ -783,7 +785,7 @@ static int load_body(struct mend_logsig *ls, struct mend_rbuf *r)
         e->messages = mend_rbuf_u64(r);
         e->created = mend_rbuf_u64(r);
         e->idle = mend_rbuf_u32(r);
-        if (e->idle > idle + 1 || e->created > e->messages)
+        if (e->idle > idle || e->created > e->messages)
             return MEND_ECORRUPT;
         for (int s = 0; s < 8; s++) {
             e->sev[s] = mend_rbuf_u64(r);
