@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +21,8 @@
 #include "ingest_collect.h"
 #include "mend/format.h"
 #include "mend/incident.h"
+#include "mend/input.h"
+#include "mend/loop.h"
 #include "mend/ingest.h"
 #include "mend/logs.h"
 #include "mend/logsig.h"
@@ -589,6 +594,119 @@ static void test_incident_annotation(void **state)
     free(c);
 }
 
+/* ---- syslog listeners: TCP (both framings, told per connection) and UDP ---- */
+
+struct live {
+    struct collect *c;
+    struct mend_logsig *ls;
+    size_t errors;
+};
+
+static int live_point(void *ctx, const struct mend_point *p)
+{
+    return collect_point(((struct live *)ctx)->c, p);
+}
+
+static void live_error(void *ctx, const char *stream, uint64_t nth, uint64_t line, uint32_t col,
+                       const char *why)
+{
+    (void)stream, (void)nth, (void)line, (void)col, (void)why;
+    ((struct live *)ctx)->errors++;
+}
+
+static void send_all(int fd, const char *s)
+{
+    assert_int_equal(send(fd, s, strlen(s), 0), (ssize_t)strlen(s));
+}
+
+static int connect_to(int type, int port)
+{
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, type, 0);
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Turns the loop until the context has counted n messages (about 2 s). */
+static void drive_until(struct mend_loop *loop, struct mend_inputs *in, struct mend_logsig *ls, uint64_t n)
+{
+    for (int i = 0; i < 400; i++) {
+        struct mend_logsig_stats st;
+        mend_logsig_stats(ls, &st);
+        if (st.messages >= n)
+            return;
+        assert_true(mend_inputs_step(in, 4096) >= 0);
+        assert_true(mend_loop_run_once(loop, 5) >= 0);
+    }
+    fail_msg("messages not reached");
+}
+
+static void test_syslog_listeners(void **state)
+{
+    (void)state;
+    struct live lv = {calloc(1, sizeof(struct collect)), ctx_new(60, 0), 0};
+    struct mend_loop *loop;
+    struct mend_inputs *in;
+    struct mend_input_conf conf;
+    assert_int_equal(mend_loop_new(MEND_CLOCK_MONOTONIC, &loop), 0);
+    mend_input_conf_defaults(&conf);
+    conf.format = "lp"; /* the syslog+ scheme wins over input.format */
+    conf.ingest.logs = lv.ls;
+    struct mend_input_host h = {live_point, live_error, &lv};
+    assert_int_equal(mend_inputs_new(&conf, loop, &h, &in), 0);
+    assert_int_equal(mend_inputs_add(in, "syslog+tcp://127.0.0.1:0", NULL, 0), 0);
+    assert_int_equal(mend_inputs_add(in, "syslog+udp://127.0.0.1:0", NULL, 0), 0);
+    int tport, uport;
+    assert_int_equal(mend_inputs_port(in, 0, &tport), 0);
+    assert_int_equal(mend_inputs_port(in, 1, &uport), 0);
+
+    /* octet counting, a frame cut across sends, an LF inside a message */
+    int t1 = connect_to(SOCK_STREAM, tport);
+    send_all(t1, "55 <14>1 2023-11-14T22:14:01Z a app - - - user 1 logged in");
+    send_all(t1, "55 <14>1 2023-11-14T22:14:02Z a app - - - user 2 logged");
+    send_all(t1, " in56 <11>1 2023-11-14T22:14:03Z a app - - - disk\nfull on sda1");
+    /* newline framing on another connection */
+    int t2 = connect_to(SOCK_STREAM, tport);
+    send_all(t2, "<14>1 2023-11-14T22:14:04Z a app - - - user 3 logged in\n"
+                 "<14>1 2023-11-14T22:14:05Z a app - - - user 4 ");
+    send_all(t2, "logged in\n");
+    /* UDP: one message per datagram, trailing LF and NUL dropped */
+    int u = connect_to(SOCK_DGRAM, uport);
+    send_all(u, "<14>1 2023-11-14T22:14:06Z a app - - - user 5 logged in\n");
+    assert_int_equal(send(u, "<14>1 2023-11-14T22:14:07Z a app - - - user 6 logged in\0", 57, 0), 57);
+    drive_until(loop, in, lv.ls, 7);
+    assert_int_equal(lv.c->len, 0);
+    /* the next interval's first message closes this one */
+    send_all(u, "<14>1 2023-11-14T22:15:00Z a app - - - user 7 logged in");
+    drive_until(loop, in, lv.ls, 8);
+    char want[512];
+    snprintf(want, sizeof want,
+             "logs,host=a messages|a|%lld|7\n"
+             "logs,host=a new_templates|a|%lld|2\n"
+             "logs,host=a,severity=err count|a|%lld|1\n"
+             "logs,host=a,severity=info count|a|%lld|6\n"
+             "logs,host=a,template=1 count|a|%lld|6\n"
+             "logs,host=a,template=2 count|a|%lld|1\n",
+             (T0 + 60) * S, (T0 + 60) * S, (T0 + 60) * S, (T0 + 60) * S, (T0 + 60) * S, (T0 + 60) * S);
+    assert_string_equal(lv.c->buf, want);
+    assert_int_equal(lv.errors, 0);
+    char t[512], e[512];
+    note_of(lv.ls, "logs,host=a,template=2 count", t, e);
+    assert_string_equal(e, "<11>1 2023-11-14T22:14:03Z a app - - - disk full on sda1");
+    close(t1);
+    close(t2);
+    close(u);
+    mend_inputs_free(in);
+    mend_loop_free(loop);
+    mend_logsig_free(lv.ls);
+    free(lv.c);
+}
+
 /* ---- mend replay split in two, state carried in the checkpoint --------------------- */
 
 static const char *mend_bin(void)
@@ -676,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_round_trip),
         cmocka_unit_test(test_incident_annotation),
         cmocka_unit_test(test_replay_split_checkpoint),
+        cmocka_unit_test(test_syslog_listeners),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -415,8 +415,8 @@ static const struct example *ex_find(const struct mend_logsig *ls, uint64_t id)
 /* Keeps text as the example of id (ids arrive rising). */
 static int ex_push(struct mend_logsig *ls, uint64_t id, const char *text, size_t len)
 {
-    if (!ls->ex_cap)
-        return MEND_OK;
+    if (!ls->ex_cap || (ls->ex_n && id <= ex_at(ls, ls->ex_n - 1)->id))
+        return MEND_OK; /* the ring stays sorted by id */
     if (!ls->ex && !(ls->ex = calloc(ls->ex_cap, sizeof *ls->ex)))
         return MEND_ENOMEM;
     if (len > ls->conf.max_example)
@@ -749,6 +749,8 @@ static int load_body(struct mend_logsig *ls, struct mend_rbuf *r)
     int rc = mend_tmpl_load(ls->miner, r);
     if (rc != MEND_OK)
         return rc;
+    struct mend_tmpl_stats ts;
+    mend_tmpl_get_stats(ls->miner, &ts);
     uint32_t nx = mend_rbuf_u32(r);
     if (r->failed || nx > ls->ex_cap || nx > mend_rbuf_remaining(r) / 12)
         return r->failed ? MEND_ECORRUPT : MEND_ECAP;
@@ -756,7 +758,9 @@ static int load_body(struct mend_logsig *ls, struct mend_rbuf *r)
     for (uint32_t i = 0; i < nx; i++) {
         uint64_t id = mend_rbuf_u64(r);
         uint32_t len = mend_rbuf_u32(r);
-        if (r->failed || id <= prev || len > ls->conf.max_example || len > mend_rbuf_remaining(r))
+        /* ids rise and were handed out by the miner (ids are 1..created) */
+        if (r->failed || id <= prev || id > ts.created || len > ls->conf.max_example ||
+            len > mend_rbuf_remaining(r))
             return MEND_ECORRUPT;
         char buf[65536];
         if (mend_rbuf_bytes(r, buf, len) != MEND_OK)
