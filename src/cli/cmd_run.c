@@ -14,7 +14,9 @@ static void help(FILE *f)
                "INPUT files or - (stdin) too, and writes incidents as JSON lines. Samples without\n"
                "a timestamp are stamped with the clock on arrival. While live input is silent,\n"
                "the clock moves event time on so that series that stop reporting are noticed.\n"
-               "SIGTERM or SIGINT: flush, write the checkpoint (if configured), exit 0.\n\n"
+               "SIGTERM or SIGINT: flush, write the checkpoint (if configured), exit 0.\n"
+               "An INPUT may also be a syslog listener: syslog+tcp://HOST:PORT (RFC 6587\n"
+               "octet counting or newline framing, told per connection) or syslog+udp://HOST:PORT.\n\n"
                "  --listen URL        add a listener (tcp://HOST:PORT or udp://HOST:PORT),\n"
                "                      repeatable, after those of input.listen\n");
     pipeline_help_common(f);
