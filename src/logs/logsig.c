@@ -568,18 +568,22 @@ static int64_t align(int64_t t, int64_t iv)
     return q * iv;
 }
 
-/* Closes e's intervals that end at or before now. */
+/* Closes e's intervals that end at or before now. Compared as now >=
+ * start + interval: start + interval cannot overflow (start is at most
+ * MEND_TIME_MAX_NS, the interval at most 7 days), now - start could. */
 static int advance(struct mend_logsig *ls, struct lent *e, int64_t now, const char *etag,
                    mend_logsig_emit_fn emit, void *ctx)
 {
     const int64_t iv = ls->conf.interval_ns;
     int rc = MEND_OK, r;
-    if (now - e->start < iv)
+    if (now > MEND_TIME_MAX_NS)
+        now = MEND_TIME_MAX_NS;
+    if (now < e->start + iv)
         return MEND_OK;
     if ((r = close_interval(ls, e, etag, emit, ctx)) < 0)
         rc = r;
     /* empty intervals in between: their zeros, while any series is live */
-    for (uint32_t k = 0; k < ls->conf.idle_intervals && now - e->start >= iv; k++) {
+    for (uint32_t k = 0; k < ls->conf.idle_intervals && now >= e->start + iv; k++) {
         int live = e->n || e->idle < ls->conf.idle_intervals;
         for (int s = 0; s < 8; s++)
             live |= e->sev_live[s];
@@ -588,7 +592,7 @@ static int advance(struct mend_logsig *ls, struct lent *e, int64_t now, const ch
         if ((r = close_interval(ls, e, etag, emit, ctx)) < 0 && !rc)
             rc = r;
     }
-    if (now - e->start >= iv)
+    if (now >= e->start + iv)
         e->start = align(now, iv);
     return rc;
 }
