@@ -31,7 +31,7 @@ for t in "$@"; do
     echo "fuzz $t seconds=$secs runs=${runs:-0} corpus=$c findings=$n"
     if [ "$n" -gt 0 ]; then
         found=1
-        grep -m3 -E "ERROR|runtime error|invariant broken" "$log" | sed 's/^/    /'
+        grep -m3 -E "runtime error|invariant broken|==[0-9]+==ERROR|^SUMMARY" "$log" | sed 's/^/    /'
     fi
 done
 exit $found

@@ -155,6 +155,80 @@ static void test_counts_by_hand(void **state)
     free(c);
 }
 
+/* ---- caps and configuration ----------------------------------------------------- */
+
+static void test_caps_and_conf(void **state)
+{
+    (void)state;
+    struct mend_logsig_conf c;
+    struct mend_logsig *ls;
+    char err[256];
+    mend_logsig_conf_defaults(&c);
+    c.interval_ns = 0;
+    assert_int_equal(mend_logsig_new(&c, &ls, err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "logs.interval"));
+    mend_logsig_conf_defaults(&c);
+    c.idle_intervals = 100;
+    assert_int_equal(mend_logsig_new(&c, &ls, err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "logs.max_per_entity"));
+    mend_logsig_conf_defaults(&c);
+    c.tmpl.sim = 2;
+    assert_int_equal(mend_logsig_new(&c, &ls, err, sizeof err), MEND_EINVAL);
+    assert_non_null(strstr(err, "logs.sim"));
+
+    mend_logsig_conf_defaults(&c);
+    c.interval_ns = 60 * S;
+    c.idle_intervals = 0;
+    c.max_entities = 2;
+    c.max_per_entity = 2;
+    assert_int_equal(mend_logsig_new(&c, &ls, NULL, 0), MEND_OK);
+    struct collect *col = calloc(1, sizeof *col);
+    const char *msgs[] = {"alpha one", "beta two three", "gamma four five six"};
+    for (int i = 0; i < 3; i++) {
+        struct mend_logmsg m = {msgs[i], strlen(msgs[i]), NULL, 0, "h", 1, T0 * S, 6};
+        assert_int_equal(mend_logsig_add(ls, &m, NULL, collect_point, col, NULL), MEND_OK);
+    }
+    /* a third entity: the one with the oldest interval (h, at T0) goes */
+    struct mend_logmsg m2 = {"x", 1, NULL, 0, "i", 1, (T0 + 60) * S, 6};
+    struct mend_logmsg m3 = {"x", 1, NULL, 0, "j", 1, (T0 + 120) * S, 6};
+    assert_int_equal(mend_logsig_add(ls, &m2, NULL, collect_point, col, NULL), MEND_OK);
+    assert_int_equal(mend_logsig_add(ls, &m3, NULL, collect_point, col, NULL), MEND_OK);
+    struct mend_logsig_stats st;
+    mend_logsig_stats(ls, &st);
+    assert_int_equal(st.other, 1);
+    assert_int_equal(st.entity_evicted, 1);
+    assert_int_equal(st.entities, 2);
+    assert_int_equal(col->len, 0); /* h was dropped with its open interval */
+    assert_int_equal(mend_logsig_flush(ls, (T0 + 600) * S, "svc", collect_point, col), MEND_OK);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "logs,svc=i messages|i|%lld|1\n"
+             "logs,svc=i new_templates|i|%lld|1\n"
+             "logs,severity=info,svc=i count|i|%lld|1\n"
+             "logs,svc=i,template=4 count|i|%lld|1\n"
+             "logs,svc=j messages|j|%lld|1\n"
+             "logs,svc=j new_templates|j|%lld|0\n"
+             "logs,severity=info,svc=j count|j|%lld|1\n"
+             "logs,svc=j,template=4 count|j|%lld|1\n",
+             (T0 + 120) * S, (T0 + 120) * S, (T0 + 120) * S, (T0 + 120) * S, (T0 + 180) * S,
+             (T0 + 180) * S, (T0 + 180) * S, (T0 + 180) * S);
+    assert_string_equal(col->buf, want);
+    /* template=other under the per-entity cap */
+    struct mend_logsig *ls2;
+    assert_int_equal(mend_logsig_new(&c, &ls2, NULL, 0), MEND_OK);
+    col->len = 0;
+    col->buf[0] = 0;
+    for (int i = 0; i < 3; i++) {
+        struct mend_logmsg m = {msgs[i], strlen(msgs[i]), NULL, 0, "h", 1, T0 * S, -1};
+        assert_int_equal(mend_logsig_add(ls2, &m, NULL, collect_point, col, NULL), MEND_OK);
+    }
+    assert_int_equal(mend_logsig_flush(ls2, (T0 + 60) * S, NULL, collect_point, col), MEND_OK);
+    assert_non_null(strstr(col->buf, "logs,host=h,template=other count|h|"));
+    mend_logsig_free(ls2);
+    mend_logsig_free(ls);
+    free(col);
+}
+
 /* ---- syslog: the RFC examples -------------------------------------------------- */
 
 static void test_rfc5424_examples(void **state)
@@ -786,6 +860,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_by_hand),
+        cmocka_unit_test(test_caps_and_conf),
         cmocka_unit_test(test_rfc5424_examples),
         cmocka_unit_test(test_syslog_app_entity_and_guess),
         cmocka_unit_test(test_json_fields),

@@ -52,7 +52,9 @@ struct mend_logsig_conf {
     int64_t interval_ns;       /* counting interval, default 60 s (>= 1 ms) */
     uint32_t idle_intervals;   /* empty intervals a series keeps reporting 0, default 10 (0..1000) */
     uint32_t max_entities;     /* default 10,000 */
-    uint32_t max_per_entity;   /* templates counted per entity, default 1,000 */
+    uint32_t max_per_entity;   /* templates counted per entity, default 1,000; (idle_intervals
+                                  + 1) x (max_per_entity + 11) <= 65536, the samples one
+                                  message may close, so they fit a replay's line queue */
     uint32_t max_example;      /* bytes kept of each template's example line, default 512 */
     int year;                  /* year of RFC 3164 timestamps (they carry none); 0 = the
                                   current UTC year when the context is made */

@@ -143,6 +143,11 @@ static int conf_check(const struct mend_logsig_conf *c, char *err, size_t errlen
         bad = "logs.max_example: 0 .. 65536";
     else if (c->year < 0 || c->year > 2261 || (c->year && c->year < 1678))
         bad = "logs.year: 0 (now) or 1678 .. 2261";
+    else if (((uint64_t)c->idle_intervals + 1) * ((uint64_t)c->max_per_entity + 11) > 65536)
+        /* one message closes at most idle_intervals + 1 intervals of its
+         * entity, each up to max_per_entity + 11 samples: they must fit the
+         * per-line sample queue of a replay (64 Ki samples) */
+        bad = "logs.idle_intervals, logs.max_per_entity: (idle_intervals + 1) x (max_per_entity + 11) must be <= 65536";
     if (bad) {
         if (err && errlen)
             snprintf(err, errlen, "%s", bad);
