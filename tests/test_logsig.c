@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ingest_collect.h"
+#include "mend/engine.h"
 #include "mend/format.h"
 #include "mend/incident.h"
 #include "mend/input.h"
@@ -587,6 +588,85 @@ static void test_checkpoint_round_trip(void **state)
     free(split);
 }
 
+/* ---- the engine's extra checkpoint sections ----------------------------------------- */
+
+static int ls_save(const void *ctx, struct mend_wbuf *w)
+{
+    return mend_logsig_save(ctx, w);
+}
+
+static int ls_load(void *ctx, struct mend_rbuf *r)
+{
+    return mend_logsig_load(ctx, r);
+}
+
+static struct mend_engine *engine_with(struct mend_logsig *ls, uint32_t tag, uint32_t version)
+{
+    struct mend_engine_conf ec;
+    struct mend_engine *e;
+    mend_engine_conf_defaults(&ec);
+    assert_int_equal(mend_engine_new(&ec, NULL, NULL, &e), MEND_OK);
+    if (ls) {
+        struct mend_engine_section sec = {tag, version, ls_save, ls_load, ls};
+        assert_int_equal(mend_engine_add_section(e, &sec), MEND_OK);
+        assert_int_equal(mend_engine_add_section(e, &sec), MEND_EINVAL); /* taken */
+    }
+    return e;
+}
+
+static void test_engine_section(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mend-logsig-ckpt-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    char err[512];
+    struct mend_logsig *a = ctx_new(60, 2);
+    struct mend_logmsg m = {"disk 3 failed", 13, NULL, 0, "h", 1, T0 * S, 3};
+    assert_int_equal(mend_logsig_add(a, &m, NULL, NULL, NULL, NULL), MEND_OK);
+    struct mend_engine *e = engine_with(a, MEND_LOGSIG_TAG, MEND_LOGSIG_VERSION);
+    struct mend_point p = {"cpu,host=h usage", 16, "h", 1, T0 * S, 1, 1.0};
+    assert_int_equal(mend_engine_point(e, &p), MEND_OK);
+    struct mend_engine_section zero = {0, 1, ls_save, ls_load, a};
+    assert_int_equal(mend_engine_add_section(e, &zero), MEND_EINVAL);
+    assert_int_equal(mend_engine_checkpoint(e, path, err, sizeof err), MEND_OK);
+    mend_engine_free(e);
+
+    /* restored with the section registered: the miner and counts come back */
+    struct mend_logsig *b = ctx_new(60, 2);
+    e = engine_with(b, MEND_LOGSIG_TAG, MEND_LOGSIG_VERSION);
+    assert_int_equal(mend_engine_restore(e, path, err, sizeof err), MEND_OK);
+    struct mend_tmpl_stats ts;
+    mend_tmpl_get_stats(mend_logsig_miner(b), &ts);
+    assert_int_equal(ts.created, 1);
+    struct mend_logsig_stats st;
+    mend_logsig_stats(b, &st);
+    assert_int_equal(st.entities, 1);
+    mend_engine_free(e);
+    /* without it registered: skipped, the engine still restores */
+    e = engine_with(NULL, 0, 0);
+    assert_int_equal(mend_engine_restore(e, path, err, sizeof err), MEND_OK);
+    mend_engine_free(e);
+    /* another version of the section: refused, named */
+    struct mend_logsig *c = ctx_new(60, 2);
+    e = engine_with(c, MEND_LOGSIG_TAG, MEND_LOGSIG_VERSION + 1);
+    assert_int_equal(mend_engine_restore(e, path, err, sizeof err), MEND_EVERSION);
+    assert_non_null(strstr(err, "another version"));
+    mend_engine_free(e);
+    /* another interval: the section's load refuses, the restore says so */
+    struct mend_logsig *d = ctx_new(30, 2);
+    e = engine_with(d, MEND_LOGSIG_TAG, MEND_LOGSIG_VERSION);
+    assert_int_equal(mend_engine_restore(e, path, err, sizeof err), MEND_EVERSION);
+    assert_non_null(strstr(err, "configuration differs"));
+    mend_engine_free(e);
+    unlink(path);
+    mend_logsig_free(a);
+    mend_logsig_free(b);
+    mend_logsig_free(c);
+    mend_logsig_free(d);
+}
+
 /* ---- incident annotation ------------------------------------------------------------ */
 
 struct cap {
@@ -868,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_framing),
         cmocka_unit_test(test_checkpoint_round_trip),
         cmocka_unit_test(test_incident_annotation),
+        cmocka_unit_test(test_engine_section),
         cmocka_unit_test(test_replay_split_checkpoint),
         cmocka_unit_test(test_syslog_listeners),
     };
