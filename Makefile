@@ -119,7 +119,8 @@ clean:
 # Fuzzing (tests/fuzz/README.md): every tests/fuzz/fuzz_NAME.c is a target.
 # `make test` replays each seed corpus through a plain build (replay.c);
 # `make fuzz FUZZ_SECONDS=N` builds the library and the targets with clang's
-# libFuzzer, ASan and UBSan in build-fuzz/ and runs each for N seconds.
+# libFuzzer, ASan and UBSan in build-fuzz/ and runs each for N seconds
+# (FUZZ_ONLY="a b" runs only those).
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' -DFUZZ_CORPUS='"tests/fuzz/corpus/$*"' \
@@ -129,6 +130,6 @@ fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
 	    WARN="-std=c11" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
 	    build-fuzz/libmend.a
-	@sh scripts/fuzz.sh $(FUZZ_SECONDS) "$(CPPFLAGS)" "$(LDLIBS)" $(FUZZ_NAMES)
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS) "$(CPPFLAGS)" "$(LDLIBS)" $(or $(FUZZ_ONLY),$(FUZZ_NAMES))
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
