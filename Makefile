@@ -12,6 +12,7 @@
 #   make eval-asd   score the ASD servers in ../shared/data/asd (or ASD_DIR=...)
 #   make eval-localise  rank suspects on ASD and PetShop (ASD_DIR=..., PETSHOP_DIR=...)
 #   make install    PREFIX=/usr DESTDIR=...: binary, man pages, completion, example config, systemd unit
+#   make fuzz       every libFuzzer target in tests/fuzz for FUZZ_SECONDS (default 60) each
 
 CC      ?= cc
 BUILD   ?= build
@@ -23,6 +24,7 @@ CFLAGS  += $(OPT) $(WARN) $(SAN)
 LDFLAGS += $(SAN)
 LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread -lcurl
 LDLIBS  += -lpcap
+LDLIBS  += -ljansson
 TESTLIBS = -lcmocka -ljansson
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -31,6 +33,9 @@ TEST_SRC = $(wildcard tests/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_NAMES  = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY = $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
 LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
 
@@ -77,8 +82,8 @@ $(BUILD)/.deps-ok: Makefile scripts/deps.sh
 
 # Tests run from the repository root so fixtures resolve as tests/fixtures/...
 # MEND_BIN lets tests that drive the CLI find the binary of this build.
-test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND)
-	@MEND_BIN=$(abspath $(MEND)) sh scripts/run-tests.sh $(TEST_BIN)
+test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND) $(FUZZ_REPLAY)
+	@MEND_BIN=$(abspath $(MEND)) sh scripts/run-tests.sh $(TEST_BIN) $(FUZZ_REPLAY)
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
@@ -121,6 +126,22 @@ install: $(MEND)
 	@sh scripts/install.sh $(MEND) "$(DESTDIR)" $(PREFIX) $(SYSCONFDIR)
 
 clean:
-	rm -rf build build-asan build-tsan bin
+	rm -rf build build-asan build-tsan build-fuzz bin
+
+# Fuzzing (tests/fuzz/README.md): every tests/fuzz/fuzz_NAME.c is a target.
+# `make test` replays each seed corpus through a plain build (replay.c);
+# `make fuzz FUZZ_SECONDS=N` builds the library and the targets with clang's
+# libFuzzer, ASan and UBSan in build-fuzz/ and runs each for N seconds
+# (FUZZ_ONLY="a b" runs only those).
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/fuzz -DFUZZ_NAME='"$*"' -DFUZZ_CORPUS='"tests/fuzz/corpus/$*"' \
+	    -o $@ tests/fuzz/fuzz_$*.c tests/fuzz/replay.c $(LIB) $(LDFLAGS) $(LDLIBS)
+.PHONY: fuzz
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT="-O1 -g -fno-omit-frame-pointer" \
+	    WARN="-std=c11" SAN="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+	    build-fuzz/libmend.a
+	@sh scripts/fuzz.sh $(FUZZ_SECONDS) "$(CPPFLAGS)" "$(LDLIBS)" $(or $(FUZZ_ONLY),$(FUZZ_NAMES))
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -1,7 +1,13 @@
 /* bench_logs.c -- the log figures of `make bench`.
  *
  *   bench_logs gen LINES > FILE   a log corpus with a realistic template mix
+ *   bench_logs gen-syslog LINES > FILE   the same messages as RFC 5424 syslog
+ *                                 lines (12 hosts, 6 apps, 20 lines a second)
  *   bench_logs run FILE           line splitting + template mining over FILE
+ *   bench_logs syslog FILE        the whole log path over a gen-syslog file:
+ *                                 RFC 6587 framing + syslog parsing + template
+ *                                 mining + per-interval counts (format.h,
+ *                                 logsig.h), as `mend replay` runs it
  *
  * gen writes LINES messages drawn from 48 event shapes (sshd, kernel, HTTP
  * access, a job scheduler, storage, a JVM service) with Zipf-like weights, so
@@ -20,7 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mend/format.h"
+#include "mend/ingest.h"
 #include "mend/logs.h"
+#include "mend/logsig.h"
 #include "mend/template.h"
 
 static uint64_t rnd(uint64_t *s)
@@ -87,7 +96,7 @@ static int gen_line(char *b, size_t cap, unsigned ev, uint64_t *s)
     return snprintf(b, cap, "service%u event%u on %s for %s took %u ms (code=%u)", ev, ev * 7, h, u, (unsigned)(q % 5000), a);
 }
 
-static int gen(long n)
+static int gen(long n, int syslog)
 {
     enum { EVENTS = 48 };
     double w[EVENTS], total = 0;
@@ -102,6 +111,15 @@ static int gen(long n)
         unsigned ev = 0;
         while (ev + 1 < EVENTS && x >= w[ev])
             x -= w[ev++];
+        if (syslog) {
+            /* 20 lines a second from 2023-11-14T22:13:20Z */
+            long t = 1700000000L + i / 20;
+            long d = t / 86400, sec = t % 86400;
+            static const char *const apps[] = {"sshd", "nginx", "kernel", "cron", "java", "postgres"};
+            printf("<%u>1 2023-11-%02ldT%02ld:%02ld:%02ld.%03ldZ %s %s %u - - ", 8 + (ev % 5 ? 6 : 3),
+                   d - 19675 + 14, sec / 3600, sec / 60 % 60, sec % 60, (i % 20) * 50,
+                   PICK(hosts, (uint64_t)i * 7), PICK(apps, ev), 100 + (unsigned)(i % 30000));
+        }
         int k = gen_line(line, sizeof line, ev, &s);
         if (k < 0)
             return 1;
@@ -161,12 +179,86 @@ static int run(const char *path)
     return 0;
 }
 
+struct sys_run {
+    struct mend_parser *p;
+    struct mend_sink k;
+    uint64_t points;
+};
+
+static int count_point(void *ctx, const struct mend_point *pt)
+{
+    struct sys_run *r = ctx;
+    r->points += pt->key_len > 0;
+    return 0;
+}
+
+static int to_parser(void *ctx, const char *b, size_t n)
+{
+    struct sys_run *r = ctx;
+    return mend_parser_feed(r->p, b, n, &r->k);
+}
+
+static int run_syslog(const char *path)
+{
+    struct mend_logsig *ls;
+    struct mend_ingest_opts o;
+    struct sys_run r = {NULL, {count_point, NULL, NULL}, 0};
+    struct mend_syslog_frame fr;
+    static char buf[1 << 20];
+    r.k.ctx = &r;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        fprintf(stderr, "bench_logs: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    mend_ingest_opts_defaults(&o);
+    if (mend_logsig_new(NULL, &ls, NULL, 0))
+        return 1;
+    o.logs = ls;
+    if (mend_parser_new(MEND_FMT_SYSLOG, &o, &r.p))
+        return 1;
+    mend_syslog_frame_init(&fr, 0);
+    size_t bytes = 0;
+    double t0 = now();
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0) {
+            fprintf(stderr, "bench_logs: %s: read error\n", path);
+            return 1;
+        }
+        if (n == 0)
+            break;
+        bytes += (size_t)n;
+        if (mend_syslog_frame_feed(&fr, buf, (size_t)n, to_parser, &r))
+            return 1;
+    }
+    mend_parser_finish(r.p, &r.k);
+    double dt = now() - t0;
+    struct mend_parse_stats ps;
+    struct mend_tmpl_stats ts;
+    mend_parser_stats(r.p, &ps);
+    mend_tmpl_get_stats(mend_logsig_miner(ls), &ts);
+    printf("lines=%llu bytes=%zu seconds=%.3f lines_per_s=%.0f bytes_per_s=%.0f templates=%llu "
+           "samples=%llu errors=%llu\n",
+           (unsigned long long)ps.lines, bytes, dt, (double)ps.lines / dt, (double)bytes / dt,
+           (unsigned long long)ts.templates, (unsigned long long)r.points,
+           (unsigned long long)ps.errors);
+    mend_parser_free(r.p);
+    mend_logsig_free(ls);
+    close(fd);
+    return ps.errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "gen"))
-        return gen(atol(argv[2]));
+        return gen(atol(argv[2]), 0);
+    if (argc == 3 && !strcmp(argv[1], "gen-syslog"))
+        return gen(atol(argv[2]), 1);
     if (argc == 3 && !strcmp(argv[1], "run"))
         return run(argv[2]);
-    fprintf(stderr, "usage: bench_logs gen LINES > FILE | bench_logs run FILE\n");
+    if (argc == 3 && !strcmp(argv[1], "syslog"))
+        return run_syslog(argv[2]);
+    fprintf(stderr, "usage: bench_logs gen|gen-syslog LINES > FILE | bench_logs run|syslog FILE\n");
     return 2;
 }

@@ -1,19 +1,24 @@
 #!/bin/sh
 # bench-logs.sh BENCH_LOGS -- the log part of `make bench`: generate a log
-# corpus (LOG_LINES lines, default 1,000,000, a Zipf mix of 48 events), time
-# `wc -l` on it (the reference, same file, same run), then line splitting +
-# template mining through the miner's default configuration. Ends with
+# corpus (LOG_LINES lines, default 1,000,000, a Zipf mix of 48 events) as
+# RFC 5424 syslog lines, time `wc -l` on it (the reference, same file, same
+# run), then the whole log path of `mend replay` over it: RFC 6587 framing +
+# syslog parsing + template mining + per-interval counts (default
+# configuration). The miner alone over the bare messages is printed too.
+# Ends with
 #   bench logs lines_per_s=N wc_ratio=R
-# wc_ratio = mend's byte rate / wc -l's byte rate (1.0 = as fast as counting
-# newlines).
+# (the whole path) where wc_ratio = mend's byte rate / wc -l's byte rate
+# (1.0 = as fast as counting newlines).
 set -eu
 BL=$1
 LINES=${LOG_LINES:-1000000}
 FILE=${TMPDIR:-/tmp}/mend-bench-logs-$$.log
-trap 'rm -f "$FILE"' EXIT INT TERM
+MSGS=${TMPDIR:-/tmp}/mend-bench-msgs-$$.log
+trap 'rm -f "$FILE" "$MSGS"' EXIT INT TERM
 
-echo "bench: generating $LINES log lines -> $FILE" >&2
-"$BL" gen "$LINES" > "$FILE"
+echo "bench: generating $LINES syslog lines -> $FILE" >&2
+"$BL" gen-syslog "$LINES" > "$FILE"
+"$BL" gen "$LINES" > "$MSGS"
 bytes=$(wc -c < "$FILE")
 sync
 cat "$FILE" > /dev/null
@@ -24,8 +29,9 @@ wc_s=$(awk "BEGIN{print $t1 - $t0}")
 wc_bps=$(awk "BEGIN{print $bytes / $wc_s}")
 printf 'reference wc -l: lines=%s seconds=%.3f bytes_per_s=%.0f\n' "$n" "$wc_s" "$wc_bps"
 
-res=$("$BL" run "$FILE")
-echo "split+mine:  $res"
+echo "mine only:   $("$BL" run "$MSGS")"
+res=$("$BL" syslog "$FILE")
+echo "frame+parse+mine+count: $res"
 get() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 lps=$(get "$res" lines_per_s)
 bps=$(get "$res" bytes_per_s)

@@ -735,7 +735,7 @@ static void test_double_kind_plugs_in(void **state)
 static void test_feed_errors_counted(void **state)
 {
     char *a = tmpfile_with("m v=1 1\nm v=2 2\n", 16, ".lp");
-    char *u = tmpfile_with("{\"a\":1}\n", 8, ".txt");
+    char *u = tmpfile_with("hello world\n", 12, ".txt");
     struct fx f;
     struct mend_inputs_stats st;
     (void)state;

@@ -25,9 +25,18 @@
 #include "mend/ingest.h"
 #include "mend/scrape.h"
 #include "mend/metrics.h"
+#include "mend/logsig.h"
 
 #define MEND_CONFIG_MAX_LISTEN 16
 #define MEND_CONFIG_PATH_MAX 1024
+
+/* The `logs:` section: the log signals' conf and the strings its JSON field
+ * lists point into. */
+struct mend_logs_config {
+    struct mend_logsig_conf sig;
+    char json_message[128], json_level[128], json_time[128], json_entity[128];
+};
+extern const struct mend_conf_map mend_logs_conf_map;
 
 struct mend_config {
     struct mend_engine_conf engine;
@@ -45,6 +54,7 @@ struct mend_config {
     int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
     int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
     struct mend_scrape_conf scrape;           /* scrape.*: Prometheus targets of `mend run` */
+    struct mend_logs_config logs;             /* logs.*: log formats as signals, template miner */
     struct mend_metrics_conf metrics;         /* metrics.*: /metrics and /healthz (run) */
 };
 

@@ -142,6 +142,8 @@ void mend_engine_advance(struct mend_engine *e, int64_t now_ns);
 
 void mend_engine_stats(const struct mend_engine *e, struct mend_engine_stats *st);
 struct mend_registry *mend_engine_registry(struct mend_engine *e);
+/* The engine's incident set (for mend_incidents_set_annotator). */
+struct mend_incidents *mend_engine_incidents(struct mend_engine *e);
 
 /* Whole engine state for checkpoints: save appends to w; load restores into
  * a fresh engine built with the same configuration (refused with
@@ -169,5 +171,23 @@ int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size
  * /metrics. */
 struct mend_incident_stats;
 void mend_engine_incident_stats(const struct mend_engine *e, struct mend_incident_stats *st);
+/* A checkpoint section owned outside the engine (the log miner of
+ * logsig.h): checkpoint files carry it after the engine's own sections,
+ * under its tag (not one of the engine's, never 0) and version; restore
+ * hands it to load when present. A file without it leaves that state as
+ * it is (fresh), and a section of the file that no one registered is
+ * skipped. A version mismatch is MEND_EVERSION, load's errors are the
+ * restore's. ctx is borrowed (must outlive the engine); save runs in the
+ * forked writer too (the state as at the fork). Not part of
+ * mend_engine_save/load. Returns 0, MEND_EINVAL (bad tag, taken twice) or
+ * MEND_ECAP (more than MEND_ENGINE_MAX_SECTIONS). */
+#define MEND_ENGINE_MAX_SECTIONS 4
+struct mend_engine_section {
+    uint32_t tag, version;
+    int (*save)(const void *ctx, struct mend_wbuf *w);
+    int (*load)(void *ctx, struct mend_rbuf *r);
+    void *ctx;
+};
+int mend_engine_add_section(struct mend_engine *e, const struct mend_engine_section *sec);
 
 #endif

@@ -139,6 +139,19 @@ struct mend_incident_annotator {
     void *ctx;
 };
 void mend_incidents_set_annotator(struct mend_incidents *s, const struct mend_incident_annotator *a);
+/* Signal notes (optional): a signal whose key the annotator knows gets
+ * ,"log":{"template":T,"example":E} in its JSON object -- the log template a
+ * log-count series stands for and one line of it (logsig.h). note returns
+ * 1 with both strings set (borrowed for the call), else 0; it is asked each
+ * time a line is built, so nothing extra is stored or checkpointed here.
+ * a is copied; NULL removes it. */
+struct mend_incident_signal_note {
+    int (*note)(void *ctx, const char *key, size_t key_len, const char **tmpl, size_t *tmpl_len,
+                const char **example, size_t *example_len);
+    void *ctx;
+};
+void mend_incidents_set_signal_note(struct mend_incidents *s, const struct mend_incident_signal_note *a);
+
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);

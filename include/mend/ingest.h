@@ -45,7 +45,10 @@
 
 #include "mend/common.h"
 
-enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV, MEND_FMT_CSV_LONG /* "csvlong": never guessed */ };
+enum mend_format { MEND_FMT_LP, MEND_FMT_PROM, MEND_FMT_CSV, MEND_FMT_CSV_LONG /* "csvlong": never guessed */,
+                   MEND_FMT_SYSLOG, MEND_FMT_JSON, MEND_FMT_TEXT /* log formats, fmt_logs.c */ };
+
+struct mend_logsig;
 
 struct mend_ingest_opts {
     const char *entity_tag;   /* tag/label whose value names the entity (default "host"); NULL = none.
@@ -57,6 +60,9 @@ struct mend_ingest_opts {
     int64_t precision_ns;     /* line protocol timestamp unit in ns: 1 (ns, default), 1000 (us), 1000000 (ms), 1000000000 (s) */
     int keep_nonfinite;       /* 0 (default): NaN/±Inf values (and LP/CSV values that overflow
                                  a double) are rejected with an error and counted; 1: kept */
+    struct mend_logsig *logs; /* log formats: the shared log-signal context (logsig.h),
+                                 borrowed, must outlive the parser; NULL = each parser
+                                 makes its own with the defaults */
 };
 
 /* Caps that are not in mend_ingest_opts (kept out to preserve its layout). */

@@ -4,7 +4,8 @@
  *
  * Kinds: files and stdin ("file"), TCP listeners and their connections
  * ("tcp"), UDP listeners ("udp"), Prometheus scrapes ("scrape", scrape.h,
- * added with an argument: mend_inputs_add_arg); more (syslog, pcap,
+ * added with an argument: mend_inputs_add_arg); the tcp and udp listeners speak syslog as
+ * "syslog+tcp://HOST:PORT" and "syslog+udp://HOST:PORT"; more (pcap,
  * Redis, NATS) plug in with mend_inputs_register() the same way. The set and
  * its host never switch on kinds: a spec goes to the first kind that claims
  * it, and everything after that goes through the ops table.
@@ -229,6 +230,9 @@ void mend_input_set_port(struct mend_input *in, int port);
 #define MEND_STREAM_OWN_LP 4u        /* the kind writes line protocol itself (pcap): always lp,
                                         whatever input.format says */
 #define MEND_STREAM_PROM 8u          /* Prometheus text, whatever input.format says (scrapes) */
+#define MEND_STREAM_SYSLOG 16u        /* syslog (whatever input.format says), framed per RFC 6587
+                                        (octet counting or newlines, told per stream; logs.h) */
+#define MEND_STREAM_DGRAM 32u         /* with MEND_STREAM_SYSLOG: one message per mend_stream_data */
 
 /* Opens a stream named name (copied). In merge mode an input has one stream,
  * whose samples are queued for peek_time. Returns 0, MEND_ECAP (stream cap;

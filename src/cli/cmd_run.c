@@ -21,7 +21,9 @@ static void help(FILE *f)
                "(Prometheus text format) and /healthz over HTTP.\n"
                "Nothing is opened for writing until the command line, the configuration, the\n"
                "checkpoint (path writable, contents usable) and the inputs were checked; a\n"
-               "checkpoint path that cannot be written stops the start with exit 1.\n\n"
+               "checkpoint path that cannot be written stops the start with exit 1.\n"
+               "An INPUT may also be a syslog listener: syslog+tcp://HOST:PORT (RFC 6587\n"
+               "octet counting or newline framing, told per connection) or syslog+udp://HOST:PORT.\n\n"
                "  --listen URL        add a listener (tcp://HOST:PORT or udp://HOST:PORT),\n"
                "                      repeatable, after those of input.listen\n");
     pipeline_help_common(f);

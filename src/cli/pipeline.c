@@ -23,6 +23,7 @@
 #include "cli.h"
 #include "mend/incident.h"
 #include "mend/metrics.h"
+#include "mend/logsig.h"
 #include "mend/output.h"
 #include "mend/pcap.h"
 #include "mend/state.h"
@@ -64,7 +65,25 @@ struct pipe {
     } hup[MAX_HUP_HOOKS];
     size_t n_hup;
     uint64_t hups;
+    struct mend_logsig *logs; /* the log formats' shared miner and counters (logsig.h) */
 };
+
+/* The log-signal context as a checkpoint section and an incident annotator. */
+static int logs_save(const void *ctx, struct mend_wbuf *w)
+{
+    return mend_logsig_save(ctx, w);
+}
+
+static int logs_load(void *ctx, struct mend_rbuf *r)
+{
+    return mend_logsig_load(ctx, r);
+}
+
+static int logs_note(void *ctx, const char *key, size_t key_len, const char **tmpl, size_t *tmpl_len,
+                     const char **example, size_t *example_len)
+{
+    return mend_logsig_annotate(ctx, key, key_len, tmpl, tmpl_len, example, example_len);
+}
 
 static double wall_now(void)
 {
@@ -86,9 +105,10 @@ void pipeline_help_common(FILE *f)
             "  --config FILE       YAML configuration (every option has a default; see below)\n"
             "  --set KEY=VALUE     set one option, e.g. --set detect.threshold=0.6 (repeatable,\n"
             "                      applied after --config)\n"
-            "  --format F          input format: lp, prom, csv or csvlong (default: from the\n"
-            "                      file extension .lp/.prom/.csv, else from the content; what\n"
-            "                      cannot be told is read as lp, its bad lines counted)\n"
+            "  --format F          input format: lp, prom, csv, csvlong, syslog, json or text\n"
+            "                      (default: from the file extension .lp/.prom/.csv/.jsonl,\n"
+            "                      else from the content; what cannot be told is read as lp,\n"
+            "                      its bad lines counted)\n"
             "  --incidents FILE    write incident JSON lines to FILE ('-' = stdout)\n"
             "  --scores FILE       also write every sample's score as CSV: key,time_ns,value,score\n"
             "                      (a counter's value is its per-second rate: counters.*)\n"
@@ -727,6 +747,22 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         }
     }
 
+    /* one log miner for every log stream: template ids mean the same in
+     * every series and survive in the checkpoint (logs.* options) */
+    if ((rc = mend_logsig_new(&cfg->logs.sig, &p.logs, err, sizeof err)) != MEND_OK) {
+        fprintf(stderr, "mend: logs: %s\n", rc == MEND_EINVAL ? err : mend_strerror(rc));
+        code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    struct mend_engine_section lsec = {MEND_LOGSIG_TAG, MEND_LOGSIG_VERSION, logs_save, logs_load, p.logs};
+    struct mend_incident_signal_note note = {logs_note, p.logs};
+    if ((rc = mend_engine_add_section(p.eng, &lsec)) != MEND_OK) {
+        fprintf(stderr, "mend: logs: %s\n", mend_strerror(rc));
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
+    mend_incidents_set_signal_note(mend_engine_incidents(p.eng), &note);
+
     if (cfg->checkpoint_path[0] && po->discard_checkpoint) {
         if (!po->quiet)
             fprintf(stderr, "mend: --discard-checkpoint: starting fresh; %s is replaced at the next checkpoint\n",
@@ -757,6 +793,7 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     mend_input_conf_defaults(&ic);
     ic.format = cfg->format;
     ic.ingest = cfg->ingest;
+    ic.ingest.logs = p.logs;
     ic.stamp_arrival = po->live;
     ic.merge = !po->live;
     ic.max_conns = cfg->max_conns;
@@ -926,6 +963,16 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
                         " (before any timestamp) the replay's start, %s\n",
                         st.no_time + p.untimed_start, st.no_time, p.untimed_start, p.untimed_start ? when : "-");
         }
+        struct mend_logsig_stats ls;
+        mend_logsig_stats(p.logs, &ls);
+        if (ls.messages) {
+            struct mend_tmpl_stats ts;
+            mend_tmpl_get_stats(mend_logsig_miner(p.logs), &ts);
+            fprintf(stderr,
+                    "mend: logs: %" PRIu64 " messages, %" PRIu64 " templates, %" PRIu64 " entities, %" PRIu64
+                    " samples, %" PRIu64 " late, %" PRIu64 " over the per-entity template cap\n",
+                    ls.messages, ts.templates, ls.entities, ls.emitted, ls.late, ls.other);
+        }
     }
     if (code == MEND_EXIT_OK && po->strict && p.errors)
         code = MEND_EXIT_BADINPUT;
@@ -936,6 +983,7 @@ out:
     checkpoint_reap(&p, 1);
     mend_engine_free(p.eng);
     mend_ocsvm_kind_fini(&cfg->engine.ocsvm);
+    mend_logsig_free(p.logs);
     mend_outputs_free(p.outs);
     fflush(stdout);
     if (p.score_f && p.score_f != stdout)

@@ -91,8 +91,8 @@ static const struct mend_conf_entry input[] = {
              "pcap://IFACE?filter=... (traffic features)"},
     {.key = "format", .type = MEND_CT_CUSTOM, .off = F(format), .size = SZ(format),
      .parse = parse_format, .print = print_format, .def = "",
-     .accepts = "is not one of lp, prom, csv",
-     .help = "input format: lp, prom or csv; empty = from the file extension or content"},
+     .accepts = "is not one of lp, prom, csv, csvlong, syslog, json, text",
+     .help = "input format: lp, prom, csv, csvlong, syslog, json or text; empty = from the file extension or content"},
     {.key = "precision", .type = MEND_CT_ENUM, .off = F(ingest.precision_ns), .size = 8,
      .names = precisions, .def = "ns", .help = "line-protocol timestamp unit: ns, us, ms or s"},
     {.key = "entity_tag", .type = MEND_CT_CUSTOM, .off = F(entity_tag), .size = SZ(entity_tag),
@@ -179,6 +179,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "scrape", .type = MEND_CT_MAP, .off = F(scrape), .sub = &mend_scrape_conf_map},
     {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
     {.key = "metrics", .type = MEND_CT_MAP, .off = F(metrics), .sub = &mend_metrics_conf_map},
+    {.key = "logs", .type = MEND_CT_MAP, .off = F(logs), .sub = &mend_logs_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -194,6 +195,10 @@ const struct mend_conf_map *mend_config_map(void)
 /* What spans modules, after any change. */
 static void finish(struct mend_config *c)
 {
+    c->logs.sig.json_message = c->logs.json_message;
+    c->logs.sig.json_level = c->logs.json_level;
+    c->logs.sig.json_time = c->logs.json_time;
+    c->logs.sig.json_entity = c->logs.json_entity;
     c->ingest.entity_tag = c->entity_tag[0] ? c->entity_tag : NULL;
     /* The registry must take every key the parsers build (defect 14). */
     c->engine.series.max_key = c->ingest.max_key;
@@ -210,6 +215,11 @@ void mend_config_defaults(struct mend_config *c)
     snprintf(c->incidents_output, sizeof c->incidents_output, "-");
     c->checkpoint_interval_ns = 3600LL * 1000000000LL;
     c->error_log_limit = 100;
+    mend_logsig_conf_defaults(&c->logs.sig);
+    snprintf(c->logs.json_message, sizeof c->logs.json_message, "%s", c->logs.sig.json_message);
+    snprintf(c->logs.json_level, sizeof c->logs.json_level, "%s", c->logs.sig.json_level);
+    snprintf(c->logs.json_time, sizeof c->logs.json_time, "%s", c->logs.sig.json_time);
+    snprintf(c->logs.json_entity, sizeof c->logs.json_entity, "%s", c->logs.sig.json_entity);
     c->max_conns = 1024;
     c->idle_timeout_ns = 300LL * 1000000000LL;
     c->accept_pause_ns = 200LL * 1000000LL;

@@ -181,6 +181,7 @@ void mend_engine_free(struct mend_engine *e)
 }
 
 struct mend_registry *mend_engine_registry(struct mend_engine *e) { return e->reg; }
+struct mend_incidents *mend_engine_incidents(struct mend_engine *e) { return e->inc; }
 
 static void raise_event(struct mend_engine *e, enum mend_anomaly_kind kind, const struct mend_series *s,
                         uint32_t entity_id, int64_t t, double score, double value, double expected,

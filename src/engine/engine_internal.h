@@ -97,6 +97,8 @@ struct mend_engine {
      * configuration, naming the option ("" = not that); read by restore's
      * message so the user knows which setting to put back. */
     char restore_why[192];
+    struct mend_engine_section extra[MEND_ENGINE_MAX_SECTIONS]; /* mend_engine_add_section */
+    uint32_t n_extra;
 };
 
 int64_t engine_sat_add(int64_t a, int64_t b);

@@ -685,7 +685,67 @@ static int save_file(const void *ctx, struct mend_state_writer *sw)
         if (rc != MEND_OK)
             return rc;
     }
+    for (uint32_t i = 0; i < e->n_extra; i++) {
+        const struct mend_engine_section *x = &e->extra[i];
+        struct mend_wbuf *w = mend_state_section_begin(sw, x->tag, x->version);
+        if (!w)
+            return MEND_EIO;
+        int rc = x->save(x->ctx, w);
+        if (rc != MEND_OK)
+            return rc;
+        if ((rc = mend_state_section_end(sw)) != MEND_OK)
+            return rc;
+    }
     return MEND_OK;
+}
+
+int mend_engine_add_section(struct mend_engine *e, const struct mend_engine_section *sec)
+{
+    if (!sec || !sec->tag || !sec->save || !sec->load)
+        return MEND_EINVAL;
+    for (size_t i = 0; i < N_SECTIONS; i++)
+        if (sections[i].tag == sec->tag)
+            return MEND_EINVAL;
+    for (uint32_t i = 0; i < e->n_extra; i++)
+        if (e->extra[i].tag == sec->tag)
+            return MEND_EINVAL;
+    if (e->n_extra >= MEND_ENGINE_MAX_SECTIONS)
+        return MEND_ECAP;
+    e->extra[e->n_extra++] = *sec;
+    return MEND_OK;
+}
+
+/* The sections after the engine's own: registered ones are loaded, others
+ * skipped. */
+static int restore_extra(struct mend_engine *e, struct mend_state_reader *sr, const char **what,
+                         char *err, size_t errlen)
+{
+    for (;;) {
+        uint32_t tag, v;
+        struct mend_rbuf *r;
+        int rc = mend_state_read_section(sr, &tag, &v, &r);
+        if (rc == MEND_ENOTFOUND)
+            return MEND_OK;
+        if (rc != MEND_OK)
+            return rc;
+        for (uint32_t i = 0; i < e->n_extra; i++) {
+            const struct mend_engine_section *x = &e->extra[i];
+            if (x->tag != tag)
+                continue;
+            if (v != x->version) {
+                *what = "a section written by another version of mend";
+                return MEND_EVERSION;
+            }
+            if ((rc = x->load(x->ctx, r)) != MEND_OK) {
+                *what = rc == MEND_EVERSION ? "a section's configuration differs" : "damaged";
+                return rc;
+            }
+            if ((rc = mend_state_read_done(sr, err, errlen)) != MEND_OK) {
+                *what = "damaged";
+                return rc;
+            }
+        }
+    }
 }
 
 int mend_engine_checkpoint(const struct mend_engine *e, const char *path, char *err, size_t errlen)
@@ -738,6 +798,8 @@ int mend_engine_restore(struct mend_engine *e, const char *path, char *err, size
                                        : "the configuration differs (series.ring, detect.*, multivariate.*)";
         }
     }
+    if (rc == MEND_OK)
+        rc = restore_extra(e, sr, &what, err, errlen);
     mend_state_read_close(sr);
     if (rc != MEND_OK)
         snprintf(err, errlen,

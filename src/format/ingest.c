@@ -33,15 +33,19 @@
 #define CAP_MAX_TAGS 65536
 #define CAP_MAX_KEY ((size_t)1 << 20)
 
-/* Registry, in guessing order: Prometheus first (its sample lines also
+/* Registry, in guessing order: the log formats whose first bytes cannot be
+ * metrics ("<PRI>", "{...}", a syslog time and tag), then Prometheus (its sample lines also
  * look like a CSV header), then line protocol, then CSV. The enum values
  * of ingest.h index by_enum. */
 static const struct mend_format_ops *const registry[] = {
-    &mend_format_prom, &mend_format_lp, &mend_format_csv, &mend_format_csvlong,
+    &mend_format_syslog, &mend_format_json, /* "<PRI>" / "{...}": never metrics */
+    &mend_format_prom, &mend_format_lp, &mend_format_csv, &mend_format_csvlong, &mend_format_text,
 };
 static const struct mend_format_ops *const by_enum[] = {
     [MEND_FMT_LP] = &mend_format_lp, [MEND_FMT_PROM] = &mend_format_prom,
     [MEND_FMT_CSV] = &mend_format_csv, [MEND_FMT_CSV_LONG] = &mend_format_csvlong,
+    [MEND_FMT_SYSLOG] = &mend_format_syslog, [MEND_FMT_JSON] = &mend_format_json,
+    [MEND_FMT_TEXT] = &mend_format_text,
 };
 #define NREG (sizeof registry / sizeof registry[0])
 
@@ -53,6 +57,7 @@ void mend_ingest_opts_defaults(struct mend_ingest_opts *o)
     o->max_key = DEF_MAX_KEY;
     o->precision_ns = 1;
     o->keep_nonfinite = 0;
+    o->logs = NULL;
 }
 
 void mend_ingest_etags_init(struct mend_ingest_etags *et, const char *list)

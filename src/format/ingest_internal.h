@@ -103,5 +103,8 @@ extern const struct mend_format_ops mend_format_lp;
 extern const struct mend_format_ops mend_format_prom;
 extern const struct mend_format_ops mend_format_csv;
 extern const struct mend_format_ops mend_format_csvlong; /* timestamp,tags...,metric,value */
+extern const struct mend_format_ops mend_format_syslog; /* fmt_logs.c */
+extern const struct mend_format_ops mend_format_json;
+extern const struct mend_format_ops mend_format_text;
 
 #endif

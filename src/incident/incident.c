@@ -29,7 +29,16 @@ struct mend_incidents {
     uint64_t next_id;
     struct mend_incident_stats st;
     struct mend_wbuf json;         /* reused for every line */
+    struct mend_incident_signal_note note; /* log annotations; note.note NULL = none */
 };
+
+void mend_incidents_set_signal_note(struct mend_incidents *s, const struct mend_incident_signal_note *a)
+{
+    if (a)
+        s->note = *a;
+    else
+        memset(&s->note, 0, sizeof s->note);
+}
 
 void mend_incident_conf_defaults(struct mend_incident_conf *c)
 {
@@ -336,6 +345,15 @@ static void emit(struct mend_incidents *s, const char *status, const struct mend
         mend_json_num(w, g->last_value);
         mend_json_raw(w, ",\"expected\":");
         mend_json_num(w, g->expected);
+        const char *nt, *ne;
+        size_t ntl, nel;
+        if (s->note.note && s->note.note(s->note.ctx, g->key, strlen(g->key), &nt, &ntl, &ne, &nel)) {
+            mend_json_raw(w, ",\"log\":{\"template\":");
+            mend_json_str(w, nt, ntl);
+            mend_json_raw(w, ",\"example\":");
+            mend_json_str(w, ne, nel);
+            mend_json_raw(w, "}");
+        }
         snprintf(b, sizeof b, ",\"events\":%u}", g->events);
         mend_json_raw(w, b);
     }

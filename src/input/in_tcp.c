@@ -1,6 +1,7 @@
 /* in_tcp.c -- the "tcp" input kind: a listener ("tcp://HOST:PORT") and the
  * connections it accepts, each one stream of line protocol named
- * "tcp:PEER". Live only (no peek_time): a socket cannot be replayed.
+ * "tcp:PEER" ("syslog+tcp://HOST:PORT": syslog, RFC 6587 framing told per
+ * connection, see logs.h). Live only (no peek_time): a socket cannot be replayed.
  *
  * Defences, all counted in the set's stats:
  *   - at conf.max_conns the least recently active connection is closed for
@@ -38,11 +39,12 @@ struct tcp_in {
     int32_t *slot;        /* conn index by fd, -1 = none */
     size_t cap_slot;
     char spec[300];
+    unsigned flags;       /* stream flags: line protocol, or syslog ("syslog+tcp://") */
 };
 
 static int tcp_claims(const char *spec)
 {
-    return !strncmp(spec, "tcp://", 6);
+    return !strncmp(spec, "tcp://", 6) || !strncmp(spec, "syslog+tcp://", 13);
 }
 
 static void conn_drop(struct mend_input *in, struct tcp_in *t, size_t i, int *rc)
@@ -110,7 +112,7 @@ static int conn_add(struct mend_input *in, struct tcp_in *t, int fd, const char 
     struct tcp_conn *c = &t->conns[t->n];
     c->fd = fd;
     c->last = mend_loop_now(mend_input_loop(in));
-    if ((rc = mend_stream_open(in, peer, MEND_STREAM_LP, &c->st)) < 0)
+    if ((rc = mend_stream_open(in, peer, t->flags, &c->st)) < 0)
         return rc;
     if ((rc = mend_input_watch(in, fd)) < 0) {
         mend_stream_free(c->st);
@@ -243,6 +245,11 @@ static int tcp_open(struct mend_input *in, const char *spec, char *err, size_t e
     if (!t)
         return MEND_ENOMEM;
     snprintf(t->spec, sizeof t->spec, "%s", spec);
+    t->flags = MEND_STREAM_LP;
+    if (!strncmp(spec, "syslog+", 7)) {
+        t->flags = MEND_STREAM_SYSLOG;
+        spec += 7;
+    }
     t->lfd = mend_net_listen(spec, 0, &port, err, errlen);
     if (t->lfd < 0) {
         rc = t->lfd;

@@ -1,5 +1,6 @@
 /* in_udp.c -- the "udp" input kind: a bound datagram socket
- * ("udp://HOST:PORT") speaking line protocol. Live only.
+ * ("udp://HOST:PORT") speaking line protocol, or syslog with one message per
+ * datagram ("syslog+udp://HOST:PORT", RFC 5426). Live only.
  *
  * One stream, hence one parser, per listener: a parser costs ~94 KB at the
  * default caps, far too much to create and free per datagram. A datagram
@@ -25,7 +26,7 @@ struct udp_in {
 
 static int udp_claims(const char *spec)
 {
-    return !strncmp(spec, "udp://", 6);
+    return !strncmp(spec, "udp://", 6) || !strncmp(spec, "syslog+udp://", 13);
 }
 
 static int udp_on_fd(struct mend_input *in, int fd, unsigned events)
@@ -85,13 +86,18 @@ static int udp_open(struct mend_input *in, const char *spec, char *err, size_t e
     if (!u)
         return MEND_ENOMEM;
     snprintf(u->spec, sizeof u->spec, "%s", spec);
+    unsigned flags = MEND_STREAM_LP;
+    if (!strncmp(spec, "syslog+", 7)) { /* syslog, one message per datagram */
+        flags = MEND_STREAM_SYSLOG | MEND_STREAM_DGRAM;
+        spec += 7;
+    }
     u->fd = mend_net_listen(spec, 1, &port, err, errlen);
     if (u->fd < 0) {
         rc = u->fd;
         free(u);
         return rc;
     }
-    rc = mend_stream_open(in, spec, MEND_STREAM_LP, &u->st);
+    rc = mend_stream_open(in, u->spec, flags, &u->st);
     if (rc == MEND_OK && (rc = mend_input_watch(in, u->fd)) < 0)
         mend_stream_free(u->st);
     if (rc < 0) {

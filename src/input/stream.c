@@ -12,6 +12,8 @@
  * file completes it, a disconnect cuts it (counted as truncated, dropped). */
 #include "input_internal.h"
 
+#include "mend/logs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct mend_stream {
     int mid_line;              /* the last byte seen was not a newline */
     int has_time;              /* mend_stream_set_time: time_ns stamps untimed samples */
     int64_t time_ns;
+    struct mend_syslog_frame *frame; /* MEND_STREAM_SYSLOG: RFC 6587 framing before the parser */
     /* merge mode */
     int queued;
     char *pend;
@@ -150,6 +153,8 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
         f = MEND_FMT_LP;
     else if (st->flags & MEND_STREAM_PROM)
         f = MEND_FMT_PROM;
+    else if (st->flags & MEND_STREAM_SYSLOG)
+        f = MEND_FMT_SYSLOG; /* the scheme said so */
     else if (s->fmt_given)
         f = s->fmt;
     else if (st->flags & MEND_STREAM_LP)
@@ -161,7 +166,7 @@ static int ensure_parser(struct mend_stream *st, const char *buf, size_t len)
          * than one error that ends the whole input. */
         report(st, 1, 1,
                "cannot tell the input format from the name or content; reading it as line protocol "
-               "(pass --format lp|prom|csv|csvlong)");
+               "(pass --format lp|prom|csv|csvlong|syslog|json|text)");
         f = MEND_FMT_LP;
     }
     struct mend_ingest_opts o = s->conf.ingest;
@@ -238,6 +243,14 @@ int mend_stream_open(struct mend_input *in, const char *name, unsigned flags, st
     }
     st->in = in;
     st->flags = flags;
+    if (flags & MEND_STREAM_SYSLOG) {
+        if (!(st->frame = malloc(sizeof *st->frame))) {
+            free(st->name);
+            free(st);
+            return MEND_ENOMEM;
+        }
+        mend_syslog_frame_init(st->frame, (flags & MEND_STREAM_DGRAM) != 0);
+    }
     if (s->conf.merge) {
         st->queued = 1; /* pend is allocated with the first bytes */
         in->mstream = st;
@@ -248,9 +261,25 @@ int mend_stream_open(struct mend_input *in, const char *name, unsigned flags, st
     return MEND_OK;
 }
 
+static int stream_bytes(struct mend_stream *st, const char *buf, size_t len);
+
+static int framed_bytes(void *ctx, const char *buf, size_t len)
+{
+    return stream_bytes(ctx, buf, len);
+}
+
 int mend_stream_data(struct mend_stream *st, const char *buf, size_t len)
 {
     if (!st || st->ended || len == 0)
+        return MEND_OK;
+    if (st->frame)
+        return mend_syslog_frame_feed(st->frame, buf, len, framed_bytes, st);
+    return stream_bytes(st, buf, len);
+}
+
+static int stream_bytes(struct mend_stream *st, const char *buf, size_t len)
+{
+    if (len == 0)
         return MEND_OK;
     st->mid_line = buf[len - 1] != '\n';
     /* per-input counts for /metrics: newlines are counted here, once per
@@ -325,6 +354,7 @@ void mend_stream_free(struct mend_stream *st)
     free(st->pend);
     free(st->q);
     free(st->arena);
+    free(st->frame);
     free(st->name);
     free(st);
 }

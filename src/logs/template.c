@@ -877,7 +877,9 @@ static int tmpl_load(struct mend_tmpl *m, struct mend_rbuf *r)
     m->tick = mend_rbuf_u64(r);
     stats_io_load(&m->st, r);
     uint32_t n = mend_rbuf_u32(r);
-    if (r->failed || m->next_id == 0 || m->next_id - 1 < n)
+    /* ids are handed out 1, 2, ...: created is next_id - 1 (a log-signal
+     * section relies on ids never exceeding it) */
+    if (r->failed || m->next_id == 0 || m->next_id - 1 < n || m->st.created != m->next_id - 1)
         return MEND_ECORRUPT;
     if (n > m->conf.max_templates)
         return MEND_ECAP;

@@ -1,0 +1,9 @@
+/* fuzz_csv.c -- CSV with a header (src/format) through the generic parser:
+ * any bytes, any split, never a crash, a hang or a bad point. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_format(MEND_FMT_CSV, data, size);
+    return 0;
+}

@@ -1,0 +1,9 @@
+/* fuzz_json.c -- JSON log lines (jansson) (src/format) through the generic parser:
+ * any bytes, any split, never a crash, a hang or a bad point. */
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_format(MEND_FMT_JSON, data, size);
+    return 0;
+}
