@@ -13,7 +13,7 @@
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude
  *   tests/fuzz/fuzz_pcap.c src/pcap/pcap_decode.c src/pcap/pcap_agg.c
  *   src/core/common.c -lxxhash
- * Seeds: tests/fuzz/corpus/pcap/, dictionary tests/fuzz/pcap.dict. */
+ * Seeds: tests/fuzz/corpus/pcap/, dictionary tests/fuzz/dict/pcap.dict. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
