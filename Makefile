@@ -21,6 +21,7 @@ CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude
 CFLAGS  += $(OPT) $(WARN) $(SAN)
 LDFLAGS += $(SAN)
 LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
+LDLIBS  += -lnats
 TESTLIBS = -lcmocka -ljansson
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -33,7 +34,8 @@ LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
-           libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server
+           libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server \
+           libnats-dev nats-server
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
