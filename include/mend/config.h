@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mend/cluster.h"
 #include "mend/engine.h"
 #include "mend/ingest.h"
 
@@ -42,6 +43,7 @@ struct mend_config {
     uint32_t max_conns;                       /* TCP connections per listener */
     int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
     int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
+    struct mend_cluster_conf cluster;         /* cluster.* (mend cluster) */
 };
 
 void mend_config_defaults(struct mend_config *c);

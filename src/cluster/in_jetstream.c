@@ -24,7 +24,7 @@
 
 #include <nats/nats.h>
 
-#include "mend/cluster.h"
+#include "cluster_internal.h"
 
 #define JS_QUEUE_MAX 8192        /* fetched messages waiting for the loop */
 #define JS_DRAIN_PER_TURN 1024   /* messages fed per on_fd: bounded work per turn */
@@ -49,8 +49,10 @@ struct js_in {
     char url[512];
     char stream[128], durable[128], subject[256];
     char creds[256], ca[256], cert[256], key[256];
+    char replace[128];   /* a consumer to delete first (a takeover's predecessor) */
     int tls, batch, ack_now;
     int64_t ack_wait_s, max_pending;
+    int64_t start_seq;   /* > 0: (re)create the consumer to deliver from this stream sequence */
     /* worker <-> loop, under mu */
     pthread_t th;
     int th_started;
@@ -88,7 +90,7 @@ static int copy_field(char *dst, size_t cap, const char *s, size_t n)
 static int parse_num(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *out)
 {
     int64_t v = 0;
-    if (n == 0 || n > 12)
+    if (n == 0 || n > 18)
         return -1;
     for (size_t i = 0; i < n; i++) {
         if (s[i] < '0' || s[i] > '9')
@@ -167,6 +169,10 @@ static int parse_spec(struct js_in *t, const char *spec, char *err, size_t errle
             bad = copy_field(t->cert, sizeof t->cert, v, vl);
         else if (KEY("key"))
             bad = copy_field(t->key, sizeof t->key, v, vl);
+        else if (KEY("start_seq"))
+            bad = parse_num(v, vl, 1, INT64_MAX / 16, &t->start_seq);
+        else if (KEY("replace"))
+            bad = copy_field(t->replace, sizeof t->replace, v, vl) || strpbrk(t->replace, "/.*> ");
         else if (KEY("tls"))
             bad = parse_num(v, vl, 0, 1, &num) || ((t->tls = (int)num), 0);
         else {
@@ -257,11 +263,17 @@ static void js_free(struct js_in *t)
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
     }
-    /* unacknowledged messages are simply dropped: the server redelivers them */
-    for (size_t i = 0; i < t->qn; i++)
-        natsMsg_Destroy(t->q[(t->qhead + i) % JS_QUEUE_MAX]);
-    for (size_t i = 0; i < t->n_held; i++)
+    /* what was not acknowledged goes back to the consumer at once (not
+     * after ack_wait), for whoever consumes next */
+    for (size_t i = 0; i < t->qn; i++) {
+        natsMsg *m = t->q[(t->qhead + i) % JS_QUEUE_MAX];
+        natsMsg_Nak(m, NULL);
+        natsMsg_Destroy(m);
+    }
+    for (size_t i = 0; i < t->n_held; i++) {
+        natsMsg_Nak(t->held[i], NULL);
         natsMsg_Destroy(t->held[i]);
+    }
     free(t->q);
     free(t->held);
     if (t->sub)
@@ -295,33 +307,19 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
         js_free(t);
         return MEND_ENOMEM;
     }
-    natsStatus s = natsOptions_Create(&t->opts);
-    const char *servers[JS_SERVERS_MAX];
-    char urls[sizeof t->url];
-    int n = 0;
-    memcpy(urls, t->url, sizeof urls);
-    for (char *sv, *save = NULL, *u = urls; n < JS_SERVERS_MAX && (sv = strtok_r(u, ",", &save)); u = NULL)
-        servers[n++] = sv;
-    const char *what = "options";
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(t->opts, servers, n);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(t->opts, -1); /* a cluster node going away is normal */
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(t->opts, 200);
-    if (s == NATS_OK && t->creds[0])
-        s = natsOptions_SetUserCredentialsFromFiles(t->opts, t->creds, NULL), what = "creds";
-    if (s == NATS_OK && (t->tls || t->ca[0]))
-        s = natsOptions_SetSecure(t->opts, true), what = "tls";
-    if (s == NATS_OK && t->ca[0])
-        s = natsOptions_SetCATrustedCertificates(t->opts, t->ca), what = "ca";
-    if (s == NATS_OK && t->cert[0])
-        s = natsOptions_SetCertificatesChain(t->opts, t->cert, t->key), what = "cert";
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&t->nc, t->opts), what = "connect";
+    const char *what = "connect";
+    natsStatus s = mend_nats_connect(t->url, t->creds, t->tls, t->ca, t->cert, t->key, &t->opts, &t->nc, &what);
     if (s == NATS_OK)
         s = natsConnection_JetStream(&t->js, t->nc, NULL), what = "jetstream";
     jsErrCode jerr = 0;
+    if (s == NATS_OK && t->start_seq > 0) {
+        /* a takeover: the predecessor's consumer goes (its late acks then
+         * reach nothing), ours delivers from the checkpoint on, in order */
+        if (t->replace[0])
+            js_DeleteConsumer(t->js, t->stream, t->replace, NULL, &jerr);
+        js_DeleteConsumer(t->js, t->stream, t->durable, NULL, &jerr);
+        jerr = 0;
+    }
     if (s == NATS_OK) {
         jsSubOptions so;
         jsSubOptions_Init(&so);
@@ -332,6 +330,11 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
         so.Config.MaxAckPending = t->max_pending;
         so.Config.FilterSubject = t->subject[0] ? t->subject : NULL;
         so.ManualAck = true;
+        if (t->start_seq > 0) {
+            so.Config.DeliverPolicy = js_DeliverByStartSequence;
+            so.Config.OptStartSeq = (uint64_t)t->start_seq;
+            t->last_seq = (uint64_t)t->start_seq - 1;
+        }
         s = js_PullSubscribe(&t->sub, t->js, t->subject[0] ? t->subject : NULL, t->durable, NULL, &so, &jerr);
         what = "pull subscribe";
     }
@@ -521,6 +524,13 @@ static void js_close(struct mend_input *in)
     mend_stream_free(t->st);
     js_free(t);
     mend_input_set_priv(in, NULL);
+}
+
+uint64_t mend_jetstream_last_seq(struct mend_inputs *s)
+{
+    struct mend_input *in = mend_inputs_of_kind(s, &mend_input_jetstream_ops, 0);
+    struct js_in *t = in ? mend_input_priv(in) : NULL;
+    return t ? t->last_seq : 0;
 }
 
 int mend_jetstream_stats(struct mend_inputs *s, struct mend_jetstream_stats *out)

@@ -144,6 +144,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "checkpoint", .type = MEND_CT_MAP, .off = 0, .sub = &checkpoint_map},
     {.key = "detect", .type = MEND_CT_MAP, .off = F(engine.scorer), .sub = &mend_scorer_conf_map},
     {.key = "ocsvm", .type = MEND_CT_MAP, .off = F(engine.ocsvm), .sub = &mend_ocsvm_conf_map},
+    {.key = "cluster", .type = MEND_CT_MAP, .off = F(cluster), .sub = &mend_cluster_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -177,6 +178,7 @@ void mend_config_defaults(struct mend_config *c)
     c->max_conns = 1024;
     c->idle_timeout_ns = 300LL * 1000000000LL;
     c->accept_pause_ns = 200LL * 1000000LL;
+    mend_cluster_conf_defaults(&c->cluster);
     finish(c);
 }
 
