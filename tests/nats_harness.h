@@ -19,7 +19,7 @@
 
 #include <nats/nats.h>
 
-static double nh_now(void)
+static __attribute__((unused)) double nh_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -27,7 +27,7 @@ static double nh_now(void)
 }
 
 /* A loopback port that was free a moment ago. */
-static int nh_free_port(void)
+static __attribute__((unused)) int nh_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
@@ -42,7 +42,7 @@ static int nh_free_port(void)
 }
 
 /* Spawns argv with stdout/stderr to log (NULL: /dev/null). */
-static pid_t nh_spawn(char *const argv[], const char *log)
+static __attribute__((unused)) pid_t nh_spawn(char *const argv[], const char *log)
 {
     pid_t pid = fork();
     if (pid == 0) {
@@ -58,7 +58,7 @@ static pid_t nh_spawn(char *const argv[], const char *log)
 }
 
 /* nats-server -js on 127.0.0.1:port, store under dir. */
-static pid_t nh_server(int port, const char *dir)
+static __attribute__((unused)) pid_t nh_server(int port, const char *dir)
 {
     char p[16];
     snprintf(p, sizeof p, "%d", port);
@@ -81,7 +81,7 @@ static natsConnection *nh_connect(int port)
     return nc;
 }
 
-static int nh_stream(jsCtx *js, const char *name, const char *subjects, int replicas)
+static __attribute__((unused)) int nh_stream(jsCtx *js, const char *name, const char *subjects, int replicas)
 {
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
@@ -99,7 +99,7 @@ static int nh_stream(jsCtx *js, const char *name, const char *subjects, int repl
 
 /* Publishes buf's lines in messages of per_msg whole lines to subject;
  * returns the number of messages or -1. */
-static int nh_publish_lines(jsCtx *js, const char *subject, const char *buf, size_t len, int per_msg)
+static __attribute__((unused)) int nh_publish_lines(jsCtx *js, const char *subject, const char *buf, size_t len, int per_msg)
 {
     int msgs = 0;
     size_t start = 0, i = 0;
@@ -119,7 +119,7 @@ static int nh_publish_lines(jsCtx *js, const char *subject, const char *buf, siz
 }
 
 /* The consumer's pending + unacknowledged counts; -1 when it does not exist yet. */
-static int nh_consumer(jsCtx *js, const char *stream, const char *durable, uint64_t *pending, int64_t *ack_pending,
+static __attribute__((unused)) int nh_consumer(jsCtx *js, const char *stream, const char *durable, uint64_t *pending, int64_t *ack_pending,
                        uint64_t *delivered)
 {
     jsConsumerInfo *ci = NULL;
@@ -134,7 +134,7 @@ static int nh_consumer(jsCtx *js, const char *stream, const char *durable, uint6
     return 0;
 }
 
-static int nh_stop(pid_t pid, int sig)
+static __attribute__((unused)) int nh_stop(pid_t pid, int sig)
 {
     int st = 0;
     if (pid <= 0)
