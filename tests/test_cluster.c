@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "mend/cluster.h"
 #include "nats_harness.h"
 
 #define HOSTS 8
@@ -345,9 +346,92 @@ static void test_paused_engine_stops(void **state)
     check_exact("t3", names, 2);
 }
 
+/* ---- the lease module alone, on injected time --------------------------- */
+
+struct rec {
+    int acq[PARTS], lost[PARTS];
+    uint64_t epoch[PARTS];
+    struct mend_leases *l;
+};
+
+static int rec_acquired(void *ctx, uint32_t p, uint64_t epoch)
+{
+    struct rec *r = ctx;
+    r->acq[p]++;
+    r->epoch[p] = epoch;
+    return 0;
+}
+
+static void rec_lost(void *ctx, uint32_t p)
+{
+    struct rec *r = ctx;
+    r->lost[p]++;
+}
+
+static void rec_surplus(void *ctx, uint32_t p)
+{
+    struct rec *r = ctx;
+    mend_leases_release(r->l, p);
+}
+
+static void test_leases_fence(void **state)
+{
+    (void)state;
+    struct mend_cluster_conf cc;
+    mend_cluster_conf_defaults(&cc);
+    snprintf(cc.servers, sizeof cc.servers, "127.0.0.1:%d", port);
+    snprintf(cc.bucket, sizeof cc.bucket, "tl-leases");
+    cc.partitions = 2;
+    cc.lease_ttl_ns = 1000000000LL;
+    struct rec x = {0}, y = {0};
+    struct mend_lease_host hx = {rec_acquired, rec_lost, rec_surplus, &x}, hy = {rec_acquired, rec_lost, rec_surplus, &y};
+    char err[256];
+    snprintf(cc.name, sizeof cc.name, "x");
+    assert_int_equal(mend_leases_new(&cc, &hx, &x.l, err, sizeof err), 0);
+    snprintf(cc.name, sizeof cc.name, "y");
+    assert_int_equal(mend_leases_new(&cc, &hy, &y.l, err, sizeof err), 0);
+    const int64_t s = 1000000000LL;
+    /* x alone: both partitions, epoch 1 */
+    assert_int_equal(mend_leases_tick(x.l, 10 * s), 0);
+    assert_int_equal(x.acq[0] + x.acq[1], 2);
+    assert_int_equal(x.epoch[0], 1);
+    assert_true(mend_leases_valid(x.l, 0, 10 * s));
+    /* y sees x live and every partition held: nothing to take */
+    assert_int_equal(mend_leases_tick(y.l, 10 * s), 0);
+    assert_int_equal(y.acq[0] + y.acq[1], 0);
+    /* x's next round sees two engines: its share is 1, it hands partition
+     * 1 back (free marker), and y claims it with the next epoch */
+    assert_int_equal(mend_leases_tick(x.l, 10 * s + s / 4), 0);
+    assert_true(mend_leases_valid(x.l, 0, 10 * s + s / 4));
+    assert_false(mend_leases_valid(x.l, 1, 10 * s + s / 4));
+    assert_int_equal(mend_leases_tick(y.l, 10 * s + s / 2), 0);
+    assert_int_equal(y.acq[1], 1);
+    assert_int_equal(y.epoch[1], 2);
+    assert_int_equal(y.acq[0], 0);
+    /* x pauses: its validity (3/4 ttl after its last renewal) runs out
+     * before y may take over (a ttl after y first saw that renewal) */
+    assert_false(mend_leases_valid(x.l, 0, 11 * s));
+    assert_int_equal(mend_leases_tick(y.l, 11 * s + s / 4), 0);
+    assert_int_equal(y.acq[0], 0);
+    assert_int_equal(mend_leases_tick(y.l, 11 * s + s / 2 + 1), 0);
+    assert_int_equal(y.acq[0], 1);
+    assert_int_equal(y.epoch[0], 2);
+    struct mend_lease_stats st;
+    mend_leases_stats(y.l, &st);
+    assert_int_equal(st.taken_over, 1);
+    /* x resumes: its renewal is refused (the revision moved): lost at once */
+    assert_int_equal(mend_leases_tick(x.l, 11 * s + s / 2 + 2), 0);
+    assert_int_equal(x.lost[0], 1);
+    assert_false(mend_leases_valid(x.l, 0, 11 * s + s / 2 + 2));
+    assert_true(mend_leases_valid(y.l, 0, 11 * s + s / 2 + 2));
+    mend_leases_free(x.l, 1);
+    mend_leases_free(y.l, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leases_fence),
         cmocka_unit_test(test_one_engine_equals_replay),
         cmocka_unit_test(test_takeover_after_kill9),
         cmocka_unit_test(test_paused_engine_stops),

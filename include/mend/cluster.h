@@ -58,6 +58,23 @@ void mend_cluster_conf_defaults(struct mend_cluster_conf *c);
 struct mend_conf_map;
 extern const struct mend_conf_map mend_cluster_conf_map;
 
+/* What one `mend cluster` engine is doing, for its end-of-run summary and
+ * for /metrics (mend_cluster_run_stats in src/cli/cli.h fills it). */
+struct mend_cluster_stats {
+    uint32_t partitions;       /* configured */
+    uint32_t owned;            /* owned now */
+    uint32_t live_engines;     /* engines whose announcement moved within a lease ttl (us included) */
+    uint64_t samples;          /* in the state of the owned partitions */
+    uint64_t lag;              /* consumer pending + unacknowledged messages, summed (looked at once a second) */
+    uint64_t acquired;         /* leases acquired (fresh, free or taken over) */
+    uint64_t taken_over;       /* of which from an engine that stopped renewing */
+    uint64_t lost;             /* leases lost (taken by another, or renewal failing past validity) */
+    uint64_t handed_on;        /* released above the fair share */
+    uint64_t refused;          /* samples refused because their partition's lease had gone */
+    uint64_t kv_errors;        /* failed key-value calls */
+    uint8_t owns[MEND_CLUSTER_MAX_PARTITIONS]; /* 1 for each owned partition */
+};
+
 /* ---- a partition's checkpoint (part_state.c) ------------------------------
  * The engine's state plus the last stream sequence it holds and the epoch
  * of its writer. _save writes in this thread (bg NULL) or forks (state.h's

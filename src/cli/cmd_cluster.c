@@ -32,10 +32,10 @@
 #include "mend/state.h"
 #include "pipeline.h"
 
-struct crun;
+struct mend_cluster_run;
 
 struct part_run {
-    struct crun *c;
+    struct mend_cluster_run *c;
     uint32_t id;
     uint64_t epoch;
     struct mend_engine *eng;
@@ -49,7 +49,7 @@ struct part_run {
     char path[MEND_CONFIG_PATH_MAX + 16];
 };
 
-struct crun {
+struct mend_cluster_run {
     const struct pipeline_opts *po;
     struct mend_config *cfg;
     struct mend_loop *loop;
@@ -107,13 +107,13 @@ static int on_point(void *ctx, const struct mend_point *pt)
 static void on_incident(void *ctx, const char *status, const struct mend_incident *inc, const char *json,
                         size_t len)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     mend_outputs_emit(c->outs, status, inc, json, len);
 }
 
 static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     fputc('"', c->score_f);
     for (uint32_t i = 0; i < s->key_len; i++) {
         if (s->key[i] == '"')
@@ -195,7 +195,7 @@ static void part_free(struct part_run *pr)
 
 static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     struct mend_config *cfg = c->cfg;
     struct mend_cluster_conf *cc = &cfg->cluster;
     char err[512] = "";
@@ -274,7 +274,7 @@ static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
 
 static void lease_lost(void *ctx, uint32_t p)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     if (!c->parts[p])
         return;
     /* dropped after the turn (we may be inside its callbacks' reach) */
@@ -285,7 +285,7 @@ static void lease_lost(void *ctx, uint32_t p)
 
 static void lease_surplus(void *ctx, uint32_t p)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     struct part_run *pr = c->parts[p];
     if (pr && !pr->lost && part_checkpoint(pr, 0) != MEND_OK)
         return; /* keep it: handing it on without a checkpoint would lose state */
@@ -298,7 +298,7 @@ static void lease_surplus(void *ctx, uint32_t p)
 
 static int on_tick(struct mend_loop *l, uint64_t id, void *ctx)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     (void)l;
     (void)id;
     return mend_leases_tick(c->leases, mono_ns(CLOCK_MONOTONIC));
@@ -306,7 +306,7 @@ static int on_tick(struct mend_loop *l, uint64_t id, void *ctx)
 
 static int on_stop_signal(struct mend_loop *l, int sig, void *ctx)
 {
-    struct crun *c = ctx;
+    struct mend_cluster_run *c = ctx;
     (void)sig;
     c->stop = 1;
     mend_loop_stop(l);
@@ -325,33 +325,50 @@ static void help(FILE *f)
     pipeline_help_common(f);
 }
 
-/* The end-of-run line, and what /metrics can show (see mend_cluster_summary). */
-static void summary(struct crun *c)
+void mend_cluster_run_stats(const struct mend_cluster_run *c, struct mend_cluster_stats *out)
 {
     struct mend_lease_stats ls;
+    memset(out, 0, sizeof *out);
     mend_leases_stats(c->leases, &ls);
-    uint64_t points = 0, lag = 0;
-    char owned[1024] = "";
-    size_t o = 0;
+    out->partitions = c->cfg->cluster.partitions;
+    out->live_engines = ls.live_engines;
+    out->acquired = ls.acquired;
+    out->taken_over = ls.taken_over;
+    out->lost = ls.lost;
+    out->handed_on = ls.released;
+    out->kv_errors = ls.kv_errors;
+    out->refused = c->dropped_samples;
     for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
         struct part_run *pr = c->parts[p];
-        if (!pr)
+        if (!pr || pr->lost)
             continue;
         struct mend_engine_stats st;
         struct mend_jetstream_stats js;
         mend_engine_stats(pr->eng, &st);
         mend_jetstream_stats(pr->in, &js);
-        points += st.points;
-        lag += js.lag;
-        if (o < sizeof owned - 16)
-            o += (size_t)snprintf(owned + o, sizeof owned - o, "%s%u", o ? "," : "", p);
+        out->samples += st.points;
+        out->lag += js.lag;
+        out->owns[p] = 1;
+        out->owned++;
     }
+}
+
+/* The end-of-run summary: the engine, then each owned partition. */
+static void summary(struct mend_cluster_run *c)
+{
+    static struct mend_cluster_stats cs; /* ~1 KiB of flags: off the stack */
+    mend_cluster_run_stats(c, &cs);
+    char owned[1024] = "";
+    size_t o = 0;
+    for (uint32_t p = 0; p < cs.partitions; p++)
+        if (cs.owns[p] && o < sizeof owned - 16)
+            o += (size_t)snprintf(owned + o, sizeof owned - o, "%s%u", o ? "," : "", p);
     fprintf(stderr,
             "mend cluster: %s: partitions owned %u [%s], %" PRIu64 " samples in their state, consumer lag %" PRIu64
             ", %u engines live; acquired %" PRIu64 ", taken over %" PRIu64 ", lost %" PRIu64 ", handed on %" PRIu64
             ", %" PRIu64 " samples refused after a lease went, %" PRIu64 " KV errors\n",
-            mend_leases_name(c->leases), ls.owned, owned, points, lag, ls.live_engines, ls.acquired, ls.taken_over,
-            ls.lost, ls.released, c->dropped_samples, ls.kv_errors);
+            mend_leases_name(c->leases), cs.owned, owned, cs.samples, cs.lag, cs.live_engines, cs.acquired,
+            cs.taken_over, cs.lost, cs.handed_on, cs.refused, cs.kv_errors);
     for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
         struct part_run *pr = c->parts[p];
         if (!pr)
@@ -380,7 +397,7 @@ int mend_cmd_cluster(int argc, char **argv)
         fprintf(stderr, "mend cluster: reads only the cluster's stream (no INPUT arguments)\n");
         return MEND_EXIT_USAGE;
     }
-    struct crun c;
+    struct mend_cluster_run c;
     memset(&c, 0, sizeof c);
     c.po = &po;
     c.cfg = &cfg;
