@@ -75,6 +75,8 @@ static void on_parse_error(void *ctx, const char *stream, uint64_t nth, uint64_t
 {
     struct part_run *pr = ctx;
     pr->errors++;
+    if (pr->lost)
+        return; /* samples refused after the lease went: counted, not malformed */
     if (nth <= pr->c->cfg->error_log_limit)
         fprintf(stderr, "%s:%" PRIu64 ":%u: %s\n", stream, line, col, reason);
 }
@@ -87,7 +89,7 @@ static int on_point(void *ctx, const struct mend_point *pt)
          * messages stay unacknowledged for the next owner */
         pr->lost = 1;
         pr->c->dropped_samples++;
-        return MEND_EAGAIN;
+        return MEND_ENOTFOUND; /* not EAGAIN: parsers read that as "line goes on" */
     }
     int rc = mend_engine_point(pr->eng, pt);
     if (pt->has_time && pt->time_ns >= pr->next_ckpt && !pr->ckpt_due) {
@@ -160,7 +162,7 @@ static int part_checkpoint(struct part_run *pr, int bg)
     part_reap(pr, 1);
     if (pr->lost || !mend_leases_valid(pr->c->leases, pr->id, mono_ns(CLOCK_MONOTONIC))) {
         pr->lost = 1;
-        return MEND_EAGAIN;
+        return MEND_ENOTFOUND;
     }
     uint64_t seq = mend_jetstream_last_seq(pr->in);
     uint64_t gen = ++pr->gen;
@@ -449,8 +451,14 @@ int mend_cmd_cluster(int argc, char **argv)
             if (!pr)
                 continue;
             if (pr->lost) {
+                /* fenced (lease lost, or not renewed in time): drop it, and if
+                 * the lease module still holds it, give it back, so that it is
+                 * claimed afresh -- from its checkpoint -- by whoever comes first */
                 part_free(pr);
                 c.parts[p] = NULL;
+                if (mend_leases_release(c.leases, p) == MEND_OK && !po.quiet)
+                    fprintf(stderr, "mend cluster: %s lost partition %u (lease not renewed in time)\n",
+                            mend_leases_name(c.leases), p);
                 continue;
             }
             part_reap(pr, 0);

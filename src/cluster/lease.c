@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster_internal.h"
@@ -219,8 +220,20 @@ static int write_lease(struct mend_leases *l, uint32_t i, uint64_t epoch, uint64
     return s == NATS_OK ? 0 : -1;
 }
 
+/* now_ns plus the real time spent in this tick so far: a round that
+ * acquires partitions (consumers to create, checkpoints to restore) can take
+ * a while, and a lease is only valid from when it was written. */
+static int64_t elapsed_now(int64_t now, const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return now + (int64_t)(t.tv_sec - t0->tv_sec) * 1000000000LL + (t.tv_nsec - t0->tv_nsec);
+}
+
 int mend_leases_tick(struct mend_leases *l, int64_t now)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint32_t P = l->conf.partitions, owned = 0;
     int64_t ttl = l->conf.lease_ttl_ns;
     /* 1. renew what we own; a failed conditional write means someone else
@@ -230,7 +243,7 @@ int mend_leases_tick(struct mend_leases *l, int64_t now)
         if (!p->owned)
             continue;
         uint64_t rev = 0;
-        int64_t sent = now;
+        int64_t sent = elapsed_now(now, &t0);
         char key[32], val[LEASE_VALUE_MAX];
         snprintf(key, sizeof key, "p%u", i);
         snprintf(val, sizeof val, "%s %" PRIu64, l->name, p->epoch);
@@ -287,6 +300,7 @@ int mend_leases_tick(struct mend_leases *l, int64_t now)
         natsStatus s = kvStore_Get(&e, l->kv, key);
         uint64_t rev = 0, epoch = 0, newrev = 0;
         int ok = -1;
+        int64_t sent = elapsed_now(now, &t0);
         if (s == NATS_NOT_FOUND) {
             if (owned >= share)
                 continue;
@@ -320,7 +334,7 @@ int mend_leases_tick(struct mend_leases *l, int64_t now)
         p->owned = 1;
         p->epoch = epoch;
         p->rev = newrev;
-        p->valid_until = now + ttl * 3 / 4;
+        p->valid_until = sent + ttl * 3 / 4;
         p->renew_fail_since = 0;
         l->st.acquired++;
         owned++;
