@@ -94,8 +94,9 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_CLUSTER)
 	@BENCH_LOGS=$(BENCH_LOGS) BENCH_OCSVM=$(BENCH_OCSVM) BENCH_LOCALISE=$(BENCH_LOCALISE) \
+	    BENCH_CLUSTER=$(BENCH_CLUSTER) MEND_BIN=$(abspath $(MEND)) \
 	    sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)

@@ -50,3 +50,11 @@ BENCH_LOCALISE = $(BUILD)/bench/bench_localise
 $(BENCH_LOCALISE): bench/bench_localise.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_cluster links only libnats: JetStream into one and three `mend cluster`
+# engines beside `mend replay`, and the takeover time after kill -9.
+BENCH_CLUSTER = $(BUILD)/bench/bench_cluster
+
+$(BENCH_CLUSTER): bench/bench_cluster.c tests/nats_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnats -lm

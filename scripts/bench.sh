@@ -74,3 +74,8 @@ fi
 
 # The localiser's run time by series count and window, when bench_localise is given.
 [ -z "$LOCALISE" ] || "$LOCALISE"
+
+# JetStream into one and three `mend cluster` engines beside replay, and the
+# takeover time, when bench_cluster is given (it starts its own nats-server).
+[ -z "${BENCH_CLUSTER:-}" ] || "$BENCH_CLUSTER" "${MEND_BIN:-bin/mend}" "${CLUSTER_SAMPLES:-1000000}" ||
+    echo "bench cluster: failed"
