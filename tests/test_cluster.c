@@ -324,9 +324,20 @@ static void normalise(const char *in, const char *out)
 static void test_one_engine_equals_replay(void **state)
 {
     (void)state;
-    make_stream("fleet", "fleet");
-    publish("fleet", 0, STEPS);
+    /* the engine creates the stream (cluster.create): start it first */
     pid_t e = start_engine("fleet", "e1", "");
+    double until = nh_now() + 10;
+    for (;;) {
+        jsStreamInfo *si = NULL;
+        jsErrCode je = 0;
+        if (js_GetStreamInfo(&si, js, "fleet", NULL, &je) == NATS_OK) {
+            jsStreamInfo_Destroy(si);
+            break;
+        }
+        assert_true(nh_now() < until);
+        nats_Sleep(20);
+    }
+    publish("fleet", 0, STEPS);
     wait_drained("fleet", 15);
     assert_int_equal(nh_stop(e, SIGTERM), 0);
     assert_int_equal(run("%s replay --quiet --incidents %s/rep.jsonl --scores %s/rep.csv %s/fleet.lp", bin, dir, dir,

@@ -117,8 +117,9 @@ struct mend_lease_stats {
     uint32_t owned, live_engines;
     uint64_t acquired, taken_over, lost, released, kv_errors;
 };
-/* Connects with conf (servers, credentials, TLS), creates or binds the
- * bucket. conf and host are copied. Returns 0, MEND_EINVAL, MEND_EIO (err
+/* Connects with conf (servers, credentials, TLS); with conf->create makes
+ * the stream (subjects PREFIX.*, conf->replicas) and the bucket when they are
+ * missing, else binds them. conf and host are copied. Returns 0, MEND_EINVAL, MEND_EIO (err
  * says what), MEND_ENOMEM. */
 int mend_leases_new(const struct mend_cluster_conf *conf, const struct mend_lease_host *host,
                     struct mend_leases **out, char *err, size_t errlen);

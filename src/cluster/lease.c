@@ -97,6 +97,27 @@ int mend_leases_new(const struct mend_cluster_conf *conf, const struct mend_leas
                                      &l->nc, &what);
     if (s == NATS_OK)
         s = natsConnection_JetStream(&l->js, l->nc, NULL), what = "jetstream";
+    if (s == NATS_OK && conf->create) {
+        /* the stream the collectors' subjects map into: PREFIX.<partition> */
+        jsStreamInfo *si = NULL;
+        jsErrCode je = 0;
+        what = "stream";
+        if (js_GetStreamInfo(&si, l->js, conf->stream, NULL, &je) == NATS_OK) {
+            jsStreamInfo_Destroy(si);
+        } else {
+            char subj[80];
+            const char *subs[1] = {subj};
+            jsStreamConfig sc;
+            snprintf(subj, sizeof subj, "%s.*", conf->subject_prefix);
+            jsStreamConfig_Init(&sc);
+            sc.Name = conf->stream;
+            sc.Subjects = subs;
+            sc.SubjectsLen = 1;
+            sc.Replicas = (int64_t)conf->replicas;
+            s = js_AddStream(&si, l->js, &sc, NULL, &je);
+            jsStreamInfo_Destroy(si);
+        }
+    }
     if (s == NATS_OK) {
         what = "lease bucket";
         s = js_KeyValue(&l->kv, l->js, conf->bucket);
