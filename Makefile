@@ -25,6 +25,7 @@ LDFLAGS += $(SAN)
 LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread -lcurl
 LDLIBS  += -lpcap
 LDLIBS  += -ljansson
+LDLIBS  += -lnats
 TESTLIBS = -lcmocka -ljansson
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -43,6 +44,7 @@ DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhired
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server \
            libcurl4-openssl-dev prometheus-node-exporter
 DEB_PKGS += prometheus curl systemd man-db  # test_daemon, test_metrics: promtool, a real Prometheus, systemd-analyze, man
+DEB_PKGS += libnats-dev nats-server  # the cluster: JetStream input and its tests
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
@@ -101,9 +103,9 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_PCAP)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_PCAP) $(BENCH_CLUSTER)
 	@BENCH_LOGS=$(BENCH_LOGS) BENCH_OCSVM=$(BENCH_OCSVM) BENCH_LOCALISE=$(BENCH_LOCALISE) \
-	    BENCH_PCAP=$(BENCH_PCAP) \
+	    BENCH_PCAP=$(BENCH_PCAP) BENCH_CLUSTER=$(BENCH_CLUSTER) MEND_BIN=$(abspath $(MEND)) \
 	    sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)

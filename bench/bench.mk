@@ -58,3 +58,11 @@ BENCH_PCAP = $(BUILD)/bench/bench_pcap
 $(BENCH_PCAP): bench/bench_pcap.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_cluster links only libnats: JetStream into one and three `mend cluster`
+# engines beside `mend replay`, and the takeover time after kill -9.
+BENCH_CLUSTER = $(BUILD)/bench/bench_cluster
+
+$(BENCH_CLUSTER): bench/bench_cluster.c tests/nats_harness.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnats -lm

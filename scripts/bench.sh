@@ -78,3 +78,8 @@ fi
 
 # The packet figure (capture-file path), when bench_pcap is given.
 [ -z "$PCAP" ] || sh "$(dirname "$0")/bench-pcap.sh" "$PCAP"
+
+# JetStream into one and three `mend cluster` engines beside replay, and the
+# takeover time, when bench_cluster is given (it starts its own nats-server).
+[ -z "${BENCH_CLUSTER:-}" ] || "$BENCH_CLUSTER" "${MEND_BIN:-bin/mend}" "${CLUSTER_SAMPLES:-1000000}" ||
+    echo "bench cluster: failed"

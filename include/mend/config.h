@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mend/cluster.h"
 #include "mend/engine.h"
 #include "mend/ingest.h"
 #include "mend/scrape.h"
@@ -56,6 +57,7 @@ struct mend_config {
     struct mend_scrape_conf scrape;           /* scrape.*: Prometheus targets of `mend run` */
     struct mend_logs_config logs;             /* logs.*: log formats as signals, template miner */
     struct mend_metrics_conf metrics;         /* metrics.*: /metrics and /healthz (run) */
+    struct mend_cluster_conf cluster;         /* cluster.* (mend cluster) */
 };
 
 void mend_config_defaults(struct mend_config *c);

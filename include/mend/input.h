@@ -127,7 +127,20 @@ struct mend_input_ops {
     int (*peek_time)(struct mend_input *in, int64_t *t_ns);
     /* Releases everything: unwatch and close fds, end and free streams. */
     void (*close)(struct mend_input *in);
+    /* Checkpoints (may be NULL): the host took a checkpoint's image of the
+     * state (MEND_INPUT_CKPT_TAKEN: every sample delivered so far is in
+     * checkpoint gen), that checkpoint is durable (COMMITTED), or it failed
+     * (FAILED: its samples wait for the next one). Kinds that acknowledge
+     * to a sender (JetStream) acknowledge what a committed gen covers.
+     * Inputs with this op stay open through mend_inputs_shutdown (no more
+     * samples are delivered) and close at mend_inputs_free, so the final
+     * checkpoint after shutdown can still acknowledge. */
+    void (*checkpoint)(struct mend_input *in, int phase, uint64_t gen);
 };
+
+#define MEND_INPUT_CKPT_TAKEN 1
+#define MEND_INPUT_CKPT_COMMITTED 2
+#define MEND_INPUT_CKPT_FAILED 3
 
 /* ---- the set (the host's side) -------------------------------------------- */
 
@@ -188,6 +201,13 @@ void mend_inputs_stats(const struct mend_inputs *s, struct mend_inputs_stats *ou
 size_t mend_inputs_count(const struct mend_inputs *s);
 int mend_inputs_counts(const struct mend_inputs *s, size_t idx, const char **spec, uint64_t *bytes,
                        uint64_t *lines);
+/* Tells every input about checkpoint gen (phase MEND_INPUT_CKPT_*, see the
+ * ops table). A host without durable state calls TAKEN then COMMITTED after
+ * each step: what was delivered is all it will ever hold. */
+void mend_inputs_checkpoint(struct mend_inputs *s, int phase, uint64_t gen);
+/* The idx-th input of kind ops (in add order), for a kind's own stats
+ * function; NULL past the last. */
+struct mend_input *mend_inputs_of_kind(struct mend_inputs *s, const struct mend_input_ops *ops, size_t idx);
 /* The last per-input error ("tcp://:8094: accept: Too many open files"),
  * "" when none; owned by the set. */
 const char *mend_inputs_last_error(const struct mend_inputs *s);

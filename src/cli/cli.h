@@ -21,5 +21,12 @@ int mend_cmd_templates(int argc, char **argv);
 int mend_cmd_score_train(int argc, char **argv); /* `mend score --train` */
 int mend_cmd_train(int argc, char **argv);
 int mend_cmd_localise(int argc, char **argv);
+int mend_cmd_cluster(int argc, char **argv);
+/* The running `mend cluster` engine's figures (mend/cluster.h), for /metrics:
+ * run is the handle cmd_cluster.c passes around (struct mend_cluster_run);
+ * call from the loop thread. */
+struct mend_cluster_run;
+struct mend_cluster_stats;
+void mend_cluster_run_stats(const struct mend_cluster_run *run, struct mend_cluster_stats *out);
 
 #endif

@@ -24,6 +24,7 @@
 #include "mend/incident.h"
 #include "mend/metrics.h"
 #include "mend/logsig.h"
+#include "mend/cluster.h"
 #include "mend/output.h"
 #include "mend/pcap.h"
 #include "mend/state.h"
@@ -40,6 +41,7 @@ struct pipe {
     FILE *score_f;
     struct mend_state_bg *bg;   /* a checkpoint being written by a child */
     int ckpt_failed;            /* the last checkpoint failed */
+    uint64_t ckpt_gen, bg_gen;  /* checkpoints taken; the one bg is writing (inputs ack on commit) */
     uint64_t errors, bytes_total;
     int64_t next_ckpt;        /* event time of the next checkpoint (INT64_MAX: none) */
     int ckpt_due;             /* decided, waiting for the loop's turn */
@@ -261,6 +263,8 @@ static void checkpoint_reap(struct pipe *p, int wait)
     } else {
         p->ckpt_failures++;
     }
+    if (p->in)
+        mend_inputs_checkpoint(p->in, rc == MEND_OK ? MEND_INPUT_CKPT_COMMITTED : MEND_INPUT_CKPT_FAILED, p->bg_gen);
     mend_state_bg_free(p->bg);
     p->bg = NULL;
 }
@@ -279,7 +283,11 @@ static void checkpoint_now(struct pipe *p)
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
         p->ckpt_failed = 1;
         p->ckpt_failures++;
+        return;
     }
+    /* the child's image holds every sample delivered so far */
+    p->bg_gen = ++p->ckpt_gen;
+    mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_TAKEN, p->bg_gen);
 }
 
 /* The last checkpoint, at exit: in this process, and its result decides the
@@ -288,13 +296,28 @@ static int checkpoint_final(struct pipe *p)
 {
     char err[512];
     checkpoint_reap(p, 1);
+    uint64_t gen = ++p->ckpt_gen;
+    mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_TAKEN, gen);
     if (mend_engine_checkpoint(p->eng, p->cfg->checkpoint_path, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend: checkpoint failed: %s\n", err);
         p->ckpt_failures++;
+        mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_FAILED, gen);
         return MEND_EIO;
     }
     p->ckpt_ok++;
+    mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_COMMITTED, gen);
     return MEND_OK;
+}
+
+/* Without a checkpoint path nothing is durable: what was delivered is all
+ * the state will ever hold, so inputs that acknowledge may do it now. */
+static void no_state_commit(struct pipe *p)
+{
+    if (p->cfg->checkpoint_path[0])
+        return;
+    uint64_t gen = ++p->ckpt_gen;
+    mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_TAKEN, gen);
+    mend_inputs_checkpoint(p->in, MEND_INPUT_CKPT_COMMITTED, gen);
 }
 
 static int on_ckpt_timer(struct mend_loop *l, uint64_t id, void *ctx)
@@ -812,6 +835,7 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    mend_inputs_register(p.in, &mend_input_jetstream_ops); /* jetstream://, cluster.h */
     for (int i = 0; i < po->n_inputs; i++) {
         if (mend_inputs_add(p.in, po->inputs[i], err, sizeof err) != MEND_OK) {
             fprintf(stderr, "mend: %s\n", err);
@@ -916,10 +940,12 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         }
         mend_outputs_retry(p.outs); /* a destination that was down gets its spool */
         checkpoint_reap(&p, 0);
+        no_state_commit(&p);
         show_progress(&p, 0);
     }
     if (mend_inputs_shutdown(p.in) != MEND_OK && code == MEND_EXIT_OK)
         code = MEND_EXIT_RUNTIME;
+    no_state_commit(&p);
     show_progress(&p, 1);
     if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
         code = MEND_EXIT_RUNTIME;
@@ -979,6 +1005,7 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
 out:
     mend_metrics_server_free(p.metrics);
     mend_inputs_free(p.in);
+    p.in = NULL;
     mend_loop_free(p.loop);
     checkpoint_reap(&p, 1);
     mend_engine_free(p.eng);

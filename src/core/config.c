@@ -180,6 +180,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
     {.key = "metrics", .type = MEND_CT_MAP, .off = F(metrics), .sub = &mend_metrics_conf_map},
     {.key = "logs", .type = MEND_CT_MAP, .off = F(logs), .sub = &mend_logs_conf_map},
+    {.key = "cluster", .type = MEND_CT_MAP, .off = F(cluster), .sub = &mend_cluster_conf_map},
 };
 
 static const struct mend_conf_map config_map = {
@@ -224,6 +225,7 @@ void mend_config_defaults(struct mend_config *c)
     c->idle_timeout_ns = 300LL * 1000000000LL;
     c->accept_pause_ns = 200LL * 1000000LL;
     mend_metrics_conf_defaults(&c->metrics);
+    mend_cluster_conf_defaults(&c->cluster);
     finish(c);
 }
 

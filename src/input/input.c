@@ -341,8 +341,15 @@ int mend_inputs_shutdown(struct mend_inputs *s)
 {
     if (!s)
         return MEND_OK;
-    for (size_t i = 0; i < s->n_in; i++)
-        input_close(s->in[i]);
+    for (size_t i = 0; i < s->n_in; i++) {
+        struct mend_input *in = s->in[i];
+        if (in->ops && in->ops->checkpoint) {
+            /* it acknowledges on the final checkpoint, after this: close at free */
+            in->ended = 1;
+            continue;
+        }
+        input_close(in);
+    }
     return MEND_OK;
 }
 
@@ -387,6 +394,21 @@ void mend_inputs_stats(const struct mend_inputs *s, struct mend_inputs_stats *ou
         return;
     }
     *out = s->st;
+}
+
+void mend_inputs_checkpoint(struct mend_inputs *s, int phase, uint64_t gen)
+{
+    for (size_t i = 0; i < s->n_in; i++)
+        if (s->in[i]->ops && s->in[i]->ops->checkpoint)
+            s->in[i]->ops->checkpoint(s->in[i], phase, gen);
+}
+
+struct mend_input *mend_inputs_of_kind(struct mend_inputs *s, const struct mend_input_ops *ops, size_t idx)
+{
+    for (size_t i = 0; i < s->n_in; i++)
+        if (s->in[i]->ops == ops && idx-- == 0)
+            return s->in[i];
+    return NULL;
 }
 
 const char *mend_inputs_last_error(const struct mend_inputs *s)

@@ -1,0 +1,148 @@
+/* nats_harness.h -- real nats-server processes for the cluster tests: start
+ * one with JetStream on loopback in a temporary directory, connect, create
+ * the stream, publish a recording, ask a consumer how far it got, kill it.
+ * Header-only (static functions) so each test binary stays one file. */
+#ifndef MEND_TEST_NATS_HARNESS_H
+#define MEND_TEST_NATS_HARNESS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+static __attribute__((unused)) double nh_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A loopback port that was free a moment ago. */
+static __attribute__((unused)) int nh_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    socklen_t l = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* Spawns argv with stdout/stderr to log (NULL: /dev/null). */
+static __attribute__((unused)) pid_t nh_spawn(char *const argv[], const char *log)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* nats-server -js on 127.0.0.1:port, store under dir. */
+static __attribute__((unused)) pid_t nh_server(int port, const char *dir)
+{
+    char p[16];
+    snprintf(p, sizeof p, "%d", port);
+    char *argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", p, "-sd", (char *)dir, NULL};
+    return nh_spawn(argv, NULL);
+}
+
+/* Connects (retrying while the server starts, up to 5 s). */
+static natsConnection *nh_connect(int port)
+{
+    char url[64];
+    snprintf(url, sizeof url, "nats://127.0.0.1:%d", port);
+    double until = nh_now() + 5;
+    natsConnection *nc = NULL;
+    while (natsConnection_ConnectTo(&nc, url) != NATS_OK) {
+        if (nh_now() > until)
+            return NULL;
+        nats_Sleep(50);
+    }
+    return nc;
+}
+
+static __attribute__((unused)) int nh_stream(jsCtx *js, const char *name, const char *subjects, int replicas)
+{
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = name;
+    const char *subs[1] = {subjects};
+    sc.Subjects = subs;
+    sc.SubjectsLen = 1;
+    sc.Replicas = replicas;
+    jsStreamInfo *si = NULL;
+    jsErrCode je = 0;
+    natsStatus s = js_AddStream(&si, js, &sc, NULL, &je);
+    jsStreamInfo_Destroy(si);
+    return s == NATS_OK ? 0 : -1;
+}
+
+/* Publishes buf's lines in messages of per_msg whole lines to subject;
+ * returns the number of messages or -1. */
+static __attribute__((unused)) int nh_publish_lines(jsCtx *js, const char *subject, const char *buf, size_t len, int per_msg)
+{
+    int msgs = 0;
+    size_t start = 0, i = 0;
+    int lines = 0;
+    for (; i < len; i++) {
+        if (buf[i] != '\n')
+            continue;
+        if (++lines < per_msg && i + 1 < len)
+            continue;
+        if (js_Publish(NULL, js, subject, buf + start, (int)(i + 1 - start), NULL, NULL) != NATS_OK)
+            return -1;
+        msgs++;
+        start = i + 1;
+        lines = 0;
+    }
+    return msgs;
+}
+
+/* The consumer's pending + unacknowledged counts; -1 when it does not exist yet. */
+static __attribute__((unused)) int nh_consumer(jsCtx *js, const char *stream, const char *durable, uint64_t *pending, int64_t *ack_pending,
+                       uint64_t *delivered)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode je = 0;
+    if (js_GetConsumerInfo(&ci, js, stream, durable, NULL, &je) != NATS_OK || !ci)
+        return -1;
+    *pending = ci->NumPending;
+    *ack_pending = ci->NumAckPending;
+    if (delivered)
+        *delivered = ci->Delivered.Stream;
+    jsConsumerInfo_Destroy(ci);
+    return 0;
+}
+
+static __attribute__((unused)) int nh_stop(pid_t pid, int sig)
+{
+    int st = 0;
+    if (pid <= 0)
+        return -1;
+    kill(pid, sig);
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    return st;
+}
+
+#endif
