@@ -30,10 +30,16 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+/* Peaks over threshold on the fused evidence (recalibrate()): the level
+ * log10(50) is a 2% tail, SPOT's usual 98% level; the prior counts as
+ * POT_PRIOR runs above it. */
+#define POT_Y0 1.6989700043360187
+#define POT_P 0.02
+#define POT_PRIOR 10.0
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 2u
+#define STATE_VERSION 3u
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
@@ -54,6 +60,13 @@ struct hdr {
     int64_t last_t;
     double last_strength; /* evidence of the last event */
     double min, max;      /* running range */
+    double lmean, lmad;   /* EW level and mean absolute deviation around it
+                             (memory P): the scale of the range channel */
+    /* Tail recalibration of the fused evidence (peaks over a threshold):
+     * exponentially forgotten sums of samples, of runs that start above
+     * POT_Y0, and of their first excess over it; see recalibrate(). */
+    double pot_n, pot_hits, pot_ex;
+    double pot_run; /* peak excess of the run in progress, -1 outside one */
     double raw, lik, expected; /* last step, for mend_scorer_detail */
     uint32_t fired;
     uint32_t ndet;
@@ -195,6 +208,7 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     }
     h->min = INFINITY;
     h->max = -INFINITY;
+    h->pot_run = -1.0;
     return MEND_OK;
 }
 
@@ -218,8 +232,17 @@ static void reset(void *state, const struct mend_scorer_conf *c)
 
 /* ---- the step ------------------------------------------------------------ */
 
-/* Evidence of the range channel: proportional to how far x lies beyond the
- * running range, scaled so that exactly range_margin reaches the threshold. */
+/* Evidence of the range channel, as a tail probability so that it shares
+ * the false-alarm budget with the other channels. Of n+1 exchangeable
+ * samples the last is a new extreme on a given side with chance 1/(n+1)
+ * (two sides: 2/(n+1)). How far beyond the old extreme it lands is the
+ * tail's business: the excess over a high level is taken as exponential
+ * with the scale of the series' mean absolute deviation (the Laplace tail,
+ * the heaviest of the usual noise; lighter tails only make this
+ * conservative). So
+ *     evidence = log10((n+1)/2) + beyond / (mad ln 10).
+ * Below range_margin of the running range a new extreme is never an event
+ * on its own. */
 static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x)
 {
     if (!(h->max >= h->min))
@@ -228,12 +251,50 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     double beyond = x > h->max ? x - h->max : (x < h->min ? h->min - x : 0.0);
     if (beyond <= 0.0)
         return 0.0;
-    double need = c->range_margin * span;
-    double at_threshold = c->threshold * EVIDENCE_FULL;
-    if (need <= 0.0)
+    if (span <= 0.0 || h->lmad <= 0.0)
         return EVIDENCE_FULL; /* a constant series just moved */
-    double ev = at_threshold * beyond / need;
-    return beyond > need ? (ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL) : ev * 0.5;
+    double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (h->lmad * M_LN10);
+    if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
+        ev = c->threshold * EVIDENCE_FULL * 0.999;
+    return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
+}
+
+/* Recalibrates the fused evidence e against this series' own tail (peaks
+ * over a threshold, as in Siffer et al.'s SPOT). On a calibrated series e
+ * exceeds POT_Y0 = log10(50) in 2% of samples and the excess beyond it is
+ * exponential with mean 1/ln 10. Here the runs of e above POT_Y0 happen at
+ * an estimated rate r per sample (a run counts once, with its peak: events
+ * are runs, not points) and their peak excess has mean m, so an exponential
+ * tail puts the chance of e at r exp(-(e - y0)/m) and the evidence at
+ *     -log10 r + (e - y0) / (m ln 10).
+ * The estimates forget with memory 16P and start from the nominal tail with
+ * POT_PRIOR runs' worth of weight, so a young series is taken at its word.
+ * Judges e before learning it. */
+static double recalibrate(struct hdr *h, const struct mend_scorer_conf *c, double e)
+{
+    const double k0 = POT_PRIOR, m0 = 1.0 / M_LN10;
+    double hits = h->pot_hits + k0;
+    double r = hits / (h->pot_n + k0 / POT_P);
+    double m = (h->pot_ex + k0 * m0) / hits;
+    double out = e > POT_Y0 ? -log10(r) + (e - POT_Y0) / (m * M_LN10) : e * -log10(r) / POT_Y0;
+    double a = 1.0 / (16.0 * (double)c->probation);
+    h->pot_n = h->pot_n * (1.0 - a) + 1.0;
+    h->pot_hits *= 1.0 - a;
+    h->pot_ex *= 1.0 - a;
+    if (e > POT_Y0) {
+        double y = e - POT_Y0;
+        if (h->pot_run < 0.0) { /* a new run: its first sample is its peak so far */
+            h->pot_hits += 1.0;
+            h->pot_ex += y;
+            h->pot_run = y;
+        } else if (y > h->pot_run) { /* the run's peak rises */
+            h->pot_ex += y - h->pot_run;
+            h->pot_run = y;
+        }
+    } else {
+        h->pot_run = -1.0;
+    }
+    return out;
 }
 
 double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t_ns, double x,
@@ -289,6 +350,12 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         if (ev > best)
             best = ev;
     }
+    /* The detectors' evidence against this series' own tail: only ever
+     * raised, so that a series whose detectors are too timid for its noise
+     * still spends its false-alarm budget (recalibrate()); a series that
+     * crosses too often is already discounted per detector. The range
+     * channel is calibrated on its own: its evidence is of another kind
+     * and would distort the fitted tail. */
     if (c->detectors & MEND_DET_RANGE) {
         double ev = range_evidence(h, c, x);
         if (ev >= at_threshold)
@@ -299,7 +366,25 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
             h->min = x;
         if (x > h->max)
             h->max = x;
+        /* mean absolute deviation around an EW level, memory P */
+        double a = (double)h->n * (double)c->probation < (double)c->probation * (double)c->probation
+                       ? 1.0 / (double)h->n
+                       : 1.0 / (double)c->probation;
+        double dev = fabs(x - h->lmean);
+        h->lmean += a * (x - h->lmean);
+        h->lmad += a * (dev - h->lmad);
     }
+    /* The fused evidence against this series' own tail: only ever raised,
+     * so that a series whose detectors are too timid for its noise still
+     * spends its false-alarm budget (see recalibrate()); a series that
+     * crosses too often is already discounted per detector. */
+    /* The fused evidence against this series' own tail: only ever raised,
+     * so that a series whose detectors are too timid for its noise (light
+     * tails, counts) still spends its false-alarm budget; a series that
+     * crosses too often is already discounted per detector. */
+    double recal = recalibrate(h, c, best);
+    if (recal > best)
+        best = recal;
     double score = best / EVIDENCE_FULL;
     if (score > 1.0)
         score = 1.0;
@@ -373,6 +458,12 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->lik);
     mend_wbuf_f64(w, h->expected);
     mend_wbuf_u32(w, h->fired);
+    mend_wbuf_f64(w, h->lmean);
+    mend_wbuf_f64(w, h->lmad);
+    mend_wbuf_f64(w, h->pot_n);
+    mend_wbuf_f64(w, h->pot_hits);
+    mend_wbuf_f64(w, h->pot_ex);
+    mend_wbuf_f64(w, h->pot_run);
     mend_wbuf_u32(w, h->ndet);
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_likelihood *l = lik_at((void *)(uintptr_t)state, h->off[j]);
@@ -403,6 +494,16 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->lik = mend_rbuf_f64(r);
     h->expected = mend_rbuf_f64(r);
     h->fired = mend_rbuf_u32(r);
+    h->lmean = mend_rbuf_f64(r);
+    h->lmad = mend_rbuf_f64(r);
+    h->pot_n = mend_rbuf_f64(r);
+    h->pot_hits = mend_rbuf_f64(r);
+    h->pot_ex = mend_rbuf_f64(r);
+    h->pot_run = mend_rbuf_f64(r);
+    if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !(h->pot_n >= 0) ||
+        !isfinite(h->pot_n) || !(h->pot_hits >= 0) || !(h->pot_hits <= h->pot_n) ||
+        !(h->pot_ex >= 0) || !isfinite(h->pot_ex) || !(h->pot_run >= -1.0) || !isfinite(h->pot_run))
+        return MEND_ECORRUPT;
     uint32_t ndet = mend_rbuf_u32(r);
     if (r->failed || ndet != h->ndet || h->last_event > h->n || !isfinite(h->last_strength) ||
         isnan(h->min) || isnan(h->max) || !isfinite(h->raw) || !isfinite(h->lik) ||
