@@ -62,6 +62,7 @@ struct hdr {
     double min, max;      /* running range */
     double lmean, lmad;   /* EW level and mean absolute deviation around it
                              (memory P): the scale of the range channel */
+    double lprev, ldmad;  /* last value; EW mean absolute first difference */
     /* Tail recalibration of the fused evidence (peaks over a threshold):
      * exponentially forgotten sums of samples, of runs that start above
      * POT_Y0, and of their first excess over it; see recalibrate(). */
@@ -237,10 +238,13 @@ static void reset(void *state, const struct mend_scorer_conf *c)
  * samples the last is a new extreme on a given side with chance 1/(n+1)
  * (two sides: 2/(n+1)). How far beyond the old extreme it lands is the
  * tail's business: the excess over a high level is taken as exponential
- * with the scale of the series' mean absolute deviation (the Laplace tail,
+ * with the scale b of the series' mean absolute deviation (the Laplace tail,
  * the heaviest of the usual noise; lighter tails only make this
- * conservative). So
- *     evidence = log10((n+1)/2) + beyond / (mad ln 10).
+ * conservative). A smooth series cannot land far past its extreme in one
+ * step unless it jumps, so b is also at most the mean absolute first
+ * difference / 1.5 (for iid Laplace noise E|x[t]-x[t-1]| = 1.5 b: the two
+ * agree, and the budget holds). So
+ *     evidence = log10((n+1)/2) + beyond / (b ln 10).
  * Below range_margin of the running range a new extreme is never an event
  * on its own. */
 static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x)
@@ -251,9 +255,10 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     double beyond = x > h->max ? x - h->max : (x < h->min ? h->min - x : 0.0);
     if (beyond <= 0.0)
         return 0.0;
-    if (span <= 0.0 || h->lmad <= 0.0)
+    double b = h->ldmad / 1.5 < h->lmad ? h->ldmad / 1.5 : h->lmad;
+    if (span <= 0.0 || b <= 0.0)
         return EVIDENCE_FULL; /* a constant series just moved */
-    double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (h->lmad * M_LN10);
+    double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
     if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
         ev = c->threshold * EVIDENCE_FULL * 0.999;
     return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
@@ -373,6 +378,9 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         double dev = fabs(x - h->lmean);
         h->lmean += a * (x - h->lmean);
         h->lmad += a * (dev - h->lmad);
+        if (h->n > 1)
+            h->ldmad += a * (fabs(x - h->lprev) - h->ldmad);
+        h->lprev = x;
     }
     /* The fused evidence against this series' own tail: only ever raised,
      * so that a series whose detectors are too timid for its noise still
@@ -460,6 +468,8 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_u32(w, h->fired);
     mend_wbuf_f64(w, h->lmean);
     mend_wbuf_f64(w, h->lmad);
+    mend_wbuf_f64(w, h->lprev);
+    mend_wbuf_f64(w, h->ldmad);
     mend_wbuf_f64(w, h->pot_n);
     mend_wbuf_f64(w, h->pot_hits);
     mend_wbuf_f64(w, h->pot_ex);
@@ -496,11 +506,14 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->fired = mend_rbuf_u32(r);
     h->lmean = mend_rbuf_f64(r);
     h->lmad = mend_rbuf_f64(r);
+    h->lprev = mend_rbuf_f64(r);
+    h->ldmad = mend_rbuf_f64(r);
     h->pot_n = mend_rbuf_f64(r);
     h->pot_hits = mend_rbuf_f64(r);
     h->pot_ex = mend_rbuf_f64(r);
     h->pot_run = mend_rbuf_f64(r);
-    if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !(h->pot_n >= 0) ||
+    if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !isfinite(h->lprev) ||
+        !(h->ldmad >= 0) || !isfinite(h->ldmad) || !(h->pot_n >= 0) ||
         !isfinite(h->pot_n) || !(h->pot_hits >= 0) || !(h->pot_hits <= h->pot_n) ||
         !(h->pot_ex >= 0) || !isfinite(h->pot_ex) || !(h->pot_run >= -1.0) || !isfinite(h->pot_run))
         return MEND_ECORRUPT;
