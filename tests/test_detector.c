@@ -323,10 +323,12 @@ static void test_seasonal_detected(void **unused)
     det_close(&s);
 }
 
-/* Period detection needs P samples to span two hours (two cycles of the
- * shortest calendar period): a 10-second series gives up at its second
- * sample, buffers nothing and is silent from then on; a 5-minute one keeps
- * looking. */
+/* The short look needs P samples to span two hours (two cycles of the
+ * shortest calendar period): a 10-second series gives it up at its second
+ * sample and buffers nothing; a 5-minute one keeps looking. The 10-second
+ * series has no opinion then, but is not silent for good: the long look
+ * (hourly means) may still find a day or a week. Noise has neither, and
+ * after the long look's two weeks the detector is silent. */
 static void test_seasonal_gate(void **unused)
 {
     (void)unused;
@@ -337,15 +339,117 @@ static void test_seasonal_gate(void **unused)
     det_open(&fast, &mend_detector_seasonal, &c);
     det_open(&slow, &mend_detector_seasonal, &c);
     assert_non_null(fast.ops->silent);
+    assert_non_null(fast.ops->settled);
     det_step(&fast, 0, 1.0, NULL);
     det_step(&slow, 0, 1.0, NULL);
     assert_false(fast.ops->silent(fast.st));
     det_step(&fast, 10 * NS_PER_S, 1.0, NULL);
     det_step(&slow, 300 * NS_PER_S, 1.0, NULL);
-    assert_true(fast.ops->silent(fast.st));
+    assert_false(fast.ops->silent(fast.st));
+    assert_false(fast.ops->settled(fast.st, 10 * NS_PER_S));
     assert_false(slow.ops->silent(slow.st));
+    uint64_t lcg = 5;
+    for (int64_t k = 2; k < 16 * 8640; k++) { /* 16 days of 10-second noise */
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        det_step(&fast, k * 10 * NS_PER_S, (double)(lcg >> 40) / 16777216.0, NULL);
+    }
+    assert_true(fast.ops->silent(fast.st));
     det_close(&fast);
     det_close(&slow);
+}
+
+/* Weekdays busy from 8 to 18 h, weekends quiet; the epoch was a Thursday. */
+static double weekly(int64_t t_s, int holiday)
+{
+    int64_t day = t_s / 86400, hour = (t_s % 86400) / 3600;
+    int dow = (int)((day + 3) % 7); /* 0 = Monday */
+    int workday = dow < 5 && !holiday;
+    double noise = 0.5 * sin((double)t_s * 0.001731);
+    return 20.0 + (workday ? 10.0 : 0.0) + (workday && hour >= 8 && hour < 18 ? 60.0 : 0.0) + noise;
+}
+
+/* A weekly cycle is found on hourly and on 5-minute data (the short look
+ * sees only a day or nothing; the long look's two weeks show the week),
+ * and the profile then knows a Saturday from a Wednesday. */
+static void test_seasonal_weekly(void **unused)
+{
+    (void)unused;
+    static const int64_t step_s[] = {3600, 300};
+    for (int k = 0; k < 2; k++) {
+        struct mend_scorer_conf c;
+        mend_scorer_conf_defaults(&c);
+        struct det s;
+        det_open(&s, &mend_detector_seasonal, &c);
+        int64_t t0 = 4 * 86400; /* a Monday */
+        int64_t t;
+        for (t = t0; t < t0 + 28 * 86400; t += step_s[k])
+            det_step(&s, t * NS_PER_S, weekly(t, 0), NULL);
+        assert_true(s.ops->settled(s.st, t * NS_PER_S));
+        /* Wednesday of week 5 at noon: busy is usual; Saturday noon: not. */
+        int64_t wed = t0 + 28 * 86400 + 2 * 86400 + 12 * 3600;
+        int64_t sat = t0 + 28 * 86400 + 5 * 86400 + 12 * 3600;
+        double ex;
+        double z_usual = det_step(&s, wed * NS_PER_S, 90.0, &ex);
+        assert_near(ex, 90.0, 3.0);
+        double z_sat = det_step(&s, sat * NS_PER_S, 90.0, &ex);
+        assert_near(ex, 20.0, 3.0);
+        print_message("weekly (%llds steps): z usual %.2f, z busy Saturday %.1f\n",
+                      (long long)step_s[k], z_usual, z_sat);
+        assert_true(z_usual < 3.0);
+        assert_true(z_sat > 10.0);
+        det_close(&s);
+    }
+}
+
+/* A daily cycle on 1-minute data: P = 600 samples span 10 hours, too short
+ * for the short look; the long look finds the day after two days. */
+static void test_seasonal_daily_long(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det s;
+    det_open(&s, &mend_detector_seasonal, &c);
+    int64_t t;
+    for (t = 0; t < 2 * 86400 + 7200; t += 60)
+        det_step(&s, t * NS_PER_S, daily(t), NULL);
+    assert_true(s.ops->settled(s.st, t * NS_PER_S));
+    for (; t < 4 * 86400; t += 60) /* a bin is judged from its third visit */
+        det_step(&s, t * NS_PER_S, daily(t), NULL);
+    double ex;
+    det_step(&s, (4 * 86400 + 6 * 3600) * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 15.0, 0.5);
+    double z = det_step(&s, (4 * 86400 + 18 * 3600) * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 5.0, 0.5);
+    assert_true(z > 10.0);
+    det_close(&s);
+}
+
+/* The scorer with its defaults on hourly data with a weekly cycle: a
+ * holiday (a Wednesday as quiet as a Sunday, every value within the range
+ * seen) is an event; the five normal weeks around it are not. */
+static void test_holiday_event(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *st = calloc(1, mend_scorer_state_size(&c));
+    assert_non_null(st);
+    assert_int_equal(mend_scorer_init(st, &c), MEND_OK);
+    int64_t t0 = 4 * 86400, hol = t0 + 35 * 86400 + 2 * 86400; /* Wednesday, week 6 */
+    int events = 0, on_holiday = 0;
+    for (int64_t t = t0; t < t0 + 42 * 86400; t += 3600) {
+        int is_hol = t >= hol && t < hol + 86400;
+        int ev;
+        mend_scorer_step(st, &c, t * NS_PER_S, weekly(t, is_hol), &ev);
+        events += ev;
+        on_holiday += ev && is_hol;
+    }
+    print_message("holiday: %d events, %d on the holiday\n", events, on_holiday);
+    assert_true(on_holiday >= 1);
+    assert_int_equal(events, on_holiday);
+    mend_scorer_fini(st, &c);
+    free(st);
 }
 
 static void test_tail_log10(void **unused)
@@ -431,6 +535,9 @@ int main(void)
         cmocka_unit_test(test_seasonal_configured),
         cmocka_unit_test(test_seasonal_detected),
         cmocka_unit_test(test_seasonal_gate),
+        cmocka_unit_test(test_seasonal_weekly),
+        cmocka_unit_test(test_seasonal_daily_long),
+        cmocka_unit_test(test_holiday_event),
         cmocka_unit_test(test_tail_log10),
         cmocka_unit_test(test_likelihood),
     };

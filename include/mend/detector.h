@@ -47,6 +47,13 @@ struct mend_detector_ops {
      * seasonal detector after finding no period): the scorer then skips its
      * step and its calibration. May be NULL (never silent). */
     int (*silent)(const void *st);
+    /* 1 while the detector has an opinion on the sample at event time t_ns
+     * (the seasonal detector: once it has a period). Before that its
+     * surprise (0) is not fed to the likelihood layer, whose estimate then
+     * starts with the first real opinion, and whose evidence counts once
+     * it has judged `warmup` of them. May be NULL (an opinion from the
+     * first sample). */
+    int (*settled)(const void *st, int64_t t_ns);
 };
 
 /* The built-in detectors, in the order the scorer runs them; static storage,

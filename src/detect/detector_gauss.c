@@ -122,7 +122,7 @@ static int gauss_load(void *st, const struct mend_scorer_conf *c, struct mend_rb
 }
 
 const struct mend_detector_ops mend_detector_gauss = {
-    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL,
+    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL, NULL,
 };
 
 /* ---- ewma: exponentially weighted level -------------------------------- */
@@ -183,7 +183,7 @@ static int ewma_load(void *st, const struct mend_scorer_conf *c, struct mend_rbu
 }
 
 const struct mend_detector_ops mend_detector_ewma = {
-    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL,
+    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL, NULL,
 };
 
 /* ---- diff: exponentially weighted model of x[t] - x[t-1] --------------- */
@@ -248,5 +248,5 @@ static int diff_load(void *st, const struct mend_scorer_conf *c, struct mend_rbu
 }
 
 const struct mend_detector_ops mend_detector_diff = {
-    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL,
+    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL, NULL,
 };

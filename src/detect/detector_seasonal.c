@@ -9,8 +9,20 @@
  * phase bin keeps an exponentially weighted mean and variance, so the
  * profile follows slow drift. Time comes from the samples (event time).
  *
- * The profile lives on the heap (3 doubles per bin), which is why this
- * detector is opt-in: init allocates, fini frees. */
+ * Calendar cycles longer than the detection window (a day on 1-minute
+ * data, a week almost anywhere) are found by a second, long look: from
+ * the first hour on, the samples are also averaged into hourly buckets
+ * (sum and count, so irregular sampling and gaps are simply fewer samples
+ * in a bucket, and missing buckets are skipped, never filled), for at most
+ * SEASON_LONG_H hours. Once two days are in view and the short look found
+ * no period, a daily autocorrelation strong enough makes the period a day;
+ * once two weeks are in view, a weekly autocorrelation stronger than the
+ * daily one (weekdays against weekends) makes it a week, with a profile of
+ * day of week x time of day (7 x season_bins bins). The profile is then
+ * rebuilt from the hourly means, and the buckets are freed.
+ *
+ * The profile lives on the heap (3 doubles per bin), and so do the
+ * detection buffers while they are needed: init allocates, fini frees. */
 #include "mend/detector.h"
 
 #include <math.h>
@@ -34,6 +46,13 @@
  * two hours therefore skip detection, and carry no buffer at all. */
 #define SEASON_MIN_SPAN_NS (2LL * 3600LL * NS_PER_S)
 
+/* The long look: hourly buckets over 15 days (two weeks and a day, so
+ * that a weekly lag has two full cycles of pairs). */
+#define HOUR_NS (3600LL * NS_PER_S)
+#define SEASON_LONG_H 360u
+#define DAY_H 24u
+#define WEEK_H 168u
+
 struct seasonal_state {
     double *bins;      /* season_bins x {n, mean, var}; allocated once a
                           period is known */
@@ -44,6 +63,11 @@ struct seasonal_state {
     struct mend_ewstat resid; /* residuals x - bin mean, pooled over bins */
     double first_x;    /* the first sample, until the buffer exists */
     uint32_t nhist, cap;
+    uint32_t nbins;    /* bins of the profile in use: season_bins, or 7 x
+                          season_bins for a weekly period */
+    uint32_t long_state; /* 0 = not started, 1 = bucketing, 2 = done */
+    float *hours;      /* SEASON_LONG_H x {sum, count} while bucketing */
+    int64_t t_hours;   /* start of bucket 0 (a whole hour) */
 };
 
 static size_t seasonal_size(const struct mend_scorer_conf *c)
@@ -57,9 +81,20 @@ static uint32_t detect_cap(const struct mend_scorer_conf *c)
     return c->probation < SEASON_DETECT_MAX ? c->probation : SEASON_DETECT_MAX;
 }
 
+/* Bins per period: a week gets day of week x time of day, within the cap. */
+static uint32_t bins_for(const struct mend_scorer_conf *c, int64_t period_ns)
+{
+    uint32_t b = c->season_bins;
+    if (period_ns == 604800LL * NS_PER_S && 7u * b <= MEND_SCORER_MAX_SEASON_BINS)
+        b *= 7u;
+    return b;
+}
+
 static int alloc_bins(struct seasonal_state *s, const struct mend_scorer_conf *c)
 {
-    s->bins = calloc((size_t)c->season_bins * 3u, sizeof(double));
+    free(s->bins);
+    s->nbins = bins_for(c, s->period_ns);
+    s->bins = calloc((size_t)s->nbins * 3u, sizeof(double));
     return s->bins ? MEND_OK : MEND_ENOMEM;
 }
 
@@ -81,8 +116,10 @@ static void seasonal_fini(void *st, const struct mend_scorer_conf *c)
     (void)c;
     free(s->bins);
     free(s->hist);
+    free(s->hours);
     s->bins = NULL;
     s->hist = NULL;
+    s->hours = NULL;
 }
 
 /* The lag (in samples) of the strongest autocorrelation peak of v[0..n-1],
@@ -134,9 +171,10 @@ static double *bin_of(struct seasonal_state *s, const struct mend_scorer_conf *c
     int64_t ph = t_ns % s->period_ns;
     if (ph < 0)
         ph += s->period_ns;
-    uint64_t b = (uint64_t)((double)ph / (double)s->period_ns * (double)c->season_bins);
-    if (b >= c->season_bins)
-        b = c->season_bins - 1;
+    (void)c;
+    uint64_t b = (uint64_t)((double)ph / (double)s->period_ns * (double)s->nbins);
+    if (b >= s->nbins)
+        b = s->nbins - 1;
     return s->bins + 3u * b;
 }
 
@@ -189,11 +227,130 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     s->nhist = 0;
 }
 
+/* Autocorrelation of the hourly means at a lag of `lag` buckets, over the
+ * pairs where both buckets hold samples (gaps are skipped, not filled);
+ * 0 with fewer than lag pairs. */
+static double hours_acf(const float *hb, uint32_t n, uint32_t lag)
+{
+    double mean = 0.0, var = 0.0;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f) {
+            mean += hb[2 * i] / hb[2 * i + 1];
+            m++;
+        }
+    if (m < 2 * lag)
+        return 0.0;
+    mean /= m;
+    for (uint32_t i = 0; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f) {
+            double d = hb[2 * i] / hb[2 * i + 1] - mean;
+            var += d * d;
+        }
+    if (!(var > 0.0))
+        return 0.0;
+    double sum = 0.0;
+    uint32_t pairs = 0;
+    for (uint32_t i = lag; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f && hb[2 * (i - lag) + 1] > 0.0f) {
+            sum += (hb[2 * i] / hb[2 * i + 1] - mean) * (hb[2 * (i - lag)] / hb[2 * (i - lag) + 1] - mean);
+            pairs++;
+        }
+    if (pairs < lag)
+        return 0.0;
+    return sum / pairs / (var / m);
+}
+
+/* Adopts a calendar period found by the long look: a fresh profile, learnt
+ * from the hourly means, each taught to every bin its hour covers. */
+static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t period,
+                       uint32_t n)
+{
+    /* the short look, if still running, is overtaken */
+    free(s->hist);
+    s->hist = NULL;
+    s->nhist = 0;
+    s->period_ns = period;
+    if (alloc_bins(s, c) != MEND_OK) {
+        s->period_ns = -1; /* no memory: no profile, no opinion */
+        return;
+    }
+    s->resid = (struct mend_ewstat){0};
+    int64_t w = period / (int64_t)s->nbins; /* bin width */
+    if (w < 1)
+        w = 1;
+    double ex;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->hours[2 * i + 1] > 0.0f)
+            for (int64_t o = 0; o < HOUR_NS; o += w)
+                (void)learn(s, c, s->t_hours + (int64_t)i * HOUR_NS + o,
+                            s->hours[2 * i] / s->hours[2 * i + 1], &ex);
+}
+
+static void long_done(struct seasonal_state *s)
+{
+    free(s->hours);
+    s->hours = NULL;
+    s->long_state = 2;
+}
+
+/* Feeds the long look; decides a daily period at two days (when the short
+ * look found none) and a weekly one at two weeks. */
+static void long_step(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns,
+                      double x)
+{
+    if (s->long_state == 2 || c->season_period_s > 0)
+        return;
+    if (s->long_state == 0) {
+        /* from the first hour on: a short-lived series never pays for it */
+        if ((double)t_ns - (double)s->t_first < (double)HOUR_NS)
+            return;
+        /* far from the ends of int64, so that bucket times cannot overflow
+         * (real event times are within a few centuries of the epoch) */
+        if (t_ns < INT64_MIN / 2 || t_ns > INT64_MAX / 2) {
+            s->long_state = 2;
+            return;
+        }
+        if (!(s->hours = calloc(2u * SEASON_LONG_H, sizeof *s->hours))) {
+            s->long_state = 2;
+            return;
+        }
+        s->t_hours = t_ns - (t_ns % HOUR_NS + HOUR_NS) % HOUR_NS;
+        s->long_state = 1;
+    }
+    double k = ((double)t_ns - (double)s->t_hours) / (double)HOUR_NS;
+    if (!(k >= 0.0))
+        return; /* before the first bucket (only out-of-order input) */
+    if (k >= (double)SEASON_LONG_H) {
+        /* two weeks in view: does the week repeat better than the day? */
+        double rd = hours_acf(s->hours, SEASON_LONG_H, DAY_H);
+        double rw = hours_acf(s->hours, SEASON_LONG_H, WEEK_H);
+        if (rw >= ACF_MIN && rw > rd && s->period_ns != 604800LL * NS_PER_S)
+            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_H);
+        long_done(s);
+        return;
+    }
+    uint32_t b = (uint32_t)k;
+    s->hours[2 * b] += (float)x;
+    s->hours[2 * b + 1] += 1.0f;
+    /* A daily cycle? Asked once per new bucket, from two days on when the
+     * short look found nothing or a period off the calendar (10 hours of
+     * 1-minute data can show a wiggle, not a day), from three days on while
+     * it is still looking (slow series: P samples span weeks). */
+    const int64_t day = 86400LL * NS_PER_S, week = 604800LL * NS_PER_S;
+    int ask = s->period_ns == 0 ? b >= 3 * DAY_H
+                                : (b >= 2 * DAY_H && s->period_ns != day && s->period_ns != week);
+    if (ask && s->hours[2 * b + 1] == 1.0f && hours_acf(s->hours, b, DAY_H) >= ACF_MIN)
+        adopt_long(s, c, day, b);
+}
+
 static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
                             double *expected)
 {
     struct seasonal_state *s = st;
     *expected = x;
+    if (s->nhist > 0 || s->period_ns != 0)
+        long_step(s, c, t_ns, x);
     if (s->period_ns == 0) {
         if (s->nhist == 0) {
             s->t_first = s->t_last = t_ns;
@@ -205,8 +362,7 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
             /* the second sample tells the pace: can P samples show a period? */
             double span = ((double)t_ns - (double)s->t_first) * (double)(s->cap - 1);
             if (span < (double)SEASON_MIN_SPAN_NS || !(s->hist = malloc(sizeof *s->hist * s->cap))) {
-                s->period_ns = -1;
-                s->nhist = 0;
+                s->period_ns = -1; /* the long look may still find a day or a week */
                 return 0.0;
             }
             s->hist[0] = (float)s->first_x;
@@ -224,7 +380,15 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
 
 static int seasonal_silent(const void *st)
 {
-    return ((const struct seasonal_state *)st)->period_ns < 0;
+    const struct seasonal_state *s = st;
+    return s->period_ns < 0 && s->long_state == 2;
+}
+
+/* An opinion once a period is known (detected or configured). */
+static int seasonal_settled(const void *st, int64_t t_ns)
+{
+    (void)t_ns;
+    return ((const struct seasonal_state *)st)->period_ns > 0;
 }
 
 static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
@@ -242,9 +406,17 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
         for (uint32_t i = 0; i < s->nhist; i++)
             mend_wbuf_f32(w, s->hist[i]);
     mend_wbuf_u8(w, s->bins != NULL);
-    if (s->bins)
-        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
+    if (s->bins) {
+        mend_wbuf_u32(w, s->nbins);
+        for (size_t i = 0; i < (size_t)s->nbins * 3u; i++)
             mend_wbuf_f64(w, s->bins[i]);
+    }
+    (void)c;
+    mend_wbuf_u32(w, s->long_state);
+    mend_wbuf_i64(w, s->t_hours);
+    if (s->long_state == 1)
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_H; i++)
+            mend_wbuf_f32(w, s->hours[i]);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -281,14 +453,36 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     if (r->failed || has_bins != (period > 0))
         return MEND_ECORRUPT;
     if (has_bins) {
-        if (!s->bins && alloc_bins(s, c) != MEND_OK)
+        uint32_t nbins = mend_rbuf_u32(r);
+        s->period_ns = period;
+        if (r->failed || nbins != bins_for(c, period))
+            return MEND_ECORRUPT;
+        if ((!s->bins || s->nbins != nbins) && alloc_bins(s, c) != MEND_OK)
             return MEND_ENOMEM;
-        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
+        for (size_t i = 0; i < (size_t)s->nbins * 3u; i++) {
             s->bins[i] = mend_rbuf_f64(r);
             if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
                 return MEND_ECORRUPT;
         }
     }
+    uint32_t long_state = mend_rbuf_u32(r);
+    int64_t t_hours = mend_rbuf_i64(r);
+    if (r->failed || long_state > 2)
+        return MEND_ECORRUPT;
+    if (long_state == 1) {
+        if (!s->hours && !(s->hours = calloc(2u * SEASON_LONG_H, sizeof *s->hours)))
+            return MEND_ENOMEM;
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_H; i++) {
+            s->hours[i] = mend_rbuf_f32(r);
+            if (r->failed || !isfinite(s->hours[i]) || (i % 2 == 1 && s->hours[i] < 0.0f))
+                return MEND_ECORRUPT;
+        }
+    } else {
+        free(s->hours);
+        s->hours = NULL;
+    }
+    s->long_state = long_state;
+    s->t_hours = t_hours;
     s->period_ns = period;
     s->t_first = t_first;
     s->t_last = t_last;
@@ -300,5 +494,5 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
 
 const struct mend_detector_ops mend_detector_seasonal = {
     "seasonal", MEND_DET_SEASONAL, seasonal_size, seasonal_init, seasonal_fini, seasonal_step,
-    seasonal_save, seasonal_load, seasonal_silent,
+    seasonal_save, seasonal_load, seasonal_silent, seasonal_settled,
 };

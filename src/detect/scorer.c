@@ -328,8 +328,18 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         /* log(1+z) tames the heavy tails real metrics give z, so that one
          * wild spike does not blow up the long variance for a whole P (log1p
          * would be three times slower for precision we do not need). */
-        double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, log(1.0 + z), a_short,
-                                         a_long, LIK_SD_FLOOR);
+        /* Warm-up per detector: a detector without an opinion yet (the
+         * seasonal one while it looks for its period) does not teach its
+         * likelihood that surprise is always 0, and the likelihood's
+         * evidence counts once it has judged `warmup` real surprises. */
+        struct mend_likelihood *l = lik_at(state, h->off[j]);
+        if (ops->settled && !ops->settled(det_at(state, h->off[j]), t_ns))
+            continue;
+        l->n += 1.0;
+        double ev = mend_likelihood_step(l, (uint64_t)l->n, log(1.0 + z), a_short, a_long,
+                                         LIK_SD_FLOOR);
+        if (l->n <= (double)c->warmup)
+            ev = 0.0;
         /* Tail calibration by counting: the Gaussian fit claims a crossing
          * of the threshold happens once in 10^threshold samples, so the
          * long memory (4P samples) should hold about E = 4P * 10^-thr of
@@ -338,7 +348,6 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
          * the fit says by (E + seen) / E: the evidence drops by the log of
          * that. No new constant; a first crossing is never discounted
          * (NAB dev 61.6 -> 63.8). */
-        struct mend_likelihood *l = lik_at(state, h->off[j]);
         l->hits -= a_long * l->hits;
         if (ev >= at_threshold) {
             double seen = l->hits;
@@ -481,6 +490,7 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
         mend_wbuf_f64(w, l->mean);
         mend_wbuf_f64(w, l->var);
         mend_wbuf_f64(w, l->hits);
+        mend_wbuf_f64(w, l->n);
         int rc = registry[h->reg[j]]->save(det_at((void *)(uintptr_t)state, h->off[j]), c, w);
         if (rc)
             return rc;
@@ -528,6 +538,9 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
         l->mean = mend_rbuf_f64(r);
         l->var = mend_rbuf_f64(r);
         l->hits = mend_rbuf_f64(r);
+        l->n = mend_rbuf_f64(r);
+        if (!(l->n >= 0) || !(l->n <= (double)h->n))
+            return MEND_ECORRUPT;
         if (r->failed || !(l->hits >= 0) || !isfinite(l->hits) || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
             !isfinite(l->var))
             return MEND_ECORRUPT;
