@@ -141,7 +141,7 @@ static void test_registry(void **unused)
         seen |= r[i]->bit;
     }
     assert_int_equal(seen, MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_DIFF | MEND_DET_ROBUST |
-                               MEND_DET_SEASONAL);
+                               MEND_DET_SEASONAL | MEND_DET_DRIFT);
 }
 
 static void test_gauss_and_ewma(void **unused)
@@ -167,6 +167,74 @@ static void test_gauss_and_ewma(void **unused)
     assert_near(det_step(&e, 2, 6, &ex), 3.0, 1e-4);
     assert_near(ex, 3.0, 1e-12);
     det_close(&g);
+    det_close(&e);
+}
+
+/* Time, not sample count: after a gap of 100 usual intervals the level
+ * model gives the first new sample the weight of 100 samples (the level may
+ * have moved meanwhile), 1 - (1 - 1/P)^100, instead of 1/P. */
+static void test_ewma_gap(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det e, f;
+    det_open(&e, &mend_detector_ewma, &c);
+    det_open(&f, &mend_detector_ewma, &c);
+    int64_t t = 0;
+    for (int i = 0; i < 2000; i++, t += 60)
+        for (int k = 0; k < 2; k++)
+            det_step(k ? &f : &e, t * NS_PER_S, 10.0 + 0.01 * (i & 1), NULL);
+    double ex;
+    det_step(&e, t * NS_PER_S, 20.0, NULL);                 /* on time */
+    det_step(&f, (t + 99 * 60) * NS_PER_S, 20.0, NULL);     /* after a gap */
+    det_step(&e, (t + 60) * NS_PER_S, 20.0, &ex);
+    double w = 1.0 / (double)c.probation;
+    assert_near(ex, 10.005 + 10.0 * w, 0.01);
+    det_step(&f, (t + 100 * 60) * NS_PER_S, 20.0, &ex);
+    assert_near(ex, 10.005 + 10.0 * (1.0 - pow(1.0 - w, 100.0)), 0.05);
+    det_close(&e);
+    det_close(&f);
+}
+
+/* A level that creeps by one noise deviation per P samples: the level model
+ * (memory P) follows it and stays unsurprised; the drift detector, whose
+ * baseline remembers 8P, sees it. On stationary noise it stays near 0. */
+static void test_drift(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det d, e;
+    det_open(&d, &mend_detector_drift, &c);
+    det_open(&e, &mend_detector_ewma, &c);
+    assert_non_null(d.ops->settled);
+    uint64_t lcg = 3;
+    double zmax_flat = 0.0, z_d = 0.0, z_e = 0.0;
+    int64_t n = 0;
+    for (; n < 4 * (int64_t)c.probation; n++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = 10.0 + 3.46 * ((double)(lcg >> 11) / 9007199254740992.0 - 0.5); /* sd 1 */
+        double z = det_step(&d, n * 300 * NS_PER_S, x, NULL);
+        det_step(&e, n * 300 * NS_PER_S, x, NULL);
+        if (z > zmax_flat)
+            zmax_flat = z;
+    }
+    assert_true(d.ops->settled(d.st, n * 300 * NS_PER_S));
+    assert_true(zmax_flat < 1.0);
+    for (int64_t k = 0; k < 4 * (int64_t)c.probation; k++, n++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = 10.0 + (double)k / (double)c.probation +
+                   3.46 * ((double)(lcg >> 11) / 9007199254740992.0 - 0.5);
+        z_d = det_step(&d, n * 300 * NS_PER_S, x, NULL);
+        z_e = det_step(&e, n * 300 * NS_PER_S, x, NULL);
+    }
+    print_message("creep of 4 sd over 4P: drift z %.2f (flat max %.2f), level z %.2f\n", z_d,
+                  zmax_flat, z_e);
+    /* the likelihood layer judges it against its own quiet history */
+    assert_true(z_d > 1.0);
+    assert_true(z_d > 5.0 * zmax_flat);
+    det_close(&d);
     det_close(&e);
 }
 
@@ -530,6 +598,8 @@ int main(void)
         cmocka_unit_test(test_det_z),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_gauss_and_ewma),
+        cmocka_unit_test(test_ewma_gap),
+        cmocka_unit_test(test_drift),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_robust),
         cmocka_unit_test(test_seasonal_configured),

@@ -64,6 +64,7 @@ const struct mend_detector_ops *const *mend_detectors(size_t *n);
 extern const struct mend_detector_ops mend_detector_gauss;    /* Welford, all history */
 extern const struct mend_detector_ops mend_detector_ewma;     /* EW mean/variance */
 extern const struct mend_detector_ops mend_detector_diff;     /* EW model of first differences */
+extern const struct mend_detector_ops mend_detector_drift;    /* slow departures from the past level */
 extern const struct mend_detector_ops mend_detector_robust;   /* median/MAD of a window */
 extern const struct mend_detector_ops mend_detector_seasonal; /* per-phase profile */
 

@@ -31,7 +31,8 @@ enum {
     MEND_DET_ROBUST = 1u << 2,   /* median/MAD over a bounded recent window */
     MEND_DET_SEASONAL = 1u << 3, /* time-of-day / day-of-week profile */
     MEND_DET_RANGE = 1u << 4,    /* value beyond the running min/max */
-    MEND_DET_DIFF = 1u << 5      /* EW model of first differences (jumps, spikes) */
+    MEND_DET_DIFF = 1u << 5,     /* EW model of first differences (jumps, spikes) */
+    MEND_DET_DRIFT = 1u << 6     /* short average against a long-memory baseline */
 };
 
 /* Caps on the options (mend_scorer_conf_set rejects values outside them). */

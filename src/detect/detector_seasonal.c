@@ -349,6 +349,10 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
 {
     struct seasonal_state *s = st;
     *expected = x;
+    /* a fast series that gave up the short look waits for its first hour */
+    if (s->period_ns < 0 && s->long_state == 0 &&
+        (double)t_ns - (double)s->t_first < (double)HOUR_NS)
+        return 0.0;
     if (s->nhist > 0 || s->period_ns != 0)
         long_step(s, c, t_ns, x);
     if (s->period_ns == 0) {

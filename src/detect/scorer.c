@@ -43,7 +43,7 @@
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
-    &mend_detector_robust, &mend_detector_seasonal,
+    &mend_detector_robust, &mend_detector_seasonal, &mend_detector_drift,
 };
 #define NREG (sizeof registry / sizeof registry[0])
 
@@ -119,6 +119,15 @@ int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char
     return mend_conf_set(&mend_scorer_conf_map, c, "detect", key, value, err, errlen);
 }
 
+/* Formats the offending value only when a check fails: init checks the
+ * configuration of every new series, and snprintf would cost more than the
+ * series' first hundred steps. */
+#define FAIL_U(key, fmt, val, why)                                                                \
+    do {                                                                                          \
+        snprintf(v, sizeof v, fmt, val);                                                          \
+        return fail(err, errlen, key, v, why);                                                    \
+    } while (0)
+
 int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen)
 {
     char v[32];
@@ -127,38 +136,33 @@ int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t e
     if (!c)
         return fail(err, errlen, "?", "", "no configuration");
     const unsigned known = MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_ROBUST | MEND_DET_SEASONAL |
-                           MEND_DET_RANGE | MEND_DET_DIFF;
-    snprintf(v, sizeof v, "0x%x", c->detectors);
+                           MEND_DET_RANGE | MEND_DET_DIFF | MEND_DET_DRIFT;
     if (!c->detectors || (c->detectors & ~known))
-        return fail(err, errlen, "detectors", v, "must name at least one known detector");
-    snprintf(v, sizeof v, "%u", c->probation);
+        FAIL_U("detectors", "0x%x", c->detectors, "must name at least one known detector");
     if (c->probation < 2 || c->probation > MEND_SCORER_MAX_PROBATION)
-        return fail(err, errlen, "probation", v, "must be in 2..100000");
-    snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n);
+        FAIL_U("probation", "%u", c->probation, "must be in 2..100000");
     if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE ||
-        c->debounce_k > c->debounce_n)
+        c->debounce_k > c->debounce_n) {
+        snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n);
         return fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
+    }
     if (!(c->threshold >= 0.01 && c->threshold <= 1.0) ||
         !(c->range_margin >= 0.0 && c->range_margin <= 10.0) ||
         !(c->quiet >= 0.0 && c->quiet <= 100.0) || !(c->rearm >= 1.0 && c->rearm <= 1e6))
         return fail(err, errlen, "threshold", "", "or range_margin, quiet, rearm out of range");
-    snprintf(v, sizeof v, "%u", c->lik_short);
     if (c->lik_short < 1 || c->lik_short > 1000)
-        return fail(err, errlen, "likelihood_short", v, "must be in 1..1000");
-    snprintf(v, sizeof v, "%u", c->robust_window);
+        FAIL_U("likelihood_short", "%u", c->lik_short, "must be in 1..1000");
     if (c->robust_window < 3 || c->robust_window > MEND_SCORER_MAX_ROBUST_WINDOW)
-        return fail(err, errlen, "robust_window", v, "must be in 3..1024");
-    snprintf(v, sizeof v, "%u", c->warmup);
+        FAIL_U("robust_window", "%u", c->robust_window, "must be in 3..1024");
     if (c->warmup > MEND_SCORER_MAX_PROBATION)
-        return fail(err, errlen, "warmup", v, "must be in 0..100000");
-    snprintf(v, sizeof v, "%u", c->season_bins);
+        FAIL_U("warmup", "%u", c->warmup, "must be in 0..100000");
     if (c->season_bins < 2 || c->season_bins > MEND_SCORER_MAX_SEASON_BINS)
-        return fail(err, errlen, "season_bins", v, "must be in 2..2016");
-    snprintf(v, sizeof v, "%lld", (long long)c->season_period_s);
+        FAIL_U("season_bins", "%u", c->season_bins, "must be in 2..2016");
     if (c->season_period_s < 0 || c->season_period_s > 366 * 86400)
-        return fail(err, errlen, "season_period", v, "must be in 0..366d");
+        FAIL_U("season_period", "%lld", (long long)c->season_period_s, "must be in 0..366d");
     return MEND_OK;
 }
+#undef FAIL_U
 
 /* ---- state layout ------------------------------------------------------- */
 
@@ -274,15 +278,20 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
  *     -log10 r + (e - y0) / (m ln 10).
  * The estimates forget with memory 16P and start from the nominal tail with
  * POT_PRIOR runs' worth of weight, so a young series is taken at its word.
- * Judges e before learning it. */
-static double recalibrate(struct hdr *h, const struct mend_scorer_conf *c, double e)
+ * Below POT_Y0 e is returned unchanged. Judges e before learning it. */
+static double recalibrate(struct hdr *h, double a_long, double e)
 {
-    const double k0 = POT_PRIOR, m0 = 1.0 / M_LN10;
-    double hits = h->pot_hits + k0;
-    double r = hits / (h->pot_n + k0 / POT_P);
-    double m = (h->pot_ex + k0 * m0) / hits;
-    double out = e > POT_Y0 ? -log10(r) + (e - POT_Y0) / (m * M_LN10) : e * -log10(r) / POT_Y0;
-    double a = 1.0 / (16.0 * (double)c->probation);
+    /* Below POT_Y0 the evidence is left as it is (no division or log to
+     * pay on the bulk of samples): the budget is spent in the tail. */
+    double out = e;
+    if (e > POT_Y0) {
+        const double k0 = POT_PRIOR, m0 = 1.0 / M_LN10;
+        double hits = h->pot_hits + k0;
+        double r = hits / (h->pot_n + k0 / POT_P);
+        double m = (h->pot_ex + k0 * m0) / hits;
+        out = -log10(r) + (e - POT_Y0) / (m * M_LN10);
+    }
+    double a = 0.25 * a_long; /* memory 16P */
     h->pot_n = h->pot_n * (1.0 - a) + 1.0;
     h->pot_hits *= 1.0 - a;
     h->pot_ex *= 1.0 - a;
@@ -381,9 +390,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         if (x > h->max)
             h->max = x;
         /* mean absolute deviation around an EW level, memory P */
-        double a = (double)h->n * (double)c->probation < (double)c->probation * (double)c->probation
-                       ? 1.0 / (double)h->n
-                       : 1.0 / (double)c->probation;
+        double a = h->n < c->probation ? 1.0 / (double)h->n : 4.0 * a_long;
         double dev = fabs(x - h->lmean);
         h->lmean += a * (x - h->lmean);
         h->lmad += a * (dev - h->lmad);
@@ -399,7 +406,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
      * so that a series whose detectors are too timid for its noise (light
      * tails, counts) still spends its false-alarm budget; a series that
      * crosses too often is already discounted per detector. */
-    double recal = recalibrate(h, c, best);
+    double recal = recalibrate(h, a_long, best);
     if (recal > best)
         best = recal;
     double score = best / EVIDENCE_FULL;
