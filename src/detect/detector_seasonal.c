@@ -68,6 +68,8 @@ struct seasonal_state {
     uint32_t long_state; /* 0 = not started, 1 = bucketing, 2 = done */
     float *hours;      /* SEASON_LONG_H x {sum, count} while bucketing */
     int64_t t_hours;   /* start of bucket 0 (a whole hour) */
+    int64_t t_opinion; /* event time from which the profile has an opinion:
+                          one period after the long look adopted it */
 };
 
 static size_t seasonal_size(const struct mend_scorer_conf *c)
@@ -103,6 +105,7 @@ static int seasonal_init(void *st, const struct mend_scorer_conf *c)
     struct seasonal_state *s = st;
     memset(s, 0, sizeof *s);
     s->cap = detect_cap(c);
+    s->t_opinion = INT64_MIN;
     if (c->season_period_s > 0) {
         s->period_ns = c->season_period_s * NS_PER_S;
         return alloc_bins(s, c);
@@ -179,7 +182,7 @@ static double *bin_of(struct seasonal_state *s, const struct mend_scorer_conf *c
 }
 
 static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns,
-                    double x, double *expected)
+                    double x, double *expected, int teach_resid)
 {
     double *b = bin_of(s, c, t_ns);
     double z = 0.0;
@@ -191,7 +194,8 @@ static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, 
         double r = x - b[1];
         if (s->resid.n >= 2.0)
             z = mend_det_z(r, 0.0, s->resid.var + s->resid.mean * s->resid.mean, b[1]);
-        mend_ewstat_add(&s->resid, 1.0 / (double)c->probation, r);
+        if (teach_resid)
+            mend_ewstat_add(&s->resid, 1.0 / (double)c->probation, r);
     }
     struct mend_ewstat e = {b[0], b[1], b[2]};
     mend_ewstat_add(&e, BIN_ALPHA, x);
@@ -219,7 +223,7 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
         double ex;
         for (uint32_t i = 0; i < s->nhist; i++) {
             double t = (double)s->t_first + dt * i; /* in [t_first, t_last]: fits */
-            (void)learn(s, c, t >= 9.2e18 ? INT64_MAX : (int64_t)t, s->hist[i], &ex);
+            (void)learn(s, c, t >= 9.2e18 ? INT64_MAX : (int64_t)t, s->hist[i], &ex, 1);
         }
     }
     free(s->hist);
@@ -264,7 +268,7 @@ static double hours_acf(const float *hb, uint32_t n, uint32_t lag)
 /* Adopts a calendar period found by the long look: a fresh profile, learnt
  * from the hourly means, each taught to every bin its hour covers. */
 static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t period,
-                       uint32_t n)
+                       uint32_t n, int64_t now)
 {
     /* the short look, if still running, is overtaken */
     free(s->hist);
@@ -275,7 +279,12 @@ static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *
         s->period_ns = -1; /* no memory: no profile, no opinion */
         return;
     }
+    /* The hourly means are smoother than samples: they build the profile,
+     * but the spread of residuals is left to the samples to come (earlier
+     * residuals were against another profile), and the detector has no
+     * opinion until they have covered one period. */
     s->resid = (struct mend_ewstat){0};
+    s->t_opinion = now > INT64_MAX - period ? INT64_MAX : now + period;
     int64_t w = period / (int64_t)s->nbins; /* bin width */
     if (w < 1)
         w = 1;
@@ -284,7 +293,7 @@ static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *
         if (s->hours[2 * i + 1] > 0.0f)
             for (int64_t o = 0; o < HOUR_NS; o += w)
                 (void)learn(s, c, s->t_hours + (int64_t)i * HOUR_NS + o,
-                            s->hours[2 * i] / s->hours[2 * i + 1], &ex);
+                            s->hours[2 * i] / s->hours[2 * i + 1], &ex, 0);
 }
 
 static void long_done(struct seasonal_state *s)
@@ -326,22 +335,26 @@ static void long_step(struct seasonal_state *s, const struct mend_scorer_conf *c
         double rd = hours_acf(s->hours, SEASON_LONG_H, DAY_H);
         double rw = hours_acf(s->hours, SEASON_LONG_H, WEEK_H);
         if (rw >= ACF_MIN && rw > rd && s->period_ns != 604800LL * NS_PER_S)
-            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_H);
+            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_H, t_ns);
         long_done(s);
         return;
     }
     uint32_t b = (uint32_t)k;
     s->hours[2 * b] += (float)x;
     s->hours[2 * b + 1] += 1.0f;
-    /* A daily cycle? Asked once per new bucket, from two days on when the
-     * short look found nothing or a period off the calendar (10 hours of
-     * 1-minute data can show a wiggle, not a day), from three days on while
-     * it is still looking (slow series: P samples span weeks). */
+    /* A daily cycle? Only where the short look could not have seen one:
+     * asked once per new bucket from two days on when its window spanned
+     * less than two days and it found nothing or a period off the calendar
+     * (10 hours of 1-minute data can show a wiggle, not a day), and from
+     * three days on while it is still looking (slow series: P samples span
+     * weeks). A short look that saw two days and found no day is trusted. */
     const int64_t day = 86400LL * NS_PER_S, week = 604800LL * NS_PER_S;
+    int blind = (double)s->t_last - (double)s->t_first < 2.0 * 86400.0 * NS_PER_S;
     int ask = s->period_ns == 0 ? b >= 3 * DAY_H
-                                : (b >= 2 * DAY_H && s->period_ns != day && s->period_ns != week);
+                                : (blind && b >= 2 * DAY_H && s->period_ns != day &&
+                                   s->period_ns != week);
     if (ask && s->hours[2 * b + 1] == 1.0f && hours_acf(s->hours, b, DAY_H) >= ACF_MIN)
-        adopt_long(s, c, day, b);
+        adopt_long(s, c, day, b, t_ns);
 }
 
 static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
@@ -379,7 +392,7 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
     }
     if (s->period_ns < 0)
         return 0.0;
-    return learn(s, c, t_ns, x, expected);
+    return learn(s, c, t_ns, x, expected, 1);
 }
 
 static int seasonal_silent(const void *st)
@@ -388,11 +401,12 @@ static int seasonal_silent(const void *st)
     return s->period_ns < 0 && s->long_state == 2;
 }
 
-/* An opinion once a period is known (detected or configured). */
+/* An opinion once a period is known (detected or configured) and, for one
+ * the long look adopted, the residuals have covered one period. */
 static int seasonal_settled(const void *st, int64_t t_ns)
 {
-    (void)t_ns;
-    return ((const struct seasonal_state *)st)->period_ns > 0;
+    const struct seasonal_state *s = st;
+    return s->period_ns > 0 && t_ns >= s->t_opinion;
 }
 
 static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
@@ -418,6 +432,7 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
     (void)c;
     mend_wbuf_u32(w, s->long_state);
     mend_wbuf_i64(w, s->t_hours);
+    mend_wbuf_i64(w, s->t_opinion);
     if (s->long_state == 1)
         for (uint32_t i = 0; i < 2u * SEASON_LONG_H; i++)
             mend_wbuf_f32(w, s->hours[i]);
@@ -471,6 +486,7 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     }
     uint32_t long_state = mend_rbuf_u32(r);
     int64_t t_hours = mend_rbuf_i64(r);
+    int64_t t_opinion = mend_rbuf_i64(r);
     if (r->failed || long_state > 2)
         return MEND_ECORRUPT;
     if (long_state == 1) {
@@ -487,6 +503,7 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     }
     s->long_state = long_state;
     s->t_hours = t_hours;
+    s->t_opinion = t_opinion;
     s->period_ns = period;
     s->t_first = t_first;
     s->t_last = t_last;

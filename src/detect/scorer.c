@@ -57,7 +57,6 @@ struct hdr {
     uint64_t n;          /* samples seen */
     uint64_t bits;       /* debounce history: bit i = sample n-i anomalous */
     uint64_t last_event; /* n of the last event, 0 = none yet */
-    int64_t last_t;
     double last_strength; /* evidence of the last event */
     double min, max;      /* running range */
     double lmean, lmad;   /* EW level and mean absolute deviation around it
@@ -320,7 +319,6 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     if (!isfinite(x))
         return 0.0;
     h->n++;
-    h->last_t = t_ns;
     const double a_short = 2.0 / ((double)c->lik_short + 1.0);
     /* The likelihood remembers 4P: long enough that a spike recurring every
      * few hundred samples stays "normal" (NAB dev: 58.3 -> 61.1). */
@@ -474,7 +472,6 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_u64(w, h->n);
     mend_wbuf_u64(w, h->bits);
     mend_wbuf_u64(w, h->last_event);
-    mend_wbuf_i64(w, h->last_t);
     mend_wbuf_f64(w, h->last_strength);
     mend_wbuf_f64(w, h->min);
     mend_wbuf_f64(w, h->max);
@@ -513,7 +510,6 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->n = mend_rbuf_u64(r);
     h->bits = mend_rbuf_u64(r);
     h->last_event = mend_rbuf_u64(r);
-    h->last_t = mend_rbuf_i64(r);
     h->last_strength = mend_rbuf_f64(r);
     h->min = mend_rbuf_f64(r);
     h->max = mend_rbuf_f64(r);
