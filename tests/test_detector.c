@@ -395,7 +395,7 @@ static void test_seasonal_detected(void **unused)
  * shortest calendar period): a 10-second series gives it up at its second
  * sample and buffers nothing; a 5-minute one keeps looking. The 10-second
  * series has no opinion then, but is not silent for good: the long look
- * (hourly means) may still find a day or a week. Noise has neither, and
+ * (2-hour means) may still find a day or a week. Noise has neither, and
  * after the long look's two weeks the detector is silent. */
 static void test_seasonal_gate(void **unused)
 {

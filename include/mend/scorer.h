@@ -19,7 +19,7 @@
  * share one configuration. The default configuration needs a small fixed
  * blob (mend_scorer_state_size()) plus the seasonal detector's heap: a
  * buffer of min(P, 4096) floats while its short look detects the period
- * (freed after P samples), 360 x 2 floats of hourly buckets for its long
+ * (freed after P samples), 180 x 2 floats of 2-hour buckets for its long
  * look from a series' first hour until a fortnight has been seen, and a
  * profile of 3 doubles per bin (7 x season_bins bins for a weekly period)
  * once a period is known. Without "seasonal" in detectors a state needs no

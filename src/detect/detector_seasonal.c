@@ -11,15 +11,15 @@
  *
  * Calendar cycles longer than the detection window (a day on 1-minute
  * data, a week almost anywhere) are found by a second, long look: from
- * the first hour on, the samples are also averaged into hourly buckets
+ * the first hour on, the samples are also averaged into 2-hour buckets
  * (sum and count, so irregular sampling and gaps are simply fewer samples
  * in a bucket, and missing buckets are skipped, never filled), for at most
- * SEASON_LONG_H hours. Once two days are in view and the short look found
+ * SEASON_LONG_B buckets (15 days). Once two days are in view and the short look found
  * no period, a daily autocorrelation strong enough makes the period a day;
  * once two weeks are in view, a weekly autocorrelation stronger than the
  * daily one (weekdays against weekends) makes it a week, with a profile of
  * day of week x time of day (7 x season_bins bins). The profile is then
- * rebuilt from the hourly means, and the buckets are freed.
+ * rebuilt from the bucket means, and the buckets are freed.
  *
  * The profile lives on the heap (3 doubles per bin), and so do the
  * detection buffers while they are needed: init allocates, fini frees. */
@@ -46,12 +46,14 @@
  * two hours therefore skip detection, and carry no buffer at all. */
 #define SEASON_MIN_SPAN_NS (2LL * 3600LL * NS_PER_S)
 
-/* The long look: hourly buckets over 15 days (two weeks and a day, so
- * that a weekly lag has two full cycles of pairs). */
+/* The long look: 2-hour buckets over 15 days (two weeks and a day, so
+ * that a weekly lag has two full cycles of pairs); 2 hours resolve a daily
+ * shape well enough to see it repeat, and keep the buffer at 1.4 KB. */
 #define HOUR_NS (3600LL * NS_PER_S)
-#define SEASON_LONG_H 360u
-#define DAY_H 24u
-#define WEEK_H 168u
+#define BUCKET_NS (2LL * HOUR_NS)
+#define SEASON_LONG_B 180u
+#define DAY_B 12u
+#define WEEK_B 84u
 
 struct seasonal_state {
     double *bins;      /* season_bins x {n, mean, var}; allocated once a
@@ -66,8 +68,8 @@ struct seasonal_state {
     uint32_t nbins;    /* bins of the profile in use: season_bins, or 7 x
                           season_bins for a weekly period */
     uint32_t long_state; /* 0 = not started, 1 = bucketing, 2 = done */
-    float *hours;      /* SEASON_LONG_H x {sum, count} while bucketing */
-    int64_t t_hours;   /* start of bucket 0 (a whole hour) */
+    float *hours;      /* SEASON_LONG_B x {sum, count} while bucketing */
+    int64_t t_hours;   /* start of bucket 0 (a whole even hour) */
     int64_t t_opinion; /* event time from which the profile has an opinion:
                           one period after the long look adopted it */
 };
@@ -231,7 +233,7 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     s->nhist = 0;
 }
 
-/* Autocorrelation of the hourly means at a lag of `lag` buckets, over the
+/* Autocorrelation of the bucket means at a lag of `lag` buckets, over the
  * pairs where both buckets hold samples (gaps are skipped, not filled);
  * 0 with fewer than lag pairs. */
 static double hours_acf(const float *hb, uint32_t n, uint32_t lag)
@@ -266,7 +268,7 @@ static double hours_acf(const float *hb, uint32_t n, uint32_t lag)
 }
 
 /* Adopts a calendar period found by the long look: a fresh profile, learnt
- * from the hourly means, each taught to every bin its hour covers. */
+ * from the bucket means, each taught to every bin its bucket covers. */
 static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t period,
                        uint32_t n, int64_t now)
 {
@@ -279,7 +281,7 @@ static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *
         s->period_ns = -1; /* no memory: no profile, no opinion */
         return;
     }
-    /* The hourly means are smoother than samples: they build the profile,
+    /* The bucket means are smoother than samples: they build the profile,
      * but the spread of residuals is left to the samples to come (earlier
      * residuals were against another profile), and the detector has no
      * opinion until they have covered one period. */
@@ -291,8 +293,8 @@ static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *
     double ex;
     for (uint32_t i = 0; i < n; i++)
         if (s->hours[2 * i + 1] > 0.0f)
-            for (int64_t o = 0; o < HOUR_NS; o += w)
-                (void)learn(s, c, s->t_hours + (int64_t)i * HOUR_NS + o,
+            for (int64_t o = 0; o < BUCKET_NS; o += w)
+                (void)learn(s, c, s->t_hours + (int64_t)i * BUCKET_NS + o,
                             s->hours[2 * i] / s->hours[2 * i + 1], &ex, 0);
 }
 
@@ -320,22 +322,22 @@ static void long_step(struct seasonal_state *s, const struct mend_scorer_conf *c
             s->long_state = 2;
             return;
         }
-        if (!(s->hours = calloc(2u * SEASON_LONG_H, sizeof *s->hours))) {
+        if (!(s->hours = calloc(2u * SEASON_LONG_B, sizeof *s->hours))) {
             s->long_state = 2;
             return;
         }
-        s->t_hours = t_ns - (t_ns % HOUR_NS + HOUR_NS) % HOUR_NS;
+        s->t_hours = t_ns - (t_ns % BUCKET_NS + BUCKET_NS) % BUCKET_NS;
         s->long_state = 1;
     }
-    double k = ((double)t_ns - (double)s->t_hours) / (double)HOUR_NS;
+    double k = ((double)t_ns - (double)s->t_hours) / (double)BUCKET_NS;
     if (!(k >= 0.0))
         return; /* before the first bucket (only out-of-order input) */
-    if (k >= (double)SEASON_LONG_H) {
+    if (k >= (double)SEASON_LONG_B) {
         /* two weeks in view: does the week repeat better than the day? */
-        double rd = hours_acf(s->hours, SEASON_LONG_H, DAY_H);
-        double rw = hours_acf(s->hours, SEASON_LONG_H, WEEK_H);
+        double rd = hours_acf(s->hours, SEASON_LONG_B, DAY_B);
+        double rw = hours_acf(s->hours, SEASON_LONG_B, WEEK_B);
         if (rw >= ACF_MIN && rw > rd && s->period_ns != 604800LL * NS_PER_S)
-            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_H, t_ns);
+            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_B, t_ns);
         long_done(s);
         return;
     }
@@ -350,10 +352,10 @@ static void long_step(struct seasonal_state *s, const struct mend_scorer_conf *c
      * weeks). A short look that saw two days and found no day is trusted. */
     const int64_t day = 86400LL * NS_PER_S, week = 604800LL * NS_PER_S;
     int blind = (double)s->t_last - (double)s->t_first < 2.0 * 86400.0 * NS_PER_S;
-    int ask = s->period_ns == 0 ? b >= 3 * DAY_H
-                                : (blind && b >= 2 * DAY_H && s->period_ns != day &&
+    int ask = s->period_ns == 0 ? b >= 3 * DAY_B
+                                : (blind && b >= 2 * DAY_B && s->period_ns != day &&
                                    s->period_ns != week);
-    if (ask && s->hours[2 * b + 1] == 1.0f && hours_acf(s->hours, b, DAY_H) >= ACF_MIN)
+    if (ask && s->hours[2 * b + 1] == 1.0f && hours_acf(s->hours, b, DAY_B) >= ACF_MIN)
         adopt_long(s, c, day, b, t_ns);
 }
 
@@ -434,7 +436,7 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
     mend_wbuf_i64(w, s->t_hours);
     mend_wbuf_i64(w, s->t_opinion);
     if (s->long_state == 1)
-        for (uint32_t i = 0; i < 2u * SEASON_LONG_H; i++)
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_B; i++)
             mend_wbuf_f32(w, s->hours[i]);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
@@ -490,9 +492,9 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     if (r->failed || long_state > 2)
         return MEND_ECORRUPT;
     if (long_state == 1) {
-        if (!s->hours && !(s->hours = calloc(2u * SEASON_LONG_H, sizeof *s->hours)))
+        if (!s->hours && !(s->hours = calloc(2u * SEASON_LONG_B, sizeof *s->hours)))
             return MEND_ENOMEM;
-        for (uint32_t i = 0; i < 2u * SEASON_LONG_H; i++) {
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_B; i++) {
             s->hours[i] = mend_rbuf_f32(r);
             if (r->failed || !isfinite(s->hours[i]) || (i % 2 == 1 && s->hours[i] < 0.0f))
                 return MEND_ECORRUPT;
