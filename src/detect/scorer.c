@@ -61,11 +61,13 @@ struct hdr {
     double min, max;      /* running range */
     double lmean, lmad;   /* EW level and mean absolute deviation around it
                              (memory P): the scale of the range channel */
-    double lprev, ldmad;  /* last value; EW mean absolute first difference */
+    double lprev, ldmad;
+    double lexc;          /* EW mean excess of |x - level| beyond 2 MADs: the
+                             scale of the series' own tail */  /* last value; EW mean absolute first difference */
     /* Tail recalibration of the fused evidence (peaks over a threshold):
      * exponentially forgotten sums of samples, of runs that start above
      * POT_Y0, and of their first excess over it; see recalibrate(). */
-    double pot_n, pot_hits, pot_ex;
+    double pot_hits, pot_ex;
     double pot_run; /* peak excess of the run in progress, -1 outside one */
     double raw, lik, expected; /* last step, for mend_scorer_detail */
     uint32_t fired;
@@ -241,12 +243,14 @@ static void reset(void *state, const struct mend_scorer_conf *c)
  * samples the last is a new extreme on a given side with chance 1/(n+1)
  * (two sides: 2/(n+1)). How far beyond the old extreme it lands is the
  * tail's business: the excess over a high level is taken as exponential
- * with the scale b of the series' mean absolute deviation (the Laplace tail,
- * the heaviest of the usual noise; lighter tails only make this
- * conservative). A smooth series cannot land far past its extreme in one
- * step unless it jumps, so b is also at most the mean absolute first
- * difference / 1.5 (for iid Laplace noise E|x[t]-x[t-1]| = 1.5 b: the two
- * agree, and the budget holds). So
+ * (peaks over a threshold), with the scale b the series shows in its own
+ * tail: the mean excess of |x - level| beyond 2 mean absolute deviations.
+ * That is exact for Laplace noise (its excess over any level has mean b)
+ * and conservative for lighter tails, whose excesses shrink further out. b
+ * is also at most the mean absolute deviation itself, and at most the mean
+ * absolute first difference / 1.5: a smooth series cannot land far past its
+ * extreme in one step unless it jumps (for iid Laplace noise E|x[t]-x[t-1]|
+ * = 1.5 b, so the bounds agree there and the budget holds). So
  *     evidence = log10((n+1)/2) + beyond / (b ln 10).
  * Below range_margin of the running range a new extreme is never an event
  * on its own. */
@@ -259,6 +263,8 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     if (beyond <= 0.0)
         return 0.0;
     double b = h->ldmad / 1.5 < h->lmad ? h->ldmad / 1.5 : h->lmad;
+    if (h->lexc > 0.0 && h->lexc < b)
+        b = h->lexc;
     if (span <= 0.0 || b <= 0.0)
         return EVIDENCE_FULL; /* a constant series just moved */
     double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
@@ -283,15 +289,16 @@ static double recalibrate(struct hdr *h, double a_long, double e)
     /* Below POT_Y0 the evidence is left as it is (no division or log to
      * pay on the bulk of samples): the budget is spent in the tail. */
     double out = e;
+    const double a = 0.25 * a_long; /* memory 16P */
     if (e > POT_Y0) {
         const double k0 = POT_PRIOR, m0 = 1.0 / M_LN10;
+        /* the forgotten count of earlier samples, sum of (1-a)^k */
+        double n = (1.0 - pow(1.0 - a, (double)(h->n - 1))) / a;
         double hits = h->pot_hits + k0;
-        double r = hits / (h->pot_n + k0 / POT_P);
+        double r = hits / (n + k0 / POT_P);
         double m = (h->pot_ex + k0 * m0) / hits;
         out = -log10(r) + (e - POT_Y0) / (m * M_LN10);
     }
-    double a = 0.25 * a_long; /* memory 16P */
-    h->pot_n = h->pot_n * (1.0 - a) + 1.0;
     h->pot_hits *= 1.0 - a;
     h->pot_ex *= 1.0 - a;
     if (e > POT_Y0) {
@@ -371,12 +378,6 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         if (ev > best)
             best = ev;
     }
-    /* The detectors' evidence against this series' own tail: only ever
-     * raised, so that a series whose detectors are too timid for its noise
-     * still spends its false-alarm budget (recalibrate()); a series that
-     * crosses too often is already discounted per detector. The range
-     * channel is calibrated on its own: its evidence is of another kind
-     * and would distort the fitted tail. */
     if (c->detectors & MEND_DET_RANGE) {
         double ev = range_evidence(h, c, x);
         if (ev >= at_threshold)
@@ -391,19 +392,18 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         double a = h->n < c->probation ? 1.0 / (double)h->n : 4.0 * a_long;
         double dev = fabs(x - h->lmean);
         h->lmean += a * (x - h->lmean);
+        double yex = dev - 2.0 * h->lmad;
+        if (yex > 0.0)
+            h->lexc += (a * 20.0 < 1.0 ? a * 20.0 : 1.0) * (yex - h->lexc);
         h->lmad += a * (dev - h->lmad);
         if (h->n > 1)
             h->ldmad += a * (fabs(x - h->lprev) - h->ldmad);
         h->lprev = x;
     }
-    /* The fused evidence against this series' own tail: only ever raised,
-     * so that a series whose detectors are too timid for its noise still
-     * spends its false-alarm budget (see recalibrate()); a series that
-     * crosses too often is already discounted per detector. */
-    /* The fused evidence against this series' own tail: only ever raised,
-     * so that a series whose detectors are too timid for its noise (light
-     * tails, counts) still spends its false-alarm budget; a series that
-     * crosses too often is already discounted per detector. */
+    /* The fused evidence against this series' own tail (recalibrate()):
+     * only ever raised, so that a series whose detectors are too timid for
+     * its noise (light tails, counts) still spends its false-alarm budget;
+     * a series that crosses too often is already discounted per detector. */
     double recal = recalibrate(h, a_long, best);
     if (recal > best)
         best = recal;
@@ -483,7 +483,7 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->lmad);
     mend_wbuf_f64(w, h->lprev);
     mend_wbuf_f64(w, h->ldmad);
-    mend_wbuf_f64(w, h->pot_n);
+    mend_wbuf_f64(w, h->lexc);
     mend_wbuf_f64(w, h->pot_hits);
     mend_wbuf_f64(w, h->pot_ex);
     mend_wbuf_f64(w, h->pot_run);
@@ -521,13 +521,13 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->lmad = mend_rbuf_f64(r);
     h->lprev = mend_rbuf_f64(r);
     h->ldmad = mend_rbuf_f64(r);
-    h->pot_n = mend_rbuf_f64(r);
+    h->lexc = mend_rbuf_f64(r);
     h->pot_hits = mend_rbuf_f64(r);
     h->pot_ex = mend_rbuf_f64(r);
     h->pot_run = mend_rbuf_f64(r);
     if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !isfinite(h->lprev) ||
-        !(h->ldmad >= 0) || !isfinite(h->ldmad) || !(h->pot_n >= 0) ||
-        !isfinite(h->pot_n) || !(h->pot_hits >= 0) || !(h->pot_hits <= h->pot_n) ||
+        !(h->ldmad >= 0) || !isfinite(h->ldmad) || !(h->lexc >= 0) || !isfinite(h->lexc) ||
+        !(h->pot_hits >= 0) || !isfinite(h->pot_hits) ||
         !(h->pot_ex >= 0) || !isfinite(h->pot_ex) || !(h->pot_run >= -1.0) || !isfinite(h->pot_run))
         return MEND_ECORRUPT;
     uint32_t ndet = mend_rbuf_u32(r);
