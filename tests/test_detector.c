@@ -410,18 +410,20 @@ static void test_seasonal_gate(void **unused)
     assert_non_null(fast.ops->settled);
     det_step(&fast, 0, 1.0, NULL);
     det_step(&slow, 0, 1.0, NULL);
-    assert_false(fast.ops->silent(fast.st));
+    assert_false(fast.ops->silent(fast.st, 0));
     det_step(&fast, 10 * NS_PER_S, 1.0, NULL);
     det_step(&slow, 300 * NS_PER_S, 1.0, NULL);
-    assert_false(fast.ops->silent(fast.st));
+    /* the fast one waits (skipped by the scorer) until its first hour */
+    assert_true(fast.ops->silent(fast.st, 20 * NS_PER_S));
+    assert_false(fast.ops->silent(fast.st, 3700 * NS_PER_S));
     assert_false(fast.ops->settled(fast.st, 10 * NS_PER_S));
-    assert_false(slow.ops->silent(slow.st));
+    assert_false(slow.ops->silent(slow.st, 600 * NS_PER_S));
     uint64_t lcg = 5;
     for (int64_t k = 2; k < 16 * 8640; k++) { /* 16 days of 10-second noise */
         lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
         det_step(&fast, k * 10 * NS_PER_S, (double)(lcg >> 40) / 16777216.0, NULL);
     }
-    assert_true(fast.ops->silent(fast.st));
+    assert_true(fast.ops->silent(fast.st, 16 * 86400 * NS_PER_S));
     det_close(&fast);
     det_close(&slow);
 }

@@ -43,10 +43,12 @@ struct mend_detector_ops {
     /* Restores into an initialised blob; MEND_ECORRUPT on short or invalid
      * data (the caller then re-initialises the blob). */
     int (*load)(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r);
-    /* 1 when the detector has settled into having no opinion for good (the
-     * seasonal detector after finding no period): the scorer then skips its
-     * step and its calibration. May be NULL (never silent). */
-    int (*silent)(const void *st);
+    /* 1 when the detector has no opinion on a sample at event time t_ns and
+     * nothing to learn from it (the seasonal detector after finding no
+     * period, for good; or, for a fast series, until its first hour, when
+     * the long look starts): the scorer then skips its step and its
+     * calibration. May be NULL (never silent). */
+    int (*silent)(const void *st, int64_t t_ns);
     /* 1 while the detector has an opinion on the sample at event time t_ns
      * (the seasonal detector: once it has a period). Before that its
      * surprise (0) is not fed to the likelihood layer, whose estimate then

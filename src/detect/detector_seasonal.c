@@ -397,10 +397,12 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
     return learn(s, c, t_ns, x, expected, 1);
 }
 
-static int seasonal_silent(const void *st)
+static int seasonal_silent(const void *st, int64_t t_ns)
 {
     const struct seasonal_state *s = st;
-    return s->period_ns < 0 && s->long_state == 2;
+    return s->period_ns < 0 &&
+           (s->long_state == 2 ||
+            (s->long_state == 0 && (double)t_ns - (double)s->t_first < (double)HOUR_NS));
 }
 
 /* An opinion once a period is known (detected or configured) and, for one

@@ -335,8 +335,8 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     uint32_t fired = 0;
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_detector_ops *ops = registry[h->reg[j]];
-        if (ops->silent && ops->silent(det_at(state, h->off[j])))
-            continue; /* no opinion for good: skip its step and calibration */
+        if (ops->silent && ops->silent(det_at(state, h->off[j]), t_ns))
+            continue; /* no opinion, nothing to learn: skip step and calibration */
         double ex;
         double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
         /* log(1+z) tames the heavy tails real metrics give z, so that one
