@@ -111,6 +111,19 @@ bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCA
 eval-nab: $(MEND)
 	@sh scripts/eval-nab.sh $(MEND) $(NAB_DIR)
 
+# make notebooks: execute notebooks/*.ipynb (NAB per file, the false-alarm
+# study on noise, how the defaults were chosen) into build/notebooks/, with
+# Debian's jupyter-nbconvert and its python3 kernel (/usr/bin/python3).
+.PHONY: notebooks
+notebooks: $(MEND)
+	@mkdir -p $(BUILD)/notebooks
+	@for nb in notebooks/*.ipynb; do \
+	    echo "notebook $$nb"; \
+	    NAB_DIR=$(abspath $(NAB_DIR)) /usr/bin/jupyter-nbconvert --to notebook --execute \
+	        --ExecutePreprocessor.timeout=900 --ExecutePreprocessor.kernel_name=python3 \
+	        --output-dir $(BUILD)/notebooks "$$nb" || exit 1; \
+	done
+
 eval-logs: $(MEND)
 	@sh scripts/eval-logs.sh $(MEND) $(LOGHUB_DIR)
 

@@ -2,7 +2,9 @@
 # eval-nab.sh BIN NAB_DIR -- what `make eval-nab` runs: score every NAB data
 # file with `BIN score` (two at a time, for the two cores we share), then
 # rate the results with `BIN eval` against NAB_DIR/windows.csv. Progress goes
-# to stderr; stdout ends with `nab standard=S low_fp=S low_fn=S files=N`.
+# to stderr; stdout ends with `nab loco standard=S low_fp=S low_fn=S
+# categories=N` (leave one category out: each category scored at the
+# threshold chosen on the others) and `nab standard=S low_fp=S low_fn=S files=N`.
 # Exits non-zero when any file fails to score or the evaluation fails.
 set -u
 

@@ -141,7 +141,7 @@ static void test_registry(void **unused)
         seen |= r[i]->bit;
     }
     assert_int_equal(seen, MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_DIFF | MEND_DET_ROBUST |
-                               MEND_DET_SEASONAL);
+                               MEND_DET_SEASONAL | MEND_DET_DRIFT);
 }
 
 static void test_gauss_and_ewma(void **unused)
@@ -167,6 +167,74 @@ static void test_gauss_and_ewma(void **unused)
     assert_near(det_step(&e, 2, 6, &ex), 3.0, 1e-4);
     assert_near(ex, 3.0, 1e-12);
     det_close(&g);
+    det_close(&e);
+}
+
+/* Time, not sample count: after a gap of 100 usual intervals the level
+ * model gives the first new sample the weight of 100 samples (the level may
+ * have moved meanwhile), 1 - (1 - 1/P)^100, instead of 1/P. */
+static void test_ewma_gap(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det e, f;
+    det_open(&e, &mend_detector_ewma, &c);
+    det_open(&f, &mend_detector_ewma, &c);
+    int64_t t = 0;
+    for (int i = 0; i < 2000; i++, t += 60)
+        for (int k = 0; k < 2; k++)
+            det_step(k ? &f : &e, t * NS_PER_S, 10.0 + 0.01 * (i & 1), NULL);
+    double ex;
+    det_step(&e, t * NS_PER_S, 20.0, NULL);                 /* on time */
+    det_step(&f, (t + 99 * 60) * NS_PER_S, 20.0, NULL);     /* after a gap */
+    det_step(&e, (t + 60) * NS_PER_S, 20.0, &ex);
+    double w = 1.0 / (double)c.probation;
+    assert_near(ex, 10.005 + 10.0 * w, 0.01);
+    det_step(&f, (t + 100 * 60) * NS_PER_S, 20.0, &ex);
+    assert_near(ex, 10.005 + 10.0 * (1.0 - pow(1.0 - w, 100.0)), 0.05);
+    det_close(&e);
+    det_close(&f);
+}
+
+/* A level that creeps by one noise deviation per P samples: the level model
+ * (memory P) follows it and stays unsurprised; the drift detector, whose
+ * baseline remembers 8P, sees it. On stationary noise it stays near 0. */
+static void test_drift(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det d, e;
+    det_open(&d, &mend_detector_drift, &c);
+    det_open(&e, &mend_detector_ewma, &c);
+    assert_non_null(d.ops->settled);
+    uint64_t lcg = 3;
+    double zmax_flat = 0.0, z_d = 0.0, z_e = 0.0;
+    int64_t n = 0;
+    for (; n < 4 * (int64_t)c.probation; n++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = 10.0 + 3.46 * ((double)(lcg >> 11) / 9007199254740992.0 - 0.5); /* sd 1 */
+        double z = det_step(&d, n * 300 * NS_PER_S, x, NULL);
+        det_step(&e, n * 300 * NS_PER_S, x, NULL);
+        if (z > zmax_flat)
+            zmax_flat = z;
+    }
+    assert_true(d.ops->settled(d.st, n * 300 * NS_PER_S));
+    assert_true(zmax_flat < 1.0);
+    for (int64_t k = 0; k < 4 * (int64_t)c.probation; k++, n++) {
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        double x = 10.0 + (double)k / (double)c.probation +
+                   3.46 * ((double)(lcg >> 11) / 9007199254740992.0 - 0.5);
+        z_d = det_step(&d, n * 300 * NS_PER_S, x, NULL);
+        z_e = det_step(&e, n * 300 * NS_PER_S, x, NULL);
+    }
+    print_message("creep of 4 sd over 4P: drift z %.2f (flat max %.2f), level z %.2f\n", z_d,
+                  zmax_flat, z_e);
+    /* the likelihood layer judges it against its own quiet history */
+    assert_true(z_d > 1.0);
+    assert_true(z_d > 5.0 * zmax_flat);
+    det_close(&d);
     det_close(&e);
 }
 
@@ -323,10 +391,12 @@ static void test_seasonal_detected(void **unused)
     det_close(&s);
 }
 
-/* Period detection needs P samples to span two hours (two cycles of the
- * shortest calendar period): a 10-second series gives up at its second
- * sample, buffers nothing and is silent from then on; a 5-minute one keeps
- * looking. */
+/* The short look needs P samples to span two hours (two cycles of the
+ * shortest calendar period): a 10-second series gives it up at its second
+ * sample and buffers nothing; a 5-minute one keeps looking. The 10-second
+ * series has no opinion then, but is not silent for good: the long look
+ * (2-hour means) may still find a day or a week. Noise has neither, and
+ * after the long look's two weeks the detector is silent. */
 static void test_seasonal_gate(void **unused)
 {
     (void)unused;
@@ -337,15 +407,121 @@ static void test_seasonal_gate(void **unused)
     det_open(&fast, &mend_detector_seasonal, &c);
     det_open(&slow, &mend_detector_seasonal, &c);
     assert_non_null(fast.ops->silent);
+    assert_non_null(fast.ops->settled);
     det_step(&fast, 0, 1.0, NULL);
     det_step(&slow, 0, 1.0, NULL);
-    assert_false(fast.ops->silent(fast.st));
+    assert_false(fast.ops->silent(fast.st, 0));
     det_step(&fast, 10 * NS_PER_S, 1.0, NULL);
     det_step(&slow, 300 * NS_PER_S, 1.0, NULL);
-    assert_true(fast.ops->silent(fast.st));
-    assert_false(slow.ops->silent(slow.st));
+    /* the fast one waits (skipped by the scorer) until its first hour */
+    assert_true(fast.ops->silent(fast.st, 20 * NS_PER_S));
+    assert_false(fast.ops->silent(fast.st, 3700 * NS_PER_S));
+    assert_false(fast.ops->settled(fast.st, 10 * NS_PER_S));
+    assert_false(slow.ops->silent(slow.st, 600 * NS_PER_S));
+    uint64_t lcg = 5;
+    for (int64_t k = 2; k < 16 * 8640; k++) { /* 16 days of 10-second noise */
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        det_step(&fast, k * 10 * NS_PER_S, (double)(lcg >> 40) / 16777216.0, NULL);
+    }
+    assert_true(fast.ops->silent(fast.st, 16 * 86400 * NS_PER_S));
     det_close(&fast);
     det_close(&slow);
+}
+
+/* Weekdays busy from 8 to 18 h, weekends quiet; the epoch was a Thursday. */
+static double weekly(int64_t t_s, int holiday)
+{
+    int64_t day = t_s / 86400, hour = (t_s % 86400) / 3600;
+    int dow = (int)((day + 3) % 7); /* 0 = Monday */
+    int workday = dow < 5 && !holiday;
+    double noise = 0.5 * sin((double)t_s * 0.001731);
+    return 20.0 + (workday ? 10.0 : 0.0) + (workday && hour >= 8 && hour < 18 ? 60.0 : 0.0) + noise;
+}
+
+/* A weekly cycle is found on hourly and on 5-minute data (the short look
+ * sees only a day or nothing; the long look's two weeks show the week),
+ * and the profile then knows a Saturday from a Wednesday. */
+static void test_seasonal_weekly(void **unused)
+{
+    (void)unused;
+    static const int64_t step_s[] = {3600, 300};
+    for (int k = 0; k < 2; k++) {
+        struct mend_scorer_conf c;
+        mend_scorer_conf_defaults(&c);
+        struct det s;
+        det_open(&s, &mend_detector_seasonal, &c);
+        int64_t t0 = 4 * 86400; /* a Monday */
+        int64_t t;
+        for (t = t0; t < t0 + 28 * 86400; t += step_s[k])
+            det_step(&s, t * NS_PER_S, weekly(t, 0), NULL);
+        assert_true(s.ops->settled(s.st, t * NS_PER_S));
+        /* Wednesday of week 5 at noon: busy is usual; Saturday noon: not. */
+        int64_t wed = t0 + 28 * 86400 + 2 * 86400 + 12 * 3600;
+        int64_t sat = t0 + 28 * 86400 + 5 * 86400 + 12 * 3600;
+        double ex;
+        double z_usual = det_step(&s, wed * NS_PER_S, 90.0, &ex);
+        assert_near(ex, 90.0, 3.0);
+        double z_sat = det_step(&s, sat * NS_PER_S, 90.0, &ex);
+        assert_near(ex, 20.0, 3.0);
+        print_message("weekly (%llds steps): z usual %.2f, z busy Saturday %.1f\n",
+                      (long long)step_s[k], z_usual, z_sat);
+        assert_true(z_usual < 3.0);
+        assert_true(z_sat > 10.0);
+        det_close(&s);
+    }
+}
+
+/* A daily cycle on 1-minute data: P = 600 samples span 10 hours, too short
+ * for the short look; the long look finds the day after two days. */
+static void test_seasonal_daily_long(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det s;
+    det_open(&s, &mend_detector_seasonal, &c);
+    int64_t t;
+    for (t = 0; t < 2 * 86400 + 7200; t += 60)
+        det_step(&s, t * NS_PER_S, daily(t), NULL);
+    /* found, but no opinion until its residuals have covered a day */
+    assert_false(s.ops->settled(s.st, t * NS_PER_S));
+    for (; t < 4 * 86400; t += 60) /* a bin is judged from its third visit */
+        det_step(&s, t * NS_PER_S, daily(t), NULL);
+    assert_true(s.ops->settled(s.st, t * NS_PER_S));
+    double ex;
+    det_step(&s, (4 * 86400 + 6 * 3600) * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 15.0, 0.5);
+    double z = det_step(&s, (4 * 86400 + 18 * 3600) * NS_PER_S, 15.0, &ex);
+    assert_near(ex, 5.0, 0.5);
+    assert_true(z > 10.0);
+    det_close(&s);
+}
+
+/* The scorer with its defaults on hourly data with a weekly cycle: a
+ * holiday (a Wednesday as quiet as a Sunday, every value within the range
+ * seen) is an event; the five normal weeks around it are not. */
+static void test_holiday_event(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *st = calloc(1, mend_scorer_state_size(&c));
+    assert_non_null(st);
+    assert_int_equal(mend_scorer_init(st, &c), MEND_OK);
+    int64_t t0 = 4 * 86400, hol = t0 + 35 * 86400 + 2 * 86400; /* Wednesday, week 6 */
+    int events = 0, on_holiday = 0;
+    for (int64_t t = t0; t < t0 + 42 * 86400; t += 3600) {
+        int is_hol = t >= hol && t < hol + 86400;
+        int ev;
+        mend_scorer_step(st, &c, t * NS_PER_S, weekly(t, is_hol), &ev);
+        events += ev;
+        on_holiday += ev && is_hol;
+    }
+    print_message("holiday: %d events, %d on the holiday\n", events, on_holiday);
+    assert_true(on_holiday >= 1);
+    assert_int_equal(events, on_holiday);
+    mend_scorer_fini(st, &c);
+    free(st);
 }
 
 static void test_tail_log10(void **unused)
@@ -426,11 +602,16 @@ int main(void)
         cmocka_unit_test(test_det_z),
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_gauss_and_ewma),
+        cmocka_unit_test(test_ewma_gap),
+        cmocka_unit_test(test_drift),
         cmocka_unit_test(test_diff),
         cmocka_unit_test(test_robust),
         cmocka_unit_test(test_seasonal_configured),
         cmocka_unit_test(test_seasonal_detected),
         cmocka_unit_test(test_seasonal_gate),
+        cmocka_unit_test(test_seasonal_weekly),
+        cmocka_unit_test(test_seasonal_daily_long),
+        cmocka_unit_test(test_holiday_event),
         cmocka_unit_test(test_tail_log10),
         cmocka_unit_test(test_likelihood),
     };

@@ -323,6 +323,41 @@ static void test_two_files(void **state)
     assert_near(r.normalized, 89.0, 1e-9);
 }
 
+/* Leave one group out, by hand. Group 0: A (window rows 10-14, 0.9 on its
+ * first row) and B (no window, 0.6 on rows 5 and 6); group 1: C (window rows
+ * 10-14, 0.6 on its first row). Chosen on C alone the threshold is 0.6:
+ * group 0 scores 1 - 2 * 0.11 = 0.78. Chosen on A and B it is 0.9 (1 beats
+ * 0.78): C misses, -1. Sum -0.22 against null -2 and perfect 2: 44.5, where
+ * one threshold for all (0.6: 1.78) scores 94.5 -- the gap overfitting shows. */
+static void test_loco(void **state)
+{
+    (void)state;
+    fix_init(fx, 20, 10, 14);
+    fx->s[10] = 0.9;
+    double sb[20] = {0}, sc[20] = {0};
+    sb[5] = sb[6] = 0.6;
+    sc[10] = 0.6;
+    struct mend_eval_file files[3] = {fx->f, {"b", fx->t, sb, 20, NULL, 0},
+                                      {"c", fx->t, sc, 20, fx->w, 1}};
+    size_t group[3] = {0, 0, 1};
+    struct mend_eval_result r;
+    assert_int_equal(mend_eval_loco(files, group, 3, std_prof(), &r), 0);
+    assert_near(r.raw, -0.22, 1e-12);
+    assert_near(r.null_score, -2.0, 1e-12);
+    assert_near(r.perfect, 2.0, 1e-12);
+    assert_near(r.normalized, 44.5, 1e-9);
+    assert_int_equal(r.detected, 1);
+    assert_int_equal(r.fp_rows, 2);
+    assert_true(isnan(r.threshold));
+    assert_int_equal(mend_eval_optimize(files, 3, std_prof(), &r), 0);
+    assert_near(r.normalized, 94.5, 1e-9);
+    /* one group leaves nothing to choose on */
+    size_t one[3] = {7, 7, 7};
+    assert_int_equal(mend_eval_loco(files, one, 3, std_prof(), &r), 0);
+    assert_true(isnan(r.normalized));
+    assert_int_equal(mend_eval_loco(NULL, group, 3, std_prof(), &r), MEND_EINVAL);
+}
+
 /* Events: false runs 5-6, 8 and 16-18, the window detected at row 12 (delay
  * 2 rows = 120 s): precision 1/4, recall 1, F1 = 2 * 0.25 / 1.25 = 0.4. */
 static void test_events(void **state)
@@ -528,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_fp_decay),
         cmocka_unit_test(test_window_mapping),
         cmocka_unit_test(test_two_files),
+        cmocka_unit_test(test_loco),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_parse_time),

@@ -43,10 +43,19 @@ struct mend_detector_ops {
     /* Restores into an initialised blob; MEND_ECORRUPT on short or invalid
      * data (the caller then re-initialises the blob). */
     int (*load)(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r);
-    /* 1 when the detector has settled into having no opinion for good (the
-     * seasonal detector after finding no period): the scorer then skips its
-     * step and its calibration. May be NULL (never silent). */
-    int (*silent)(const void *st);
+    /* 1 when the detector has no opinion on a sample at event time t_ns and
+     * nothing to learn from it (the seasonal detector after finding no
+     * period, for good; or, for a fast series, until its first hour, when
+     * the long look starts): the scorer then skips its step and its
+     * calibration. May be NULL (never silent). */
+    int (*silent)(const void *st, int64_t t_ns);
+    /* 1 while the detector has an opinion on the sample at event time t_ns
+     * (the seasonal detector: once it has a period). Before that its
+     * surprise (0) is not fed to the likelihood layer, whose estimate then
+     * starts with the first real opinion, and whose evidence counts once
+     * it has judged `warmup` of them. May be NULL (an opinion from the
+     * first sample). */
+    int (*settled)(const void *st, int64_t t_ns);
 };
 
 /* The built-in detectors, in the order the scorer runs them; static storage,
@@ -57,6 +66,7 @@ const struct mend_detector_ops *const *mend_detectors(size_t *n);
 extern const struct mend_detector_ops mend_detector_gauss;    /* Welford, all history */
 extern const struct mend_detector_ops mend_detector_ewma;     /* EW mean/variance */
 extern const struct mend_detector_ops mend_detector_diff;     /* EW model of first differences */
+extern const struct mend_detector_ops mend_detector_drift;    /* slow departures from the past level */
 extern const struct mend_detector_ops mend_detector_robust;   /* median/MAD of a window */
 extern const struct mend_detector_ops mend_detector_seasonal; /* per-phase profile */
 

@@ -122,6 +122,17 @@ struct mend_eval_events {
 int mend_eval_events(const struct mend_eval_file *files, size_t nfiles,
                      double threshold, struct mend_eval_events *out);
 
+/* Leave-one-group-out NAB score: for each group (group[i] names the group of
+ * files[i], e.g. the NAB category), the threshold is chosen by
+ * mend_eval_optimize on the files of every other group only, and the group's
+ * own files are scored at it. The raw, null and perfect terms of all groups
+ * are summed and normalised as usual; out->threshold is NAN (there is one per
+ * group), out->detected and out->fp_rows are summed. With fewer than two
+ * groups nothing is left to choose on: out->normalized is NAN. Same errors
+ * as mend_eval_score; allocates one scratch array of nfiles entries. */
+int mend_eval_loco(const struct mend_eval_file *files, const size_t *group, size_t nfiles,
+                   const struct mend_eval_profile *prof, struct mend_eval_result *out);
+
 /* ---- loaders ------------------------------------------------------------ */
 
 /* Loaders report what went wrong as "PATH:LINE: reason" into err (errlen

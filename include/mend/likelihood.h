@@ -20,6 +20,9 @@ struct mend_likelihood {
     double hits; /* exponentially decayed count of past threshold crossings
                     (the scorer's, same long memory): how often this
                     "rare" surprise has in fact been seen lately */
+    double n;    /* surprises this state has judged (the scorer's count of
+                    the detector's opinions, which starts late for a
+                    detector that first has to find its period) */
 };
 
 /* -log10 of the upper Gaussian tail Q(z) for any finite z, to within 0.3% of

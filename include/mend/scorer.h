@@ -2,20 +2,28 @@
  * anomaly events.
  *
  * A scorer runs the configured univariate detectors (detector.h) plus a
- * running-range channel, fuses their raw scores, judges the fused score
- * against how unusual this series has recently been (an anomaly-likelihood
- * layer), and applies event logic: k-of-n debounce, then report the first
- * point of a run and stay quiet for a while unless the evidence gets much
- * stronger. Everything is causal: a sample's score depends only on earlier
- * samples, and time is the samples' own event time, never the wall clock.
+ * running-range channel, judges each detector's surprise against how
+ * unusual this series has recently been (an anomaly-likelihood layer), the
+ * range channel by the tail probability of a record, fuses them, lifts the
+ * fused evidence to this series' own tail where the detectors are too timid
+ * for its noise (peaks over a threshold), and applies event logic: k-of-n
+ * debounce, then report the first point of a run and stay quiet for a while
+ * unless the evidence gets much stronger. The threshold is a tail
+ * probability (0.5 = 1e-5) and holds as a rate of events per sample on
+ * stationary noise. Everything is causal: a sample's score depends only on
+ * earlier samples, and time is the samples' own event time, never the wall
+ * clock.
  *
  * The per-series state is a caller-owned blob (the engine keeps one per
  * series); the scorer never keeps global state, so any number of series can
  * share one configuration. The default configuration needs a small fixed
  * blob (mend_scorer_state_size()) plus the seasonal detector's heap: a
- * buffer of min(P, 4096) doubles while it detects the period (freed after P
- * samples) and a profile of 3 doubles per bin, freed as soon as detection
- * finds no period. Without "seasonal" in detectors a state needs no heap. */
+ * buffer of min(P, 4096) floats while its short look detects the period
+ * (freed after P samples), 180 x 2 floats of 2-hour buckets for its long
+ * look from a series' first hour until a fortnight has been seen, and a
+ * profile of 3 doubles per bin (7 x season_bins bins for a weekly period)
+ * once a period is known. Without "seasonal" in detectors a state needs no
+ * heap. */
 #ifndef MEND_SCORER_H
 #define MEND_SCORER_H
 
@@ -31,7 +39,8 @@ enum {
     MEND_DET_ROBUST = 1u << 2,   /* median/MAD over a bounded recent window */
     MEND_DET_SEASONAL = 1u << 3, /* time-of-day / day-of-week profile */
     MEND_DET_RANGE = 1u << 4,    /* value beyond the running min/max */
-    MEND_DET_DIFF = 1u << 5      /* EW model of first differences (jumps, spikes) */
+    MEND_DET_DIFF = 1u << 5,     /* EW model of first differences (jumps, spikes) */
+    MEND_DET_DRIFT = 1u << 6     /* short average against a long-memory baseline */
 };
 
 /* Caps on the options (mend_scorer_conf_set rejects values outside them). */
@@ -46,8 +55,10 @@ struct mend_scorer_conf {
     uint32_t probation;     /* P, in samples: the learning length the
                                detectors' time constants are tied to
                                (key "probation") */
-    double range_margin;    /* a value beyond the running min/max by more than
-                               this fraction of the running range is anomalous
+    double range_margin;    /* a value beyond the running min/max by less than
+                               this fraction of the running range is never an
+                               event on its own; beyond it, the range channel's
+                               evidence is the record's tail probability
                                (key "range_margin") */
     double threshold;       /* a sample whose score is >= threshold counts as
                                anomalous for the debounce (key "threshold") */
@@ -99,7 +110,7 @@ const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n);
 
 /* Bytes of caller-owned per-series state for configuration c (the engine
  * keeps one blob per series). The blob must be zeroed before init and
- * aligned for double/int64_t; the default configuration needs <= 400 bytes. */
+ * aligned for double/int64_t; the default configuration needs <= 448 bytes. */
 size_t mend_scorer_state_size(const struct mend_scorer_conf *c);
 
 /* Prepares a zeroed blob. May allocate (the seasonal profile): returns

@@ -44,6 +44,10 @@ static void usage(FILE *f)
             "  --allow-missing  labelled files absent from RESULTS_DIR are skipped\n"
             "                   (default: an error, as their windows would go unscored)\n"
             "  --help           this text\n\n"
+            "Without --threshold the line before the last gives the leave-one-category-out\n"
+            "scores: for each category (a directory of RESULTS_DIR) the threshold is\n"
+            "chosen on the other categories only, and the category is scored at it:\n"
+            "nab loco standard=S low_fp=S low_fn=S categories=N\n"
             "The last line reads: nab standard=S low_fp=S low_fn=S files=N\n"
             "exit codes: 0 ok, 1 unreadable or malformed input, 2 usage\n");
 }
@@ -313,6 +317,43 @@ int mend_cmd_eval(int argc, char **argv)
            "windows=%zu detected=%zu false_events=%zu threshold=%s\n",
            ev.precision, ev.recall, ev.f1, ev.mean_delay_rows, ev.mean_delay_s, ev.windows,
            ev.detected, ev.false_events, tb);
+    if (isnan(fixed)) {
+        /* Leave one category out: the category is the results file's
+         * directory (NAB's realAWSCloudwatch, ...); names are sorted, so a
+         * category is a run of equal prefixes. */
+        size_t *group = malloc(names.n * sizeof *group);
+        if (!group) {
+            fprintf(stderr, "mend eval: out of memory\n");
+            goto out;
+        }
+        size_t ngroups = 0;
+        for (size_t i = 0; i < names.n; i++) {
+            const char *s = strrchr(names.v[i], '/');
+            size_t len = s ? (size_t)(s - names.v[i]) : 0;
+            int same = 0;
+            if (i) {
+                const char *q = strrchr(names.v[i - 1], '/');
+                size_t qlen = q ? (size_t)(q - names.v[i - 1]) : 0;
+                same = qlen == len && !strncmp(names.v[i], names.v[i - 1], len);
+            }
+            group[i] = same ? group[i - 1] : ngroups++;
+        }
+        printf("nab loco");
+        for (int p = 0; p < MEND_EVAL_NPROFILES; p++) {
+            struct mend_eval_result lr;
+            if (mend_eval_loco(files, group, names.n, mend_eval_profile_get(p), &lr)) {
+                free(group);
+                fprintf(stderr, "mend eval: leave-one-category-out scoring failed\n");
+                goto out;
+            }
+            if (isnan(lr.normalized))
+                printf(" %s=-", short_name[p]);
+            else
+                printf(" %s=%.1f", short_name[p], lr.normalized);
+        }
+        printf(" categories=%zu\n", ngroups);
+        free(group);
+    }
     printf("nab");
     for (int p = 0; p < MEND_EVAL_NPROFILES; p++)
         printf(" %s=%.1f", short_name[p], res[p].normalized);

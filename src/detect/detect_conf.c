@@ -18,7 +18,7 @@
 static const struct mend_conf_name detector_names[] = {
     {"gauss", MEND_DET_GAUSS}, {"ewma", MEND_DET_EWMA},         {"diff", MEND_DET_DIFF},
     {"robust", MEND_DET_ROBUST}, {"range", MEND_DET_RANGE}, {"seasonal", MEND_DET_SEASONAL},
-    {NULL, 0},
+    {"drift", MEND_DET_DRIFT}, {NULL, 0},
 };
 
 /* A period: plain seconds or a number with suffix s, m, h, d, w; <= 366d. */
@@ -57,15 +57,17 @@ static int check(const void *conf, char *err, size_t errlen)
     X("detectors", "ewma,range,seasonal",                                                          \
       "detectors to fuse, comma list of gauss (Welford over all history), ewma (exponentially "   \
       "weighted level), diff (first differences), robust (median/MAD of a window), seasonal "     \
-      "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max)",         \
+      "(time-of-day/day-of-week profile, allocates), range (beyond the running min/max), drift "  \
+      "(short average against a long-memory baseline)",                                           \
       .type = MEND_CT_FLAGS, .off = OFF(detectors), .names = detector_names,                       \
-      .accepts = "is not a comma list of gauss, ewma, diff, robust, seasonal, range")              \
+      .accepts = "is not a comma list of gauss, ewma, diff, robust, seasonal, range, drift")       \
     X("probation", "600",                                                                          \
       "learning length P in samples (2..100000): the detectors' time constants scale with it",    \
       .type = MEND_CT_U32, .off = OFF(probation), .min = 2, .max = MEND_SCORER_MAX_PROBATION,      \
       .accepts = "must be an integer in 2..100000")                                                \
     X("range_margin", "0.05",                                                                      \
-      "range channel: fraction of the running range beyond min/max that is anomalous (0..10)",    \
+      "range channel: a new extreme less than this fraction of the running range beyond it is "   \
+      "never an event on its own; beyond that its evidence is its record probability (0..10)",   \
       .type = MEND_CT_F64, .off = OFF(range_margin), .min = 0, .max = 10,                          \
       .accepts = "must be a number in 0..10")                                                      \
     X("threshold", "0.5", "score at which a sample counts as anomalous (0.01..1; 0.5 = 1e-5 tail)", \

@@ -4,9 +4,16 @@
  * one-step "same as last time" prediction, which sees spikes and jumps on
  * smooth and slowly varying series that a level model misses).
  *
- * All three keep a few doubles per series and never allocate. Exponential
- * time constants are tied to the probation length P, so that one setting fits
- * short and long series alike. */
+ * A fourth, drift, compares a short average of the level with a long-memory
+ * baseline of the series' own past, so that a departure too gradual for the
+ * level model (which follows it) still shows.
+ *
+ * All keep a few doubles per series and never allocate. Exponential time
+ * constants are tied to the probation length P, so that one setting fits
+ * short and long series alike, and they count time, not samples: a sample
+ * after a gap of k usual intervals weighs as k samples would (the level may
+ * have moved meanwhile), a burst of samples as little as the time it
+ * covers. */
 #include "mend/detector.h"
 
 #include <math.h>
@@ -50,6 +57,53 @@ double mend_det_z(double x, double mean, double var, double scale)
 static double ew_alpha(const struct mend_scorer_conf *c)
 {
     return 1.0 / (double)(c->probation > 1 ? c->probation : 1);
+}
+
+/* ---- pace: weights by elapsed time -------------------------------------- */
+
+/* The series' usual interval, learnt from the samples' event times. */
+struct pace {
+    double last_t, dt; /* dt = 0 until two samples have been seen */
+    double seen;       /* 1 once last_t holds a time */
+};
+
+/* The weight of a sample that arrives at t_ns, for a model whose weight per
+ * usual interval is alpha: 1 - (1 - alpha)^(elapsed / usual). Costs a pow
+ * only off the usual pace (beyond 1.5x either way). The usual interval
+ * follows the pace slowly, and a gap stretches it at most 4x per sample so
+ * that gaps do not teach it. */
+static double pace_weight(struct pace *p, int64_t t_ns, double alpha)
+{
+    double t = (double)t_ns, w = alpha;
+    if (p->seen != 0.0) {
+        double dt = t - p->last_t;
+        if (dt > 0.0) {
+            if (dt == p->dt) {
+                /* the usual pace: the usual weight, nothing to learn */
+            } else if (p->dt > 0.0) {
+                if (dt > 1.5 * p->dt || dt < 0.67 * p->dt) {
+                    double r = dt / p->dt;
+                    w = 1.0 - pow(1.0 - alpha, r < 1e6 ? r : 1e6);
+                }
+                p->dt += 0.05 * ((dt < 4.0 * p->dt ? dt : 4.0 * p->dt) - p->dt);
+            } else {
+                p->dt = dt;
+            }
+        }
+    }
+    p->last_t = t;
+    p->seen = 1.0;
+    return w;
+}
+
+static int pace_load(struct pace *p, const double *v)
+{
+    if (!(v[1] >= 0.0) || (v[2] != 0.0 && v[2] != 1.0))
+        return MEND_ECORRUPT;
+    p->last_t = v[0];
+    p->dt = v[1];
+    p->seen = v[2];
+    return MEND_OK;
 }
 
 /* ---- gauss: Welford over everything ------------------------------------ */
@@ -122,34 +176,39 @@ static int gauss_load(void *st, const struct mend_scorer_conf *c, struct mend_rb
 }
 
 const struct mend_detector_ops mend_detector_gauss = {
-    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL,
+    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL, NULL,
 };
 
 /* ---- ewma: exponentially weighted level -------------------------------- */
 
+struct ewma_state {
+    struct mend_ewstat e;
+    struct pace p;
+};
+
 static size_t ewma_size(const struct mend_scorer_conf *c)
 {
     (void)c;
-    return sizeof(struct mend_ewstat);
+    return sizeof(struct ewma_state);
 }
 
 static int ewma_init(void *st, const struct mend_scorer_conf *c)
 {
     (void)c;
-    memset(st, 0, sizeof(struct mend_ewstat));
+    memset(st, 0, sizeof(struct ewma_state));
     return MEND_OK;
 }
 
 static double ewma_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
                         double *expected)
 {
-    struct mend_ewstat *e = st;
-    (void)t_ns;
+    struct ewma_state *s = st;
+    struct mend_ewstat *e = &s->e;
     double z = 0.0;
     *expected = e->n >= 1.0 ? e->mean : x;
     if (e->n >= 2.0)
         z = mend_det_z(x, e->mean, e->var, e->mean);
-    mend_ewstat_add(e, ew_alpha(c), x);
+    mend_ewstat_add(e, pace_weight(&s->p, t_ns, ew_alpha(c)), x);
     return z;
 }
 
@@ -172,18 +231,114 @@ static int ewstat_load(struct mend_ewstat *e, struct mend_rbuf *r)
 
 static int ewma_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
 {
+    const struct ewma_state *s = st;
     (void)c;
-    return ewstat_save(st, w);
+    int rc = ewstat_save(&s->e, w);
+    double v[3] = {s->p.last_t, s->p.dt, s->p.seen};
+    return rc ? rc : f64s_save(v, 3, w);
 }
 
 static int ewma_load(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r)
 {
+    struct ewma_state *s = st;
+    double v[3];
     (void)c;
-    return ewstat_load(st, r);
+    if (ewstat_load(&s->e, r) || f64s_load(v, 3, r))
+        return MEND_ECORRUPT;
+    return pace_load(&s->p, v);
 }
 
 const struct mend_detector_ops mend_detector_ewma = {
-    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL,
+    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL, NULL,
+};
+
+/* ---- drift: a short average against a long-memory baseline -------------- */
+
+/* The short average remembers P/4 of time, the baseline 8P: a level that
+ * creeps by a tenth of its spread per P, which the level model (memory P)
+ * follows without a murmur, has moved the short average away from the
+ * baseline by several baseline deviations within a few P. The surprise is
+ * |short - baseline| / baseline deviation: on stationary noise the short
+ * average wobbles by about sd/sqrt(P/2), so the detector stays near 0
+ * there, and its likelihood layer calibrates it like the others. It has an
+ * opinion once the baseline has seen P of time. */
+struct drift_state {
+    struct mend_ewstat base;
+    double shortm, n;
+    double ready; /* 1 once n has reached P */
+    struct pace p;
+};
+
+static size_t drift_size(const struct mend_scorer_conf *c)
+{
+    (void)c;
+    return sizeof(struct drift_state);
+}
+
+static int drift_init(void *st, const struct mend_scorer_conf *c)
+{
+    (void)c;
+    memset(st, 0, sizeof(struct drift_state));
+    return MEND_OK;
+}
+
+static double drift_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
+                         double *expected)
+{
+    struct drift_state *s = st;
+    double a = ew_alpha(c);
+    double w = pace_weight(&s->p, t_ns, a);
+    /* the weight of a P/4 and an 8P memory over the same elapsed time */
+    double ws = 1.0 - pow(1.0 - w, 4.0), wl = w / 8.0;
+    double z = 0.0;
+    *expected = s->base.n >= 1.0 ? s->base.mean : x;
+    s->shortm = s->n >= 1.0 ? s->shortm + (ws > 1.0 / (s->n + 1.0) ? ws : 1.0 / (s->n + 1.0)) *
+                                              (x - s->shortm)
+                            : x;
+    if (s->n >= (double)c->probation) {
+        z = mend_det_z(s->shortm, s->base.mean, s->base.var, s->base.mean);
+        s->ready = 1.0;
+    }
+    mend_ewstat_add(&s->base, wl, x);
+    if (s->n < 1e15)
+        s->n += 1.0;
+    return z;
+}
+
+/* An opinion once the baseline has seen P samples: until then its
+ * likelihood is not taught that drift is always 0. */
+static int drift_settled(const void *st, int64_t t_ns)
+{
+    (void)t_ns;
+    return ((const struct drift_state *)st)->ready != 0.0;
+}
+
+static int drift_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
+{
+    const struct drift_state *s = st;
+    (void)c;
+    int rc = ewstat_save(&s->base, w);
+    double v[6] = {s->shortm, s->n, s->ready, s->p.last_t, s->p.dt, s->p.seen};
+    return rc ? rc : f64s_save(v, 6, w);
+}
+
+static int drift_load(void *st, const struct mend_scorer_conf *c, struct mend_rbuf *r)
+{
+    struct drift_state *s = st;
+    double v[6];
+    (void)c;
+    if (ewstat_load(&s->base, r) || f64s_load(v, 6, r) || !(v[1] >= 0.0) ||
+        (v[2] != 0.0 && v[2] != 1.0))
+        return MEND_ECORRUPT;
+    s->shortm = v[0];
+    s->n = v[1];
+    s->ready = v[2];
+    return pace_load(&s->p, v + 3);
+}
+
+const struct mend_detector_ops mend_detector_drift = {
+    "drift", MEND_DET_DRIFT, drift_size, drift_init, NULL, drift_step, drift_save, drift_load, NULL,
+    drift_settled,
 };
 
 /* ---- diff: exponentially weighted model of x[t] - x[t-1] --------------- */
@@ -248,5 +403,5 @@ static int diff_load(void *st, const struct mend_scorer_conf *c, struct mend_rbu
 }
 
 const struct mend_detector_ops mend_detector_diff = {
-    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL,
+    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL, NULL,
 };

@@ -9,8 +9,20 @@
  * phase bin keeps an exponentially weighted mean and variance, so the
  * profile follows slow drift. Time comes from the samples (event time).
  *
- * The profile lives on the heap (3 doubles per bin), which is why this
- * detector is opt-in: init allocates, fini frees. */
+ * Calendar cycles longer than the detection window (a day on 1-minute
+ * data, a week almost anywhere) are found by a second, long look: from
+ * the first hour on, the samples are also averaged into 2-hour buckets
+ * (sum and count, so irregular sampling and gaps are simply fewer samples
+ * in a bucket, and missing buckets are skipped, never filled), for at most
+ * SEASON_LONG_B buckets (15 days). Once two days are in view and the short look found
+ * no period, a daily autocorrelation strong enough makes the period a day;
+ * once two weeks are in view, a weekly autocorrelation stronger than the
+ * daily one (weekdays against weekends) makes it a week, with a profile of
+ * day of week x time of day (7 x season_bins bins). The profile is then
+ * rebuilt from the bucket means, and the buckets are freed.
+ *
+ * The profile lives on the heap (3 doubles per bin), and so do the
+ * detection buffers while they are needed: init allocates, fini frees. */
 #include "mend/detector.h"
 
 #include <math.h>
@@ -34,6 +46,15 @@
  * two hours therefore skip detection, and carry no buffer at all. */
 #define SEASON_MIN_SPAN_NS (2LL * 3600LL * NS_PER_S)
 
+/* The long look: 2-hour buckets over 15 days (two weeks and a day, so
+ * that a weekly lag has two full cycles of pairs); 2 hours resolve a daily
+ * shape well enough to see it repeat, and keep the buffer at 1.4 KB. */
+#define HOUR_NS (3600LL * NS_PER_S)
+#define BUCKET_NS (2LL * HOUR_NS)
+#define SEASON_LONG_B 180u
+#define DAY_B 12u
+#define WEEK_B 84u
+
 struct seasonal_state {
     double *bins;      /* season_bins x {n, mean, var}; allocated once a
                           period is known */
@@ -44,6 +65,13 @@ struct seasonal_state {
     struct mend_ewstat resid; /* residuals x - bin mean, pooled over bins */
     double first_x;    /* the first sample, until the buffer exists */
     uint32_t nhist, cap;
+    uint32_t nbins;    /* bins of the profile in use: season_bins, or 7 x
+                          season_bins for a weekly period */
+    uint32_t long_state; /* 0 = not started, 1 = bucketing, 2 = done */
+    float *hours;      /* SEASON_LONG_B x {sum, count} while bucketing */
+    int64_t t_hours;   /* start of bucket 0 (a whole even hour) */
+    int64_t t_opinion; /* event time from which the profile has an opinion:
+                          one period after the long look adopted it */
 };
 
 static size_t seasonal_size(const struct mend_scorer_conf *c)
@@ -57,9 +85,20 @@ static uint32_t detect_cap(const struct mend_scorer_conf *c)
     return c->probation < SEASON_DETECT_MAX ? c->probation : SEASON_DETECT_MAX;
 }
 
+/* Bins per period: a week gets day of week x time of day, within the cap. */
+static uint32_t bins_for(const struct mend_scorer_conf *c, int64_t period_ns)
+{
+    uint32_t b = c->season_bins;
+    if (period_ns == 604800LL * NS_PER_S && 7u * b <= MEND_SCORER_MAX_SEASON_BINS)
+        b *= 7u;
+    return b;
+}
+
 static int alloc_bins(struct seasonal_state *s, const struct mend_scorer_conf *c)
 {
-    s->bins = calloc((size_t)c->season_bins * 3u, sizeof(double));
+    free(s->bins);
+    s->nbins = bins_for(c, s->period_ns);
+    s->bins = calloc((size_t)s->nbins * 3u, sizeof(double));
     return s->bins ? MEND_OK : MEND_ENOMEM;
 }
 
@@ -68,6 +107,7 @@ static int seasonal_init(void *st, const struct mend_scorer_conf *c)
     struct seasonal_state *s = st;
     memset(s, 0, sizeof *s);
     s->cap = detect_cap(c);
+    s->t_opinion = INT64_MIN;
     if (c->season_period_s > 0) {
         s->period_ns = c->season_period_s * NS_PER_S;
         return alloc_bins(s, c);
@@ -81,8 +121,10 @@ static void seasonal_fini(void *st, const struct mend_scorer_conf *c)
     (void)c;
     free(s->bins);
     free(s->hist);
+    free(s->hours);
     s->bins = NULL;
     s->hist = NULL;
+    s->hours = NULL;
 }
 
 /* The lag (in samples) of the strongest autocorrelation peak of v[0..n-1],
@@ -134,14 +176,15 @@ static double *bin_of(struct seasonal_state *s, const struct mend_scorer_conf *c
     int64_t ph = t_ns % s->period_ns;
     if (ph < 0)
         ph += s->period_ns;
-    uint64_t b = (uint64_t)((double)ph / (double)s->period_ns * (double)c->season_bins);
-    if (b >= c->season_bins)
-        b = c->season_bins - 1;
+    (void)c;
+    uint64_t b = (uint64_t)((double)ph / (double)s->period_ns * (double)s->nbins);
+    if (b >= s->nbins)
+        b = s->nbins - 1;
     return s->bins + 3u * b;
 }
 
 static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns,
-                    double x, double *expected)
+                    double x, double *expected, int teach_resid)
 {
     double *b = bin_of(s, c, t_ns);
     double z = 0.0;
@@ -153,7 +196,8 @@ static double learn(struct seasonal_state *s, const struct mend_scorer_conf *c, 
         double r = x - b[1];
         if (s->resid.n >= 2.0)
             z = mend_det_z(r, 0.0, s->resid.var + s->resid.mean * s->resid.mean, b[1]);
-        mend_ewstat_add(&s->resid, 1.0 / (double)c->probation, r);
+        if (teach_resid)
+            mend_ewstat_add(&s->resid, 1.0 / (double)c->probation, r);
     }
     struct mend_ewstat e = {b[0], b[1], b[2]};
     mend_ewstat_add(&e, BIN_ALPHA, x);
@@ -181,7 +225,7 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
         double ex;
         for (uint32_t i = 0; i < s->nhist; i++) {
             double t = (double)s->t_first + dt * i; /* in [t_first, t_last]: fits */
-            (void)learn(s, c, t >= 9.2e18 ? INT64_MAX : (int64_t)t, s->hist[i], &ex);
+            (void)learn(s, c, t >= 9.2e18 ? INT64_MAX : (int64_t)t, s->hist[i], &ex, 1);
         }
     }
     free(s->hist);
@@ -189,11 +233,143 @@ static void finish_detection(struct seasonal_state *s, const struct mend_scorer_
     s->nhist = 0;
 }
 
+/* Autocorrelation of the bucket means at a lag of `lag` buckets, over the
+ * pairs where both buckets hold samples (gaps are skipped, not filled);
+ * 0 with fewer than lag pairs. */
+static double hours_acf(const float *hb, uint32_t n, uint32_t lag)
+{
+    double mean = 0.0, var = 0.0;
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f) {
+            mean += hb[2 * i] / hb[2 * i + 1];
+            m++;
+        }
+    if (m < 2 * lag)
+        return 0.0;
+    mean /= m;
+    for (uint32_t i = 0; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f) {
+            double d = hb[2 * i] / hb[2 * i + 1] - mean;
+            var += d * d;
+        }
+    if (!(var > 0.0))
+        return 0.0;
+    double sum = 0.0;
+    uint32_t pairs = 0;
+    for (uint32_t i = lag; i < n; i++)
+        if (hb[2 * i + 1] > 0.0f && hb[2 * (i - lag) + 1] > 0.0f) {
+            sum += (hb[2 * i] / hb[2 * i + 1] - mean) * (hb[2 * (i - lag)] / hb[2 * (i - lag) + 1] - mean);
+            pairs++;
+        }
+    if (pairs < lag)
+        return 0.0;
+    return sum / pairs / (var / m);
+}
+
+/* Adopts a calendar period found by the long look: a fresh profile, learnt
+ * from the bucket means, each taught to every bin its bucket covers. */
+static void adopt_long(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t period,
+                       uint32_t n, int64_t now)
+{
+    /* the short look, if still running, is overtaken */
+    free(s->hist);
+    s->hist = NULL;
+    s->nhist = 0;
+    s->period_ns = period;
+    if (alloc_bins(s, c) != MEND_OK) {
+        s->period_ns = -1; /* no memory: no profile, no opinion */
+        return;
+    }
+    /* The bucket means are smoother than samples: they build the profile,
+     * but the spread of residuals is left to the samples to come (earlier
+     * residuals were against another profile), and the detector has no
+     * opinion until they have covered one period. */
+    s->resid = (struct mend_ewstat){0};
+    s->t_opinion = now > INT64_MAX - period ? INT64_MAX : now + period;
+    int64_t w = period / (int64_t)s->nbins; /* bin width */
+    if (w < 1)
+        w = 1;
+    double ex;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->hours[2 * i + 1] > 0.0f)
+            for (int64_t o = 0; o < BUCKET_NS; o += w)
+                (void)learn(s, c, s->t_hours + (int64_t)i * BUCKET_NS + o,
+                            s->hours[2 * i] / s->hours[2 * i + 1], &ex, 0);
+}
+
+static void long_done(struct seasonal_state *s)
+{
+    free(s->hours);
+    s->hours = NULL;
+    s->long_state = 2;
+}
+
+/* Feeds the long look; decides a daily period at two days (when the short
+ * look found none) and a weekly one at two weeks. */
+static void long_step(struct seasonal_state *s, const struct mend_scorer_conf *c, int64_t t_ns,
+                      double x)
+{
+    if (s->long_state == 2 || c->season_period_s > 0)
+        return;
+    if (s->long_state == 0) {
+        /* from the first hour on: a short-lived series never pays for it */
+        if ((double)t_ns - (double)s->t_first < (double)HOUR_NS)
+            return;
+        /* far from the ends of int64, so that bucket times cannot overflow
+         * (real event times are within a few centuries of the epoch) */
+        if (t_ns < INT64_MIN / 2 || t_ns > INT64_MAX / 2) {
+            s->long_state = 2;
+            return;
+        }
+        if (!(s->hours = calloc(2u * SEASON_LONG_B, sizeof *s->hours))) {
+            s->long_state = 2;
+            return;
+        }
+        s->t_hours = t_ns - (t_ns % BUCKET_NS + BUCKET_NS) % BUCKET_NS;
+        s->long_state = 1;
+    }
+    double k = ((double)t_ns - (double)s->t_hours) / (double)BUCKET_NS;
+    if (!(k >= 0.0))
+        return; /* before the first bucket (only out-of-order input) */
+    if (k >= (double)SEASON_LONG_B) {
+        /* two weeks in view: does the week repeat better than the day? */
+        double rd = hours_acf(s->hours, SEASON_LONG_B, DAY_B);
+        double rw = hours_acf(s->hours, SEASON_LONG_B, WEEK_B);
+        if (rw >= ACF_MIN && rw > rd && s->period_ns != 604800LL * NS_PER_S)
+            adopt_long(s, c, 604800LL * NS_PER_S, SEASON_LONG_B, t_ns);
+        long_done(s);
+        return;
+    }
+    uint32_t b = (uint32_t)k;
+    s->hours[2 * b] += (float)x;
+    s->hours[2 * b + 1] += 1.0f;
+    /* A daily cycle? Only where the short look could not have seen one:
+     * asked once per new bucket from two days on when its window spanned
+     * less than two days and it found nothing or a period off the calendar
+     * (10 hours of 1-minute data can show a wiggle, not a day), and from
+     * three days on while it is still looking (slow series: P samples span
+     * weeks). A short look that saw two days and found no day is trusted. */
+    const int64_t day = 86400LL * NS_PER_S, week = 604800LL * NS_PER_S;
+    int blind = (double)s->t_last - (double)s->t_first < 2.0 * 86400.0 * NS_PER_S;
+    int ask = s->period_ns == 0 ? b >= 3 * DAY_B
+                                : (blind && b >= 2 * DAY_B && s->period_ns != day &&
+                                   s->period_ns != week);
+    if (ask && s->hours[2 * b + 1] == 1.0f && hours_acf(s->hours, b, DAY_B) >= ACF_MIN)
+        adopt_long(s, c, day, b, t_ns);
+}
+
 static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t t_ns, double x,
                             double *expected)
 {
     struct seasonal_state *s = st;
     *expected = x;
+    /* a fast series that gave up the short look waits for its first hour */
+    if (s->period_ns < 0 && s->long_state == 0 &&
+        (double)t_ns - (double)s->t_first < (double)HOUR_NS)
+        return 0.0;
+    if (s->nhist > 0 || s->period_ns != 0)
+        long_step(s, c, t_ns, x);
     if (s->period_ns == 0) {
         if (s->nhist == 0) {
             s->t_first = s->t_last = t_ns;
@@ -205,8 +381,7 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
             /* the second sample tells the pace: can P samples show a period? */
             double span = ((double)t_ns - (double)s->t_first) * (double)(s->cap - 1);
             if (span < (double)SEASON_MIN_SPAN_NS || !(s->hist = malloc(sizeof *s->hist * s->cap))) {
-                s->period_ns = -1;
-                s->nhist = 0;
+                s->period_ns = -1; /* the long look may still find a day or a week */
                 return 0.0;
             }
             s->hist[0] = (float)s->first_x;
@@ -219,12 +394,23 @@ static double seasonal_step(void *st, const struct mend_scorer_conf *c, int64_t 
     }
     if (s->period_ns < 0)
         return 0.0;
-    return learn(s, c, t_ns, x, expected);
+    return learn(s, c, t_ns, x, expected, 1);
 }
 
-static int seasonal_silent(const void *st)
+static int seasonal_silent(const void *st, int64_t t_ns)
 {
-    return ((const struct seasonal_state *)st)->period_ns < 0;
+    const struct seasonal_state *s = st;
+    return s->period_ns < 0 &&
+           (s->long_state == 2 ||
+            (s->long_state == 0 && (double)t_ns - (double)s->t_first < (double)HOUR_NS));
+}
+
+/* An opinion once a period is known (detected or configured) and, for one
+ * the long look adopted, the residuals have covered one period. */
+static int seasonal_settled(const void *st, int64_t t_ns)
+{
+    const struct seasonal_state *s = st;
+    return s->period_ns > 0 && t_ns >= s->t_opinion;
 }
 
 static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
@@ -242,9 +428,18 @@ static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struc
         for (uint32_t i = 0; i < s->nhist; i++)
             mend_wbuf_f32(w, s->hist[i]);
     mend_wbuf_u8(w, s->bins != NULL);
-    if (s->bins)
-        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++)
+    if (s->bins) {
+        mend_wbuf_u32(w, s->nbins);
+        for (size_t i = 0; i < (size_t)s->nbins * 3u; i++)
             mend_wbuf_f64(w, s->bins[i]);
+    }
+    (void)c;
+    mend_wbuf_u32(w, s->long_state);
+    mend_wbuf_i64(w, s->t_hours);
+    mend_wbuf_i64(w, s->t_opinion);
+    if (s->long_state == 1)
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_B; i++)
+            mend_wbuf_f32(w, s->hours[i]);
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -281,14 +476,38 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
     if (r->failed || has_bins != (period > 0))
         return MEND_ECORRUPT;
     if (has_bins) {
-        if (!s->bins && alloc_bins(s, c) != MEND_OK)
+        uint32_t nbins = mend_rbuf_u32(r);
+        s->period_ns = period;
+        if (r->failed || nbins != bins_for(c, period))
+            return MEND_ECORRUPT;
+        if ((!s->bins || s->nbins != nbins) && alloc_bins(s, c) != MEND_OK)
             return MEND_ENOMEM;
-        for (size_t i = 0; i < (size_t)c->season_bins * 3u; i++) {
+        for (size_t i = 0; i < (size_t)s->nbins * 3u; i++) {
             s->bins[i] = mend_rbuf_f64(r);
             if (r->failed || !isfinite(s->bins[i]) || (i % 3 != 1 && s->bins[i] < 0))
                 return MEND_ECORRUPT;
         }
     }
+    uint32_t long_state = mend_rbuf_u32(r);
+    int64_t t_hours = mend_rbuf_i64(r);
+    int64_t t_opinion = mend_rbuf_i64(r);
+    if (r->failed || long_state > 2)
+        return MEND_ECORRUPT;
+    if (long_state == 1) {
+        if (!s->hours && !(s->hours = calloc(2u * SEASON_LONG_B, sizeof *s->hours)))
+            return MEND_ENOMEM;
+        for (uint32_t i = 0; i < 2u * SEASON_LONG_B; i++) {
+            s->hours[i] = mend_rbuf_f32(r);
+            if (r->failed || !isfinite(s->hours[i]) || (i % 2 == 1 && s->hours[i] < 0.0f))
+                return MEND_ECORRUPT;
+        }
+    } else {
+        free(s->hours);
+        s->hours = NULL;
+    }
+    s->long_state = long_state;
+    s->t_hours = t_hours;
+    s->t_opinion = t_opinion;
     s->period_ns = period;
     s->t_first = t_first;
     s->t_last = t_last;
@@ -300,5 +519,5 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
 
 const struct mend_detector_ops mend_detector_seasonal = {
     "seasonal", MEND_DET_SEASONAL, seasonal_size, seasonal_init, seasonal_fini, seasonal_step,
-    seasonal_save, seasonal_load, seasonal_silent,
+    seasonal_save, seasonal_load, seasonal_silent, seasonal_settled,
 };

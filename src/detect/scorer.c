@@ -30,14 +30,20 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+/* Peaks over threshold on the fused evidence (recalibrate()): the level
+ * log10(50) is a 2% tail, SPOT's usual 98% level; the prior counts as
+ * POT_PRIOR runs above it. */
+#define POT_Y0 1.6989700043360187
+#define POT_P 0.02
+#define POT_PRIOR 10.0
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 2u
+#define STATE_VERSION 3u
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
-    &mend_detector_robust, &mend_detector_seasonal,
+    &mend_detector_robust, &mend_detector_seasonal, &mend_detector_drift,
 };
 #define NREG (sizeof registry / sizeof registry[0])
 
@@ -51,9 +57,18 @@ struct hdr {
     uint64_t n;          /* samples seen */
     uint64_t bits;       /* debounce history: bit i = sample n-i anomalous */
     uint64_t last_event; /* n of the last event, 0 = none yet */
-    int64_t last_t;
     double last_strength; /* evidence of the last event */
     double min, max;      /* running range */
+    double lmean, lmad;   /* EW level and mean absolute deviation around it
+                             (memory P): the scale of the range channel */
+    double lprev, ldmad;
+    double lexc;          /* EW mean excess of |x - level| beyond 2 MADs: the
+                             scale of the series' own tail */  /* last value; EW mean absolute first difference */
+    /* Tail recalibration of the fused evidence (peaks over a threshold):
+     * exponentially forgotten sums of samples, of runs that start above
+     * POT_Y0, and of their first excess over it; see recalibrate(). */
+    double pot_hits, pot_ex;
+    double pot_run; /* peak excess of the run in progress, -1 outside one */
     double raw, lik, expected; /* last step, for mend_scorer_detail */
     uint32_t fired;
     uint32_t ndet;
@@ -105,6 +120,15 @@ int mend_scorer_conf_set(struct mend_scorer_conf *c, const char *key, const char
     return mend_conf_set(&mend_scorer_conf_map, c, "detect", key, value, err, errlen);
 }
 
+/* Formats the offending value only when a check fails: init checks the
+ * configuration of every new series, and snprintf would cost more than the
+ * series' first hundred steps. */
+#define FAIL_U(key, fmt, val, why)                                                                \
+    do {                                                                                          \
+        snprintf(v, sizeof v, fmt, val);                                                          \
+        return fail(err, errlen, key, v, why);                                                    \
+    } while (0)
+
 int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t errlen)
 {
     /* The value is formatted only for the message: every new series checks
@@ -115,32 +139,33 @@ int mend_scorer_conf_check(const struct mend_scorer_conf *c, char *err, size_t e
     if (!c)
         return fail(err, errlen, "?", "", "no configuration");
     const unsigned known = MEND_DET_GAUSS | MEND_DET_EWMA | MEND_DET_ROBUST | MEND_DET_SEASONAL |
-                           MEND_DET_RANGE | MEND_DET_DIFF;
+                           MEND_DET_RANGE | MEND_DET_DIFF | MEND_DET_DRIFT;
     if (!c->detectors || (c->detectors & ~known))
-        return snprintf(v, sizeof v, "0x%x", c->detectors),
-               fail(err, errlen, "detectors", v, "must name at least one known detector");
+        FAIL_U("detectors", "0x%x", c->detectors, "must name at least one known detector");
     if (c->probation < 2 || c->probation > MEND_SCORER_MAX_PROBATION)
-        return snprintf(v, sizeof v, "%u", c->probation), fail(err, errlen, "probation", v, "must be in 2..100000");
-    if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE || c->debounce_k > c->debounce_n)
-        return snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n),
-               fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
+        FAIL_U("probation", "%u", c->probation, "must be in 2..100000");
+    if (c->debounce_k < 1 || c->debounce_n > MEND_SCORER_MAX_DEBOUNCE ||
+        c->debounce_k > c->debounce_n) {
+        snprintf(v, sizeof v, "%u/%u", c->debounce_k, c->debounce_n);
+        return fail(err, errlen, "debounce_k", v, "needs 1 <= debounce_k <= debounce_n <= 64");
+    }
     if (!(c->threshold >= 0.01 && c->threshold <= 1.0) ||
         !(c->range_margin >= 0.0 && c->range_margin <= 10.0) ||
         !(c->quiet >= 0.0 && c->quiet <= 100.0) || !(c->rearm >= 1.0 && c->rearm <= 1e6))
         return fail(err, errlen, "threshold", "", "or range_margin, quiet, rearm out of range");
     if (c->lik_short < 1 || c->lik_short > 1000)
-        return snprintf(v, sizeof v, "%u", c->lik_short), fail(err, errlen, "likelihood_short", v, "must be in 1..1000");
+        FAIL_U("likelihood_short", "%u", c->lik_short, "must be in 1..1000");
     if (c->robust_window < 3 || c->robust_window > MEND_SCORER_MAX_ROBUST_WINDOW)
-        return snprintf(v, sizeof v, "%u", c->robust_window), fail(err, errlen, "robust_window", v, "must be in 3..1024");
+        FAIL_U("robust_window", "%u", c->robust_window, "must be in 3..1024");
     if (c->warmup > MEND_SCORER_MAX_PROBATION)
-        return snprintf(v, sizeof v, "%u", c->warmup), fail(err, errlen, "warmup", v, "must be in 0..100000");
+        FAIL_U("warmup", "%u", c->warmup, "must be in 0..100000");
     if (c->season_bins < 2 || c->season_bins > MEND_SCORER_MAX_SEASON_BINS)
-        return snprintf(v, sizeof v, "%u", c->season_bins), fail(err, errlen, "season_bins", v, "must be in 2..2016");
+        FAIL_U("season_bins", "%u", c->season_bins, "must be in 2..2016");
     if (c->season_period_s < 0 || c->season_period_s > 366 * 86400)
-        return snprintf(v, sizeof v, "%lld", (long long)c->season_period_s),
-               fail(err, errlen, "season_period", v, "must be in 0..366d");
+        FAIL_U("season_period", "%lld", (long long)c->season_period_s, "must be in 0..366d");
     return MEND_OK;
 }
+#undef FAIL_U
 
 /* ---- state layout ------------------------------------------------------- */
 
@@ -170,7 +195,9 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     struct hdr *h = state;
     if (mend_scorer_conf_check(c, NULL, 0))
         return MEND_EINVAL;
-    memset(h, 0, sizeof *h);
+    /* the whole blob, likelihoods included: a blob initialised again (a
+     * series restarted on rates, a slot reused) must not keep their counts */
+    memset(h, 0, mend_scorer_state_size(c));
     size_t off = align8(sizeof(struct hdr));
     for (uint32_t i = 0; i < NREG; i++) {
         if (!(c->detectors & registry[i]->bit))
@@ -191,6 +218,7 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     }
     h->min = INFINITY;
     h->max = -INFINITY;
+    h->pot_run = -1.0;
     return MEND_OK;
 }
 
@@ -214,8 +242,22 @@ static void reset(void *state, const struct mend_scorer_conf *c)
 
 /* ---- the step ------------------------------------------------------------ */
 
-/* Evidence of the range channel: proportional to how far x lies beyond the
- * running range, scaled so that exactly range_margin reaches the threshold. */
+/* Evidence of the range channel, as a tail probability so that it shares
+ * the false-alarm budget with the other channels. Of n+1 exchangeable
+ * samples the last is a new extreme on a given side with chance 1/(n+1)
+ * (two sides: 2/(n+1)). How far beyond the old extreme it lands is the
+ * tail's business: the excess over a high level is taken as exponential
+ * (peaks over a threshold), with the scale b the series shows in its own
+ * tail: the mean excess of |x - level| beyond 2 mean absolute deviations.
+ * That is exact for Laplace noise (its excess over any level has mean b)
+ * and conservative for lighter tails, whose excesses shrink further out. b
+ * is also at most the mean absolute deviation itself, and at most the mean
+ * absolute first difference / 1.5: a smooth series cannot land far past its
+ * extreme in one step unless it jumps (for iid Laplace noise E|x[t]-x[t-1]|
+ * = 1.5 b, so the bounds agree there and the budget holds). So
+ *     evidence = log10((n+1)/2) + beyond / (b ln 10).
+ * Below range_margin of the running range a new extreme is never an event
+ * on its own. */
 static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x)
 {
     if (!(h->max >= h->min))
@@ -224,12 +266,59 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     double beyond = x > h->max ? x - h->max : (x < h->min ? h->min - x : 0.0);
     if (beyond <= 0.0)
         return 0.0;
-    double need = c->range_margin * span;
-    double at_threshold = c->threshold * EVIDENCE_FULL;
-    if (need <= 0.0)
+    double b = h->ldmad / 1.5 < h->lmad ? h->ldmad / 1.5 : h->lmad;
+    if (h->lexc > 0.0 && h->lexc < b)
+        b = h->lexc;
+    if (span <= 0.0 || b <= 0.0)
         return EVIDENCE_FULL; /* a constant series just moved */
-    double ev = at_threshold * beyond / need;
-    return beyond > need ? (ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL) : ev * 0.5;
+    double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
+    if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
+        ev = c->threshold * EVIDENCE_FULL * 0.999;
+    return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
+}
+
+/* Recalibrates the fused evidence e against this series' own tail (peaks
+ * over a threshold, as in Siffer et al.'s SPOT). On a calibrated series e
+ * exceeds POT_Y0 = log10(50) in 2% of samples and the excess beyond it is
+ * exponential with mean 1/ln 10. Here the runs of e above POT_Y0 happen at
+ * an estimated rate r per sample (a run counts once, with its peak: events
+ * are runs, not points) and their peak excess has mean m, so an exponential
+ * tail puts the chance of e at r exp(-(e - y0)/m) and the evidence at
+ *     -log10 r + (e - y0) / (m ln 10).
+ * The estimates forget with memory 16P and start from the nominal tail with
+ * POT_PRIOR runs' worth of weight, so a young series is taken at its word.
+ * Below POT_Y0 e is returned unchanged. Judges e before learning it. */
+static double recalibrate(struct hdr *h, double a_long, double e)
+{
+    /* Below POT_Y0 the evidence is left as it is (no division or log to
+     * pay on the bulk of samples): the budget is spent in the tail. */
+    double out = e;
+    const double a = 0.25 * a_long; /* memory 16P */
+    if (e > POT_Y0) {
+        const double k0 = POT_PRIOR, m0 = 1.0 / M_LN10;
+        /* the forgotten count of earlier samples, sum of (1-a)^k */
+        double n = (1.0 - pow(1.0 - a, (double)(h->n - 1))) / a;
+        double hits = h->pot_hits + k0;
+        double r = hits / (n + k0 / POT_P);
+        double m = (h->pot_ex + k0 * m0) / hits;
+        out = -log10(r) + (e - POT_Y0) / (m * M_LN10);
+    }
+    h->pot_hits *= 1.0 - a;
+    h->pot_ex *= 1.0 - a;
+    if (e > POT_Y0) {
+        double y = e - POT_Y0;
+        if (h->pot_run < 0.0) { /* a new run: its first sample is its peak so far */
+            h->pot_hits += 1.0;
+            h->pot_ex += y;
+            h->pot_run = y;
+        } else if (y > h->pot_run) { /* the run's peak rises */
+            h->pot_ex += y - h->pot_run;
+            h->pot_run = y;
+        }
+    } else {
+        h->pot_run = -1.0;
+    }
+    return out;
 }
 
 double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t_ns, double x,
@@ -241,7 +330,6 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     if (!isfinite(x))
         return 0.0;
     h->n++;
-    h->last_t = t_ns;
     const double a_short = 2.0 / ((double)c->lik_short + 1.0);
     /* The likelihood remembers 4P: long enough that a spike recurring every
      * few hundred samples stays "normal" (NAB dev: 58.3 -> 61.1). */
@@ -251,15 +339,25 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     uint32_t fired = 0;
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_detector_ops *ops = registry[h->reg[j]];
-        if (ops->silent && ops->silent(det_at(state, h->off[j])))
-            continue; /* no opinion for good: skip its step and calibration */
+        if (ops->silent && ops->silent(det_at(state, h->off[j]), t_ns))
+            continue; /* no opinion, nothing to learn: skip step and calibration */
         double ex;
         double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
         /* log(1+z) tames the heavy tails real metrics give z, so that one
          * wild spike does not blow up the long variance for a whole P (log1p
          * would be three times slower for precision we do not need). */
-        double ev = mend_likelihood_step(lik_at(state, h->off[j]), h->n, log(1.0 + z), a_short,
-                                         a_long, LIK_SD_FLOOR);
+        /* Warm-up per detector: a detector without an opinion yet (the
+         * seasonal one while it looks for its period) does not teach its
+         * likelihood that surprise is always 0, and the likelihood's
+         * evidence counts once it has judged `warmup` real surprises. */
+        struct mend_likelihood *l = lik_at(state, h->off[j]);
+        if (ops->settled && !ops->settled(det_at(state, h->off[j]), t_ns))
+            continue;
+        l->n += 1.0;
+        double ev = mend_likelihood_step(l, (uint64_t)l->n, log(1.0 + z), a_short, a_long,
+                                         LIK_SD_FLOOR);
+        if (l->n <= (double)c->warmup)
+            ev = 0.0;
         /* Tail calibration by counting: the Gaussian fit claims a crossing
          * of the threshold happens once in 10^threshold samples, so the
          * long memory (4P samples) should hold about E = 4P * 10^-thr of
@@ -268,7 +366,6 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
          * the fit says by (E + seen) / E: the evidence drops by the log of
          * that. No new constant; a first crossing is never discounted
          * (NAB dev 61.6 -> 63.8). */
-        struct mend_likelihood *l = lik_at(state, h->off[j]);
         l->hits -= a_long * l->hits;
         if (ev >= at_threshold) {
             double seen = l->hits;
@@ -285,6 +382,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         if (ev > best)
             best = ev;
     }
+    const double det_best = best;
     if (c->detectors & MEND_DET_RANGE) {
         double ev = range_evidence(h, c, x);
         if (ev >= at_threshold)
@@ -295,7 +393,29 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
             h->min = x;
         if (x > h->max)
             h->max = x;
+        /* mean absolute deviation around an EW level, memory P */
+        double a = h->n < c->probation ? 1.0 / (double)h->n : 4.0 * a_long;
+        double dev = fabs(x - h->lmean);
+        h->lmean += a * (x - h->lmean);
+        double yex = dev - 2.0 * h->lmad;
+        if (yex > 0.0)
+            h->lexc += (a * 20.0 < 1.0 ? a * 20.0 : 1.0) * (yex - h->lexc);
+        h->lmad += a * (dev - h->lmad);
+        if (h->n > 1)
+            h->ldmad += a * (fabs(x - h->lprev) - h->ldmad);
+        h->lprev = x;
     }
+    /* The fused evidence against this series' own tail (recalibrate()):
+     * only ever raised, so that a series whose detectors are too timid for
+     * its noise gets closer to its false-alarm budget; a series that
+     * crosses too often is already discounted per detector. The tail is
+     * fitted to the fused evidence, but only evidence the detectors carry
+     * is lifted: the range channel's is a record probability already, and
+     * lifting it with the detectors' (light) tail slope spent the budget
+     * several times over on long series (3x at 100,000 Gaussian samples). */
+    double recal = recalibrate(h, a_long, best);
+    if (recal > best && det_best >= best)
+        best = recal;
     double score = best / EVIDENCE_FULL;
     if (score > 1.0)
         score = 1.0;
@@ -361,7 +481,6 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_u64(w, h->n);
     mend_wbuf_u64(w, h->bits);
     mend_wbuf_u64(w, h->last_event);
-    mend_wbuf_i64(w, h->last_t);
     mend_wbuf_f64(w, h->last_strength);
     mend_wbuf_f64(w, h->min);
     mend_wbuf_f64(w, h->max);
@@ -369,6 +488,14 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->lik);
     mend_wbuf_f64(w, h->expected);
     mend_wbuf_u32(w, h->fired);
+    mend_wbuf_f64(w, h->lmean);
+    mend_wbuf_f64(w, h->lmad);
+    mend_wbuf_f64(w, h->lprev);
+    mend_wbuf_f64(w, h->ldmad);
+    mend_wbuf_f64(w, h->lexc);
+    mend_wbuf_f64(w, h->pot_hits);
+    mend_wbuf_f64(w, h->pot_ex);
+    mend_wbuf_f64(w, h->pot_run);
     mend_wbuf_u32(w, h->ndet);
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_likelihood *l = lik_at((void *)(uintptr_t)state, h->off[j]);
@@ -376,6 +503,7 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
         mend_wbuf_f64(w, l->mean);
         mend_wbuf_f64(w, l->var);
         mend_wbuf_f64(w, l->hits);
+        mend_wbuf_f64(w, l->n);
         int rc = registry[h->reg[j]]->save(det_at((void *)(uintptr_t)state, h->off[j]), c, w);
         if (rc)
             return rc;
@@ -391,7 +519,6 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->n = mend_rbuf_u64(r);
     h->bits = mend_rbuf_u64(r);
     h->last_event = mend_rbuf_u64(r);
-    h->last_t = mend_rbuf_i64(r);
     h->last_strength = mend_rbuf_f64(r);
     h->min = mend_rbuf_f64(r);
     h->max = mend_rbuf_f64(r);
@@ -399,6 +526,19 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->lik = mend_rbuf_f64(r);
     h->expected = mend_rbuf_f64(r);
     h->fired = mend_rbuf_u32(r);
+    h->lmean = mend_rbuf_f64(r);
+    h->lmad = mend_rbuf_f64(r);
+    h->lprev = mend_rbuf_f64(r);
+    h->ldmad = mend_rbuf_f64(r);
+    h->lexc = mend_rbuf_f64(r);
+    h->pot_hits = mend_rbuf_f64(r);
+    h->pot_ex = mend_rbuf_f64(r);
+    h->pot_run = mend_rbuf_f64(r);
+    if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !isfinite(h->lprev) ||
+        !(h->ldmad >= 0) || !isfinite(h->ldmad) || !(h->lexc >= 0) || !isfinite(h->lexc) ||
+        !(h->pot_hits >= 0) || !isfinite(h->pot_hits) ||
+        !(h->pot_ex >= 0) || !isfinite(h->pot_ex) || !(h->pot_run >= -1.0) || !isfinite(h->pot_run))
+        return MEND_ECORRUPT;
     uint32_t ndet = mend_rbuf_u32(r);
     if (r->failed || ndet != h->ndet || h->last_event > h->n || !isfinite(h->last_strength) ||
         isnan(h->min) || isnan(h->max) || !isfinite(h->raw) || !isfinite(h->lik) ||
@@ -410,6 +550,9 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
         l->mean = mend_rbuf_f64(r);
         l->var = mend_rbuf_f64(r);
         l->hits = mend_rbuf_f64(r);
+        l->n = mend_rbuf_f64(r);
+        if (!(l->n >= 0) || !(l->n <= (double)h->n))
+            return MEND_ECORRUPT;
         if (r->failed || !(l->hits >= 0) || !isfinite(l->hits) || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
             !isfinite(l->var))
             return MEND_ECORRUPT;

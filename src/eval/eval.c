@@ -346,3 +346,64 @@ int mend_eval_events(const struct mend_eval_file *files, size_t nfiles,
     *out = ev;
     return MEND_OK;
 }
+
+/* ---- leave one group out ------------------------------------------------ */
+
+int mend_eval_loco(const struct mend_eval_file *files, const size_t *group, size_t nfiles,
+                   const struct mend_eval_profile *prof, struct mend_eval_result *out)
+{
+    if (!files || !group || !prof || !out)
+        return MEND_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->threshold = NAN;
+    out->normalized = NAN;
+    struct mend_eval_file *rest = malloc((nfiles ? nfiles : 1) * sizeof *rest);
+    struct mend_eval_file *own = malloc((nfiles ? nfiles : 1) * sizeof *own);
+    if (!rest || !own) {
+        free(rest);
+        free(own);
+        return MEND_ENOMEM;
+    }
+    int rc = MEND_OK;
+    size_t groups = 0;
+    for (size_t i = 0; i < nfiles && rc == MEND_OK; i++) {
+        /* each group once: at its first file */
+        size_t j = 0;
+        while (j < i && group[j] != group[i])
+            j++;
+        if (j < i)
+            continue;
+        size_t nrest = 0, nown = 0;
+        for (size_t k = 0; k < nfiles; k++) {
+            if (group[k] == group[i])
+                own[nown++] = files[k];
+            else
+                rest[nrest++] = files[k];
+        }
+        groups++;
+        struct mend_eval_result train, test;
+        double thr = INFINITY;
+        if (nrest) {
+            rc = mend_eval_optimize(rest, nrest, prof, &train);
+            if (rc)
+                break;
+            thr = train.threshold;
+        }
+        rc = mend_eval_score(own, nown, prof, thr, &test);
+        if (rc)
+            break;
+        out->raw += test.raw;
+        out->null_score += test.null_score;
+        out->perfect += test.perfect;
+        out->windows += test.windows;
+        out->detected += test.detected;
+        out->fp_rows += test.fp_rows;
+    }
+    free(rest);
+    free(own);
+    if (rc)
+        return rc;
+    if (groups >= 2 && out->perfect > out->null_score)
+        out->normalized = 100.0 * (out->raw - out->null_score) / (out->perfect - out->null_score);
+    return MEND_OK;
+}
