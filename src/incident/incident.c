@@ -326,7 +326,8 @@ static void emit(struct mend_incidents *s, const char *status, const struct mend
         mend_json_raw(w, ",\"kind\":\"");
         mend_json_raw(w, mend_anomaly_kind_name(g->kind));
         mend_json_raw(w, "\"");
-        js_series(w, g->key);
+        if (g->kind != MEND_ANOM_MULTIVARIATE) /* its key names the entity and model, not a series */
+            js_series(w, g->key);
         js_time(w, "first", g->first_t);
         js_time(w, "start", g->start_t);
         if (g->kind == MEND_ANOM_ABSENCE) {
