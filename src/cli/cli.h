@@ -20,5 +20,6 @@ int mend_cmd_templates(int argc, char **argv);
 int mend_cmd_score_train(int argc, char **argv); /* `mend score --train` */
 int mend_cmd_train(int argc, char **argv);
 int mend_cmd_localise(int argc, char **argv);
+int mend_cmd_check_rules(int argc, char **argv);
 
 #endif

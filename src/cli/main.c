@@ -19,6 +19,7 @@ static const struct {
     {"eval", mend_cmd_eval, "score detections against labels (NAB windows, P/R/F1, delay)"},
     {"templates", mend_cmd_templates, "mine log templates: one message per line -> ID<TAB>TEMPLATE"},
     {"localise", mend_cmd_localise, "rank the suspects of an incident window (offline)"},
+    {"check-rules", mend_cmd_check_rules, "validate remediation rules (file:line:col: reason)"},
 };
 
 static void usage(FILE *f)
