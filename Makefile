@@ -21,6 +21,7 @@ CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude
 CFLAGS  += $(OPT) $(WARN) $(SAN)
 LDFLAGS += $(SAN)
 LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
+LDLIBS  += -lhiredis
 TESTLIBS = -lcmocka -ljansson
 
 LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
