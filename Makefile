@@ -24,7 +24,7 @@ LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
 LDLIBS  += -lhiredis
 TESTLIBS = -lcmocka -ljansson
 
-LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
+LIB_SRC  = $(filter-out src/cli/% src/exec/exec_main.c,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -32,6 +32,7 @@ CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN = $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
+MEND_EXEC = $(dir $(MEND))mend-exec
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server
@@ -41,7 +42,7 @@ ASD_DIR ?= ../shared/data/asd
 PETSHOP_DIR ?= ../shared/data/petshop
 
 .PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean
-all: $(MEND)
+all: $(MEND) $(MEND_EXEC)
 
 include bench/bench.mk
 
@@ -56,6 +57,10 @@ $(LIB): $(LIB_OBJ)
 $(MEND): $(CLI_OBJ) $(LIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(MEND_EXEC): $(BUILD)/src/exec/exec_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TESTLIBS)
@@ -74,7 +79,7 @@ $(BUILD)/.deps-ok: Makefile scripts/deps.sh
 
 # Tests run from the repository root so fixtures resolve as tests/fixtures/...
 # MEND_BIN lets tests that drive the CLI find the binary of this build.
-test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND)
+test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND) $(MEND_EXEC)
 	@MEND_BIN=$(abspath $(MEND)) sh scripts/run-tests.sh $(TEST_BIN)
 
 asan:
@@ -112,4 +117,4 @@ eval-localise: $(MEND)
 clean:
 	rm -rf build build-asan build-tsan bin
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/src/exec/exec_main.d

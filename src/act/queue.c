@@ -92,8 +92,7 @@ static void drop(struct mend_queue *q)
     if (q->rc)
         redisFree(q->rc);
     q->rc = NULL;
-    q->held = 0;
-    q->st.redis_errors++;
+    q->st.redis_errors++; /* the lease is not given up here: held_until decides */
 }
 
 void mend_queue_free(struct mend_queue *q)
@@ -239,10 +238,12 @@ static int64_t wall_ms(void)
  * (not leader / off), MEND_EIO (Redis away). */
 static int xadd(struct mend_queue *q, const struct mend_action *a)
 {
-    if (!q->held)
-        return MEND_EAGAIN;
+    /* Redis away: EIO, so the caller spools (the script decides at
+     * delivery whether this engine may still emit) */
     if (connect_redis(q) != MEND_OK)
         return MEND_EIO;
+    if (!q->held)
+        return MEND_EAGAIN;
     char incident[24], attempt[16], created[24], ttl[24], epoch[24], maxlen[24], sent_key[96], sent_ttl[24];
     char pnames[MEND_ACT_MAX_PARAMS][MEND_ACT_NAME + 2];
     snprintf(incident, sizeof incident, "%" PRIu64, a->incident);
