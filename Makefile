@@ -23,6 +23,7 @@ LDFLAGS += $(SAN)
 LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread
 LDLIBS  += -lhiredis
 TESTLIBS = -lcmocka -ljansson
+TESTLIBS += -lhiredis
 
 LIB_SRC  = $(filter-out src/cli/% src/exec/exec_main.c,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)

@@ -16,7 +16,11 @@
  * result to mend:results and XACKs the entry. After a crash, a re-delivered
  * entry finds: "claimed" (the child never ran: run it), "started" (it ran
  * or runs: wait for that pid to be gone, then report, never run again),
- * "done" (report and ack). Children are in their own process group and
+ * "done" (report and ack). A child whose executor died before letting it
+ * go reads the key itself and runs only if it says "started" with its own
+ * pid -- so whichever way the executor's last SET went, the action runs
+ * once: not at all by this child if the key stayed "claimed" (the next
+ * executor runs it), or by this child alone if it says "started". Children are in their own process group and
  * outlive an executor that dies, so a restart never cuts a remediation in
  * half; they still carry alarm(timeout) as a backstop. */
 #ifndef MEND_EXEC_H
@@ -97,10 +101,13 @@ int mend_exec_check(const struct mend_exec_conf *c, struct mend_verifier *v, con
 /* fork + execve of job->argv with a clean environment (PATH, LANG=C,
  * MEND_ACTION_ID), stdin /dev/null, stdout+stderr to *out_fd, every other
  * fd closed, its own process group, alarm(timeout) as a backstop. The child
- * waits until go_child() is called (or exits 125 without running if the
- * go pipe closes first). Returns 0 with *pid, *out_fd (non-blocking) and
- * *go_fd, or MEND_EIO. */
-int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int *pid, int *out_fd, int *go_fd);
+ * waits until mend_exec_go() is called. If the go pipe closes first (the
+ * executor died), the child asks orphan(ctx) -- run in the child, after
+ * every inherited descriptor is closed -- whether it may still run (1) or
+ * must exit 125 without running (0); orphan may be NULL (exit). Returns 0
+ * with *pid, *out_fd (non-blocking) and *go_fd, or MEND_EIO. */
+int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int (*orphan)(void *ctx), void *ctx,
+                    int *pid, int *out_fd, int *go_fd);
 /* Lets the child execve; closes go_fd. Returns 0 or MEND_EIO. */
 int mend_exec_go(int go_fd);
 

@@ -53,8 +53,9 @@ struct ex {
     char host[64];
     uint64_t max_epoch;
     struct slot *slots;
-    struct entry *wait;      /* entries read, not yet started (FIFO) */
-    size_t n_wait, cap_wait;
+    struct entry *wait;      /* entries read, not yet started: a ring (entries
+                                point into themselves, so they never move) */
+    size_t head_wait, n_wait, cap_wait;
     char pending_cursor[48]; /* "" once our own pending list is done */
     int64_t next_reap;
     uint64_t ran, rejected, dlq, dup;
@@ -112,6 +113,24 @@ static int entry_from_reply(struct entry *e, const redisReply *r, int redelivere
     if (kv->elements / 2 > MAX_F)
         return MEND_ECAP;
     return MEND_OK;
+}
+
+/* A process that exists and is not a zombie waiting for a parent that is
+ * not us (an orphan of a killed executor may linger as one). */
+static int alive(pid_t pid)
+{
+    if (kill(pid, 0) != 0)
+        return 0;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the state follows the command name */
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
 }
 
 /* One round trip of a MULTI ... EXEC built by the caller; 0 or MEND_EIO. */
@@ -226,6 +245,37 @@ static long long deliveries(struct ex *x, const char *sid)
     return n;
 }
 
+struct orphan_ctx {
+    const struct ex *x;
+    const char *id;
+};
+
+/* In a child whose executor died before the go: may it run? Only if the
+ * idempotency key names this process as started (a few tries: Redis may
+ * be slow to answer). */
+static int orphan_check(void *ctx)
+{
+    const struct orphan_ctx *o = ctx;
+    char want[128], err[256], key[96];
+    snprintf(want, sizeof want, "started:%s:%d", o->x->host, (int)getpid());
+    snprintf(key, sizeof key, "%s:idem:%s", o->x->c->prefix, o->id);
+    for (int i = 0; i < 20; i++) {
+        struct timeval tv = {1, 0};
+        redisContext *rc = mend_redis_connect(o->x->c->redis, o->x->c->user, o->x->c->password, tv, err, sizeof err);
+        if (rc) {
+            redisReply *r = redisCommand(rc, "GET %s", key);
+            int got = r != NULL, yes = r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, want);
+            if (r)
+                freeReplyObject(r);
+            redisFree(rc);
+            if (got)
+                return yes;
+        }
+        usleep(100000);
+    }
+    return 0;
+}
+
 /* Starts one entry in slot s (or finishes it at once). 0 or MEND_EIO. */
 static int start(struct ex *x, struct entry *e, struct slot *s)
 {
@@ -275,7 +325,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                 char host[64] = "";
                 long pid = 0;
                 sscanf(val + 8, "%63[^:]:%ld", host, &pid);
-                if (!strcmp(host, x->host) && pid > 0 && kill((pid_t)pid, 0) == 0) {
+                if (!strcmp(host, x->host) && pid > 0 && alive((pid_t)pid)) {
                     memset(s, 0, sizeof *s);
                     s->used = s->orphan = 1;
                     s->pid = (pid_t)pid;
@@ -285,6 +335,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                     s->start_mono = mono_ns();
                     s->deadline_mono = s->start_mono + job.spec->timeout_ns + 5000000000LL;
                     s->start_ms = now;
+                    logf_("%s (id %s) runs under a previous executor as pid %ld: waiting for it", e->sid, job.id, pid);
                     return MEND_OK;
                 }
                 return finish(x, e->sid, &job, "unknown", -1, 0, now, 0, "", 0,
@@ -297,7 +348,9 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
         }
     }
     int pid, out_fd, go_fd;
-    if (mend_exec_spawn(&job, job.spec->timeout_ns, &pid, &out_fd, &go_fd) != MEND_OK) {
+    struct orphan_ctx oc = {x, job.id};
+    if (mend_exec_spawn(&job, job.spec->timeout_ns, x->unsafe ? NULL : orphan_check, &oc, &pid, &out_fd, &go_fd) !=
+        MEND_OK) {
         snprintf(why, sizeof why, "fork failed: %s", strerror(errno));
         return finish(x, e->sid, &job, "failed", -1, 0, now, 0, "", 0, why, 1);
     }
@@ -357,7 +410,7 @@ static int reap(struct ex *x)
         if (!s->used)
             continue;
         if (s->orphan) {
-            if (kill(s->pid, 0) == 0 && now < s->deadline_mono)
+            if (alive(s->pid) && now < s->deadline_mono)
                 continue;
             s->used = 0;
             if (finish(x, s->sid, &s->job, "unknown", -1, 0, s->start_ms, wall_ms() - s->start_ms, "", 0,
@@ -410,7 +463,7 @@ static size_t running(const struct ex *x)
 static int take(struct ex *x, const redisReply *list, int redelivered, char *last_sid, size_t last_len)
 {
     for (size_t i = 0; i < list->elements && x->n_wait < x->cap_wait; i++) {
-        struct entry *e = &x->wait[x->n_wait];
+        struct entry *e = &x->wait[(x->head_wait + x->n_wait) % x->cap_wait];
         int rc = entry_from_reply(e, list->element[i], redelivered);
         if (last_sid && e->sid[0])
             snprintf(last_sid, last_len, "%s", e->sid);
@@ -567,10 +620,10 @@ int mend_exec_run(const struct mend_exec_conf *c, struct mend_verifier *v, int u
                 struct slot *s = free_slot(&x);
                 if (!s)
                     break;
-                struct entry *e = &x.wait[0];
+                struct entry *e = &x.wait[x.head_wait];
                 io = start(&x, e, s);
                 if (io == MEND_OK) {
-                    memmove(&x.wait[0], &x.wait[1], (x.n_wait - 1) * sizeof *x.wait);
+                    x.head_wait = (x.head_wait + 1) % x.cap_wait;
                     x.n_wait--;
                 }
             }
@@ -588,7 +641,7 @@ int mend_exec_run(const struct mend_exec_conf *c, struct mend_verifier *v, int u
             logf_("redis: %s; reconnecting", x.rc && x.rc->errstr[0] ? x.rc->errstr : "error");
             redisFree(x.rc);
             x.rc = NULL;
-            x.n_wait = 0; /* they stay pending in Redis: read again */
+            x.n_wait = x.head_wait = 0; /* they stay pending in Redis: read again */
             snprintf(x.pending_cursor, sizeof x.pending_cursor, "0");
         }
     }

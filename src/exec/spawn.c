@@ -38,7 +38,8 @@ static int cloexec_pipe(int fds[2])
     return 0;
 }
 
-int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int *pid_out, int *out_fd, int *go_fd)
+int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int (*orphan)(void *ctx), void *ctx,
+                    int *pid_out, int *out_fd, int *go_fd)
 {
     int go[2], out[2];
     if (cloexec_pipe(go) != 0)
@@ -81,9 +82,11 @@ int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int *pi
         do
             r = read(g, &b, 1);
         while (r < 0 && errno == EINTR);
-        if (r != 1)
-            _exit(125); /* the executor died before recording the start: do nothing */
         close(g);
+        /* the executor died before letting us go: run only if its record
+         * says this very process was started */
+        if (r != 1 && !(orphan && orphan(ctx) == 1))
+            _exit(125);
         alarm(secs); /* backstop should the executor be gone */
         execve(argv[0], argv, envp);
         _exit(127);

@@ -1,0 +1,427 @@
+/* test_exec.c -- mend-exec against a real redis-server (started here on a
+ * unix socket): forged, unsigned, tampered, unknown-key, expired,
+ * stale-epoch, unknown-action and bad-parameter messages are rejected with
+ * their reason; shell metacharacters reach the program as literal argv; a
+ * timeout kills the process group; and the SIGKILL loop: many kills of
+ * mend-exec over many actions leave every action's effect in the ledger
+ * exactly once -- while the two negative controls (acknowledge before the
+ * effect; no idempotency key) lose or repeat effects, so the check can
+ * fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+#include "mend/act.h"
+#include "redis_harness.h"
+
+static struct rh h;
+static char exec_bin[512];
+static struct mend_signer *k1, *other;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_allowlist(const char *prefix, const char *consumer)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/allow-%s.yaml", h.dir, prefix);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: 1000\n"
+            "reap_every: 100ms\nkeys:\n  k1: %s/k1.pub\n"
+            "actions:\n"
+            "  echo:\n    argv: [/usr/bin/printf, '%%s|', '{msg}', '--n={n}']\n    timeout: 5s\n"
+            "    params:\n      msg: {type: string, max_len: 200}\n      n: {type: int, min: 1, max: 10}\n"
+            "  mode:\n    argv: [/bin/echo, '{m}']\n    params:\n      m: {type: enum, values: [fast, slow]}\n"
+            "  svc:\n    argv: [/bin/echo, '{service}']\n    params:\n"
+            "      service: {type: pattern, pattern: '[a-z][a-z0-9-]*'}\n"
+            "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.03', ledger, '{n}']\n"
+            "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
+            "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n",
+            h.addr, prefix, consumer, h.dir, h.dir, prefix);
+    fclose(f);
+}
+
+static pid_t start_exec(const char *prefix, const char *unsafe)
+{
+    char cfg[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/allow-%s.yaml", h.dir, prefix);
+    snprintf(log, sizeof log, "%s/exec-%s.log", h.dir, prefix);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        if (unsafe)
+            execl(exec_bin, "mend-exec", "--config", cfg, "--unsafe-control", unsafe, (char *)NULL);
+        else
+            execl(exec_bin, "mend-exec", "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_exec(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    waitpid(pid, NULL, 0);
+}
+
+/* XADDs one message: fields f/v (n), signed by s under kid unless s is
+ * NULL; tamper changes the last field's value after signing. Returns the
+ * stream id (static storage). */
+static const char *send_msg(redisContext *c, const char *prefix, struct mend_signer *s, const char **f, const char **v,
+                            size_t n, int tamper)
+{
+    static char sid[64];
+    char canon[8192], sig[129];
+    const char *argv[80];
+    size_t argc = 0;
+    char key[64];
+    snprintf(key, sizeof key, "%s:actions", prefix);
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "*";
+    for (size_t i = 0; i < n; i++) {
+        argv[argc++] = f[i];
+        argv[argc++] = v[i];
+    }
+    if (s) {
+        size_t cl = mend_sign_canon(f, v, n, canon, sizeof canon);
+        assert_true(cl <= sizeof canon);
+        assert_int_equal(mend_signer_sign(s, canon, cl, sig), 0);
+        argv[argc++] = "sig";
+        argv[argc++] = sig;
+    }
+    if (tamper)
+        argv[argc - 3] = "tampered";
+    redisReply *r = redisCommandArgv(c, (int)argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(sid, sizeof sid, "%s", r->str);
+    freeReplyObject(r);
+    return sid;
+}
+
+struct result {
+    char status[32], reason[256], output[1100];
+};
+
+/* Waits (up to 5 s) for the result of stream entry sid. */
+static int wait_result(redisContext *c, const char *prefix, const char *sid, struct result *res)
+{
+    for (int t = 0; t < 500; t++) {
+        redisReply *r = redisCommand(c, "XRANGE %s:results - +", prefix);
+        assert_non_null(r);
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *kv = r->element[i]->element[1];
+            int mine = 0;
+            memset(res, 0, sizeof *res);
+            for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+                const char *k = kv->element[j]->str, *v = kv->element[j + 1]->str;
+                if (!strcmp(k, "entry") && !strcmp(v, sid))
+                    mine = 1;
+                else if (!strcmp(k, "status"))
+                    snprintf(res->status, sizeof res->status, "%s", v);
+                else if (!strcmp(k, "reason"))
+                    snprintf(res->reason, sizeof res->reason, "%s", v);
+                else if (!strcmp(k, "output"))
+                    snprintf(res->output, sizeof res->output, "%s", v);
+            }
+            if (mine) {
+                freeReplyObject(r);
+                return 0;
+            }
+        }
+        freeReplyObject(r);
+        rh_sleep_ms(10);
+    }
+    return -1;
+}
+
+static void mkid(char *out, unsigned n)
+{
+    snprintf(out, 33, "%032x", n);
+}
+
+/* A well-formed message for action with up to 3 params; fields into f/v. */
+struct msg {
+    const char *f[24], *v[24];
+    size_t n;
+    char id[33], created[24], epoch[24];
+};
+
+static void msg_init(struct msg *m, unsigned idn, const char *action, int64_t created, uint64_t epoch, const char *kid)
+{
+    memset(m, 0, sizeof *m);
+    mkid(m->id, idn);
+    snprintf(m->created, sizeof m->created, "%lld", (long long)created);
+    snprintf(m->epoch, sizeof m->epoch, "%llu", (unsigned long long)epoch);
+    const char *f[] = {"v", "id", "rule", "action", "target", "incident", "attempt", "created_ms", "ttl_ms", "epoch", "kid"};
+    const char *v[] = {"1", m->id, "t", action, "x", "1", "1", m->created, "60000", m->epoch, kid};
+    for (size_t i = 0; i < 11; i++) {
+        m->f[m->n] = f[i];
+        m->v[m->n++] = v[i];
+    }
+}
+
+static void msg_param(struct msg *m, const char *name, const char *value)
+{
+    m->f[m->n] = name;
+    m->v[m->n++] = value;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *mb = getenv("MEND_BIN");
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", mb && *mb ? mb : "./bin/mend");
+    snprintf(exec_bin, sizeof exec_bin, "%s/mend-exec", dirname(tmp));
+    if (rh_init(&h, "exec") != 0)
+        return -1;
+    if (rh_keygen(h.dir, "k1") || rh_keygen(h.dir, "other"))
+        return -1;
+    char p[512];
+    snprintf(p, sizeof p, "%s/k1.key", h.dir);
+    if (mend_signer_load(p, "k1", &k1))
+        return -1;
+    snprintf(p, sizeof p, "%s/other.key", h.dir);
+    return mend_signer_load(p, "k1", &other); /* a forger claiming kid k1 */
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mend_signer_free(k1);
+    mend_signer_free(other);
+    if (getenv("KEEP"))
+        fprintf(stderr, "kept %s\n", h.dir);
+    else
+        rh_fini(&h);
+    return 0;
+}
+
+static void expect(redisContext *c, const char *sid, const char *status, const char *reason)
+{
+    struct result r;
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    if (strcmp(r.status, status) || !strstr(r.reason, reason))
+        fprintf(stderr, "entry %s: got %s (%s), want %s (%s)\n", sid, r.status, r.reason, status, reason);
+    assert_string_equal(r.status, status);
+    assert_non_null(strstr(r.reason, reason));
+}
+
+static void test_rejections_and_literal_argv(void **state)
+{
+    (void)state;
+    write_allowlist("r", "exec-r");
+    pid_t ex = start_exec("r", NULL);
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    struct msg m;
+    int64_t now = now_ms();
+    unsigned idn = 1000;
+    const char *evil = "$(touch PWNED); rm -rf / ; `id` | cat > x && echo \"hi\" 'q' * ~ \\ %s";
+    char pwned[512];
+    snprintf(pwned, sizeof pwned, "%s/PWNED", h.dir);
+
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", evil);
+    msg_param(&m, "p.n", "3");
+    const char *sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    struct result r;
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    assert_string_equal(r.status, "ok");
+    char want[400];
+    snprintf(want, sizeof want, "%s|--n=3|", evil);
+    assert_string_equal(r.output, want); /* every byte literal, one argv element */
+    assert_int_not_equal(access(pwned, F_OK), 0);
+    assert_int_not_equal(access("PWNED", F_OK), 0);
+
+    /* unsigned */
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", NULL, m.f, m.v, m.n, 0), "rejected", "missing signature");
+    /* forged: another key claiming kid k1 */
+    expect(c, send_msg(c, "r", other, m.f, m.v, m.n, 0), "rejected", "bad signature");
+    /* tampered after signing */
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 1), "rejected", "bad signature");
+    /* unknown key id */
+    msg_init(&m, idn++, "echo", now, 5, "k9");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "unknown key id k9");
+    /* expired */
+    msg_init(&m, idn++, "echo", now - 120000, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "expired");
+    /* stale epoch: 4 after 5 was seen */
+    msg_init(&m, idn++, "echo", now, 4, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "stale epoch 4");
+    /* unknown action */
+    msg_init(&m, idn++, "reboot", now, 5, "k1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "not in the allowlist");
+    /* bad parameters: int range, int syntax, enum, pattern, undeclared, missing */
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "11");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter n: not a whole number in [1, 10]");
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "3;reboot");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter n");
+    msg_init(&m, idn++, "mode", now, 5, "k1");
+    msg_param(&m, "p.m", "medium");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter m: not one of");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web;rm -rf /");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter service: does not match");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web-1");
+    msg_param(&m, "p.extra", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter extra is not declared");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter service is missing");
+    /* a valid pattern runs */
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web-1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "ok", "exit 0");
+    /* the same id again: collapses, not run twice */
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "duplicate", "already executed");
+    /* a timeout kills the whole process group (both sleeps) */
+    msg_init(&m, idn++, "slow", now, 5, "k1");
+    int64_t t0 = now_ms();
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "timeout", "timeout");
+    assert_true(now_ms() - t0 < 3000);
+    rh_sleep_ms(50);
+    assert_int_not_equal(system("pgrep -f '^sleep 9.87' >/dev/null"), 0);
+    /* nothing left pending */
+    redisReply *x = redisCommand(c, "XPENDING r:actions mend-exec");
+    assert_int_equal(x->element[0]->integer, 0);
+    freeReplyObject(x);
+    redisFree(c);
+    stop_exec(ex, SIGTERM);
+}
+
+/* The kill loop: n actions appending their number to a ledger, mend-exec
+ * SIGKILLed kills times at random moments and restarted, then left to
+ * finish. Returns duplicates and missing effects in the ledger. */
+static void kill_loop(const char *prefix, const char *unsafe, unsigned n, int kills, int *dups, int *missing)
+{
+    write_allowlist(prefix, "exec-k");
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    int64_t now = now_ms();
+    char last[64] = "";
+    for (unsigned i = 0; i < n; i++) {
+        struct msg m;
+        char num[16];
+        snprintf(num, sizeof num, "%u", i);
+        msg_init(&m, 50000 + i, "ledger", now, 5, "k1");
+        msg_param(&m, "p.n", num);
+        snprintf(last, sizeof last, "%s", send_msg(c, prefix, k1, m.f, m.v, m.n, 0));
+    }
+    unsigned seed = 12345;
+    for (int k = 0; k < kills; k++) {
+        pid_t ex = start_exec(prefix, unsafe);
+        rh_sleep_ms(25 + (long)(rand_r(&seed) % 40));
+        stop_exec(ex, SIGKILL);
+    }
+    pid_t ex = start_exec(prefix, unsafe);
+    /* done when the group has read everything and nothing is pending */
+    int done = 0;
+    for (int t = 0; t < 1500 && !done; t++) {
+        redisReply *r = redisCommand(c, "XINFO GROUPS %s:actions", prefix);
+        assert_non_null(r);
+        long long pending = -1;
+        char delivered[64] = "";
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            redisReply *g = r->element[0];
+            for (size_t j = 0; j + 1 < g->elements; j += 2) {
+                if (!strcmp(g->element[j]->str, "pending"))
+                    pending = g->element[j + 1]->integer;
+                if (!strcmp(g->element[j]->str, "last-delivered-id"))
+                    snprintf(delivered, sizeof delivered, "%s", g->element[j + 1]->str);
+            }
+        }
+        freeReplyObject(r);
+        done = pending == 0 && !strcmp(delivered, last);
+        if (!done)
+            rh_sleep_ms(10);
+    }
+    stop_exec(ex, SIGTERM);
+    assert_true(done);
+    rh_sleep_ms(150); /* children of killed executors finish on their own */
+    char p[512];
+    snprintf(p, sizeof p, "%s/ledger-%s", h.dir, prefix);
+    FILE *f = fopen(p, "r");
+    int *seen = calloc(n, sizeof *seen);
+    unsigned v;
+    while (f && fscanf(f, "%u", &v) == 1)
+        if (v < n)
+            seen[v]++;
+    if (f)
+        fclose(f);
+    *dups = *missing = 0;
+    for (unsigned i = 0; i < n; i++) {
+        *dups += seen[i] > 1 ? seen[i] - 1 : 0;
+        *missing += seen[i] == 0;
+    }
+    free(seen);
+    redisFree(c);
+}
+
+static void test_sigkill_loop_exactly_once(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k0", NULL, 60, 25, &dups, &missing);
+    fprintf(stderr, "  exactly-once: 60 actions, 25 SIGKILLs: %d duplicates, %d missing\n", dups, missing);
+    assert_int_equal(dups, 0);
+    assert_int_equal(missing, 0);
+}
+
+static void test_negative_control_no_idempotency_key(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k1", "no-idem", 60, 25, &dups, &missing);
+    fprintf(stderr, "  control no-idem: %d duplicates, %d missing\n", dups, missing);
+    assert_true(dups > 0);
+}
+
+static void test_negative_control_ack_first(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k2", "ack-first", 60, 25, &dups, &missing);
+    fprintf(stderr, "  control ack-first: %d duplicates, %d missing\n", dups, missing);
+    assert_true(missing > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rejections_and_literal_argv),
+        cmocka_unit_test(test_sigkill_loop_exactly_once),
+        cmocka_unit_test(test_negative_control_no_idempotency_key),
+        cmocka_unit_test(test_negative_control_ack_first),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
