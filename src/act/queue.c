@@ -49,9 +49,9 @@ static const char LEASE_LUA[] =
 /* KEYS: leader, epoch, off, sent:<id>, actions. ARGV: node, epoch, maxlen,
  * sent ttl ms, then the entry's field/value pairs. */
 static const char EMIT_LUA[] =
-    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('NOTLEADER') end\n"
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('NOTLEADER not the lease holder') end\n"
     "if redis.call('GET', KEYS[2]) ~= ARGV[2] then return redis.error_reply('NOTLEADER stale epoch') end\n"
-    "if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('OFF') end\n"
+    "if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('MENDOFF the off switch is set') end\n"
     "if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then return 'DUP' end\n"
     "return redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))\n";
 
@@ -305,10 +305,10 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
     int rc = MEND_OK;
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(q->err, sizeof q->err, "%s", r->str);
-        if (!strncmp(r->str, "NOTLEADER", 9)) {
+        if (strstr(r->str, "NOTLEADER")) {
             q->held = 0; /* lost: stop at once */
             rc = MEND_EAGAIN;
-        } else if (!strncmp(r->str, "OFF", 3)) {
+        } else if (strstr(r->str, "MENDOFF")) {
             rc = MEND_EAGAIN;
         } else {
             rc = MEND_EIO;
