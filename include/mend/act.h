@@ -297,4 +297,65 @@ void mend_queue_stats(const struct mend_queue *q, struct mend_queue_stats *st);
 int mend_action_encode(const struct mend_action *a, struct mend_wbuf *w);
 int mend_action_decode(const void *buf, size_t len, struct mend_action *a);
 
+/* ---- the remediation stage of the pipeline --------------------------------- */
+
+#define MEND_REMEDIATION_MAX_RULES 16
+struct mend_remediation_conf {
+    int enabled;                                   /* the switch; default off */
+    char rules[MEND_REMEDIATION_MAX_RULES][512];   /* rules files */
+    size_t n_rules;
+    char redis[256], user[64], password[128], node[64], prefix[32];
+    char key[512], key_id[64];                     /* Ed25519 private key (PEM) and its id */
+    char spool[512];                               /* durable spool; "" = none */
+    char audit[512];                               /* audit JSON lines; "-" = stdout, "" = none */
+    char state[512];                               /* outcome learning kept across runs; "" = none */
+    int64_t lease_ns;
+    uint64_t maxlen;
+    int64_t result_wait_ns;                        /* replay: wait this long for results in flight */
+    double explore;
+};
+void mend_remediation_conf_defaults(struct mend_remediation_conf *c);
+struct mend_conf_map;
+extern const struct mend_conf_map mend_remediation_conf_map; /* remediation.* */
+
+/* The stage: rules, planner, signer, spool, queue and audit log, as one
+ * output (output.h) of the incident set. */
+struct mend_act;
+/* Loads everything c names; refuses to start on any invalid rule (every
+ * error is printed to errf as file:line:col: reason) or unreadable key.
+ * replay: results are waited for (result_wait) so verification follows the
+ * replayed clock. Returns 0, MEND_EINVAL (err says why), MEND_EIO,
+ * MEND_ENOMEM. */
+int mend_act_open(const struct mend_remediation_conf *c, int replay, FILE *errf, struct mend_act **res, char *err,
+                  size_t errlen);
+/* Saves the learning (state file), closes the audit log; NULL is fine. */
+void mend_act_close(struct mend_act *a);
+/* One turn: renew the lease, drain the spool, read results and approvals,
+ * end verify windows. now is the engine's event time. */
+void mend_act_poll(struct mend_act *a, int64_t now);
+/* Waits (replay) up to result_wait for actions in flight, then polls. */
+void mend_act_finish(struct mend_act *a, int64_t now);
+struct mend_planner *mend_act_planner(struct mend_act *a);
+
+/* The output kind "act": conf is a struct mend_act_output_conf whose act
+ * (borrowed) must outlive the output set. */
+struct mend_act_output_conf {
+    struct mend_act *act;
+};
+struct mend_output_ops;
+extern const struct mend_output_ops mend_output_act_ops;
+
+/* Reliability per entity from an audit log (mend report): incidents opened
+ * and resolved, verified recoveries and their times to repair, over
+ * [since, until] of event time (until = the log's last event). */
+struct mend_reliability {
+    char entity[MEND_ACT_TARGET];
+    uint32_t incidents, recoveries;
+    double downtime_s, mttr_s, mtbf_s, availability, ttr_verified_s;
+};
+/* Reads the audit log at path; fills up to cap rows (sorted by entity).
+ * Returns the number of entities (may exceed cap), or MEND_EIO/MEND_ENOMEM. */
+int mend_reliability(const char *path, int64_t since_ns, int64_t until_ns, struct mend_reliability *rows, size_t cap,
+                     int64_t *period_start, int64_t *period_end);
+
 #endif

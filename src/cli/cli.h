@@ -21,5 +21,7 @@ int mend_cmd_score_train(int argc, char **argv); /* `mend score --train` */
 int mend_cmd_train(int argc, char **argv);
 int mend_cmd_localise(int argc, char **argv);
 int mend_cmd_check_rules(int argc, char **argv);
+int mend_cmd_approve(int argc, char **argv);
+int mend_cmd_report(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mend/act.h"
 #include "mend/output.h"
 #include "mend/state.h"
 
@@ -39,6 +40,7 @@ struct pipe {
     int progress;
     double last_progress;
     int stop;                 /* SIGTERM/SIGINT */
+    struct mend_act *act;     /* remediation stage (--remediation), NULL = none */
 };
 
 static double wall_now(void)
@@ -68,6 +70,8 @@ void pipeline_help_common(FILE *f)
             "  --checkpoint FILE   restore state from FILE at start (if it exists) and save it on\n"
             "                      the checkpoint interval and at exit\n"
             "  --strict            exit with status 3 if any input line was malformed\n"
+            "  --remediation FILE  turn incidents into actions: a YAML file with a remediation:\n"
+            "                      section (rules, Redis, signing key, spool, audit log)\n"
             "  --quiet             no summary on stderr\n"
             "  --progress/--no-progress  progress on stderr (default: only on a terminal)\n"
             "  -h, --help          this text\n\n"
@@ -130,6 +134,8 @@ int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FIL
             po->scores_path = argv[++i];
         } else if (!strcmp(a, "--checkpoint") && has_val) {
             po->checkpoint_path = argv[++i];
+        } else if (!strcmp(a, "--remediation") && has_val) {
+            po->remediation_path = argv[++i];
         } else if (!strcmp(a, "--strict")) {
             po->strict = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -412,6 +418,16 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             goto out;
         }
     }
+    if (po->remediation_path) {
+        if ((code = pipeline_remediation_open(po->remediation_path, !po->live, &p.act)) != MEND_EXIT_OK)
+            goto out;
+        struct mend_act_output_conf acf = {p.act};
+        if (mend_outputs_add(p.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     if (po->scores_path && !(p.score_f = open_out(po->scores_path, "scores"))) {
         code = MEND_EXIT_RUNTIME;
         goto out;
@@ -517,6 +533,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             break;
         }
         mend_outputs_retry(p.outs); /* a destination that was down gets its spool */
+        if (p.act) {
+            struct mend_engine_stats ast;
+            mend_engine_stats(p.eng, &ast);
+            mend_act_poll(p.act, ast.watermark);
+        }
         checkpoint_reap(&p, 0);
         show_progress(&p, 0);
     }
@@ -525,6 +546,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     show_progress(&p, 1);
     if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
         code = MEND_EXIT_RUNTIME;
+    if (p.act) { /* results of what is still in flight */
+        struct mend_engine_stats ast;
+        mend_engine_stats(p.eng, &ast);
+        mend_act_finish(p.act, ast.watermark);
+    }
     /* the last offer to every output; the table prints here */
     mend_outputs_close(p.outs);
     fflush(stdout);
@@ -547,6 +573,7 @@ out:
     checkpoint_reap(&p, 1);
     mend_engine_free(p.eng);
     mend_outputs_free(p.outs);
+    mend_act_close(p.act);
     fflush(stdout);
     if (p.score_f && p.score_f != stdout)
         fclose(p.score_f);
