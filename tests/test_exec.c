@@ -46,7 +46,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
             "  mode:\n    argv: [/bin/echo, '{m}']\n    params:\n      m: {type: enum, values: [fast, slow]}\n"
             "  svc:\n    argv: [/bin/echo, '{service}']\n    params:\n"
             "      service: {type: pattern, pattern: '[a-z][a-z0-9-]*'}\n"
-            "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.03', ledger, '{n}']\n"
+            "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.02', ledger, '{n}']\n"
             "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
             "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n",
             h.addr, prefix, consumer, h.dir, h.dir, prefix);
@@ -391,8 +391,8 @@ static void test_sigkill_loop_exactly_once(void **state)
 {
     (void)state;
     int dups, missing;
-    kill_loop("k0", NULL, 60, 25, &dups, &missing);
-    fprintf(stderr, "  exactly-once: 60 actions, 25 SIGKILLs: %d duplicates, %d missing\n", dups, missing);
+    kill_loop("k0", NULL, 40, 15, &dups, &missing);
+    fprintf(stderr, "  exactly-once: 40 actions, 15 SIGKILLs: %d duplicates, %d missing\n", dups, missing);
     assert_int_equal(dups, 0);
     assert_int_equal(missing, 0);
 }
@@ -401,7 +401,7 @@ static void test_negative_control_no_idempotency_key(void **state)
 {
     (void)state;
     int dups, missing;
-    kill_loop("k1", "no-idem", 60, 25, &dups, &missing);
+    kill_loop("k1", "no-idem", 40, 15, &dups, &missing);
     fprintf(stderr, "  control no-idem: %d duplicates, %d missing\n", dups, missing);
     assert_true(dups > 0);
 }
@@ -410,7 +410,7 @@ static void test_negative_control_ack_first(void **state)
 {
     (void)state;
     int dups, missing;
-    kill_loop("k2", "ack-first", 60, 25, &dups, &missing);
+    kill_loop("k2", "ack-first", 40, 15, &dups, &missing);
     fprintf(stderr, "  control ack-first: %d duplicates, %d missing\n", dups, missing);
     assert_true(missing > 0);
 }

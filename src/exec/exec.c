@@ -326,7 +326,8 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                 long pid = 0;
                 sscanf(val + 8, "%63[^:]:%ld", host, &pid);
                 if (!strcmp(host, x->host) && pid > 0 && alive((pid_t)pid)) {
-                    memset(s, 0, sizeof *s);
+                    memset(s, 0, offsetof(struct slot, tail)); /* the tail buffer stays */
+                    s->tail_len = 0;
                     s->used = s->orphan = 1;
                     s->pid = (pid_t)pid;
                     s->out_fd = -1;
@@ -365,7 +366,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
         }
         freeReplyObject(r);
     }
-    memset(s, 0, offsetof(struct slot, tail));
+    memset(s, 0, offsetof(struct slot, tail)); /* the tail buffer stays */
     s->used = 1;
     s->pid = pid;
     s->out_fd = out_fd;
@@ -413,6 +414,8 @@ static int reap(struct ex *x)
             if (alive(s->pid) && now < s->deadline_mono)
                 continue;
             s->used = 0;
+            logf_("%s: pid %d of a previous executor gone after %" PRId64 " ms", s->sid, (int)s->pid,
+                  (now - s->start_mono) / 1000000);
             if (finish(x, s->sid, &s->job, "unknown", -1, 0, s->start_ms, wall_ms() - s->start_ms, "", 0,
                        "ran under a previous executor; exit status unknown", 1))
                 return MEND_EIO;
