@@ -415,6 +415,76 @@ static void test_negative_control_ack_first(void **state)
     assert_true(missing > 0);
 }
 
+static size_t count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* The whole loop through the CLI: mend replay with a remediation section
+ * over the demo recording, mend-exec running the actions, the audit log
+ * showing each action emitted, executed and verified; and the engine
+ * refusing to start on invalid rules. */
+static void test_replay_closes_the_loop(void **state)
+{
+    (void)state;
+    char mend[512], p[600], audit[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0'; /* .../mend-exec -> .../mend */
+    write_allowlist("mend", "exec-e2e");
+    /* rules for the demo recording, with actions from the test allowlist */
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n"
+               "  - name: web\n    match: {entity: 'web-*', series: '*latency*', min_duration: 1m}\n"
+               "    action: svc\n    params: {service: '{{ root_cause.component }}'}\n    verify: 10m\n"
+               "  - name: db\n    match: {entity: 'db-*'}\n    action: echo\n"
+               "    params: {msg: 'db {{ entity }}; $(reboot)', n: '2'}\n    verify: 5m\n");
+    fclose(f);
+    snprintf(audit, sizeof audit, "%s/audit.jsonl", h.dir);
+    snprintf(p, sizeof p, "%s/remediation.yaml", h.dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules.yaml]\n  redis: %s\n  prefix: mend\n"
+               "  key: %s/k1.key\n  key_id: k1\n  spool: %s/e2e-spool\n  audit: %s\n  state: %s/learnt\n",
+            h.dir, h.addr, h.dir, h.dir, audit, h.dir);
+    fclose(f);
+    pid_t ex = start_exec("mend", NULL);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation.yaml "
+                              "data/demo.lp > %s/inc.jsonl",
+             mend, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    stop_exec(ex, SIGTERM);
+    assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 3);   /* web-2, db-1 twice */
+    assert_int_equal(count_lines(audit, "\"event\":\"executed\""), 3);
+    assert_int_equal(count_lines(audit, "\"event\":\"verified\""), 3);
+    assert_int_equal(count_lines(audit, "\"service\":\"web-2\""), 3); /* emitted, executed, verified */
+    /* reliability from the audit log */
+    snprintf(cmd, sizeof cmd, "%s report --audit %s > %s/report.txt", mend, audit, h.dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/report.txt", h.dir);
+    assert_int_equal(count_lines(p, "web-2 "), 1);
+    assert_int_equal(count_lines(p, "db-1 "), 1);
+    /* invalid rules: refused with file:line:col, exit 2, nothing emitted */
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    f = fopen(p, "w");
+    fprintf(f, "rules:\n  - name: web\n    action: svc\n    cooldown: soon\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --remediation %s/remediation.yaml data/demo.lp >/dev/null 2>%s/err.txt",
+             mend, h.dir, h.dir);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    snprintf(p, sizeof p, "%s/err.txt", h.dir);
+    assert_int_equal(count_lines(p, "rules.yaml:4:15: cooldown: expected a duration"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_sigkill_loop_exactly_once),
         cmocka_unit_test(test_negative_control_no_idempotency_key),
         cmocka_unit_test(test_negative_control_ack_first),
+        cmocka_unit_test(test_replay_closes_the_loop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
