@@ -50,3 +50,11 @@ BENCH_LOCALISE = $(BUILD)/bench/bench_localise
 $(BENCH_LOCALISE): bench/bench_localise.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# bench_actions links libmend and hiredis: incident -> XADD, read -> execve,
+# actions/s with a private redis-server and mend-exec.
+BENCH_ACTIONS = $(BUILD)/bench/bench_actions
+
+$(BENCH_ACTIONS): bench/bench_actions.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -5,6 +5,7 @@
 #ifndef MEND_TEST_REDIS_HARNESS_H
 #define MEND_TEST_REDIS_HARNESS_H
 
+#include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -77,7 +78,7 @@ static void rh_kill(struct rh *h)
     h->pid = 0;
 }
 
-static int rh_init(struct rh *h, const char *name)
+__attribute__((unused)) static int rh_init(struct rh *h, const char *name)
 {
     snprintf(h->dir, sizeof h->dir, "/tmp/mend-%s-XXXXXX", name);
     if (!mkdtemp(h->dir))

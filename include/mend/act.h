@@ -96,7 +96,8 @@ int mend_rules_load(struct mend_rules *r, const char *name, const char *buf, siz
 int mend_rules_load_file(struct mend_rules *r, const char *path, const struct mend_act_errs *errs);
 size_t mend_rules_count(const struct mend_rules *r);
 const struct mend_rule *mend_rules_get(const struct mend_rules *r, size_t i); /* NULL past the end */
-/* The budgets (the tightest given by any file; defaults 4, 1, 20). */
+/* The budgets: defaults 4 at once, 1 per target, 20 per hour; the first
+ * file with budgets: replaces them, later files can only tighten. */
 void mend_rules_budget(const struct mend_rules *r, struct mend_rules_budget *b);
 
 /* Severity from an incident: critical when max_score >= 0.99 or 3+ signals,

@@ -20,6 +20,7 @@ struct mend_rules {
     struct mend_rule *rules;
     size_t n;
     struct mend_rules_budget budget;
+    int budget_given;  /* a file set budgets: the defaults no longer apply */
 };
 
 int mend_rules_new(struct mend_rules **res)
@@ -320,6 +321,7 @@ int mend_rules_load(struct mend_rules *r, const char *name, const char *buf, siz
     struct mend_rule *got = NULL;
     size_t n = 0;
     struct mend_rules_budget b = r->budget;
+    yaml_node_t *bn = NULL;
     yaml_node_t *root = ydoc_root(&d);
     static const char *const top[] = {"rules", "budgets", NULL};
     static const char *const bkeys[] = {"max_concurrent", "max_per_target", "max_per_hour", NULL};
@@ -328,19 +330,20 @@ int mend_rules_load(struct mend_rules *r, const char *name, const char *buf, siz
         goto done;
     }
     ydoc_check_keys(&d, root, top, "top level");
-    yaml_node_t *bn = ydoc_get(&d, root, "budgets");
+    bn = ydoc_get(&d, root, "budgets");
     if (bn) {
         struct mend_rules_budget nb = {0, 0, 0};
         ydoc_check_keys(&d, bn, bkeys, "budgets");
         ydoc_u32(&d, ydoc_get(&d, bn, "max_concurrent"), &nb.max_concurrent, 1, 100000, "max_concurrent");
         ydoc_u32(&d, ydoc_get(&d, bn, "max_per_target"), &nb.max_per_target, 1, 100000, "max_per_target");
         ydoc_u32(&d, ydoc_get(&d, bn, "max_per_hour"), &nb.max_per_hour, 1, 1000000, "max_per_hour");
-        /* the tightest budget any file asks for wins */
-        if (nb.max_concurrent && nb.max_concurrent < b.max_concurrent)
+        /* the first file's budgets replace the defaults (for what it
+         * gives); after that the tightest any file asks for wins */
+        if (nb.max_concurrent && (!r->budget_given || nb.max_concurrent < b.max_concurrent))
             b.max_concurrent = nb.max_concurrent;
-        if (nb.max_per_target && nb.max_per_target < b.max_per_target)
+        if (nb.max_per_target && (!r->budget_given || nb.max_per_target < b.max_per_target))
             b.max_per_target = nb.max_per_target;
-        if (nb.max_per_hour && nb.max_per_hour < b.max_per_hour)
+        if (nb.max_per_hour && (!r->budget_given || nb.max_per_hour < b.max_per_hour))
             b.max_per_hour = nb.max_per_hour;
     }
     yaml_node_t *rl = ydoc_get(&d, root, "rules");
@@ -387,8 +390,10 @@ done:
             r->n += n;
         }
     }
-    if (rc == MEND_OK)
+    if (rc == MEND_OK) {
         r->budget = b;
+        r->budget_given |= bn != NULL;
+    }
     free(got);
     ydoc_fini(&d);
     return rc;

@@ -26,6 +26,7 @@
 
 struct entry {
     char sid[48];            /* stream id */
+    int64_t read_mono;       /* when it was read (for exec_latency_us) */
     int redelivered;         /* came from the pending list or the reaper */
     size_t n;
     char *f[MAX_F], *v[MAX_F];
@@ -39,6 +40,7 @@ struct slot {
     struct mend_exec_job job;
     char sid[48];
     int64_t start_mono, deadline_mono, start_ms;
+    int64_t latency_us;      /* entry read -> child let go to execve */
     int killed;
     char *tail;
     size_t tail_len;
@@ -90,6 +92,7 @@ static int entry_from_reply(struct entry *e, const redisReply *r, int redelivere
 {
     memset(e, 0, offsetof(struct entry, arena));
     e->redelivered = redelivered;
+    e->read_mono = mono_ns();
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING)
         return MEND_EPARSE;
     snprintf(e->sid, sizeof e->sid, "%s", r->element[0]->str);
@@ -152,8 +155,10 @@ static int exec_reply(struct ex *x, int n_queued)
  * timeout, rejected, duplicate, unknown. */
 static int finish(struct ex *x, const char *sid, const struct mend_exec_job *j, const char *status, int exit_code,
                   int sig, int64_t start_ms, int64_t dur_ms, const char *out, size_t out_len, const char *reason,
-                  int set_idem)
+                  int set_idem, int64_t latency_us)
 {
+    char lat_s[24];
+    snprintf(lat_s, sizeof lat_s, "%" PRId64, latency_us);
     char exit_s[16], sig_s[16], dur_s[24], start_s[24], fin_s[24], epoch_s[24], idem_key[96], idem_val[64];
     snprintf(exit_s, sizeof exit_s, "%d", exit_code);
     snprintf(sig_s, sizeof sig_s, "%d", sig);
@@ -172,8 +177,8 @@ static int finish(struct ex *x, const char *sid, const struct mend_exec_job *j, 
     const char *argv[] = {"XADD", x->k_results, "MAXLEN", "~", "100000", "*", "v", "1", "id", j->id, "entry", sid,
                           "rule", j->rule, "action", j->action, "target", j->target, "incident", j->incident,
                           "epoch", epoch_s, "status", status, "exit", exit_s, "signal", sig_s, "started_ms", start_s,
-                          "finished_ms", fin_s, "duration_ms", dur_s, "consumer", x->c->consumer, "reason",
-                          reason, "output", out};
+                          "finished_ms", fin_s, "duration_ms", dur_s, "exec_latency_us", lat_s, "consumer",
+                          x->c->consumer, "reason", reason, "output", out};
     size_t lens[sizeof argv / sizeof argv[0]];
     for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
         lens[i] = strlen(argv[i]);
@@ -298,7 +303,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
         x->rejected++;
         logf_("rejected %s (id %s, action %s): %s", e->sid, job.id[0] ? job.id : "-", job.action[0] ? job.action : "-",
               why);
-        return finish(x, e->sid, &job, "rejected", -1, 0, now, 0, "", 0, why, 0);
+        return finish(x, e->sid, &job, "rejected", -1, 0, now, 0, "", 0, why, 0, -1);
     }
     redisReply *r;
     if (x->unsafe != 2) {
@@ -318,7 +323,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
             if (!strncmp(val, "done:", 5)) {
                 x->dup++;
                 return finish(x, e->sid, &job, "duplicate", -1, 0, now, 0, "", 0,
-                              "already executed (idempotency key done)", 0);
+                              "already executed (idempotency key done)", 0, -1);
             }
             if (!strncmp(val, "started:", 8)) {
                 /* it ran or runs under a previous executor: never again */
@@ -340,7 +345,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                     return MEND_OK;
                 }
                 return finish(x, e->sid, &job, "unknown", -1, 0, now, 0, "", 0,
-                              "ran under a previous executor; exit status unknown", 1);
+                              "ran under a previous executor; exit status unknown", 1, -1);
             }
             /* "claimed" by an executor that died before the start: ours now */
             if (idem_cmd(x, &r, "SET %s %s PX 604800000", job.id, claimed))
@@ -353,7 +358,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
     if (mend_exec_spawn(&job, job.spec->timeout_ns, x->unsafe ? NULL : orphan_check, &oc, &pid, &out_fd, &go_fd) !=
         MEND_OK) {
         snprintf(why, sizeof why, "fork failed: %s", strerror(errno));
-        return finish(x, e->sid, &job, "failed", -1, 0, now, 0, "", 0, why, 1);
+        return finish(x, e->sid, &job, "failed", -1, 0, now, 0, "", 0, why, 1, -1);
     }
     if (x->unsafe != 2) {
         char started[128];
@@ -377,6 +382,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
     s->start_ms = now;
     s->tail_len = 0;
     mend_exec_go(go_fd);
+    s->latency_us = (mono_ns() - e->read_mono) / 1000;
     x->ran++;
     return MEND_OK;
 }
@@ -417,7 +423,7 @@ static int reap(struct ex *x)
             logf_("%s: pid %d of a previous executor gone after %" PRId64 " ms", s->sid, (int)s->pid,
                   (now - s->start_mono) / 1000000);
             if (finish(x, s->sid, &s->job, "unknown", -1, 0, s->start_ms, wall_ms() - s->start_ms, "", 0,
-                       "ran under a previous executor; exit status unknown", 1))
+                       "ran under a previous executor; exit status unknown", 1, -1))
                 return MEND_EIO;
             continue;
         }
@@ -448,7 +454,7 @@ static int reap(struct ex *x)
         else
             snprintf(why, sizeof why, "exit %d", code);
         if (finish(x, s->sid, &s->job, status, code, sig, s->start_ms, wall_ms() - s->start_ms, s->tail, s->tail_len,
-                   why, 1))
+                   why, 1, s->latency_us))
             return MEND_EIO;
     }
     return MEND_OK;

@@ -13,12 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mend/exec.h"
 
 static void close_others(int keep)
 {
+#ifdef SYS_close_range
+    /* one system call instead of one per possible descriptor */
+    if ((keep < 3 || syscall(SYS_close_range, 3, (unsigned)keep - 1, 0) == 0) &&
+        syscall(SYS_close_range, (unsigned)(keep < 3 ? 3 : keep + 1), ~0U, 0) == 0)
+        return;
+#endif
     struct rlimit rl;
     long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 65536;
     if (max > 65536)
