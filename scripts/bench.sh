@@ -16,6 +16,7 @@ CORE=$2
 LOGS=${BENCH_LOGS:-}          # the log lines/s figure
 OCSVM=${BENCH_OCSVM:-}        # the one-class SVM line, beside scikit-learn
 LOCALISE=${BENCH_LOCALISE:-}  # the localiser run time
+ACTIONS=${BENCH_ACTIONS:-}    # the remediation path (with BENCH_EXEC = mend-exec)
 OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
@@ -74,3 +75,6 @@ fi
 
 # The localiser's run time by series count and window, when bench_localise is given.
 [ -z "$LOCALISE" ] || "$LOCALISE"
+
+# The remediation path with a private redis-server and mend-exec, when bench_actions is given.
+[ -z "$ACTIONS" ] || "$ACTIONS" "${BENCH_EXEC:-bin/mend-exec}"
