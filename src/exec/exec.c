@@ -180,9 +180,9 @@ static int finish(struct ex *x, const char *sid, const struct mend_exec_job *j, 
                           "finished_ms", fin_s, "duration_ms", dur_s, "exec_latency_us", lat_s, "consumer",
                           x->c->consumer, "reason", reason, "output", out};
     size_t lens[sizeof argv / sizeof argv[0]];
-    for (size_t i = 0; i < sizeof argv / sizeof argv[0]; i++)
+    for (size_t i = 0; i + 1 < sizeof argv / sizeof argv[0]; i++)
         lens[i] = strlen(argv[i]);
-    lens[sizeof argv / sizeof argv[0] - 1] = out_len;
+    lens[sizeof argv / sizeof argv[0] - 1] = out_len; /* the output tail is not NUL-terminated */
     redisAppendCommandArgv(x->rc, (int)(sizeof argv / sizeof argv[0]), argv, lens);
     q++;
     if (x->unsafe != 1) { /* ack-first acked on receipt */
