@@ -23,6 +23,7 @@
 static struct rh h;
 static char exec_bin[512];
 static struct mend_signer *k1, *other;
+static unsigned max_deliveries = 1000; /* the allowlists written next */
 
 static int64_t now_ms(void)
 {
@@ -38,7 +39,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fprintf(f,
-            "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: 1000\n"
+            "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: %u\n"
             "reap_every: 100ms\nkeys:\n  k1: %s/k1.pub\n"
             "actions:\n"
             "  echo:\n    argv: [/usr/bin/printf, '%%s|', '{msg}', '--n={n}']\n    timeout: 5s\n"
@@ -49,7 +50,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
             "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.02', ledger, '{n}']\n"
             "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
             "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n",
-            h.addr, prefix, consumer, h.dir, h.dir, prefix);
+            h.addr, prefix, consumer, max_deliveries, h.dir, h.dir, prefix);
     fclose(f);
 }
 
@@ -415,6 +416,60 @@ static void test_negative_control_ack_first(void **state)
     assert_true(missing > 0);
 }
 
+/* An entry delivered more than max_deliveries times goes to the DLQ with
+ * its fields, and is acknowledged: never run. */
+static void test_dead_letter_queue(void **state)
+{
+    (void)state;
+    max_deliveries = 2;
+    write_allowlist("d", "exec-d");
+    max_deliveries = 1000;
+    redisContext *c = rh_connect(&h);
+    struct msg m;
+    msg_init(&m, 7777, "svc", now_ms(), 5, "k1");
+    msg_param(&m, "p.service", "web-9");
+    const char *sid = send_msg(c, "d", k1, m.f, m.v, m.n, 0);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", sid);
+    redisReply *r = redisCommand(c, "XGROUP CREATE d:actions mend-exec 0");
+    freeReplyObject(r);
+    /* three deliveries to exec-d that never finished (a crash loop) */
+    r = redisCommand(c, "XREADGROUP GROUP mend-exec exec-d COUNT 1 STREAMS d:actions >");
+    freeReplyObject(r);
+    for (int i = 0; i < 2; i++) {
+        r = redisCommand(c, "XCLAIM d:actions mend-exec exec-d 0 %s", keep);
+        freeReplyObject(r);
+    }
+    pid_t ex = start_exec("d", NULL);
+    int moved = 0;
+    for (int t = 0; t < 300 && !moved; t++) {
+        r = redisCommand(c, "XLEN d:dlq");
+        moved = r->integer == 1;
+        freeReplyObject(r);
+        if (!moved)
+            rh_sleep_ms(10);
+    }
+    stop_exec(ex, SIGTERM);
+    assert_true(moved);
+    r = redisCommand(c, "XRANGE d:dlq - +");
+    redisReply *kv = r->element[0]->element[1];
+    int has_reason = 0, has_id = 0;
+    for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+        has_reason |= !strcmp(kv->element[j]->str, "reason") && strstr(kv->element[j + 1]->str, "times (max_deliveries 2)");
+        has_id |= !strcmp(kv->element[j]->str, "id") && !strcmp(kv->element[j + 1]->str, m.id);
+    }
+    freeReplyObject(r);
+    assert_true(has_reason);
+    assert_true(has_id);
+    r = redisCommand(c, "XPENDING d:actions mend-exec");
+    assert_int_equal(r->element[0]->integer, 0);
+    freeReplyObject(r);
+    r = redisCommand(c, "EXISTS d:idem:%s", m.id); /* never claimed, never run */
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
 static size_t count_lines(const char *path, const char *needle)
 {
     FILE *f = fopen(path, "r");
@@ -492,6 +547,7 @@ int main(void)
         cmocka_unit_test(test_sigkill_loop_exactly_once),
         cmocka_unit_test(test_negative_control_no_idempotency_key),
         cmocka_unit_test(test_negative_control_ack_first),
+        cmocka_unit_test(test_dead_letter_queue),
         cmocka_unit_test(test_replay_closes_the_loop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
