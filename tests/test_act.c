@@ -375,6 +375,41 @@ static void test_approval_budgets_offswitch_dryrun(void **state)
     mend_rules_free(rules);
 }
 
+/* The backoff returns to the base cooldown after reset_after without
+ * symptoms on the target. */
+static void test_backoff_resets_after_healthy_period(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("rules:\n  - name: r\n    match: {}\n    action: restart\n"
+                                     "    cooldown: 60s\n    backoff: 4\n    max_cooldown: 1h\n"
+                                     "    reset_after: 10m\n    max_attempts: 100\n",
+                                     &rules, &rec);
+    int64_t t = 1000 * S;
+    mend_planner_incident(p, "open", mk(1, "web-1", t, t, 0.9), NULL, t);
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "", t + S);
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 61 * S, 0.9), NULL, t + 61 * S);
+    assert_int_equal(rec.emitted, 2); /* cooldown now 240 s, then 960 s */
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "", t + 62 * S);
+    /* without a healthy period the backoff holds: 240 s after t+61 */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 200 * S, 0.9), NULL, t + 200 * S);
+    assert_int_equal(rec.emitted, 2);
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 302 * S, 0.9), NULL, t + 302 * S);
+    assert_int_equal(rec.emitted, 3); /* cooldown now 960 s from t+302 */
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "", t + 303 * S);
+    /* quiet for 20 min (> reset_after), a new incident: base cooldown again */
+    int64_t t2 = t + 1500 * S;
+    mend_planner_incident(p, "open", mk(2, "web-1", t2, t2, 0.9), NULL, t2);
+    assert_int_equal(rec.emitted, 4);
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "", t2 + S);
+    mend_planner_incident(p, "update", mk(2, "web-1", t2, t2 + 61 * S, 0.9), NULL, t2 + 61 * S);
+    assert_int_equal(rec.emitted, 5); /* 60 s, not 3840 s */
+    mend_planner_free(p);
+    mend_rules_free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_verify_and_learning),
         cmocka_unit_test(test_choose_best),
         cmocka_unit_test(test_approval_budgets_offswitch_dryrun),
+        cmocka_unit_test(test_backoff_resets_after_healthy_period),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
