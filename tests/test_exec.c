@@ -49,7 +49,9 @@ static void write_allowlist(const char *prefix, const char *consumer)
             "      service: {type: pattern, pattern: '[a-z][a-z0-9-]*'}\n"
             "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.02', ledger, '{n}']\n"
             "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
-            "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n",
+            "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n"
+            "  env:\n    argv: [/usr/bin/env]\n"
+            "  fds:\n    argv: [/bin/ls, /proc/self/fd]\n",
             h.addr, prefix, consumer, max_deliveries, h.dir, h.dir, prefix);
     fclose(f);
 }
@@ -312,6 +314,18 @@ static void test_rejections_and_literal_argv(void **state)
     assert_true(now_ms() - t0 < 3000);
     rh_sleep_ms(50);
     assert_int_not_equal(system("pgrep -f '^sleep 9.87' >/dev/null"), 0);
+    /* a clean environment, and no descriptor but stdin/stdout/stderr */
+    msg_init(&m, idn++, "env", now, 5, "k1");
+    sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    snprintf(want, sizeof want,
+             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nLANG=C\nLC_ALL=C\nMEND_ACTION_ID=%s\n",
+             m.id);
+    assert_string_equal(r.output, want);
+    msg_init(&m, idn++, "fds", now, 5, "k1");
+    sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    assert_string_equal(r.output, "0\n1\n2\n3\n"); /* 3: ls's own directory handle */
     /* nothing left pending */
     redisReply *x = redisCommand(c, "XPENDING r:actions mend-exec");
     assert_int_equal(x->element[0]->integer, 0);
