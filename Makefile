@@ -26,9 +26,11 @@ LDLIBS  += -lgsl -lgslcblas -lsvm -lyaml -lcrypto -lxxhash -lm -lpthread -lcurl
 LDLIBS  += -lpcap
 LDLIBS  += -ljansson
 LDLIBS  += -lnats
+LDLIBS  += -lhiredis
 TESTLIBS = -lcmocka -ljansson
+TESTLIBS += -lhiredis
 
-LIB_SRC  = $(filter-out src/cli/%,$(wildcard src/*/*.c))
+LIB_SRC  = $(filter-out src/cli/% src/exec/exec_main.c,$(wildcard src/*/*.c))
 CLI_SRC  = $(wildcard src/cli/*.c)
 TEST_SRC = $(wildcard tests/test_*.c)
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -39,19 +41,21 @@ FUZZ_REPLAY = $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
 FUZZ_SECONDS ?= 60
 LIB      = $(BUILD)/libmend.a
 MEND     = bin/mend
+MEND_EXEC = $(dir $(MEND))mend-exec
 
 DEB_PKGS = build-essential pkg-config libgsl-dev libsvm-dev libpcap-dev libhiredis-dev tcpdump \
            libcmocka-dev libyaml-dev libssl-dev libxxhash-dev libjansson-dev redis-server \
            libcurl4-openssl-dev prometheus-node-exporter
 DEB_PKGS += prometheus curl systemd man-db  # test_daemon, test_metrics: promtool, a real Prometheus, systemd-analyze, man
 DEB_PKGS += libnats-dev nats-server  # the cluster: JetStream input and its tests
+DEB_PKGS += openssl python3  # make demo: a fresh signing key; the demo stand-in service
 NAB_DIR ?= ../shared/data/nab
 LOGHUB_DIR ?= ../shared/data/loghub
 ASD_DIR ?= ../shared/data/asd
 PETSHOP_DIR ?= ../shared/data/petshop
 
 .PHONY: all deps test asan tsan demo bench eval-nab eval-logs eval-asd eval-localise clean install
-all: $(MEND)
+all: $(MEND) $(MEND_EXEC)
 
 include bench/bench.mk
 
@@ -66,6 +70,10 @@ $(LIB): $(LIB_OBJ)
 $(MEND): $(CLI_OBJ) $(LIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(MEND_EXEC): $(BUILD)/src/exec/exec_main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TESTLIBS)
@@ -84,7 +92,7 @@ $(BUILD)/.deps-ok: Makefile scripts/deps.sh
 
 # Tests run from the repository root so fixtures resolve as tests/fixtures/...
 # MEND_BIN lets tests that drive the CLI find the binary of this build.
-test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND) $(FUZZ_REPLAY)
+test: $(BUILD)/.deps-ok $(TEST_BIN) $(MEND) $(MEND_EXEC) $(FUZZ_REPLAY)
 	@MEND_BIN=$(abspath $(MEND)) sh scripts/run-tests.sh $(TEST_BIN) $(FUZZ_REPLAY)
 
 asan:
@@ -103,9 +111,11 @@ tsan:
 demo: $(BUILD)/.deps-ok $(MEND)
 	@sh scripts/demo.sh $(MEND)
 
-bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_PCAP) $(BENCH_CLUSTER)
+bench: $(MEND) $(GEN_LP) $(BENCH_CORE) $(BENCH_LOGS) $(BENCH_OCSVM) $(BENCH_LOCALISE) $(BENCH_PCAP) $(BENCH_CLUSTER) \
+       $(BENCH_ACTIONS) $(MEND_EXEC)
 	@BENCH_LOGS=$(BENCH_LOGS) BENCH_OCSVM=$(BENCH_OCSVM) BENCH_LOCALISE=$(BENCH_LOCALISE) \
 	    BENCH_PCAP=$(BENCH_PCAP) BENCH_CLUSTER=$(BENCH_CLUSTER) MEND_BIN=$(abspath $(MEND)) \
+	    BENCH_ACTIONS=$(BENCH_ACTIONS) BENCH_EXEC=$(MEND_EXEC) \
 	    sh scripts/bench.sh $(GEN_LP) $(BENCH_CORE)
 
 eval-nab: $(MEND)
@@ -159,4 +169,4 @@ fuzz:
 	    build-fuzz/libmend.a
 	@sh scripts/fuzz.sh $(FUZZ_SECONDS) "$(CPPFLAGS)" "$(LDLIBS)" $(or $(FUZZ_ONLY),$(FUZZ_NAMES))
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BUILD)/src/exec/exec_main.d

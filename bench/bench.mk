@@ -66,3 +66,11 @@ BENCH_CLUSTER = $(BUILD)/bench/bench_cluster
 $(BENCH_CLUSTER): bench/bench_cluster.c tests/nats_harness.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< -lnats -lm
+
+# bench_actions links libmend and hiredis: incident -> XADD, read -> execve,
+# actions/s with a private redis-server and mend-exec.
+BENCH_ACTIONS = $(BUILD)/bench/bench_actions
+
+$(BENCH_ACTIONS): bench/bench_actions.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)

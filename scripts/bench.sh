@@ -17,6 +17,7 @@ LOGS=${BENCH_LOGS:-}          # the log lines/s figure
 OCSVM=${BENCH_OCSVM:-}        # the one-class SVM line, beside scikit-learn
 LOCALISE=${BENCH_LOCALISE:-}  # the localiser run time
 PCAP=${BENCH_PCAP:-}          # the packets/s figure, beside tcpdump
+ACTIONS=${BENCH_ACTIONS:-}    # the remediation path (with BENCH_EXEC = mend-exec)
 OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
@@ -83,3 +84,6 @@ fi
 # takeover time, when bench_cluster is given (it starts its own nats-server).
 [ -z "${BENCH_CLUSTER:-}" ] || "$BENCH_CLUSTER" "${MEND_BIN:-bin/mend}" "${CLUSTER_SAMPLES:-1000000}" ||
     echo "bench cluster: failed"
+
+# The remediation path with a private redis-server and mend-exec, when bench_actions is given.
+[ -z "$ACTIONS" ] || "$ACTIONS" "${BENCH_EXEC:-bin/mend-exec}"

@@ -27,6 +27,7 @@
 #include "mend/scrape.h"
 #include "mend/metrics.h"
 #include "mend/logsig.h"
+#include "mend/act.h"
 
 #define MEND_CONFIG_MAX_LISTEN 16
 #define MEND_CONFIG_PATH_MAX 1024
@@ -55,6 +56,7 @@ struct mend_config {
     int64_t idle_timeout_ns;                  /* close a TCP connection silent this long; 0 = never */
     int64_t accept_pause_ns;                  /* stop accepting this long when out of fds */
     struct mend_scrape_conf scrape;           /* scrape.*: Prometheus targets of `mend run` */
+    struct mend_remediation_conf remediation; /* remediation.*: rules, Redis, signing (act.h) */
     struct mend_logs_config logs;             /* logs.*: log formats as signals, template miner */
     struct mend_metrics_conf metrics;         /* metrics.*: /metrics and /healthz (run) */
     struct mend_cluster_conf cluster;         /* cluster.* (mend cluster) */

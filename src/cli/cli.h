@@ -28,5 +28,8 @@ int mend_cmd_cluster(int argc, char **argv);
 struct mend_cluster_run;
 struct mend_cluster_stats;
 void mend_cluster_run_stats(const struct mend_cluster_run *run, struct mend_cluster_stats *out);
+int mend_cmd_check_rules(int argc, char **argv);
+int mend_cmd_approve(int argc, char **argv);
+int mend_cmd_report(int argc, char **argv);
 
 #endif

@@ -20,6 +20,9 @@ static const struct {
     {"templates", mend_cmd_templates, "mine log templates: one message per line -> ID<TAB>TEMPLATE"},
     {"localise", mend_cmd_localise, "rank the suspects of an incident window (offline)"},
     {"cluster", mend_cmd_cluster, "one engine of a fleet sharing a JetStream stream's partitions"},
+    {"check-rules", mend_cmd_check_rules, "validate remediation rules (file:line:col: reason)"},
+    {"approve", mend_cmd_approve, "approve remediation actions waiting for an operator"},
+    {"report", mend_cmd_report, "reliability per entity (MTTR, MTBF, availability) from the audit log"},
 };
 
 static void usage(FILE *f)

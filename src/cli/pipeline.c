@@ -25,6 +25,7 @@
 #include "mend/metrics.h"
 #include "mend/logsig.h"
 #include "mend/cluster.h"
+#include "mend/act.h"
 #include "mend/output.h"
 #include "mend/pcap.h"
 #include "mend/state.h"
@@ -68,6 +69,7 @@ struct pipe {
     size_t n_hup;
     uint64_t hups;
     struct mend_logsig *logs; /* the log formats' shared miner and counters (logsig.h) */
+    struct mend_act *act;     /* remediation stage (--remediation), NULL = none */
 };
 
 /* The log-signal context as a checkpoint section and an incident annotator. */
@@ -120,6 +122,8 @@ void pipeline_help_common(FILE *f)
             "                      (one written under other options cannot be); the file is\n"
             "                      replaced at the next checkpoint\n"
             "  --strict            exit with status 3 if any input line was malformed\n"
+            "  --remediation FILE  turn incidents into actions: a YAML file with a remediation:\n"
+            "                      section (rules, Redis, signing key, spool, audit log)\n"
             "  --quiet             no summary on stderr\n"
             "  --progress/--no-progress  progress on stderr (default: only on a terminal)\n"
             "  -h, --help          this text\n\n"
@@ -191,6 +195,8 @@ int pipeline_parse_args(int argc, char **argv, const char *cmd, void (*help)(FIL
             po->checkpoint_path = argv[++i];
         } else if (!strcmp(a, "--discard-checkpoint")) {
             po->discard_checkpoint = 1;
+        } else if (!strcmp(a, "--remediation") && has_val) {
+            po->remediation_path = argv[++i];
         } else if (!strcmp(a, "--strict")) {
             po->strict = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -901,6 +907,19 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    /* the remediation stage: its rules were checked at start (an invalid
+     * file refuses it); it consumes incidents as an output */
+    if (po->remediation_path || cfg->remediation.enabled) {
+        if ((code = pipeline_remediation_open(po->remediation_path, &cfg->remediation, !po->live, &p.act)) !=
+            MEND_EXIT_OK)
+            goto out;
+        struct mend_act_output_conf acf = {p.act};
+        if (mend_outputs_add(p.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     if (po->table) {
         struct mend_output_table_conf tcf = {.out = stdout, .max_rows = 0};
         if (mend_outputs_add(p.outs, &mend_output_table_ops, &tcf, NULL, err, sizeof err) != MEND_OK) {
@@ -939,6 +958,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             break;
         }
         mend_outputs_retry(p.outs); /* a destination that was down gets its spool */
+        if (p.act) {
+            struct mend_engine_stats ast;
+            mend_engine_stats(p.eng, &ast);
+            mend_act_poll(p.act, ast.watermark);
+        }
         checkpoint_reap(&p, 0);
         no_state_commit(&p);
         show_progress(&p, 0);
@@ -949,6 +973,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     show_progress(&p, 1);
     if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
         code = MEND_EXIT_RUNTIME;
+    if (p.act) { /* results of what is still in flight */
+        struct mend_engine_stats ast;
+        mend_engine_stats(p.eng, &ast);
+        mend_act_finish(p.act, ast.watermark);
+    }
     /* the last offer to every output; the table prints here */
     mend_outputs_close(p.outs);
     fflush(stdout);
@@ -1012,6 +1041,7 @@ out:
     mend_ocsvm_kind_fini(&cfg->engine.ocsvm);
     mend_logsig_free(p.logs);
     mend_outputs_free(p.outs);
+    mend_act_close(p.act);
     fflush(stdout);
     if (p.score_f && p.score_f != stdout)
         fclose(p.score_f);

@@ -26,7 +26,17 @@ struct pipeline_opts {
     int discard_checkpoint;      /* --discard-checkpoint: never restore, start fresh */
     char **inputs;
     int n_inputs;
+    const char *remediation_path; /* --remediation FILE: rules -> actions (src/act) */
 };
+
+/* remediation.c: reads a file with a `remediation:` section; opens the
+ * stage (prints why not and returns an exit code other than 0). */
+struct mend_act;
+struct mend_remediation_conf;
+int pipeline_remediation_conf(const char *path, struct mend_remediation_conf *c, char *err, size_t errlen);
+struct mend_remediation_conf;
+int pipeline_remediation_open(const char *path, const struct mend_remediation_conf *cfg, int replay,
+                              struct mend_act **res);
 
 /* Parses the options common to replay and run into po and cfg (defaults,
  * then --config, then --set in order). Returns -1 to go on, or an exit code

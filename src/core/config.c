@@ -180,6 +180,7 @@ static const struct mend_conf_entry sections[] = {
     {.key = "localise", .type = MEND_CT_MAP, .off = F(engine.localise), .sub = &mend_localise_conf_map},
     {.key = "metrics", .type = MEND_CT_MAP, .off = F(metrics), .sub = &mend_metrics_conf_map},
     {.key = "logs", .type = MEND_CT_MAP, .off = F(logs), .sub = &mend_logs_conf_map},
+    {.key = "remediation", .type = MEND_CT_MAP, .off = F(remediation), .sub = &mend_remediation_conf_map},
     {.key = "cluster", .type = MEND_CT_MAP, .off = F(cluster), .sub = &mend_cluster_conf_map},
 };
 
@@ -217,6 +218,7 @@ void mend_config_defaults(struct mend_config *c)
     c->checkpoint_interval_ns = 3600LL * 1000000000LL;
     c->error_log_limit = 100;
     mend_logsig_conf_defaults(&c->logs.sig);
+    mend_remediation_conf_defaults(&c->remediation);
     snprintf(c->logs.json_message, sizeof c->logs.json_message, "%s", c->logs.sig.json_message);
     snprintf(c->logs.json_level, sizeof c->logs.json_level, "%s", c->logs.sig.json_level);
     snprintf(c->logs.json_time, sizeof c->logs.json_time, "%s", c->logs.sig.json_time);

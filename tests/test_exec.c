@@ -1,0 +1,571 @@
+/* test_exec.c -- mend-exec against a real redis-server (started here on a
+ * unix socket): forged, unsigned, tampered, unknown-key, expired,
+ * stale-epoch, unknown-action and bad-parameter messages are rejected with
+ * their reason; shell metacharacters reach the program as literal argv; a
+ * timeout kills the process group; and the SIGKILL loop: many kills of
+ * mend-exec over many actions leave every action's effect in the ledger
+ * exactly once -- while the two negative controls (acknowledge before the
+ * effect; no idempotency key) lose or repeat effects, so the check can
+ * fail. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+#include "mend/act.h"
+#include "redis_harness.h"
+
+static struct rh h;
+static char exec_bin[512];
+static struct mend_signer *k1, *other;
+static unsigned max_deliveries = 1000; /* the allowlists written next */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_allowlist(const char *prefix, const char *consumer)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/allow-%s.yaml", h.dir, prefix);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: %u\n"
+            "reap_every: 100ms\nkeys:\n  k1: %s/k1.pub\n"
+            "actions:\n"
+            "  echo:\n    argv: [/usr/bin/printf, '%%s|', '{msg}', '--n={n}']\n    timeout: 5s\n"
+            "    params:\n      msg: {type: string, max_len: 200}\n      n: {type: int, min: 1, max: 10}\n"
+            "  mode:\n    argv: [/bin/echo, '{m}']\n    params:\n      m: {type: enum, values: [fast, slow]}\n"
+            "  svc:\n    argv: [/bin/echo, '{service}']\n    params:\n"
+            "      service: {type: pattern, pattern: '[a-z][a-z0-9-]*'}\n"
+            "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.02', ledger, '{n}']\n"
+            "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
+            "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n"
+            "  env:\n    argv: [/usr/bin/env]\n"
+            "  fds:\n    argv: [/bin/ls, /proc/self/fd]\n",
+            h.addr, prefix, consumer, max_deliveries, h.dir, h.dir, prefix);
+    fclose(f);
+}
+
+static pid_t start_exec(const char *prefix, const char *unsafe)
+{
+    char cfg[512], log[512];
+    snprintf(cfg, sizeof cfg, "%s/allow-%s.yaml", h.dir, prefix);
+    snprintf(log, sizeof log, "%s/exec-%s.log", h.dir, prefix);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 2);
+        dup2(fd, 1);
+        if (unsafe)
+            execl(exec_bin, "mend-exec", "--config", cfg, "--unsafe-control", unsafe, (char *)NULL);
+        else
+            execl(exec_bin, "mend-exec", "--config", cfg, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_exec(pid_t pid, int sig)
+{
+    kill(pid, sig);
+    waitpid(pid, NULL, 0);
+}
+
+/* XADDs one message: fields f/v (n), signed by s under kid unless s is
+ * NULL; tamper changes the last field's value after signing. Returns the
+ * stream id (static storage). */
+static const char *send_msg(redisContext *c, const char *prefix, struct mend_signer *s, const char **f, const char **v,
+                            size_t n, int tamper)
+{
+    static char sid[64];
+    char canon[8192], sig[129];
+    const char *argv[80];
+    size_t argc = 0;
+    char key[64];
+    snprintf(key, sizeof key, "%s:actions", prefix);
+    argv[argc++] = "XADD";
+    argv[argc++] = key;
+    argv[argc++] = "*";
+    for (size_t i = 0; i < n; i++) {
+        argv[argc++] = f[i];
+        argv[argc++] = v[i];
+    }
+    if (s) {
+        size_t cl = mend_sign_canon(f, v, n, canon, sizeof canon);
+        assert_true(cl <= sizeof canon);
+        assert_int_equal(mend_signer_sign(s, canon, cl, sig), 0);
+        argv[argc++] = "sig";
+        argv[argc++] = sig;
+    }
+    if (tamper)
+        argv[argc - 3] = "tampered";
+    redisReply *r = redisCommandArgv(c, (int)argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    snprintf(sid, sizeof sid, "%s", r->str);
+    freeReplyObject(r);
+    return sid;
+}
+
+struct result {
+    char status[32], reason[256], output[1100];
+};
+
+/* Waits (up to 5 s) for the result of stream entry sid. */
+static int wait_result(redisContext *c, const char *prefix, const char *sid, struct result *res)
+{
+    for (int t = 0; t < 500; t++) {
+        redisReply *r = redisCommand(c, "XRANGE %s:results - +", prefix);
+        assert_non_null(r);
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *kv = r->element[i]->element[1];
+            int mine = 0;
+            memset(res, 0, sizeof *res);
+            for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+                const char *k = kv->element[j]->str, *v = kv->element[j + 1]->str;
+                if (!strcmp(k, "entry") && !strcmp(v, sid))
+                    mine = 1;
+                else if (!strcmp(k, "status"))
+                    snprintf(res->status, sizeof res->status, "%s", v);
+                else if (!strcmp(k, "reason"))
+                    snprintf(res->reason, sizeof res->reason, "%s", v);
+                else if (!strcmp(k, "output"))
+                    snprintf(res->output, sizeof res->output, "%s", v);
+            }
+            if (mine) {
+                freeReplyObject(r);
+                return 0;
+            }
+        }
+        freeReplyObject(r);
+        rh_sleep_ms(10);
+    }
+    return -1;
+}
+
+static void mkid(char *out, unsigned n)
+{
+    snprintf(out, 33, "%032x", n);
+}
+
+/* A well-formed message for action with up to 3 params; fields into f/v. */
+struct msg {
+    const char *f[24], *v[24];
+    size_t n;
+    char id[33], created[24], epoch[24];
+};
+
+static void msg_init(struct msg *m, unsigned idn, const char *action, int64_t created, uint64_t epoch, const char *kid)
+{
+    memset(m, 0, sizeof *m);
+    mkid(m->id, idn);
+    snprintf(m->created, sizeof m->created, "%lld", (long long)created);
+    snprintf(m->epoch, sizeof m->epoch, "%llu", (unsigned long long)epoch);
+    const char *f[] = {"v", "id", "rule", "action", "target", "incident", "attempt", "created_ms", "ttl_ms", "epoch", "kid"};
+    const char *v[] = {"1", m->id, "t", action, "x", "1", "1", m->created, "60000", m->epoch, kid};
+    for (size_t i = 0; i < 11; i++) {
+        m->f[m->n] = f[i];
+        m->v[m->n++] = v[i];
+    }
+}
+
+static void msg_param(struct msg *m, const char *name, const char *value)
+{
+    m->f[m->n] = name;
+    m->v[m->n++] = value;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *mb = getenv("MEND_BIN");
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", mb && *mb ? mb : "./bin/mend");
+    snprintf(exec_bin, sizeof exec_bin, "%s/mend-exec", dirname(tmp));
+    if (rh_init(&h, "exec") != 0)
+        return -1;
+    if (rh_keygen(h.dir, "k1") || rh_keygen(h.dir, "other"))
+        return -1;
+    char p[512];
+    snprintf(p, sizeof p, "%s/k1.key", h.dir);
+    if (mend_signer_load(p, "k1", &k1))
+        return -1;
+    snprintf(p, sizeof p, "%s/other.key", h.dir);
+    return mend_signer_load(p, "k1", &other); /* a forger claiming kid k1 */
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    mend_signer_free(k1);
+    mend_signer_free(other);
+    if (getenv("KEEP"))
+        fprintf(stderr, "kept %s\n", h.dir);
+    else
+        rh_fini(&h);
+    return 0;
+}
+
+static void expect(redisContext *c, const char *sid, const char *status, const char *reason)
+{
+    struct result r;
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    if (strcmp(r.status, status) || !strstr(r.reason, reason))
+        fprintf(stderr, "entry %s: got %s (%s), want %s (%s)\n", sid, r.status, r.reason, status, reason);
+    assert_string_equal(r.status, status);
+    assert_non_null(strstr(r.reason, reason));
+}
+
+static void test_rejections_and_literal_argv(void **state)
+{
+    (void)state;
+    write_allowlist("r", "exec-r");
+    pid_t ex = start_exec("r", NULL);
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    struct msg m;
+    int64_t now = now_ms();
+    unsigned idn = 1000;
+    const char *evil = "$(touch PWNED); rm -rf / ; `id` | cat > x && echo \"hi\" 'q' * ~ \\ %s";
+    char pwned[512];
+    snprintf(pwned, sizeof pwned, "%s/PWNED", h.dir);
+
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", evil);
+    msg_param(&m, "p.n", "3");
+    const char *sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    struct result r;
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    assert_string_equal(r.status, "ok");
+    char want[400];
+    snprintf(want, sizeof want, "%s|--n=3|", evil);
+    assert_string_equal(r.output, want); /* every byte literal, one argv element */
+    assert_int_not_equal(access(pwned, F_OK), 0);
+    assert_int_not_equal(access("PWNED", F_OK), 0);
+
+    /* unsigned */
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", NULL, m.f, m.v, m.n, 0), "rejected", "missing signature");
+    /* forged: another key claiming kid k1 */
+    expect(c, send_msg(c, "r", other, m.f, m.v, m.n, 0), "rejected", "bad signature");
+    /* tampered after signing */
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 1), "rejected", "bad signature");
+    /* unknown key id */
+    msg_init(&m, idn++, "echo", now, 5, "k9");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "unknown key id k9");
+    /* expired */
+    msg_init(&m, idn++, "echo", now - 120000, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "expired");
+    /* stale epoch: 4 after 5 was seen */
+    msg_init(&m, idn++, "echo", now, 4, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "stale epoch 4");
+    /* unknown action */
+    msg_init(&m, idn++, "reboot", now, 5, "k1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "not in the allowlist");
+    /* bad parameters: int range, int syntax, enum, pattern, undeclared, missing */
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "11");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter n: not a whole number in [1, 10]");
+    msg_init(&m, idn++, "echo", now, 5, "k1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "3;reboot");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter n");
+    msg_init(&m, idn++, "mode", now, 5, "k1");
+    msg_param(&m, "p.m", "medium");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter m: not one of");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web;rm -rf /");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter service: does not match");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web-1");
+    msg_param(&m, "p.extra", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter extra is not declared");
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "parameter service is missing");
+    /* a valid pattern runs */
+    msg_init(&m, idn++, "svc", now, 5, "k1");
+    msg_param(&m, "p.service", "web-1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "ok", "exit 0");
+    /* the same id again: collapses, not run twice */
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "duplicate", "already executed");
+    /* a timeout kills the whole process group (both sleeps) */
+    msg_init(&m, idn++, "slow", now, 5, "k1");
+    int64_t t0 = now_ms();
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "timeout", "timeout");
+    assert_true(now_ms() - t0 < 3000);
+    rh_sleep_ms(50);
+    assert_int_not_equal(system("pgrep -f '^sleep 9.87' >/dev/null"), 0);
+    /* a clean environment, and no descriptor but stdin/stdout/stderr */
+    msg_init(&m, idn++, "env", now, 5, "k1");
+    sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    snprintf(want, sizeof want,
+             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nLANG=C\nLC_ALL=C\nMEND_ACTION_ID=%s\n",
+             m.id);
+    assert_string_equal(r.output, want);
+    msg_init(&m, idn++, "fds", now, 5, "k1");
+    sid = send_msg(c, "r", k1, m.f, m.v, m.n, 0);
+    assert_int_equal(wait_result(c, "r", sid, &r), 0);
+    assert_string_equal(r.output, "0\n1\n2\n3\n"); /* 3: ls's own directory handle */
+    /* nothing left pending */
+    redisReply *x = redisCommand(c, "XPENDING r:actions mend-exec");
+    assert_int_equal(x->element[0]->integer, 0);
+    freeReplyObject(x);
+    redisFree(c);
+    stop_exec(ex, SIGTERM);
+}
+
+/* The kill loop: n actions appending their number to a ledger, mend-exec
+ * SIGKILLed kills times at random moments and restarted, then left to
+ * finish. Returns duplicates and missing effects in the ledger. */
+static void kill_loop(const char *prefix, const char *unsafe, unsigned n, int kills, int *dups, int *missing)
+{
+    write_allowlist(prefix, "exec-k");
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    int64_t now = now_ms();
+    char last[64] = "";
+    for (unsigned i = 0; i < n; i++) {
+        struct msg m;
+        char num[16];
+        snprintf(num, sizeof num, "%u", i);
+        msg_init(&m, 50000 + i, "ledger", now, 5, "k1");
+        msg_param(&m, "p.n", num);
+        snprintf(last, sizeof last, "%s", send_msg(c, prefix, k1, m.f, m.v, m.n, 0));
+    }
+    unsigned seed = 12345;
+    for (int k = 0; k < kills; k++) {
+        pid_t ex = start_exec(prefix, unsafe);
+        rh_sleep_ms(25 + (long)(rand_r(&seed) % 40));
+        stop_exec(ex, SIGKILL);
+    }
+    pid_t ex = start_exec(prefix, unsafe);
+    /* done when the group has read everything and nothing is pending */
+    int done = 0;
+    for (int t = 0; t < 1500 && !done; t++) {
+        redisReply *r = redisCommand(c, "XINFO GROUPS %s:actions", prefix);
+        assert_non_null(r);
+        long long pending = -1;
+        char delivered[64] = "";
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            redisReply *g = r->element[0];
+            for (size_t j = 0; j + 1 < g->elements; j += 2) {
+                if (!strcmp(g->element[j]->str, "pending"))
+                    pending = g->element[j + 1]->integer;
+                if (!strcmp(g->element[j]->str, "last-delivered-id"))
+                    snprintf(delivered, sizeof delivered, "%s", g->element[j + 1]->str);
+            }
+        }
+        freeReplyObject(r);
+        done = pending == 0 && !strcmp(delivered, last);
+        if (!done)
+            rh_sleep_ms(10);
+    }
+    stop_exec(ex, SIGTERM);
+    assert_true(done);
+    rh_sleep_ms(150); /* children of killed executors finish on their own */
+    char p[512];
+    snprintf(p, sizeof p, "%s/ledger-%s", h.dir, prefix);
+    FILE *f = fopen(p, "r");
+    int *seen = calloc(n, sizeof *seen);
+    unsigned v;
+    while (f && fscanf(f, "%u", &v) == 1)
+        if (v < n)
+            seen[v]++;
+    if (f)
+        fclose(f);
+    *dups = *missing = 0;
+    for (unsigned i = 0; i < n; i++) {
+        *dups += seen[i] > 1 ? seen[i] - 1 : 0;
+        *missing += seen[i] == 0;
+    }
+    free(seen);
+    redisFree(c);
+}
+
+static void test_sigkill_loop_exactly_once(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k0", NULL, 40, 15, &dups, &missing);
+    fprintf(stderr, "  exactly-once: 40 actions, 15 SIGKILLs: %d duplicates, %d missing\n", dups, missing);
+    assert_int_equal(dups, 0);
+    assert_int_equal(missing, 0);
+}
+
+static void test_negative_control_no_idempotency_key(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k1", "no-idem", 40, 15, &dups, &missing);
+    fprintf(stderr, "  control no-idem: %d duplicates, %d missing\n", dups, missing);
+    assert_true(dups > 0);
+}
+
+static void test_negative_control_ack_first(void **state)
+{
+    (void)state;
+    int dups, missing;
+    kill_loop("k2", "ack-first", 40, 15, &dups, &missing);
+    fprintf(stderr, "  control ack-first: %d duplicates, %d missing\n", dups, missing);
+    assert_true(missing > 0);
+}
+
+/* An entry delivered more than max_deliveries times goes to the DLQ with
+ * its fields, and is acknowledged: never run. */
+static void test_dead_letter_queue(void **state)
+{
+    (void)state;
+    max_deliveries = 2;
+    write_allowlist("d", "exec-d");
+    max_deliveries = 1000;
+    redisContext *c = rh_connect(&h);
+    struct msg m;
+    msg_init(&m, 7777, "svc", now_ms(), 5, "k1");
+    msg_param(&m, "p.service", "web-9");
+    const char *sid = send_msg(c, "d", k1, m.f, m.v, m.n, 0);
+    char keep[64];
+    snprintf(keep, sizeof keep, "%s", sid);
+    redisReply *r = redisCommand(c, "XGROUP CREATE d:actions mend-exec 0");
+    freeReplyObject(r);
+    /* three deliveries to exec-d that never finished (a crash loop) */
+    r = redisCommand(c, "XREADGROUP GROUP mend-exec exec-d COUNT 1 STREAMS d:actions >");
+    freeReplyObject(r);
+    for (int i = 0; i < 2; i++) {
+        r = redisCommand(c, "XCLAIM d:actions mend-exec exec-d 0 %s", keep);
+        freeReplyObject(r);
+    }
+    pid_t ex = start_exec("d", NULL);
+    int moved = 0;
+    for (int t = 0; t < 300 && !moved; t++) {
+        r = redisCommand(c, "XLEN d:dlq");
+        moved = r->integer == 1;
+        freeReplyObject(r);
+        if (!moved)
+            rh_sleep_ms(10);
+    }
+    stop_exec(ex, SIGTERM);
+    assert_true(moved);
+    r = redisCommand(c, "XRANGE d:dlq - +");
+    redisReply *kv = r->element[0]->element[1];
+    int has_reason = 0, has_id = 0;
+    for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+        has_reason |= !strcmp(kv->element[j]->str, "reason") && strstr(kv->element[j + 1]->str, "times (max_deliveries 2)");
+        has_id |= !strcmp(kv->element[j]->str, "id") && !strcmp(kv->element[j + 1]->str, m.id);
+    }
+    freeReplyObject(r);
+    assert_true(has_reason);
+    assert_true(has_id);
+    r = redisCommand(c, "XPENDING d:actions mend-exec");
+    assert_int_equal(r->element[0]->integer, 0);
+    freeReplyObject(r);
+    r = redisCommand(c, "EXISTS d:idem:%s", m.id); /* never claimed, never run */
+    assert_int_equal(r->integer, 0);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static size_t count_lines(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* The whole loop through the CLI: mend replay with a remediation section
+ * over the demo recording, mend-exec running the actions, the audit log
+ * showing each action emitted, executed and verified; and the engine
+ * refusing to start on invalid rules. */
+static void test_replay_closes_the_loop(void **state)
+{
+    (void)state;
+    char mend[512], p[600], audit[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0'; /* .../mend-exec -> .../mend */
+    write_allowlist("mend", "exec-e2e");
+    /* rules for the demo recording, with actions from the test allowlist */
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n"
+               "  - name: web\n    match: {entity: 'web-*', series: '*latency*', min_duration: 1m}\n"
+               "    action: svc\n    params: {service: '{{ root_cause.component }}'}\n    verify: 10m\n"
+               "  - name: db\n    match: {entity: 'db-*'}\n    action: echo\n"
+               "    params: {msg: 'db {{ entity }}; $(reboot)', n: '2'}\n    verify: 5m\n");
+    fclose(f);
+    snprintf(audit, sizeof audit, "%s/audit.jsonl", h.dir);
+    snprintf(p, sizeof p, "%s/remediation.yaml", h.dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules.yaml]\n  redis: %s\n  prefix: mend\n"
+               "  key: %s/k1.key\n  key_id: k1\n  spool: %s/e2e-spool\n  audit: %s\n  state: %s/learnt\n",
+            h.dir, h.addr, h.dir, h.dir, audit, h.dir);
+    fclose(f);
+    pid_t ex = start_exec("mend", NULL);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation.yaml "
+                              "data/demo.lp > %s/inc.jsonl",
+             mend, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    stop_exec(ex, SIGTERM);
+    assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 2);   /* web-2, db-1 */
+    assert_int_equal(count_lines(audit, "\"event\":\"executed\""), 2);
+    /* each action's outcome is judged: web-2's CPU fault goes on for an
+     * hour, so its restart is not recovered; db-1's notify is verified */
+    assert_int_equal(count_lines(audit, "\"event\":\"verified\""), 1);
+    assert_int_equal(count_lines(audit, "\"event\":\"not_recovered\""), 1);
+    assert_true(count_lines(audit, "\"service\":\"web-2\"") >= 3); /* emitted, executed, not recovered, ... */
+    /* reliability from the audit log */
+    snprintf(cmd, sizeof cmd, "%s report --audit %s > %s/report.txt", mend, audit, h.dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(p, sizeof p, "%s/report.txt", h.dir);
+    assert_int_equal(count_lines(p, "web-2 "), 1);
+    assert_int_equal(count_lines(p, "db-1 "), 1);
+    /* invalid rules: refused with file:line:col, exit 2, nothing emitted */
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    f = fopen(p, "w");
+    fprintf(f, "rules:\n  - name: web\n    action: svc\n    cooldown: soon\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --remediation %s/remediation.yaml data/demo.lp >/dev/null 2>%s/err.txt",
+             mend, h.dir, h.dir);
+    int rc = system(cmd);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 2);
+    snprintf(p, sizeof p, "%s/err.txt", h.dir);
+    assert_int_equal(count_lines(p, "rules.yaml:4:15: cooldown: expected a duration"), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rejections_and_literal_argv),
+        cmocka_unit_test(test_sigkill_loop_exactly_once),
+        cmocka_unit_test(test_negative_control_no_idempotency_key),
+        cmocka_unit_test(test_negative_control_ack_first),
+        cmocka_unit_test(test_dead_letter_queue),
+        cmocka_unit_test(test_replay_closes_the_loop),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
