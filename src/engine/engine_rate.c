@@ -24,7 +24,7 @@
  * the first pattern that matches decides. nstat's few gauges are excluded
  * by name. */
 const char mend_rate_default_patterns[] =
-    "net bytes_*,net packets_*,net err_*,net drop_*,"
+    "net bytes_sent,net bytes_recv,net packets_sent,net packets_recv,net err_in,net err_out,net drop_in,net drop_out,"
     "diskio reads,diskio writes,diskio read_bytes,diskio write_bytes,diskio read_time,"
     "diskio write_time,diskio io_time,diskio weighted_io_time,diskio merged_*,"
     "!nstat TcpCurrEstab,!nstat TcpMaxConn,!nstat TcpRto*,!nstat IpForwarding,!nstat IpDefaultTTL,"
