@@ -313,7 +313,7 @@ static void tick(struct mend_engine *e, int64_t now)
     e->next_tick = next_boundary(now, e->conf.tick_ns);
 }
 
-static void move_watermark(struct mend_engine *e, int64_t t)
+static inline void move_watermark(struct mend_engine *e, int64_t t)
 {
     if (e->watermark == NO_TIME || t > e->watermark) {
         e->watermark = t;
@@ -653,8 +653,8 @@ static inline int point_in(struct mend_engine *e, const struct mend_point *p, in
     }
     /* a counter is scored as its rate (engine_rate.c); its first sample and
      * a reset give none, but the series did report */
-    double v;
-    rc = engine_rate_apply(e, s, created, p, t, &v);
+    double v = p->value;
+    rc = (s->flags & SERIES_GAUGE) && p->kind != MEND_POINT_COUNTER ? 1 : engine_rate_apply(e, s, created, p, t, &v);
     if (rc < 0)
         return rc;
     if (rc == 0 || !(s->flags & SERIES_READY)) {

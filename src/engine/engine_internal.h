@@ -10,6 +10,7 @@
 #define VACANT UINT32_MAX         /* an entity row position whose series was evicted */
 #define SERIES_READY 0x1          /* mend_series.flags: the scorer state is initialised */
 #define SERIES_ABSENT 0x2         /* ... an absence event is out for it */
+#define SERIES_GAUGE 0x4          /* ... decided a gauge: no rate to compute (engine_rate.c) */
 #define HOLD_MAX 256              /* samples held while the clock guard decides */
 #define HOLD_BYTES (256u << 10)   /* their keys and entity names */
 

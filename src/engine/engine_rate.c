@@ -264,6 +264,9 @@ int engine_rate_apply(struct mend_engine *e, struct mend_series *s, int created,
         rs->last_t = t;
         return 1;
     default:
+        /* a gauge for good: the engine skips this call from now on (the
+         * flag is cleared with the record when its id is reused) */
+        s->flags |= SERIES_GAUGE;
         return 1;
     }
     rs->last_v = p->value;
