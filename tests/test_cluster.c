@@ -190,8 +190,16 @@ static int drained(const char *stream)
     return ok;
 }
 
+/* Sanitized builds run several times slower: give the timing waits room. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SLOW 4.0
+#else
+#define SLOW 1.0
+#endif
+
 static double wait_drained(const char *stream, double limit)
 {
+    limit *= SLOW;
     double t0 = nh_now();
     while (!drained(stream)) {
         if (nh_now() - t0 > limit) {
@@ -252,6 +260,7 @@ static void owners_from_logs(const char *prefix, const char *const *names, int n
 /* Drained, and every partition owned by exactly one of the named engines. */
 static double wait_settled(const char *prefix, const char *const *names, int n, double limit)
 {
+    limit *= SLOW;
     double t0 = nh_now();
     for (;;) {
         int owners[PARTS], ok = drained(prefix);
