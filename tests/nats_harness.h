@@ -41,10 +41,29 @@ static __attribute__((unused)) int nh_free_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Every process spawned, killed at exit: a failed test (cmocka jumps out
+ * of it) must not leave servers and engines running after the run. */
+static pid_t nh_pids[256];
+static int nh_npids;
+
+static void nh_kill_all(void)
+{
+    /* only children not reaped yet: a reaped pid may belong to anyone now */
+    for (int i = 0; i < nh_npids; i++)
+        if (nh_pids[i] > 0 && waitpid(nh_pids[i], NULL, WNOHANG) == 0) {
+            kill(nh_pids[i], SIGKILL);
+            waitpid(nh_pids[i], NULL, 0);
+        }
+}
+
 /* Spawns argv with stdout/stderr to log (NULL: /dev/null). */
 static __attribute__((unused)) pid_t nh_spawn(char *const argv[], const char *log)
 {
+    if (nh_npids == 0)
+        atexit(nh_kill_all);
     pid_t pid = fork();
+    if (pid > 0 && nh_npids < (int)(sizeof nh_pids / sizeof nh_pids[0]))
+        nh_pids[nh_npids++] = pid;
     if (pid == 0) {
         int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0) {
