@@ -290,6 +290,14 @@ static void test_registry(void **state)
      * still answers for the built-ins */
     assert_true(kv_guess("kv: x", 5));
     assert_int_equal(mend_format_guess(NULL, "up 1\n", 5, &f), 0);
+    /* leading comment lines are skipped; comments alone read as line protocol;
+     * Prometheus's own comment lines still say Prometheus */
+    assert_int_equal(mend_format_guess(NULL, "# recording\na,b,c\n1,2,3\n", 24, &f), 0);
+    assert_int_equal(f, MEND_FMT_CSV);
+    assert_int_equal(mend_format_guess(NULL, "# recording\n", 12, &f), 0);
+    assert_int_equal(f, MEND_FMT_LP);
+    assert_int_equal(mend_format_guess(NULL, "# TYPE up gauge\nup 1\n", 21, &f), 0);
+    assert_int_equal(f, MEND_FMT_PROM);
     assert_int_equal(f, MEND_FMT_PROM);
 }
 

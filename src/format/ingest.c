@@ -649,6 +649,16 @@ int mend_format_guess(const char *path, const char *head, size_t len,
     }
     if (!head)
         return MEND_ENOTFOUND;
+    /* A recording may open with comment lines (line protocol allows them):
+     * judge the first line that is not one, but leave Prometheus's own
+     * "# HELP" / "# TYPE" lines to the Prometheus guess. */
+    while (len > 0 && head[0] == '#' && !(len >= 7 && (!memcmp(head, "# HELP ", 7) || !memcmp(head, "# TYPE ", 7)))) {
+        const char *nl = memchr(head, '\n', len);
+        if (!nl || nl + 1 == head + len) /* nothing but comments seen: line protocol's */
+            return enum_of(&mend_format_lp, out);
+        len -= (size_t)(nl + 1 - head);
+        head = nl + 1;
+    }
     for (size_t i = 0; i < NREG; i++)
         if (registry[i]->guess && registry[i]->guess(head, len))
             return enum_of(registry[i], out);
