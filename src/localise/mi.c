@@ -296,92 +296,13 @@ out:
     return rc;
 }
 
-int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
+/* The KSG estimate (first algorithm, max norm) over m complete pairs:
+ * psi(k) + psi(m) - <psi(nx+1) + psi(ny+1)>. knn: k doubles of scratch. */
+static double ksg_core(const double *px, const double *py, size_t m, unsigned k, double *knn)
 {
-    if (!x || !y || !mi || k == 0 || n > MEND_MI_KSG_MAX)
-        return MEND_EINVAL;
-    double *px = malloc((n ? n : 1) * sizeof *px), *py = malloc((n ? n : 1) * sizeof *py);
-    double *knn = malloc(((size_t)k + 1) * sizeof *knn);
-    if (!px || !py || !knn) {
-        free(px);
-        free(py);
-        free(knn);
-        return MEND_ENOMEM;
-    }
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(x[i]) && !isnan(y[i])) {
-            px[m] = x[i];
-            py[m] = y[i];
-            m++;
-        }
-    if (m < (size_t)k + 2) {
-        free(px);
-        free(py);
-        free(knn);
-        return MEND_EINVAL;
-    }
     double acc = 0;
     for (size_t i = 0; i < m; i++) {
         /* k smallest joint distances, kept sorted in knn[0..k-1] */
-        size_t have = 0;
-        for (size_t j = 0; j < m; j++) {
-            if (j == i)
-                continue;
-            double dx = fabs(px[i] - px[j]), dy = fabs(py[i] - py[j]);
-            double d = dx > dy ? dx : dy;
-            if (have < k) {
-                size_t p = have++;
-                while (p > 0 && knn[p - 1] > d) {
-                    knn[p] = knn[p - 1];
-                    p--;
-                }
-                knn[p] = d;
-            } else if (d < knn[k - 1]) {
-                size_t p = k - 1;
-                while (p > 0 && knn[p - 1] > d) {
-                    knn[p] = knn[p - 1];
-                    p--;
-                }
-                knn[p] = d;
-            }
-        }
-        double eps = knn[k - 1];
-        unsigned nx = 0, ny = 0;
-        for (size_t j = 0; j < m; j++) {
-            if (j == i)
-                continue;
-            nx += fabs(px[i] - px[j]) < eps;
-            ny += fabs(py[i] - py[j]) < eps;
-        }
-        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
-    }
-    *mi = gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
-    free(px);
-    free(py);
-    free(knn);
-    return 0;
-}
-
-double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
-                    unsigned k, size_t min_pairs)
-{
-    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8];
-    size_t m = 0;
-    if (k == 0 || k > 8)
-        return 0.0;
-    for (size_t i = 0; i < n && m < MI_KSG_SMALL; i++) {
-        double a = x[i + ox], b = y[i + oy];
-        if (isnan(a) || isnan(b))
-            continue;
-        px[m] = a;
-        py[m] = b;
-        m++;
-    }
-    if (m < min_pairs || m < (size_t)k + 2)
-        return 0.0;
-    double acc = 0;
-    for (size_t i = 0; i < m; i++) {
         size_t have = 0;
         for (size_t j = 0; j < m; j++) {
             if (j == i)
@@ -407,6 +328,58 @@ double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size
         }
         acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
     }
-    double mi = gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    return gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+}
+
+int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
+{
+    if (!x || !y || !mi || k == 0 || n > MEND_MI_KSG_MAX)
+        return MEND_EINVAL;
+    double *px = malloc((n ? n : 1) * sizeof *px), *py = malloc((n ? n : 1) * sizeof *py);
+    double *knn = malloc(((size_t)k + 1) * sizeof *knn);
+    if (!px || !py || !knn) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_ENOMEM;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(x[i]) && !isnan(y[i])) {
+            px[m] = x[i];
+            py[m] = y[i];
+            m++;
+        }
+    if (m < (size_t)k + 2) {
+        free(px);
+        free(py);
+        free(knn);
+        return MEND_EINVAL;
+    }
+    *mi = ksg_core(px, py, m, k, knn);
+    free(px);
+    free(py);
+    free(knn);
+    return 0;
+}
+
+double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
+                    unsigned k, size_t min_pairs)
+{
+    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8];
+    size_t m = 0;
+    if (k == 0 || k > 8)
+        return 0.0;
+    for (size_t i = 0; i < n && m < MI_KSG_SMALL; i++) {
+        double a = x[i + ox], b = y[i + oy];
+        if (isnan(a) || isnan(b))
+            continue;
+        px[m] = a;
+        py[m] = b;
+        m++;
+    }
+    if (m < min_pairs || m < (size_t)k + 2)
+        return 0.0;
+    double mi = ksg_core(px, py, m, k, knn);
     return mi > 0 ? mi : 0.0;
 }
