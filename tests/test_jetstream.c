@@ -78,6 +78,21 @@ static pid_t start_mend(const char *name, const char *opts, const char *durable,
     return nh_spawn(argv, NULL);
 }
 
+/* Stops engine NAME (pid m) with sig; when it did not exit cleanly, its
+ * log goes to the test output so a failure says why. */
+static int stop_mend(const char *name, pid_t m, int sig)
+{
+    int st = nh_stop(m, sig);
+    if (st != 0 && sig != SIGKILL) {
+        char path[128];
+        snprintf(path, sizeof path, "%s/%s.log", dir, name);
+        char *log = slurp(path, NULL);
+        fprintf(stderr, "mend %s: wait status 0x%x; its log:\n%s\n", name, (unsigned)st, log ? log : "(none)");
+        free(log);
+    }
+    return st;
+}
+
 /* Waits (up to 10 s) until the consumer has nothing pending and, when
  * want_ack_pending >= 0, exactly that many unacknowledged. */
 static void wait_consumed(const char *durable, int64_t want_ack_pending)
@@ -125,7 +140,7 @@ static void test_run_equals_replay(void **state)
     pid_t m = start_mend("live", "", "d0", "mend.in.0", "");
     /* no checkpoint: nothing durable to wait for, every turn acknowledges */
     wait_consumed("d0", 0);
-    assert_int_equal(nh_stop(m, SIGTERM), 0);
+    assert_int_equal(stop_mend("live", m, SIGTERM), 0);
     assert_int_equal(run("%s replay --quiet --incidents %s/rep.jsonl --scores %s/rep.csv " FIX "run.lp", bin, dir,
                          dir),
                      0);
@@ -154,7 +169,7 @@ static void test_ack_after_checkpoint(void **state)
     int64_t ackp;
     assert_int_equal(nh_consumer(js, "MEND", "d1", &pend, &ackp, NULL), 0);
     assert_true(ackp > 0);
-    assert_int_equal(nh_stop(m, SIGTERM), 0); /* final checkpoint, then the acks */
+    assert_int_equal(stop_mend("c1", m, SIGTERM), 0); /* final checkpoint, then the acks */
     assert_int_equal(nh_consumer(js, "MEND", "d1", &pend, &ackp, NULL), 0);
     assert_int_equal(ackp, 0);
 
@@ -194,7 +209,7 @@ static void test_ack_after_checkpoint(void **state)
         last = len;
         nats_Sleep(200);
     }
-    assert_int_equal(nh_stop(m, SIGTERM), 0);
+    assert_int_equal(stop_mend("c3", m, SIGTERM), 0);
     /* the state counts every sample of the recording once */
     assert_int_equal(summary_samples("c3"), 3600);
     /* and what the restored engine scored is what the resumed replay scores */
