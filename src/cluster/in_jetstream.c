@@ -498,7 +498,8 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
     size_t upto = phase == MEND_INPUT_CKPT_COMMITTED ? t->marks[k].n : 0;
     for (size_t i = 0; i < upto; i++)
         ack(t, t->held[i]);
-    memmove(t->held, t->held + upto, (t->n_held - upto) * sizeof *t->held);
+    if (upto) /* held is NULL until the first message is held */
+        memmove(t->held, t->held + upto, (t->n_held - upto) * sizeof *t->held);
     t->n_held -= upto;
     /* a committed gen also covers every older one */
     size_t drop = phase == MEND_INPUT_CKPT_COMMITTED ? k + 1 : 0;
