@@ -136,6 +136,11 @@ struct mend_input_ops {
      * samples are delivered) and close at mend_inputs_free, so the final
      * checkpoint after shutdown can still acknowledge. */
     void (*checkpoint)(struct mend_input *in, int phase, uint64_t gen);
+    /* Shutdown (may be NULL): stop receiving and deliver, now, what was
+     * already received and not yet delivered (a bounded queue), so the
+     * final checkpoint covers it instead of handing it back out of order.
+     * Only MEND_ENOMEM or a code from the point callback may escape. */
+    int (*drain)(struct mend_input *in);
 };
 
 #define MEND_INPUT_CKPT_TAKEN 1

@@ -252,14 +252,24 @@ static void *js_worker(void *arg)
     return NULL;
 }
 
+/* Stops the worker (its fetch ends within JS_FETCH_TIMEOUT_MS); the queue
+ * stays for the loop thread alone. */
+static void js_stop_worker(struct js_in *t)
+{
+    if (t->th_started != 1)
+        return;
+    pthread_mutex_lock(&t->mu);
+    t->stop = 1;
+    pthread_cond_broadcast(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    pthread_join(t->th, NULL);
+    t->th_started = 2; /* joined; mu and cv live until js_free */
+}
+
 static void js_free(struct js_in *t)
 {
     if (t->th_started) {
-        pthread_mutex_lock(&t->mu);
-        t->stop = 1;
-        pthread_cond_broadcast(&t->cv);
-        pthread_mutex_unlock(&t->mu);
-        pthread_join(t->th, NULL);
+        js_stop_worker(t);
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
     }
@@ -516,6 +526,22 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
         natsConnection_Flush(t->nc); /* acks are buffered: send them now */
 }
 
+/* Shutdown: what the worker fetched is fed now, in order, so the final
+ * checkpoint covers it and acknowledges it. Handing it back (a nak) would
+ * let the next engine see it after later messages, which it takes for
+ * redeliveries of what the state already holds. */
+static int js_drain(struct mend_input *in)
+{
+    struct js_in *t = mend_input_priv(in);
+    if (!t)
+        return MEND_OK;
+    js_stop_worker(t);
+    int rc = MEND_OK;
+    while (t->qn && rc == MEND_OK)
+        rc = js_on_fd(in, t->efd, 0);
+    return rc;
+}
+
 static void js_close(struct mend_input *in)
 {
     struct js_in *t = mend_input_priv(in);
@@ -567,4 +593,5 @@ const struct mend_input_ops mend_input_jetstream_ops = {
     .peek_time = NULL,
     .close = js_close,
     .checkpoint = js_checkpoint,
+    .drain = js_drain,
 };

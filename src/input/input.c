@@ -341,8 +341,14 @@ int mend_inputs_shutdown(struct mend_inputs *s)
 {
     if (!s)
         return MEND_OK;
+    int rc = MEND_OK;
     for (size_t i = 0; i < s->n_in; i++) {
         struct mend_input *in = s->in[i];
+        if (in->ops && in->ops->drain && !in->ended) {
+            int r = in->ops->drain(in);
+            if (r < 0 && rc == MEND_OK)
+                rc = r;
+        }
         if (in->ops && in->ops->checkpoint) {
             /* it acknowledges on the final checkpoint, after this: close at free */
             in->ended = 1;
@@ -350,7 +356,7 @@ int mend_inputs_shutdown(struct mend_inputs *s)
         }
         input_close(in);
     }
-    return MEND_OK;
+    return rc;
 }
 
 size_t mend_inputs_count(const struct mend_inputs *s)
