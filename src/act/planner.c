@@ -253,6 +253,11 @@ int mend_planner_load(struct mend_planner *p, struct mend_rbuf *r)
     return MEND_OK;
 }
 
+size_t mend_planner_outcomes(const struct mend_planner *p)
+{
+    return p->n_learn;
+}
+
 /* ---- matching and filling -------------------------------------------------- */
 
 static const struct mend_incident_signal *top_signal(const struct mend_incident *inc)
