@@ -412,6 +412,93 @@ static void test_backoff_resets_after_healthy_period(void **state)
     mend_rules_free(rules);
 }
 
+/* An action that never gets a result times out on the replayed clock at
+ * its rule's result_timeout: its budget slot and its (rule, target) are
+ * free again, it is learnt as not recovered, the next attempt goes, and
+ * with the attempts used up the rule escalates. A result that comes after
+ * is audited as late and changes nothing. */
+static void test_in_flight_timeout(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("budgets: {max_concurrent: 1, max_per_target: 1, max_per_hour: 100}\n"
+                                     "rules:\n"
+                                     "  - name: r\n    match: {entity: 'web-*'}\n    action: restart\n"
+                                     "    escalate: notify\n    cooldown: 10s\n    backoff: 1\n"
+                                     "    max_attempts: 2\n    ttl: 60s\n    result_timeout: 90s\n"
+                                     "  - name: d\n    match: {entity: 'db-*'}\n    action: failover\n    ttl: 60s\n",
+                                     &rules, &rec);
+    assert_int_equal(mend_rules_get(rules, 0)->result_timeout_ns, 90 * S);
+    assert_int_equal(mend_rules_get(rules, 1)->result_timeout_ns, 360 * S); /* ttl + 5 min */
+    int64_t t = 1000 * S;
+    struct mend_planner_stats st;
+    mend_planner_incident(p, "open", mk(1, "web-1", t, t, 0.9), NULL, t);
+    assert_int_equal(rec.emitted, 1);
+    char id1[33];
+    snprintf(id1, sizeof id1, "%s", last_id(&rec, "emitted"));
+    mend_planner_incident(p, "open", mk(2, "web-2", t + 5 * S, t + 5 * S, 0.9), NULL, t + 5 * S);
+    assert_int_equal(count(&rec, "over_budget"), 1); /* web-1's action holds the only slot */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 30 * S, 0.9), NULL, t + 30 * S);
+    assert_int_equal(count(&rec, "in_flight"), 1);
+    mend_planner_tick(p, t + 89 * S);
+    assert_int_equal(count(&rec, "timed_out"), 0);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.in_flight, 1);
+    mend_planner_tick(p, t + 90 * S);
+    assert_int_equal(count(&rec, "timed_out"), 1);
+    assert_string_equal(last_id(&rec, "timed_out"), id1);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.timed_out, 1);
+    struct mend_outcome o;
+    assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 0);
+    /* the slot is free: web-2 goes, and its result in time stops its clock */
+    mend_planner_incident(p, "update", mk(2, "web-2", t + 5 * S, t + 91 * S, 0.9), NULL, t + 91 * S);
+    assert_int_equal(rec.emitted, 2);
+    assert_int_equal(mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + 92 * S), 0);
+    /* the pair is free: web-1's second attempt */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 93 * S, 0.9), NULL, t + 93 * S);
+    assert_int_equal(rec.emitted, 3);
+    char id3[33];
+    snprintf(id3, sizeof id3, "%s", last_id(&rec, "emitted"));
+    assert_string_not_equal(id1, id3);
+    /* the first one's result, late: said once, nothing else moves */
+    assert_int_equal(mend_planner_result(p, id1, "ok", "exit 0", t + 94 * S), MEND_ENOTFOUND);
+    assert_int_equal(mend_planner_result(p, id1, "ok", "exit 0", t + 95 * S), MEND_ENOTFOUND);
+    assert_int_equal(count(&rec, "late_result"), 1);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.late_results, 1);
+    assert_int_equal(st.in_flight, 1);
+    assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
+    assert_int_equal(o.recoveries, 0);
+    mend_planner_tick(p, t + 182 * S);
+    assert_int_equal(count(&rec, "timed_out"), 1);
+    mend_planner_tick(p, t + 183 * S);
+    assert_int_equal(count(&rec, "timed_out"), 2);
+    assert_string_equal(last_id(&rec, "timed_out"), id3);
+    /* two attempts, both timed out: the rule escalates */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 190 * S, 0.9), NULL, t + 190 * S);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_string_equal(rec.action[rec.n - 1], "notify");
+    assert_int_equal(rec.emitted, 4);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+
+    /* result_timeout shorter than ttl is refused, with its place */
+    struct errlog e = {"", 0};
+    struct mend_act_errs errs = {on_err, &e};
+    const char *bad = "rules:\n  - name: r\n    match: {}\n    action: restart\n    ttl: 60s\n"
+                      "    result_timeout: 30s\n";
+    assert_int_equal(mend_rules_new(&rules), 0);
+    assert_int_equal(mend_rules_load(rules, "t.yaml", bad, strlen(bad), &errs), MEND_EINVAL);
+    assert_non_null(strstr(e.text, "t.yaml:6:21: result_timeout: shorter than ttl"));
+    mend_rules_free(rules);
+}
+
 /* ---- learnt outcomes in the engine checkpoint ------------------------------ */
 
 #define BEST_RULES                                                                                             \
@@ -594,6 +681,7 @@ int main(void)
         cmocka_unit_test(test_approval_budgets_offswitch_dryrun),
         cmocka_unit_test(test_backoff_resets_after_healthy_period),
         cmocka_unit_test(test_outcomes_in_checkpoint),
+        cmocka_unit_test(test_in_flight_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,8 @@ struct mend_rule {
     double backoff;
     uint32_t max_attempts;
     int64_t window_ns, verify_ns, ttl_ns, approval_ttl_ns;
+    int64_t result_timeout_ns;           /* emitted and no result this long after: timed_out
+                                            (default ttl + 5 min, at least ttl) */
     int dry_run, require_approval;
 };
 
@@ -131,7 +133,8 @@ struct mend_planner_hooks {
     /* One decision for the audit log: event names "matched", "cooldown",
      * "in_flight", "over_budget", "disabled", "dry_run", "awaiting_approval",
      * "approval_expired", "emitted", "emit_failed", "executed", "failed",
-     * "rejected", "verified", "not_recovered", "escalated", "exhausted".
+     * "rejected", "timed_out", "late_result", "verified", "not_recovered",
+     * "escalated", "exhausted".
      * a may be NULL; why is a short text; all borrowed for the call. */
     void (*audit)(void *ctx, int64_t now, const char *event, const char *rule, const char *target,
                   uint64_t incident, const struct mend_action *a, const char *why);
@@ -160,7 +163,13 @@ int mend_planner_incident(struct mend_planner *p, const char *status, const stru
  * "rejected". Unknown ids are ignored (MEND_ENOTFOUND). */
 int mend_planner_result(struct mend_planner *p, const char *action_id, const char *status,
                         const char *why, int64_t now);
-/* Time moved on: verify windows end, approvals expire. */
+/* Time moved on: verify windows end, approvals expire, and an action
+ * emitted longer ago than its rule's result_timeout with no result times
+ * out: audited "timed_out", learnt as not recovered, its budget slot and
+ * its (rule, target) freed, the rule's next step (or, with its attempts
+ * used up, its escalation) taken at the next match -- as a failure. A
+ * result that arrives after that is audited "late_result" and changes
+ * nothing. */
 void mend_planner_tick(struct mend_planner *p, int64_t now);
 /* An operator approved action_id: it is emitted now (budgets still hold).
  * Returns 0, MEND_ENOTFOUND (no such pending action) or MEND_EAGAIN (over
@@ -173,7 +182,7 @@ void mend_planner_set_enabled(struct mend_planner *p, int on);
 
 struct mend_planner_stats {
     uint64_t matched, emitted, suppressed, over_budget, escalated, verified, not_recovered,
-        failed, in_flight;
+        failed, in_flight, timed_out, late_results;
 };
 void mend_planner_stats(const struct mend_planner *p, struct mend_planner_stats *st);
 
