@@ -24,6 +24,7 @@ static struct rh h;
 static char exec_bin[512];
 static struct mend_signer *k1, *other;
 static unsigned max_deliveries = 1000; /* the allowlists written next */
+static char extra_conf[700];           /* more top-level lines for them */
 
 static int64_t now_ms(void)
 {
@@ -40,7 +41,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
     assert_non_null(f);
     fprintf(f,
             "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: %u\n"
-            "reap_every: 100ms\nkeys:\n  k1: %s/k1.pub\n"
+            "reap_every: 100ms\n%skeys:\n  k1: %s/k1.pub\n"
             "actions:\n"
             "  echo:\n    argv: [/usr/bin/printf, '%%s|', '{msg}', '--n={n}']\n    timeout: 5s\n"
             "    params:\n      msg: {type: string, max_len: 200}\n      n: {type: int, min: 1, max: 10}\n"
@@ -52,7 +53,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
             "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n"
             "  env:\n    argv: [/usr/bin/env]\n"
             "  fds:\n    argv: [/bin/ls, /proc/self/fd]\n",
-            h.addr, prefix, consumer, max_deliveries, h.dir, h.dir, prefix);
+            h.addr, prefix, consumer, max_deliveries, extra_conf, h.dir, h.dir, prefix);
     fclose(f);
 }
 
@@ -557,6 +558,129 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(count_lines(p, "rules.yaml:4:15: cooldown: expected a duration"), 1);
 }
 
+/* A process that exists and is not a zombie (an orphan's new parent may
+ * not reap it). */
+static int proc_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+struct orphan_run {
+    char status[32], reason[256], journal_seen[160];
+    size_t ledger;
+    int journal_left;
+};
+
+/* One action whose executor is killed between "started" and the go (the
+ * stall-before-go control stops it exactly there), with Redis down for the
+ * orphan's whole orphan_wait when redis_down; then Redis back and a new
+ * executor. Fills what the orphan wrote in the journal, the result and the
+ * ledger's lines. */
+static void orphan_case(const char *prefix, int journal, int redis_down, struct orphan_run *out)
+{
+    char jdir[400], p[600];
+    memset(out, 0, sizeof *out);
+    snprintf(jdir, sizeof jdir, "%s/journal-%s", h.dir, prefix);
+    snprintf(extra_conf, sizeof extra_conf, "orphan_wait: 500ms\n%s%s%s", journal ? "journal: " : "",
+             journal ? jdir : "", journal ? "\n" : "");
+    write_allowlist(prefix, "exec-o");
+    extra_conf[0] = '\0';
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    struct msg m;
+    msg_init(&m, 70000, "ledger", now_ms(), 5, "k1");
+    msg_param(&m, "p.n", "7");
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", send_msg(c, prefix, k1, m.f, m.v, m.n, 0));
+    pid_t ex = start_exec(prefix, "stall-before-go");
+    long child = 0;
+    for (int t = 0; t < 500 && !child; t++) {
+        redisReply *r = redisCommand(c, "GET %s:idem:%s", prefix, m.id);
+        assert_non_null(r);
+        const char *colon = r->type == REDIS_REPLY_STRING && !strncmp(r->str, "started:", 8) ? strrchr(r->str, ':')
+                                                                                              : NULL;
+        if (colon)
+            child = strtol(colon + 1, NULL, 10);
+        freeReplyObject(r);
+        if (!child)
+            rh_sleep_ms(10);
+    }
+    assert_true(child > 0);
+    if (redis_down) {
+        redisFree(c);
+        rh_kill(&h);
+    }
+    stop_exec(ex, SIGKILL); /* the child is an orphan now */
+    for (int t = 0; t < 500 && proc_alive((pid_t)child); t++)
+        rh_sleep_ms(10);
+    assert_false(proc_alive((pid_t)child));
+    snprintf(p, sizeof p, "%s/%s.%ld", jdir, m.id, child);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (!fgets(out->journal_seen, sizeof out->journal_seen, f))
+            out->journal_seen[0] = '\0';
+        fclose(f);
+    }
+    if (redis_down) {
+        assert_int_equal(rh_start(&h), 0);
+        c = rh_connect(&h);
+        assert_non_null(c);
+    }
+    ex = start_exec(prefix, NULL);
+    struct result res;
+    assert_int_equal(wait_result(c, prefix, sid, &res), 0);
+    stop_exec(ex, SIGTERM);
+    snprintf(out->status, sizeof out->status, "%s", res.status);
+    snprintf(out->reason, sizeof out->reason, "%s", res.reason);
+    snprintf(p, sizeof p, "%s/ledger-%s", h.dir, prefix);
+    out->ledger = count_lines(p, "7");
+    snprintf(p, sizeof p, "%s/%s.%ld", jdir, m.id, child);
+    out->journal_left = access(p, F_OK) == 0;
+    redisFree(c);
+}
+
+/* An orphaned child with Redis unreachable for its whole orphan_wait does
+ * not run, records so in the executor's journal, and the next executor
+ * (Redis back) runs the action: once. An orphan that can reach Redis runs
+ * it, and its exit status comes from the journal, not "unknown". Without
+ * a journal (the control) the action never happens and is reported
+ * "unknown". */
+static void test_orphan_journal(void **state)
+{
+    (void)state;
+    struct orphan_run r;
+    orphan_case("o1", 1, 1, &r);
+    fprintf(stderr, "  orphan, Redis down: journal '%.60s', then %s (%s), ledger %zu\n", r.journal_seen, r.status,
+            r.reason, r.ledger);
+    assert_non_null(strstr(r.journal_seen, "mend-orphan v1 ran=0 "));
+    assert_string_equal(r.status, "ok");
+    assert_int_equal(r.ledger, 1);
+    assert_false(r.journal_left);
+
+    orphan_case("o2", 1, 0, &r);
+    fprintf(stderr, "  orphan, Redis up: journal '%.60s', then %s (%s), ledger %zu\n", r.journal_seen, r.status,
+            r.reason, r.ledger);
+    assert_non_null(strstr(r.journal_seen, "mend-orphan v1 ran=1 exit=0 signal=0 "));
+    assert_string_equal(r.status, "ok");
+    assert_non_null(strstr(r.reason, "ran while its executor was gone"));
+    assert_int_equal(r.ledger, 1);
+    assert_false(r.journal_left);
+
+    orphan_case("o3", 0, 1, &r);
+    fprintf(stderr, "  control, no journal, Redis down: %s (%s), ledger %zu\n", r.status, r.reason, r.ledger);
+    assert_string_equal(r.status, "unknown");
+    assert_int_equal(r.ledger, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_negative_control_ack_first),
         cmocka_unit_test(test_dead_letter_queue),
         cmocka_unit_test(test_replay_closes_the_loop),
+        cmocka_unit_test(test_orphan_journal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
