@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 
 #include "mend/act.h"
+#include "mend/checkpoint.h"
+#include "mend/engine.h"
+#include "mend/state.h"
 #include "redis_harness.h"
 
 static struct rh h;
@@ -528,8 +531,8 @@ static void test_replay_closes_the_loop(void **state)
     fclose(f);
     pid_t ex = start_exec("mend", NULL);
     snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation.yaml "
-                              "data/demo.lp > %s/inc.jsonl",
-             mend, h.dir, h.dir);
+                              "--checkpoint %s/ckpt data/demo.lp > %s/inc.jsonl",
+             mend, h.dir, h.dir, h.dir);
     assert_int_equal(system(cmd), 0);
     stop_exec(ex, SIGTERM);
     assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 2);   /* web-2, db-1 */
@@ -539,6 +542,46 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(count_lines(audit, "\"event\":\"verified\""), 1);
     assert_int_equal(count_lines(audit, "\"event\":\"not_recovered\""), 1);
     assert_true(count_lines(audit, "\"service\":\"web-2\"") >= 3); /* emitted, executed, not recovered, ... */
+    /* what was learnt is in the engine's checkpoint, both outcomes */
+    snprintf(p, sizeof p, "%s/ckpt", h.dir);
+    struct mend_state_reader *sr;
+    char err[600];
+    assert_int_equal(mend_state_read_open(p, MEND_CKPT_KIND('E', 'N', 'G', '1'), &sr, err, sizeof err), 0);
+    struct mend_act_store *store;
+    struct mend_engine_section sec;
+    assert_int_equal(mend_act_store_new(&store), 0);
+    mend_act_store_section(store, &sec);
+    uint32_t tag, ver;
+    struct mend_rbuf *rb;
+    int found = 0;
+    while (mend_state_read_section(sr, &tag, &ver, &rb) == 0)
+        if (tag == MEND_ACT_SECTION_TAG) {
+            assert_int_equal(ver, MEND_ACT_SECTION_VERSION);
+            assert_int_equal(sec.load(sec.ctx, rb), 0);
+            found = 1;
+        }
+    mend_state_read_close(sr);
+    assert_true(found);
+    struct mend_rules *rules;
+    struct mend_planner *pl;
+    struct mend_planner_conf pc;
+    struct mend_planner_hooks ph = {NULL, NULL, NULL};
+    mend_planner_conf_defaults(&pc);
+    assert_int_equal(mend_rules_new(&rules), 0);
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    assert_int_equal(mend_rules_load_file(rules, p, NULL), 0);
+    assert_int_equal(mend_planner_new(&pc, rules, &ph, &pl), 0);
+    assert_int_equal(mend_act_store_attach(store, pl), 0);
+    struct mend_outcome o;
+    assert_int_equal(mend_planner_outcome(pl, "web", "svc", "web", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 0);
+    assert_int_equal(mend_planner_outcome(pl, "db", "echo", "db", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 1);
+    mend_planner_free(pl);
+    mend_rules_free(rules);
+    mend_act_store_free(store);
     /* reliability from the audit log */
     snprintf(cmd, sizeof cmd, "%s report --audit %s > %s/report.txt", mend, audit, h.dir);
     assert_int_equal(system(cmd), 0);
