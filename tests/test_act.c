@@ -165,7 +165,7 @@ static void test_cooldown_backoff_attempts_escalation(void **state)
                                      "    action: restart\n"
                                      "    params: {service: '{{ root_cause.component }}'}\n"
                                      "    cooldown: 60s\n    backoff: 2\n    max_cooldown: 200s\n"
-                                     "    max_attempts: 3\n    window: 1h\n    verify: 5m\n"
+                                     "    max_attempts: 4\n    window: 1h\n    verify: 5m\n"
                                      "    escalate: {action: notify, params: {msg: 'gave up on {{ target }}'}}\n",
                                      &rules, &rec);
     int64_t t = 1000 * S;
@@ -199,19 +199,24 @@ static void test_cooldown_backoff_attempts_escalation(void **state)
     mend_planner_result(p, last_id(&rec, "emitted"), "failed", "exit 1", t + 184 * S);
     /* capped backoff: 200 s (not 240) -> t+383 */
     mend_planner_incident(p, "update", mk(1, "web-1", t, t + 382 * S, 0.9), NULL, t + 382 * S);
-    assert_int_equal(count(&rec, "escalated"), 0);
-    /* 3 attempts within the window: escalate (once), to notify */
-    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 384 * S, 0.9), NULL, t + 384 * S);
-    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(rec.emitted, 3);
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 383 * S, 0.9), NULL, t + 383 * S);
     assert_int_equal(rec.emitted, 4);
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "exit 1", t + 384 * S);
+    assert_int_equal(count(&rec, "escalated"), 0);
+    /* 4 attempts within the window: escalate (once), to notify, at the
+     * next match -- not after the cooldown, which paces attempts only */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 385 * S, 0.9), NULL, t + 385 * S);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(rec.emitted, 5);
     assert_string_equal(rec.action[rec.n - 1], "notify");
     assert_string_equal(rec.p0[rec.n - 1], "gave up on web-1");
     mend_planner_incident(p, "update", mk(1, "web-1", t, t + 900 * S, 0.9), NULL, t + 900 * S);
     assert_int_equal(count(&rec, "escalated"), 1);
-    assert_int_equal(rec.emitted, 4);
+    assert_int_equal(rec.emitted, 5);
     struct mend_outcome o;
     assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
-    assert_int_equal(o.attempts, 3);
+    assert_int_equal(o.attempts, 4);
     assert_int_equal(o.recoveries, 0);
     mend_planner_free(p);
     mend_rules_free(rules);
@@ -499,6 +504,32 @@ static void test_in_flight_timeout(void **state)
     mend_rules_free(rules);
 }
 
+/* The last allowed attempt judged not recovered: the rule escalates in
+ * the same decision, though the cooldown still runs (it paces attempts). */
+static void test_not_recovered_escalates_at_once(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("rules:\n  - name: r\n    match: {}\n    action: restart\n"
+                                     "    cooldown: 5m\n    max_attempts: 1\n    verify: 10m\n"
+                                     "    escalate: {action: notify, params: {msg: '{{ target }} not recovered'}}\n",
+                                     &rules, &rec);
+    int64_t t = 1000 * S;
+    mend_planner_incident(p, "open", mk(1, "web-2", t, t, 0.9), NULL, t);
+    mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + S);
+    mend_planner_incident(p, "update", mk(1, "web-2", t, t + 60 * S, 0.9), NULL, t + 60 * S);
+    assert_int_equal(count(&rec, "not_recovered"), 1);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(count(&rec, "cooldown"), 0);
+    assert_string_equal(rec.action[rec.n - 1], "notify");
+    assert_string_equal(rec.p0[rec.n - 1], "web-2 not recovered");
+    assert_int_equal(rec.emitted, 2);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+}
+
 /* ---- learnt outcomes in the engine checkpoint ------------------------------ */
 
 #define BEST_RULES                                                                                             \
@@ -682,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_backoff_resets_after_healthy_period),
         cmocka_unit_test(test_outcomes_in_checkpoint),
         cmocka_unit_test(test_in_flight_timeout),
+        cmocka_unit_test(test_not_recovered_escalates_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

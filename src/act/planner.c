@@ -591,15 +591,19 @@ static void attempt(struct mend_planner *p, size_t ri, struct pcase *k, const st
         p->st.suppressed++;
         return;
     }
+    /* attempts used up: escalate now -- the cooldown paces attempts of
+     * the action, and holding a page back for up to max_cooldown after
+     * the last attempt was judged would only delay the human */
+    if (attempts_in_window(k, p->now, r->window_ns) >= r->max_attempts) {
+        snprintf(why, sizeof why, "%u attempt%s within %.0f s (max_attempts %u)", k->n_att, k->n_att == 1 ? "" : "s",
+                 (double)r->window_ns / 1e9, r->max_attempts);
+        escalate(p, r, k, inc, component, why);
+        return;
+    }
     if (p->now < k->next_allowed) {
         snprintf(why, sizeof why, "cooldown for %.0f s more", (double)(k->next_allowed - p->now) / 1e9);
         audit(p, "cooldown", r, k, inc->id, NULL, why);
         p->st.suppressed++;
-        return;
-    }
-    if (attempts_in_window(k, p->now, r->window_ns) >= r->max_attempts) {
-        snprintf(why, sizeof why, "%u attempts within %.0f s", k->n_att, (double)r->window_ns / 1e9);
-        escalate(p, r, k, inc, component, why);
         return;
     }
     struct mend_action a;
