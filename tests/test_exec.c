@@ -580,6 +580,29 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(o.attempts, 1);
     assert_int_equal(o.recoveries, 1);
     mend_planner_free(pl);
+    /* a restart from that checkpoint, the state file gone: the stage gets
+     * the outcomes from the checkpoint (and writes them to its state file
+     * again at exit) */
+    snprintf(p, sizeof p, "%s/learnt", h.dir);
+    assert_int_equal(unlink(p), 0);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation.yaml "
+                              "--checkpoint %s/ckpt data/demo.lp > %s/inc2.jsonl",
+             mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    static unsigned char sbuf[1 << 16];
+    f = fopen(p, "rb");
+    assert_non_null(f);
+    size_t sn = fread(sbuf, 1, sizeof sbuf, f);
+    fclose(f);
+    assert_true(sn > 8 && sn < sizeof sbuf);
+    struct mend_rbuf srb;
+    mend_rbuf_init(&srb, sbuf, sn - 8); /* the state file ends in its XXH64 */
+    assert_int_equal(mend_planner_new(&pc, rules, &ph, &pl), 0);
+    assert_int_equal(mend_planner_load(pl, &srb), 0);
+    assert_int_equal(mend_planner_outcomes(pl), 2);
+    assert_int_equal(mend_planner_outcome(pl, "db", "echo", "db", &o), 0);
+    assert_int_equal(o.recoveries, 1);
+    mend_planner_free(pl);
     mend_rules_free(rules);
     mend_act_store_free(store);
     /* reliability from the audit log */
