@@ -947,7 +947,8 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         if ((code = pipeline_remediation_open(po->remediation_path, &cfg->remediation, !po->live, &p.act)) !=
             MEND_EXIT_OK)
             goto out;
-        if (mend_act_store_attach(p.act_store, mend_act_planner(p.act)) != MEND_OK) {
+        if ((rc = mend_act_store_attach(p.act_store, mend_act_planner(p.act))) != MEND_OK) {
+            fprintf(stderr, "mend: remediation: cannot take the learnt outcomes: %s\n", mend_strerror(rc));
             code = MEND_EXIT_RUNTIME;
             goto out;
         }
