@@ -490,6 +490,14 @@ static void test_in_flight_timeout(void **state)
     assert_int_equal(count(&rec, "escalated"), 1);
     assert_string_equal(rec.action[rec.n - 1], "notify");
     assert_int_equal(rec.emitted, 4);
+    /* time comes in steps (a replay): a decision after the deadline sees
+     * the timeout first, without a tick in between */
+    mend_planner_incident(p, "open", mk(3, "web-9", t + 200 * S, t + 200 * S, 0.9), NULL, t + 200 * S);
+    assert_int_equal(rec.emitted, 5);
+    mend_planner_incident(p, "update", mk(3, "web-9", t + 200 * S, t + 400 * S, 0.9), NULL, t + 400 * S);
+    assert_int_equal(count(&rec, "timed_out"), 3);
+    assert_int_equal(count(&rec, "over_budget"), 1);
+    assert_int_equal(rec.emitted, 6);
     mend_planner_free(p);
     mend_rules_free(rules);
 

@@ -624,6 +624,46 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(count_lines(p, "rules.yaml:4:15: cooldown: expected a duration"), 1);
 }
 
+/* The replay with no executor at all: the actions get no result, and each
+ * times out on the replayed clock at its rule's result_timeout, freeing
+ * its budget slot (max_concurrent 1 here: the db action goes only because
+ * the web one timed out). */
+static void test_replay_without_executor_times_out(void **state)
+{
+    (void)state;
+    char mend[512], p[600], audit[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0';
+    snprintf(p, sizeof p, "%s/rules-nx.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "budgets: {max_concurrent: 1}\n"
+               "rules:\n"
+               "  - name: web\n    match: {entity: 'web-2', series: '*latency*', min_duration: 1m}\n"
+               "    action: svc\n    params: {service: '{{ entity }}'}\n    ttl: 1m\n    result_timeout: 3m\n"
+               "  - name: db\n    match: {entity: 'db-*'}\n    action: echo\n"
+               "    params: {msg: 'db', n: '2'}\n    ttl: 1m\n    result_timeout: 3m\n");
+    fclose(f);
+    snprintf(audit, sizeof audit, "%s/audit-nx.jsonl", h.dir);
+    snprintf(p, sizeof p, "%s/remediation-nx.yaml", h.dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules-nx.yaml]\n  redis: %s\n  prefix: nx\n"
+               "  key: %s/k1.key\n  key_id: k1\n  audit: %s\n  result_wait: 0s\n",
+            h.dir, h.addr, h.dir, audit);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s data/demo.lp > /dev/null",
+             mend, p);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 2);
+    assert_int_equal(count_lines(audit, "\"event\":\"executed\""), 0);
+    assert_int_equal(count_lines(audit, "\"event\":\"timed_out\""), 2);
+    assert_int_equal(count_lines(audit, "no result within result_timeout 180 s"), 2);
+    /* web-2's action went at 09:01 and timed out at 09:04 of the recording */
+    assert_int_equal(count_lines(audit, "\"t\":\"2023-11-16T09:04:00Z\",\"t_ns\":1700125440000000000,"), 1);
+    assert_int_equal(count_lines(audit, "\"event\":\"over_budget\""), 0);
+}
+
 /* A process that exists and is not a zombie (an orphan's new parent may
  * not reap it). */
 static int proc_alive(pid_t pid)
@@ -757,6 +797,7 @@ int main(void)
         cmocka_unit_test(test_dead_letter_queue),
         cmocka_unit_test(test_replay_closes_the_loop),
         cmocka_unit_test(test_orphan_journal),
+        cmocka_unit_test(test_replay_without_executor_times_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -127,11 +127,17 @@ void mend_action_make_id(struct mend_action *a)
         snprintf(a->id + 2 * i, 3, "%02x", md[i]);
 }
 
+static void audit_at(struct mend_planner *p, int64_t t, const char *ev, const struct mend_rule *r,
+                     const struct pcase *k, uint64_t incident, const struct mend_action *a, const char *why)
+{
+    if (p->h.audit)
+        p->h.audit(p->h.ctx, t, ev, r ? r->name : "", k ? k->target : "", incident, a, why ? why : "");
+}
+
 static void audit(struct mend_planner *p, const char *ev, const struct mend_rule *r, const struct pcase *k,
                   uint64_t incident, const struct mend_action *a, const char *why)
 {
-    if (p->h.audit)
-        p->h.audit(p->h.ctx, p->now, ev, r ? r->name : "", k ? k->target : "", incident, a, why ? why : "");
+    audit_at(p, p->now, ev, r, k, incident, a, why);
 }
 
 /* ---- learning -------------------------------------------------------------- */
@@ -658,10 +664,13 @@ static void verified(struct mend_planner *p, struct pcase *k, const char *why)
     k->step = 0;
 }
 
+static void expire(struct mend_planner *p);
+
 int mend_planner_incident(struct mend_planner *p, const char *status, const struct mend_incident *inc,
                           const char *component, int64_t now)
 {
     advance(p, now);
+    expire(p);
     int resolve = !strcmp(status, "resolve");
     for (size_t ri = 0; ri < mend_rules_count(p->rules); ri++) {
         const struct mend_rule *r = mend_rules_get(p->rules, ri);
@@ -742,6 +751,7 @@ int mend_planner_result(struct mend_planner *p, const char *action_id, const cha
                         int64_t now)
 {
     advance(p, now);
+    expire(p);
     struct pcase *k = case_by_id(p, action_id);
     if (!k || k->state != C_INFLIGHT) {
         late_result(p, action_id, status, why);
@@ -765,9 +775,12 @@ int mend_planner_result(struct mend_planner *p, const char *action_id, const cha
     return MEND_OK;
 }
 
-void mend_planner_tick(struct mend_planner *p, int64_t now)
+/* What time alone decides: verify windows that ended, actions whose result
+ * is overdue, approvals that expired. Run before every decision, so a
+ * decision never sees a state time has already ended (time reaches the
+ * planner in steps: a replay may jump hours between calls). */
+static void expire(struct mend_planner *p)
 {
-    advance(p, now);
     for (size_t i = 0; i < p->n_cases; i++) {
         struct pcase *k = &p->cases[i];
         if (!k->used)
@@ -778,7 +791,8 @@ void mend_planner_tick(struct mend_planner *p, int64_t now)
             const struct mend_rule *r = mend_rules_get(p->rules, k->rule);
             char w[200];
             snprintf(w, sizeof w, "no result within result_timeout %.0f s", (double)r->result_timeout_ns / 1e9);
-            audit(p, "timed_out", r, k, k->incident, &k->act, w);
+            /* said at the event time it happened, whenever time got here */
+            audit_at(p, k->flight_until, "timed_out", r, k, k->incident, &k->act, w);
             p->st.timed_out++;
             learn_outcome(p, k, 0, 0);
             k->state = C_IDLE;
@@ -792,9 +806,16 @@ void mend_planner_tick(struct mend_planner *p, int64_t now)
     }
 }
 
+void mend_planner_tick(struct mend_planner *p, int64_t now)
+{
+    advance(p, now);
+    expire(p);
+}
+
 int mend_planner_approve(struct mend_planner *p, const char *action_id, int64_t now)
 {
     advance(p, now);
+    expire(p);
     struct pcase *k = case_by_id(p, action_id);
     if (!k || k->state != C_PENDING)
         return MEND_ENOTFOUND;
