@@ -127,17 +127,11 @@ void mend_action_make_id(struct mend_action *a)
         snprintf(a->id + 2 * i, 3, "%02x", md[i]);
 }
 
-static void audit_at(struct mend_planner *p, int64_t t, const char *ev, const struct mend_rule *r,
-                     const struct pcase *k, uint64_t incident, const struct mend_action *a, const char *why)
-{
-    if (p->h.audit)
-        p->h.audit(p->h.ctx, t, ev, r ? r->name : "", k ? k->target : "", incident, a, why ? why : "");
-}
-
 static void audit(struct mend_planner *p, const char *ev, const struct mend_rule *r, const struct pcase *k,
                   uint64_t incident, const struct mend_action *a, const char *why)
 {
-    audit_at(p, p->now, ev, r, k, incident, a, why);
+    if (p->h.audit)
+        p->h.audit(p->h.ctx, p->now, ev, r ? r->name : "", k ? k->target : "", incident, a, why ? why : "");
 }
 
 /* ---- learning -------------------------------------------------------------- */
@@ -789,10 +783,14 @@ static void expire(struct mend_planner *p)
             verified(p, k, "no new anomaly within the verify window");
         } else if (k->state == C_INFLIGHT && p->now >= k->flight_until) {
             const struct mend_rule *r = mend_rules_get(p->rules, k->rule);
-            char w[200];
-            snprintf(w, sizeof w, "no result within result_timeout %.0f s", (double)r->result_timeout_ns / 1e9);
-            /* said at the event time it happened, whenever time got here */
-            audit_at(p, k->flight_until, "timed_out", r, k, k->incident, &k->act, w);
+            /* the audit log stays in time order: the line is written when
+             * time reaches the planner (a replay may jump hours), the
+             * deadline it passed is in why */
+            char w[200], due[48];
+            mend_time_format(k->flight_until, due, sizeof due);
+            snprintf(w, sizeof w, "no result within result_timeout %.0f s (due %s)", (double)r->result_timeout_ns / 1e9,
+                     due);
+            audit(p, "timed_out", r, k, k->incident, &k->act, w);
             p->st.timed_out++;
             learn_outcome(p, k, 0, 0);
             k->state = C_IDLE;
