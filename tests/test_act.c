@@ -9,10 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "mend/act.h"
+#include "mend/engine.h"
 
 #define S 1000000000LL
 
@@ -163,7 +165,7 @@ static void test_cooldown_backoff_attempts_escalation(void **state)
                                      "    action: restart\n"
                                      "    params: {service: '{{ root_cause.component }}'}\n"
                                      "    cooldown: 60s\n    backoff: 2\n    max_cooldown: 200s\n"
-                                     "    max_attempts: 3\n    window: 1h\n    verify: 5m\n"
+                                     "    max_attempts: 4\n    window: 1h\n    verify: 5m\n"
                                      "    escalate: {action: notify, params: {msg: 'gave up on {{ target }}'}}\n",
                                      &rules, &rec);
     int64_t t = 1000 * S;
@@ -197,19 +199,24 @@ static void test_cooldown_backoff_attempts_escalation(void **state)
     mend_planner_result(p, last_id(&rec, "emitted"), "failed", "exit 1", t + 184 * S);
     /* capped backoff: 200 s (not 240) -> t+383 */
     mend_planner_incident(p, "update", mk(1, "web-1", t, t + 382 * S, 0.9), NULL, t + 382 * S);
-    assert_int_equal(count(&rec, "escalated"), 0);
-    /* 3 attempts within the window: escalate (once), to notify */
-    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 384 * S, 0.9), NULL, t + 384 * S);
-    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(rec.emitted, 3);
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 383 * S, 0.9), NULL, t + 383 * S);
     assert_int_equal(rec.emitted, 4);
+    mend_planner_result(p, last_id(&rec, "emitted"), "failed", "exit 1", t + 384 * S);
+    assert_int_equal(count(&rec, "escalated"), 0);
+    /* 4 attempts within the window: escalate (once), to notify, at the
+     * next match -- not after the cooldown, which paces attempts only */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 385 * S, 0.9), NULL, t + 385 * S);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(rec.emitted, 5);
     assert_string_equal(rec.action[rec.n - 1], "notify");
     assert_string_equal(rec.p0[rec.n - 1], "gave up on web-1");
     mend_planner_incident(p, "update", mk(1, "web-1", t, t + 900 * S, 0.9), NULL, t + 900 * S);
     assert_int_equal(count(&rec, "escalated"), 1);
-    assert_int_equal(rec.emitted, 4);
+    assert_int_equal(rec.emitted, 5);
     struct mend_outcome o;
     assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
-    assert_int_equal(o.attempts, 3);
+    assert_int_equal(o.attempts, 4);
     assert_int_equal(o.recoveries, 0);
     mend_planner_free(p);
     mend_rules_free(rules);
@@ -410,6 +417,299 @@ static void test_backoff_resets_after_healthy_period(void **state)
     mend_rules_free(rules);
 }
 
+/* An action that never gets a result times out on the replayed clock at
+ * its rule's result_timeout: its budget slot and its (rule, target) are
+ * free again, it is learnt as not recovered, the next attempt goes, and
+ * with the attempts used up the rule escalates. A result that comes after
+ * is audited as late and changes nothing. */
+static void test_in_flight_timeout(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("budgets: {max_concurrent: 1, max_per_target: 1, max_per_hour: 100}\n"
+                                     "rules:\n"
+                                     "  - name: r\n    match: {entity: 'web-*'}\n    action: restart\n"
+                                     "    escalate: notify\n    cooldown: 10s\n    backoff: 1\n"
+                                     "    max_attempts: 2\n    ttl: 60s\n    result_timeout: 90s\n"
+                                     "  - name: d\n    match: {entity: 'db-*'}\n    action: failover\n    ttl: 60s\n",
+                                     &rules, &rec);
+    assert_int_equal(mend_rules_get(rules, 0)->result_timeout_ns, 90 * S);
+    assert_int_equal(mend_rules_get(rules, 1)->result_timeout_ns, 360 * S); /* ttl + 5 min */
+    int64_t t = 1000 * S;
+    struct mend_planner_stats st;
+    mend_planner_incident(p, "open", mk(1, "web-1", t, t, 0.9), NULL, t);
+    assert_int_equal(rec.emitted, 1);
+    char id1[33];
+    snprintf(id1, sizeof id1, "%s", last_id(&rec, "emitted"));
+    mend_planner_incident(p, "open", mk(2, "web-2", t + 5 * S, t + 5 * S, 0.9), NULL, t + 5 * S);
+    assert_int_equal(count(&rec, "over_budget"), 1); /* web-1's action holds the only slot */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 30 * S, 0.9), NULL, t + 30 * S);
+    assert_int_equal(count(&rec, "in_flight"), 1);
+    mend_planner_tick(p, t + 89 * S);
+    assert_int_equal(count(&rec, "timed_out"), 0);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.in_flight, 1);
+    mend_planner_tick(p, t + 90 * S);
+    assert_int_equal(count(&rec, "timed_out"), 1);
+    assert_string_equal(last_id(&rec, "timed_out"), id1);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.timed_out, 1);
+    struct mend_outcome o;
+    assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 0);
+    /* the slot is free: web-2 goes, and its result in time stops its clock */
+    mend_planner_incident(p, "update", mk(2, "web-2", t + 5 * S, t + 91 * S, 0.9), NULL, t + 91 * S);
+    assert_int_equal(rec.emitted, 2);
+    assert_int_equal(mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + 92 * S), 0);
+    /* the pair is free: web-1's second attempt */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 93 * S, 0.9), NULL, t + 93 * S);
+    assert_int_equal(rec.emitted, 3);
+    char id3[33];
+    snprintf(id3, sizeof id3, "%s", last_id(&rec, "emitted"));
+    assert_string_not_equal(id1, id3);
+    /* the first one's result, late: said once, nothing else moves */
+    assert_int_equal(mend_planner_result(p, id1, "ok", "exit 0", t + 94 * S), MEND_ENOTFOUND);
+    assert_int_equal(mend_planner_result(p, id1, "ok", "exit 0", t + 95 * S), MEND_ENOTFOUND);
+    assert_int_equal(count(&rec, "late_result"), 1);
+    mend_planner_stats(p, &st);
+    assert_int_equal(st.late_results, 1);
+    assert_int_equal(st.in_flight, 1);
+    assert_int_equal(mend_planner_outcome(p, "r", "restart", "web", &o), 0);
+    assert_int_equal(o.recoveries, 0);
+    mend_planner_tick(p, t + 182 * S);
+    assert_int_equal(count(&rec, "timed_out"), 1);
+    mend_planner_tick(p, t + 183 * S);
+    assert_int_equal(count(&rec, "timed_out"), 2);
+    assert_string_equal(last_id(&rec, "timed_out"), id3);
+    /* two attempts, both timed out: the rule escalates */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 190 * S, 0.9), NULL, t + 190 * S);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_string_equal(rec.action[rec.n - 1], "notify");
+    assert_int_equal(rec.emitted, 4);
+    /* time comes in steps (a replay): a decision after the deadline sees
+     * the timeout first, without a tick in between */
+    mend_planner_incident(p, "open", mk(3, "web-9", t + 200 * S, t + 200 * S, 0.9), NULL, t + 200 * S);
+    assert_int_equal(rec.emitted, 5);
+    mend_planner_incident(p, "update", mk(3, "web-9", t + 200 * S, t + 400 * S, 0.9), NULL, t + 400 * S);
+    assert_int_equal(count(&rec, "timed_out"), 3);
+    assert_int_equal(count(&rec, "over_budget"), 1);
+    assert_int_equal(rec.emitted, 6);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+
+    /* result_timeout shorter than ttl is refused, with its place */
+    struct errlog e = {"", 0};
+    struct mend_act_errs errs = {on_err, &e};
+    const char *bad = "rules:\n  - name: r\n    match: {}\n    action: restart\n    ttl: 60s\n"
+                      "    result_timeout: 30s\n";
+    assert_int_equal(mend_rules_new(&rules), 0);
+    assert_int_equal(mend_rules_load(rules, "t.yaml", bad, strlen(bad), &errs), MEND_EINVAL);
+    assert_non_null(strstr(e.text, "t.yaml:6:21: result_timeout: shorter than ttl"));
+    mend_rules_free(rules);
+}
+
+/* The last allowed attempt judged not recovered: the rule escalates in
+ * the same decision, though the cooldown still runs (it paces attempts). */
+static void test_not_recovered_escalates_at_once(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("rules:\n  - name: r\n    match: {}\n    action: restart\n"
+                                     "    cooldown: 5m\n    max_attempts: 1\n    verify: 10m\n"
+                                     "    escalate: {action: notify, params: {msg: '{{ target }} not recovered'}}\n",
+                                     &rules, &rec);
+    int64_t t = 1000 * S;
+    mend_planner_incident(p, "open", mk(1, "web-2", t, t, 0.9), NULL, t);
+    mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + S);
+    mend_planner_incident(p, "update", mk(1, "web-2", t, t + 60 * S, 0.9), NULL, t + 60 * S);
+    assert_int_equal(count(&rec, "not_recovered"), 1);
+    assert_int_equal(count(&rec, "escalated"), 1);
+    assert_int_equal(count(&rec, "cooldown"), 0);
+    assert_string_equal(rec.action[rec.n - 1], "notify");
+    assert_string_equal(rec.p0[rec.n - 1], "web-2 not recovered");
+    assert_int_equal(rec.emitted, 2);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+}
+
+/* ---- learnt outcomes in the engine checkpoint ------------------------------ */
+
+#define BEST_RULES                                                                                             \
+    "rules:\n"                                                                                                 \
+    "  - name: r\n    match: {}\n    actions: [restart, scale]\n"                                              \
+    "    choose: best\n    cooldown: 1s\n    verify: 10s\n    max_attempts: 100\n    backoff: 1\n"
+
+/* scale recovers, restart never: the learnt table ends up favouring scale */
+static void teach(struct mend_planner *p, struct rec *rec, const char *target, uint64_t first, uint64_t n,
+                  int64_t t)
+{
+    for (uint64_t i = first; i < first + n; i++) {
+        int64_t t0 = t + (int64_t)i * 100 * S;
+        mend_planner_incident(p, "open", mk(i, target, t0, t0, 0.9), NULL, t0);
+        const char *id = last_id(rec, "emitted");
+        if (!strcmp(rec->action[rec->n - 1], "scale")) {
+            mend_planner_result(p, id, "ok", "", t0 + S);
+            mend_planner_tick(p, t0 + 20 * S);
+        } else {
+            mend_planner_result(p, id, "failed", "exit 1", t0 + S);
+        }
+    }
+}
+
+static struct mend_engine *engine_store(struct mend_act_store **st)
+{
+    struct mend_engine_conf ec;
+    struct mend_engine *e;
+    struct mend_engine_section sec;
+    mend_engine_conf_defaults(&ec);
+    assert_int_equal(mend_engine_new(&ec, NULL, NULL, &e), MEND_OK);
+    assert_int_equal(mend_act_store_new(st), MEND_OK);
+    mend_act_store_section(*st, &sec);
+    assert_int_equal(mend_engine_add_section(e, &sec), MEND_OK);
+    return e;
+}
+
+static size_t slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    assert_true(n < cap);
+    return n;
+}
+
+static void assert_same_outcomes(const struct mend_planner *a, const struct mend_planner *b)
+{
+    const char *acts[] = {"restart", "scale"};
+    for (int i = 0; i < 2; i++) {
+        struct mend_outcome x, y;
+        assert_int_equal(mend_planner_outcome(a, "r", acts[i], "web", &x), 0);
+        assert_int_equal(mend_planner_outcome(b, "r", acts[i], "web", &y), 0);
+        assert_int_equal(x.attempts, y.attempts);
+        assert_int_equal(x.recoveries, y.recoveries);
+        assert_memory_equal(&x.ttr_sum_s, &y.ttr_sum_s, sizeof x.ttr_sum_s);
+    }
+    struct mend_wbuf wa, wb;
+    mend_wbuf_init(&wa);
+    mend_wbuf_init(&wb);
+    assert_int_equal(mend_planner_save(a, &wa), 0);
+    assert_int_equal(mend_planner_save(b, &wb), 0);
+    assert_int_equal(wa.len, wb.len);
+    assert_memory_equal(wa.data, wb.data, wa.len);
+    mend_wbuf_fini(&wa);
+    mend_wbuf_fini(&wb);
+}
+
+/* Learnt outcomes ride in the engine checkpoint: restored, they equal what
+ * was saved, a checkpoint written again is byte-identical, and the planner
+ * that gets them decides exactly as the one that learnt them (a fresh one
+ * does not: the negative control). A run without remediation keeps them;
+ * a damaged section is refused. */
+static void test_outcomes_in_checkpoint(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mend-act-ckpt-XXXXXX", p1[64], p2[64], p3[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p1, sizeof p1, "%s/a.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
+    snprintf(p3, sizeof p3, "%s/c.ckpt", dir);
+    struct rec *rec = calloc(3, sizeof *rec);
+    assert_non_null(rec);
+    struct mend_rules *rules, *rules2, *rules3;
+    struct mend_planner *p = planner(BEST_RULES, &rules, &rec[0]);
+    int64_t t = 1000 * S;
+    teach(p, &rec[0], "web-1", 1, 30, t);
+    assert_int_equal(mend_planner_outcomes(p), 2);
+
+    struct mend_act_store *s1, *s2, *s3;
+    struct mend_engine *e1 = engine_store(&s1);
+    assert_int_equal(mend_act_store_attach(s1, p), 0);
+    assert_int_equal(mend_engine_checkpoint(e1, p1, err, sizeof err), MEND_OK);
+
+    /* a restart: the section comes back before any stage is open */
+    struct mend_engine *e2 = engine_store(&s2);
+    assert_int_equal(mend_engine_restore(e2, p1, err, sizeof err), MEND_OK);
+    assert_int_equal(mend_act_store_restored(s2), 2);
+    struct mend_planner *q = planner(BEST_RULES, &rules2, &rec[1]);
+    assert_int_equal(mend_act_store_attach(s2, q), 0);
+    assert_same_outcomes(p, q);
+    assert_int_equal(mend_engine_checkpoint(e2, p2, err, sizeof err), MEND_OK);
+    static unsigned char f1[1 << 16], f2[1 << 16];
+    size_t n1 = slurp(p1, f1, sizeof f1), n2 = slurp(p2, f2, sizeof f2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+
+    /* the same incidents on a new target of the same kind: the restored
+     * planner's decisions are the learning planner's, line for line */
+    struct mend_planner *fresh = planner(BEST_RULES, &rules3, &rec[2]);
+    for (int i = 0; i < 3; i++)
+        memset(&rec[i], 0, sizeof rec[i]);
+    teach(p, &rec[0], "web-7", 100, 10, t);
+    teach(q, &rec[1], "web-7", 100, 10, t);
+    teach(fresh, &rec[2], "web-7", 100, 10, t);
+    assert_true(rec[0].n > 10);
+    assert_int_equal(rec[0].n, rec[1].n);
+    assert_memory_equal(&rec[0], &rec[1], sizeof rec[0]);
+    assert_string_equal(rec[1].action[1], "scale"); /* matched, then the learnt best */
+    assert_string_equal(rec[2].action[1], "restart"); /* nothing learnt: restart first */
+    assert_same_outcomes(p, q);
+
+    /* an engine without remediation keeps the table in its checkpoints */
+    mend_act_store_free(s1); /* e1's section ctx: e1 goes first */
+    mend_engine_free(e1);
+    struct mend_engine *e3 = engine_store(&s3);
+    assert_int_equal(mend_engine_restore(e3, p2, err, sizeof err), MEND_OK);
+    assert_int_equal(mend_engine_checkpoint(e3, p3, err, sizeof err), MEND_OK);
+    n1 = slurp(p3, f1, sizeof f1);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+    /* ... and a detached stage leaves its latest table there */
+    assert_int_equal(mend_act_store_attach(s2, NULL), 0);
+    assert_int_equal(mend_act_store_restored(s2), 2);
+    assert_int_equal(mend_engine_checkpoint(e2, p3, err, sizeof err), MEND_OK);
+    mend_engine_free(e3);
+    mend_act_store_free(s3);
+    e3 = engine_store(&s3);
+    assert_int_equal(mend_engine_restore(e3, p3, err, sizeof err), MEND_OK);
+    assert_int_equal(mend_act_store_attach(s3, fresh), 0);
+    assert_same_outcomes(q, fresh);
+
+    /* a damaged section is refused by the load the restore calls */
+    struct mend_engine_section sec;
+    mend_act_store_section(s3, &sec);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_planner_save(q, &w), 0);
+    w.data[8] = 0xff; /* the first name's length: longer than a name may be */
+    struct mend_rbuf rb;
+    mend_rbuf_init(&rb, w.data, w.len);
+    assert_int_equal(sec.load(sec.ctx, &rb), MEND_ECORRUPT);
+    mend_wbuf_fini(&w);
+
+    mend_engine_free(e2);
+    mend_engine_free(e3);
+    mend_act_store_free(s2);
+    mend_act_store_free(s3);
+    mend_planner_free(p);
+    mend_planner_free(q);
+    mend_planner_free(fresh);
+    mend_rules_free(rules);
+    mend_rules_free(rules2);
+    mend_rules_free(rules3);
+    free(rec);
+    unlink(p1);
+    unlink(p2);
+    unlink(p3);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +719,9 @@ int main(void)
         cmocka_unit_test(test_choose_best),
         cmocka_unit_test(test_approval_budgets_offswitch_dryrun),
         cmocka_unit_test(test_backoff_resets_after_healthy_period),
+        cmocka_unit_test(test_outcomes_in_checkpoint),
+        cmocka_unit_test(test_in_flight_timeout),
+        cmocka_unit_test(test_not_recovered_escalates_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

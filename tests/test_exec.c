@@ -18,12 +18,16 @@
 #include <sys/stat.h>
 
 #include "mend/act.h"
+#include "mend/checkpoint.h"
+#include "mend/engine.h"
+#include "mend/state.h"
 #include "redis_harness.h"
 
 static struct rh h;
 static char exec_bin[512];
 static struct mend_signer *k1, *other;
 static unsigned max_deliveries = 1000; /* the allowlists written next */
+static char extra_conf[700];           /* more top-level lines for them */
 
 static int64_t now_ms(void)
 {
@@ -40,7 +44,7 @@ static void write_allowlist(const char *prefix, const char *consumer)
     assert_non_null(f);
     fprintf(f,
             "redis: %s\nprefix: %s\nconsumer: %s\nmax_concurrent: 2\nbatch: 8\nmax_deliveries: %u\n"
-            "reap_every: 100ms\nkeys:\n  k1: %s/k1.pub\n"
+            "reap_every: 100ms\n%skeys:\n  k1: %s/k1.pub\n"
             "actions:\n"
             "  echo:\n    argv: [/usr/bin/printf, '%%s|', '{msg}', '--n={n}']\n    timeout: 5s\n"
             "    params:\n      msg: {type: string, max_len: 200}\n      n: {type: int, min: 1, max: 10}\n"
@@ -49,10 +53,12 @@ static void write_allowlist(const char *prefix, const char *consumer)
             "      service: {type: pattern, pattern: '[a-z][a-z0-9-]*'}\n"
             "  ledger:\n    argv: [/bin/sh, -c, 'echo \"$1\" >> %s/ledger-%s; sleep 0.02', ledger, '{n}']\n"
             "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
+            "  slowledger:\n    argv: [/bin/sh, -c, 'sleep 0.8; echo \"$1\" >> %s/ledger-%s', slowledger, '{n}']\n"
+            "    timeout: 5s\n    params:\n      n: {type: int, min: 0, max: 100000}\n"
             "  slow:\n    argv: [/bin/sh, -c, 'sleep 9.87 & sleep 9.87']\n    timeout: 200ms\n"
             "  env:\n    argv: [/usr/bin/env]\n"
             "  fds:\n    argv: [/bin/ls, /proc/self/fd]\n",
-            h.addr, prefix, consumer, max_deliveries, h.dir, h.dir, prefix);
+            h.addr, prefix, consumer, max_deliveries, extra_conf, h.dir, h.dir, prefix, h.dir, prefix);
     fclose(f);
 }
 
@@ -527,8 +533,8 @@ static void test_replay_closes_the_loop(void **state)
     fclose(f);
     pid_t ex = start_exec("mend", NULL);
     snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation.yaml "
-                              "data/demo.lp > %s/inc.jsonl",
-             mend, h.dir, h.dir);
+                              "--checkpoint %s/ckpt data/demo.lp > %s/inc.jsonl",
+             mend, h.dir, h.dir, h.dir);
     assert_int_equal(system(cmd), 0);
     stop_exec(ex, SIGTERM);
     assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 2);   /* web-2, db-1 */
@@ -538,6 +544,73 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(count_lines(audit, "\"event\":\"verified\""), 1);
     assert_int_equal(count_lines(audit, "\"event\":\"not_recovered\""), 1);
     assert_true(count_lines(audit, "\"service\":\"web-2\"") >= 3); /* emitted, executed, not recovered, ... */
+    /* what was learnt is in the engine's checkpoint, both outcomes */
+    snprintf(p, sizeof p, "%s/ckpt", h.dir);
+    struct mend_state_reader *sr;
+    char err[600];
+    assert_int_equal(mend_state_read_open(p, MEND_CKPT_KIND('E', 'N', 'G', '1'), &sr, err, sizeof err), 0);
+    struct mend_act_store *store;
+    struct mend_engine_section sec;
+    assert_int_equal(mend_act_store_new(&store), 0);
+    mend_act_store_section(store, &sec);
+    uint32_t tag, ver;
+    struct mend_rbuf *rb;
+    int found = 0;
+    while (mend_state_read_section(sr, &tag, &ver, &rb) == 0)
+        if (tag == MEND_ACT_SECTION_TAG) {
+            assert_int_equal(ver, MEND_ACT_SECTION_VERSION);
+            assert_int_equal(sec.load(sec.ctx, rb), 0);
+            found = 1;
+        }
+    mend_state_read_close(sr);
+    assert_true(found);
+    struct mend_rules *rules;
+    struct mend_planner *pl;
+    struct mend_planner_conf pc;
+    struct mend_planner_hooks ph = {NULL, NULL, NULL};
+    mend_planner_conf_defaults(&pc);
+    assert_int_equal(mend_rules_new(&rules), 0);
+    snprintf(p, sizeof p, "%s/rules.yaml", h.dir);
+    assert_int_equal(mend_rules_load_file(rules, p, NULL), 0);
+    assert_int_equal(mend_planner_new(&pc, rules, &ph, &pl), 0);
+    assert_int_equal(mend_act_store_attach(store, pl), 0);
+    struct mend_outcome o;
+    assert_int_equal(mend_planner_outcome(pl, "web", "svc", "web", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 0);
+    assert_int_equal(mend_planner_outcome(pl, "db", "echo", "db", &o), 0);
+    assert_int_equal(o.attempts, 1);
+    assert_int_equal(o.recoveries, 1);
+    mend_planner_free(pl);
+    /* a restart from that checkpoint, the state file gone: the stage gets
+     * the outcomes from the checkpoint (and writes them to its state file
+     * again at exit) */
+    snprintf(p, sizeof p, "%s/learnt", h.dir);
+    assert_int_equal(unlink(p), 0);
+    /* (no executor now: the still open db incident's action is not waited for) */
+    snprintf(cmd, sizeof cmd, "sed 's/^  enabled: true/  enabled: true\\n  result_wait: 0s/' %s/remediation.yaml > %s/r2.yaml",
+             h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/r2.yaml "
+                              "--checkpoint %s/ckpt data/demo.lp > %s/inc2.jsonl",
+             mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    static unsigned char sbuf[1 << 16];
+    f = fopen(p, "rb");
+    assert_non_null(f);
+    size_t sn = fread(sbuf, 1, sizeof sbuf, f);
+    fclose(f);
+    assert_true(sn > 8 && sn < sizeof sbuf);
+    struct mend_rbuf srb;
+    mend_rbuf_init(&srb, sbuf, sn - 8); /* the state file ends in its XXH64 */
+    assert_int_equal(mend_planner_new(&pc, rules, &ph, &pl), 0);
+    assert_int_equal(mend_planner_load(pl, &srb), 0);
+    assert_int_equal(mend_planner_outcomes(pl), 2);
+    assert_int_equal(mend_planner_outcome(pl, "db", "echo", "db", &o), 0);
+    assert_int_equal(o.recoveries, 1);
+    mend_planner_free(pl);
+    mend_rules_free(rules);
+    mend_act_store_free(store);
     /* reliability from the audit log */
     snprintf(cmd, sizeof cmd, "%s report --audit %s > %s/report.txt", mend, audit, h.dir);
     assert_int_equal(system(cmd), 0);
@@ -557,6 +630,188 @@ static void test_replay_closes_the_loop(void **state)
     assert_int_equal(count_lines(p, "rules.yaml:4:15: cooldown: expected a duration"), 1);
 }
 
+/* The replay with no executor at all: the actions get no result, and each
+ * times out on the replayed clock at its rule's result_timeout, freeing
+ * its budget slot (max_concurrent 1 here: the db action goes only because
+ * the web one timed out). */
+static void test_replay_without_executor_times_out(void **state)
+{
+    (void)state;
+    char mend[512], p[600], audit[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0';
+    snprintf(p, sizeof p, "%s/rules-nx.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "budgets: {max_concurrent: 1}\n"
+               "rules:\n"
+               "  - name: web\n    match: {entity: 'web-2', series: '*latency*', min_duration: 1m}\n"
+               "    action: svc\n    params: {service: '{{ entity }}'}\n    ttl: 1m\n    result_timeout: 3m\n"
+               "  - name: db\n    match: {entity: 'db-*'}\n    action: echo\n"
+               "    params: {msg: 'db', n: '2'}\n    ttl: 1m\n    result_timeout: 3m\n");
+    fclose(f);
+    snprintf(audit, sizeof audit, "%s/audit-nx.jsonl", h.dir);
+    snprintf(p, sizeof p, "%s/remediation-nx.yaml", h.dir);
+    f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules-nx.yaml]\n  redis: %s\n  prefix: nx\n"
+               "  key: %s/k1.key\n  key_id: k1\n  audit: %s\n  result_wait: 0s\n",
+            h.dir, h.addr, h.dir, audit);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s data/demo.lp > /dev/null",
+             mend, p);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(count_lines(audit, "\"event\":\"emitted\""), 2);
+    assert_int_equal(count_lines(audit, "\"event\":\"executed\""), 0);
+    assert_int_equal(count_lines(audit, "\"event\":\"timed_out\""), 2);
+    assert_int_equal(count_lines(audit, "no result within result_timeout 180 s (due "), 2);
+    /* web-2's action went at 09:01 and timed out at 09:04 of the recording
+     * (said when the replay's time next reached the planner) */
+    assert_int_equal(count_lines(audit, "result_timeout 180 s (due 2023-11-16T09:04:00Z)"), 1);
+    assert_int_equal(count_lines(audit, "\"event\":\"over_budget\""), 0);
+}
+
+/* A process that exists and is not a zombie (an orphan's new parent may
+ * not reap it). */
+static int proc_alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+struct orphan_run {
+    char status[32], reason[256], journal_seen[160];
+    size_t ledger;
+    int journal_left;
+};
+
+/* One action whose executor is killed between "started" and the go (the
+ * stall-before-go control stops it exactly there), with Redis down for the
+ * orphan's whole orphan_wait when redis_down; then Redis back and a new
+ * executor. Fills what the orphan wrote in the journal, the result and the
+ * ledger's lines. */
+static void orphan_case(const char *prefix, int journal, int redis_down, int slow, struct orphan_run *out)
+{
+    char jdir[400], p[600];
+    memset(out, 0, sizeof *out);
+    snprintf(jdir, sizeof jdir, "%s/journal-%s", h.dir, prefix);
+    snprintf(extra_conf, sizeof extra_conf, "orphan_wait: 500ms\n%s%s%s", journal ? "journal: " : "",
+             journal ? jdir : "", journal ? "\n" : "");
+    write_allowlist(prefix, "exec-o");
+    extra_conf[0] = '\0';
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    struct msg m;
+    msg_init(&m, 70000, slow ? "slowledger" : "ledger", now_ms(), 5, "k1");
+    msg_param(&m, "p.n", "7");
+    char sid[64];
+    snprintf(sid, sizeof sid, "%s", send_msg(c, prefix, k1, m.f, m.v, m.n, 0));
+    pid_t ex = start_exec(prefix, "stall-before-go");
+    long child = 0;
+    for (int t = 0; t < 500 && !child; t++) {
+        redisReply *r = redisCommand(c, "GET %s:idem:%s", prefix, m.id);
+        assert_non_null(r);
+        const char *colon = r->type == REDIS_REPLY_STRING && !strncmp(r->str, "started:", 8) ? strrchr(r->str, ':')
+                                                                                              : NULL;
+        if (colon)
+            child = strtol(colon + 1, NULL, 10);
+        freeReplyObject(r);
+        if (!child)
+            rh_sleep_ms(10);
+    }
+    assert_true(child > 0);
+    if (redis_down) {
+        redisFree(c);
+        rh_kill(&h);
+    }
+    stop_exec(ex, SIGKILL); /* the child is an orphan now */
+    if (slow) { /* the next executor meets it running, and waits for it */
+        rh_sleep_ms(200);
+        assert_true(proc_alive((pid_t)child));
+        ex = start_exec(prefix, NULL);
+    }
+    for (int t = 0; t < 500 && proc_alive((pid_t)child); t++)
+        rh_sleep_ms(10);
+    assert_false(proc_alive((pid_t)child));
+    snprintf(p, sizeof p, "%s/%s.%ld", jdir, m.id, child);
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (!fgets(out->journal_seen, sizeof out->journal_seen, f))
+            out->journal_seen[0] = '\0';
+        fclose(f);
+    }
+    if (redis_down) {
+        assert_int_equal(rh_start(&h), 0);
+        c = rh_connect(&h);
+        assert_non_null(c);
+    }
+    if (!slow)
+        ex = start_exec(prefix, NULL);
+    struct result res;
+    assert_int_equal(wait_result(c, prefix, sid, &res), 0);
+    stop_exec(ex, SIGTERM);
+    snprintf(out->status, sizeof out->status, "%s", res.status);
+    snprintf(out->reason, sizeof out->reason, "%s", res.reason);
+    snprintf(p, sizeof p, "%s/ledger-%s", h.dir, prefix);
+    out->ledger = count_lines(p, "7");
+    snprintf(p, sizeof p, "%s/%s.%ld", jdir, m.id, child);
+    out->journal_left = access(p, F_OK) == 0;
+    redisFree(c);
+}
+
+/* An orphaned child with Redis unreachable for its whole orphan_wait does
+ * not run, records so in the executor's journal, and the next executor
+ * (Redis back) runs the action: once. An orphan that can reach Redis runs
+ * it, and its exit status comes from the journal, not "unknown". Without
+ * a journal (the control) the action never happens and is reported
+ * "unknown". */
+static void test_orphan_journal(void **state)
+{
+    (void)state;
+    struct orphan_run r;
+    orphan_case("o1", 1, 1, 0, &r);
+    fprintf(stderr, "  orphan, Redis down: journal '%.60s', then %s (%s), ledger %zu\n", r.journal_seen, r.status,
+            r.reason, r.ledger);
+    assert_non_null(strstr(r.journal_seen, "mend-orphan v1 ran=0 "));
+    assert_string_equal(r.status, "ok");
+    assert_int_equal(r.ledger, 1);
+    assert_false(r.journal_left);
+
+    orphan_case("o2", 1, 0, 0, &r);
+    fprintf(stderr, "  orphan, Redis up: journal '%.60s', then %s (%s), ledger %zu\n", r.journal_seen, r.status,
+            r.reason, r.ledger);
+    assert_non_null(strstr(r.journal_seen, "mend-orphan v1 ran=1 exit=0 signal=0 "));
+    assert_string_equal(r.status, "ok");
+    assert_non_null(strstr(r.reason, "ran while its executor was gone"));
+    assert_int_equal(r.ledger, 1);
+    assert_false(r.journal_left);
+
+    orphan_case("o3", 0, 1, 0, &r);
+    fprintf(stderr, "  control, no journal, Redis down: %s (%s), ledger %zu\n", r.status, r.reason, r.ledger);
+    assert_string_equal(r.status, "unknown");
+    assert_int_equal(r.ledger, 0);
+
+    /* the orphan still running when the next executor starts: it waits for
+     * that pid, then reports the status the orphan recorded */
+    orphan_case("o4", 1, 0, 1, &r);
+    fprintf(stderr, "  orphan running at restart: %s (%s), ledger %zu\n", r.status, r.reason, r.ledger);
+    assert_string_equal(r.status, "ok");
+    assert_non_null(strstr(r.reason, "ran while its executor was gone"));
+    assert_int_equal(r.ledger, 1);
+    assert_false(r.journal_left);
+    char p[600];
+    snprintf(p, sizeof p, "%s/exec-o4.log", h.dir);
+    assert_int_equal(count_lines(p, "runs under a previous executor as pid"), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +821,8 @@ int main(void)
         cmocka_unit_test(test_negative_control_ack_first),
         cmocka_unit_test(test_dead_letter_queue),
         cmocka_unit_test(test_replay_closes_the_loop),
+        cmocka_unit_test(test_orphan_journal),
+        cmocka_unit_test(test_replay_without_executor_times_out),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -76,6 +76,8 @@ struct mend_rule {
     double backoff;
     uint32_t max_attempts;
     int64_t window_ns, verify_ns, ttl_ns, approval_ttl_ns;
+    int64_t result_timeout_ns;           /* emitted and no result this long after: timed_out
+                                            (default ttl + 5 min, at least ttl) */
     int dry_run, require_approval;
 };
 
@@ -131,7 +133,8 @@ struct mend_planner_hooks {
     /* One decision for the audit log: event names "matched", "cooldown",
      * "in_flight", "over_budget", "disabled", "dry_run", "awaiting_approval",
      * "approval_expired", "emitted", "emit_failed", "executed", "failed",
-     * "rejected", "verified", "not_recovered", "escalated", "exhausted".
+     * "rejected", "timed_out", "late_result", "verified", "not_recovered",
+     * "escalated", "exhausted".
      * a may be NULL; why is a short text; all borrowed for the call. */
     void (*audit)(void *ctx, int64_t now, const char *event, const char *rule, const char *target,
                   uint64_t incident, const struct mend_action *a, const char *why);
@@ -160,7 +163,13 @@ int mend_planner_incident(struct mend_planner *p, const char *status, const stru
  * "rejected". Unknown ids are ignored (MEND_ENOTFOUND). */
 int mend_planner_result(struct mend_planner *p, const char *action_id, const char *status,
                         const char *why, int64_t now);
-/* Time moved on: verify windows end, approvals expire. */
+/* Time moved on: verify windows end, approvals expire, and an action
+ * emitted longer ago than its rule's result_timeout with no result times
+ * out: audited "timed_out", learnt as not recovered, its budget slot and
+ * its (rule, target) freed, the rule's next step (or, with its attempts
+ * used up, its escalation) taken at the next match -- as a failure. A
+ * result that arrives after that is audited "late_result" and changes
+ * nothing. */
 void mend_planner_tick(struct mend_planner *p, int64_t now);
 /* An operator approved action_id: it is emitted now (budgets still hold).
  * Returns 0, MEND_ENOTFOUND (no such pending action) or MEND_EAGAIN (over
@@ -173,7 +182,7 @@ void mend_planner_set_enabled(struct mend_planner *p, int on);
 
 struct mend_planner_stats {
     uint64_t matched, emitted, suppressed, over_budget, escalated, verified, not_recovered,
-        failed, in_flight;
+        failed, in_flight, timed_out, late_results;
 };
 void mend_planner_stats(const struct mend_planner *p, struct mend_planner_stats *st);
 
@@ -190,6 +199,39 @@ int mend_planner_outcome(const struct mend_planner *p, const char *rule, const c
  * malformed or oversized input with MEND_ECORRUPT, leaving it unchanged. */
 int mend_planner_save(const struct mend_planner *p, struct mend_wbuf *w);
 int mend_planner_load(struct mend_planner *p, struct mend_rbuf *r);
+/* How many (rule, action, target kind) rows the outcome table holds. */
+size_t mend_planner_outcomes(const struct mend_planner *p);
+
+/* ---- learnt outcomes in the engine checkpoint ------------------------------ */
+
+/* The outcome table travels in the engine's checkpoint as a section of its
+ * own (engine.h, mend_engine_add_section). The section must be registered
+ * before the checkpoint is restored, but the remediation stage opens later
+ * (it connects to Redis and opens its audit log, which waits until
+ * everything that can be refused is checked). So a store stands in for
+ * the stage: restore loads the table into the store (checked as
+ * mend_planner_load checks it: a damaged section fails the restore);
+ * attach hands it to the stage's planner; from then on checkpoints carry
+ * the planner's table. A store never attached writes back what it
+ * restored, so a run without remediation keeps what was learnt. */
+#define MEND_ACT_SECTION_TAG 0x4c544341u /* "ACTL" */
+#define MEND_ACT_SECTION_VERSION 1u
+struct mend_act_store;
+struct mend_engine_section;
+int mend_act_store_new(struct mend_act_store **res); /* 0 or MEND_ENOMEM */
+void mend_act_store_free(struct mend_act_store *s);  /* NULL is fine */
+/* Fills sec for mend_engine_add_section; s is the section's ctx and must
+ * outlive the engine. */
+void mend_act_store_section(struct mend_act_store *s, struct mend_engine_section *sec);
+/* Rows the store holds while no planner is attached (restored from a
+ * checkpoint, or kept at detach). */
+size_t mend_act_store_restored(const struct mend_act_store *s);
+/* From now on the section is p's table (p borrowed: must outlive the store
+ * or be detached with attach(s, NULL), which keeps a copy of its table for
+ * later checkpoints). When the store holds a restored table with rows, it
+ * replaces p's (a checkpoint is newer than any remediation.state file read
+ * at open); an empty one leaves p's as it is. Returns 0 or MEND_ENOMEM. */
+int mend_act_store_attach(struct mend_act_store *s, struct mend_planner *p);
 
 /* ---- signing (Ed25519, OpenSSL libcrypto) ---------------------------------- */
 
@@ -309,7 +351,9 @@ struct mend_remediation_conf {
     char key[512], key_id[64];                     /* Ed25519 private key (PEM) and its id */
     char spool[512];                               /* durable spool; "" = none */
     char audit[512];                               /* audit JSON lines; "-" = stdout, "" = none */
-    char state[512];                               /* outcome learning kept across runs; "" = none */
+    char state[512];                               /* outcome learning kept across runs besides the
+                                                      checkpoint (read at open, written at close);
+                                                      "" = none */
     int64_t lease_ns;
     uint64_t maxlen;
     int64_t result_wait_ns;                        /* replay: wait this long for results in flight */

@@ -22,7 +22,13 @@
  * once: not at all by this child if the key stayed "claimed" (the next
  * executor runs it), or by this child alone if it says "started". Children are in their own process group and
  * outlive an executor that dies, so a restart never cuts a remediation in
- * half; they still carry alarm(timeout) as a backstop. */
+ * half; they still carry alarm(timeout) as a backstop.
+ *
+ * Such an orphan asks Redis for at most orphan_wait. When Redis never
+ * answers, it does not run, and says so in the executor's journal (below),
+ * so the next executor runs the action instead of reporting "unknown"; an
+ * orphan that ran records its exit status there, which the next executor
+ * reports (Redis may be down when the orphan ends). */
 #ifndef MEND_EXEC_H
 #define MEND_EXEC_H
 
@@ -69,6 +75,9 @@ struct mend_exec_conf {
     uint32_t output_tail;      /* bytes of output kept; default 1024 */
     int64_t reap_every_ns;     /* XAUTOCLAIM period; default 1 s */
     int64_t reap_idle_ns;      /* 0 = longest action timeout + 5 s */
+    char journal[512];         /* orphan journal directory; "" = none (an orphan
+                                  that cannot reach Redis leaves "unknown") */
+    int64_t orphan_wait_ns;    /* how long an orphan tries Redis; default 20 s */
     struct mend_exec_action actions[MEND_EXEC_MAX_ACTIONS];
     uint32_t n_actions;
 };
@@ -98,23 +107,62 @@ int mend_exec_check(const struct mend_exec_conf *c, struct mend_verifier *v, con
                     const char *const *values, size_t n, int64_t now_ms, uint64_t *max_epoch,
                     struct mend_exec_job *job, char *why, size_t whylen);
 
+/* What a child does when its executor dies before the go. Both hooks run
+ * in the child, after every inherited descriptor is closed. may_run: 1 =
+ * run the program, 0 = exit 125 without running (the record says someone
+ * else), < 0 = exit 125 without running, and no one could be asked.
+ * ended (may be NULL): what became of it -- ran 0 (may_run < 0), or ran 1
+ * with the program's wait status. An orphan that runs has no reader for
+ * its output (it goes to /dev/null) and forks the program, waiting for it
+ * so that ended hears how it ended. */
+struct mend_exec_orphan {
+    int (*may_run)(void *ctx);
+    void (*ended)(void *ctx, int ran, int wstatus);
+    void *ctx;
+};
+
 /* fork + execve of job->argv with a clean environment (PATH, LANG=C,
  * MEND_ACTION_ID), stdin /dev/null, stdout+stderr to *out_fd, every other
  * fd closed, its own process group, alarm(timeout) as a backstop. The child
  * waits until mend_exec_go() is called. If the go pipe closes first (the
- * executor died), the child asks orphan(ctx) -- run in the child, after
- * every inherited descriptor is closed -- whether it may still run (1) or
- * must exit 125 without running (0); orphan may be NULL (exit). Returns 0
- * with *pid, *out_fd (non-blocking) and *go_fd, or MEND_EIO. */
-int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int (*orphan)(void *ctx), void *ctx,
+ * executor died), the child follows orphan (NULL: exit 125 without
+ * running). orphan is borrowed for the call (the child has its copy).
+ * Returns 0 with *pid, *out_fd (non-blocking) and *go_fd, or MEND_EIO. */
+int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, const struct mend_exec_orphan *orphan,
                     int *pid, int *out_fd, int *go_fd);
+
+/* ---- the orphan journal ---------------------------------------------------- */
+
+/* One file DIR/<action id>.<pid> per orphan that could not tell Redis what
+ * became of its action, written to a temporary name, fsync'd and renamed
+ * (whole or absent), one line:
+ *   "mend-orphan v1 ran=<0|1> exit=<code> signal=<n> finished_ms=<ms>\n".
+ * The next executor that meets the entry with its key still saying
+ * "started:<host>:<pid>" and that pid gone reads it: ran=0 -> the action
+ * never ran, so it runs it now (still once); ran=1 -> it reports the exit
+ * status instead of "unknown". Records are removed once reported; open
+ * sweeps ones older than the idempotency key's 7 days. */
+struct mend_exec_orphan_rec {
+    int ran, exit_code, sig;
+    int64_t finished_ms;
+};
+/* Returns 0, MEND_EINVAL (no dir, an id not hex, pid <= 0), MEND_EIO. */
+int mend_exec_journal_put(const char *dir, const char *id, int pid, const struct mend_exec_orphan_rec *rec);
+/* Returns 0, MEND_ENOTFOUND, MEND_ECORRUPT (not a whole record), MEND_EIO. */
+int mend_exec_journal_get(const char *dir, const char *id, int pid, struct mend_exec_orphan_rec *rec);
+int mend_exec_journal_del(const char *dir, const char *id, int pid);
+/* Creates dir if needed and sweeps stale files. 0, MEND_EINVAL, MEND_EIO (err says why). */
+int mend_exec_journal_open(const char *dir, char *err, size_t errlen);
 /* Lets the child execve; closes go_fd. Returns 0 or MEND_EIO. */
 int mend_exec_go(int go_fd);
 
 /* The consumer loop; stops when *stop becomes non-zero. unsafe is a test
  * switch for the negative controls: 0 normal, 1 "ack-first" (XACK on
- * receipt), 2 "no-idem" (no idempotency key). Returns 0 or MEND_EIO when
- * Redis cannot be reached at start. */
+ * receipt), 2 "no-idem" (no idempotency key), 3 "stall-before-go" (stops
+ * for good right after recording "started", before letting the child go:
+ * the point where a test kills it to make an orphan). Returns 0 or
+ * MEND_EIO when Redis cannot be reached at start (or the journal cannot
+ * be opened). */
 int mend_exec_run(const struct mend_exec_conf *c, struct mend_verifier *v, int unsafe, volatile int *stop);
 
 #endif

@@ -36,7 +36,9 @@ struct pcase {
     uint32_t step, attempt_no, chosen;
     int escalated;
     struct mend_action act;
-    int64_t result_t, deadline, pending_until;
+    char lost[33];       /* id of the last action that timed out here ("" = none):
+                            a result for it now is late */
+    int64_t result_t, deadline, pending_until, flight_until;
 };
 
 struct learn {
@@ -251,6 +253,11 @@ int mend_planner_load(struct mend_planner *p, struct mend_rbuf *r)
     p->n_learn = n;
     free(tmp);
     return MEND_OK;
+}
+
+size_t mend_planner_outcomes(const struct mend_planner *p)
+{
+    return p->n_learn;
 }
 
 /* ---- matching and filling -------------------------------------------------- */
@@ -551,6 +558,19 @@ static void escalate(struct mend_planner *p, const struct mend_rule *r, struct p
     send(p, r, k, &a, "escalation");
 }
 
+/* k's action was emitted: in flight until its result or result_timeout;
+ * the attempt counts and the cooldown grows. */
+static void took_off(struct mend_planner *p, const struct mend_rule *r, struct pcase *k)
+{
+    k->state = C_INFLIGHT;
+    k->flight_until = p->now > INT64_MAX - r->result_timeout_ns ? INT64_MAX : p->now + r->result_timeout_ns;
+    if (k->n_att < MAX_ATT)
+        k->att[k->n_att++] = p->now;
+    k->next_allowed = p->now + k->cooldown_cur;
+    double nc = (double)k->cooldown_cur * r->backoff;
+    k->cooldown_cur = nc > (double)r->max_cooldown_ns ? r->max_cooldown_ns : (int64_t)nc;
+}
+
 static void attempt(struct mend_planner *p, size_t ri, struct pcase *k, const struct mend_incident *inc,
                     const char *component)
 {
@@ -571,15 +591,19 @@ static void attempt(struct mend_planner *p, size_t ri, struct pcase *k, const st
         p->st.suppressed++;
         return;
     }
+    /* attempts used up: escalate now -- the cooldown paces attempts of
+     * the action, and holding a page back for up to max_cooldown after
+     * the last attempt was judged would only delay the human */
+    if (attempts_in_window(k, p->now, r->window_ns) >= r->max_attempts) {
+        snprintf(why, sizeof why, "%u attempt%s within %.0f s (max_attempts %u)", k->n_att, k->n_att == 1 ? "" : "s",
+                 (double)r->window_ns / 1e9, r->max_attempts);
+        escalate(p, r, k, inc, component, why);
+        return;
+    }
     if (p->now < k->next_allowed) {
         snprintf(why, sizeof why, "cooldown for %.0f s more", (double)(k->next_allowed - p->now) / 1e9);
         audit(p, "cooldown", r, k, inc->id, NULL, why);
         p->st.suppressed++;
-        return;
-    }
-    if (attempts_in_window(k, p->now, r->window_ns) >= r->max_attempts) {
-        snprintf(why, sizeof why, "%u attempts within %.0f s", k->n_att, (double)r->window_ns / 1e9);
-        escalate(p, r, k, inc, component, why);
         return;
     }
     struct mend_action a;
@@ -612,12 +636,7 @@ static void attempt(struct mend_planner *p, size_t ri, struct pcase *k, const st
     if (send(p, r, k, &a, cw) != MEND_OK)
         return;
     k->attempt_no = att;
-    k->state = C_INFLIGHT;
-    if (k->n_att < MAX_ATT)
-        k->att[k->n_att++] = p->now;
-    k->next_allowed = p->now + k->cooldown_cur;
-    double nc = (double)k->cooldown_cur * r->backoff;
-    k->cooldown_cur = nc > (double)r->max_cooldown_ns ? r->max_cooldown_ns : (int64_t)nc;
+    took_off(p, r, k);
 }
 
 static void advance(struct mend_planner *p, int64_t now)
@@ -639,10 +658,13 @@ static void verified(struct mend_planner *p, struct pcase *k, const char *why)
     k->step = 0;
 }
 
+static void expire(struct mend_planner *p);
+
 int mend_planner_incident(struct mend_planner *p, const char *status, const struct mend_incident *inc,
                           const char *component, int64_t now)
 {
     advance(p, now);
+    expire(p);
     int resolve = !strcmp(status, "resolve");
     for (size_t ri = 0; ri < mend_rules_count(p->rules); ri++) {
         const struct mend_rule *r = mend_rules_get(p->rules, ri);
@@ -700,13 +722,35 @@ static struct pcase *case_by_id(struct mend_planner *p, const char *id)
     return NULL;
 }
 
+/* A result for an action that timed out in flight: the executor got to it
+ * after all (Redis or the executor were slow or away). Said, not learnt:
+ * the rule has moved on. */
+static void late_result(struct mend_planner *p, const char *action_id, const char *status, const char *why)
+{
+    for (size_t i = 0; i < p->n_cases; i++) {
+        struct pcase *k = &p->cases[i];
+        if (!k->used || !k->lost[0] || strcmp(k->lost, action_id))
+            continue;
+        char w[300];
+        snprintf(w, sizeof w, "action %s: %s after timing out%s%s", action_id, status, why && *why ? ": " : "",
+                 why ? why : "");
+        audit(p, "late_result", mend_rules_get(p->rules, k->rule), k, k->incident, NULL, w);
+        p->st.late_results++;
+        k->lost[0] = '\0'; /* said once */
+        return;
+    }
+}
+
 int mend_planner_result(struct mend_planner *p, const char *action_id, const char *status, const char *why,
                         int64_t now)
 {
     advance(p, now);
+    expire(p);
     struct pcase *k = case_by_id(p, action_id);
-    if (!k || k->state != C_INFLIGHT)
+    if (!k || k->state != C_INFLIGHT) {
+        late_result(p, action_id, status, why);
         return MEND_ENOTFOUND;
+    }
     const struct mend_rule *r = mend_rules_get(p->rules, k->rule);
     if (!strcmp(status, "ok")) {
         audit(p, "executed", r, k, k->incident, &k->act, why);
@@ -725,16 +769,34 @@ int mend_planner_result(struct mend_planner *p, const char *action_id, const cha
     return MEND_OK;
 }
 
-void mend_planner_tick(struct mend_planner *p, int64_t now)
+/* What time alone decides: verify windows that ended, actions whose result
+ * is overdue, approvals that expired. Run before every decision, so a
+ * decision never sees a state time has already ended (time reaches the
+ * planner in steps: a replay may jump hours between calls). */
+static void expire(struct mend_planner *p)
 {
-    advance(p, now);
     for (size_t i = 0; i < p->n_cases; i++) {
         struct pcase *k = &p->cases[i];
         if (!k->used)
             continue;
-        if (k->state == C_VERIFYING && p->now >= k->deadline)
+        if (k->state == C_VERIFYING && p->now >= k->deadline) {
             verified(p, k, "no new anomaly within the verify window");
-        else if (k->state == C_PENDING && p->now >= k->pending_until) {
+        } else if (k->state == C_INFLIGHT && p->now >= k->flight_until) {
+            const struct mend_rule *r = mend_rules_get(p->rules, k->rule);
+            /* the audit log stays in time order: the line is written when
+             * time reaches the planner (a replay may jump hours), the
+             * deadline it passed is in why */
+            char w[200], due[48];
+            mend_time_format(k->flight_until, due, sizeof due);
+            snprintf(w, sizeof w, "no result within result_timeout %.0f s (due %s)", (double)r->result_timeout_ns / 1e9,
+                     due);
+            audit(p, "timed_out", r, k, k->incident, &k->act, w);
+            p->st.timed_out++;
+            learn_outcome(p, k, 0, 0);
+            k->state = C_IDLE;
+            memcpy(k->lost, k->act.id, sizeof k->lost);
+            k->step++;
+        } else if (k->state == C_PENDING && p->now >= k->pending_until) {
             audit(p, "approval_expired", mend_rules_get(p->rules, k->rule), k, k->incident, &k->act,
                   "not approved within approval_ttl");
             k->state = C_IDLE;
@@ -742,9 +804,16 @@ void mend_planner_tick(struct mend_planner *p, int64_t now)
     }
 }
 
+void mend_planner_tick(struct mend_planner *p, int64_t now)
+{
+    advance(p, now);
+    expire(p);
+}
+
 int mend_planner_approve(struct mend_planner *p, const char *action_id, int64_t now)
 {
     advance(p, now);
+    expire(p);
     struct pcase *k = case_by_id(p, action_id);
     if (!k || k->state != C_PENDING)
         return MEND_ENOTFOUND;
@@ -752,12 +821,7 @@ int mend_planner_approve(struct mend_planner *p, const char *action_id, int64_t 
     int rc = send(p, r, k, &k->act, "approved");
     if (rc != MEND_OK)
         return MEND_EAGAIN;
-    k->state = C_INFLIGHT;
-    if (k->n_att < MAX_ATT)
-        k->att[k->n_att++] = p->now;
-    k->next_allowed = p->now + k->cooldown_cur;
-    double nc = (double)k->cooldown_cur * r->backoff;
-    k->cooldown_cur = nc > (double)r->max_cooldown_ns ? r->max_cooldown_ns : (int64_t)nc;
+    took_off(p, r, k);
     return MEND_OK;
 }
 

@@ -41,7 +41,7 @@ static const struct mend_conf_entry entries[] = {
     {.key = "audit", .type = MEND_CT_STR, .off = OFF(audit), .size = SZ(audit), .def = "",
      .help = "audit log: one JSON line per decision; - = stdout, empty = none"},
     {.key = "state", .type = MEND_CT_STR, .off = OFF(state), .size = SZ(state), .def = "",
-     .help = "file keeping the learnt outcomes across runs; empty = none"},
+     .help = "file also keeping the learnt outcomes (the checkpoint carries them and wins when it has any); empty = none"},
     {.key = "lease", .type = MEND_CT_DUR, .off = OFF(lease_ns), .min = 0.01, .max = 3600, .def = "10s",
      .help = "leader lease (renewed at a third); only the holder emits"},
     {.key = "maxlen", .type = MEND_CT_U64, .off = OFF(maxlen), .min = 1000, .max = 1e12, .def = "1000000",

@@ -149,7 +149,8 @@ static void read_step(struct ydoc *d, yaml_node_t *n, struct mend_rule_step *st,
 static const char *const rule_keys[] = {
     "name",     "match",   "action",   "params",       "actions",      "choose",
     "escalate", "target",  "cooldown", "backoff",      "max_cooldown", "reset_after",
-    "max_attempts", "window", "verify", "ttl", "dry_run", "require_approval", "approval_ttl", NULL};
+    "max_attempts", "window", "verify", "ttl", "dry_run", "require_approval", "approval_ttl",
+    "result_timeout", NULL};
 static const char *const match_keys[] = {"entity", "series", "tags",     "component",
                                          "min_score", "min_duration", "severity", NULL};
 
@@ -301,6 +302,14 @@ static void read_rule(struct ydoc *d, yaml_node_t *n, struct mend_rule *r)
     ydoc_dur(d, ydoc_get(d, n, "verify"), &r->verify_ns, "verify");
     ydoc_dur(d, ydoc_get(d, n, "ttl"), &r->ttl_ns, "ttl");
     ydoc_dur(d, ydoc_get(d, n, "approval_ttl"), &r->approval_ttl_ns, "approval_ttl");
+    /* the executor refuses an action older than its ttl, and one it started
+     * runs at most its allowlist timeout (30 s by default) plus the
+     * reaper's reclaim: 5 min past the ttl covers that with room */
+    yaml_node_t *rt = ydoc_get(d, n, "result_timeout");
+    r->result_timeout_ns = r->ttl_ns > INT64_MAX - 300 * 1000000000LL ? INT64_MAX : r->ttl_ns + 300 * 1000000000LL;
+    ydoc_dur(d, rt, &r->result_timeout_ns, "result_timeout");
+    if (rt && r->result_timeout_ns < r->ttl_ns)
+        ydoc_err(d, rt, "result_timeout: shorter than ttl (the executor may still start the action after that)");
     ydoc_bool(d, ydoc_get(d, n, "dry_run"), &r->dry_run, "dry_run");
     ydoc_bool(d, ydoc_get(d, n, "require_approval"), &r->require_approval, "require_approval");
     if (r->max_cooldown_ns < r->cooldown_ns)

@@ -70,6 +70,7 @@ struct pipe {
     uint64_t hups;
     struct mend_logsig *logs; /* the log formats' shared miner and counters (logsig.h) */
     struct mend_act *act;     /* remediation stage (--remediation), NULL = none */
+    struct mend_act_store *act_store; /* its learnt outcomes in the checkpoint (act.h) */
 };
 
 /* The log-signal context as a checkpoint section and an incident annotator. */
@@ -812,6 +813,18 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         goto out;
     }
     mend_incidents_set_signal_note(mend_engine_incidents(p.eng), &note);
+    /* remediation's learnt outcomes: registered whether or not remediation
+     * is on, so a run without it keeps them in the checkpoint */
+    struct mend_engine_section asec;
+    if ((rc = mend_act_store_new(&p.act_store)) == MEND_OK) {
+        mend_act_store_section(p.act_store, &asec);
+        rc = mend_engine_add_section(p.eng, &asec);
+    }
+    if (rc != MEND_OK) {
+        fprintf(stderr, "mend: remediation: %s\n", mend_strerror(rc));
+        code = MEND_EXIT_RUNTIME;
+        goto out;
+    }
 
     if (cfg->checkpoint_path[0] && po->discard_checkpoint) {
         if (!po->quiet)
@@ -934,6 +947,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         if ((code = pipeline_remediation_open(po->remediation_path, &cfg->remediation, !po->live, &p.act)) !=
             MEND_EXIT_OK)
             goto out;
+        if ((rc = mend_act_store_attach(p.act_store, mend_act_planner(p.act))) != MEND_OK) {
+            fprintf(stderr, "mend: remediation: cannot take the learnt outcomes: %s\n", mend_strerror(rc));
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
         struct mend_act_output_conf acf = {p.act};
         if (mend_outputs_add(p.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
             fprintf(stderr, "mend: %s\n", err);
@@ -992,13 +1010,13 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
         code = MEND_EXIT_RUNTIME;
     no_state_commit(&p);
     show_progress(&p, 1);
-    if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
-        code = MEND_EXIT_RUNTIME;
-    if (p.act) { /* results of what is still in flight */
+    if (p.act) { /* results of what is still in flight, learnt before the last checkpoint */
         struct mend_engine_stats ast;
         mend_engine_stats(p.eng, &ast);
         mend_act_finish(p.act, ast.watermark);
     }
+    if (cfg->checkpoint_path[0] && checkpoint_final(&p) != MEND_OK && code == MEND_EXIT_OK)
+        code = MEND_EXIT_RUNTIME;
     /* the last offer to every output; the table prints here */
     mend_outputs_close(p.outs);
     fflush(stdout);
@@ -1063,6 +1081,7 @@ out:
     mend_logsig_free(p.logs);
     mend_outputs_free(p.outs);
     mend_act_close(p.act);
+    mend_act_store_free(p.act_store); /* after the engine (its section) and the planner it pointed to */
     fflush(stdout);
     if (p.score_f && p.score_f != stdout)
         fclose(p.score_f);

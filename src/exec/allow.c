@@ -189,6 +189,7 @@ int mend_exec_conf_load(const char *path, const struct mend_act_errs *errs, stru
     c->batch = 16;
     c->output_tail = 1024;
     c->reap_every_ns = 1000000000LL;
+    c->orphan_wait_ns = 20 * 1000000000LL;
     struct ydoc d;
     int rc = ydoc_load(&d, path, buf, len, errs);
     if (rc != MEND_OK) {
@@ -198,7 +199,8 @@ int mend_exec_conf_load(const char *path, const struct mend_act_errs *errs, stru
     }
     static const char *const top[] = {"redis",   "user",          "password", "prefix",     "group",
                                       "consumer", "keys",         "max_concurrent", "max_deliveries",
-                                      "batch",   "output_tail",   "reap_every", "reap_idle", "actions", NULL};
+                                      "batch",   "output_tail",   "reap_every", "reap_idle", "actions",
+                                      "journal", "orphan_wait", NULL};
     yaml_node_t *root = ydoc_root(&d);
     if (!root || root->type != YAML_MAPPING_NODE) {
         ydoc_err(&d, root, "expected a mapping (redis, keys, actions, ...)");
@@ -217,6 +219,11 @@ int mend_exec_conf_load(const char *path, const struct mend_act_errs *errs, stru
     ydoc_u32(&d, ydoc_get(&d, root, "output_tail"), &c->output_tail, 16, 65536, "output_tail");
     ydoc_dur(&d, ydoc_get(&d, root, "reap_every"), &c->reap_every_ns, "reap_every");
     ydoc_dur(&d, ydoc_get(&d, root, "reap_idle"), &c->reap_idle_ns, "reap_idle");
+    ydoc_str(&d, ydoc_get(&d, root, "journal"), c->journal, sizeof c->journal, "journal");
+    yaml_node_t *ow = ydoc_get(&d, root, "orphan_wait");
+    ydoc_dur(&d, ow, &c->orphan_wait_ns, "orphan_wait");
+    if (ow && (c->orphan_wait_ns < 100000000LL || c->orphan_wait_ns > 3600 * 1000000000LL))
+        ydoc_err(&d, ow, "orphan_wait: between 100ms and 1h");
     yaml_node_t *ks = ydoc_get(&d, root, "keys");
     if (!ks || ks->type != YAML_MAPPING_NODE) {
         ydoc_err(&d, ks ? ks : root, "keys: expected a mapping of key id: public key PEM file");

@@ -256,20 +256,27 @@ struct orphan_ctx {
 };
 
 /* In a child whose executor died before the go: may it run? Only if the
- * idempotency key names this process as started (a few tries: Redis may
- * be slow to answer). */
+ * idempotency key names this process as started. Redis is asked again
+ * until it answers, for at most orphan_wait: 1 yes, 0 no, -1 it never
+ * answered (an error reply, e.g. LOADING after a restart, is no answer). */
 static int orphan_check(void *ctx)
 {
     const struct orphan_ctx *o = ctx;
     char want[128], err[256], key[96];
     snprintf(want, sizeof want, "started:%s:%d", o->x->host, (int)getpid());
     snprintf(key, sizeof key, "%s:idem:%s", o->x->c->prefix, o->id);
-    for (int i = 0; i < 20; i++) {
-        struct timeval tv = {1, 0};
+    int64_t end = mono_ns() + o->x->c->orphan_wait_ns;
+    for (;;) {
+        int64_t left = end - mono_ns();
+        if (left <= 0)
+            return -1;
+        if (left > 1000000000LL)
+            left = 1000000000LL;
+        struct timeval tv = {(time_t)(left / 1000000000LL), (suseconds_t)(left % 1000000000LL / 1000)};
         redisContext *rc = mend_redis_connect(o->x->c->redis, o->x->c->user, o->x->c->password, tv, err, sizeof err);
         if (rc) {
             redisReply *r = redisCommand(rc, "GET %s", key);
-            int got = r != NULL, yes = r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, want);
+            int got = r && r->type != REDIS_REPLY_ERROR, yes = r && r->type == REDIS_REPLY_STRING && !strcmp(r->str, want);
             if (r)
                 freeReplyObject(r);
             redisFree(rc);
@@ -278,7 +285,42 @@ static int orphan_check(void *ctx)
         }
         usleep(100000);
     }
-    return 0;
+}
+
+/* In the orphan: what became of its action, for the next executor (the
+ * journal, exec.h). Nothing to keep without a journal. */
+static void orphan_ended(void *ctx, int ran, int wstatus)
+{
+    const struct orphan_ctx *o = ctx;
+    if (!o->x->c->journal[0])
+        return;
+    struct mend_exec_orphan_rec rec = {ran, -1, 0, wall_ms()};
+    if (ran && WIFEXITED(wstatus))
+        rec.exit_code = WEXITSTATUS(wstatus);
+    else if (ran && WIFSIGNALED(wstatus))
+        rec.sig = WTERMSIG(wstatus);
+    mend_exec_journal_put(o->x->c->journal, o->id, (int)getpid(), &rec);
+}
+
+/* Reports what an orphan recorded it did (ran = 1), then forgets the
+ * record. 0 or MEND_EIO. */
+static int report_orphan(struct ex *x, const char *sid, const struct mend_exec_job *job, pid_t pid,
+                         const struct mend_exec_orphan_rec *rec, int64_t start_ms)
+{
+    const char *status = rec->sig == SIGALRM ? "timeout" : rec->exit_code == 0 && !rec->sig ? "ok" : "failed";
+    char why[200];
+    if (rec->sig)
+        snprintf(why, sizeof why, "ran while its executor was gone (pid %d); killed by signal %d; output not kept",
+                 (int)pid, rec->sig);
+    else
+        snprintf(why, sizeof why, "ran while its executor was gone (pid %d); exit %d; output not kept", (int)pid,
+                 rec->exit_code);
+    logf_("%s (id %s): the orphan's journal says %s", sid, job->id, why);
+    int64_t end = rec->finished_ms > start_ms ? rec->finished_ms : start_ms;
+    if (finish(x, sid, job, status, rec->exit_code, rec->sig, start_ms, end - start_ms, "", 0, why, 1, -1))
+        return MEND_EIO;
+    mend_exec_journal_del(x->c->journal, job->id, (int)pid);
+    return MEND_OK;
 }
 
 /* Starts one entry in slot s (or finishes it at once). 0 or MEND_EIO. */
@@ -287,6 +329,7 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
     char why[300];
     struct mend_exec_job job;
     int64_t now = wall_ms();
+    int stale_pid = 0; /* an orphan's pid whose journal says it never ran */
     if (e->redelivered) {
         long long d = deliveries(x, e->sid);
         if (d < 0)
@@ -330,7 +373,8 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                 char host[64] = "";
                 long pid = 0;
                 sscanf(val + 8, "%63[^:]:%ld", host, &pid);
-                if (!strcmp(host, x->host) && pid > 0 && alive((pid_t)pid)) {
+                int here = !strcmp(host, x->host) && pid > 0 && pid < INT32_MAX;
+                if (here && alive((pid_t)pid)) {
                     memset(s, 0, offsetof(struct slot, tail)); /* the tail buffer stays */
                     s->tail_len = 0;
                     s->used = s->orphan = 1;
@@ -344,10 +388,22 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
                     logf_("%s (id %s) runs under a previous executor as pid %ld: waiting for it", e->sid, job.id, pid);
                     return MEND_OK;
                 }
-                return finish(x, e->sid, &job, "unknown", -1, 0, now, 0, "", 0,
-                              "ran under a previous executor; exit status unknown", 1, -1);
+                struct mend_exec_orphan_rec rec;
+                int jr = here && x->c->journal[0] ? mend_exec_journal_get(x->c->journal, job.id, (int)pid, &rec)
+                                                  : MEND_ENOTFOUND;
+                if (jr == MEND_OK && rec.ran)
+                    return report_orphan(x, e->sid, &job, (pid_t)pid, &rec, now);
+                if (jr != MEND_OK)
+                    return finish(x, e->sid, &job, "unknown", -1, 0, now, 0, "", 0,
+                                  "ran under a previous executor; exit status unknown", 1, -1);
+                /* its child recorded that it never ran the program (Redis
+                 * was away): the effect has not happened, so it is ours */
+                logf_("%s (id %s): pid %ld of a previous executor never ran it (journal): running it now", e->sid,
+                      job.id, pid);
+                stale_pid = (int)pid;
             }
-            /* "claimed" by an executor that died before the start: ours now */
+            /* "claimed" by an executor that died before the start, or
+             * started by an orphan that never ran it: ours now */
             if (idem_cmd(x, &r, "SET %s %s PX 604800000", job.id, claimed))
                 return MEND_EIO;
             freeReplyObject(r);
@@ -355,8 +411,9 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
     }
     int pid, out_fd, go_fd;
     struct orphan_ctx oc = {x, job.id};
-    if (mend_exec_spawn(&job, job.spec->timeout_ns, x->unsafe ? NULL : orphan_check, &oc, &pid, &out_fd, &go_fd) !=
-        MEND_OK) {
+    struct mend_exec_orphan oh = {orphan_check, orphan_ended, &oc};
+    if (mend_exec_spawn(&job, job.spec->timeout_ns, x->unsafe == 1 || x->unsafe == 2 ? NULL : &oh, &pid, &out_fd,
+                        &go_fd) != MEND_OK) {
         snprintf(why, sizeof why, "fork failed: %s", strerror(errno));
         return finish(x, e->sid, &job, "failed", -1, 0, now, 0, "", 0, why, 1, -1);
     }
@@ -370,6 +427,10 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
             return MEND_EIO;
         }
         freeReplyObject(r);
+        if (stale_pid) /* the key names our child now: the old record is moot */
+            mend_exec_journal_del(x->c->journal, job.id, stale_pid);
+        while (x->unsafe == 3) /* test control: "killed" right here, before the go */
+            pause();
     }
     memset(s, 0, offsetof(struct slot, tail)); /* the tail buffer stays */
     s->used = 1;
@@ -422,6 +483,21 @@ static int reap(struct ex *x)
             s->used = 0;
             logf_("%s: pid %d of a previous executor gone after %" PRId64 " ms", s->sid, (int)s->pid,
                   (now - s->start_mono) / 1000000);
+            struct mend_exec_orphan_rec rec;
+            int jr = x->c->journal[0] && !alive(s->pid)
+                         ? mend_exec_journal_get(x->c->journal, s->job.id, (int)s->pid, &rec)
+                         : MEND_ENOTFOUND;
+            if (jr == MEND_OK && rec.ran) {
+                if (report_orphan(x, s->sid, &s->job, s->pid, &rec, s->start_ms))
+                    return MEND_EIO;
+                continue;
+            }
+            if (jr == MEND_OK) {
+                /* it never ran: left pending, the reaper hands it out
+                 * again and start() runs it */
+                logf_("%s: pid %d never ran it (journal); left for the reaper", s->sid, (int)s->pid);
+                continue;
+            }
             if (finish(x, s->sid, &s->job, "unknown", -1, 0, s->start_ms, wall_ms() - s->start_ms, "", 0,
                        "ran under a previous executor; exit status unknown", 1, -1))
                 return MEND_EIO;
@@ -583,6 +659,14 @@ int mend_exec_run(const struct mend_exec_conf *c, struct mend_verifier *v, int u
         x.slots[i].tail = malloc(c->output_tail);
         if (!x.slots[i].tail) {
             rc = MEND_ENOMEM;
+            goto out;
+        }
+    }
+    if (c->journal[0]) {
+        char err[600];
+        if (mend_exec_journal_open(c->journal, err, sizeof err) != MEND_OK) {
+            logf_("%s", err);
+            rc = MEND_EIO;
             goto out;
         }
     }

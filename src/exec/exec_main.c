@@ -34,9 +34,9 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--unsafe-control") && i + 1 < argc) {
             /* test-only negative controls, so the exactly-once test can show it can fail */
             const char *m = argv[++i];
-            unsafe = !strcmp(m, "ack-first") ? 1 : !strcmp(m, "no-idem") ? 2 : -1;
+            unsafe = !strcmp(m, "ack-first") ? 1 : !strcmp(m, "no-idem") ? 2 : !strcmp(m, "stall-before-go") ? 3 : -1;
             if (unsafe < 0) {
-                fprintf(stderr, "mend-exec: --unsafe-control ack-first|no-idem\n");
+                fprintf(stderr, "mend-exec: --unsafe-control ack-first|no-idem|stall-before-go\n");
                 return 2;
             }
         } else {

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mend/exec.h"
@@ -45,7 +46,45 @@ static int cloexec_pipe(int fds[2])
     return 0;
 }
 
-int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int (*orphan)(void *ctx), void *ctx,
+/* The orphan's way (see exec.h): never a reader for its output now, so
+ * /dev/null (a program writing to the dead pipe would die of SIGPIPE);
+ * run only when may_run says so, as a child of this process, so that
+ * ended hears the exit status. Never returns. */
+static void run_orphan(char *const argv[], char *const envp[], unsigned secs, const struct mend_exec_orphan *o)
+{
+    int dn = open("/dev/null", O_WRONLY);
+    if (dn >= 0) {
+        dup2(dn, 1);
+        dup2(dn, 2);
+        if (dn > 2)
+            close(dn);
+    }
+    int may = o ? o->may_run(o->ctx) : 0;
+    if (may != 1) {
+        if (may < 0 && o->ended)
+            o->ended(o->ctx, 0, 0);
+        _exit(125);
+    }
+    pid_t g = fork();
+    if (g == 0) {
+        alarm(secs);
+        execve(argv[0], argv, envp);
+        _exit(127);
+    }
+    if (g < 0) { /* it did not run: say so, the next executor runs it */
+        if (o->ended)
+            o->ended(o->ctx, 0, 0);
+        _exit(125);
+    }
+    int st = 0;
+    while (waitpid(g, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (o->ended)
+        o->ended(o->ctx, 1, st);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0));
+}
+
+int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, const struct mend_exec_orphan *orphan,
                     int *pid_out, int *out_fd, int *go_fd)
 {
     int go[2], out[2];
@@ -92,8 +131,8 @@ int mend_exec_spawn(const struct mend_exec_job *job, int64_t timeout_ns, int (*o
         close(g);
         /* the executor died before letting us go: run only if its record
          * says this very process was started */
-        if (r != 1 && !(orphan && orphan(ctx) == 1))
-            _exit(125);
+        if (r != 1)
+            run_orphan(argv, envp, secs, orphan);
         alarm(secs); /* backstop should the executor be gone */
         execve(argv[0], argv, envp);
         _exit(127);
