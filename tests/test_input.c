@@ -691,7 +691,7 @@ static void fake_close(struct mend_input *in)
 }
 
 static const struct mend_input_ops fake_ops = {"fake", fake_claims, fake_open, fake_on_fd, fake_on_timer,
-                                               fake_peek, fake_close, NULL};
+                                               fake_peek, fake_close, NULL, NULL};
 
 static void test_double_kind_plugs_in(void **state)
 {
