@@ -30,6 +30,13 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+/* Where the event logic holds a score it does not report (the rest of a
+ * run, a new extreme inside the range margin): a tenth below the threshold,
+ * so that thresholding the output anywhere near the threshold counts one
+ * alarm per event; a hold just under it (0.999) let a threshold a hair
+ * lower count every held point as an alarm again (NAB dev 67.9 -> 69.0). */
+#define HOLD_FRAC 0.9
+
 /* Peaks over threshold on the fused evidence (recalibrate()): the level
  * log10(50) is a 2% tail, SPOT's usual 98% level; the prior counts as
  * POT_PRIOR runs above it. */
@@ -273,7 +280,7 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
         return EVIDENCE_FULL; /* a constant series just moved */
     double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
     if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
-        ev = c->threshold * EVIDENCE_FULL * 0.999;
+        ev = c->threshold * EVIDENCE_FULL * HOLD_FRAC;
     return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
 }
 
@@ -443,10 +450,19 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
             *event = 1;
         return score;
     }
-    /* Held just below the threshold, so that thresholding the output gives
-     * one alarm per event while the level stays visible. */
-    double cap = c->threshold * 0.999;
-    return score < cap ? score : cap;
+    /* Held below the threshold, so that thresholding the output gives one
+     * alarm per event while the level stays visible: an anomalous sample
+     * that is no event, and, inside the quiet period, any sample above the
+     * hold (a run wobbling just under the threshold is still the same
+     * run). Outside a quiet period a score below the threshold is what it
+     * is. */
+    double cap = c->threshold * HOLD_FRAC;
+    if (score < cap)
+        return score;
+    if (score >= c->threshold)
+        return cap;
+    uint64_t quiet_n = (uint64_t)(c->quiet * (double)c->probation);
+    return h->last_event && h->n - h->last_event <= quiet_n ? cap : score;
 }
 
 void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
