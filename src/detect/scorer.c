@@ -455,7 +455,13 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     h->fired = fired;
 
     /* Event logic: k of the last n anomalous, past the probation, and either
-     * outside the quiet period of the last event or much stronger than it. */
+     * outside the quiet period of the last event or much stronger than it.
+     * The quiet period keeps one run to one alarm; a run is over once the
+     * evidence is back to ordinary (below the 2% tail, POT_Y0), and what
+     * crosses after that is a new run with an event of its own, however
+     * soon (NAB dev 70.2 -> 70.4). */
+    if (h->last_event && best < POT_Y0)
+        h->last_event = 0;
     int anomalous = score >= c->threshold;
     uint64_t mask = c->debounce_n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << c->debounce_n) - 1);
     h->bits = ((h->bits << 1) | (uint64_t)anomalous) & mask;
