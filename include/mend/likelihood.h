@@ -17,12 +17,19 @@ struct mend_likelihood {
     double avg;  /* short exponential average of the raw surprise */
     double mean; /* long exponential mean of avg */
     double var;  /* long exponential variance of avg */
-    double hits; /* exponentially decayed count of past threshold crossings
-                    (the scorer's, same long memory): how often this
-                    "rare" surprise has in fact been seen lately */
-    double n;    /* surprises this state has judged (the scorer's count of
-                    the detector's opinions, which starts late for a
-                    detector that first has to find its period) */
+    /* The scorer's tail bookkeeping, packed so that the state stays five
+     * doubles per detector (memory is per series): */
+    float hits;     /* exponentially decayed count of past threshold
+                       crossings (the scorer's, same long memory): how often
+                       this "rare" surprise has in fact been seen lately */
+    float exc;      /* decayed sum of those crossings' evidence beyond the
+                       threshold: how far past it this series' rare
+                       surprises go. Both are decayed lazily: as of hit_n */
+    uint32_t n;     /* surprises this state has judged (the scorer's count of
+                       the detector's opinions, which starts late for a
+                       detector that first has to find its period);
+                       saturates at UINT32_MAX */
+    uint32_t hit_n; /* n when hits and exc were last decayed */
 };
 
 /* -log10 of the upper Gaussian tail Q(z) for any finite z, to within 0.3% of

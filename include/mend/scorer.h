@@ -65,7 +65,9 @@ struct mend_scorer_conf {
     uint32_t debounce_k;    /* an event needs k of the last n samples ... */
     uint32_t debounce_n;    /* ... anomalous (keys "debounce_k", "debounce_n") */
     double quiet;           /* after an event, stay quiet for quiet*P samples
-                               (key "quiet") */
+                               while the run lasts: once the evidence is back
+                               to ordinary (a 2% tail) the run is over and
+                               the next crossing is a new event (key "quiet") */
     double rearm;           /* during the quiet period a new event needs its
                                evidence (tail probability) this many times
                                stronger than the last event's (key "rearm") */
@@ -125,9 +127,12 @@ void mend_scorer_fini(void *state, const struct mend_scorer_conf *c);
 
 /* Scores one sample, in event-time order (non-decreasing t_ns; the engine
  * drops late samples before they get here). Returns the anomaly score in
- * [0,1], after the event logic: during the quiet period that follows an event
- * the score is held below threshold unless the evidence is rearm times
- * stronger, so thresholding the returned score gives one alarm per event.
+ * [0,1], after the event logic: during the quiet period that follows an event,
+ * while the run goes on (the evidence has not been back to ordinary), the
+ * score is held at 0.9 x threshold (anything above that is capped there)
+ * unless the evidence is rearm times stronger, so thresholding the returned
+ * score anywhere in [0.9, 1] x threshold gives one alarm per run. A run that
+ * has ended frees the next crossing to be an event at once.
  * *event (may be NULL) is set to 1 when this sample starts an anomaly event,
  * else 0. A non-finite x is ignored (score 0, no state change). No
  * allocation. */

@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "`timestamp,value,anomaly_score` to stdout, one row per input row, timestamp and\n"
             "value echoed as given. The score is in [0,1], causal (a row's score depends only\n"
             "on earlier rows) and event-shaped: the first row of an anomalous run scores at\n"
-            "or above detect.threshold, the rows after it are held just below it unless the\n"
+            "or above detect.threshold, the rows after it are held below it unless the\n"
             "evidence gets much stronger. Timestamps are ISO-8601 or epoch numbers and must\n"
             "not go backwards. A row that cannot be scored is reported on stderr (line:col)\n"
             "and written with score 0.\n\n"

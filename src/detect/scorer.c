@@ -11,6 +11,7 @@
 #include "mend/scorer.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,13 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+/* Where the event logic holds a score it does not report (the rest of a
+ * run, a new extreme inside the range margin): a tenth below the threshold,
+ * so that thresholding the output anywhere near the threshold counts one
+ * alarm per event; a hold just under it (0.999) let a threshold a hair
+ * lower count every held point as an alarm again (NAB dev 67.9 -> 69.0). */
+#define HOLD_FRAC 0.9
+
 /* Peaks over threshold on the fused evidence (recalibrate()): the level
  * log10(50) is a 2% tail, SPOT's usual 98% level; the prior counts as
  * POT_PRIOR runs above it. */
@@ -39,7 +47,7 @@
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 3u
+#define STATE_VERSION 4u
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
@@ -273,7 +281,7 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
         return EVIDENCE_FULL; /* a constant series just moved */
     double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
     if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
-        ev = c->threshold * EVIDENCE_FULL * 0.999;
+        ev = c->threshold * EVIDENCE_FULL * HOLD_FRAC;
     return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
 }
 
@@ -353,10 +361,11 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         struct mend_likelihood *l = lik_at(state, h->off[j]);
         if (ops->settled && !ops->settled(det_at(state, h->off[j]), t_ns))
             continue;
-        l->n += 1.0;
-        double ev = mend_likelihood_step(l, (uint64_t)l->n, log(1.0 + z), a_short, a_long,
+        if (l->n < UINT32_MAX)
+            l->n++;
+        double ev = mend_likelihood_step(l, l->n, log(1.0 + z), a_short, a_long,
                                          LIK_SD_FLOOR);
-        if (l->n <= (double)c->warmup)
+        if (l->n <= c->warmup)
             ev = 0.0;
         /* Tail calibration by counting: the Gaussian fit claims a crossing
          * of the threshold happens once in 10^threshold samples, so the
@@ -364,14 +373,35 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
          * them. A series that has crossed `seen` times there (a spike
          * every few hundred samples) has shown its tail is heavier than
          * the fit says by (E + seen) / E: the evidence drops by the log of
-         * that. No new constant; a first crossing is never discounted
-         * (NAB dev 61.6 -> 63.8). */
-        l->hits -= a_long * l->hits;
+         * that (NAB dev 61.6 -> 63.8). How far beyond the threshold a
+         * crossing lands is judged the same way (peaks over a threshold):
+         * the fit says the excess is exponential with mean 1/ln 10 decades;
+         * crossings that went further (the same spike every day) show a
+         * longer tail, with mean m estimated from their own excesses and
+         * POT_PRIOR crossings' worth of the nominal one, and the excess is
+         * scaled down by m ln 10 (only ever down; NAB dev 69.0 -> 70.2,
+         * the daily 3 a.m. spikes of 24ae8d no longer alarm every day).
+         * That scale describes how far separate rare surprises go, so it
+         * judges a run's first crossing; the rest of a run (the previous
+         * opinion crossed too) is the same anomaly growing, and a fault
+         * that worsens must still be able to rearm. A first crossing is
+         * never discounted. Counts and sums decay lazily, only when a
+         * crossing needs them, so the bulk of steps pay nothing here. */
         if (ev >= at_threshold) {
-            double seen = l->hits;
-            l->hits += 1.0;
-            if (seen > 0.0)
-                ev -= log10(1.0 + seen / (4.0 * (double)c->probation * pow(10.0, -at_threshold)));
+            double decay = pow(1.0 - a_long, (double)(l->n - l->hit_n));
+            double seen = (double)l->hits * decay;
+            double exc = (double)l->exc * decay;
+            double y = ev - at_threshold;
+            l->hits = (float)(seen + 1.0);
+            l->exc = (float)(exc + y);
+            int in_run = l->hit_n == l->n - 1;
+            l->hit_n = l->n;
+            if (seen > 0.0) {
+                double m = (exc + POT_PRIOR / M_LN10) / (seen + POT_PRIOR);
+                ev = at_threshold -
+                     log10(1.0 + seen / (4.0 * (double)c->probation * pow(10.0, -at_threshold))) +
+                     (!in_run && m * M_LN10 > 1.0 ? y / (m * M_LN10) : y);
+            }
         }
         if (j == 0)
             expected = ex;
@@ -425,7 +455,13 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     h->fired = fired;
 
     /* Event logic: k of the last n anomalous, past the probation, and either
-     * outside the quiet period of the last event or much stronger than it. */
+     * outside the quiet period of the last event or much stronger than it.
+     * The quiet period keeps one run to one alarm; a run is over once the
+     * evidence is back to ordinary (below the 2% tail, POT_Y0), and what
+     * crosses after that is a new run with an event of its own, however
+     * soon (NAB dev 70.2 -> 70.4). */
+    if (h->last_event && best < POT_Y0)
+        h->last_event = 0;
     int anomalous = score >= c->threshold;
     uint64_t mask = c->debounce_n >= 64 ? ~(uint64_t)0 : (((uint64_t)1 << c->debounce_n) - 1);
     h->bits = ((h->bits << 1) | (uint64_t)anomalous) & mask;
@@ -443,10 +479,19 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
             *event = 1;
         return score;
     }
-    /* Held just below the threshold, so that thresholding the output gives
-     * one alarm per event while the level stays visible. */
-    double cap = c->threshold * 0.999;
-    return score < cap ? score : cap;
+    /* Held below the threshold, so that thresholding the output gives one
+     * alarm per event while the level stays visible: an anomalous sample
+     * that is no event, and, inside the quiet period, any sample above the
+     * hold (a run wobbling just under the threshold is still the same
+     * run). Outside a quiet period a score below the threshold is what it
+     * is. */
+    double cap = c->threshold * HOLD_FRAC;
+    if (score < cap)
+        return score;
+    if (score >= c->threshold)
+        return cap;
+    uint64_t quiet_n = (uint64_t)(c->quiet * (double)c->probation);
+    return h->last_event && h->n - h->last_event <= quiet_n ? cap : score;
 }
 
 void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
@@ -503,7 +548,9 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
         mend_wbuf_f64(w, l->mean);
         mend_wbuf_f64(w, l->var);
         mend_wbuf_f64(w, l->hits);
-        mend_wbuf_f64(w, l->n);
+        mend_wbuf_f64(w, l->exc);
+        mend_wbuf_u32(w, l->n);
+        mend_wbuf_u32(w, l->hit_n);
         int rc = registry[h->reg[j]]->save(det_at((void *)(uintptr_t)state, h->off[j]), c, w);
         if (rc)
             return rc;
@@ -549,11 +596,15 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
         l->avg = mend_rbuf_f64(r);
         l->mean = mend_rbuf_f64(r);
         l->var = mend_rbuf_f64(r);
-        l->hits = mend_rbuf_f64(r);
-        l->n = mend_rbuf_f64(r);
-        if (!(l->n >= 0) || !(l->n <= (double)h->n))
+        double hits = mend_rbuf_f64(r), exc = mend_rbuf_f64(r);
+        l->n = mend_rbuf_u32(r);
+        l->hit_n = mend_rbuf_u32(r);
+        if (!(l->n <= h->n) || !(l->hit_n <= l->n) || !(exc >= 0) || !(exc <= FLT_MAX) ||
+            !(hits >= 0) || !(hits <= FLT_MAX))
             return MEND_ECORRUPT;
-        if (r->failed || !(l->hits >= 0) || !isfinite(l->hits) || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
+        l->hits = (float)hits;
+        l->exc = (float)exc;
+        if (r->failed || !isfinite(l->avg) || !isfinite(l->mean) || !(l->var >= 0) ||
             !isfinite(l->var))
             return MEND_ECORRUPT;
         if (registry[h->reg[j]]->load(det_at(state, h->off[j]), c, r))
