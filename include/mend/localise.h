@@ -116,7 +116,9 @@ struct mend_localise_item {
     int32_t node;          /* its topology node, -1 = none */
     double score;          /* nats; higher = more likely the cause */
     double shift;          /* distribution shift, nats: ln(1+z_level) + ln(1+z_step),
-                              each capped at ln(n+1); once for a constant reference */
+                              each capped at ln(n+1), + swing (the window's range
+                              against the reference's windows); once for a
+                              constant reference */
     double z;              /* largest |z| of the window against the reference */
     double mi;             /* MI with the best symptom at a lag where this series
                               leads or is level, nats (0 without symptoms) */

@@ -7,6 +7,7 @@
  *   score(i) = shift(i) * coupling(i) + order(i)
  *
  *   shift(i) = min(ln(1 + z_level), ln(n + 1)) + min(ln(1 + z_step), ln(n + 1))
+ *              + swing(i)
  *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
  *               values left their normal range (the N-sigma statistic);
  *     z_step  = max over the window (and its entry from the lead-in) of
@@ -23,6 +24,28 @@
  *     And for such a metric the two are one event (its first departure is
  *     both a level change and a step; it has no scale to tell them apart),
  *     so it counts once: shift = min(ln(1 + max(z_level, z_step)), ln(n+1)).
+ *   swing(i) = -ln((S + k) / (S + N)), r = max - min of the window, k =
+ *               the number of the reference's S-value windows whose range
+ *               is at least r, N = the number of those windows (swing = 0
+ *               when N = 0 or S < 20):
+ *     how often the series' own normal behaviour swings as widely within
+ *     the same span, the empirical tail of the window's range. The z terms
+ *     judge single values against one spread for the whole reference, and
+ *     cannot tell a series whose normal life is quiet with rare spikes (a
+ *     large sd from a few points, spikes and swings in every stretch)
+ *     from one that wanders slowly (a large sd from the wander, hardly any
+ *     swing within S moments). The range of same-length stretches of the
+ *     reference calibrates each series against its own spikiness: a spiky
+ *     series earns little for one more spike; a smooth one that starts to
+ *     swing earns up to ln(N / S + 1). A swing is a third piece of evidence
+ *     beside level and step (a series can swing widely with neither an
+ *     extreme value nor one large step), so its evidence adds; for a
+ *     constant reference every range beats every reference window, the
+ *     same single event again, so there shift = max(that, swing). The
+ *     counts are in units of S because the windows overlap: N of them hold
+ *     about N / S independent ones ((S + k) / (S + N) = (1 + k/S) / (1 +
+ *     N/S)). A window of fewer than 20 slots gets no swing (SWING_MIN_LEN:
+ *     its range is its entry jump or a step or two, already counted).
  *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
  *     informational coefficient of correlation squared (rho^2 for Gaussians,
  *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
@@ -88,6 +111,12 @@
  * long enough for that even when the window is short. */
 #define MI_MIN_PAIRS 20u
 #define KSG_K 3u /* neighbours: Kraskov et al.'s recommended 2-4 */
+/* The swing needs a window long enough to have a course of its own: the
+ * range of a few values is one or two steps, or (a window that opens on
+ * the change) the jump from the normal level, evidence the z terms already
+ * count. 20, as many values as the MI asks for, and for the same reason:
+ * below it a handful of points cannot show a distribution. */
+#define SWING_MIN_LEN 20u
 
 /* Lead-in slots before a window of S: at least S, and at least enough for
  * the MI to be estimable when the window itself is short. */
@@ -111,6 +140,7 @@ struct mend_localise {
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
+    uint32_t *dq_hi, *dq_lo;             /* max_ref each: sliding max / min deques */
     double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
@@ -150,6 +180,8 @@ void mend_localise_free(struct mend_localise *l)
     free(l->sym_h);
     free(l->ka);
     free(l->kb);
+    free(l->dq_hi);
+    free(l->dq_lo);
     free(l->clnc);
     free(l);
 }
@@ -191,8 +223,11 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->ka = malloc(l->span_cap * sizeof *l->ka);
     l->kb = malloc(l->span_cap * sizeof *l->kb);
     l->clnc = malloc((l->span_cap + 1) * sizeof *l->clnc);
+    l->dq_hi = malloc((c.max_ref ? c.max_ref : 1) * sizeof *l->dq_hi);
+    l->dq_lo = malloc((c.max_ref ? c.max_ref : 1) * sizeof *l->dq_lo);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc)
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc ||
+        !l->dq_hi || !l->dq_lo)
         goto fail;
     mi_clnc_table(l->clnc, l->span_cap);
     /* One histogram per bin count a span up to span_cap can ask for, so a
@@ -292,11 +327,12 @@ static void fill_span(const struct mend_localise_series *s, const struct mend_lo
     }
 }
 
-/* Level z, step z and onset slot of the window part of span. */
+/* Level z, step z, range (max - min, 0 with fewer than two values) and
+ * onset slot of the window part of span. */
 static void window_z(const double *span, uint32_t P, uint32_t S, const struct ref_stats *r,
-                     double *zl, double *zs, int32_t *onset)
+                     double *zl, double *zs, double *range, int32_t *onset)
 {
-    double best_l = 0, best_s = 0, prev = NAN;
+    double best_l = 0, best_s = 0, prev = NAN, lo = HUGE_VAL, hi = -HUGE_VAL;
     const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
     for (uint32_t i = P; i-- > 0;) /* the lead-in's last value, for the entry step */
@@ -308,6 +344,10 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
         double v = span[P + i];
         if (isnan(v))
             continue;
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
         double z = fabs(v - r->mean) * inv_sd;
         if (z > best_l)
             best_l = z;
@@ -322,7 +362,48 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     }
     *zl = best_l;
     *zs = best_s;
+    /* less a rounding allowance: ranges equal in the data's own digits
+     * (0.8 - 0.3 against 0.7 - 0.2) must compare equal, not by the last
+     * bit; the engine's rings hold floats (about 7 digits) */
+    *range = hi > lo ? (hi - lo) - 1e-6 * (fabs(hi) + fabs(lo)) : 0;
     *onset = on;
+}
+
+/* swing (see the top): -ln of the share of the len-value windows of the
+ * reference x[0, n) whose range is at least r, counted (len + k) /
+ * (len + N).
+ * Sliding maximum and minimum by monotone deques of indices (hi, lo: n
+ * each; an index enters once, so no wrap-around): O(n). Non-finite values
+ * are left out of the windows that hold them. */
+static double swing_evidence(const double *x, uint32_t n, uint32_t len, double r, uint32_t *hi,
+                             uint32_t *lo)
+{
+    if (!(r > 0) || len < SWING_MIN_LEN || n < len)
+        return 0; /* no swing, or no reference window as long as the window */
+    uint32_t hh = 0, ht = 0, lh = 0, lt = 0, N = 0, k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (isfinite(x[i])) {
+            while (ht > hh && x[hi[ht - 1]] <= x[i])
+                ht--;
+            hi[ht++] = i;
+            while (lt > lh && x[lo[lt - 1]] >= x[i])
+                lt--;
+            lo[lt++] = i;
+        }
+        if (i + 1 < len)
+            continue;
+        uint32_t first = i + 1 - len; /* the window is x[first, i] */
+        while (ht > hh && hi[hh] < first)
+            hh++;
+        while (lt > lh && lo[lh] < first)
+            lh++;
+        N++;
+        if (ht > hh && x[hi[hh]] - x[lo[lh]] >= r)
+            k++;
+    }
+    /* overlapping windows: N of them hold about N / len independent ones,
+     * so the count is in those units, (1 + k / len) / (1 + N / len) */
+    return -log(((double)len + k) / ((double)len + N));
 }
 
 static int32_t onset_slot(const struct mend_localise_series *s,
@@ -578,11 +659,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
     for (uint32_t k = 0; k < nsym; k++) {
         const struct mend_localise_series *s = &in->series[in->symptoms[k]];
         struct ref_stats r;
-        double zl, zs;
+        double zl, zs, range;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
-        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
@@ -601,11 +682,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         const struct mend_localise_series *s = &in->series[i];
         struct mend_localise_item *it = &l->items[i];
         struct ref_stats r;
-        double zl, zs;
+        double zl, zs, range;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
-        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         it->series = i;
         it->node = s->node;
         it->z = zl;
@@ -614,10 +695,12 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
             double el = log1p(zl), es = log1p(zs);
+            double sw = swing_evidence(s->ref, s->ref_n, S, range, l->dq_hi, l->dq_lo);
             /* a reference that never moved has no scale: leaving its value
-             * is one event (a level change and a step at once), worth the
-             * cap once, not twice */
-            it->shift = r.constant ? fmin(fmax(el, es), cap) : fmin(el, cap) + fmin(es, cap);
+             * is one event (a level change, a step and a swing at once),
+             * worth the cap once, not thrice */
+            it->shift = r.constant ? fmax(fmin(fmax(el, es), cap), sw)
+                                   : fmin(el, cap) + fmin(es, cap) + sw;
         }
         it->mi = 0;
         it->lag = 0;
