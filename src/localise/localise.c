@@ -246,6 +246,7 @@ fail:
 
 struct ref_stats {
     double mean, sd, step_sd;
+    double lo, hi;         /* smallest and largest value (0, 0 without values) */
     uint32_t n;
     int constant;          /* the reference never moved: sd is the floor */
 };
@@ -258,6 +259,7 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
     /* one pass; sums are taken about the first value so that a large level
      * with a small spread does not cancel catastrophically */
     double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN, origin = NAN;
+    double lo = HUGE_VAL, hi = -HUGE_VAL;
     uint32_t m = 0, dm = 0;
     for (uint32_t i = 0; i < n; i++) {
         double v = x[i];
@@ -265,6 +267,8 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
             continue;
         if (isnan(origin))
             origin = v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
         double c = v - origin;
         sum += c;
         sum2 += c * c;
@@ -278,6 +282,8 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
         prev = v;
     }
     s->n = m;
+    s->lo = m ? lo : 0;
+    s->hi = m ? hi : 0;
     double cm = m ? sum / m : 0;
     s->mean = m ? origin + cm : 0;
     s->sd = m > 1 ? sqrt(fmax(0, (sum2 - m * cm * cm) / (m - 1))) : 0;
@@ -375,11 +381,15 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
  * Sliding maximum and minimum by monotone deques of indices (hi, lo: n
  * each; an index enters once, so no wrap-around): O(n). Non-finite values
  * are left out of the windows that hold them. */
-static double swing_evidence(const double *x, uint32_t n, uint32_t len, double r, uint32_t *hi,
-                             uint32_t *lo)
+static double swing_evidence(const double *x, uint32_t n, uint32_t len, double r,
+                             const struct ref_stats *rs, uint32_t *hi, uint32_t *lo)
 {
     if (!(r > 0) || len < SWING_MIN_LEN || n < len)
         return 0; /* no swing, or no reference window as long as the window */
+    if (rs->hi - rs->lo < r) /* no window of the reference swings as far */
+        return -log((double)len / ((double)len + (n - len + 1)));
+    if (n == len) /* its one window is all of it, which does */
+        return 0;
     uint32_t hh = 0, ht = 0, lh = 0, lt = 0, N = 0, k = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (isfinite(x[i])) {
@@ -695,7 +705,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
             double el = log1p(zl), es = log1p(zs);
-            double sw = swing_evidence(s->ref, s->ref_n, S, range, l->dq_hi, l->dq_lo);
+            double sw = swing_evidence(s->ref, s->ref_n, S, range, &r, l->dq_hi, l->dq_lo);
             /* a reference that never moved has no scale: leaving its value
              * is one event (a level change, a step and a swing at once),
              * worth the cap once, not thrice */
