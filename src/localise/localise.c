@@ -6,8 +6,8 @@
  *
  *   score(i) = shift(i) * coupling(i) + order(i)
  *
- *   shift(i) = min(ln(1 + z_level), ln(n + 1)) + min(ln(1 + z_step), ln(n + 1))
- *              + swing(i)
+ *   shift(i) = level(i) + min(ln(1 + z_step), ln(n + 1)) + swing(i)
+ *   level(i) = max(min(ln(1 + z_level), ln(n + 1)), tail_S(excursion))
  *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
  *               values left their normal range (the N-sigma statistic);
  *     z_step  = max over the window (and its entry from the lead-in) of
@@ -21,31 +21,39 @@
  *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
  *     a tail rarer than 1/(n + 1), so a metric that was constant in the
  *     reference (sd ~ 0) does not get unbounded evidence from any change.
- *     And for such a metric the two are one event (its first departure is
- *     both a level change and a step; it has no scale to tell them apart),
- *     so it counts once: shift = min(ln(1 + max(z_level, z_step)), ln(n+1)).
- *   swing(i) = -ln((S + k) / (S + N)), r = max - min of the window, k =
- *               the number of the reference's S-value windows whose range
- *               is at least r, N = the number of those windows (swing = 0
- *               when N = 0 or S < 20):
- *     how often the series' own normal behaviour swings as widely within
- *     the same span, the empirical tail of the window's range. The z terms
- *     judge single values against one spread for the whole reference, and
- *     cannot tell a series whose normal life is quiet with rare spikes (a
- *     large sd from a few points, spikes and swings in every stretch)
- *     from one that wanders slowly (a large sd from the wander, hardly any
- *     swing within S moments). The range of same-length stretches of the
- *     reference calibrates each series against its own spikiness: a spiky
- *     series earns little for one more spike; a smooth one that starts to
- *     swing earns up to ln(N / S + 1). A swing is a third piece of evidence
- *     beside level and step (a series can swing widely with neither an
- *     extreme value nor one large step), so its evidence adds; for a
- *     constant reference every range beats every reference window, the
- *     same single event again, so there shift = max(that, swing). The
- *     counts are in units of S because the windows overlap: N of them hold
- *     about N / S independent ones ((S + k) / (S + N) = (1 + k/S) / (1 +
- *     N/S)). A window of fewer than 20 slots gets no swing (SWING_MIN_LEN:
- *     its range is its entry jump or a step or two, already counted).
+ *     And for such a metric the terms are one event (its first departure is
+ *     a level change, a step and a swing at once; it has no scale to tell
+ *     them apart), so it counts once: shift = max(level, step term, swing).
+ *   tail_S(T) = -ln((S + k) / (S + N)): the empirical tail of a window
+ *     statistic T among the reference's own windows of the same S slots; k
+ *     of its N S-value windows reach at least the incident window's T. The
+ *     windows overlap, N of them hold about N / S independent ones, so the
+ *     counts are in those units ((1 + k/S) / (1 + N/S)); at most
+ *     ln(1 + N / S). The z terms judge single values against one spread
+ *     for the whole reference, and cannot tell a series whose normal life
+ *     is quiet with rare spikes (a large sd from a few points; spikes in
+ *     every stretch) from one that wanders slowly (a large sd from the
+ *     wander; little movement within S moments), nor see that a bounded
+ *     series (a utilisation in [0, 1]) has gone where none of its normal
+ *     stretches went although z is only 2.5. Stretches of the reference as
+ *     long as the window calibrate each series against its own spikiness
+ *     and bounds: a spiky series earns little for one more spike, a smooth
+ *     one that starts to swing or leaves its range earns up to ln(1 + N/S).
+ *     Windows shorter than 20 slots (TAIL_MIN_SLOTS) get no tail terms:
+ *     a few values have no course of their own (their range is the entry
+ *     jump or a step or two, their farthest value the level the z already
+ *     judges), as the MI asks for 20 pairs.
+ *   excursion = max over the window of |x - mean_ref|, so level(i) holds
+ *     two tests of one hypothesis (the values left their normal range):
+ *     the parametric z and the empirical tail. Each is valid; the evidence
+ *     is the stronger (the Bonferroni price, ln 2, is the same for every
+ *     series, so the ranking does not pay it): the z speaks where the
+ *     reference is short or the value lies beyond every stretch of it, the
+ *     tail where the series' own windows show what is routine.
+ *   swing(i) = tail_S(max - min of the window): how widely the series moves
+ *     within the incident, a third piece of evidence beside level and step
+ *     (a series can swing widely with neither an extreme value nor one
+ *     large step), so its evidence adds.
  *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
  *     informational coefficient of correlation squared (rho^2 for Gaussians,
  *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
@@ -111,12 +119,11 @@
  * long enough for that even when the window is short. */
 #define MI_MIN_PAIRS 20u
 #define KSG_K 3u /* neighbours: Kraskov et al.'s recommended 2-4 */
-/* The swing needs a window long enough to have a course of its own: the
- * range of a few values is one or two steps, or (a window that opens on
- * the change) the jump from the normal level, evidence the z terms already
- * count. 20, as many values as the MI asks for, and for the same reason:
- * below it a handful of points cannot show a distribution. */
-#define SWING_MIN_LEN 20u
+/* The tail terms need windows long enough to have a course of their own
+ * (see the top): 20 slots, the count the MI asks for (MI_MIN_PAIRS), for
+ * the same reason: below it a handful of points cannot show a
+ * distribution. */
+#define TAIL_MIN_SLOTS MI_MIN_PAIRS
 
 /* Lead-in slots before a window of S: at least S, and at least enough for
  * the MI to be estimable when the window itself is short. */
@@ -375,18 +382,23 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     *onset = on;
 }
 
-/* swing (see the top): -ln of the share of the len-value windows of the
- * reference x[0, n) whose range is at least r, counted (len + k) /
- * (len + N).
- * Sliding maximum and minimum by monotone deques of indices (hi, lo: n
- * each; an index enters once, so no wrap-around): O(n). Non-finite values
- * are left out of the windows that hold them. */
-static double swing_evidence(const double *x, uint32_t n, uint32_t len, double r,
-                             const struct ref_stats *rs, uint32_t *hi, uint32_t *lo)
+/* Empirical tail of a window statistic among the reference's windows (see
+ * the top): -ln((len + k) / (len + N)), k of the N len-value windows of
+ * x[0, n) reaching at least r. The statistic is the range (max - min) for
+ * the swing, the farthest excursion max(max - c, c - min) from the
+ * reference mean c for the level (level != 0). Sliding maximum and minimum
+ * by monotone deques of indices (hi, lo: n each; an index enters once, so
+ * no wrap-around): O(n), skipped when the whole reference does not reach r
+ * (k = 0) or is one window (k = 1). Non-finite values are left out of the
+ * windows that hold them. */
+static double window_tail(const double *x, uint32_t n, uint32_t len, double r,
+                          const struct ref_stats *rs, int level, uint32_t *hi, uint32_t *lo)
 {
-    if (!(r > 0) || len < SWING_MIN_LEN || n < len)
-        return 0; /* no swing, or no reference window as long as the window */
-    if (rs->hi - rs->lo < r) /* no window of the reference swings as far */
+    if (!(r > 0) || len == 0 || n < len || rs->n == 0)
+        return 0; /* nothing to explain, or no reference window that long */
+    const double c = rs->mean;
+    double all = level ? fmax(rs->hi - c, c - rs->lo) : rs->hi - rs->lo;
+    if (all < r) /* no window of the reference reaches it */
         return -log((double)len / ((double)len + (n - len + 1)));
     if (n == len) /* its one window is all of it, which does */
         return 0;
@@ -408,8 +420,10 @@ static double swing_evidence(const double *x, uint32_t n, uint32_t len, double r
         while (lt > lh && lo[lh] < first)
             lh++;
         N++;
-        if (ht > hh && x[hi[hh]] - x[lo[lh]] >= r)
-            k++;
+        if (ht > hh) {
+            double a = x[hi[hh]], b = x[lo[lh]];
+            k += (level ? fmax(a - c, c - b) : a - b) >= r;
+        }
     }
     /* overlapping windows: N of them hold about N / len independent ones,
      * so the count is in those units, (1 + k / len) / (1 + N / len) */
@@ -704,13 +718,20 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         {
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
-            double el = log1p(zl), es = log1p(zs);
-            double sw = swing_evidence(s->ref, s->ref_n, S, range, &r, l->dq_hi, l->dq_lo);
+            double el = fmin(log1p(zl), cap), es = fmin(log1p(zs), cap), sw = 0;
+            if (S >= TAIL_MIN_SLOTS) {
+                /* the tail terms (see the top). The level's two tests: the
+                 * stronger counts. The excursion less the same rounding
+                 * allowance as the range (window_z). */
+                double d = zl * r.sd;
+                d -= 1e-6 * (2 * fabs(r.mean) + d);
+                el = fmax(el, window_tail(s->ref, s->ref_n, S, d, &r, 1, l->dq_hi, l->dq_lo));
+                sw = window_tail(s->ref, s->ref_n, S, range, &r, 0, l->dq_hi, l->dq_lo);
+            }
             /* a reference that never moved has no scale: leaving its value
              * is one event (a level change, a step and a swing at once),
-             * worth the cap once, not thrice */
-            it->shift = r.constant ? fmax(fmin(fmax(el, es), cap), sw)
-                                   : fmin(el, cap) + fmin(es, cap) + sw;
+             * worth its evidence once, not thrice */
+            it->shift = r.constant ? fmax(fmax(el, es), sw) : el + es + sw;
         }
         it->mi = 0;
         it->lag = 0;
