@@ -24,12 +24,14 @@
  *     And for such a metric the terms are one event (its first departure is
  *     a level change, a step and a swing at once; it has no scale to tell
  *     them apart), so it counts once: shift = max(level, step term, swing).
- *   tail_S(T) = -ln((S + k) / (S + N)): the empirical tail of a window
- *     statistic T among the reference's own windows of the same S slots; k
- *     of its N S-value windows reach at least the incident window's T. The
- *     windows overlap, N of them hold about N / S independent ones, so the
- *     counts are in those units ((1 + k/S) / (1 + N/S)); at most
- *     ln(1 + N / S). The z terms judge single values against one spread
+ *   tail_S(T) = -ln((1 + k) / (1 + B)): the empirical tail of a window
+ *     statistic T among the reference's own stretches of the same S
+ *     values: the reference cut into B = floor(n / S) consecutive blocks
+ *     (ending with its newest value), k of which reach at least the
+ *     incident window's T; at most ln(1 + B). Disjoint blocks, not every
+ *     overlapping window: those would add no independent evidence (N
+ *     windows overlapping by S - 1 hold about N / S independent ones) and
+ *     cost a sliding pass. The z terms judge single values against one spread
  *     for the whole reference, and cannot tell a series whose normal life
  *     is quiet with rare spikes (a large sd from a few points; spikes in
  *     every stretch) from one that wanders slowly (a large sd from the
@@ -38,7 +40,7 @@
  *     stretches went although z is only 2.5. Stretches of the reference as
  *     long as the window calibrate each series against its own spikiness
  *     and bounds: a spiky series earns little for one more spike, a smooth
- *     one that starts to swing or leaves its range earns up to ln(1 + N/S).
+ *     one that starts to swing or leaves its range earns up to ln(1 + B).
  *     Windows shorter than 20 slots (TAIL_MIN_SLOTS) get no tail terms:
  *     a few values have no course of their own (their range is the entry
  *     jump or a step or two, their farthest value the level the z already
@@ -147,7 +149,6 @@ struct mend_localise {
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
-    uint32_t *dq_hi, *dq_lo;             /* max_ref each: sliding max / min deques */
     double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
@@ -187,8 +188,6 @@ void mend_localise_free(struct mend_localise *l)
     free(l->sym_h);
     free(l->ka);
     free(l->kb);
-    free(l->dq_hi);
-    free(l->dq_lo);
     free(l->clnc);
     free(l);
 }
@@ -230,11 +229,8 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->ka = malloc(l->span_cap * sizeof *l->ka);
     l->kb = malloc(l->span_cap * sizeof *l->kb);
     l->clnc = malloc((l->span_cap + 1) * sizeof *l->clnc);
-    l->dq_hi = malloc((c.max_ref ? c.max_ref : 1) * sizeof *l->dq_hi);
-    l->dq_lo = malloc((c.max_ref ? c.max_ref : 1) * sizeof *l->dq_lo);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc ||
-        !l->dq_hi || !l->dq_lo)
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc)
         goto fail;
     mi_clnc_table(l->clnc, l->span_cap);
     /* One histogram per bin count a span up to span_cap can ask for, so a
@@ -382,52 +378,46 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     *onset = on;
 }
 
-/* Empirical tail of a window statistic among the reference's windows (see
- * the top): -ln((len + k) / (len + N)), k of the N len-value windows of
- * x[0, n) reaching at least r. The statistic is the range (max - min) for
- * the swing, the farthest excursion max(max - c, c - min) from the
- * reference mean c for the level (level != 0). Sliding maximum and minimum
- * by monotone deques of indices (hi, lo: n each; an index enters once, so
- * no wrap-around): O(n), skipped when the whole reference does not reach r
- * (k = 0) or is one window (k = 1). Non-finite values are left out of the
- * windows that hold them. */
-static double window_tail(const double *x, uint32_t n, uint32_t len, double r,
-                          const struct ref_stats *rs, int level, uint32_t *hi, uint32_t *lo)
+/* The tail terms (see the top): the reference x[0, n) cut into B = n / len
+ * blocks of len values, ending with its last value (its oldest n mod len
+ * values are left out); k_range of them have a range (max - min) of at
+ * least range, k_level a farthest excursion max(max - c, c - min) from the
+ * reference mean c of at least level; each tail is -ln((1 + k) / (1 + B)).
+ * One pass, skipped when the whole reference does not reach the window's
+ * statistic (k = 0). Missing values (NaN) are left out of their block. */
+static void window_tails(const double *x, uint32_t n, uint32_t len, const struct ref_stats *rs,
+                         double range, double level, double *t_range, double *t_level)
 {
-    if (!(r > 0) || len == 0 || n < len || rs->n == 0)
-        return 0; /* nothing to explain, or no reference window that long */
-    const double c = rs->mean;
-    double all = level ? fmax(rs->hi - c, c - rs->lo) : rs->hi - rs->lo;
-    if (all < r) /* no window of the reference reaches it */
-        return -log((double)len / ((double)len + (n - len + 1)));
-    if (n == len) /* its one window is all of it, which does */
-        return 0;
-    uint32_t hh = 0, ht = 0, lh = 0, lt = 0, N = 0, k = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        if (isfinite(x[i])) {
-            while (ht > hh && x[hi[ht - 1]] <= x[i])
-                ht--;
-            hi[ht++] = i;
-            while (lt > lh && x[lo[lt - 1]] >= x[i])
-                lt--;
-            lo[lt++] = i;
+    *t_range = *t_level = 0;
+    const uint32_t B = len ? n / len : 0;
+    if (B == 0 || rs->n == 0)
+        return; /* no stretch of the reference as long as the window */
+    const double c = rs->mean, none = log1p((double)B);
+    int need_r = range > 0 && rs->hi - rs->lo >= range;
+    int need_l = level > 0 && fmax(rs->hi - c, c - rs->lo) >= level;
+    if (range > 0 && !need_r)
+        *t_range = none;
+    if (level > 0 && !need_l)
+        *t_level = none;
+    if (!need_r && !need_l)
+        return;
+    if (B == 1 && n == len)
+        return; /* the one block is the whole reference, which reaches it */
+    uint32_t kr = 0, kl = 0;
+    for (const double *y = x + (n - B * len), *end = x + n; y < end; y += len) {
+        double hi = -HUGE_VAL, lo = HUGE_VAL;
+        for (uint32_t i = 0; i < len; i++) { /* a NaN fails both tests */
+            double v = y[i];
+            hi = v > hi ? v : hi;
+            lo = v < lo ? v : lo;
         }
-        if (i + 1 < len)
-            continue;
-        uint32_t first = i + 1 - len; /* the window is x[first, i] */
-        while (ht > hh && hi[hh] < first)
-            hh++;
-        while (lt > lh && lo[lh] < first)
-            lh++;
-        N++;
-        if (ht > hh) {
-            double a = x[hi[hh]], b = x[lo[lh]];
-            k += (level ? fmax(a - c, c - b) : a - b) >= r;
-        }
+        kr += hi - lo >= range;                             /* false without values */
+        kl += (hi - c > c - lo ? hi - c : c - lo) >= level; /* likewise */
     }
-    /* overlapping windows: N of them hold about N / len independent ones,
-     * so the count is in those units, (1 + k / len) / (1 + N / len) */
-    return -log(((double)len + k) / ((double)len + N));
+    if (need_r)
+        *t_range = -log((1.0 + kr) / (1.0 + B));
+    if (need_l)
+        *t_level = -log((1.0 + kl) / (1.0 + B));
 }
 
 static int32_t onset_slot(const struct mend_localise_series *s,
@@ -725,8 +715,9 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                  * allowance as the range (window_z). */
                 double d = zl * r.sd;
                 d -= 1e-6 * (2 * fabs(r.mean) + d);
-                el = fmax(el, window_tail(s->ref, s->ref_n, S, d, &r, 1, l->dq_hi, l->dq_lo));
-                sw = window_tail(s->ref, s->ref_n, S, range, &r, 0, l->dq_hi, l->dq_lo);
+                double tl;
+                window_tails(s->ref, s->ref_n, S, &r, range, d, &sw, &tl);
+                el = fmax(el, tl);
             }
             /* a reference that never moved has no scale: leaving its value
              * is one event (a level change, a step and a swing at once),
