@@ -1,7 +1,9 @@
 /* test_localise.c -- the localiser: both MI estimators against the closed
  * form for correlated Gaussians and against independence; the ranking puts
  * the injected fault first (series and component), reads lead and onset,
- * aligns by event time, and refuses what is over its caps; the CSV and
+ * aligns by event time, calibrates each series against its own windows
+ * (a routine spike loses to a drift none of them made), and refuses what
+ * is over its caps; the CSV and
  * topology readers (multi-row header, time column, missing cells, errors
  * with file:line:col, the longest-prefix rule); and `mend localise` end to
  * end on a small fixture. */
@@ -410,6 +412,72 @@ static void test_rank_long_window(void **state)
     gsl_rng_free(r);
 }
 
+/* The tail terms: a spiky series (quiet at 0.5, a spike to 1 every 25
+ * samples, one in the window as in every stretch of its reference) against
+ * a bounded smooth one (a wave in [0.3, 0.7]) that drifts to 0.85 in
+ * the window, higher than any stretch of its reference went, in small
+ * steps. N-sigma and the z terms prefer the spike (z 4.9 against 2.5);
+ * judged against their own stretches of the same length, the spike is
+ * routine and the drift is not. A window shorter than TAIL_MIN_SLOTS has
+ * no tail terms: there the z terms rank alone and the spike wins. */
+static void test_tails_calibrate_spikiness(void **state)
+{
+    (void)state;
+    enum { R = 1000, W = 40 };
+    static double ref[2][R], win[2][W];
+    for (int t = 0; t < R; t++) {
+        ref[0][t] = t % 25 == 7 ? 1.0 : 0.5;
+        ref[1][t] = 0.5 + 0.2 * sin(2 * M_PI * t / 200.0);
+    }
+    for (int t = 0; t < W; t++) {
+        win[0][t] = t % 25 == 7 ? 1.0 : 0.5;
+        win[1][t] = 0.5 + 0.35 * t / (W - 1.0);
+    }
+    struct mend_localise_conf c;
+    mend_localise_conf_defaults(&c);
+    c.max_series = 2;
+    c.max_window = W;
+    c.max_ref = R;
+    struct mend_localise_series s[2];
+    for (int i = 0; i < 2; i++)
+        s[i] = (struct mend_localise_series){.ref = ref[i], .ref_n = R, .win = win[i],
+                                             .win_n = W, .node = -1,
+                                             .onset = MEND_LOCALISE_NO_ONSET};
+    struct mend_localise_input in = {.series = s, .n_series = 2, .slots = W};
+    struct mend_localise_result res;
+    struct mend_localise *l = mend_localise_new(&c);
+    assert_non_null(l);
+    assert_int_equal(mend_localise_run(l, &in, &res), 0);
+    assert_int_equal(res.items[0].series, 1); /* the drift */
+    assert_true(res.items[1].z > res.items[0].z + 2);
+    /* the drift left every stretch of its reference: both tails are at
+     * their bound ln(1 + B), B = R / W blocks */
+    double bound = log1p((double)(R / W));
+    assert_true(res.items[0].shift > 2 * bound);
+    mend_localise_free(l);
+
+    c.method = MEND_LOCALISE_NSIGMA; /* the reference method: the spike */
+    l = mend_localise_new(&c);
+    assert_non_null(l);
+    assert_int_equal(mend_localise_run(l, &in, &res), 0);
+    assert_int_equal(res.items[0].series, 0);
+    mend_localise_free(l);
+
+    c.method = MEND_LOCALISE_RANK; /* too short a window for the tails */
+    l = mend_localise_new(&c);
+    assert_non_null(l);
+    in.slots = 10;
+    for (int i = 0; i < 2; i++) { /* the window's last 10, led in by the rest */
+        s[i].ctx = win[i];
+        s[i].ctx_n = W - 10;
+        s[i].win = win[i] + W - 10;
+        s[i].win_n = 10;
+    }
+    assert_int_equal(mend_localise_run(l, &in, &res), 0);
+    assert_int_equal(res.items[0].series, 0);
+    mend_localise_free(l);
+}
+
 static void test_table_and_topology(void **state)
 {
     (void)state;
@@ -507,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_nsigma_and_errors),
         cmocka_unit_test(test_fast_paths),
         cmocka_unit_test(test_rank_long_window),
+        cmocka_unit_test(test_tails_calibrate_spikiness),
         cmocka_unit_test(test_table_and_topology),
         cmocka_unit_test(test_cli),
     };

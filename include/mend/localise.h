@@ -115,8 +115,11 @@ struct mend_localise_item {
     uint32_t series;       /* index into the input */
     int32_t node;          /* its topology node, -1 = none */
     double score;          /* nats; higher = more likely the cause */
-    double shift;          /* distribution shift, nats: ln(1+z_level) + ln(1+z_step),
-                              each capped at ln(n+1); once for a constant reference */
+    double shift;          /* distribution shift, nats: level + step + swing
+                              (localise.c: ln(1+z) capped at ln(n+1), and the
+                              window's farthest value and range against the
+                              reference's own windows); once for a constant
+                              reference */
     double z;              /* largest |z| of the window against the reference */
     double mi;             /* MI with the best symptom at a lag where this series
                               leads or is level, nats (0 without symptoms) */

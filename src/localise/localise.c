@@ -6,7 +6,8 @@
  *
  *   score(i) = shift(i) * coupling(i) + order(i)
  *
- *   shift(i) = min(ln(1 + z_level), ln(n + 1)) + min(ln(1 + z_step), ln(n + 1))
+ *   shift(i) = level(i) + min(ln(1 + z_step), ln(n + 1)) + swing(i)
+ *   level(i) = max(min(ln(1 + z_level), ln(n + 1)), tail_S(excursion))
  *     z_level = max over the window of |x - mean_ref| / sd_ref: how far the
  *               values left their normal range (the N-sigma statistic);
  *     z_step  = max over the window (and its entry from the lead-in) of
@@ -20,9 +21,41 @@
  *     add. Each is capped at ln(n + 1): n reference samples cannot vouch for
  *     a tail rarer than 1/(n + 1), so a metric that was constant in the
  *     reference (sd ~ 0) does not get unbounded evidence from any change.
- *     And for such a metric the two are one event (its first departure is
- *     both a level change and a step; it has no scale to tell them apart),
- *     so it counts once: shift = min(ln(1 + max(z_level, z_step)), ln(n+1)).
+ *     And for such a metric the terms are one event (its first departure is
+ *     a level change, a step and a swing at once; it has no scale to tell
+ *     them apart), so it counts once: shift = max(level, step term, swing).
+ *   tail_S(T) = -ln((1 + k) / (1 + B)): the empirical tail of a window
+ *     statistic T among the reference's own stretches of the same S
+ *     values: the reference cut into B = floor(n / S) consecutive blocks
+ *     (ending with its newest value), k of which reach at least the
+ *     incident window's T; at most ln(1 + B). Disjoint blocks, not every
+ *     overlapping window: those would add no independent evidence (N
+ *     windows overlapping by S - 1 hold about N / S independent ones) and
+ *     cost a sliding pass. The z terms judge single values against one spread
+ *     for the whole reference, and cannot tell a series whose normal life
+ *     is quiet with rare spikes (a large sd from a few points; spikes in
+ *     every stretch) from one that wanders slowly (a large sd from the
+ *     wander; little movement within S moments), nor see that a bounded
+ *     series (a utilisation in [0, 1]) has gone where none of its normal
+ *     stretches went although z is only 2.5. Stretches of the reference as
+ *     long as the window calibrate each series against its own spikiness
+ *     and bounds: a spiky series earns little for one more spike, a smooth
+ *     one that starts to swing or leaves its range earns up to ln(1 + B).
+ *     Windows shorter than 20 slots (TAIL_MIN_SLOTS) get no tail terms:
+ *     a few values have no course of their own (their range is the entry
+ *     jump or a step or two, their farthest value the level the z already
+ *     judges), as the MI asks for 20 pairs.
+ *   excursion = max over the window of |x - mean_ref|, so level(i) holds
+ *     two tests of one hypothesis (the values left their normal range):
+ *     the parametric z and the empirical tail. Each is valid; the evidence
+ *     is the stronger (the Bonferroni price, ln 2, is the same for every
+ *     series, so the ranking does not pay it): the z speaks where the
+ *     reference is short or the value lies beyond every stretch of it, the
+ *     tail where the series' own windows show what is routine.
+ *   swing(i) = tail_S(max - min of the window): how widely the series moves
+ *     within the incident, a third piece of evidence beside level and step
+ *     (a series can swing widely with neither an extreme value nor one
+ *     large step), so its evidence adds.
  *   coupling(i) = 1 without symptoms. With symptoms: 1 - exp(-2 I), Linfoot's
  *     informational coefficient of correlation squared (rho^2 for Gaussians,
  *     in [0, 1) for anything), of I = the largest MI(x(t); s(t + l)) over the
@@ -88,6 +121,11 @@
  * long enough for that even when the window is short. */
 #define MI_MIN_PAIRS 20u
 #define KSG_K 3u /* neighbours: Kraskov et al.'s recommended 2-4 */
+/* The tail terms need windows long enough to have a course of their own
+ * (see the top): 20 slots, the count the MI asks for (MI_MIN_PAIRS), for
+ * the same reason: below it a handful of points cannot show a
+ * distribution. */
+#define TAIL_MIN_SLOTS MI_MIN_PAIRS
 
 /* Lead-in slots before a window of S: at least S, and at least enough for
  * the MI to be estimable when the window itself is short. */
@@ -211,6 +249,7 @@ fail:
 
 struct ref_stats {
     double mean, sd, step_sd;
+    double lo, hi;         /* smallest and largest value (0, 0 without values) */
     uint32_t n;
     int constant;          /* the reference never moved: sd is the floor */
 };
@@ -223,6 +262,7 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
     /* one pass; sums are taken about the first value so that a large level
      * with a small spread does not cancel catastrophically */
     double sum = 0, sum2 = 0, dsum = 0, dsum2 = 0, prev = NAN, origin = NAN;
+    double lo = HUGE_VAL, hi = -HUGE_VAL;
     uint32_t m = 0, dm = 0;
     for (uint32_t i = 0; i < n; i++) {
         double v = x[i];
@@ -230,6 +270,8 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
             continue;
         if (isnan(origin))
             origin = v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
         double c = v - origin;
         sum += c;
         sum2 += c * c;
@@ -243,6 +285,8 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
         prev = v;
     }
     s->n = m;
+    s->lo = m ? lo : 0;
+    s->hi = m ? hi : 0;
     double cm = m ? sum / m : 0;
     s->mean = m ? origin + cm : 0;
     s->sd = m > 1 ? sqrt(fmax(0, (sum2 - m * cm * cm) / (m - 1))) : 0;
@@ -292,11 +336,12 @@ static void fill_span(const struct mend_localise_series *s, const struct mend_lo
     }
 }
 
-/* Level z, step z and onset slot of the window part of span. */
+/* Level z, step z, range (max - min, 0 with fewer than two values) and
+ * onset slot of the window part of span. */
 static void window_z(const double *span, uint32_t P, uint32_t S, const struct ref_stats *r,
-                     double *zl, double *zs, int32_t *onset)
+                     double *zl, double *zs, double *range, int32_t *onset)
 {
-    double best_l = 0, best_s = 0, prev = NAN;
+    double best_l = 0, best_s = 0, prev = NAN, lo = HUGE_VAL, hi = -HUGE_VAL;
     const double inv_sd = 1.0 / r->sd, inv_step = 1.0 / r->step_sd;
     int32_t on = -1;
     for (uint32_t i = P; i-- > 0;) /* the lead-in's last value, for the entry step */
@@ -308,6 +353,10 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
         double v = span[P + i];
         if (isnan(v))
             continue;
+        if (v < lo)
+            lo = v;
+        if (v > hi)
+            hi = v;
         double z = fabs(v - r->mean) * inv_sd;
         if (z > best_l)
             best_l = z;
@@ -322,7 +371,53 @@ static void window_z(const double *span, uint32_t P, uint32_t S, const struct re
     }
     *zl = best_l;
     *zs = best_s;
+    /* less a rounding allowance: ranges equal in the data's own digits
+     * (0.8 - 0.3 against 0.7 - 0.2) must compare equal, not by the last
+     * bit; the engine's rings hold floats (about 7 digits) */
+    *range = hi > lo ? (hi - lo) - 1e-6 * (fabs(hi) + fabs(lo)) : 0;
     *onset = on;
+}
+
+/* The tail terms (see the top): the reference x[0, n) cut into B = n / len
+ * blocks of len values, ending with its last value (its oldest n mod len
+ * values are left out); k_range of them have a range (max - min) of at
+ * least range, k_level a farthest excursion max(max - c, c - min) from the
+ * reference mean c of at least level; each tail is -ln((1 + k) / (1 + B)).
+ * One pass, skipped when the whole reference does not reach the window's
+ * statistic (k = 0). Missing values (NaN) are left out of their block. */
+static void window_tails(const double *x, uint32_t n, uint32_t len, const struct ref_stats *rs,
+                         double range, double level, double *t_range, double *t_level)
+{
+    *t_range = *t_level = 0;
+    const uint32_t B = len ? n / len : 0;
+    if (B == 0 || rs->n == 0)
+        return; /* no stretch of the reference as long as the window */
+    const double c = rs->mean, none = log1p((double)B);
+    int need_r = range > 0 && rs->hi - rs->lo >= range;
+    int need_l = level > 0 && fmax(rs->hi - c, c - rs->lo) >= level;
+    if (range > 0 && !need_r)
+        *t_range = none;
+    if (level > 0 && !need_l)
+        *t_level = none;
+    if (!need_r && !need_l)
+        return;
+    if (B == 1 && n == len)
+        return; /* the one block is the whole reference, which reaches it */
+    uint32_t kr = 0, kl = 0;
+    for (const double *y = x + (n - B * len), *end = x + n; y < end; y += len) {
+        double hi = -HUGE_VAL, lo = HUGE_VAL;
+        for (uint32_t i = 0; i < len; i++) { /* a NaN fails both tests */
+            double v = y[i];
+            hi = v > hi ? v : hi;
+            lo = v < lo ? v : lo;
+        }
+        kr += hi - lo >= range;                             /* false without values */
+        kl += (hi - c > c - lo ? hi - c : c - lo) >= level; /* likewise */
+    }
+    if (need_r)
+        *t_range = -log((1.0 + kr) / (1.0 + B));
+    if (need_l)
+        *t_level = -log((1.0 + kl) / (1.0 + B));
 }
 
 static int32_t onset_slot(const struct mend_localise_series *s,
@@ -578,11 +673,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
     for (uint32_t k = 0; k < nsym; k++) {
         const struct mend_localise_series *s = &in->series[in->symptoms[k]];
         struct ref_stats r;
-        double zl, zs;
+        double zl, zs, range;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
-        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
@@ -601,11 +696,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         const struct mend_localise_series *s = &in->series[i];
         struct mend_localise_item *it = &l->items[i];
         struct ref_stats r;
-        double zl, zs;
+        double zl, zs, range;
         int32_t on;
         ref_stats(s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
-        window_z(l->span, P, S, &r, &zl, &zs, &on);
+        window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         it->series = i;
         it->node = s->node;
         it->z = zl;
@@ -613,11 +708,21 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         {
             /* n reference samples cannot vouch for a tail rarer than 1/(n+1) */
             double cap = log1p((double)r.n);
-            double el = log1p(zl), es = log1p(zs);
+            double el = fmin(log1p(zl), cap), es = fmin(log1p(zs), cap), sw = 0;
+            if (S >= TAIL_MIN_SLOTS) {
+                /* the tail terms (see the top). The level's two tests: the
+                 * stronger counts. The excursion less the same rounding
+                 * allowance as the range (window_z). */
+                double d = zl * r.sd;
+                d -= 1e-6 * (2 * fabs(r.mean) + d);
+                double tl;
+                window_tails(s->ref, s->ref_n, S, &r, range, d, &sw, &tl);
+                el = fmax(el, tl);
+            }
             /* a reference that never moved has no scale: leaving its value
-             * is one event (a level change and a step at once), worth the
-             * cap once, not twice */
-            it->shift = r.constant ? fmin(fmax(el, es), cap) : fmin(el, cap) + fmin(es, cap);
+             * is one event (a level change, a step and a swing at once),
+             * worth its evidence once, not thrice */
+            it->shift = r.constant ? fmax(fmax(el, es), sw) : el + es + sw;
         }
         it->mi = 0;
         it->lag = 0;
