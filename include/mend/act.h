@@ -144,8 +144,10 @@ struct mend_planner_hooks {
 struct mend_planner_conf {
     int enabled;         /* the off switch, default 1 */
     double explore;      /* share of choose:best picks that explore, default 0.1 */
-    uint32_t max_cases;  /* (rule, target) states kept, default 4,096 */
+    uint32_t max_cases;  /* (rule, target) states kept, default 4,096, at most
+                            MEND_PLANNER_MAX_CASES */
 };
+#define MEND_PLANNER_MAX_CASES 65536u
 void mend_planner_conf_defaults(struct mend_planner_conf *c);
 
 struct mend_planner;
@@ -202,6 +204,24 @@ int mend_planner_load(struct mend_planner *p, struct mend_rbuf *r);
 /* How many (rule, action, target kind) rows the outcome table holds. */
 size_t mend_planner_outcomes(const struct mend_planner *p);
 
+/* The case state for checkpoints, so a restart loses no retry: per (rule,
+ * target) the attempts within the window, the cooldown in force and when
+ * the next attempt may go, the action in flight with its result deadline,
+ * the one awaiting approval, the verify window under way; the budget's
+ * emission times of the last hour; the planner's clock. Cases name their
+ * rule by name. load_cases replaces p's cases with the saved ones: a case
+ * whose rule is not in p's rules, or past p's max_cases (busy cases are
+ * kept first), is left out -- counted in *dropped, and audited "dropped"
+ * when it had something under way. Malformed input (bad magic, a count
+ * over MEND_PLANNER_MAX_CASES or more than the bytes hold, a name too
+ * long, an unknown state, an action id that is not 32 hex digits, the
+ * same (rule, target) twice) is MEND_ECORRUPT and leaves p unchanged.
+ * kept and dropped may be NULL. Returns 0, MEND_ECORRUPT or MEND_ENOMEM. */
+int mend_planner_save_cases(const struct mend_planner *p, struct mend_wbuf *w);
+int mend_planner_load_cases(struct mend_planner *p, struct mend_rbuf *r, size_t *kept, size_t *dropped);
+/* How many (rule, target) cases the planner holds. */
+size_t mend_planner_cases(const struct mend_planner *p);
+
 /* ---- learnt outcomes in the engine checkpoint ------------------------------ */
 
 /* The outcome table travels in the engine's checkpoint as a section of its
@@ -216,6 +236,13 @@ size_t mend_planner_outcomes(const struct mend_planner *p);
  * restored, so a run without remediation keeps what was learnt. */
 #define MEND_ACT_SECTION_TAG 0x4c544341u /* "ACTL" */
 #define MEND_ACT_SECTION_VERSION 1u
+/* The planner's case state (mend_planner_save_cases) travels the same way,
+ * in a section of its own: the outcome table outlives rule edits and
+ * restarts alike, cases are tied to the rules of the run; an older mend
+ * skips a section it does not know, where bytes appended to ACTL would
+ * make it refuse the checkpoint; and ACTL stays as it was. */
+#define MEND_ACT_CASES_TAG 0x43544341u /* "ACTC" */
+#define MEND_ACT_CASES_VERSION 1u
 struct mend_act_store;
 struct mend_engine_section;
 int mend_act_store_new(struct mend_act_store **res); /* 0 or MEND_ENOMEM */
@@ -226,11 +253,25 @@ void mend_act_store_section(struct mend_act_store *s, struct mend_engine_section
 /* Rows the store holds while no planner is attached (restored from a
  * checkpoint, or kept at detach). */
 size_t mend_act_store_restored(const struct mend_act_store *s);
+/* The second section, the planner's cases, on the same store (same
+ * lifetime rules). Restore checks the bytes as mend_planner_load_cases
+ * does (a damaged section fails the restore) and keeps them; attach loads
+ * them into the stage's planner (its rules decide which cases stay); until
+ * then, and after a detach, checkpoints carry the cases as they were. */
+void mend_act_store_cases_section(struct mend_act_store *s, struct mend_engine_section *sec);
+/* Cases the store holds (restored, or kept at detach; 0 when none), and,
+ * after attach, how many the planner took and left out. */
+struct mend_act_store_cases {
+    size_t held, taken, dropped;
+};
+void mend_act_store_cases(const struct mend_act_store *s, struct mend_act_store_cases *c);
 /* From now on the section is p's table (p borrowed: must outlive the store
- * or be detached with attach(s, NULL), which keeps a copy of its table for
- * later checkpoints). When the store holds a restored table with rows, it
- * replaces p's (a checkpoint is newer than any remediation.state file read
- * at open); an empty one leaves p's as it is. Returns 0 or MEND_ENOMEM. */
+ * or be detached with attach(s, NULL), which keeps a copy of its table and
+ * cases for later checkpoints). When the store holds a restored table with
+ * rows, it replaces p's (a checkpoint is newer than any remediation.state
+ * file read at open); an empty one leaves p's as it is. Restored cases
+ * replace p's cases (see mend_act_store_cases for what was left out).
+ * Returns 0 or MEND_ENOMEM. */
 int mend_act_store_attach(struct mend_act_store *s, struct mend_planner *p);
 
 /* ---- signing (Ed25519, OpenSSL libcrypto) ---------------------------------- */

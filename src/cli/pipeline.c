@@ -815,10 +815,14 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     mend_incidents_set_signal_note(mend_engine_incidents(p.eng), &note);
     /* remediation's learnt outcomes: registered whether or not remediation
      * is on, so a run without it keeps them in the checkpoint */
-    struct mend_engine_section asec;
+    struct mend_engine_section asec, csec;
     if ((rc = mend_act_store_new(&p.act_store)) == MEND_OK) {
         mend_act_store_section(p.act_store, &asec);
         rc = mend_engine_add_section(p.eng, &asec);
+    }
+    if (rc == MEND_OK) { /* and its cases: no retry lost on restart */
+        mend_act_store_cases_section(p.act_store, &csec);
+        rc = mend_engine_add_section(p.eng, &csec);
     }
     if (rc != MEND_OK) {
         fprintf(stderr, "mend: remediation: %s\n", mend_strerror(rc));
