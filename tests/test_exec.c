@@ -812,6 +812,173 @@ static void test_orphan_journal(void **state)
     assert_int_equal(count_lines(p, "runs under a previous executor as pid"), 1);
 }
 
+/* The planner's decisions in an audit log, one "event id" line each (the
+ * stage's incident lines left out: they are the engine's, and when a tick
+ * lands depends on where a replay's turns fall), with t_ns for emissions
+ * (they happen at incident updates, the same in any run). */
+static size_t decisions(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char line[16384];
+    size_t n = 0, o = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char ev[32] = "", id[40] = "", tns[32] = "";
+        const char *e = strstr(line, "\"event\":\""), *i = strstr(line, "\"id\":\""), *t = strstr(line, "\"t_ns\":");
+        if (e)
+            sscanf(e + 9, "%31[^\"]", ev);
+        if (i)
+            sscanf(i + 6, "%39[^\"]", id);
+        if (t)
+            sscanf(t + 7, "%31[0-9-]", tns);
+        if (!strncmp(ev, "incident_", 9))
+            continue;
+        int w = snprintf(out + o, cap - o, "%s %s %s\n", ev, id, strcmp(ev, "emitted") ? "" : tns);
+        assert_true(w > 0 && (size_t)w < cap - o);
+        o += (size_t)w;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Copies a checkpoint leaving one section out (the negative control: a
+ * checkpoint as mend wrote it before it kept the planner's cases). */
+static void strip_section(const char *from, const char *to, uint32_t drop)
+{
+    struct mend_state_reader *sr;
+    struct mend_state_writer *sw;
+    char err[600];
+    uint32_t kind = MEND_CKPT_KIND('E', 'N', 'G', '1'), tag, ver;
+    struct mend_rbuf *rb;
+    assert_int_equal(mend_state_read_open(from, kind, &sr, err, sizeof err), 0);
+    assert_int_equal(mend_state_write_begin(to, kind, &sw, err, sizeof err), 0);
+    int dropped = 0;
+    while (mend_state_read_section(sr, &tag, &ver, &rb) == 0) {
+        if (tag == drop) {
+            dropped = 1;
+            continue;
+        }
+        size_t len = (size_t)mend_rbuf_remaining(rb);
+        unsigned char *buf = malloc(len ? len : 1);
+        assert_non_null(buf);
+        assert_int_equal(mend_rbuf_bytes(rb, buf, len), 0);
+        assert_int_equal(mend_state_read_done(sr, err, sizeof err), 0);
+        struct mend_wbuf *w = mend_state_section_begin(sw, tag, ver);
+        assert_non_null(w);
+        mend_wbuf_bytes(w, buf, len);
+        assert_int_equal(mend_state_section_end(sw), 0);
+        free(buf);
+    }
+    mend_state_read_close(sr);
+    assert_int_equal(mend_state_write_commit(sw, err, sizeof err), 0);
+    assert_true(dropped);
+}
+
+static long long xlen(const char *key)
+{
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "XLEN %s", key);
+    assert_non_null(r);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* A replay stopped and resumed from its checkpoint decides as one that
+ * never stopped: the action in flight at the stop is still in flight after
+ * it (not sent again) and times out at its result_timeout, and the
+ * cooldown it started holds the next incident's attempt back. Nothing is
+ * emitted twice: the audit logs hold the same decisions, the actions
+ * streams the same number of entries. No executor: every action stays in
+ * flight until it times out. */
+static void test_replay_resumed_keeps_cases(void **state)
+{
+    (void)state;
+    char mend[512], p[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0';
+    snprintf(p, sizeof p, "%s/rules-rs.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    /* one case for every incident of the recording (target "all"): web-2
+     * at 09:01, db-1 at 14:07 (in the cooldown), web-1 at 20:00 */
+    fprintf(f, "rules:\n"
+               "  - name: any\n    match: {}\n    target: all\n"
+               "    action: svc\n    params: {service: '{{ entity }}'}\n    ttl: 1m\n    result_timeout: 3m\n"
+               "    cooldown: 6h\n    max_cooldown: 12h\n    max_attempts: 3\n    window: 1d\n");
+    fclose(f);
+    const char *runs[] = {"u", "s", "n"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/remediation-%s.yaml", h.dir, runs[i]);
+        f = fopen(p, "w");
+        assert_non_null(f);
+        fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules-rs.yaml]\n  redis: %s\n  prefix: rs%s\n"
+                   "  key: %s/k1.key\n  key_id: k1\n  audit: %s/audit-%s.jsonl\n  result_wait: 0s\n",
+                h.dir, h.addr, runs[i], h.dir, h.dir, runs[i]);
+        fclose(f);
+    }
+    /* the recording split at 09:02:30 of its second day: web-2's first
+     * action went at 09:01 and is in flight then */
+    snprintf(cmd, sizeof cmd,
+             "grep -v '^#' data/demo.lp | awk '$NF <  1700125350000000000' > %s/a.lp && "
+             "grep -v '^#' data/demo.lp | awk '$NF >= 1700125350000000000' > %s/b.lp",
+             h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-u.yaml "
+                              "data/demo.lp > /dev/null", mend, h.dir);
+    assert_int_equal(system(cmd), 0);
+    for (int part = 0; part < 2; part++) {
+        snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-s.yaml "
+                                  "--checkpoint %s/ckpt-rs %s/%s.lp > /dev/null",
+                 mend, h.dir, h.dir, h.dir, part ? "b" : "a");
+        assert_int_equal(system(cmd), 0);
+        if (part == 0) { /* the stop: web-2's action in flight, nothing else yet */
+            snprintf(p, sizeof p, "%s/audit-s.jsonl", h.dir);
+            assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 1);
+            assert_int_equal(count_lines(p, "\"event\":\"timed_out\""), 0);
+        }
+    }
+    /* the negative control: the same stop and resume, from a checkpoint
+     * without the cases */
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-n.yaml "
+                              "--checkpoint %s/ckpt-n0 %s/a.lp > /dev/null", mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    char p0[600];
+    snprintf(p0, sizeof p0, "%s/ckpt-n0", h.dir);
+    snprintf(p, sizeof p, "%s/ckpt-n", h.dir);
+    strip_section(p0, p, MEND_ACT_CASES_TAG);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-n.yaml "
+                              "--checkpoint %s/ckpt-n %s/b.lp > /dev/null", mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    static char du[1 << 16], ds[1 << 16], dn[1 << 16];
+    snprintf(p, sizeof p, "%s/audit-u.jsonl", h.dir);
+    size_t nu = decisions(p, du, sizeof du);
+    assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 2); /* web-2, web-1 */
+    assert_int_equal(count_lines(p, "\"event\":\"timed_out\""), 2);
+    assert_int_equal(count_lines(p, "\"event\":\"cooldown\",\"rule\":\"any\",\"target\":\"all\",\"incident\":2"), 2); /* db-1 */
+    assert_true(count_lines(p, "\"event\":\"in_flight\"") >= 1);
+    snprintf(p, sizeof p, "%s/audit-s.jsonl", h.dir);
+    size_t ns = decisions(p, ds, sizeof ds);
+    if (strcmp(du, ds))
+        fprintf(stderr, "never stopped:\n%s\nstopped and resumed:\n%s\n", du, ds);
+    assert_int_equal(nu, ns);
+    assert_string_equal(du, ds);
+    assert_int_equal(xlen("rsu:actions"), 2);
+    assert_int_equal(xlen("rss:actions"), 2);
+    /* without the cases the resumed replay has forgotten web-2's action in
+     * flight and sends it again at 09:03 (the same id: Redis collapses it,
+     * the planner's decision is what went wrong), and never times it out */
+    snprintf(p, sizeof p, "%s/audit-n.jsonl", h.dir);
+    decisions(p, dn, sizeof dn);
+    assert_string_not_equal(du, dn);
+    assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 3);
+    assert_int_equal(xlen("rsn:actions"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_replay_closes_the_loop),
         cmocka_unit_test(test_orphan_journal),
         cmocka_unit_test(test_replay_without_executor_times_out),
+        cmocka_unit_test(test_replay_resumed_keeps_cases),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
