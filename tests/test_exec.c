@@ -20,6 +20,9 @@
 #include "mend/act.h"
 #include "mend/checkpoint.h"
 #include "mend/engine.h"
+#include "mend/loop.h"
+#include "mend/metrics.h"
+#include "mend/output.h"
 #include "mend/state.h"
 #include "redis_harness.h"
 
@@ -979,6 +982,79 @@ static void test_replay_resumed_keeps_cases(void **state)
     assert_int_equal(xlen("rsn:actions"), 2);
 }
 
+/* The stage's counters on /metrics: an incident matched, its action sent
+ * to Redis and in flight, a second update suppressed, as the metrics
+ * server renders them. */
+static void test_stage_metrics(void **state)
+{
+    (void)state;
+    char p[600], err[600];
+    snprintf(p, sizeof p, "%s/rules-mx.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n  - name: web\n    match: {entity: 'web-*'}\n    action: svc\n"
+               "    params: {service: '{{ entity }}'}\n");
+    fclose(f);
+    struct mend_remediation_conf c;
+    mend_remediation_conf_defaults(&c);
+    c.enabled = 1;
+    assert_true(strlen(p) < sizeof c.rules[0] && strlen(h.addr) < sizeof c.redis);
+    memcpy(c.rules[0], p, strlen(p) + 1);
+    c.n_rules = 1;
+    memcpy(c.redis, h.addr, strlen(h.addr) + 1);
+    snprintf(c.prefix, sizeof c.prefix, "mx");
+    assert_true(strlen(h.dir) + 8 < sizeof c.key);
+    memcpy(c.key, h.dir, strlen(h.dir));
+    memcpy(c.key + strlen(h.dir), "/k1.key", 8);
+    snprintf(c.key_id, sizeof c.key_id, "k1");
+    c.audit[0] = '\0';
+    c.state[0] = '\0';
+    struct mend_act *act;
+    assert_int_equal(mend_act_open(&c, 0, stderr, &act, err, sizeof err), 0);
+    struct mend_incident_signal sig = {0};
+    sig.key = "app,host=web-3 latency";
+    sig.max_score = 0.95;
+    struct mend_incident inc = {0};
+    inc.id = 7;
+    inc.entity = "web-3";
+    inc.start_t = inc.last_t = sig.first_t = sig.last_t = 1700000000LL * 1000000000LL;
+    inc.max_score = 0.95;
+    inc.n_signals = 1;
+    inc.signals = &sig;
+    const char *json = "{\"entity\":\"web-3\"}";
+    assert_int_equal(mend_output_act_ops.incident(act, "open", &inc, json, strlen(json)), MEND_OUTPUT_OK);
+    inc.last_t += 60LL * 1000000000LL;
+    assert_int_equal(mend_output_act_ops.incident(act, "update", &inc, json, strlen(json)), MEND_OUTPUT_OK);
+
+    struct mend_loop *loop;
+    struct mend_metrics_server *ms;
+    struct mend_metrics_conf mc;
+    mend_metrics_conf_defaults(&mc);
+    mc.listen[0] = '\0';
+    assert_int_equal(mend_loop_new(MEND_CLOCK_MONOTONIC, &loop), 0);
+    assert_int_equal(mend_metrics_server_new(&mc, loop, &ms, err, sizeof err), 0);
+    assert_int_equal(mend_metrics_register(ms, mend_act_metrics, act), 0);
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(mend_metrics_render(ms, &body, &len), 0);
+    if (getenv("KEEP"))
+        fprintf(stderr, "%.*s", (int)len, body);
+    assert_non_null(strstr(body, "# TYPE mend_remediation_decisions_total counter\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"matched\"} 2\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"emitted\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"suppressed\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"timed_out\"} 0\n"));
+    assert_non_null(strstr(body, "mend_remediation_in_flight 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_cases 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_queue_total{outcome=\"sent\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_spool_pending 0\n"));
+    assert_int_equal(xlen("mx:actions"), 1);
+    free(body);
+    mend_metrics_server_free(ms);
+    mend_loop_free(loop);
+    mend_act_close(act);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -991,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_orphan_journal),
         cmocka_unit_test(test_replay_without_executor_times_out),
         cmocka_unit_test(test_replay_resumed_keeps_cases),
+        cmocka_unit_test(test_stage_metrics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

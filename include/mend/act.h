@@ -422,6 +422,13 @@ void mend_act_poll(struct mend_act *a, int64_t now);
 /* Waits (replay) up to result_wait for actions in flight, then polls. */
 void mend_act_finish(struct mend_act *a, int64_t now);
 struct mend_planner *mend_act_planner(struct mend_act *a);
+/* A /metrics collector (metrics.h, mend_metrics_register; ctx is the
+ * struct mend_act, which must outlive the server): the planner's decisions
+ * by kind (mend_remediation_decisions_total{decision=...}), actions in
+ * flight, cases held, the queue's outcomes, Redis errors, the spool's
+ * backlog. Returns 0 or the metrics writer's error. */
+struct mend_metrics_out;
+int mend_act_metrics(void *ctx, struct mend_metrics_out *o);
 
 /* The output kind "act": conf is a struct mend_act_output_conf whose act
  * (borrowed) must outlive the output set. */

@@ -956,6 +956,11 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             code = MEND_EXIT_RUNTIME;
             goto out;
         }
+        if (p.metrics && (rc = mend_metrics_register(p.metrics, mend_act_metrics, p.act)) != MEND_OK) {
+            fprintf(stderr, "mend: remediation: /metrics: %s\n", mend_strerror(rc));
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
         struct mend_act_output_conf acf = {p.act};
         if (mend_outputs_add(p.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
             fprintf(stderr, "mend: %s\n", err);
