@@ -985,15 +985,14 @@ static void test_replay_resumed_keeps_cases(void **state)
 /* The stage's counters on /metrics: an incident matched, its action sent
  * to Redis and in flight, a second update suppressed, as the metrics
  * server renders them. */
-static void test_stage_metrics(void **state)
+static struct mend_act *open_stage(const char *prefix)
 {
-    (void)state;
     char p[600], err[600];
     snprintf(p, sizeof p, "%s/rules-mx.yaml", h.dir);
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fprintf(f, "rules:\n  - name: web\n    match: {entity: 'web-*'}\n    action: svc\n"
-               "    params: {service: '{{ entity }}'}\n");
+               "    params: {service: '{{ entity }}'}\n    verify: 5m\n");
     fclose(f);
     struct mend_remediation_conf c;
     mend_remediation_conf_defaults(&c);
@@ -1002,7 +1001,7 @@ static void test_stage_metrics(void **state)
     memcpy(c.rules[0], p, strlen(p) + 1);
     c.n_rules = 1;
     memcpy(c.redis, h.addr, strlen(h.addr) + 1);
-    snprintf(c.prefix, sizeof c.prefix, "mx");
+    snprintf(c.prefix, sizeof c.prefix, "%s", prefix);
     assert_true(strlen(h.dir) + 8 < sizeof c.key);
     memcpy(c.key, h.dir, strlen(h.dir));
     memcpy(c.key + strlen(h.dir), "/k1.key", 8);
@@ -1010,21 +1009,40 @@ static void test_stage_metrics(void **state)
     c.audit[0] = '\0';
     c.state[0] = '\0';
     struct mend_act *act;
-    assert_int_equal(mend_act_open(&c, 0, stderr, &act, err, sizeof err), 0);
-    struct mend_incident_signal sig = {0};
+    int rc = mend_act_open(&c, 0, stderr, &act, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    return act;
+}
+
+/* One incident on web-3 through the stage, as the incident set hands it. */
+static void stage_incident(struct mend_act *act, const char *status, int64_t last_s)
+{
+    static struct mend_incident_signal sig;
+    static struct mend_incident inc;
+    memset(&sig, 0, sizeof sig);
+    memset(&inc, 0, sizeof inc);
     sig.key = "app,host=web-3 latency";
     sig.max_score = 0.95;
-    struct mend_incident inc = {0};
     inc.id = 7;
     inc.entity = "web-3";
-    inc.start_t = inc.last_t = sig.first_t = sig.last_t = 1700000000LL * 1000000000LL;
+    inc.start_t = sig.first_t = 1700000000LL * 1000000000LL;
+    inc.last_t = sig.last_t = last_s * 1000000000LL;
     inc.max_score = 0.95;
     inc.n_signals = 1;
     inc.signals = &sig;
     const char *json = "{\"entity\":\"web-3\"}";
-    assert_int_equal(mend_output_act_ops.incident(act, "open", &inc, json, strlen(json)), MEND_OUTPUT_OK);
-    inc.last_t += 60LL * 1000000000LL;
-    assert_int_equal(mend_output_act_ops.incident(act, "update", &inc, json, strlen(json)), MEND_OUTPUT_OK);
+    assert_int_equal(mend_output_act_ops.incident(act, status, &inc, json, strlen(json)), MEND_OUTPUT_OK);
+}
+
+static void test_stage_metrics(void **state)
+{
+    (void)state;
+    char err[600];
+    struct mend_act *act = open_stage("mx");
+    stage_incident(act, "open", 1700000000LL);
+    stage_incident(act, "update", 1700000060LL);
 
     struct mend_loop *loop;
     struct mend_metrics_server *ms;
@@ -1055,6 +1073,57 @@ static void test_stage_metrics(void **state)
     mend_act_close(act);
 }
 
+/* An action in flight when the engine stopped, whose result came while it
+ * was down: the restarted stage's queue reads only results after it
+ * connects (the negative control: still in flight after a turn), and
+ * mend_act_resume finds it in mend:results, once. */
+static void test_results_read_back_after_restart(void **state)
+{
+    (void)state;
+    struct mend_act *a = open_stage("cu");
+    stage_incident(a, "open", 1700000000LL);
+    char ids[2][33];
+    assert_int_equal(mend_planner_in_flight(mend_act_planner(a), ids, 2), 1);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_planner_save_cases(mend_act_planner(a), &w), 0);
+    mend_act_close(a);
+    /* the executor's result lands while no engine runs, then another's */
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "XADD cu:results * v 1 id %s status ok reason %s", ids[0], "exit 0");
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = redisCommand(c, "XADD cu:results * v 1 id %s status ok reason other", "0123456789abcdef0123456789abcdef");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+
+    struct mend_act *b = open_stage("cu");
+    struct mend_rbuf rb;
+    mend_rbuf_init(&rb, w.data, w.len);
+    size_t kept = 0;
+    assert_int_equal(mend_planner_load_cases(mend_act_planner(b), &rb, &kept, NULL), 0);
+    assert_int_equal(kept, 1);
+    struct mend_planner_stats st;
+    mend_act_poll(b, INT64_MIN);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.in_flight, 1); /* the queue alone never sees it */
+    assert_int_equal(mend_act_resume(b), 1);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(mend_act_caught_up(b), 1);
+    /* being verified now: the update inside the window judges it */
+    stage_incident(b, "update", 1700000120LL);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.not_recovered, 1);
+    assert_int_equal(mend_act_resume(b), 0); /* nothing in flight (the cooldown holds the next attempt) */
+    assert_int_equal(mend_act_caught_up(b), 1);
+    mend_act_close(b);
+    mend_wbuf_fini(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1068,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_replay_without_executor_times_out),
         cmocka_unit_test(test_replay_resumed_keeps_cases),
         cmocka_unit_test(test_stage_metrics),
+        cmocka_unit_test(test_results_read_back_after_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

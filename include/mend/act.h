@@ -179,6 +179,8 @@ void mend_planner_tick(struct mend_planner *p, int64_t now);
 int mend_planner_approve(struct mend_planner *p, const char *action_id, int64_t now);
 /* The ids awaiting approval (up to cap); returns how many were written. */
 size_t mend_planner_pending(const struct mend_planner *p, char (*ids)[33], size_t cap);
+/* The ids of actions in flight (up to cap); returns how many were written. */
+size_t mend_planner_in_flight(const struct mend_planner *p, char (*ids)[33], size_t cap);
 /* The off switch: takes effect for the next decision. */
 void mend_planner_set_enabled(struct mend_planner *p, int on);
 
@@ -419,6 +421,19 @@ void mend_act_close(struct mend_act *a);
 /* One turn: renew the lease, drain the spool, read results and approvals,
  * end verify windows. now is the engine's event time. */
 void mend_act_poll(struct mend_act *a, int64_t now);
+/* Call after the planner got actions in flight from before this start
+ * (cases restored from a checkpoint, mend_act_store_attach): mend:results
+ * is searched back, newest first and at most MEND_ACT_CATCHUP entries,
+ * for their results, which came while no engine read them (the queue reads
+ * only what comes after it connects). Found results are taken oldest
+ * first on the planner's clock (the checkpoint's time, before any incident
+ * moves it on); the rest keep waiting for their result_timeout. Done at
+ * once, or at the next turn Redis answers. Returns how many actions are in
+ * flight (0: nothing to search for). */
+#define MEND_ACT_CATCHUP 10000
+size_t mend_act_resume(struct mend_act *a);
+/* Results found that way so far. */
+uint64_t mend_act_caught_up(const struct mend_act *a);
 /* Waits (replay) up to result_wait for actions in flight, then polls. */
 void mend_act_finish(struct mend_act *a, int64_t now);
 struct mend_planner *mend_act_planner(struct mend_act *a);

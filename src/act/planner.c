@@ -1083,3 +1083,12 @@ size_t mend_planner_cases(const struct mend_planner *p)
         n += p->cases[i].used != 0;
     return n;
 }
+
+size_t mend_planner_in_flight(const struct mend_planner *p, char (*ids)[33], size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_cases && n < cap; i++)
+        if (p->cases[i].used && p->cases[i].state == C_INFLIGHT)
+            memcpy(ids[n++], p->cases[i].act.id, 33);
+    return n;
+}

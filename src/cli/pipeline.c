@@ -956,6 +956,14 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             code = MEND_EXIT_RUNTIME;
             goto out;
         }
+        struct mend_act_store_cases cs;
+        mend_act_store_cases(p.act_store, &cs);
+        size_t flying = mend_act_resume(p.act); /* results that came while it was down */
+        if (cs.held && !po->quiet)
+            fprintf(stderr,
+                    "mend: remediation: %zu cases from the checkpoint (%zu left out: rule gone or over the cap), "
+                    "%zu actions in flight, %" PRIu64 " results found that came meanwhile\n",
+                    cs.taken, cs.dropped, flying, mend_act_caught_up(p.act));
         if (p.metrics && (rc = mend_metrics_register(p.metrics, mend_act_metrics, p.act)) != MEND_OK) {
             fprintf(stderr, "mend: remediation: /metrics: %s\n", mend_strerror(rc));
             code = MEND_EXIT_RUNTIME;
