@@ -1076,7 +1076,8 @@ static void test_stage_metrics(void **state)
 /* An action in flight when the engine stopped, whose result came while it
  * was down: the restarted stage's queue reads only results after it
  * connects (the negative control: still in flight after a turn), and
- * mend_act_resume finds it in mend:results, once. */
+ * mend_act_resume finds it in mend:results, once. Without the case (a stop
+ * before the checkpoint) the re-sent action collapses in Redis. */
 static void test_results_read_back_after_restart(void **state)
 {
     (void)state;
@@ -1122,6 +1123,15 @@ static void test_results_read_back_after_restart(void **state)
     assert_int_equal(mend_act_caught_up(b), 1);
     mend_act_close(b);
     mend_wbuf_fini(&w);
+
+    /* a stop before the checkpoint took the case: the restarted stage
+     * sends the same action again (same id), and Redis collapses it */
+    struct mend_act *d = open_stage("cu");
+    stage_incident(d, "open", 1700000000LL);
+    mend_planner_stats(mend_act_planner(d), &st);
+    assert_int_equal(st.emitted, 1);
+    assert_int_equal(xlen("cu:actions"), 1);
+    mend_act_close(d);
 }
 
 int main(void)
