@@ -134,7 +134,8 @@ struct mend_planner_hooks {
      * "in_flight", "over_budget", "disabled", "dry_run", "awaiting_approval",
      * "approval_expired", "emitted", "emit_failed", "executed", "failed",
      * "rejected", "timed_out", "late_result", "verified", "not_recovered",
-     * "escalated", "exhausted".
+     * "escalated", "exhausted", "dropped" (a restored case left out:
+     * mend_planner_load_cases).
      * a may be NULL; why is a short text; all borrowed for the call. */
     void (*audit)(void *ctx, int64_t now, const char *event, const char *rule, const char *target,
                   uint64_t incident, const struct mend_action *a, const char *why);
