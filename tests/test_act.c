@@ -572,6 +572,8 @@ static struct mend_engine *engine_store(struct mend_act_store **st)
     assert_int_equal(mend_act_store_new(st), MEND_OK);
     mend_act_store_section(*st, &sec);
     assert_int_equal(mend_engine_add_section(e, &sec), MEND_OK);
+    mend_act_store_cases_section(*st, &sec);
+    assert_int_equal(mend_engine_add_section(e, &sec), MEND_OK);
     return e;
 }
 
@@ -710,6 +712,335 @@ static void test_outcomes_in_checkpoint(void **state)
     rmdir(dir);
 }
 
+/* ---- the planner's cases in the engine checkpoint -------------------------- */
+
+#define CASE_RULES                                                                                             \
+    "budgets: {max_concurrent: 4, max_per_target: 1, max_per_hour: 8}\n"                                      \
+    "rules:\n"                                                                                                 \
+    "  - name: r\n    match: {entity: 'web-*'}\n    action: restart\n    escalate: notify\n"                  \
+    "    cooldown: 60s\n    backoff: 2\n    max_cooldown: 10m\n    max_attempts: 3\n    window: 2h\n"         \
+    "    verify: 5m\n    ttl: 60s\n    result_timeout: 5m\n"                                                   \
+    "  - name: a\n    match: {entity: 'db-*'}\n    action: failover\n    require_approval: true\n"            \
+    "    approval_ttl: 10m\n"
+
+static void note(struct rec *r, const char *what, int rc)
+{
+    if (r->n == MAX_EV)
+        return;
+    snprintf(r->ev[r->n], sizeof r->ev[0], "%s=%d", what, rc);
+    r->id[r->n][0] = r->action[r->n][0] = r->p0[r->n][0] = '\0';
+    r->n++;
+}
+
+/* Before the restart: web-1's action in flight (result due at +300 s),
+ * web-2's being verified, web-3 failed once (cooldown to +60 s), web-4
+ * failed twice (cooldown doubled: to +190 s, two of three attempts used),
+ * db-1's awaiting approval, five of the hour's eight emissions spent. */
+static void cases_before(struct mend_planner *p, struct rec *rec, int64_t t)
+{
+    mend_planner_incident(p, "open", mk(1, "web-1", t, t, 0.9), NULL, t);
+    mend_planner_incident(p, "open", mk(2, "web-2", t, t, 0.9), NULL, t);
+    mend_planner_result(p, last_id(rec, "emitted"), "ok", "exit 0", t + 5 * S);
+    mend_planner_incident(p, "open", mk(3, "web-3", t, t, 0.9), NULL, t + 6 * S);
+    mend_planner_result(p, last_id(rec, "emitted"), "failed", "exit 1", t + 7 * S);
+    mend_planner_incident(p, "open", mk(4, "db-1", t, t, 0.9), NULL, t + 8 * S);
+    mend_planner_incident(p, "open", mk(5, "web-4", t, t, 0.9), NULL, t + 10 * S);
+    mend_planner_result(p, last_id(rec, "emitted"), "failed", "exit 1", t + 12 * S);
+    mend_planner_incident(p, "update", mk(5, "web-4", t, t + 70 * S, 0.9), NULL, t + 70 * S);
+    mend_planner_result(p, last_id(rec, "emitted"), "failed", "exit 1", t + 72 * S);
+}
+
+/* After it: every kind of state is consulted. */
+static void cases_after(struct mend_planner *p, struct rec *rec, int64_t t)
+{
+    char ids[4][33];
+    size_t n = mend_planner_pending(p, ids, 4);
+    note(rec, "pending", (int)n);
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 100 * S, 0.9), NULL, t + 100 * S);
+    mend_planner_incident(p, "update", mk(5, "web-4", t, t + 150 * S, 0.9), NULL, t + 150 * S);
+    mend_planner_incident(p, "update", mk(3, "web-3", t, t + 155 * S, 0.9), NULL, t + 155 * S);
+    mend_planner_incident(p, "update", mk(2, "web-2", t, t + 160 * S, 0.9), NULL, t + 160 * S);
+    if (n)
+        note(rec, "approve", mend_planner_approve(p, ids[0], t + 170 * S));
+    mend_planner_incident(p, "update", mk(5, "web-4", t, t + 200 * S, 0.9), NULL, t + 200 * S);
+    mend_planner_tick(p, t + 400 * S); /* web-1's result never came */
+    mend_planner_incident(p, "update", mk(1, "web-1", t, t + 410 * S, 0.9), NULL, t + 410 * S);
+    mend_planner_incident(p, "open", mk(6, "web-5", t + 3000 * S, t + 3000 * S, 0.9), NULL, t + 3000 * S);
+    mend_planner_incident(p, "update", mk(5, "web-4", t, t + 3700 * S, 0.9), NULL, t + 3700 * S);
+    mend_planner_result(p, last_id(rec, "emitted"), "failed", "exit 1", t + 3750 * S);
+    mend_planner_incident(p, "update", mk(5, "web-4", t, t + 3800 * S, 0.9), NULL, t + 3800 * S);
+}
+
+static void assert_same_decisions(const struct rec *a, const struct rec *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        if (strcmp(a->ev[i], b->ev[i]) || strcmp(a->id[i], b->id[i]))
+            fprintf(stderr, "decision %d: %s %s vs %s %s\n", i, a->ev[i], a->id[i], b->ev[i], b->id[i]);
+        assert_string_equal(a->ev[i], b->ev[i]);
+        assert_string_equal(a->id[i], b->id[i]);
+        assert_string_equal(a->action[i], b->action[i]);
+    }
+    assert_int_equal(a->emitted, b->emitted);
+}
+
+static int first(const struct rec *r, const char *ev)
+{
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->ev[i], ev))
+            return i;
+    return -1;
+}
+
+/* A restart loses no retry: a planner stopped in the middle of a cooldown,
+ * with an action in flight, one being verified, one awaiting approval and
+ * attempts used, checkpointed through a real engine checkpoint file and
+ * restored into a fresh planner, decides from then on exactly as the one
+ * that never stopped; a planner that starts fresh decides otherwise (the
+ * negative control: it re-emits what is in flight, ignores the cooldown,
+ * the attempts and the hour's budget). A checkpoint written again after the
+ * restore is byte-identical. */
+static void test_cases_survive_restart(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mend-act-cases-XXXXXX", p1[64], p2[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(p1, sizeof p1, "%s/a.ckpt", dir);
+    snprintf(p2, sizeof p2, "%s/b.ckpt", dir);
+    struct rec *rec = calloc(3, sizeof *rec);
+    assert_non_null(rec);
+    struct mend_rules *rules, *rules2, *rules3;
+    struct mend_planner *p = planner(CASE_RULES, &rules, &rec[0]);
+    int64_t t = 1000 * S;
+    cases_before(p, &rec[0], t);
+    assert_int_equal(rec[0].emitted, 5);
+    assert_int_equal(mend_planner_cases(p), 5);
+
+    struct mend_act_store *s1, *s2;
+    struct mend_engine *e1 = engine_store(&s1);
+    assert_int_equal(mend_act_store_attach(s1, p), 0);
+    assert_int_equal(mend_engine_checkpoint(e1, p1, err, sizeof err), MEND_OK);
+    struct mend_engine *e2 = engine_store(&s2);
+    assert_int_equal(mend_engine_restore(e2, p1, err, sizeof err), MEND_OK);
+    struct mend_act_store_cases sc;
+    mend_act_store_cases(s2, &sc);
+    assert_int_equal(sc.held, 5);
+    struct mend_planner *q = planner(CASE_RULES, &rules2, &rec[1]);
+    assert_int_equal(mend_act_store_attach(s2, q), 0);
+    mend_act_store_cases(s2, &sc);
+    assert_int_equal(sc.taken, 5);
+    assert_int_equal(sc.dropped, 0);
+    assert_int_equal(mend_planner_cases(q), 5);
+    struct mend_planner_stats st;
+    mend_planner_stats(q, &st);
+    assert_int_equal(st.in_flight, 1);
+    assert_int_equal(mend_engine_checkpoint(e2, p2, err, sizeof err), MEND_OK);
+    static unsigned char f1[1 << 16], f2[1 << 16];
+    size_t n1 = slurp(p1, f1, sizeof f1), n2 = slurp(p2, f2, sizeof f2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(f1, f2, n1);
+
+    struct mend_planner *fresh = planner(CASE_RULES, &rules3, &rec[2]);
+    char web1[33];
+    snprintf(web1, sizeof web1, "%s", rec[0].id[first(&rec[0], "emitted")]);
+    for (int i = 0; i < 3; i++)
+        memset(&rec[i], 0, sizeof rec[i]);
+    cases_after(p, &rec[0], t);
+    cases_after(q, &rec[1], t);
+    cases_after(fresh, &rec[2], t);
+    assert_same_decisions(&rec[0], &rec[1]);
+    for (int i = 0; getenv("ACT_DEBUG") && i < rec[1].n; i++)
+        fprintf(stderr, "%2d %-18s %-18s %s\n", i, rec[1].ev[i], i < rec[2].n ? rec[2].ev[i] : "", rec[1].action[i]);
+    /* what the restored planner decided, kind by kind, and what the fresh
+     * one did instead */
+    assert_string_equal(rec[1].ev[0], "pending=1");            /* db-1 still awaits approval */
+    assert_string_equal(rec[2].ev[0], "pending=0");
+    assert_string_equal(rec[1].ev[2], "in_flight");            /* web-1: still in flight ... */
+    assert_string_equal(rec[1].id[2], web1);
+    assert_string_equal(rec[2].ev[2], "emitted");              /* ... the fresh one sends it again */
+    assert_string_equal(rec[2].id[2], web1);
+    assert_string_equal(rec[1].ev[4], "cooldown");             /* web-4 at +150: cooldown to +190 */
+    assert_string_equal(rec[2].ev[4], "emitted");
+    assert_int_equal(count(&rec[1], "not_recovered"), 1);      /* web-2 was being verified */
+    assert_int_equal(count(&rec[2], "not_recovered"), 0);
+    assert_int_equal(count(&rec[1], "approve=0"), 1);
+    int to = -1;
+    for (int i = 0; i < rec[1].n; i++)
+        if (!strcmp(rec[1].ev[i], "timed_out") && !strcmp(rec[1].id[i], web1))
+            to = i;
+    assert_true(to > 0);                                       /* web-1's result never came: due +300 */
+    assert_int_equal(count(&rec[1], "escalated"), 1);          /* web-4: its third attempt failed */
+    assert_string_equal(rec[1].action[first(&rec[1], "escalated")], "notify");
+    assert_int_equal(count(&rec[2], "escalated"), 0);
+    assert_true(count(&rec[1], "over_budget") > count(&rec[2], "over_budget")); /* the hour's emissions count */
+
+    mend_engine_free(e1);
+    mend_engine_free(e2);
+    mend_act_store_free(s1);
+    mend_act_store_free(s2);
+    mend_planner_free(p);
+    mend_planner_free(q);
+    mend_planner_free(fresh);
+    mend_rules_free(rules);
+    mend_rules_free(rules2);
+    mend_rules_free(rules3);
+    free(rec);
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+}
+
+static int junk_save(const void *ctx, struct mend_wbuf *w)
+{
+    (void)ctx;
+    mend_wbuf_u32(w, 0x4352414du); /* the cases magic, then a count far past the bytes */
+    mend_wbuf_i64(w, 0);
+    mend_wbuf_u32(w, 0);
+    mend_wbuf_u32(w, 4000);
+    return MEND_OK;
+}
+
+static int junk_load(void *ctx, struct mend_rbuf *r)
+{
+    (void)ctx, (void)r;
+    return MEND_OK;
+}
+
+/* Loads bytes (modified or not) through the store's cases section. */
+static int load_bytes(const struct mend_engine_section *sec, const unsigned char *data, size_t len)
+{
+    struct mend_rbuf rb;
+    mend_rbuf_init(&rb, data, len);
+    return sec->load(sec->ctx, &rb);
+}
+
+/* The cases section is bounded and checked: a damaged one is refused by
+ * name when the checkpoint is restored, and by the load itself for every
+ * kind of damage, leaving what the store held; a case whose rule is gone
+ * is left out and said; a smaller case table keeps the busy cases. */
+static void test_cases_section_refused_and_bounded(void **state)
+{
+    (void)state;
+    struct rec *rec = calloc(2, sizeof *rec);
+    assert_non_null(rec);
+    struct mend_rules *rules, *rules2;
+    struct mend_planner *p = planner(CASE_RULES, &rules, &rec[0]);
+    int64_t t = 1000 * S;
+    cases_before(p, &rec[0], t);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_planner_save_cases(p, &w), 0);
+    struct mend_act_store *s;
+    struct mend_engine_section sec;
+    assert_int_equal(mend_act_store_new(&s), 0);
+    mend_act_store_cases_section(s, &sec);
+    assert_int_equal(load_bytes(&sec, w.data, w.len), 0);
+    struct mend_act_store_cases sc;
+    mend_act_store_cases(s, &sc);
+    assert_int_equal(sc.held, 5);
+
+    /* damage of every kind: refused, the store keeps its five cases */
+    static unsigned char b[1 << 16];
+    assert_true(w.len < sizeof b);
+    size_t state_at = 4 + 8 + 4 + 5 * 8 + 4 + (4 + 1) + (4 + 5); /* web-1's state */
+    memcpy(b, w.data, w.len);
+    assert_int_equal(b[state_at], 1); /* in flight */
+    b[state_at] = 9;
+    assert_int_equal(load_bytes(&sec, b, w.len), MEND_ECORRUPT);
+    memcpy(b, w.data, w.len);
+    b[0] ^= 1; /* magic */
+    assert_int_equal(load_bytes(&sec, b, w.len), MEND_ECORRUPT);
+    memcpy(b, w.data, w.len);
+    assert_int_equal(load_bytes(&sec, b, w.len - 1), MEND_ECORRUPT); /* cut short */
+    memcpy(b, w.data, w.len);
+    b[w.len] = 0;
+    assert_int_equal(load_bytes(&sec, b, w.len + 1), MEND_ECORRUPT); /* bytes left over */
+    size_t count_at = 4 + 8 + 4 + 5 * 8;
+    memcpy(b, w.data, w.len);
+    b[count_at + 2] = 1; /* 65541 cases: over MEND_PLANNER_MAX_CASES */
+    assert_int_equal(load_bytes(&sec, b, w.len), MEND_ECORRUPT);
+    memcpy(b, w.data, w.len);
+    b[count_at] = 200; /* more than the bytes hold */
+    assert_int_equal(load_bytes(&sec, b, w.len), MEND_ECORRUPT);
+    memcpy(b, w.data, w.len);
+    b[state_at - 1] = '#'; /* the target becomes "web-#": fine as a name... */
+    assert_int_equal(load_bytes(&sec, b, w.len), 0);
+    memcpy(b, w.data, w.len);
+    memcpy(b + state_at - 5, "web-2", 5); /* ...but web-2 twice under rule r is not */
+    assert_int_equal(load_bytes(&sec, b, w.len), MEND_ECORRUPT);
+    mend_act_store_cases(s, &sc);
+    assert_int_equal(sc.held, 5);
+
+    /* through a checkpoint file: the restore names the damage */
+    char dir[] = "/tmp/mend-act-bad-XXXXXX", path[64], err[512];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/bad.ckpt", dir);
+    struct mend_engine_conf ec;
+    struct mend_engine *e;
+    mend_engine_conf_defaults(&ec);
+    assert_int_equal(mend_engine_new(&ec, NULL, NULL, &e), MEND_OK);
+    struct mend_engine_section junk = {MEND_ACT_CASES_TAG, MEND_ACT_CASES_VERSION, junk_save, junk_load, NULL};
+    assert_int_equal(mend_engine_add_section(e, &junk), MEND_OK);
+    assert_int_equal(mend_engine_checkpoint(e, path, err, sizeof err), MEND_OK);
+    mend_engine_free(e);
+    struct mend_act_store *s2;
+    e = engine_store(&s2);
+    assert_int_equal(mend_engine_restore(e, path, err, sizeof err), MEND_ECORRUPT);
+    assert_non_null(strstr(err, "checkpoint not usable: damaged"));
+    mend_engine_free(e);
+    mend_act_store_free(s2);
+    unlink(path);
+    rmdir(dir);
+
+    /* a rule gone: its case is left out, and said (db-1 awaited approval) */
+    struct mend_planner *q = planner("rules:\n  - name: r\n    match: {entity: 'web-*'}\n    action: restart\n"
+                                     "    result_timeout: 5m\n    ttl: 60s\n",
+                                     &rules2, &rec[1]);
+    assert_int_equal(mend_act_store_attach(s, q), 0);
+    mend_act_store_cases(s, &sc);
+    assert_int_equal(sc.taken, 4);
+    assert_int_equal(sc.dropped, 1);
+    assert_int_equal(count(&rec[1], "dropped"), 1);
+    assert_string_equal(rec[1].action[0], "failover");
+    assert_int_equal(mend_planner_cases(q), 4);
+    /* detached, the store keeps the planner's four for later checkpoints */
+    assert_int_equal(mend_act_store_attach(s, NULL), 0);
+    mend_act_store_cases(s, &sc);
+    assert_int_equal(sc.held, 4);
+    mend_planner_free(q);
+    mend_rules_free(rules2);
+
+    /* a smaller table: the busy cases are kept (web-1 in flight, web-2
+     * being verified), the rest left out */
+    struct mend_planner_conf c;
+    mend_planner_conf_defaults(&c);
+    c.max_cases = MEND_PLANNER_MAX_CASES + 1;
+    struct mend_planner_hooks h = {h_emit, h_audit, &rec[1]};
+    assert_int_equal(mend_planner_new(&c, rules, &h, &q), MEND_EINVAL);
+    c.max_cases = 2;
+    assert_int_equal(mend_planner_new(&c, rules, &h, &q), 0);
+    memset(&rec[1], 0, sizeof rec[1]);
+    struct mend_rbuf rb;
+    mend_rbuf_init(&rb, w.data, w.len);
+    size_t kept = 0, dropped = 0;
+    assert_int_equal(mend_planner_load_cases(q, &rb, &kept, &dropped), 0);
+    assert_int_equal(kept, 2);
+    assert_int_equal(dropped, 3);
+    assert_int_equal(count(&rec[1], "dropped"), 1); /* db-1 awaiting approval; idle ones quietly */
+    struct mend_planner_stats st;
+    mend_planner_stats(q, &st);
+    assert_int_equal(st.in_flight, 1);
+    char ids[2][33];
+    assert_int_equal(mend_planner_pending(q, ids, 2), 0);
+    mend_planner_free(q);
+
+    mend_wbuf_fini(&w);
+    mend_act_store_free(s);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+    free(rec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +1053,8 @@ int main(void)
         cmocka_unit_test(test_outcomes_in_checkpoint),
         cmocka_unit_test(test_in_flight_timeout),
         cmocka_unit_test(test_not_recovered_escalates_at_once),
+        cmocka_unit_test(test_cases_survive_restart),
+        cmocka_unit_test(test_cases_section_refused_and_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,6 +20,9 @@
 #include "mend/act.h"
 #include "mend/checkpoint.h"
 #include "mend/engine.h"
+#include "mend/loop.h"
+#include "mend/metrics.h"
+#include "mend/output.h"
 #include "mend/state.h"
 #include "redis_harness.h"
 
@@ -812,6 +815,325 @@ static void test_orphan_journal(void **state)
     assert_int_equal(count_lines(p, "runs under a previous executor as pid"), 1);
 }
 
+/* The planner's decisions in an audit log, one "event id" line each (the
+ * stage's incident lines left out: they are the engine's, and when a tick
+ * lands depends on where a replay's turns fall), with t_ns for emissions
+ * (they happen at incident updates, the same in any run). */
+static size_t decisions(const char *path, char *out, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char line[16384];
+    size_t n = 0, o = 0;
+    out[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        char ev[32] = "", id[40] = "", tns[32] = "";
+        const char *e = strstr(line, "\"event\":\""), *i = strstr(line, "\"id\":\""), *t = strstr(line, "\"t_ns\":");
+        if (e)
+            sscanf(e + 9, "%31[^\"]", ev);
+        if (i)
+            sscanf(i + 6, "%39[^\"]", id);
+        if (t)
+            sscanf(t + 7, "%31[0-9-]", tns);
+        if (!strncmp(ev, "incident_", 9))
+            continue;
+        int w = snprintf(out + o, cap - o, "%s %s %s\n", ev, id, strcmp(ev, "emitted") ? "" : tns);
+        assert_true(w > 0 && (size_t)w < cap - o);
+        o += (size_t)w;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Copies a checkpoint leaving one section out (the negative control: a
+ * checkpoint as mend wrote it before it kept the planner's cases). */
+static void strip_section(const char *from, const char *to, uint32_t drop)
+{
+    struct mend_state_reader *sr;
+    struct mend_state_writer *sw;
+    char err[600];
+    uint32_t kind = MEND_CKPT_KIND('E', 'N', 'G', '1'), tag, ver;
+    struct mend_rbuf *rb;
+    assert_int_equal(mend_state_read_open(from, kind, &sr, err, sizeof err), 0);
+    assert_int_equal(mend_state_write_begin(to, kind, &sw, err, sizeof err), 0);
+    int dropped = 0;
+    while (mend_state_read_section(sr, &tag, &ver, &rb) == 0) {
+        if (tag == drop) {
+            dropped = 1;
+            continue;
+        }
+        size_t len = (size_t)mend_rbuf_remaining(rb);
+        unsigned char *buf = malloc(len ? len : 1);
+        assert_non_null(buf);
+        assert_int_equal(mend_rbuf_bytes(rb, buf, len), 0);
+        assert_int_equal(mend_state_read_done(sr, err, sizeof err), 0);
+        struct mend_wbuf *w = mend_state_section_begin(sw, tag, ver);
+        assert_non_null(w);
+        mend_wbuf_bytes(w, buf, len);
+        assert_int_equal(mend_state_section_end(sw), 0);
+        free(buf);
+    }
+    mend_state_read_close(sr);
+    assert_int_equal(mend_state_write_commit(sw, err, sizeof err), 0);
+    assert_true(dropped);
+}
+
+static long long xlen(const char *key)
+{
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "XLEN %s", key);
+    assert_non_null(r);
+    long long n = r->integer;
+    freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* A replay stopped and resumed from its checkpoint decides as one that
+ * never stopped: the action in flight at the stop is still in flight after
+ * it (not sent again) and times out at its result_timeout, and the
+ * cooldown it started holds the next incident's attempt back. Nothing is
+ * emitted twice: the audit logs hold the same decisions, the actions
+ * streams the same number of entries. No executor: every action stays in
+ * flight until it times out. */
+static void test_replay_resumed_keeps_cases(void **state)
+{
+    (void)state;
+    char mend[512], p[600], cmd[4096];
+    snprintf(mend, sizeof mend, "%s", exec_bin);
+    mend[strlen(mend) - 5] = '\0';
+    snprintf(p, sizeof p, "%s/rules-rs.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    /* one case for every incident of the recording (target "all"): web-2
+     * at 09:01, db-1 at 14:07 (in the cooldown), web-1 at 20:00 */
+    fprintf(f, "rules:\n"
+               "  - name: any\n    match: {}\n    target: all\n"
+               "    action: svc\n    params: {service: '{{ entity }}'}\n    ttl: 1m\n    result_timeout: 3m\n"
+               "    cooldown: 6h\n    max_cooldown: 12h\n    max_attempts: 3\n    window: 1d\n");
+    fclose(f);
+    const char *runs[] = {"u", "s", "n"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/remediation-%s.yaml", h.dir, runs[i]);
+        f = fopen(p, "w");
+        assert_non_null(f);
+        fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules-rs.yaml]\n  redis: %s\n  prefix: rs%s\n"
+                   "  key: %s/k1.key\n  key_id: k1\n  audit: %s/audit-%s.jsonl\n  result_wait: 0s\n",
+                h.dir, h.addr, runs[i], h.dir, h.dir, runs[i]);
+        fclose(f);
+    }
+    /* the recording split at 09:02:30 of its second day: web-2's first
+     * action went at 09:01 and is in flight then */
+    snprintf(cmd, sizeof cmd,
+             "grep -v '^#' data/demo.lp | awk '$NF <  1700125350000000000' > %s/a.lp && "
+             "grep -v '^#' data/demo.lp | awk '$NF >= 1700125350000000000' > %s/b.lp",
+             h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-u.yaml "
+                              "data/demo.lp > /dev/null", mend, h.dir);
+    assert_int_equal(system(cmd), 0);
+    for (int part = 0; part < 2; part++) {
+        snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-s.yaml "
+                                  "--checkpoint %s/ckpt-rs %s/%s.lp > /dev/null",
+                 mend, h.dir, h.dir, h.dir, part ? "b" : "a");
+        assert_int_equal(system(cmd), 0);
+        if (part == 0) { /* the stop: web-2's action in flight, nothing else yet */
+            snprintf(p, sizeof p, "%s/audit-s.jsonl", h.dir);
+            assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 1);
+            assert_int_equal(count_lines(p, "\"event\":\"timed_out\""), 0);
+        }
+    }
+    /* the negative control: the same stop and resume, from a checkpoint
+     * without the cases */
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-n.yaml "
+                              "--checkpoint %s/ckpt-n0 %s/a.lp > /dev/null", mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    char p0[600];
+    snprintf(p0, sizeof p0, "%s/ckpt-n0", h.dir);
+    snprintf(p, sizeof p, "%s/ckpt-n", h.dir);
+    strip_section(p0, p, MEND_ACT_CASES_TAG);
+    snprintf(cmd, sizeof cmd, "%s replay --quiet --config data/demo.yaml --remediation %s/remediation-n.yaml "
+                              "--checkpoint %s/ckpt-n %s/b.lp > /dev/null", mend, h.dir, h.dir, h.dir);
+    assert_int_equal(system(cmd), 0);
+    static char du[1 << 16], ds[1 << 16], dn[1 << 16];
+    snprintf(p, sizeof p, "%s/audit-u.jsonl", h.dir);
+    size_t nu = decisions(p, du, sizeof du);
+    assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 2); /* web-2, web-1 */
+    assert_int_equal(count_lines(p, "\"event\":\"timed_out\""), 2);
+    assert_int_equal(count_lines(p, "\"event\":\"cooldown\",\"rule\":\"any\",\"target\":\"all\",\"incident\":2"), 2); /* db-1 */
+    assert_true(count_lines(p, "\"event\":\"in_flight\"") >= 1);
+    snprintf(p, sizeof p, "%s/audit-s.jsonl", h.dir);
+    size_t ns = decisions(p, ds, sizeof ds);
+    if (strcmp(du, ds))
+        fprintf(stderr, "never stopped:\n%s\nstopped and resumed:\n%s\n", du, ds);
+    assert_int_equal(nu, ns);
+    assert_string_equal(du, ds);
+    assert_int_equal(xlen("rsu:actions"), 2);
+    assert_int_equal(xlen("rss:actions"), 2);
+    /* without the cases the resumed replay has forgotten web-2's action in
+     * flight and sends it again at 09:03 (the same id: Redis collapses it,
+     * the planner's decision is what went wrong), and never times it out */
+    snprintf(p, sizeof p, "%s/audit-n.jsonl", h.dir);
+    decisions(p, dn, sizeof dn);
+    assert_string_not_equal(du, dn);
+    assert_int_equal(count_lines(p, "\"event\":\"emitted\""), 3);
+    assert_int_equal(xlen("rsn:actions"), 2);
+}
+
+/* The stage's counters on /metrics: an incident matched, its action sent
+ * to Redis and in flight, a second update suppressed, as the metrics
+ * server renders them. */
+static struct mend_act *open_stage(const char *prefix)
+{
+    char p[600], err[600];
+    snprintf(p, sizeof p, "%s/rules-mx.yaml", h.dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n  - name: web\n    match: {entity: 'web-*'}\n    action: svc\n"
+               "    params: {service: '{{ entity }}'}\n    verify: 5m\n");
+    fclose(f);
+    struct mend_remediation_conf c;
+    mend_remediation_conf_defaults(&c);
+    c.enabled = 1;
+    assert_true(strlen(p) < sizeof c.rules[0] && strlen(h.addr) < sizeof c.redis);
+    memcpy(c.rules[0], p, strlen(p) + 1);
+    c.n_rules = 1;
+    memcpy(c.redis, h.addr, strlen(h.addr) + 1);
+    snprintf(c.prefix, sizeof c.prefix, "%s", prefix);
+    assert_true(strlen(h.dir) + 8 < sizeof c.key);
+    memcpy(c.key, h.dir, strlen(h.dir));
+    memcpy(c.key + strlen(h.dir), "/k1.key", 8);
+    snprintf(c.key_id, sizeof c.key_id, "k1");
+    c.audit[0] = '\0';
+    c.state[0] = '\0';
+    struct mend_act *act;
+    int rc = mend_act_open(&c, 0, stderr, &act, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    return act;
+}
+
+/* One incident on web-3 through the stage, as the incident set hands it. */
+static void stage_incident(struct mend_act *act, const char *status, int64_t last_s)
+{
+    static struct mend_incident_signal sig;
+    static struct mend_incident inc;
+    memset(&sig, 0, sizeof sig);
+    memset(&inc, 0, sizeof inc);
+    sig.key = "app,host=web-3 latency";
+    sig.max_score = 0.95;
+    inc.id = 7;
+    inc.entity = "web-3";
+    inc.start_t = sig.first_t = 1700000000LL * 1000000000LL;
+    inc.last_t = sig.last_t = last_s * 1000000000LL;
+    inc.max_score = 0.95;
+    inc.n_signals = 1;
+    inc.signals = &sig;
+    const char *json = "{\"entity\":\"web-3\"}";
+    assert_int_equal(mend_output_act_ops.incident(act, status, &inc, json, strlen(json)), MEND_OUTPUT_OK);
+}
+
+static void test_stage_metrics(void **state)
+{
+    (void)state;
+    char err[600];
+    struct mend_act *act = open_stage("mx");
+    stage_incident(act, "open", 1700000000LL);
+    stage_incident(act, "update", 1700000060LL);
+
+    struct mend_loop *loop;
+    struct mend_metrics_server *ms;
+    struct mend_metrics_conf mc;
+    mend_metrics_conf_defaults(&mc);
+    mc.listen[0] = '\0';
+    assert_int_equal(mend_loop_new(MEND_CLOCK_MONOTONIC, &loop), 0);
+    assert_int_equal(mend_metrics_server_new(&mc, loop, &ms, err, sizeof err), 0);
+    assert_int_equal(mend_metrics_register(ms, mend_act_metrics, act), 0);
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(mend_metrics_render(ms, &body, &len), 0);
+    if (getenv("KEEP"))
+        fprintf(stderr, "%.*s", (int)len, body);
+    assert_non_null(strstr(body, "# TYPE mend_remediation_decisions_total counter\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"matched\"} 2\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"emitted\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"suppressed\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_decisions_total{decision=\"timed_out\"} 0\n"));
+    assert_non_null(strstr(body, "mend_remediation_in_flight 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_cases 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_queue_total{outcome=\"sent\"} 1\n"));
+    assert_non_null(strstr(body, "mend_remediation_spool_pending 0\n"));
+    assert_int_equal(xlen("mx:actions"), 1);
+    free(body);
+    mend_metrics_server_free(ms);
+    mend_loop_free(loop);
+    mend_act_close(act);
+}
+
+/* An action in flight when the engine stopped, whose result came while it
+ * was down: the restarted stage's queue reads only results after it
+ * connects (the negative control: still in flight after a turn), and
+ * mend_act_resume finds it in mend:results, once. Without the case (a stop
+ * before the checkpoint) the re-sent action collapses in Redis. */
+static void test_results_read_back_after_restart(void **state)
+{
+    (void)state;
+    struct mend_act *a = open_stage("cu");
+    stage_incident(a, "open", 1700000000LL);
+    char ids[2][33];
+    assert_int_equal(mend_planner_in_flight(mend_act_planner(a), ids, 2), 1);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_planner_save_cases(mend_act_planner(a), &w), 0);
+    mend_act_close(a);
+    /* the executor's result lands while no engine runs, then another's */
+    redisContext *c = rh_connect(&h);
+    assert_non_null(c);
+    redisReply *r = redisCommand(c, "XADD cu:results * v 1 id %s status ok reason %s", ids[0], "exit 0");
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = redisCommand(c, "XADD cu:results * v 1 id %s status ok reason other", "0123456789abcdef0123456789abcdef");
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+
+    struct mend_act *b = open_stage("cu");
+    struct mend_rbuf rb;
+    mend_rbuf_init(&rb, w.data, w.len);
+    size_t kept = 0;
+    assert_int_equal(mend_planner_load_cases(mend_act_planner(b), &rb, &kept, NULL), 0);
+    assert_int_equal(kept, 1);
+    struct mend_planner_stats st;
+    mend_act_poll(b, INT64_MIN);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.in_flight, 1); /* the queue alone never sees it */
+    assert_int_equal(mend_act_resume(b), 1);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.in_flight, 0);
+    assert_int_equal(st.failed, 0);
+    assert_int_equal(mend_act_caught_up(b), 1);
+    /* being verified now: the update inside the window judges it */
+    stage_incident(b, "update", 1700000120LL);
+    mend_planner_stats(mend_act_planner(b), &st);
+    assert_int_equal(st.not_recovered, 1);
+    assert_int_equal(mend_act_resume(b), 0); /* nothing in flight (the cooldown holds the next attempt) */
+    assert_int_equal(mend_act_caught_up(b), 1);
+    mend_act_close(b);
+    mend_wbuf_fini(&w);
+
+    /* a stop before the checkpoint took the case: the restarted stage
+     * sends the same action again (same id), and Redis collapses it */
+    struct mend_act *d = open_stage("cu");
+    stage_incident(d, "open", 1700000000LL);
+    mend_planner_stats(mend_act_planner(d), &st);
+    assert_int_equal(st.emitted, 1);
+    assert_int_equal(xlen("cu:actions"), 1);
+    mend_act_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -823,6 +1145,9 @@ int main(void)
         cmocka_unit_test(test_replay_closes_the_loop),
         cmocka_unit_test(test_orphan_journal),
         cmocka_unit_test(test_replay_without_executor_times_out),
+        cmocka_unit_test(test_replay_resumed_keeps_cases),
+        cmocka_unit_test(test_stage_metrics),
+        cmocka_unit_test(test_results_read_back_after_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

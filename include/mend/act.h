@@ -134,7 +134,8 @@ struct mend_planner_hooks {
      * "in_flight", "over_budget", "disabled", "dry_run", "awaiting_approval",
      * "approval_expired", "emitted", "emit_failed", "executed", "failed",
      * "rejected", "timed_out", "late_result", "verified", "not_recovered",
-     * "escalated", "exhausted".
+     * "escalated", "exhausted", "dropped" (a restored case left out:
+     * mend_planner_load_cases).
      * a may be NULL; why is a short text; all borrowed for the call. */
     void (*audit)(void *ctx, int64_t now, const char *event, const char *rule, const char *target,
                   uint64_t incident, const struct mend_action *a, const char *why);
@@ -144,8 +145,10 @@ struct mend_planner_hooks {
 struct mend_planner_conf {
     int enabled;         /* the off switch, default 1 */
     double explore;      /* share of choose:best picks that explore, default 0.1 */
-    uint32_t max_cases;  /* (rule, target) states kept, default 4,096 */
+    uint32_t max_cases;  /* (rule, target) states kept, default 4,096, at most
+                            MEND_PLANNER_MAX_CASES */
 };
+#define MEND_PLANNER_MAX_CASES 65536u
 void mend_planner_conf_defaults(struct mend_planner_conf *c);
 
 struct mend_planner;
@@ -177,6 +180,8 @@ void mend_planner_tick(struct mend_planner *p, int64_t now);
 int mend_planner_approve(struct mend_planner *p, const char *action_id, int64_t now);
 /* The ids awaiting approval (up to cap); returns how many were written. */
 size_t mend_planner_pending(const struct mend_planner *p, char (*ids)[33], size_t cap);
+/* The ids of actions in flight (up to cap); returns how many were written. */
+size_t mend_planner_in_flight(const struct mend_planner *p, char (*ids)[33], size_t cap);
 /* The off switch: takes effect for the next decision. */
 void mend_planner_set_enabled(struct mend_planner *p, int on);
 
@@ -202,6 +207,24 @@ int mend_planner_load(struct mend_planner *p, struct mend_rbuf *r);
 /* How many (rule, action, target kind) rows the outcome table holds. */
 size_t mend_planner_outcomes(const struct mend_planner *p);
 
+/* The case state for checkpoints, so a restart loses no retry: per (rule,
+ * target) the attempts within the window, the cooldown in force and when
+ * the next attempt may go, the action in flight with its result deadline,
+ * the one awaiting approval, the verify window under way; the budget's
+ * emission times of the last hour; the planner's clock. Cases name their
+ * rule by name. load_cases replaces p's cases with the saved ones: a case
+ * whose rule is not in p's rules, or past p's max_cases (busy cases are
+ * kept first), is left out -- counted in *dropped, and audited "dropped"
+ * when it had something under way. Malformed input (bad magic, a count
+ * over MEND_PLANNER_MAX_CASES or more than the bytes hold, a name too
+ * long, an unknown state, an action id that is not 32 hex digits, the
+ * same (rule, target) twice) is MEND_ECORRUPT and leaves p unchanged.
+ * kept and dropped may be NULL. Returns 0, MEND_ECORRUPT or MEND_ENOMEM. */
+int mend_planner_save_cases(const struct mend_planner *p, struct mend_wbuf *w);
+int mend_planner_load_cases(struct mend_planner *p, struct mend_rbuf *r, size_t *kept, size_t *dropped);
+/* How many (rule, target) cases the planner holds. */
+size_t mend_planner_cases(const struct mend_planner *p);
+
 /* ---- learnt outcomes in the engine checkpoint ------------------------------ */
 
 /* The outcome table travels in the engine's checkpoint as a section of its
@@ -216,6 +239,13 @@ size_t mend_planner_outcomes(const struct mend_planner *p);
  * restored, so a run without remediation keeps what was learnt. */
 #define MEND_ACT_SECTION_TAG 0x4c544341u /* "ACTL" */
 #define MEND_ACT_SECTION_VERSION 1u
+/* The planner's case state (mend_planner_save_cases) travels the same way,
+ * in a section of its own: the outcome table outlives rule edits and
+ * restarts alike, cases are tied to the rules of the run; an older mend
+ * skips a section it does not know, where bytes appended to ACTL would
+ * make it refuse the checkpoint; and ACTL stays as it was. */
+#define MEND_ACT_CASES_TAG 0x43544341u /* "ACTC" */
+#define MEND_ACT_CASES_VERSION 1u
 struct mend_act_store;
 struct mend_engine_section;
 int mend_act_store_new(struct mend_act_store **res); /* 0 or MEND_ENOMEM */
@@ -226,11 +256,25 @@ void mend_act_store_section(struct mend_act_store *s, struct mend_engine_section
 /* Rows the store holds while no planner is attached (restored from a
  * checkpoint, or kept at detach). */
 size_t mend_act_store_restored(const struct mend_act_store *s);
+/* The second section, the planner's cases, on the same store (same
+ * lifetime rules). Restore checks the bytes as mend_planner_load_cases
+ * does (a damaged section fails the restore) and keeps them; attach loads
+ * them into the stage's planner (its rules decide which cases stay); until
+ * then, and after a detach, checkpoints carry the cases as they were. */
+void mend_act_store_cases_section(struct mend_act_store *s, struct mend_engine_section *sec);
+/* Cases the store holds (restored, or kept at detach; 0 when none), and,
+ * after attach, how many the planner took and left out. */
+struct mend_act_store_cases {
+    size_t held, taken, dropped;
+};
+void mend_act_store_cases(const struct mend_act_store *s, struct mend_act_store_cases *c);
 /* From now on the section is p's table (p borrowed: must outlive the store
- * or be detached with attach(s, NULL), which keeps a copy of its table for
- * later checkpoints). When the store holds a restored table with rows, it
- * replaces p's (a checkpoint is newer than any remediation.state file read
- * at open); an empty one leaves p's as it is. Returns 0 or MEND_ENOMEM. */
+ * or be detached with attach(s, NULL), which keeps a copy of its table and
+ * cases for later checkpoints). When the store holds a restored table with
+ * rows, it replaces p's (a checkpoint is newer than any remediation.state
+ * file read at open); an empty one leaves p's as it is. Restored cases
+ * replace p's cases (see mend_act_store_cases for what was left out).
+ * Returns 0 or MEND_ENOMEM. */
 int mend_act_store_attach(struct mend_act_store *s, struct mend_planner *p);
 
 /* ---- signing (Ed25519, OpenSSL libcrypto) ---------------------------------- */
@@ -378,9 +422,29 @@ void mend_act_close(struct mend_act *a);
 /* One turn: renew the lease, drain the spool, read results and approvals,
  * end verify windows. now is the engine's event time. */
 void mend_act_poll(struct mend_act *a, int64_t now);
+/* Call after the planner got actions in flight from before this start
+ * (cases restored from a checkpoint, mend_act_store_attach): mend:results
+ * is searched back, newest first and at most MEND_ACT_CATCHUP entries,
+ * for their results, which came while no engine read them (the queue reads
+ * only what comes after it connects). Found results are taken oldest
+ * first on the planner's clock (the checkpoint's time, before any incident
+ * moves it on); the rest keep waiting for their result_timeout. Done at
+ * once, or at the next turn Redis answers. Returns how many actions are in
+ * flight (0: nothing to search for). */
+#define MEND_ACT_CATCHUP 10000
+size_t mend_act_resume(struct mend_act *a);
+/* Results found that way so far. */
+uint64_t mend_act_caught_up(const struct mend_act *a);
 /* Waits (replay) up to result_wait for actions in flight, then polls. */
 void mend_act_finish(struct mend_act *a, int64_t now);
 struct mend_planner *mend_act_planner(struct mend_act *a);
+/* A /metrics collector (metrics.h, mend_metrics_register; ctx is the
+ * struct mend_act, which must outlive the server): the planner's decisions
+ * by kind (mend_remediation_decisions_total{decision=...}), actions in
+ * flight, cases held, the queue's outcomes, Redis errors, the spool's
+ * backlog. Returns 0 or the metrics writer's error. */
+struct mend_metrics_out;
+int mend_act_metrics(void *ctx, struct mend_metrics_out *o);
 
 /* The output kind "act": conf is a struct mend_act_output_conf whose act
  * (borrowed) must outlive the output set. */

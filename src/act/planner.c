@@ -71,7 +71,7 @@ void mend_planner_conf_defaults(struct mend_planner_conf *c)
 int mend_planner_new(const struct mend_planner_conf *c, const struct mend_rules *rules,
                      const struct mend_planner_hooks *hooks, struct mend_planner **res)
 {
-    if (!c->max_cases || c->explore < 0 || c->explore > 1)
+    if (!c->max_cases || c->max_cases > MEND_PLANNER_MAX_CASES || c->explore < 0 || c->explore > 1)
         return MEND_EINVAL;
     struct mend_planner *p = calloc(1, sizeof *p);
     if (!p)
@@ -830,6 +830,265 @@ size_t mend_planner_pending(const struct mend_planner *p, char (*ids)[33], size_
     size_t n = 0;
     for (size_t i = 0; i < p->n_cases && n < cap; i++)
         if (p->cases[i].used && p->cases[i].state == C_PENDING)
+            memcpy(ids[n++], p->cases[i].act.id, 33);
+    return n;
+}
+
+/* ---- the case state in checkpoints ------------------------------------------
+ *
+ * What a restart must not lose: each case (attempts in the window, the
+ * cooldown and when the next attempt may go, the action in flight with its
+ * result deadline, the one awaiting approval, the verify window under way),
+ * the budget's ring of emission times, and the planner's clock. A case
+ * names its rule by name, not index: the rules may be edited between runs.
+ * A case whose rule is gone is left out (said in the audit log when it had
+ * something under way), and so are cases past max_cases (busy ones kept
+ * first). Stats are counters of this run and are not carried. */
+
+#define CASES_MAGIC 0x4352414du /* "MARC" */
+
+static void write_action(struct mend_wbuf *w, const struct mend_action *a)
+{
+    write_name(w, a->id);
+    write_name(w, a->rule);
+    write_name(w, a->action);
+    write_name(w, a->target);
+    mend_wbuf_u64(w, a->incident);
+    mend_wbuf_u32(w, a->attempt);
+    mend_wbuf_u32(w, a->n_params);
+    for (uint32_t i = 0; i < a->n_params; i++) {
+        write_name(w, a->params[i].name);
+        write_name(w, a->params[i].value);
+    }
+    mend_wbuf_i64(w, a->ttl_ns);
+    mend_wbuf_i64(w, a->created_ms);
+}
+
+int mend_planner_save_cases(const struct mend_planner *p, struct mend_wbuf *w)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i < p->n_cases; i++)
+        n += p->cases[i].used != 0;
+    mend_wbuf_u32(w, CASES_MAGIC);
+    mend_wbuf_i64(w, p->now);
+    /* the hour ring, oldest first (entries older than an hour are dropped
+     * lazily: a few stale ones cost nothing and load keeps the newest) */
+    mend_wbuf_u32(w, p->hour_n);
+    for (uint32_t i = 0; i < p->hour_n; i++)
+        mend_wbuf_i64(w, p->hour[(p->hour_head + p->b.max_per_hour - p->hour_n + i) % p->b.max_per_hour]);
+    mend_wbuf_u32(w, n);
+    for (size_t i = 0; i < p->n_cases; i++) {
+        const struct pcase *k = &p->cases[i];
+        if (!k->used)
+            continue;
+        write_name(w, mend_rules_get(p->rules, k->rule)->name);
+        write_name(w, k->target);
+        mend_wbuf_u32(w, (uint32_t)k->state);
+        mend_wbuf_u64(w, k->incident);
+        mend_wbuf_i64(w, k->incident_start);
+        mend_wbuf_u32(w, k->n_att);
+        for (uint32_t j = 0; j < k->n_att; j++)
+            mend_wbuf_i64(w, k->att[j]);
+        mend_wbuf_i64(w, k->next_allowed);
+        mend_wbuf_i64(w, k->cooldown_cur);
+        mend_wbuf_i64(w, k->last_symptom);
+        mend_wbuf_u32(w, k->step);
+        mend_wbuf_u32(w, k->attempt_no);
+        mend_wbuf_u32(w, k->chosen);
+        mend_wbuf_u32(w, (uint32_t)k->escalated);
+        write_action(w, &k->act);
+        write_name(w, k->lost);
+        mend_wbuf_i64(w, k->result_t);
+        mend_wbuf_i64(w, k->deadline);
+        mend_wbuf_i64(w, k->pending_until);
+        mend_wbuf_i64(w, k->flight_until);
+    }
+    return w->failed ? MEND_ENOMEM : MEND_OK;
+}
+
+static int is_id(const char *s, int may_be_empty)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return may_be_empty;
+    return n == 32 && strspn(s, "0123456789abcdef") == 32;
+}
+
+static int read_action(struct mend_rbuf *r, struct mend_action *a)
+{
+    if (read_name(r, a->id, sizeof a->id) || read_name(r, a->rule, sizeof a->rule) ||
+        read_name(r, a->action, sizeof a->action) || read_name(r, a->target, sizeof a->target))
+        return MEND_ECORRUPT;
+    a->incident = mend_rbuf_u64(r);
+    a->attempt = mend_rbuf_u32(r);
+    a->n_params = mend_rbuf_u32(r);
+    if (r->failed || a->n_params > MEND_ACT_MAX_PARAMS || !is_id(a->id, 1))
+        return MEND_ECORRUPT;
+    for (uint32_t i = 0; i < a->n_params; i++)
+        if (read_name(r, a->params[i].name, sizeof a->params[i].name) ||
+            read_name(r, a->params[i].value, sizeof a->params[i].value))
+            return MEND_ECORRUPT;
+    a->ttl_ns = mend_rbuf_i64(r);
+    a->created_ms = mend_rbuf_i64(r);
+    return r->failed || a->ttl_ns < 0 ? MEND_ECORRUPT : MEND_OK;
+}
+
+/* One case as saved; rule is its rule's name until resolved. */
+struct saved_case {
+    char rule[MEND_ACT_NAME];
+    struct pcase k;
+};
+
+static int read_case(struct mend_rbuf *r, struct saved_case *sc)
+{
+    struct pcase *k = &sc->k;
+    if (read_name(r, sc->rule, sizeof sc->rule) || read_name(r, k->target, sizeof k->target))
+        return MEND_ECORRUPT;
+    uint32_t state = mend_rbuf_u32(r);
+    k->incident = mend_rbuf_u64(r);
+    k->incident_start = mend_rbuf_i64(r);
+    k->n_att = mend_rbuf_u32(r);
+    if (r->failed || state > C_PENDING || k->n_att > MAX_ATT)
+        return MEND_ECORRUPT;
+    k->state = (int)state;
+    for (uint32_t j = 0; j < k->n_att; j++)
+        k->att[j] = mend_rbuf_i64(r);
+    k->next_allowed = mend_rbuf_i64(r);
+    k->cooldown_cur = mend_rbuf_i64(r);
+    k->last_symptom = mend_rbuf_i64(r);
+    k->step = mend_rbuf_u32(r);
+    k->attempt_no = mend_rbuf_u32(r);
+    k->chosen = mend_rbuf_u32(r);
+    uint32_t esc = mend_rbuf_u32(r);
+    if (r->failed || esc > 1 || k->cooldown_cur < 0 || k->chosen >= MEND_ACT_MAX_CANDIDATES)
+        return MEND_ECORRUPT;
+    k->escalated = (int)esc;
+    if (read_action(r, &k->act) || read_name(r, k->lost, sizeof k->lost) || !is_id(k->lost, 1))
+        return MEND_ECORRUPT;
+    k->result_t = mend_rbuf_i64(r);
+    k->deadline = mend_rbuf_i64(r);
+    k->pending_until = mend_rbuf_i64(r);
+    k->flight_until = mend_rbuf_i64(r);
+    /* a case with something under way names its action */
+    if (r->failed || (k->state != C_IDLE && !is_id(k->act.id, 0)))
+        return MEND_ECORRUPT;
+    k->used = 1;
+    return MEND_OK;
+}
+
+static void say_dropped(struct mend_planner *p, const struct saved_case *sc, const char *why)
+{
+    if (sc->k.state == C_IDLE || !p->h.audit)
+        return;
+    static const char *const what[] = {"", "in flight", "being verified", "awaiting approval"};
+    char w[300];
+    snprintf(w, sizeof w, "restored case left out (%s): %s", what[sc->k.state], why);
+    p->h.audit(p->h.ctx, p->now, "dropped", sc->rule, sc->k.target, sc->k.incident, &sc->k.act, w);
+}
+
+int mend_planner_load_cases(struct mend_planner *p, struct mend_rbuf *r, size_t *kept, size_t *dropped)
+{
+    uint32_t magic = mend_rbuf_u32(r);
+    int64_t now = mend_rbuf_i64(r);
+    uint32_t nh = mend_rbuf_u32(r);
+    /* the largest budget rules.c accepts bounds the ring */
+    if (r->failed || magic != CASES_MAGIC || nh > 1000000u || mend_rbuf_remaining(r) < (uint64_t)nh * 8)
+        return MEND_ECORRUPT;
+    int64_t *hour = calloc(nh ? nh : 1, sizeof *hour);
+    if (!hour)
+        return MEND_ENOMEM;
+    for (uint32_t i = 0; i < nh; i++) {
+        hour[i] = mend_rbuf_i64(r);
+        if (i && hour[i] < hour[i - 1]) /* emission times only grow */
+            r->failed = 1;
+    }
+    uint32_t n = mend_rbuf_u32(r);
+    /* each case takes well over 100 bytes: a count the bytes cannot hold is
+     * refused before anything is allocated for it */
+    if (r->failed || n > MEND_PLANNER_MAX_CASES || mend_rbuf_remaining(r) < (uint64_t)n * 100) {
+        free(hour);
+        return MEND_ECORRUPT;
+    }
+    struct saved_case *sc = calloc(n ? n : 1, sizeof *sc);
+    if (!sc) {
+        free(hour);
+        return MEND_ENOMEM;
+    }
+    int rc = MEND_OK;
+    for (uint32_t i = 0; i < n && rc == MEND_OK; i++) {
+        rc = read_case(r, &sc[i]);
+        for (uint32_t j = 0; j < i && rc == MEND_OK; j++) /* one case per (rule, target) */
+            if (!strcmp(sc[j].rule, sc[i].rule) && !strcmp(sc[j].k.target, sc[i].k.target))
+                rc = MEND_ECORRUPT;
+    }
+    if (rc != MEND_OK) {
+        free(hour);
+        free(sc);
+        return rc;
+    }
+    /* checked: from here on p changes */
+    if (now > p->now)
+        p->now = now;
+    memset(p->cases, 0, p->c.max_cases * sizeof *p->cases);
+    p->n_cases = 0;
+    size_t nk = 0, nd = 0, nr = mend_rules_count(p->rules), fits = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        sc[i].k.rule = nr;
+        for (size_t j = 0; j < nr; j++)
+            if (!strcmp(mend_rules_get(p->rules, j)->name, sc[i].rule))
+                sc[i].k.rule = j;
+        fits += sc[i].k.rule < nr;
+    }
+    /* in the saved order when all fit (the table as it was); else busy
+     * cases first, and idle ones give way */
+    int busy_first = fits > p->c.max_cases;
+    for (int pass = busy_first ? 0 : 1; pass < 2; pass++) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (busy_first && (sc[i].k.state == C_IDLE) != (pass == 1))
+                continue;
+            if (sc[i].k.rule == nr) {
+                say_dropped(p, &sc[i], "its rule is no longer loaded");
+                nd++;
+            } else if (p->n_cases == p->c.max_cases) {
+                say_dropped(p, &sc[i], "more cases than max_cases");
+                nd++;
+            } else {
+                p->cases[p->n_cases++] = sc[i].k;
+                nk++;
+            }
+        }
+    }
+    /* the newest emissions the (maybe smaller) budget ring holds */
+    uint32_t take = nh < p->b.max_per_hour ? nh : p->b.max_per_hour;
+    p->hour_n = 0;
+    p->hour_head = 0;
+    for (uint32_t i = nh - take; i < nh; i++) {
+        p->hour[p->hour_head] = hour[i];
+        p->hour_head = (p->hour_head + 1) % p->b.max_per_hour;
+        p->hour_n++;
+    }
+    free(hour);
+    free(sc);
+    if (kept)
+        *kept = nk;
+    if (dropped)
+        *dropped = nd;
+    return MEND_OK;
+}
+
+size_t mend_planner_cases(const struct mend_planner *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_cases; i++)
+        n += p->cases[i].used != 0;
+    return n;
+}
+
+size_t mend_planner_in_flight(const struct mend_planner *p, char (*ids)[33], size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n_cases && n < cap; i++)
+        if (p->cases[i].used && p->cases[i].state == C_INFLIGHT)
             memcpy(ids[n++], p->cases[i].act.id, 33);
     return n;
 }

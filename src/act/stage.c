@@ -16,7 +16,9 @@
 
 #include "mend/act.h"
 #include "mend/json.h"
+#include "mend/metrics.h"
 #include "mend/output.h"
+#include "mend/redis.h"
 
 struct mend_act {
     struct mend_remediation_conf c;
@@ -29,6 +31,8 @@ struct mend_act {
     FILE *audit;
     int64_t now;
     int warned_redis;
+    int catch_up;           /* mend_act_resume: search mend:results at the next turn with Redis */
+    uint64_t caught_up;     /* results found that way */
 };
 
 static int64_t mono(void)
@@ -277,6 +281,121 @@ static void on_result(void *ctx, const char *id, const char *status, const char 
     mend_planner_result(a->planner, id, status, why, a->now);
 }
 
+/* ---- results that came while no engine read them ------------------------- */
+
+#define CATCHUP_IDS 256  /* in-flight actions searched for; more is past any budget in use */
+#define CATCHUP_PAGE 500 /* entries per XREVRANGE */
+
+struct found {
+    char id[33];
+    char status[16];
+    char why[256];
+};
+
+static const char *field(const redisReply *kv, const char *name)
+{
+    for (size_t j = 0; j + 1 < kv->elements; j += 2)
+        if (kv->element[j]->type == REDIS_REPLY_STRING && kv->element[j + 1]->type == REDIS_REPLY_STRING &&
+            !strcmp(kv->element[j]->str, name))
+            return kv->element[j + 1]->str;
+    return NULL;
+}
+
+/* Searches mend:results back from the newest entry for the actions in
+ * flight; runs once the queue is connected, so its cursor (set when it
+ * connected) is older than anything read here: a result read twice is
+ * ignored the second time (its action is no longer in flight). Returns
+ * 0 or MEND_EIO (tried again at the next turn). */
+static int catch_up(struct mend_act *a)
+{
+    char (*ids)[33] = calloc(CATCHUP_IDS, sizeof *ids);
+    struct found *got = calloc(CATCHUP_IDS, sizeof *got);
+    int rc = MEND_OK;
+    if (!ids || !got) {
+        rc = MEND_ENOMEM;
+        goto out;
+    }
+    size_t n = mend_planner_in_flight(a->planner, ids, CATCHUP_IDS), n_got = 0;
+    if (n == 0)
+        goto out;
+    char err[300], key[64], end[64] = "+";
+    struct timeval tv = {2, 0};
+    redisContext *conn = mend_redis_connect(a->c.redis, a->c.user, a->c.password, tv, err, sizeof err);
+    if (!conn) {
+        rc = MEND_EIO;
+        goto out;
+    }
+    snprintf(key, sizeof key, "%s:results", a->c.prefix);
+    for (size_t seen = 0; seen < MEND_ACT_CATCHUP && n_got < n;) {
+        redisReply *r = redisCommand(conn, "XREVRANGE %s %s - COUNT %d", key, end, CATCHUP_PAGE);
+        if (!r || r->type != REDIS_REPLY_ARRAY) {
+            rc = r ? MEND_EINVAL : MEND_EIO;
+            if (r)
+                freeReplyObject(r);
+            break;
+        }
+        size_t got_page = r->elements;
+        for (size_t i = 0; i < r->elements && seen < MEND_ACT_CATCHUP; i++, seen++) {
+            const redisReply *e = r->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            /* the next page ends just before this entry: "(" excludes it */
+            snprintf(end, sizeof end, "(%s", e->element[0]->str);
+            const char *id = field(e->element[1], "id"), *st = field(e->element[1], "status");
+            const char *why = field(e->element[1], "reason");
+            if (!id || !st)
+                continue;
+            for (size_t k = 0; k < n; k++) {
+                if (!ids[k][0] || strcmp(ids[k], id))
+                    continue;
+                /* the newest result per action wins (a redelivery may
+                 * have written more than one) */
+                snprintf(got[n_got].id, sizeof got[n_got].id, "%s", id);
+                snprintf(got[n_got].status, sizeof got[n_got].status, "%s", st);
+                snprintf(got[n_got].why, sizeof got[n_got].why, "%s (read back at start)", why ? why : "");
+                n_got++;
+                ids[k][0] = '\0';
+                break;
+            }
+        }
+        freeReplyObject(r);
+        if (got_page < CATCHUP_PAGE)
+            break; /* the stream's start */
+    }
+    redisFree(conn);
+    if (rc == MEND_EINVAL) {
+        fprintf(stderr, "mend: remediation: %s is not a stream; results from before this start not read\n", key);
+        rc = MEND_OK;
+    }
+    /* oldest first, as they came, on the planner's own clock: right after
+     * a restore that is the checkpoint's time, so a result that came in
+     * time is not taken for a timeout by a replay that has moved on */
+    if (rc == MEND_OK)
+        for (size_t i = n_got; i-- > 0;) {
+            mend_planner_result(a->planner, got[i].id, got[i].status, got[i].why, INT64_MIN);
+            a->caught_up++;
+        }
+out:
+    free(ids);
+    free(got);
+    return rc;
+}
+
+size_t mend_act_resume(struct mend_act *a)
+{
+    struct mend_planner_stats st;
+    mend_planner_stats(a->planner, &st);
+    a->catch_up = st.in_flight > 0;
+    if (a->catch_up) /* now, before any incident moves the planner's clock on */
+        mend_act_poll(a, INT64_MIN);
+    return st.in_flight;
+}
+
+uint64_t mend_act_caught_up(const struct mend_act *a)
+{
+    return a->caught_up;
+}
+
 void mend_act_poll(struct mend_act *a, int64_t now)
 {
     if (now > a->now)
@@ -290,6 +409,8 @@ void mend_act_poll(struct mend_act *a, int64_t now)
     }
     if (lease == 1)
         mend_queue_drain(a->queue);
+    if (lease >= 0 && a->catch_up && catch_up(a) != MEND_EIO)
+        a->catch_up = 0;
     if (lease >= 0) {
         mend_queue_results(a->queue, on_result, a);
         char ids[16][33];
@@ -326,6 +447,65 @@ void mend_act_finish(struct mend_act *a, int64_t now)
         a->now = now;
     wait_in_flight(a);
     mend_act_poll(a, a->now);
+}
+
+/* ---- /metrics --------------------------------------------------------------- */
+
+#define FAM(name, type, help)                                                                                  \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
+            return rc;                                                                                         \
+    } while (0)
+#define VAL(labels, v)                                                                                         \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
+            return rc;                                                                                         \
+    } while (0)
+
+int mend_act_metrics(void *ctx, struct mend_metrics_out *o)
+{
+    struct mend_act *a = ctx;
+    struct mend_planner_stats st;
+    struct mend_queue_stats qs;
+    int rc;
+    mend_planner_stats(a->planner, &st);
+    mend_queue_stats(a->queue, &qs);
+    /* the planner's decisions, one label each: what the audit log says line
+     * by line, counted since this process started */
+    const struct {
+        const char *name;
+        uint64_t v;
+    } dec[] = {{"matched", st.matched},         {"emitted", st.emitted},     {"suppressed", st.suppressed},
+               {"over_budget", st.over_budget}, {"escalated", st.escalated}, {"verified", st.verified},
+               {"not_recovered", st.not_recovered}, {"failed", st.failed},   {"timed_out", st.timed_out},
+               {"late_result", st.late_results}};
+    FAM("mend_remediation_decisions_total", MEND_METRIC_COUNTER,
+        "remediation decisions by kind (suppressed: cooldown, in flight, awaiting approval, off switch)");
+    for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
+        const char *l[] = {"decision", dec[i].name, NULL};
+        VAL(l, dec[i].v);
+    }
+    FAM("mend_remediation_in_flight", MEND_METRIC_GAUGE, "actions emitted and awaiting their result");
+    VAL(NULL, st.in_flight);
+    FAM("mend_remediation_cases", MEND_METRIC_GAUGE, "(rule, target) cases the planner holds");
+    VAL(NULL, mend_planner_cases(a->planner));
+    const struct {
+        const char *name;
+        uint64_t v;
+    } q[] = {{"sent", qs.sent},           {"spooled", qs.spooled}, {"drained", qs.drained},
+             {"collapsed", qs.collapsed}, {"refused", qs.refused}};
+    FAM("mend_remediation_queue_total", MEND_METRIC_COUNTER,
+        "actions through the queue: sent to Redis, spooled while it was away, drained from the spool, "
+        "collapsed as sent before, refused (not the lease holder, or the off switch)");
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        const char *l[] = {"outcome", q[i].name, NULL};
+        VAL(l, q[i].v);
+    }
+    FAM("mend_remediation_redis_errors_total", MEND_METRIC_COUNTER, "Redis connections or commands that failed");
+    VAL(NULL, qs.redis_errors);
+    FAM("mend_remediation_spool_pending", MEND_METRIC_GAUGE, "actions in the durable spool not yet delivered");
+    VAL(NULL, a->spool ? mend_spool_pending(a->spool) : 0);
+    return MEND_OK;
 }
 
 /* ---- the output ------------------------------------------------------------ */

@@ -815,10 +815,14 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
     mend_incidents_set_signal_note(mend_engine_incidents(p.eng), &note);
     /* remediation's learnt outcomes: registered whether or not remediation
      * is on, so a run without it keeps them in the checkpoint */
-    struct mend_engine_section asec;
+    struct mend_engine_section asec, csec;
     if ((rc = mend_act_store_new(&p.act_store)) == MEND_OK) {
         mend_act_store_section(p.act_store, &asec);
         rc = mend_engine_add_section(p.eng, &asec);
+    }
+    if (rc == MEND_OK) { /* and its cases: no retry lost on restart */
+        mend_act_store_cases_section(p.act_store, &csec);
+        rc = mend_engine_add_section(p.eng, &csec);
     }
     if (rc != MEND_OK) {
         fprintf(stderr, "mend: remediation: %s\n", mend_strerror(rc));
@@ -949,6 +953,19 @@ int pipeline_run(const struct pipeline_opts *po, struct mend_config *cfg)
             goto out;
         if ((rc = mend_act_store_attach(p.act_store, mend_act_planner(p.act))) != MEND_OK) {
             fprintf(stderr, "mend: remediation: cannot take the learnt outcomes: %s\n", mend_strerror(rc));
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+        struct mend_act_store_cases cs;
+        mend_act_store_cases(p.act_store, &cs);
+        size_t flying = mend_act_resume(p.act); /* results that came while it was down */
+        if (cs.held && !po->quiet)
+            fprintf(stderr,
+                    "mend: remediation: %zu cases from the checkpoint (%zu left out: rule gone or over the cap), "
+                    "%zu actions in flight, %" PRIu64 " results found that came meanwhile\n",
+                    cs.taken, cs.dropped, flying, mend_act_caught_up(p.act));
+        if (p.metrics && (rc = mend_metrics_register(p.metrics, mend_act_metrics, p.act)) != MEND_OK) {
+            fprintf(stderr, "mend: remediation: /metrics: %s\n", mend_strerror(rc));
             code = MEND_EXIT_RUNTIME;
             goto out;
         }
