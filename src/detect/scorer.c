@@ -54,6 +54,7 @@ static const struct mend_detector_ops *const registry[] = {
     &mend_detector_robust, &mend_detector_seasonal, &mend_detector_drift,
 };
 #define NREG (sizeof registry / sizeof registry[0])
+_Static_assert(NREG <= 255, "struct hdr keeps registry indices in bytes");
 
 const struct mend_detector_ops *const *mend_detectors(size_t *n)
 {
@@ -88,7 +89,9 @@ struct hdr {
                         run_peak, so nothing is reported twice) */
     uint32_t fired;
     uint32_t ndet;
-    uint32_t reg[MAX_DET]; /* registry index of each enabled detector */
+    uint8_t reg[MAX_DET];  /* registry index of each enabled detector (NREG
+                              is small): bytes, so that the run fields fit
+                              in the 448 bytes a default state promises */
     uint32_t off[MAX_DET]; /* blob offset of its likelihood + detector state */
 };
 
@@ -218,7 +221,7 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     for (uint32_t i = 0; i < NREG; i++) {
         if (!(c->detectors & registry[i]->bit))
             continue;
-        h->reg[h->ndet] = i;
+        h->reg[h->ndet] = (uint8_t)i;
         h->off[h->ndet] = (uint32_t)off;
         int rc = registry[i]->init(det_at(state, (uint32_t)off), c);
         if (rc) {
