@@ -176,8 +176,9 @@ void mend_incidents_set_signal_note(struct mend_incidents *s, const struct mend_
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);
-/* A run of series a->series_id (kind MEND_ANOM_SCORE; a->t_ns, score, value
- * and expected are the step's) that started at start_ns raised its peak
+/* A run of series a->series_id (kind MEND_ANOM_SCORE, its key; a->t_ns,
+ * score and value are the step's, expected is not read: the signal keeps
+ * the one of its highest score) that started at start_ns raised its peak
  * evidence from before to peak (struct mend_scorer_run: -log10 of a tail
  * probability). When the series is a score signal of the open incident of
  * its scope, the incident has not gone quiet, and the rise crossed the

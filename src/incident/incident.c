@@ -599,10 +599,15 @@ int mend_incidents_excursion(struct mend_incidents *s, const struct mend_anomaly
      * watching any more */
     if (sat_sub(a->t_ns, inc->last_t) > s->conf.resolve_after_ns)
         return MEND_OK;
+    /* the key too: a series id freed by eviction may name another series
+     * now (this path runs once per crossing, not per sample) */
     struct mend_incident_signal *g = NULL;
-    for (uint32_t i = 0; i < inc->n_signals && !g; i++)
-        if (inc->signals[i].kind == MEND_ANOM_SCORE && inc->signals[i].series_id == a->series_id)
-            g = &inc->signals[i];
+    for (uint32_t i = 0; i < inc->n_signals && !g; i++) {
+        struct mend_incident_signal *h = &inc->signals[i];
+        if (h->kind == MEND_ANOM_SCORE && h->series_id == a->series_id &&
+            strlen(h->key) == a->key_len && !memcmp(h->key, a->key, a->key_len))
+            g = h;
+    }
     if (!g)
         return MEND_OK;
     if (inc->excursions >= s->conf.max_excursions) {
