@@ -50,7 +50,10 @@ struct mend_incident_conf {
     int group_by_entity;      /* 1 (default): one incident scope per entity */
     double watch_tail;        /* excursion level of a member's new run, as a
                                  tail probability: default 1e-3 (evidence 3,
-                                 score 0.3); 0 = no excursions */
+                                 score 0.3); 0 = no excursions. Meant to
+                                 be above the alarm's tail (1e-5 at the
+                                 default threshold): a rarer level only sees
+                                 what the debounce held back */
     uint32_t max_excursions;  /* excursion lines per incident, default 16
                                  (more are counted) */
 };
