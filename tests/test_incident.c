@@ -325,8 +325,8 @@ static void test_load_crafted(void **state)
     assert_int_equal(load_crafted(s, 0, 1, &good, 1, 3, 2), MEND_ECORRUPT);
     /* a claimed count with nothing behind it */
     assert_int_equal(load_crafted(s, 9, 3, two, 2, 3, 2), MEND_ECORRUPT);
-    /* a foreign section version */
-    uint32_t v2 = 3;
+    /* a foreign section version (2 and 3 are read) */
+    uint32_t v2 = 99;
     struct mend_rbuf r;
     unsigned char vb[4];
     memcpy(vb, &v2, 4);

@@ -558,6 +558,153 @@ static void test_load_corrupt(void **unused)
     state_free(fresh, &c);
 }
 
+/* ---- runs, for watchers (mend_scorer_run) ------------------------------- */
+
+/* Laplace noise with a spike every 700 samples: mend_scorer_run reports
+ * every rise of a run's peak, so for any level L the steps where it went
+ * from below L to L or more are exactly the runs whose peak reaches L (one
+ * each), each with its run's first sample as start. The runs are rebuilt
+ * here from the unheld score (detail.likelihood = evidence / 10), where a
+ * run is evidence at or above log10(50), the 2% tail. */
+static void test_runs(void **unused)
+{
+    (void)unused;
+    static const double level[] = {2.0, 3.0, 4.0};
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *st = state_new(&c);
+    uint64_t seed = 0x1234567ULL;
+    const double y0 = log10(50.0);
+    int crossings[3] = {0}, runs_reaching[3] = {0}, runs = 0;
+    double peak = -1.0;
+    int64_t run_t = 0;
+    for (int i = 0; i < 20000; i++) {
+        int64_t t = (int64_t)i * 10000000000LL;
+        double x = noise_draw(NOISE_LAPLACE, &seed) + (i % 700 == 699 ? 30.0 : 0.0);
+        int ev;
+        mend_scorer_step(st, &c, t, x, &ev);
+        struct mend_scorer_detail d;
+        mend_scorer_detail(st, &c, &d);
+        double e = d.likelihood * 10.0;
+        /* the rebuilt run: ends below y0 (its reach counted then) */
+        if (e < y0 || (uint32_t)i < c.warmup) {
+            if (peak >= 0.0 && (uint32_t)i >= c.warmup)
+                for (int k = 0; k < 3; k++)
+                    runs_reaching[k] += peak >= level[k];
+            peak = -1.0;
+        }
+        if (e >= y0 && (uint32_t)i >= c.warmup) {
+            if (peak < 0.0) {
+                runs++;
+                run_t = t;
+                peak = e;
+            } else if (e > peak) {
+                peak = e;
+            }
+        }
+        struct mend_scorer_run r = {0};
+        if (mend_scorer_run(st, &c, &r)) {
+            assert_true((uint32_t)i >= c.warmup);
+            assert_true(r.peak > r.before);
+            /* the run the scorer reports is the one rebuilt here (a run
+             * already under way at the warm-up's end starts earlier) */
+            if (r.start_ns >= (int64_t)c.warmup * 10000000000LL)
+                assert_true(r.start_ns == run_t);
+            assert_true(fabs(r.peak - (d.likelihood < 1.0 ? e : r.peak)) < 1e-9);
+            for (int k = 0; k < 3; k++)
+                crossings[k] += r.before < level[k] && r.peak >= level[k];
+        } else {
+            /* a run that started on this step is a rise, and is reported */
+            assert_false((uint32_t)i > c.warmup && e >= y0 && d.likelihood < 1.0 && run_t == t);
+        }
+        /* a non-finite value raises nothing, even right after a rise */
+        if (i % 997 == 0) {
+            mend_scorer_step(st, &c, t, NAN, &ev);
+            assert_int_equal(mend_scorer_run(st, &c, &r), 0);
+        }
+    }
+    if (peak >= 0.0)
+        for (int k = 0; k < 3; k++)
+            runs_reaching[k] += peak >= level[k];
+    print_message("runs=%d reaching 2/3/4: %d/%d/%d\n", runs, runs_reaching[0], runs_reaching[1],
+                  runs_reaching[2]);
+    assert_true(runs > 100); /* the 2% tail: hundreds of runs in 20,000 samples */
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(crossings[k], runs_reaching[k]);
+        assert_true(runs_reaching[k] > 0);
+    }
+    state_free(st, &c);
+}
+
+/* Two identical 30-sigma spikes 40 samples apart: the first is an event,
+ * the second is not (it scores under the threshold: the scorer learnt from
+ * the first), but it is a run of its own whose peak is reported at its own
+ * time, above a 1e-3 tail. A save and load in between, or a state saved by
+ * version 4 (no run in it), changes no score and no report. */
+static void test_second_spike_run(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *a = state_new(&c);
+    uint64_t seed = 99;
+    double x[440];
+    for (int i = 0; i < 440; i++)
+        x[i] = 20.0 + (noise_draw(NOISE_GAUSS, &seed) - 10.0) + (i == 360 || i == 400 ? 30.0 : 0.0);
+    int ev;
+    for (int i = 0; i < 380; i++)
+        mend_scorer_step(a, &c, (int64_t)i * 10000000000LL, x[i], &ev);
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_scorer_save(a, &c, &w), MEND_OK);
+    /* the same state as version 4 wrote it: without run_t and run_peak
+     * (the 16 bytes after pot_run, at offset 156) */
+    assert_true(w.len > 172);
+    unsigned char *v4 = malloc(w.len - 16);
+    assert_non_null(v4);
+    memcpy(v4, w.data, 156);
+    memcpy(v4 + 156, w.data + 172, w.len - 172);
+    v4[4] = 4;
+    void *b = state_new(&c), *o = state_new(&c);
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_scorer_load(b, &c, &r), MEND_OK);
+    mend_rbuf_init(&r, v4, w.len - 16);
+    assert_int_equal(mend_scorer_load(o, &c, &r), MEND_OK);
+    assert_int_equal(r.off, w.len - 16);
+    int reports = 0;
+    for (int i = 380; i < 440; i++) {
+        int64_t t = (int64_t)i * 10000000000LL;
+        int eb, eo;
+        double sa = mend_scorer_step(a, &c, t, x[i], &ev);
+        double sb = mend_scorer_step(b, &c, t, x[i], &eb);
+        double so = mend_scorer_step(o, &c, t, x[i], &eo);
+        assert_memory_equal(&sa, &sb, sizeof sa);
+        assert_memory_equal(&sa, &so, sizeof sa);
+        assert_int_equal(ev, eb);
+        assert_int_equal(ev, eo);
+        struct mend_scorer_run ra, rb;
+        int ga = mend_scorer_run(a, &c, &ra), gb = mend_scorer_run(b, &c, &rb);
+        assert_int_equal(ga, gb);
+        if (ga) {
+            assert_memory_equal(&ra, &rb, sizeof ra);
+            if (ra.before < 3.0 && ra.peak >= 3.0) {
+                reports++;
+                assert_int_equal(i, 400);
+                assert_int_equal(ev, 0); /* no event: only a watcher sees it */
+                assert_true(ra.start_ns == t && ra.before == -1.0);
+                assert_true(sa < c.threshold && sa >= 0.3);
+            }
+        }
+    }
+    assert_int_equal(reports, 1);
+    free(v4);
+    mend_wbuf_fini(&w);
+    state_free(a, &c);
+    state_free(b, &c);
+    state_free(o, &c);
+}
+
 /* ---- mend score end to end ---------------------------------------------- */
 
 static const char *mend_bin(void)
@@ -670,6 +817,8 @@ int main(void)
         cmocka_unit_test(test_bounds_random),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_corrupt),
+        cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_second_spike_run),
         cmocka_unit_test(test_cli_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,7 +8,19 @@
  * otherwise it opens a new incident. An incident is resolved once
  * resolve_after of event time passes with no new event in it. Each change is
  * one JSON line: "open", "update" (a new signal joined, or a signal fired
- * again with a higher score) and "resolve".
+ * again, whatever its score) and "resolve".
+ *
+ * While an incident is open its score signals are watched more closely than
+ * the alarm threshold: a new run of such a series (its evidence left the
+ * ordinary level after having been back to it, scorer.h) that reaches the
+ * watch level (watch_tail) without being an event is an excursion: an
+ * "update" line whose "event" has kind "excursion", the run's start and the
+ * step's score. An excursion never opens an incident, is not an event (the
+ * incident's and signal's "events" and its "last" do not move, so it never
+ * holds an incident open), at most one is written per run, and at most
+ * max_excursions per incident (the rest are counted). The second of two
+ * identical spikes scores under the threshold -- the scorer learnt from the
+ * first -- and shows this way.
  *
  * The record keeps each signal's series id so later stages (the localiser)
  * can read the series' recent values from the registry.
@@ -36,6 +48,14 @@ struct mend_incident_conf {
     uint32_t max_signals;     /* signals kept per incident, default 64 (more are counted) */
     uint32_t max_open;        /* open incidents at once, default 10,000 (more are counted) */
     int group_by_entity;      /* 1 (default): one incident scope per entity */
+    double watch_tail;        /* excursion level of a member's new run, as a
+                                 tail probability: default 1e-3 (evidence 3,
+                                 score 0.3); 0 = no excursions. Meant to
+                                 be above the alarm's tail (1e-5 at the
+                                 default threshold): a rarer level only sees
+                                 what the debounce held back */
+    uint32_t max_excursions;  /* excursion lines per incident, default 16
+                                 (more are counted) */
 };
 void mend_incident_conf_defaults(struct mend_incident_conf *c);
 
@@ -46,7 +66,10 @@ const char *mend_anomaly_kind_name(enum mend_anomaly_kind k);
  * the event that caused an update ("event": key, kind, time, score), and
  * per signal its key, its series as a map ("series": name, labels, field,
  * read from the canonical key), kind, first and latest start, score, value,
- * expected, events, and for absence: last seen, usual interval, state. */
+ * expected, events, and for absence: last seen, usual interval, state.
+ * An incident with excursions also has "excursions" (and, once the cap
+ * refused one, "excursions_dropped") after "signals_dropped"; an
+ * excursion's "event" also has "start" (the run's first sample). */
 
 /* One anomaly event; strings are borrowed for the call. */
 struct mend_anomaly {
@@ -94,6 +117,7 @@ struct mend_incident {
     uint32_t n_signals, cap_signals;
     uint32_t dropped_signals;
     uint32_t events;
+    uint32_t excursions, dropped_excursions; /* written; refused by the cap */
     double max_score;
     struct mend_incident_signal *signals;
 };
@@ -155,6 +179,21 @@ void mend_incidents_set_signal_note(struct mend_incidents *s, const struct mend_
 /* Returns 0, MEND_ECAP when the open-incident cap is reached (counted), or
  * MEND_ENOMEM. */
 int mend_incidents_add(struct mend_incidents *s, const struct mend_anomaly *a);
+/* A run of series a->series_id (kind MEND_ANOM_SCORE, its key; a->t_ns,
+ * score and value are the step's, expected is not read: the signal keeps
+ * the one of its highest score) that started at start_ns raised its peak
+ * evidence from before to peak (struct mend_scorer_run: -log10 of a tail
+ * probability). When the series is a score signal of the open incident of
+ * its scope, the incident has not gone quiet, and the rise crossed the
+ * watch level (before < -log10(watch_tail) <= peak), writes the excursion's
+ * update line and sets the signal's start to start_ns and its value to
+ * a->value. Returns 0 (written, or nothing to write) or MEND_ECAP when the
+ * incident's max_excursions is spent (counted in the incident and stats).
+ * Never allocates, never opens an incident. A caller that raised an event
+ * for the same step does not call this: the event says more. */
+int mend_incidents_excursion(struct mend_incidents *s, const struct mend_anomaly *a, int64_t start_ns,
+                             double before, double peak);
+
 /* Event time moved on to now: resolve incidents quiet for resolve_after
  * whose absence signals are all back or gone (a series still missing keeps
  * its incident open). */
@@ -167,6 +206,8 @@ void mend_incidents_series_back(struct mend_incidents *s, uint32_t series_id, in
 struct mend_incident_stats {
     uint64_t opened, updated, resolved, refused, open_now;
     uint64_t unsent;          /* changes whose JSON line could not be built (no memory) */
+    uint64_t excursions, excursions_dropped; /* excursion lines written (also in
+                                 updated); refused by max_excursions */
 };
 void mend_incidents_stats(const struct mend_incidents *s, struct mend_incident_stats *st);
 

@@ -150,6 +150,25 @@ struct mend_scorer_detail {
 void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
                         struct mend_scorer_detail *d);
 
+/* The run in progress after the last step, for a caller that watches a
+ * series more closely than its alarms (an open incident it belongs to:
+ * incident.h's excursions). A run starts at the first sample whose evidence
+ * leaves the ordinary level (a 2% tail) after having been back to it, and
+ * ends where the evidence is back below it -- the run the event logic
+ * allows one alarm. Evidence is -log10 of a tail probability: the score is
+ * evidence / 10 (capped at 1), so the alarm threshold t is evidence 10 t. */
+struct mend_scorer_run {
+    int64_t start_ns; /* event time of the run's first sample */
+    double peak;      /* the run's peak evidence, the last step included */
+    double before;    /* its peak before the last step; -1 when the last step started it */
+};
+/* Returns 1 and fills r when the last step raised the peak of the run in
+ * progress (started it, or went above its earlier peak), past the warm-up;
+ * else 0 and r is untouched. So "before < L <= peak" holds on exactly one
+ * step per run for any level L: at most one report per run. A step with a
+ * non-finite value raises nothing. Reads only; never changes a score. */
+int mend_scorer_run(const void *state, const struct mend_scorer_conf *c, struct mend_scorer_run *r);
+
 /* Appends the state to w (versioned, little-endian). Returns w's failure as
  * MEND_ENOMEM. */
 int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct mend_wbuf *w);

@@ -47,13 +47,14 @@
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 4u
+#define STATE_VERSION 5u /* 5: the run in progress (run_t, run_peak); 4 still loads */
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
     &mend_detector_robust, &mend_detector_seasonal, &mend_detector_drift,
 };
 #define NREG (sizeof registry / sizeof registry[0])
+_Static_assert(NREG <= 255, "struct hdr keeps registry indices in bytes");
 
 const struct mend_detector_ops *const *mend_detectors(size_t *n)
 {
@@ -78,9 +79,19 @@ struct hdr {
     double pot_hits, pot_ex;
     double pot_run; /* peak excess of the run in progress, -1 outside one */
     double raw, lik, expected; /* last step, for mend_scorer_detail */
+    /* The run in progress as mend_scorer_run() reports it: the final
+     * evidence at or above POT_Y0 since it was last below (the same run the
+     * event logic ends). Bookkeeping for watchers; no score reads it. */
+    int64_t run_t;   /* event time of the run's first sample */
+    double run_peak; /* its peak evidence so far, -1 outside a run */
+    double run_prev; /* run_peak before the last step: not saved, since it
+                        is only read right after a step (load sets it to
+                        run_peak, so nothing is reported twice) */
     uint32_t fired;
     uint32_t ndet;
-    uint32_t reg[MAX_DET]; /* registry index of each enabled detector */
+    uint8_t reg[MAX_DET];  /* registry index of each enabled detector (NREG
+                              is small): bytes, so that the run fields fit
+                              in the 448 bytes a default state promises */
     uint32_t off[MAX_DET]; /* blob offset of its likelihood + detector state */
 };
 
@@ -210,7 +221,7 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     for (uint32_t i = 0; i < NREG; i++) {
         if (!(c->detectors & registry[i]->bit))
             continue;
-        h->reg[h->ndet] = i;
+        h->reg[h->ndet] = (uint8_t)i;
         h->off[h->ndet] = (uint32_t)off;
         int rc = registry[i]->init(det_at(state, (uint32_t)off), c);
         if (rc) {
@@ -227,6 +238,7 @@ int mend_scorer_init(void *state, const struct mend_scorer_conf *c)
     h->min = INFINITY;
     h->max = -INFINITY;
     h->pot_run = -1.0;
+    h->run_peak = h->run_prev = -1.0;
     return MEND_OK;
 }
 
@@ -335,8 +347,12 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     struct hdr *h = state;
     if (event)
         *event = 0;
-    if (!isfinite(x))
+    if (!isfinite(x)) {
+        /* no state change, but the previous step's rise is old news: a
+         * watcher asking now must not be told about it again */
+        h->run_prev = h->run_peak;
         return 0.0;
+    }
     h->n++;
     const double a_short = 2.0 / ((double)c->lik_short + 1.0);
     /* The likelihood remembers 4P: long enough that a spike recurring every
@@ -453,6 +469,18 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     h->lik = score;
     h->expected = expected;
     h->fired = fired;
+    /* The run in progress, for mend_scorer_run(): it starts where the
+     * evidence leaves the ordinary level and ends where it is back below
+     * it, exactly as the event logic below ends a run. */
+    h->run_prev = h->run_peak;
+    if (best < POT_Y0) {
+        h->run_peak = -1.0;
+    } else if (h->run_peak < 0.0) {
+        h->run_t = t_ns;
+        h->run_peak = best;
+    } else if (best > h->run_peak) {
+        h->run_peak = best;
+    }
 
     /* Event logic: k of the last n anomalous, past the probation, and either
      * outside the quiet period of the last event or much stronger than it.
@@ -506,6 +534,18 @@ void mend_scorer_detail(const void *state, const struct mend_scorer_conf *c,
     d->n = h->n;
 }
 
+int mend_scorer_run(const void *state, const struct mend_scorer_conf *c, struct mend_scorer_run *r)
+{
+    const struct hdr *h = state;
+    /* before warm-up no evidence is an event, and none is a rise either */
+    if (h->n <= c->warmup || !(h->run_peak > h->run_prev))
+        return 0;
+    r->start_ns = h->run_t;
+    r->peak = h->run_peak;
+    r->before = h->run_prev;
+    return 1;
+}
+
 /* ---- checkpoints ---------------------------------------------------------- */
 
 /* Ties a saved state to the options that shape it, so a state is never loaded
@@ -541,6 +581,8 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->pot_hits);
     mend_wbuf_f64(w, h->pot_ex);
     mend_wbuf_f64(w, h->pot_run);
+    mend_wbuf_i64(w, h->run_t);
+    mend_wbuf_f64(w, h->run_peak);
     mend_wbuf_u32(w, h->ndet);
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_likelihood *l = lik_at((void *)(uintptr_t)state, h->off[j]);
@@ -559,7 +601,7 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
 }
 
 static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *c,
-                     struct mend_rbuf *r)
+                     struct mend_rbuf *r, uint32_t version)
 {
     if (mend_rbuf_u64(r) != conf_fingerprint(c))
         return MEND_ECORRUPT;
@@ -581,6 +623,18 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     h->pot_hits = mend_rbuf_f64(r);
     h->pot_ex = mend_rbuf_f64(r);
     h->pot_run = mend_rbuf_f64(r);
+    if (version >= 5) {
+        h->run_t = mend_rbuf_i64(r);
+        h->run_peak = mend_rbuf_f64(r);
+    } else {
+        /* version 4 kept no run: the one in progress, if any, is taken as
+         * starting at its next sample (a watcher may hear of it once more) */
+        h->run_t = 0;
+        h->run_peak = -1.0;
+    }
+    h->run_prev = h->run_peak;
+    if (!(h->run_peak == -1.0 || (h->run_peak >= POT_Y0 && isfinite(h->run_peak))))
+        return MEND_ECORRUPT;
     if (!isfinite(h->lmean) || !(h->lmad >= 0) || !isfinite(h->lmad) || !isfinite(h->lprev) ||
         !(h->ldmad >= 0) || !isfinite(h->ldmad) || !(h->lexc >= 0) || !isfinite(h->lexc) ||
         !(h->pot_hits >= 0) || !isfinite(h->pot_hits) ||
@@ -622,11 +676,11 @@ int mend_scorer_load(void *state, const struct mend_scorer_conf *c, struct mend_
         reset(state, c);
         return MEND_ECORRUPT;
     }
-    if (version != STATE_VERSION) {
+    if (version != STATE_VERSION && version != 4u) {
         reset(state, c);
         return MEND_EVERSION;
     }
-    int rc = load_body(h, state, c, r);
+    int rc = load_body(h, state, c, r, version);
     if (rc)
         reset(state, c);
     return rc;

@@ -208,6 +208,21 @@ static void raise_event(struct mend_engine *e, enum mend_anomaly_kind kind, cons
         e->st.events_refused++; /* the incident cap (counted by incidents too) or memory */
 }
 
+/* A run of s rose under the threshold (mend_scorer_run): the incident set
+ * decides whether it is an excursion of an open incident s belongs to. */
+static void excursion(struct mend_engine *e, const struct mend_series *s, int64_t t, double score,
+                      double value, const struct mend_scorer_run *run)
+{
+    const struct mend_entity *ent = mend_registry_entity(e->reg, s->entity);
+    struct mend_anomaly a = {
+        .kind = MEND_ANOM_SCORE, .series_id = s->id, .entity_id = s->entity,
+        .key = s->key, .key_len = s->key_len,
+        .entity = ent && ent->name_len ? ent->name : NULL, .entity_len = ent ? ent->name_len : 0,
+        .t_ns = t, .score = score, .value = value, .expected = NAN, /* an excursion keeps the signal's */
+    };
+    (void)mend_incidents_excursion(e->inc, &a, run->start_ns, run->before, run->peak); /* a cap is counted there */
+}
+
 /* ---- silence and eviction -------------------------------------------------- */
 
 /* How long series id has been silent in watermark time: the watermark now
@@ -676,6 +691,12 @@ static inline int point_in(struct mend_engine *e, const struct mend_point *p, in
         e->st.anomalies++;
         raise_event(e, MEND_ANOM_SCORE, s, s->entity, t, score, v, d.expected, s->key,
                     s->key_len);
+    } else {
+        /* a run rising under the threshold: an open incident this series
+         * belongs to may take it as an excursion (incident.h); no event */
+        struct mend_scorer_run run;
+        if (mend_scorer_run(mend_series_blob(s), &e->conf.scorer, &run))
+            excursion(e, s, t, score, v, &run);
     }
     if (e->n_kinds && s->entity)
         ent_observe(e, s, t, v);

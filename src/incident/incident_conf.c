@@ -18,6 +18,12 @@ static const struct mend_conf_entry entries[] = {
      .def = "10000", .help = "open incidents at once"},
     {.key = "group_by_entity", .type = MEND_CT_BOOL, .off = OFF(group_by_entity), .def = "true",
      .help = "one incident per entity; off = one incident for everything at a time"},
+    {.key = "watch_tail", .type = MEND_CT_F64, .off = OFF(watch_tail), .min = 0, .max = 0.02,
+     .def = "0.001",
+     .help = "a new run of an open incident's signal that gets this rare (tail probability, "
+             "below the alarm's 1e-5) is written as an excursion update; 0 = off"},
+    {.key = "max_excursions", .type = MEND_CT_U32, .off = OFF(max_excursions), .min = 0, .max = 1e6,
+     .def = "16", .help = "excursion lines per incident (more are counted)"},
 };
 
 const struct mend_conf_map mend_incident_conf_map = {
