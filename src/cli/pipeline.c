@@ -646,6 +646,12 @@ static int pipe_collect(void *ctx, struct mend_metrics_out *o)
     VAL(NULL, is.opened);
     FAM("mend_incidents_resolved_total", MEND_METRIC_COUNTER, "incidents resolved");
     VAL(NULL, is.resolved);
+    FAM("mend_incident_excursions_total", MEND_METRIC_COUNTER,
+        "sub-alarm excursions of open incidents' signals written as updates (incidents.watch_tail)");
+    VAL(NULL, is.excursions);
+    FAM("mend_incident_excursions_dropped_total", MEND_METRIC_COUNTER,
+        "excursions counted but not written (incidents.max_excursions reached)");
+    VAL(NULL, is.excursions_dropped);
     FAM("mend_incident_events_refused_total", MEND_METRIC_COUNTER,
         "anomaly events no incident could take (incidents.max_open reached)");
     VAL(NULL, st.events_refused);
