@@ -64,6 +64,7 @@ struct rate_pattern {
     const char *m, *f;            /* into the engine's copy of the conf */
     size_t ml, fl;
     int has_field;
+    uint8_t m_lit, f_lit;         /* no '*' in the measurement / field: glob is a plain compare */
 };
 
 struct mend_engine {

@@ -112,6 +112,8 @@ int engine_rate_init(struct mend_engine *e)
         }
         if (rp->ml == 0 || (rp->m[0] == '!' && rp->ml == 1))
             return MEND_EINVAL;
+        rp->m_lit = !memchr(rp->m, '*', rp->ml);
+        rp->f_lit = !rp->has_field || !memchr(rp->f, '*', rp->fl);
     }
     return MEND_OK;
 }
@@ -143,9 +145,12 @@ static int key_matches(const struct mend_engine *e, const char *k, size_t kl)
         size_t ml = rp->ml - (size_t)neg;
         if (rp->has_field != (field != SIZE_MAX))
             continue;
-        if (!glob(m, ml, k, name_end))
+        /* a pattern without '*' matches only its own length: most of the
+         * list is rejected on the length (each new series runs it) */
+        if (rp->m_lit ? ml != name_end || memcmp(m, k, ml) : !glob(m, ml, k, name_end))
             continue;
-        if (rp->has_field && !glob(rp->f, rp->fl, k + field, kl - field))
+        if (rp->has_field && (rp->f_lit ? rp->fl != kl - field || memcmp(rp->f, k + field, rp->fl)
+                                        : !glob(rp->f, rp->fl, k + field, kl - field)))
             continue;
         return !neg;
     }

@@ -527,7 +527,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
         t->v = v;
         t->vl = (size_t)(c - v);
         t->col = (uint32_t)COL(k);
-        if (ls->et.count) {
+        if (ls->et.count && ent_rank) { /* rank 0 found: no later tag can beat it */
             int r = mend_ingest_etag_rank(&ls->et, k, t->kl);
             if (r >= 0 && r < ent_rank) {
                 ent_rank = r;
