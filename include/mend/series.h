@@ -159,7 +159,12 @@ uint32_t mend_registry_count(const struct mend_registry *r);
 uint32_t mend_registry_live(const struct mend_registry *r);
 /* The live series with this id, NULL for a free or out-of-range id. */
 struct mend_series *mend_registry_at(const struct mend_registry *r, uint32_t id);
-void *mend_series_blob(struct mend_series *s);
+/* The detector blob: right after the record, 8-byte aligned. Inline: it is
+ * looked up for every sample scored. */
+static inline void *mend_series_blob(struct mend_series *s)
+{
+    return (unsigned char *)s + ((sizeof(struct mend_series) + 7) & ~(size_t)7);
+}
 uint32_t mend_registry_entity_count(const struct mend_registry *r); /* includes entity 0 */
 struct mend_entity *mend_registry_entity(const struct mend_registry *r, uint32_t id);
 /* New series refused at max_series (as stats.refused_cap). */

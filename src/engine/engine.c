@@ -83,7 +83,7 @@ int mend_engine_new(const struct mend_engine_conf *conf, const struct mend_incid
         e->has_scores = 1;
     }
     e->blob_size = mend_scorer_state_size(&conf->scorer);
-    e->watermark = NO_TIME;
+    engine_watermark_set(e, NO_TIME);
     e->next_absence = INT64_MIN;
     e->next_tick = NO_TIME;
     int rc = engine_rate_init(e);
@@ -329,7 +329,7 @@ static void tick(struct mend_engine *e, int64_t now)
 static inline void move_watermark(struct mend_engine *e, int64_t t)
 {
     if (e->watermark == NO_TIME || t > e->watermark) {
-        e->watermark = t;
+        engine_watermark_set(e, t);
         tick(e, t);
     }
 }
@@ -625,8 +625,9 @@ int engine_seen_reserve(struct mend_engine *e, uint32_t id)
     return MEND_OK;
 }
 
-/* One sample whose time the clock guard accepted. */
-static inline int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t)
+/* One sample whose time the clock guard accepted. Not inlined: its callers
+ * reach it by a tail call. */
+ENGINE_NOINLINE static int point_in(struct mend_engine *e, const struct mend_point *p, int64_t t)
 {
     struct mend_series *s;
     int created;
@@ -787,9 +788,10 @@ static int held_release(struct mend_engine *e)
     return rc;
 }
 
-int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
+/* Everything but the usual sample: no time, far ahead of the watermark, or
+ * a held run waiting. */
+ENGINE_COLD static int point_guarded(struct mend_engine *e, const struct mend_point *p)
 {
-    e->st.points++;
     int64_t t = p->time_ns;
     if (!p->has_time) {
         e->st.no_time++;
@@ -814,6 +816,17 @@ int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
     if (e->n_held)
         held_refuse(e);
     return point_in(e, p, t);
+}
+
+int mend_engine_point(struct mend_engine *e, const struct mend_point *p)
+{
+    e->st.points++;
+    /* the usual sample, timed within max_ahead of the watermark with no
+     * held run, goes straight on (a tail call: this saves no registers);
+     * ahead_lim is the watermark + max_ahead (engine_watermark_set) */
+    if (__builtin_expect(p->has_time && p->time_ns <= e->ahead_lim && !e->n_held, 1))
+        return point_in(e, p, p->time_ns);
+    return point_guarded(e, p);
 }
 
 static int sink_point(void *ctx, const struct mend_point *p)

@@ -75,7 +75,8 @@ struct mend_engine {
     struct mend_incidents *inc;
     struct mend_localise_attach *loc; /* annotates incident lines; NULL = off */
     size_t blob_size;
-    int64_t watermark;
+    int64_t watermark;            /* set through engine_watermark_set() only */
+    int64_t ahead_lim;            /* watermark + max_ahead (saturated); INT64_MAX before any */
     int64_t next_tick;
     int64_t next_absence;         /* event time of the next scan for silent series */
     int64_t next_evict;           /* ... and for idle ones */
@@ -105,6 +106,23 @@ struct mend_engine {
 
 int64_t engine_sat_add(int64_t a, int64_t b);
 int64_t engine_sat_sub(int64_t a, int64_t b);
+
+#if defined(__GNUC__)
+#define ENGINE_COLD __attribute__((noinline, cold))
+#define ENGINE_NOINLINE __attribute__((noinline))
+#else
+#define ENGINE_COLD
+#define ENGINE_NOINLINE
+#endif
+
+/* The watermark moves (or is restored) here only, so that the clock
+ * guard's bound follows it: mend_engine_point's fast path compares a
+ * sample's time with ahead_lim alone. */
+static inline void engine_watermark_set(struct mend_engine *e, int64_t w)
+{
+    e->watermark = w;
+    e->ahead_lim = w == NO_TIME ? INT64_MAX : engine_sat_add(w, e->conf.max_ahead_ns);
+}
 int engine_ent_add_member(struct mend_engine *e, struct ent_state *es, struct mend_series *s);
 void engine_model_clear(struct mend_engine *e, uint32_t k, struct ent_model *em);
 void engine_ent_free(struct mend_engine *e, struct ent_state *es);
