@@ -503,6 +503,11 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
     const char *ent = NULL;
     size_t ent_len = 0, ntags = 0;
     int ent_rank = INT32_MAX;
+    /* tag keys whose first bytes rise strictly are sorted without
+     * duplicates (tag_cmp orders by unsigned bytes): the usual line skips
+     * mend_ingest_sort_tags */
+    int first_rise = 1;
+    unsigned prev_first = 0;
 
     /* tag set */
     while (c < end && *c == ',') {
@@ -522,6 +527,8 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
         if (ntags >= p->o.max_tags)
             FAIL(COL(k), "too many tags (max_tags)");
         struct mend_ingest_tag *t = &ls->tags[ntags++];
+        first_rise &= (unsigned char)*k > prev_first || ntags == 1;
+        prev_first = (unsigned char)*k;
         t->k = k;
         t->kl = (size_t)(v - 1 - k);
         t->v = v;
@@ -668,8 +675,8 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
     }
 
     /* canonical key prefix: measurement + sorted tags */
-    int was_sorted;
-    long dup = mend_ingest_sort_tags(ls->tags, ntags, &was_sorted);
+    int was_sorted = 1;
+    long dup = first_rise ? -1 : mend_ingest_sort_tags(ls->tags, ntags, &was_sorted);
     if (dup >= 0)
         FAIL(ls->tags[dup].col, "duplicate tag key");
     size_t klen = (size_t)(prefix_end - m);
