@@ -483,10 +483,14 @@ static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v
     if (!p->score_f)
         return;
     fputc('"', p->score_f);
-    for (uint32_t i = 0; i < s->key_len; i++) {
-        if (s->key[i] == '"')
-            fputc('"', p->score_f);
-        fputc(s->key[i], p->score_f);
+    if (!memchr(s->key, '"', s->key_len)) { /* the usual key: one write, not a call per byte */
+        fwrite(s->key, 1, s->key_len, p->score_f);
+    } else {
+        for (uint32_t i = 0; i < s->key_len; i++) {
+            if (s->key[i] == '"')
+                fputc('"', p->score_f);
+            fputc(s->key[i], p->score_f);
+        }
     }
     fprintf(p->score_f, "\",%" PRId64 ",%.17g,%.6f\n", t, v, score);
 }
