@@ -349,6 +349,30 @@ static int tag_cmp(const struct mend_ingest_tag *a, const struct mend_ingest_tag
     return a->kl < b->kl ? -1 : a->kl > b->kl;
 }
 
+/* memcpy for the few bytes of a field key, inline: two overlapping words
+ * for up to 16 bytes (a call per point showed in the profile). */
+static inline void copy_short(char *dst, const char *src, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
 static inline int bytes_eq(const char *a, const char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -708,7 +732,7 @@ static int lp_line(struct mend_parser *p, void *state, const char *s, size_t n,
     for (size_t i = 0; i < nfields; i++) {
         const struct mend_ingest_field *f = &ls->fields[i];
         key[klen] = ' ';
-        memcpy(key + klen + 1, f->k, f->kl);
+        copy_short(key + klen + 1, f->k, f->kl);
         pt.key_len = klen + 1 + f->kl;
         pt.value = f->v;
         int rc = mend_ingest_emit(p, sink, &pt);
