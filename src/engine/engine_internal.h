@@ -59,7 +59,7 @@ struct rate_series {
     uint32_t probe_n, probe_up;   /* RATE_PROBE: samples seen, rises among them */
 };
 
-#define RATE_MAX_PATTERNS 64
+#define RATE_MAX_PATTERNS 64      /* bits of a uint64_t (pat_by_first) */
 struct rate_pattern {
     const char *m, *f;            /* into the engine's copy of the conf */
     size_t ml, fl;
@@ -96,6 +96,11 @@ struct mend_engine {
     size_t rate_cap;
     struct rate_pattern pat[RATE_MAX_PATTERNS];
     uint32_t n_pat;
+    /* bit j of pat_by_first[c]: pattern j may match a measurement whose
+     * first byte is c (its own first byte is c or '*'); pat_star: those
+     * that may match an empty one (a leading '*') */
+    uint64_t pat_by_first[256];
+    uint64_t pat_star;
     /* Why the last restore refused the checkpoint as written under another
      * configuration, naming the option ("" = not that); read by restore's
      * message so the user knows which setting to put back. */

@@ -83,6 +83,8 @@ int engine_rate_init(struct mend_engine *e)
     if (!memchr(c, '\0', sizeof e->conf.rates.patterns))
         return MEND_EINVAL;
     e->n_pat = 0;
+    memset(e->pat_by_first, 0, sizeof e->pat_by_first);
+    e->pat_star = 0;
     while (*c) {
         while (*c == ',' || *c == ' ')
             c++;
@@ -114,6 +116,15 @@ int engine_rate_init(struct mend_engine *e)
             return MEND_EINVAL;
         rp->m_lit = !memchr(rp->m, '*', rp->ml);
         rp->f_lit = !rp->has_field || !memchr(rp->f, '*', rp->fl);
+        uint64_t bit = (uint64_t)1 << (e->n_pat - 1);
+        unsigned char first = (unsigned char)rp->m[rp->m[0] == '!'];
+        if (first == '*') {
+            e->pat_star |= bit;
+            for (size_t ch = 0; ch < 256; ch++)
+                e->pat_by_first[ch] |= bit;
+        } else {
+            e->pat_by_first[first] |= bit;
+        }
     }
     return MEND_OK;
 }
@@ -138,7 +149,11 @@ static int key_matches(const struct mend_engine *e, const char *k, size_t kl)
     }
     if (name_end == SIZE_MAX)
         name_end = kl;
-    for (uint32_t j = 0; j < e->n_pat; j++) {
+    /* only the patterns whose first byte can match, in their order (each
+     * new series runs this against the whole list otherwise) */
+    uint64_t cand = name_end ? e->pat_by_first[(unsigned char)k[0]] : e->pat_star;
+    for (; cand; cand &= cand - 1) {
+        uint32_t j = (uint32_t)__builtin_ctzll(cand);
         const struct rate_pattern *rp = &e->pat[j];
         int neg = rp->m[0] == '!';
         const char *m = rp->m + neg;
