@@ -637,6 +637,7 @@ ENGINE_NOINLINE static int point_in(struct mend_engine *e, const struct mend_poi
         e->st.refused_series++;
         return rc == MEND_ENOMEM ? rc : MEND_OK;
     }
+    mend_registry_prefetch(e->reg, s); /* the next samples' series, while this one is scored */
     if (s->id >= e->seen_cap && engine_seen_reserve(e, s->id) != MEND_OK)
         return MEND_ENOMEM;
     if (!(s->flags & SERIES_READY)) {

@@ -655,6 +655,38 @@ int mend_registry_get_after(struct mend_registry *r, struct mend_series *prev, c
     return get_after_miss(r, prev, key, key_len, entity, entity_len, out, created);
 }
 
+void mend_registry_prefetch(const struct mend_registry *r, const struct mend_series *s)
+{
+#if defined(__GNUC__)
+    if (!s->next_hint)
+        return;
+    /* the next series: its record was asked for one sample ago, so reading
+     * it here rarely waits; ask for what the next sample will touch of it
+     * (the key the hint compares, the ring slot the value goes to) and for
+     * the record after it */
+    const struct mend_series *n1 = rec(r, s->next_hint - 1);
+    if (n1->key) {
+        __builtin_prefetch(n1->key);
+        if (n1->ring) {
+            uint32_t cap = RCAP(n1), i = n1->ring_head + n1->ring_len;
+            if (n1->ring_len >= cap)
+                i = n1->ring_head;
+            else if (i >= cap)
+                i -= cap;
+            __builtin_prefetch(n1->ring + (size_t)i * sizeof(float), 1);
+        }
+    }
+    if (!n1->next_hint)
+        return;
+    const char *n2 = (const char *)rec(r, n1->next_hint - 1);
+    for (size_t off = 0; off < r->rec_size; off += 64)
+        __builtin_prefetch(n2 + off, 1);
+#else
+    (void)r;
+    (void)s;
+#endif
+}
+
 static int new_record(struct mend_registry *r, uint32_t *id_out)
 {
     if (r->free_head) {
