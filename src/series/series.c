@@ -678,8 +678,10 @@ void mend_registry_prefetch(const struct mend_registry *r, const struct mend_ser
     }
     if (!n1->next_hint)
         return;
+    /* every other line: the L2's pair-line prefetch brings the rest (on
+     * the bench, as fast as every line, with half the instructions) */
     const char *n2 = (const char *)rec(r, n1->next_hint - 1);
-    for (size_t off = 0; off < r->rec_size; off += 64)
+    for (size_t off = 0; off < r->rec_size; off += 128)
         __builtin_prefetch(n2 + off, 1);
 #else
     (void)r;
