@@ -8,7 +8,9 @@
 # and, given bench_ocsvm, `bench ocsvm vectors_per_s=N sklearn_ratio=R
 # max_rel_diff=D train_10k_s=T`.
 # wc_ratio = mend's parse+score byte rate / wc -l's byte rate (1.0 = as fast
-# as counting newlines). Override SAMPLES / SERIES / BENCH_FILE if you like.
+# as counting newlines). Override SAMPLES / SERIES / BENCH_FILE if you like;
+# BENCH_CORE_BASE=path/to/other/bench_core adds a same-run A/B line:
+#   bench core_ab base_samples_per_s=N samples_per_s=N ratio=R runs=N
 set -eu
 GEN=$1
 CORE=$2
@@ -48,6 +50,24 @@ bps=$(get "$score" bytes_per_s)
 mem=$(get "$score" rss_bytes_per_series)
 ratio=$(awk "BEGIN{print $bps / $wc_bps}")
 printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" "$ratio" "$mem"
+
+# A same-run A/B, when BENCH_CORE_BASE names another build's bench_core (for
+# example one built at the commit before a change): both score the same
+# file, alternately, BENCH_AB_RUNS times each (default 3), and the best run
+# of each is compared -- on a shared machine the best is the least disturbed.
+if [ -n "${BENCH_CORE_BASE:-}" ]; then
+    best_base=0 best_new=0
+    i=0
+    while [ "$i" -lt "${BENCH_AB_RUNS:-3}" ]; do
+        b=$(get "$("$BENCH_CORE_BASE" score "$FILE")" samples_per_s)
+        n=$(get "$("$CORE" score "$FILE")" samples_per_s)
+        best_base=$(awk "BEGIN{print ($b > $best_base) ? $b : $best_base}")
+        best_new=$(awk "BEGIN{print ($n > $best_new) ? $n : $best_new}")
+        i=$((i + 1))
+    done
+    printf 'bench core_ab base_samples_per_s=%s samples_per_s=%s ratio=%.3f runs=%s\n' \
+        "$best_base" "$best_new" "$(awk "BEGIN{print $best_new / $best_base}")" "${BENCH_AB_RUNS:-3}"
+fi
 
 # A checkpoint of 1,000,000 series: written in-thread (what ingest would
 # wait without a fork) and by a forked child while ingest goes on; the

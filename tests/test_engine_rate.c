@@ -176,7 +176,7 @@ static void test_what_is_a_counter(void **state)
     mend_engine_conf_defaults(&c);
     c.rates.detect_monotonic = 1;
     c.rates.monotonic_after = 10;
-    snprintf(c.rates.patterns, sizeof c.rates.patterns, "%s,my_app jobs_*,!nstat TcpCurrEstab,nstat *,lone_*",
+    snprintf(c.rates.patterns, sizeof c.rates.patterns, "%s,my_app jobs_*,!nstat TcpCurrEstab,nstat *,lone_*,*_ops_total",
              "net bytes_*");
     struct out o = {0};
     struct mend_engine *e = h_make(&o, &c);
@@ -189,17 +189,18 @@ static void test_what_is_a_counter(void **state)
         load_add(&l, "nstat,host=a TcpCurrEstab", "a", t, 5.0 * k);    /* excluded, then monotonic */
         load_add(&l, "nstat,host=a TcpInSegs", "a", t, 7.0 * k);       /* nstat * */
         load_add(&l, "lone_total_x", NULL, t, 1.0 * k);                /* a NAME pattern */
+        load_add(&l, "svc_ops_total", NULL, t, 4.0 * k);               /* a leading '*' */
         load_add_counter(&l, "http_requests_total,code=200", NULL, t, 3.0 * k); /* declared */
         load_add(&l, "temp,host=a c", "a", t, 20 + (k % 2));           /* gauge: falls */
     }
     assert_int_equal(load_feed(e, &l, 0, l.n), MEND_OK);
     struct mend_engine_stats st;
     mend_engine_stats(e, &st);
-    /* bytes_recv, jobs_done, TcpInSegs, lone_total_x, http_requests_total:
-     * counters from the start; TcpCurrEstab excluded by pattern but found
+    /* bytes_recv, jobs_done, TcpInSegs, lone_total_x, svc_ops_total,
+     * http_requests_total: counters from the start; TcpCurrEstab excluded by pattern but found
      * monotonic after 10 samples */
     assert_int_equal(st.monotonic_found, 1);
-    assert_int_equal(st.counters, 6);
+    assert_int_equal(st.counters, 7);
     /* a counter's rates are per second */
     assert_non_null(strstr(o.sc, "net,host=a bytes_recv 1700000002000000000 100 "));
     assert_non_null(strstr(o.sc, "http_requests_total,code=200 1700000002000000000 3 "));

@@ -550,6 +550,54 @@ static void test_hint_after_evict(void **state)
 
 /* Memory goes back when series are evicted and is not taken again when
  * their records are reused. */
+/* The hint is taken only for the very key: keys that differ from the
+ * hinted one in a single byte, at every position and for lengths around the
+ * 8- and 16-byte steps of the inline compare, are looked up, never mistaken
+ * for the hinted series. */
+static void test_hint_compares_whole_key(void **state)
+{
+    (void)state;
+    struct mend_series_conf c;
+    mend_series_conf_defaults(&c);
+    c.hash_seed = 1;
+    struct mend_registry *r = reg_new(&c, 0);
+    static const size_t lens[] = {1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 100};
+    char key[128], alt[128];
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        for (size_t i = 0; i < n; i++)
+            key[i] = (char)('a' + (li * 7 + i) % 26);
+        struct mend_series *prev = NULL, *hinted = NULL, *x = NULL;
+        int created = 0;
+        /* prev -> hinted: the hint now names the key */
+        snprintf(alt, sizeof alt, "prev%zu", n);
+        assert_int_equal(mend_registry_get_after(r, NULL, alt, strlen(alt), NULL, 0, &prev, NULL), MEND_OK);
+        assert_int_equal(mend_registry_get_after(r, prev, key, n, NULL, 0, &hinted, &created), MEND_OK);
+        assert_int_equal(mend_registry_get_after(r, prev, key, n, NULL, 0, &x, &created), MEND_OK);
+        assert_ptr_equal(x, hinted);
+        assert_int_equal(created, 0);
+        for (size_t pos = 0; pos < n; pos++) {
+            memcpy(alt, key, n);
+            alt[pos] = (char)(alt[pos] == 'Z' ? 'Y' : 'Z');
+            assert_int_equal(mend_registry_get_after(r, prev, alt, n, NULL, 0, &x, &created), MEND_OK);
+            assert_ptr_not_equal(x, hinted);
+            assert_int_equal(created, 1);
+            assert_int_equal(x->key_len, n);
+            assert_memory_equal(x->key, alt, n);
+            /* put the hint back on the original key for the next position */
+            assert_int_equal(mend_registry_get_after(r, prev, key, n, NULL, 0, &x, NULL), MEND_OK);
+            assert_ptr_equal(x, hinted);
+        }
+        /* a key one byte shorter or longer is a different series too */
+        if (n > 1) {
+            assert_int_equal(mend_registry_get_after(r, prev, key, n - 1, NULL, 0, &x, &created), MEND_OK);
+            assert_ptr_not_equal(x, hinted);
+            assert_int_equal(mend_registry_get_after(r, prev, key, n, NULL, 0, &x, NULL), MEND_OK);
+        }
+    }
+    mend_registry_free(r);
+}
+
 static void test_memory_after_evict(void **state)
 {
     (void)state;
@@ -732,6 +780,7 @@ int main(void)
         cmocka_unit_test(test_evict_reuse),
         cmocka_unit_test(test_evict_deterministic),
         cmocka_unit_test(test_hint_after_evict),
+        cmocka_unit_test(test_hint_compares_whole_key),
         cmocka_unit_test(test_memory_after_evict),
         cmocka_unit_test(test_evict_idle),
         cmocka_unit_test(test_key_store_churn),

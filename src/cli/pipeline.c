@@ -22,6 +22,7 @@
 
 #include "cli.h"
 #include "mend/incident.h"
+#include "mend/numfmt.h"
 #include "mend/metrics.h"
 #include "mend/logsig.h"
 #include "mend/cluster.h"
@@ -484,12 +485,27 @@ static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v
     if (!p->score_f)
         return;
     fputc('"', p->score_f);
-    for (uint32_t i = 0; i < s->key_len; i++) {
-        if (s->key[i] == '"')
-            fputc('"', p->score_f);
-        fputc(s->key[i], p->score_f);
+    if (!memchr(s->key, '"', s->key_len)) { /* the usual key: one write, not a call per byte */
+        fwrite(s->key, 1, s->key_len, p->score_f);
+    } else {
+        for (uint32_t i = 0; i < s->key_len; i++) {
+            if (s->key[i] == '"')
+                fputc('"', p->score_f);
+            fputc(s->key[i], p->score_f);
+        }
     }
-    fprintf(p->score_f, "\",%" PRId64 ",%.17g,%.6f\n", t, v, score);
+    /* "\",%" PRId64 ",%.17g,%.6f\n" without printf's slow exact path (numfmt.h) */
+    char line[8 + 24 + MEND_FMT_G17_MAX + MEND_FMT_F6_MAX];
+    size_t n = 0;
+    line[n++] = '"';
+    line[n++] = ',';
+    n += mend_fmt_i64(line + n, t);
+    line[n++] = ',';
+    n += mend_fmt_g17(line + n, v);
+    line[n++] = ',';
+    n += mend_fmt_f6(line + n, score);
+    line[n++] = '\n';
+    fwrite(line, 1, n, p->score_f);
 }
 
 static FILE *open_out(const char *path, const char *what)

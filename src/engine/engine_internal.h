@@ -59,11 +59,12 @@ struct rate_series {
     uint32_t probe_n, probe_up;   /* RATE_PROBE: samples seen, rises among them */
 };
 
-#define RATE_MAX_PATTERNS 64
+#define RATE_MAX_PATTERNS 64      /* bits of a uint64_t (pat_by_first) */
 struct rate_pattern {
     const char *m, *f;            /* into the engine's copy of the conf */
     size_t ml, fl;
     int has_field;
+    uint8_t m_lit, f_lit;         /* no '*' in the measurement / field: glob is a plain compare */
 };
 
 struct mend_engine {
@@ -74,7 +75,8 @@ struct mend_engine {
     struct mend_incidents *inc;
     struct mend_localise_attach *loc; /* annotates incident lines; NULL = off */
     size_t blob_size;
-    int64_t watermark;
+    int64_t watermark;            /* set through engine_watermark_set() only */
+    int64_t ahead_lim;            /* watermark + max_ahead (saturated); INT64_MAX before any */
     int64_t next_tick;
     int64_t next_absence;         /* event time of the next scan for silent series */
     int64_t next_evict;           /* ... and for idle ones */
@@ -94,6 +96,11 @@ struct mend_engine {
     size_t rate_cap;
     struct rate_pattern pat[RATE_MAX_PATTERNS];
     uint32_t n_pat;
+    /* bit j of pat_by_first[c]: pattern j may match a measurement whose
+     * first byte is c (its own first byte is c or '*'); pat_star: those
+     * that may match an empty one (a leading '*') */
+    uint64_t pat_by_first[256];
+    uint64_t pat_star;
     /* Why the last restore refused the checkpoint as written under another
      * configuration, naming the option ("" = not that); read by restore's
      * message so the user knows which setting to put back. */
@@ -104,6 +111,23 @@ struct mend_engine {
 
 int64_t engine_sat_add(int64_t a, int64_t b);
 int64_t engine_sat_sub(int64_t a, int64_t b);
+
+#if defined(__GNUC__)
+#define ENGINE_COLD __attribute__((noinline, cold))
+#define ENGINE_NOINLINE __attribute__((noinline))
+#else
+#define ENGINE_COLD
+#define ENGINE_NOINLINE
+#endif
+
+/* The watermark moves (or is restored) here only, so that the clock
+ * guard's bound follows it: mend_engine_point's fast path compares a
+ * sample's time with ahead_lim alone. */
+static inline void engine_watermark_set(struct mend_engine *e, int64_t w)
+{
+    e->watermark = w;
+    e->ahead_lim = w == NO_TIME ? INT64_MAX : engine_sat_add(w, e->conf.max_ahead_ns);
+}
 int engine_ent_add_member(struct mend_engine *e, struct ent_state *es, struct mend_series *s);
 void engine_model_clear(struct mend_engine *e, uint32_t k, struct ent_model *em);
 void engine_ent_free(struct mend_engine *e, struct ent_state *es);

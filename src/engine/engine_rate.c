@@ -83,6 +83,8 @@ int engine_rate_init(struct mend_engine *e)
     if (!memchr(c, '\0', sizeof e->conf.rates.patterns))
         return MEND_EINVAL;
     e->n_pat = 0;
+    memset(e->pat_by_first, 0, sizeof e->pat_by_first);
+    e->pat_star = 0;
     while (*c) {
         while (*c == ',' || *c == ' ')
             c++;
@@ -112,6 +114,17 @@ int engine_rate_init(struct mend_engine *e)
         }
         if (rp->ml == 0 || (rp->m[0] == '!' && rp->ml == 1))
             return MEND_EINVAL;
+        rp->m_lit = !memchr(rp->m, '*', rp->ml);
+        rp->f_lit = !rp->has_field || !memchr(rp->f, '*', rp->fl);
+        uint64_t bit = (uint64_t)1 << (e->n_pat - 1);
+        unsigned char first = (unsigned char)rp->m[rp->m[0] == '!'];
+        if (first == '*') {
+            e->pat_star |= bit;
+            for (size_t ch = 0; ch < 256; ch++)
+                e->pat_by_first[ch] |= bit;
+        } else {
+            e->pat_by_first[first] |= bit;
+        }
     }
     return MEND_OK;
 }
@@ -136,16 +149,23 @@ static int key_matches(const struct mend_engine *e, const char *k, size_t kl)
     }
     if (name_end == SIZE_MAX)
         name_end = kl;
-    for (uint32_t j = 0; j < e->n_pat; j++) {
+    /* only the patterns whose first byte can match, in their order (each
+     * new series runs this against the whole list otherwise) */
+    uint64_t cand = name_end ? e->pat_by_first[(unsigned char)k[0]] : e->pat_star;
+    for (; cand; cand &= cand - 1) {
+        uint32_t j = (uint32_t)__builtin_ctzll(cand);
         const struct rate_pattern *rp = &e->pat[j];
         int neg = rp->m[0] == '!';
         const char *m = rp->m + neg;
         size_t ml = rp->ml - (size_t)neg;
         if (rp->has_field != (field != SIZE_MAX))
             continue;
-        if (!glob(m, ml, k, name_end))
+        /* a pattern without '*' matches only its own length: most of the
+         * list is rejected on the length (each new series runs it) */
+        if (rp->m_lit ? ml != name_end || memcmp(m, k, ml) : !glob(m, ml, k, name_end))
             continue;
-        if (rp->has_field && !glob(rp->f, rp->fl, k + field, kl - field))
+        if (rp->has_field && (rp->f_lit ? rp->fl != kl - field || memcmp(rp->f, k + field, rp->fl)
+                                        : !glob(rp->f, rp->fl, k + field, kl - field)))
             continue;
         return !neg;
     }

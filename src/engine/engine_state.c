@@ -147,7 +147,7 @@ static int load_engine(struct mend_engine *e, struct mend_rbuf *r)
             return MEND_EVERSION;
         }
     }
-    e->watermark = mend_rbuf_i64(r);
+    engine_watermark_set(e, mend_rbuf_i64(r));
     e->next_tick = mend_rbuf_i64(r);
     e->next_absence = mend_rbuf_i64(r);
     e->next_evict = mend_rbuf_i64(r);

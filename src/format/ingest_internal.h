@@ -93,9 +93,16 @@ void mend_ingest_etags_init(struct mend_ingest_etags *et, const char *list);
 /* The rank (0 = first) of tag name k in the list, or -1. */
 static inline int mend_ingest_etag_rank(const struct mend_ingest_etags *et, const char *k, size_t kl)
 {
-    for (size_t i = 0; i < et->count; i++)
-        if (et->l[i] == kl && !memcmp(et->n[i], k, kl))
+    for (size_t i = 0; i < et->count; i++) {
+        /* names are a few bytes: a byte loop, not a call to memcmp */
+        if (et->l[i] != kl)
+            continue;
+        size_t j = 0;
+        while (j < kl && et->n[i][j] == k[j])
+            j++;
+        if (j == kl)
             return (int)i;
+    }
     return -1;
 }
 
