@@ -355,14 +355,50 @@ static void check_exact(const char *prefix, const char *const *names, int n)
     assert_int_equal(total, (uint64_t)STEPS * HOSTS * 2);
 }
 
+/* GET /metrics of an engine into dir/NAME (curl: a real HTTP client);
+ * the body, malloc'ed, or NULL. */
+static char *scrape(int mport, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (run("curl -sf --max-time 5 http://127.0.0.1:%d/metrics > %s", mport, path) != 0)
+        return NULL;
+    return slurp(path, NULL);
+}
+
+/* The sum of every sample of family name in an exposition (-1: none). */
+static double metric_sum(const char *text, const char *name, const char *label)
+{
+    double sum = -1;
+    size_t nl = strlen(name);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, name, nl) || (l[nl] != ' ' && l[nl] != '{'))
+            continue;
+        const char *eol = strchr(l, '\n');
+        const char *sp = eol ? eol : l + strlen(l);
+        while (sp > l && sp[-1] != ' ')
+            sp--;
+        if (label && !(strstr(l, label) && strstr(l, label) < sp))
+            continue;
+        sum = (sum < 0 ? 0 : sum) + strtod(sp, NULL);
+    }
+    return sum;
+}
+
 static void test_takeover_after_kill9(void **state)
 {
     (void)state;
     make_stream("t2", "t2");
     pid_t e[3];
-    e[0] = start_engine("t2", "a", "");
-    e[1] = start_engine("t2", "b", "");
-    e[2] = start_engine("t2", "c", "");
+    int mport[3];
+    char mx[3][96];
+    for (int i = 0; i < 3; i++) {
+        assert_true((mport[i] = nh_free_port()) > 0);
+        snprintf(mx[i], sizeof mx[i], "--set metrics.listen=127.0.0.1:%d", mport[i]);
+    }
+    e[0] = start_engine("t2", "a", mx[0]);
+    e[1] = start_engine("t2", "b", mx[1]);
+    e[2] = start_engine("t2", "c", mx[2]);
     publish("t2", 0, 200);
     wait_drained("t2", 15);
     nats_Sleep(1500); /* shares settle: every engine owns something */
@@ -374,6 +410,46 @@ static void test_takeover_after_kill9(void **state)
     double took = nh_now() - t0;
     print_message("kill -9 to every partition owned again and drained: %.2f s\n", took);
     assert_true(took < 6.0); /* lease_ttl 1 s: about 1.5 s to notice, then restore and consume */
+    /* /metrics of the two survivors: every partition owned by one of them,
+     * b's taken over, leases renewed, and nothing of any owned partition
+     * left undelivered once the consumers' counts are looked at again
+     * (once a second) */
+    double t1 = nh_now();
+    for (;;) {
+        char *ma = scrape(mport[0], "ma.txt"), *mc = scrape(mport[2], "mc.txt");
+        assert_non_null(ma);
+        assert_non_null(mc);
+        double owned = metric_sum(ma, "mend_cluster_partitions_owned", NULL) +
+                       metric_sum(mc, "mend_cluster_partitions_owned", NULL);
+        double pend = metric_sum(ma, "mend_cluster_consumer_pending", NULL) +
+                      metric_sum(mc, "mend_cluster_consumer_pending", NULL);
+        /* held for a checkpoint (interval 30 m): counted in the lag */
+        double lag = metric_sum(ma, "mend_cluster_consumer_lag", NULL) +
+                     metric_sum(mc, "mend_cluster_consumer_lag", NULL);
+        double take = metric_sum(ma, "mend_cluster_takeovers_total", NULL) +
+                      metric_sum(mc, "mend_cluster_takeovers_total", NULL);
+        double renew = metric_sum(ma, "mend_cluster_lease_renewals_total", "\"ok\"");
+        double epochs = metric_sum(ma, "mend_cluster_partition_epoch", NULL) +
+                        metric_sum(mc, "mend_cluster_partition_epoch", NULL);
+        double samples = metric_sum(ma, "mend_cluster_partition_samples", NULL) +
+                         metric_sum(mc, "mend_cluster_partition_samples", NULL);
+        int done = owned == PARTS && pend == 0 && lag >= 0 && take >= 1 && renew > 0 && epochs >= PARTS + 1 &&
+                   samples == (double)STEPS * HOSTS * 2;
+        if (done || nh_now() - t1 > 5 * SLOW) {
+            print_message("metrics: owned %g pending %g lag %g takeovers %g renewals %g epochs %g samples %g\n", owned, pend, lag,
+                          take, renew, epochs, samples);
+            assert_true(done);
+            free(ma);
+            free(mc);
+            break;
+        }
+        free(ma);
+        free(mc);
+        nats_Sleep(200);
+    }
+    if (run("command -v promtool >/dev/null") != 0)
+        fail_msg("promtool is missing (Debian package prometheus)");
+    assert_int_equal(run("promtool check metrics < %s/ma.txt", dir), 0);
     assert_int_equal(nh_stop(e[0], SIGTERM), 0);
     assert_int_equal(nh_stop(e[2], SIGTERM), 0);
     check_exact("t2", names, 2);
@@ -432,7 +508,7 @@ static void rec_lost(void *ctx, uint32_t p)
 static void rec_surplus(void *ctx, uint32_t p)
 {
     struct rec *r = ctx;
-    mend_leases_release(r->l, p);
+    mend_leases_release(r->l, p, mend_leases_epoch(r->l, p));
 }
 
 static void test_leases_fence(void **state)

@@ -50,6 +50,7 @@ struct js_in {
     char stream[128], durable[128], subject[256];
     char creds[256], ca[256], cert[256], key[256];
     char replace[128];   /* a consumer to delete first (a takeover's predecessor) */
+    char supersedes[128]; /* delete consumers PREFIX<N> with N below ours (PREFIX<M>) */
     int tls, batch, ack_now;
     int64_t ack_wait_s, max_pending;
     int64_t start_seq;   /* > 0: (re)create the consumer to deliver from this stream sequence */
@@ -61,7 +62,7 @@ struct js_in {
     natsMsg **q;
     size_t qhead, qn;
     int stop;
-    uint64_t fetched, redelivered, fetch_errors, lag;
+    uint64_t fetched, redelivered, fetch_errors, lag, pending;
     char werr[200];
     /* loop thread only */
     natsMsg **held;
@@ -173,6 +174,8 @@ static int parse_spec(struct js_in *t, const char *spec, char *err, size_t errle
             bad = parse_num(v, vl, 1, INT64_MAX / 16, &t->start_seq);
         else if (KEY("replace"))
             bad = copy_field(t->replace, sizeof t->replace, v, vl) || strpbrk(t->replace, "/.*> ");
+        else if (KEY("supersedes"))
+            bad = copy_field(t->supersedes, sizeof t->supersedes, v, vl) || strpbrk(t->supersedes, "/.*> ");
         else if (KEY("tls"))
             bad = parse_num(v, vl, 0, 1, &num) || ((t->tls = (int)num), 0);
         else {
@@ -214,18 +217,21 @@ static void *js_worker(void *arg)
         natsStatus s = natsSubscription_Fetch(&list, t->sub, t->batch, JS_FETCH_TIMEOUT_MS, &jerr);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t lag = UINT64_MAX;
+        uint64_t lag = UINT64_MAX, pending = 0;
         if (now.tv_sec != last_info.tv_sec) {
             jsConsumerInfo *ci = NULL;
             if (natsSubscription_GetConsumerInfo(&ci, t->sub, NULL, NULL) == NATS_OK && ci) {
+                pending = ci->NumPending;
                 lag = ci->NumPending + (uint64_t)(ci->NumAckPending > 0 ? ci->NumAckPending : 0);
                 jsConsumerInfo_Destroy(ci);
             }
             last_info = now;
         }
         pthread_mutex_lock(&t->mu);
-        if (lag != UINT64_MAX)
+        if (lag != UINT64_MAX) {
             t->lag = lag;
+            t->pending = pending;
+        }
         if (s == NATS_OK) {
             for (int i = 0; i < list.Count; i++) {
                 jsMsgMetaData *md = NULL;
@@ -291,6 +297,41 @@ static void js_free(struct js_in *t)
 
 static void js_close(struct mend_input *in);
 
+/* The number after prefix in name, or -1 when name is not prefix<digits>. */
+static int64_t suffix_num(const char *name, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) || !name[pl])
+        return -1;
+    int64_t v = 0;
+    for (const char *c = name + pl; *c; c++) {
+        if (*c < '0' || *c > '9' || v > INT64_MAX / 10 - 9)
+            return -1;
+        v = v * 10 + (*c - '0');
+    }
+    return v;
+}
+
+/* A takeover may follow several epochs that never got to consume (a
+ * partition won and lost again before its consumer was made): every
+ * consumer of an older epoch goes, not only the one just before ours --
+ * one left behind would hold its messages unacknowledged for ever. Newer
+ * ones are left alone (they belong to whoever fenced us). */
+static void delete_superseded(struct js_in *t)
+{
+    int64_t mine = suffix_num(t->durable, t->supersedes);
+    jsConsumerNamesList *names = NULL;
+    jsErrCode jerr = 0;
+    if (mine < 0 || js_ConsumerNames(&names, t->js, t->stream, NULL, &jerr) != NATS_OK || !names)
+        return;
+    for (int i = 0; i < names->Count; i++) {
+        int64_t n = suffix_num(names->List[i], t->supersedes);
+        if (n >= 0 && n < mine)
+            js_DeleteConsumer(t->js, t->stream, names->List[i], NULL, &jerr);
+    }
+    jsConsumerNamesList_Destroy(names);
+}
+
 static int js_open(struct mend_input *in, const char *spec, char *err, size_t errlen)
 {
     struct js_in *t = calloc(1, sizeof *t);
@@ -317,6 +358,8 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
          * reach nothing), ours delivers from the checkpoint on, in order */
         if (t->replace[0])
             js_DeleteConsumer(t->js, t->stream, t->replace, NULL, &jerr);
+        if (t->supersedes[0])
+            delete_superseded(t);
         js_DeleteConsumer(t->js, t->stream, t->durable, NULL, &jerr);
         jerr = 0;
     }
@@ -548,6 +591,7 @@ int mend_jetstream_stats(struct mend_inputs *s, struct mend_jetstream_stats *out
         out->redelivered += t->redelivered;
         out->fetch_errors += t->fetch_errors;
         out->lag += t->lag;
+        out->pending += t->pending;
         pthread_mutex_unlock(&t->mu);
         out->delivered += t->delivered;
         out->acked += t->acked;
