@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "mend/act.h"
 #include "mend/cluster.h"
 #include "mend/metrics.h"
 #include "mend/output.h"
@@ -66,6 +67,7 @@ struct mend_cluster_run {
     struct mend_outputs *outs;
     struct mend_leases *leases;
     struct mend_metrics_server *metrics;
+    struct mend_act *act;    /* remediation (--remediation / remediation.enabled), NULL = none */
     struct part_run **parts; /* by partition id, NULL = not ours */
     /* the lease thread's decisions, per partition, for the loop (under ev_mu) */
     pthread_mutex_t ev_mu;
@@ -122,11 +124,27 @@ static int on_point(void *ctx, const struct mend_point *pt)
     return rc;
 }
 
+/* The fence of partition p's actions: its lease key. */
+static void fence_name(char *out, size_t cap, uint32_t p)
+{
+    snprintf(out, cap, "p%u", p);
+}
+
 static void on_incident(void *ctx, const char *status, const struct mend_incident *inc, const char *json,
                         size_t len)
 {
-    struct mend_cluster_run *c = ctx;
+    struct part_run *pr = ctx;
+    struct mend_cluster_run *c = pr->c;
+    /* the actions this incident makes carry the partition's epoch: Redis
+     * refuses them once a successor has registered a newer one */
+    if (c->act) {
+        char fence[24];
+        fence_name(fence, sizeof fence, pr->id);
+        mend_act_set_fence(c->act, fence, pr->epoch);
+    }
     mend_outputs_emit(c->outs, status, inc, json, len);
+    if (c->act)
+        mend_act_set_fence(c->act, "", 0);
 }
 
 static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
@@ -225,7 +243,7 @@ static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
     pr->epoch = epoch;
     pr->next_ckpt = INT64_MIN;
     snprintf(pr->path, sizeof pr->path, "%s.p%u", cfg->checkpoint_path, p);
-    struct mend_incident_out iout = {on_incident, c};
+    struct mend_incident_out iout = {on_incident, pr};
     struct mend_score_out sout = {on_score, c};
     int rc = mend_engine_new(&cfg->engine, &iout, c->score_f ? &sout : NULL, &pr->eng);
     uint64_t seq = 0, wepoch = 0;
@@ -278,6 +296,15 @@ static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
         free(pr);
         mend_leases_release(c->leases, p, epoch);
         return MEND_OK;
+    }
+    if (c->act) {
+        /* from here on the predecessor's actions (older epoch) are refused;
+         * Redis away: ours spool, and the script decides at delivery */
+        char fence[24];
+        fence_name(fence, sizeof fence, p);
+        if (mend_act_fence_raise(c->act, fence, epoch) == MEND_EAGAIN)
+            fprintf(stderr, "mend cluster: partition %u: Redis holds a newer epoch than %" PRIu64
+                            ": its actions will be refused\n", p, epoch);
     }
     c->parts[p] = pr;
     if (!c->po->quiet)
@@ -417,6 +444,22 @@ void mend_cluster_run_stats(const struct mend_cluster_run *c, struct mend_cluste
         out->owns[p] = 1;
         out->owned++;
     }
+}
+
+/* The newest event time of the owned partitions (the planner's clock). */
+static int64_t newest_event_time(struct mend_cluster_run *c)
+{
+    int64_t t = INT64_MIN;
+    for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr)
+            continue;
+        struct mend_engine_stats st;
+        mend_engine_stats(pr->eng, &st);
+        if (st.watermark > t)
+            t = st.watermark;
+    }
+    return t;
 }
 
 /* ---- /metrics ---------------------------------------------------------------- */
@@ -602,6 +645,16 @@ int mend_cmd_cluster(int argc, char **argv)
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    if (po.remediation_path || cfg.remediation.enabled) {
+        if ((code = pipeline_remediation_open(po.remediation_path, &cfg.remediation, 0, &c.act)) != MEND_EXIT_OK)
+            goto out;
+        struct mend_act_output_conf acf = {c.act};
+        if (mend_outputs_add(c.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend cluster: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
+    }
     if (po.scores_path && !(c.score_f = strcmp(po.scores_path, "-") ? fopen(po.scores_path, "a") : stdout)) {
         fprintf(stderr, "mend cluster: cannot open %s\n", po.scores_path);
         code = MEND_EXIT_RUNTIME;
@@ -669,6 +722,8 @@ int mend_cmd_cluster(int argc, char **argv)
             }
         }
         mend_outputs_retry(c.outs);
+        if (c.act)
+            mend_act_poll(c.act, newest_event_time(&c));
     }
     /* the end: every partition checkpointed and acknowledged, then released */
     for (uint32_t p = 0; p < cfg.cluster.partitions; p++) {
@@ -676,6 +731,8 @@ int mend_cmd_cluster(int argc, char **argv)
         if (pr && !pr->lost && part_checkpoint(pr) != MEND_OK && code == MEND_EXIT_OK)
             code = MEND_EXIT_RUNTIME;
     }
+    if (c.act)
+        mend_act_poll(c.act, newest_event_time(&c));
     mend_outputs_close(c.outs);
     if (!po.quiet)
         summary(&c);
@@ -693,6 +750,7 @@ out:
     mend_metrics_server_free(c.metrics);
     mend_loop_free(c.loop);
     mend_outputs_free(c.outs);
+    mend_act_close(c.act); /* after the output set that borrows it */
     mend_ocsvm_kind_fini(&cfg.engine.ocsvm);
     fflush(stdout);
     if (c.score_f && c.score_f != stdout)
