@@ -20,8 +20,10 @@
 
 #include <cmocka.h>
 
+#include "mend/act.h"
 #include "mend/cluster.h"
 #include "nats_harness.h"
+#include "redis_harness.h"
 
 #define HOSTS 8
 #define STEPS 400
@@ -74,8 +76,9 @@ static int setup(void **state)
             "listen: 127.0.0.1:%d\njetstream { store_dir: \"%s/js\" }\n"
             "mappings = {\n  \"fleet.raw.*\": \"fleet.in.{{partition(%d,1)}}\"\n"
             "  \"t2.raw.*\": \"t2.in.{{partition(%d,1)}}\"\n"
-            "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n}\n",
-            port, dir, PARTS, PARTS, PARTS);
+            "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n"
+            "  \"t5.raw.*\": \"t5.in.{{partition(%d,1)}}\"\n}\n",
+            port, dir, PARTS, PARTS, PARTS, PARTS);
     fclose(f);
     char *argv[] = {"nats-server", "-c", conf, NULL};
     srv = nh_spawn(argv, NULL);
@@ -401,22 +404,35 @@ static void test_takeover_after_kill9(void **state)
     e[2] = start_engine("t2", "c", mx[2]);
     publish("t2", 0, 200);
     wait_drained("t2", 15);
-    nats_Sleep(1500); /* shares settle: every engine owns something */
-    assert_int_equal(nh_stop(e[1], SIGKILL), SIGKILL);
+    nats_Sleep(1500); /* shares settle (2, 1, 1 or 2, 2, 0: a share is ceil(4/3)) */
+    /* the victim: the engine that owns the most */
+    const char *all[] = {"a", "b", "c"};
+    int v = 0, most = -1;
+    for (int i = 0; i < 3; i++) {
+        int own[PARTS], n = 0;
+        owners_from_logs("t2", &all[i], 1, own);
+        for (int p = 0; p < PARTS; p++)
+            n += own[p];
+        if (n > most)
+            most = n, v = i;
+    }
+    assert_true(most >= 1);
+    int s0 = v == 0 ? 1 : 0, s1 = v == 2 ? 1 : 2; /* the survivors */
+    assert_int_equal(nh_stop(e[v], SIGKILL), SIGKILL);
     double t0 = nh_now();
     publish("t2", 200, STEPS);
-    const char *names[] = {"a", "c"};
+    const char *names[] = {all[s0], all[s1]};
     wait_settled("t2", names, 2, 15);
     double took = nh_now() - t0;
     print_message("kill -9 to every partition owned again and drained: %.2f s\n", took);
     assert_true(took < 6.0); /* lease_ttl 1 s: about 1.5 s to notice, then restore and consume */
     /* /metrics of the two survivors: every partition owned by one of them,
-     * b's taken over, leases renewed, and nothing of any owned partition
+     * the victim's taken over, leases renewed, and nothing of any owned partition
      * left undelivered once the consumers' counts are looked at again
      * (once a second) */
     double t1 = nh_now();
     for (;;) {
-        char *ma = scrape(mport[0], "ma.txt"), *mc = scrape(mport[2], "mc.txt");
+        char *ma = scrape(mport[s0], "ma.txt"), *mc = scrape(mport[s1], "mc.txt");
         assert_non_null(ma);
         assert_non_null(mc);
         double owned = metric_sum(ma, "mend_cluster_partitions_owned", NULL) +
@@ -450,8 +466,8 @@ static void test_takeover_after_kill9(void **state)
     if (run("command -v promtool >/dev/null") != 0)
         fail_msg("promtool is missing (Debian package prometheus)");
     assert_int_equal(run("promtool check metrics < %s/ma.txt", dir), 0);
-    assert_int_equal(nh_stop(e[0], SIGTERM), 0);
-    assert_int_equal(nh_stop(e[2], SIGTERM), 0);
+    assert_int_equal(nh_stop(e[s0], SIGTERM), 0);
+    assert_int_equal(nh_stop(e[s1], SIGTERM), 0);
     check_exact("t2", names, 2);
 }
 
@@ -481,6 +497,149 @@ static void test_paused_engine_stops(void **state)
     assert_non_null(strstr(log, "lost partition"));
     free(log);
     check_exact("t3", names, 2);
+}
+
+/* Every entry of mend:actions as "ID FENCE EPOCH" lines into out (cap). */
+static int actions_in_redis(redisContext *rc, char (*out)[96], int cap)
+{
+    redisReply *r = redisCommand(rc, "XRANGE mend:actions - +");
+    assert_non_null(r);
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < cap; i++) {
+        redisReply *kv = r->element[i]->element[1];
+        const char *id = "", *fence = "", *ep = "";
+        for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+            if (!strcmp(kv->element[j]->str, "id"))
+                id = kv->element[j + 1]->str;
+            else if (!strcmp(kv->element[j]->str, "fence"))
+                fence = kv->element[j + 1]->str;
+            else if (!strcmp(kv->element[j]->str, "fence_epoch"))
+                ep = kv->element[j + 1]->str;
+        }
+        snprintf(out[n++], sizeof out[0], "%s %s %s", id, fence, ep);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static long long redis_int(redisContext *rc, const char *key)
+{
+    redisReply *r = redisCommand(rc, "GET %s", key);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Remediation under `mend cluster`: each action carries its partition's
+ * lease (fence "pN") and epoch, and each owner registers its epoch in
+ * Redis when it takes a partition up. Engine a makes the fleet's actions
+ * at epoch 1 and is killed -9 before any checkpoint; b takes every
+ * partition over at epoch 2 and replays it from the start: the same
+ * incidents make the same action ids, which Redis collapses (no action
+ * twice). An action of the stale epoch 1 is then refused by Redis. */
+static void test_actions_carry_partition_epoch(void **state)
+{
+    (void)state;
+    struct rh h;
+    assert_int_equal(rh_init(&h, "cl-act"), 0);
+    assert_int_equal(rh_keygen(h.dir, "k1"), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/rules.yaml", h.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n  - name: hot\n    match: {entity: 'h*'}\n    action: echo\n"
+               "    params: {msg: 'hot {{ entity }}'}\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/remediation.yaml", h.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules.yaml]\n  redis: %s\n  prefix: mend\n"
+               "  key: %s/k1.key\n  key_id: k1\n  node: cl\n",
+            h.dir, h.addr, h.dir);
+    fclose(f);
+    char extra[600];
+    snprintf(extra, sizeof extra, "--remediation %s", path);
+    make_stream("t5", "t5");
+    pid_t a = start_engine("t5", "a", extra);
+    publish("t5", 0, STEPS);
+    wait_drained("t5", 15);
+    redisContext *rc = rh_connect(&h);
+    assert_non_null(rc);
+    static char acts[64][96], acts2[64][96];
+    int n1 = 0;
+    double t0 = nh_now();
+    /* the last incident's action goes out in the same turn as its sample */
+    while ((n1 = actions_in_redis(rc, acts, 64)) < 2 && nh_now() - t0 < 5 * SLOW)
+        nats_Sleep(50);
+    assert_true(n1 >= 2); /* h3 and h6 */
+    for (int i = 0; i < n1; i++) {
+        unsigned part;
+        char id[40];
+        unsigned long long ep;
+        assert_int_equal(sscanf(acts[i], "%39s p%u %llu", id, &part, &ep), 3);
+        assert_true(part < PARTS);
+        assert_int_equal(ep, 1);
+    }
+    for (int p = 0; p < PARTS; p++) {
+        char key[32];
+        snprintf(key, sizeof key, "mend:fence:p%d", p);
+        assert_int_equal(redis_int(rc, key), 1);
+    }
+    assert_int_equal(nh_stop(a, SIGKILL), SIGKILL);
+    pid_t b = start_engine("t5", "b", extra);
+    const char *names[] = {"b"};
+    wait_settled("t5", names, 1, 15);
+    assert_int_equal(nh_stop(b, SIGTERM), 0);
+    for (int p = 0; p < PARTS; p++) {
+        char key[32];
+        snprintf(key, sizeof key, "mend:fence:p%d", p);
+        assert_int_equal(redis_int(rc, key), 2);
+    }
+    /* b made the same actions again: collapsed by id, none twice */
+    int n2 = actions_in_redis(rc, acts2, 64);
+    assert_int_equal(n2, n1);
+    assert_memory_equal(acts, acts2, sizeof acts[0] * (size_t)n1);
+    char blog[128];
+    snprintf(blog, sizeof blog, "%s/t5-b.log", dir);
+    char *log = slurp(blog, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "owns partition 0 (epoch 2"));
+    free(log);
+    /* the stale epoch, through the real queue and script: refused */
+    struct mend_signer *sg;
+    snprintf(path, sizeof path, "%s/k1.key", h.dir);
+    assert_int_equal(mend_signer_load(path, "k1", &sg), 0);
+    struct mend_queue_conf qc;
+    mend_queue_conf_defaults(&qc);
+    snprintf(qc.redis, sizeof qc.redis, "%.255s", h.addr);
+    struct mend_queue *q;
+    assert_int_equal(mend_queue_new(&qc, sg, NULL, &q), 0);
+    struct mend_action act;
+    memset(&act, 0, sizeof act);
+    snprintf(act.rule, sizeof act.rule, "hot");
+    snprintf(act.action, sizeof act.action, "echo");
+    snprintf(act.target, sizeof act.target, "h3");
+    act.incident = 999;
+    act.attempt = 1;
+    act.ttl_ns = 60000000000LL;
+    mend_action_make_id(&act);
+    snprintf(act.fence, sizeof act.fence, "p0");
+    act.fence_epoch = 1;
+    assert_int_equal(mend_queue_emit(q, &act), MEND_EAGAIN);
+    assert_int_equal(mend_queue_fence_raise(q, "p0", 1), MEND_EAGAIN);
+    struct mend_queue_stats qs;
+    mend_queue_stats(q, &qs);
+    assert_int_equal(qs.refused, 1);
+    assert_int_equal(actions_in_redis(rc, acts2, 64), n1);
+    /* the current epoch goes through (and a later one raises the fence) */
+    act.fence_epoch = 2;
+    assert_int_equal(mend_queue_emit(q, &act), 0);
+    assert_int_equal(actions_in_redis(rc, acts2, 64), n1 + 1);
+    mend_queue_free(q);
+    mend_signer_free(sg);
+    redisFree(rc);
+    rh_fini(&h);
 }
 
 /* ---- the lease module alone, on injected time --------------------------- */
@@ -658,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_one_engine_equals_replay),
         cmocka_unit_test(test_takeover_after_kill9),
         cmocka_unit_test(test_paused_engine_stops),
+        cmocka_unit_test(test_actions_carry_partition_epoch),
         cmocka_unit_test(test_three_nodes_one_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
