@@ -728,8 +728,19 @@ int mend_cmd_cluster(int argc, char **argv)
     /* the end: every partition checkpointed and acknowledged, then released */
     for (uint32_t p = 0; p < cfg.cluster.partitions; p++) {
         struct part_run *pr = c.parts[p];
-        if (pr && !pr->lost && part_checkpoint(pr) != MEND_OK && code == MEND_EXIT_OK)
+        if (!pr || pr->lost)
+            continue;
+        int64_t left = mend_leases_valid(c.leases, p, mono_ns(CLOCK_MONOTONIC)) ? 1 : 0;
+        rc = part_checkpoint(pr);
+        if (rc == MEND_ENOTFOUND || rc == MEND_EAGAIN) {
+            /* fenced: not ours to checkpoint; the next owner resumes from
+             * the last checkpoint and the unacknowledged messages */
+            if (!po.quiet)
+                fprintf(stderr, "mend cluster: %s lost partition %u (lease %s at the end)\n",
+                        mend_leases_name(c.leases), p, left ? "lapsing" : "lapsed");
+        } else if (rc != MEND_OK && code == MEND_EXIT_OK) {
             code = MEND_EXIT_RUNTIME;
+        }
     }
     if (c.act)
         mend_act_poll(c.act, newest_event_time(&c));

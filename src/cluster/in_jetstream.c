@@ -541,8 +541,13 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
     size_t upto = phase == MEND_INPUT_CKPT_COMMITTED ? t->marks[k].n : 0;
     for (size_t i = 0; i < upto; i++)
         ack(t, t->held[i]);
-    memmove(t->held, t->held + upto, (t->n_held - upto) * sizeof *t->held);
-    t->n_held -= upto;
+    /* held is NULL until the first message is held: memmove must not see
+     * it (UBSan stops the process there -- a checkpoint committed before
+     * any message came, e.g. the final one, made the engine exit 1) */
+    if (upto) {
+        memmove(t->held, t->held + upto, (t->n_held - upto) * sizeof *t->held);
+        t->n_held -= upto;
+    }
     /* a committed gen also covers every older one */
     size_t drop = phase == MEND_INPUT_CKPT_COMMITTED ? k + 1 : 0;
     if (phase == MEND_INPUT_CKPT_FAILED) {
