@@ -77,8 +77,9 @@ static int setup(void **state)
             "mappings = {\n  \"fleet.raw.*\": \"fleet.in.{{partition(%d,1)}}\"\n"
             "  \"t2.raw.*\": \"t2.in.{{partition(%d,1)}}\"\n"
             "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n"
-            "  \"t5.raw.*\": \"t5.in.{{partition(%d,1)}}\"\n}\n",
-            port, dir, PARTS, PARTS, PARTS, PARTS);
+            "  \"t5.raw.*\": \"t5.in.{{partition(%d,1)}}\"\n"
+            "  \"t6.raw.*\": \"t6.in.{{partition(%d,1)}}\"\n}\n",
+            port, dir, PARTS, PARTS, PARTS, PARTS, PARTS);
     fclose(f);
     char *argv[] = {"nats-server", "-c", conf, NULL};
     srv = nh_spawn(argv, NULL);
@@ -499,6 +500,51 @@ static void test_paused_engine_stops(void **state)
     check_exact("t3", names, 2);
 }
 
+/* The NATS server stops answering (SIGSTOP) under a running engine: the
+ * lease calls now wait out their timeouts on the lease threads, and the
+ * loop goes on -- /metrics answers within a second throughout, and shows
+ * the leases lapse (no partition owned) within the lease's validity. The
+ * server resumes: nobody took the leases over, so the renewals go through
+ * again, and every sample is counted once. */
+static void test_loop_free_while_server_stalls(void **state)
+{
+    (void)state;
+    make_stream("t6", "t6");
+    int mport = nh_free_port();
+    char mx[96];
+    snprintf(mx, sizeof mx, "--set metrics.listen=127.0.0.1:%d", mport);
+    pid_t a = start_engine("t6", "a", mx);
+    publish("t6", 0, 100);
+    wait_drained("t6", 15);
+    kill(srv, SIGSTOP);
+    double t0 = nh_now(), lapsed_at = -1;
+    while (nh_now() - t0 < 1.5 * SLOW) {
+        double t1 = nh_now();
+        char *m = scrape(mport, "m6.txt");
+        double took = nh_now() - t1;
+        assert_non_null(m);
+        assert_true(took < 1.0);
+        if (lapsed_at < 0 && metric_sum(m, "mend_cluster_partitions_owned", NULL) == 0)
+            lapsed_at = nh_now() - t0;
+        free(m);
+        nats_Sleep(100);
+    }
+    kill(srv, SIGCONT);
+    print_message("server stopped: leases seen lapsed after %.2f s, /metrics answered throughout\n", lapsed_at);
+    assert_true(lapsed_at >= 0 && lapsed_at < 1.0 * SLOW); /* valid 3/4 ttl after the last renewal */
+    publish("t6", 100, 200);
+    const char *names[] = {"a"};
+    wait_settled("t6", names, 1, 15);
+    assert_int_equal(nh_stop(a, SIGTERM), 0);
+    uint64_t want[PARTS], got[PARTS] = {0}, epoch[PARTS] = {0};
+    expected_per_partition("t6", "t6", want);
+    add_counts("t6", "a", got, epoch);
+    for (int p = 0; p < PARTS; p++) {
+        assert_true(epoch[p] > 0);
+        assert_int_equal(got[p], want[p]);
+    }
+}
+
 /* Every entry of mend:actions as "ID FENCE EPOCH" lines into out (cap). */
 static int actions_in_redis(redisContext *rc, char (*out)[96], int cap)
 {
@@ -818,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_takeover_after_kill9),
         cmocka_unit_test(test_paused_engine_stops),
         cmocka_unit_test(test_actions_carry_partition_epoch),
+        cmocka_unit_test(test_loop_free_while_server_stalls),
         cmocka_unit_test(test_three_nodes_one_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

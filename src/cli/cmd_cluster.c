@@ -431,9 +431,13 @@ void mend_cluster_run_stats(const struct mend_cluster_run *c, struct mend_cluste
     out->renewals = ls.renewals;
     out->renew_failures = ls.renew_failures;
     out->refused = c->dropped_samples;
+    int64_t now = mono_ns(CLOCK_MONOTONIC);
     for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
         struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
+        /* owned = consumed and its lease valid now: a lease lapsing while
+         * the renewer waits on a server shows at once, not when the next
+         * sample of the partition is refused */
+        if (!pr || pr->lost || !mend_leases_valid(c->leases, p, now))
             continue;
         struct mend_engine_stats st;
         struct mend_jetstream_stats js;
