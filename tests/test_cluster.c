@@ -96,6 +96,7 @@ static int teardown(void **state)
     (void)state;
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
+    kill(srv, SIGCONT); /* a test that failed while the server was stopped */
     nh_stop(srv, SIGTERM);
     return getenv("MEND_KEEP") ? 0 : run("rm -rf %s", dir);
 }
@@ -517,20 +518,26 @@ static void test_loop_free_while_server_stalls(void **state)
     publish("t6", 0, 100);
     wait_drained("t6", 15);
     kill(srv, SIGSTOP);
-    double t0 = nh_now(), lapsed_at = -1;
-    while (nh_now() - t0 < 1.5 * SLOW) {
+    double t0 = nh_now(), lapsed_at = -1, slowest = 0;
+    /* the engine's held messages are marked in progress every ack_wait/3
+     * (5 s / 3): the window covers at least one of those turns too */
+    while (nh_now() - t0 < 2.0 * SLOW) {
         double t1 = nh_now();
         char *m = scrape(mport, "m6.txt");
         double took = nh_now() - t1;
+        if (!m || took >= 1.0)
+            kill(srv, SIGCONT); /* the failure below must not leave it stopped */
         assert_non_null(m);
         assert_true(took < 1.0);
+        slowest = took > slowest ? took : slowest;
         if (lapsed_at < 0 && metric_sum(m, "mend_cluster_partitions_owned", NULL) == 0)
             lapsed_at = nh_now() - t0;
         free(m);
         nats_Sleep(100);
     }
     kill(srv, SIGCONT);
-    print_message("server stopped: leases seen lapsed after %.2f s, /metrics answered throughout\n", lapsed_at);
+    print_message("server stopped: leases seen lapsed after %.2f s, /metrics answered throughout (slowest %.3f s)\n",
+                  lapsed_at, slowest);
     assert_true(lapsed_at >= 0 && lapsed_at < 1.0 * SLOW); /* valid 3/4 ttl after the last renewal */
     publish("t6", 100, 200);
     const char *names[] = {"a"};

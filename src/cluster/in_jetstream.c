@@ -10,7 +10,8 @@
  * watches; on_fd, on the loop thread, feeds a bounded number of messages to
  * the stream's parser and then either acknowledges them (ack=now) or holds
  * them for the checkpoint op (ack=checkpoint). Acks are sent from the loop
- * thread; libnats' connection is thread-safe. */
+ * thread; libnats' connection is thread-safe, and its flusher thread writes
+ * them out (the loop never waits for a server's answer: no Flush there). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -286,7 +287,9 @@ static void js_free(struct js_in *t)
         natsSubscription_Destroy(t->sub); /* keeps the durable consumer */
     jsCtx_Destroy(t->js);
     if (t->nc) {
-        natsConnection_FlushTimeout(t->nc, 1000); /* the last acks */
+        /* the last acks; short: a partition dropped while its server is
+         * away is freed on the loop */
+        natsConnection_FlushTimeout(t->nc, 250);
         natsConnection_Destroy(t->nc);
     }
     natsOptions_Destroy(t->opts);
@@ -513,10 +516,11 @@ static int js_on_timer(struct mend_input *in, int64_t now_ns)
 {
     struct js_in *t = mend_input_priv(in);
     (void)now_ns;
+    /* no natsConnection_Flush here or after acks: it waits for the
+     * server's PONG, on the loop, for as long as a server is away;
+     * libnats' own flusher thread sends what publishing buffered */
     for (size_t i = 0; i < t->n_held; i++)
         natsMsg_InProgress(t->held[i], NULL);
-    if (t->n_held)
-        natsConnection_Flush(t->nc);
     return MEND_OK;
 }
 
@@ -559,8 +563,6 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
     }
     for (size_t i = 0; i < t->n_marks; i++)
         t->marks[i].n = t->marks[i].n > upto ? t->marks[i].n - upto : 0;
-    if (upto)
-        natsConnection_Flush(t->nc); /* acks are buffered: send them now */
 }
 
 static void js_close(struct mend_input *in)
