@@ -232,9 +232,15 @@ static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
         part_free(c->parts[p]);
         c->parts[p] = NULL;
     }
-    /* lost again before the loop got to it: the lease module said so */
-    if (mend_leases_epoch(c->leases, p) != epoch || !mend_leases_valid(c->leases, p, mono_ns(CLOCK_MONOTONIC)))
+    /* lost again before the loop got to it (a newer epoch's event follows
+     * if it was won again), or its validity ran out while the loop was
+     * busy: then give it back, or it would be renewed and never consumed */
+    if (mend_leases_epoch(c->leases, p) != epoch)
         return MEND_OK;
+    if (!mend_leases_valid(c->leases, p, mono_ns(CLOCK_MONOTONIC))) {
+        mend_leases_release(c->leases, p, epoch);
+        return MEND_OK;
+    }
     struct part_run *pr = calloc(1, sizeof *pr);
     if (!pr)
         return MEND_ENOMEM;
