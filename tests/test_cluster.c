@@ -20,8 +20,10 @@
 
 #include <cmocka.h>
 
+#include "mend/act.h"
 #include "mend/cluster.h"
 #include "nats_harness.h"
+#include "redis_harness.h"
 
 #define HOSTS 8
 #define STEPS 400
@@ -74,8 +76,10 @@ static int setup(void **state)
             "listen: 127.0.0.1:%d\njetstream { store_dir: \"%s/js\" }\n"
             "mappings = {\n  \"fleet.raw.*\": \"fleet.in.{{partition(%d,1)}}\"\n"
             "  \"t2.raw.*\": \"t2.in.{{partition(%d,1)}}\"\n"
-            "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n}\n",
-            port, dir, PARTS, PARTS, PARTS);
+            "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n"
+            "  \"t5.raw.*\": \"t5.in.{{partition(%d,1)}}\"\n"
+            "  \"t6.raw.*\": \"t6.in.{{partition(%d,1)}}\"\n}\n",
+            port, dir, PARTS, PARTS, PARTS, PARTS, PARTS);
     fclose(f);
     char *argv[] = {"nats-server", "-c", conf, NULL};
     srv = nh_spawn(argv, NULL);
@@ -92,6 +96,7 @@ static int teardown(void **state)
     (void)state;
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
+    kill(srv, SIGCONT); /* a test that failed while the server was stopped */
     nh_stop(srv, SIGTERM);
     return getenv("MEND_KEEP") ? 0 : run("rm -rf %s", dir);
 }
@@ -355,27 +360,116 @@ static void check_exact(const char *prefix, const char *const *names, int n)
     assert_int_equal(total, (uint64_t)STEPS * HOSTS * 2);
 }
 
+/* GET /metrics of an engine into dir/NAME (curl: a real HTTP client);
+ * the body, malloc'ed, or NULL. */
+static char *scrape(int mport, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (run("curl -sf --max-time 5 http://127.0.0.1:%d/metrics > %s", mport, path) != 0)
+        return NULL;
+    return slurp(path, NULL);
+}
+
+/* The sum of every sample of family name in an exposition (-1: none). */
+static double metric_sum(const char *text, const char *name, const char *label)
+{
+    double sum = -1;
+    size_t nl = strlen(name);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, name, nl) || (l[nl] != ' ' && l[nl] != '{'))
+            continue;
+        const char *eol = strchr(l, '\n');
+        const char *sp = eol ? eol : l + strlen(l);
+        while (sp > l && sp[-1] != ' ')
+            sp--;
+        if (label && !(strstr(l, label) && strstr(l, label) < sp))
+            continue;
+        sum = (sum < 0 ? 0 : sum) + strtod(sp, NULL);
+    }
+    return sum;
+}
+
 static void test_takeover_after_kill9(void **state)
 {
     (void)state;
     make_stream("t2", "t2");
     pid_t e[3];
-    e[0] = start_engine("t2", "a", "");
-    e[1] = start_engine("t2", "b", "");
-    e[2] = start_engine("t2", "c", "");
+    int mport[3];
+    char mx[3][96];
+    for (int i = 0; i < 3; i++) {
+        assert_true((mport[i] = nh_free_port()) > 0);
+        snprintf(mx[i], sizeof mx[i], "--set metrics.listen=127.0.0.1:%d", mport[i]);
+    }
+    e[0] = start_engine("t2", "a", mx[0]);
+    e[1] = start_engine("t2", "b", mx[1]);
+    e[2] = start_engine("t2", "c", mx[2]);
     publish("t2", 0, 200);
     wait_drained("t2", 15);
-    nats_Sleep(1500); /* shares settle: every engine owns something */
-    assert_int_equal(nh_stop(e[1], SIGKILL), SIGKILL);
+    nats_Sleep(1500); /* shares settle (2, 1, 1 or 2, 2, 0: a share is ceil(4/3)) */
+    /* the victim: the engine that owns the most */
+    const char *all[] = {"a", "b", "c"};
+    int v = 0, most = -1;
+    for (int i = 0; i < 3; i++) {
+        int own[PARTS], n = 0;
+        owners_from_logs("t2", &all[i], 1, own);
+        for (int p = 0; p < PARTS; p++)
+            n += own[p];
+        if (n > most)
+            most = n, v = i;
+    }
+    assert_true(most >= 1);
+    int s0 = v == 0 ? 1 : 0, s1 = v == 2 ? 1 : 2; /* the survivors */
+    assert_int_equal(nh_stop(e[v], SIGKILL), SIGKILL);
     double t0 = nh_now();
     publish("t2", 200, STEPS);
-    const char *names[] = {"a", "c"};
+    const char *names[] = {all[s0], all[s1]};
     wait_settled("t2", names, 2, 15);
     double took = nh_now() - t0;
     print_message("kill -9 to every partition owned again and drained: %.2f s\n", took);
     assert_true(took < 6.0); /* lease_ttl 1 s: about 1.5 s to notice, then restore and consume */
-    assert_int_equal(nh_stop(e[0], SIGTERM), 0);
-    assert_int_equal(nh_stop(e[2], SIGTERM), 0);
+    /* /metrics of the two survivors: every partition owned by one of them,
+     * the victim's taken over, leases renewed, and nothing of any owned partition
+     * left undelivered once the consumers' counts are looked at again
+     * (once a second) */
+    double t1 = nh_now();
+    for (;;) {
+        char *ma = scrape(mport[s0], "ma.txt"), *mc = scrape(mport[s1], "mc.txt");
+        assert_non_null(ma);
+        assert_non_null(mc);
+        double owned = metric_sum(ma, "mend_cluster_partitions_owned", NULL) +
+                       metric_sum(mc, "mend_cluster_partitions_owned", NULL);
+        double pend = metric_sum(ma, "mend_cluster_consumer_pending", NULL) +
+                      metric_sum(mc, "mend_cluster_consumer_pending", NULL);
+        /* held for a checkpoint (interval 30 m): counted in the lag */
+        double lag = metric_sum(ma, "mend_cluster_consumer_lag", NULL) +
+                     metric_sum(mc, "mend_cluster_consumer_lag", NULL);
+        double take = metric_sum(ma, "mend_cluster_takeovers_total", NULL) +
+                      metric_sum(mc, "mend_cluster_takeovers_total", NULL);
+        double renew = metric_sum(ma, "mend_cluster_lease_renewals_total", "\"ok\"");
+        double epochs = metric_sum(ma, "mend_cluster_partition_epoch", NULL) +
+                        metric_sum(mc, "mend_cluster_partition_epoch", NULL);
+        double samples = metric_sum(ma, "mend_cluster_partition_samples", NULL) +
+                         metric_sum(mc, "mend_cluster_partition_samples", NULL);
+        int done = owned == PARTS && pend == 0 && lag >= 0 && take >= 1 && renew > 0 && epochs >= PARTS + 1 &&
+                   samples == (double)STEPS * HOSTS * 2;
+        if (done || nh_now() - t1 > 5 * SLOW) {
+            print_message("metrics: owned %g pending %g lag %g takeovers %g renewals %g epochs %g samples %g\n", owned, pend, lag,
+                          take, renew, epochs, samples);
+            assert_true(done);
+            free(ma);
+            free(mc);
+            break;
+        }
+        free(ma);
+        free(mc);
+        nats_Sleep(200);
+    }
+    if (run("command -v promtool >/dev/null") != 0)
+        fail_msg("promtool is missing (Debian package prometheus)");
+    assert_int_equal(run("promtool check metrics < %s/ma.txt", dir), 0);
+    assert_int_equal(nh_stop(e[s0], SIGTERM), 0);
+    assert_int_equal(nh_stop(e[s1], SIGTERM), 0);
     check_exact("t2", names, 2);
 }
 
@@ -407,6 +501,200 @@ static void test_paused_engine_stops(void **state)
     check_exact("t3", names, 2);
 }
 
+/* The NATS server stops answering (SIGSTOP) under a running engine: the
+ * lease calls now wait out their timeouts on the lease threads, and the
+ * loop goes on -- /metrics answers within a second throughout, and shows
+ * the leases lapse (no partition owned) within the lease's validity. The
+ * server resumes: nobody took the leases over, so the renewals go through
+ * again, and every sample is counted once. */
+static void test_loop_free_while_server_stalls(void **state)
+{
+    (void)state;
+    make_stream("t6", "t6");
+    int mport = nh_free_port();
+    char mx[96];
+    snprintf(mx, sizeof mx, "--set metrics.listen=127.0.0.1:%d", mport);
+    pid_t a = start_engine("t6", "a", mx);
+    publish("t6", 0, 100);
+    wait_drained("t6", 15);
+    kill(srv, SIGSTOP);
+    double t0 = nh_now(), lapsed_at = -1, slowest = 0;
+    /* the engine's held messages are marked in progress every ack_wait/3
+     * (5 s / 3): the window covers at least one of those turns too */
+    while (nh_now() - t0 < 2.0 * SLOW) {
+        double t1 = nh_now();
+        char *m = scrape(mport, "m6.txt");
+        double took = nh_now() - t1;
+        if (!m || took >= 1.0)
+            kill(srv, SIGCONT); /* the failure below must not leave it stopped */
+        assert_non_null(m);
+        assert_true(took < 1.0);
+        slowest = took > slowest ? took : slowest;
+        if (lapsed_at < 0 && metric_sum(m, "mend_cluster_partitions_owned", NULL) == 0)
+            lapsed_at = nh_now() - t0;
+        free(m);
+        nats_Sleep(100);
+    }
+    kill(srv, SIGCONT);
+    print_message("server stopped: leases seen lapsed after %.2f s, /metrics answered throughout (slowest %.3f s)\n",
+                  lapsed_at, slowest);
+    assert_true(lapsed_at >= 0 && lapsed_at < 1.0 * SLOW); /* valid 3/4 ttl after the last renewal */
+    publish("t6", 100, 200);
+    const char *names[] = {"a"};
+    wait_settled("t6", names, 1, 15);
+    assert_int_equal(nh_stop(a, SIGTERM), 0);
+    uint64_t want[PARTS], got[PARTS] = {0}, epoch[PARTS] = {0};
+    expected_per_partition("t6", "t6", want);
+    add_counts("t6", "a", got, epoch);
+    for (int p = 0; p < PARTS; p++) {
+        assert_true(epoch[p] > 0);
+        assert_int_equal(got[p], want[p]);
+    }
+}
+
+/* Every entry of mend:actions as "ID FENCE EPOCH" lines into out (cap). */
+static int actions_in_redis(redisContext *rc, char (*out)[96], int cap)
+{
+    redisReply *r = redisCommand(rc, "XRANGE mend:actions - +");
+    assert_non_null(r);
+    int n = 0;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && n < cap; i++) {
+        redisReply *kv = r->element[i]->element[1];
+        const char *id = "", *fence = "", *ep = "";
+        for (size_t j = 0; j + 1 < kv->elements; j += 2) {
+            if (!strcmp(kv->element[j]->str, "id"))
+                id = kv->element[j + 1]->str;
+            else if (!strcmp(kv->element[j]->str, "fence"))
+                fence = kv->element[j + 1]->str;
+            else if (!strcmp(kv->element[j]->str, "fence_epoch"))
+                ep = kv->element[j + 1]->str;
+        }
+        snprintf(out[n++], sizeof out[0], "%s %s %s", id, fence, ep);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static long long redis_int(redisContext *rc, const char *key)
+{
+    redisReply *r = redisCommand(rc, "GET %s", key);
+    assert_non_null(r);
+    long long v = r->type == REDIS_REPLY_STRING ? atoll(r->str) : -1;
+    freeReplyObject(r);
+    return v;
+}
+
+/* Remediation under `mend cluster`: each action carries its partition's
+ * lease (fence "pN") and epoch, and each owner registers its epoch in
+ * Redis when it takes a partition up. Engine a makes the fleet's actions
+ * at epoch 1 and is killed -9 before any checkpoint; b takes every
+ * partition over at epoch 2 and replays it from the start: the same
+ * incidents make the same action ids, which Redis collapses (no action
+ * twice). An action of the stale epoch 1 is then refused by Redis. */
+static void test_actions_carry_partition_epoch(void **state)
+{
+    (void)state;
+    struct rh h;
+    assert_int_equal(rh_init(&h, "cl-act"), 0);
+    assert_int_equal(rh_keygen(h.dir, "k1"), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/rules.yaml", h.dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "rules:\n  - name: hot\n    match: {entity: 'h*'}\n    action: echo\n"
+               "    params: {msg: 'hot {{ entity }}'}\n");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/remediation.yaml", h.dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "remediation:\n  enabled: true\n  rules: [%s/rules.yaml]\n  redis: %s\n  prefix: mend\n"
+               "  key: %s/k1.key\n  key_id: k1\n  node: cl\n",
+            h.dir, h.addr, h.dir);
+    fclose(f);
+    char extra[600];
+    snprintf(extra, sizeof extra, "--remediation %s", path);
+    make_stream("t5", "t5");
+    pid_t a = start_engine("t5", "a", extra);
+    publish("t5", 0, STEPS);
+    wait_drained("t5", 15);
+    redisContext *rc = rh_connect(&h);
+    assert_non_null(rc);
+    static char acts[64][96], acts2[64][96];
+    int n1 = 0;
+    double t0 = nh_now();
+    /* the last incident's action goes out in the same turn as its sample */
+    while ((n1 = actions_in_redis(rc, acts, 64)) < 2 && nh_now() - t0 < 5 * SLOW)
+        nats_Sleep(50);
+    assert_true(n1 >= 2); /* h3 and h6 */
+    for (int i = 0; i < n1; i++) {
+        unsigned part;
+        char id[40];
+        unsigned long long ep;
+        assert_int_equal(sscanf(acts[i], "%39s p%u %llu", id, &part, &ep), 3);
+        assert_true(part < PARTS);
+        assert_int_equal(ep, 1);
+    }
+    for (int p = 0; p < PARTS; p++) {
+        char key[32];
+        snprintf(key, sizeof key, "mend:fence:p%d", p);
+        assert_int_equal(redis_int(rc, key), 1);
+    }
+    assert_int_equal(nh_stop(a, SIGKILL), SIGKILL);
+    pid_t b = start_engine("t5", "b", extra);
+    const char *names[] = {"b"};
+    wait_settled("t5", names, 1, 15);
+    assert_int_equal(nh_stop(b, SIGTERM), 0);
+    for (int p = 0; p < PARTS; p++) {
+        char key[32];
+        snprintf(key, sizeof key, "mend:fence:p%d", p);
+        assert_int_equal(redis_int(rc, key), 2);
+    }
+    /* b made the same actions again: collapsed by id, none twice */
+    int n2 = actions_in_redis(rc, acts2, 64);
+    assert_int_equal(n2, n1);
+    assert_memory_equal(acts, acts2, sizeof acts[0] * (size_t)n1);
+    char blog[128];
+    snprintf(blog, sizeof blog, "%s/t5-b.log", dir);
+    char *log = slurp(blog, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "owns partition 0 (epoch 2"));
+    free(log);
+    /* the stale epoch, through the real queue and script: refused */
+    struct mend_signer *sg;
+    snprintf(path, sizeof path, "%s/k1.key", h.dir);
+    assert_int_equal(mend_signer_load(path, "k1", &sg), 0);
+    struct mend_queue_conf qc;
+    mend_queue_conf_defaults(&qc);
+    snprintf(qc.redis, sizeof qc.redis, "%.255s", h.addr);
+    struct mend_queue *q;
+    assert_int_equal(mend_queue_new(&qc, sg, NULL, &q), 0);
+    struct mend_action act;
+    memset(&act, 0, sizeof act);
+    snprintf(act.rule, sizeof act.rule, "hot");
+    snprintf(act.action, sizeof act.action, "echo");
+    snprintf(act.target, sizeof act.target, "h3");
+    act.incident = 999;
+    act.attempt = 1;
+    act.ttl_ns = 60000000000LL;
+    mend_action_make_id(&act);
+    snprintf(act.fence, sizeof act.fence, "p0");
+    act.fence_epoch = 1;
+    assert_int_equal(mend_queue_emit(q, &act), MEND_EAGAIN);
+    assert_int_equal(mend_queue_fence_raise(q, "p0", 1), MEND_EAGAIN);
+    struct mend_queue_stats qs;
+    mend_queue_stats(q, &qs);
+    assert_int_equal(qs.refused, 1);
+    assert_int_equal(actions_in_redis(rc, acts2, 64), n1);
+    /* the current epoch goes through (and a later one raises the fence) */
+    act.fence_epoch = 2;
+    assert_int_equal(mend_queue_emit(q, &act), 0);
+    assert_int_equal(actions_in_redis(rc, acts2, 64), n1 + 1);
+    mend_queue_free(q);
+    mend_signer_free(sg);
+    redisFree(rc);
+    rh_fini(&h);
+}
+
 /* ---- the lease module alone, on injected time --------------------------- */
 
 struct rec {
@@ -432,7 +720,7 @@ static void rec_lost(void *ctx, uint32_t p)
 static void rec_surplus(void *ctx, uint32_t p)
 {
     struct rec *r = ctx;
-    mend_leases_release(r->l, p);
+    mend_leases_release(r->l, p, mend_leases_epoch(r->l, p));
 }
 
 static void test_leases_fence(void **state)
@@ -549,12 +837,13 @@ static void test_three_nodes_one_killed(void **state)
     }
     char extra[300];
     snprintf(extra, sizeof extra,
-             "--set cluster.replicas=3 --set cluster.lease_ttl=10s --set cluster.servers=127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", cport[0],
+             "--set cluster.replicas=3 --set cluster.lease_ttl=2s --set cluster.servers=127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", cport[0],
              cport[1], cport[2]);
     /* start_engine's own servers= and lease_ttl come first; these win. The
-     * ttl outlasts the seconds a replicated bucket is unavailable while the
-     * cluster re-elects leaders, and the 5 s JetStream API timeout: the
-     * lease calls run on the loop (see the report), so a shorter one lapses */
+     * lease rounds run on their own thread, so a KV call waiting out the
+     * 5 s API timeout while the cluster re-elects leaders does not stall
+     * scoring; a lease that lapses meanwhile is dropped and claimed again
+     * from its checkpoint, and the counts stay exact */
     pid_t e = start_engine("t4", "a", extra);
     publish("t4", 0, 200);
     wait_drained("t4", 20);
@@ -581,6 +870,8 @@ int main(void)
         cmocka_unit_test(test_one_engine_equals_replay),
         cmocka_unit_test(test_takeover_after_kill9),
         cmocka_unit_test(test_paused_engine_stops),
+        cmocka_unit_test(test_actions_carry_partition_epoch),
+        cmocka_unit_test(test_loop_free_while_server_stalls),
         cmocka_unit_test(test_three_nodes_one_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -119,6 +119,12 @@ struct mend_action {
     uint32_t n_params;
     int64_t ttl_ns;
     int64_t created_ms;           /* wall time, set by the queue when first taken */
+    /* `mend cluster`: the partition lease the action was made under
+     * ("p<N>", "" = none: the queue's own Redis lease fences it) and that
+     * lease's epoch. Redis refuses it once PREFIX:fence:<fence> holds a
+     * newer epoch (mend_queue_fence_raise), so a stale engine cannot act. */
+    char fence[24];
+    uint64_t fence_epoch;
 };
 
 /* Fills id from rule, target, incident and attempt. */
@@ -372,6 +378,16 @@ int mend_queue_drain(struct mend_queue *q);
 int mend_queue_results(struct mend_queue *q,
                        void (*fn)(void *ctx, const char *id, const char *status, const char *why),
                        void *ctx);
+/* Partition fencing (`mend cluster`): raises PREFIX:fence:<fence> to epoch
+ * (never lowers it), so actions carrying an older epoch for that fence are
+ * refused from now on. A new owner calls it when it takes a partition up.
+ * Returns 0, MEND_EAGAIN (a newer epoch is there: the caller is stale),
+ * MEND_EIO (Redis away). An action with a fence (see struct mend_action)
+ * goes through its own script: written only while its epoch is at least
+ * the fence's (which it then raises), the off switch unset and its id not
+ * sent before; the queue's own lease is not needed for it. Its entry
+ * carries "fence" and "fence_epoch" (signed) and "epoch" 0. */
+int mend_queue_fence_raise(struct mend_queue *q, const char *fence, uint64_t epoch);
 /* 1 when mend:approve:<id> exists (then deletes it), 0 when not, MEND_EIO. */
 int mend_queue_approved(struct mend_queue *q, const char *id);
 
@@ -445,6 +461,14 @@ struct mend_planner *mend_act_planner(struct mend_act *a);
  * backlog. Returns 0 or the metrics writer's error. */
 struct mend_metrics_out;
 int mend_act_metrics(void *ctx, struct mend_metrics_out *o);
+/* `mend cluster`: the fence (partition lease name and epoch) the actions the
+ * planner emits from here on carry, until set again ("" = none); set it
+ * before handing a partition's incident to the stage. Actions emitted
+ * outside a partition's incident (approvals, escalations on results) carry
+ * none and need the queue's own lease. */
+void mend_act_set_fence(struct mend_act *a, const char *fence, uint64_t epoch);
+/* mend_queue_fence_raise on the stage's queue. */
+int mend_act_fence_raise(struct mend_act *a, const char *fence, uint64_t epoch);
 
 /* The output kind "act": conf is a struct mend_act_output_conf whose act
  * (borrowed) must outlive the output set. */

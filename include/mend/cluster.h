@@ -12,7 +12,11 @@
  * (seconds before the server redelivers an unacknowledged message, default
  * 600; held messages are marked in progress every ack_wait/3 so a long
  * checkpoint interval does not cause redelivery), max_pending=N (unacknowledged
- * messages the consumer may have out, default 65536), creds=FILE (NATS
+ * messages the consumer may have out, default 65536), start_seq=N (recreate
+ * the durable consumer to deliver from stream sequence N), replace=NAME (a
+ * consumer to delete first), supersedes=PREFIX (with start_seq: delete every
+ * consumer PREFIX<n> with n below the number ending DURABLE = PREFIX<m>, the
+ * earlier epochs of a partition), creds=FILE (NATS
  * credentials), tls=1, ca=FILE, cert=FILE, key=FILE.
  *
  * A message is a record of the stream's format (line protocol unless
@@ -72,18 +76,22 @@ struct mend_cluster_stats {
     uint64_t handed_on;        /* released above the fair share */
     uint64_t refused;          /* samples refused because their partition's lease had gone */
     uint64_t kv_errors;        /* failed key-value calls */
+    uint64_t renewals;         /* lease renewals written */
+    uint64_t renew_failures;   /* lease renewals refused or failed */
     uint8_t owns[MEND_CLUSTER_MAX_PARTITIONS]; /* 1 for each owned partition */
 };
 
 /* ---- a partition's checkpoint (part_state.c) ------------------------------
  * The engine's state plus the last stream sequence it holds and the epoch
- * of its writer. _save writes in this thread (bg NULL) or forks (state.h's
- * background writer; reap *bg). _restore loads into a fresh engine;
- * MEND_ENOTFOUND when there is no file. err names the file. */
+ * of its writer, written in this thread (no fork: libnats' threads hold
+ * allocator locks a child would inherit). still_ours (NULL = no check) is
+ * called once the state is serialised, right before the commit's fsync and
+ * rename: 0 there drops the file (MEND_EAGAIN, err says why) -- a fenced
+ * engine must not replace its successor's checkpoint. _restore loads into a
+ * fresh engine; MEND_ENOTFOUND when there is no file. err names the file. */
 struct mend_engine;
-struct mend_state_bg;
 int mend_cluster_part_save(const struct mend_engine *e, uint64_t last_seq, uint64_t epoch, const char *path,
-                           struct mend_state_bg **bg, char *err, size_t errlen);
+                           int (*still_ours)(void *ctx), void *ctx, char *err, size_t errlen);
 int mend_cluster_part_restore(struct mend_engine *e, const char *path, uint64_t *last_seq, uint64_t *epoch,
                               char *err, size_t errlen);
 
@@ -100,22 +108,32 @@ int mend_cluster_part_restore(struct mend_engine *e, const char *path, uint64_t 
  * announce themselves under "m.<name>" the same way; each claims free or
  * expired partitions up to its fair share, ceil(partitions / live engines),
  * and hands back the ones above it (after a checkpoint) so that a new
- * engine gets work. KV calls block: they run from the loop's timer, a few
- * per partition per ttl/4. */
+ * engine gets work.
+ *
+ * Threads. KV calls block (up to the 5 s JetStream API timeout while a
+ * server is away). mend_leases_start runs the rounds on a worker thread of
+ * the module's own, every ttl/4; the host's callbacks are then called on
+ * that thread (the host hands them to its loop), and mend_leases_valid,
+ * _epoch, _stats and _release may be called from any one other thread.
+ * Without start, the caller drives mend_leases_tick itself (tests, on
+ * injected time) and the callbacks run inside it. */
 struct mend_leases;
 struct mend_lease_host {
     /* p is ours with epoch: restore its checkpoint and start consuming. */
     int (*acquired)(void *ctx, uint32_t p, uint64_t epoch);
     /* p is no longer ours (taken over, or renewal failed for too long):
-     * stop at once, no checkpoint, no acknowledgement. */
+     * stop at once, no checkpoint, no acknowledgement. mend_leases_valid
+     * is already 0 for it when this is called. */
     void (*lost)(void *ctx, uint32_t p);
-    /* p is above our share: checkpoint it, stop, then mend_leases_release. */
+    /* p is above our share: checkpoint it, stop, then mend_leases_release.
+     * Asked again a ttl later while p is still held. */
     void (*surplus)(void *ctx, uint32_t p);
     void *ctx;
 };
 struct mend_lease_stats {
     uint32_t owned, live_engines;
     uint64_t acquired, taken_over, lost, released, kv_errors;
+    uint64_t renewals, renew_failures; /* lease renewals written / refused or failed */
 };
 /* Connects with conf (servers, credentials, TLS); with conf->create makes
  * the stream (subjects PREFIX.*, conf->replicas) and the bucket when they are
@@ -123,18 +141,28 @@ struct mend_lease_stats {
  * says what), MEND_ENOMEM. */
 int mend_leases_new(const struct mend_cluster_conf *conf, const struct mend_lease_host *host,
                     struct mend_leases **out, char *err, size_t errlen);
-/* Releases every owned lease (free marker) unless crash != 0 (tests), then
- * frees. NULL ok. */
+/* Starts the worker thread (a round at once, then every lease_ttl/4).
+ * Returns 0, MEND_EINVAL (already started) or MEND_ENOMEM. */
+int mend_leases_start(struct mend_leases *l);
+/* Stops the worker (waiting out at most one KV call), writes the releases
+ * asked for, releases every owned lease (free marker) unless crash != 0
+ * (tests), then frees. NULL ok. */
 void mend_leases_free(struct mend_leases *l, int crash);
 /* One round at monotonic time now_ns: renew, announce, observe, claim,
- * report. Returns 0 or the host's first negative code. */
+ * report. Returns 0 or the host's first negative code. Not while the worker
+ * runs. */
 int mend_leases_tick(struct mend_leases *l, int64_t now_ns);
 /* 1 while partition p is ours and its lease is valid at now_ns. */
 int mend_leases_valid(const struct mend_leases *l, uint32_t p, int64_t now_ns);
 uint64_t mend_leases_epoch(const struct mend_leases *l, uint32_t p);
-/* Hands p back (after the host's surplus checkpoint). Returns 0 or MEND_EIO. */
-int mend_leases_release(struct mend_leases *l, uint32_t p);
-void mend_leases_stats(const struct mend_leases *l, struct mend_lease_stats *st);
+/* Hands p's lease of epoch back (after the host's surplus checkpoint, or
+ * when the host dropped p): p stops being valid at once. Without a worker
+ * the free marker is written here (0 or MEND_EIO); with one it is queued
+ * for the worker, which writes it only if it still holds p at that epoch
+ * (0). MEND_EINVAL when p is not held at epoch (lost, or won again since:
+ * a newer lease the caller has not seen is not given away). */
+int mend_leases_release(struct mend_leases *l, uint32_t p, uint64_t epoch);
+void mend_leases_stats(struct mend_leases *l, struct mend_lease_stats *st);
 const char *mend_leases_name(const struct mend_leases *l);
 
 extern const struct mend_input_ops mend_input_jetstream_ops;
@@ -149,6 +177,7 @@ struct mend_jetstream_stats {
     uint64_t duplicates;   /* redeliveries of messages already parsed (not parsed again) */
     uint64_t held;         /* delivered, waiting for a committed checkpoint */
     uint64_t lag;          /* the consumer's pending + unacknowledged messages (last look, once a second) */
+    uint64_t pending;      /* of which not delivered yet (same look) */
 };
 
 /* The highest stream sequence the first jetstream input of s has parsed (0

@@ -21,7 +21,7 @@
 #include "mend/act.h"
 #include "mend/redis.h"
 
-#define MAX_FIELDS (12 + MEND_ACT_MAX_PARAMS)
+#define MAX_FIELDS (14 + MEND_ACT_MAX_PARAMS) /* 11 fixed, 2 of a fence, sig */
 
 struct mend_queue {
     struct mend_queue_conf c;
@@ -54,6 +54,26 @@ static const char EMIT_LUA[] =
     "if redis.call('EXISTS', KEYS[3]) == 1 then return redis.error_reply('MENDOFF the off switch is set') end\n"
     "if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[4]) then return 'DUP' end\n"
     "return redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 5))\n";
+
+/* Partition fencing (mend cluster). KEYS: fence, off, sent:<id>, actions.
+ * ARGV: epoch, maxlen, sent ttl ms, then the entry's field/value pairs.
+ * The highest epoch a fence has seen wins: an older one is refused. */
+static const char FENCED_EMIT_LUA[] =
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local e = tonumber(ARGV[1])\n"
+    "if e < cur then return redis.error_reply('NOTLEADER stale partition epoch') end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('MENDOFF the off switch is set') end\n"
+    "if e > cur then redis.call('SET', KEYS[1], ARGV[1]) end\n"
+    "if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then return 'DUP' end\n"
+    "return redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 4))\n";
+
+/* KEYS: fence. ARGV: epoch. 1 raised (or equal), 0 a newer one is there. */
+static const char FENCE_RAISE_LUA[] =
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local e = tonumber(ARGV[1])\n"
+    "if e < cur then return 0 end\n"
+    "if e > cur then redis.call('SET', KEYS[1], ARGV[1]) end\n"
+    "return 1\n";
 
 void mend_queue_conf_defaults(struct mend_queue_conf *c)
 {
@@ -200,6 +220,10 @@ int mend_action_encode(const struct mend_action *a, struct mend_wbuf *w)
         put_str(w, a->params[i].name);
         put_str(w, a->params[i].value);
     }
+    if (a->fence[0]) { /* optional tail: records without it read as unfenced */
+        put_str(w, a->fence);
+        mend_wbuf_u64(w, a->fence_epoch);
+    }
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -222,6 +246,13 @@ int mend_action_decode(const void *buf, size_t len, struct mend_action *a)
         if (get_str(&r, a->params[i].name, sizeof a->params[i].name) ||
             get_str(&r, a->params[i].value, sizeof a->params[i].value))
             return MEND_ECORRUPT;
+    if (r.off < r.len) {
+        if (get_str(&r, a->fence, sizeof a->fence))
+            return MEND_ECORRUPT;
+        a->fence_epoch = mend_rbuf_u64(&r);
+        if (r.failed || r.off != r.len)
+            return MEND_ECORRUPT;
+    }
     return MEND_OK;
 }
 
@@ -242,15 +273,19 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
      * delivery whether this engine may still emit) */
     if (connect_redis(q) != MEND_OK)
         return MEND_EIO;
-    if (!q->held)
+    int fenced = a->fence[0] != '\0'; /* a partition's lease fences it, not ours */
+    if (!q->held && !fenced)
         return MEND_EAGAIN;
     char incident[24], attempt[16], created[24], ttl[24], epoch[24], maxlen[24], sent_key[96], sent_ttl[24];
+    char fence_key[96], fence_epoch[24];
     char pnames[MEND_ACT_MAX_PARAMS][MEND_ACT_NAME + 2];
     snprintf(incident, sizeof incident, "%" PRIu64, a->incident);
     snprintf(attempt, sizeof attempt, "%u", a->attempt);
     snprintf(created, sizeof created, "%" PRId64, a->created_ms);
     snprintf(ttl, sizeof ttl, "%" PRId64, a->ttl_ns / 1000000);
-    snprintf(epoch, sizeof epoch, "%" PRIu64, q->epoch);
+    snprintf(epoch, sizeof epoch, "%" PRIu64, fenced ? 0 : q->epoch);
+    snprintf(fence_key, sizeof fence_key, "%s:fence:%s", q->c.prefix, a->fence);
+    snprintf(fence_epoch, sizeof fence_epoch, "%" PRIu64, a->fence_epoch);
     snprintf(maxlen, sizeof maxlen, "%" PRIu64, q->c.maxlen);
     snprintf(sent_key, sizeof sent_key, "%s:sent:%s", q->c.prefix, a->id);
     snprintf(sent_ttl, sizeof sent_ttl, "%d", 7 * 86400 * 1000);
@@ -267,6 +302,10 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
     FV("created_ms", created);
     FV("ttl_ms", ttl);
     FV("epoch", epoch);
+    if (fenced) {
+        FV("fence", a->fence);
+        FV("fence_epoch", fence_epoch);
+    }
     FV("kid", mend_signer_kid(q->signer));
     for (uint32_t i = 0; i < a->n_params; i++) {
         snprintf(pnames[i], sizeof pnames[i], "p.%s", a->params[i].name);
@@ -280,15 +319,25 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
     const char *argv[16 + 2 * MAX_FIELDS];
     size_t argc = 0;
     argv[argc++] = "EVAL";
-    argv[argc++] = EMIT_LUA;
-    argv[argc++] = "5";
-    argv[argc++] = q->k_leader;
-    argv[argc++] = q->k_epoch;
-    argv[argc++] = q->k_off;
-    argv[argc++] = sent_key;
-    argv[argc++] = q->k_actions;
-    argv[argc++] = q->c.node;
-    argv[argc++] = epoch;
+    if (fenced) {
+        argv[argc++] = FENCED_EMIT_LUA;
+        argv[argc++] = "4";
+        argv[argc++] = fence_key;
+        argv[argc++] = q->k_off;
+        argv[argc++] = sent_key;
+        argv[argc++] = q->k_actions;
+        argv[argc++] = fence_epoch;
+    } else {
+        argv[argc++] = EMIT_LUA;
+        argv[argc++] = "5";
+        argv[argc++] = q->k_leader;
+        argv[argc++] = q->k_epoch;
+        argv[argc++] = q->k_off;
+        argv[argc++] = sent_key;
+        argv[argc++] = q->k_actions;
+        argv[argc++] = q->c.node;
+        argv[argc++] = epoch;
+    }
     argv[argc++] = maxlen;
     argv[argc++] = sent_ttl;
     for (size_t i = 0; i < n; i++) {
@@ -306,7 +355,8 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(q->err, sizeof q->err, "%s", r->str);
         if (strstr(r->str, "NOTLEADER")) {
-            q->held = 0; /* lost: stop at once */
+            if (!fenced)
+                q->held = 0; /* lost: stop at once (a stale partition says nothing of our lease) */
             rc = MEND_EAGAIN;
         } else if (strstr(r->str, "MENDOFF")) {
             rc = MEND_EAGAIN;
@@ -412,6 +462,25 @@ int mend_queue_results(struct mend_queue *q, void (*fn)(void *ctx, const char *i
     }
     freeReplyObject(r);
     return n;
+}
+
+int mend_queue_fence_raise(struct mend_queue *q, const char *fence, uint64_t epoch)
+{
+    if (!fence || !fence[0])
+        return MEND_EINVAL;
+    if (connect_redis(q) != MEND_OK)
+        return MEND_EIO;
+    char key[96], ep[24];
+    snprintf(key, sizeof key, "%s:fence:%s", q->c.prefix, fence);
+    snprintf(ep, sizeof ep, "%" PRIu64, epoch);
+    redisReply *r = redisCommand(q->rc, "EVAL %s 1 %s %s", FENCE_RAISE_LUA, key, ep);
+    if (!r) {
+        drop(q);
+        return MEND_EIO;
+    }
+    int rc = r->type == REDIS_REPLY_INTEGER ? (r->integer == 1 ? MEND_OK : MEND_EAGAIN) : MEND_EIO;
+    freeReplyObject(r);
+    return rc;
 }
 
 int mend_queue_approved(struct mend_queue *q, const char *id)

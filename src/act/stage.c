@@ -33,6 +33,8 @@ struct mend_act {
     int warned_redis;
     int catch_up;           /* mend_act_resume: search mend:results at the next turn with Redis */
     uint64_t caught_up;     /* results found that way */
+    char fence[24];          /* mend_act_set_fence: stamped on each emitted action */
+    uint64_t fence_epoch;
 };
 
 static int64_t mono(void)
@@ -117,10 +119,18 @@ static void on_audit(void *ctx, int64_t now, const char *event, const char *rule
     audit_line(ctx, now, event, rule, target, incident, act, why, NULL);
 }
 
-static int on_emit(void *ctx, const struct mend_action *act)
+static int on_emit(void *ctx, const struct mend_action *act0)
 {
     struct mend_act *a = ctx;
     struct mend_queue_stats before, after;
+    struct mend_action fenced;
+    const struct mend_action *act = act0;
+    if (a->fence[0] && !act0->fence[0]) {
+        fenced = *act0;
+        snprintf(fenced.fence, sizeof fenced.fence, "%s", a->fence);
+        fenced.fence_epoch = a->fence_epoch;
+        act = &fenced;
+    }
     mend_queue_stats(a->queue, &before);
     int rc = mend_queue_emit(a->queue, act);
     mend_queue_stats(a->queue, &after);
@@ -268,6 +278,17 @@ void mend_act_close(struct mend_act *a)
     else if (a->audit)
         fflush(a->audit);
     free(a);
+}
+
+void mend_act_set_fence(struct mend_act *a, const char *fence, uint64_t epoch)
+{
+    snprintf(a->fence, sizeof a->fence, "%s", fence ? fence : "");
+    a->fence_epoch = a->fence[0] ? epoch : 0;
+}
+
+int mend_act_fence_raise(struct mend_act *a, const char *fence, uint64_t epoch)
+{
+    return mend_queue_fence_raise(a->queue, fence, epoch);
 }
 
 struct mend_planner *mend_act_planner(struct mend_act *a)

@@ -4,8 +4,11 @@
  * Simplest design first: one engine instance per owned partition inside the
  * process, each with its own input set (one jetstream input on subject
  * PREFIX.P) and its own checkpoint file, checkpoint.path + ".p" + P, on a
- * path every engine sees. A lease tick (every lease_ttl/4, on the loop)
- * renews, claims and hands back partitions:
+ * path every engine sees. The lease rounds (every lease_ttl/4) run on the
+ * lease module's own thread, so a server that is away -- each KV call then
+ * waits out the 5 s API timeout -- never stalls scoring; the round's
+ * decisions come back to the loop as per-partition flags (under ev_mu, with
+ * a wake-up) and are acted on there:
  *   acquired  restore the partition's checkpoint, recreate its consumer to
  *             deliver from the stream sequence after the one the checkpoint
  *             holds (the predecessor's consumer is deleted), consume;
@@ -16,10 +19,17 @@
  * refuses what it had fetched before any timer has run.
  *
  * Checkpoints: per partition on event time (checkpoint.interval), written
- * by a forked child; messages are acknowledged once the checkpoint that
- * holds them is committed. On SIGTERM/SIGINT every partition is
- * checkpointed, acknowledged and released. */
+ * in this thread; the lease is checked again right before the commit, so a
+ * lease that lapsed while the state was written leaves the successor's
+ * file alone. Messages are acknowledged once the checkpoint that holds them
+ * is committed. On SIGTERM/SIGINT every partition is checkpointed,
+ * acknowledged and released.
+ *
+ * With metrics.listen set, /metrics serves the engine's cluster families
+ * (owned partitions, lag and epoch per partition, lease counters) on the
+ * loop. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +37,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "mend/act.h"
 #include "mend/cluster.h"
+#include "mend/metrics.h"
 #include "mend/output.h"
 #include "mend/state.h"
 #include "pipeline.h"
@@ -40,8 +52,7 @@ struct part_run {
     uint64_t epoch;
     struct mend_engine *eng;
     struct mend_inputs *in;
-    struct mend_state_bg *bg;
-    uint64_t gen, bg_gen;
+    uint64_t gen;
     int64_t next_ckpt;
     int ckpt_due;
     int lost;        /* the lease went: drop after this turn */
@@ -55,12 +66,19 @@ struct mend_cluster_run {
     struct mend_loop *loop;
     struct mend_outputs *outs;
     struct mend_leases *leases;
+    struct mend_metrics_server *metrics;
+    struct mend_act *act;    /* remediation (--remediation / remediation.enabled), NULL = none */
     struct part_run **parts; /* by partition id, NULL = not ours */
+    /* the lease thread's decisions, per partition, for the loop (under ev_mu) */
+    pthread_mutex_t ev_mu;
+    uint64_t *ev_acquired;   /* epoch to take up (0 = none) */
+    uint8_t *ev_lost, *ev_surplus;
+    int ev_any;
+    int64_t started_ns;      /* wall clock, for /metrics */
     FILE *score_f;
     int stop;
     uint64_t dropped_samples;  /* refused after the lease went */
     uint64_t points_gone;      /* samples of partitions handed on (their engines are gone) */
-    int64_t first_acquire_ns;  /* monotonic: when we first owned something */
 };
 
 static int64_t mono_ns(clockid_t id)
@@ -106,11 +124,27 @@ static int on_point(void *ctx, const struct mend_point *pt)
     return rc;
 }
 
+/* The fence of partition p's actions: its lease key. */
+static void fence_name(char *out, size_t cap, uint32_t p)
+{
+    snprintf(out, cap, "p%u", p);
+}
+
 static void on_incident(void *ctx, const char *status, const struct mend_incident *inc, const char *json,
                         size_t len)
 {
-    struct mend_cluster_run *c = ctx;
+    struct part_run *pr = ctx;
+    struct mend_cluster_run *c = pr->c;
+    /* the actions this incident makes carry the partition's epoch: Redis
+     * refuses them once a successor has registered a newer one */
+    if (c->act) {
+        char fence[24];
+        fence_name(fence, sizeof fence, pr->id);
+        mend_act_set_fence(c->act, fence, pr->epoch);
+    }
     mend_outputs_emit(c->outs, status, inc, json, len);
+    if (c->act)
+        mend_act_set_fence(c->act, "", 0);
 }
 
 static void on_score(void *ctx, const struct mend_series *s, int64_t t, double v, double score)
@@ -133,49 +167,41 @@ static void on_output_report(void *ctx, const char *output, int code, uint64_t c
         fprintf(stderr, "mend: output %s: %s (%" PRIu64 " so far)\n", output, msg, count);
 }
 
-/* The result of a partition's background checkpoint (wait: block). */
-static void part_reap(struct part_run *pr, int wait)
+/* Whether pr's lease still holds, with room for the commit's fsync and
+ * rename: an eighth of a ttl (a successor cannot take over before a whole
+ * ttl has passed since our last renewal, and we stop trusting it at 3/4). */
+static int part_still_ours(void *ctx)
 {
-    if (!pr->bg)
-        return;
-    char err[512] = "";
-    int rc = mend_state_bg_reap(pr->bg, wait, err, sizeof err);
-    if (rc == MEND_EAGAIN)
-        return;
-    if (rc != MEND_OK)
-        fprintf(stderr, "mend cluster: partition %u: checkpoint failed: %s\n", pr->id, err);
-    /* a partition lost meanwhile acknowledges nothing: its consumer is the
-     * next owner's business now */
-    if (!pr->lost)
-        mend_inputs_checkpoint(pr->in, rc == MEND_OK ? MEND_INPUT_CKPT_COMMITTED : MEND_INPUT_CKPT_FAILED,
-                               pr->bg_gen);
-    mend_state_bg_free(pr->bg);
-    pr->bg = NULL;
+    struct part_run *pr = ctx;
+    int64_t margin = pr->c->cfg->cluster.lease_ttl_ns / 8;
+    return !pr->lost && mend_leases_valid(pr->c->leases, pr->id, mono_ns(CLOCK_MONOTONIC) + margin);
 }
 
-/* Checkpoint now: forked (bg) or in this thread. Only while the lease is
- * valid: a fenced engine must not overwrite its successor's file. */
-static int part_checkpoint(struct part_run *pr, int bg)
+/* Checkpoint now, in this thread, only while the lease is valid -- checked
+ * before and again right before the commit: a fenced engine must not
+ * overwrite its successor's file. Messages are acknowledged only after the
+ * commit. */
+static int part_checkpoint(struct part_run *pr)
 {
-    char err[512] = "";
+    char err[MEND_CONFIG_PATH_MAX + 512] = "";
     pr->ckpt_due = 0;
-    part_reap(pr, 1);
-    if (pr->lost || !mend_leases_valid(pr->c->leases, pr->id, mono_ns(CLOCK_MONOTONIC))) {
+    if (!part_still_ours(pr)) {
         pr->lost = 1;
         return MEND_ENOTFOUND;
     }
     uint64_t seq = mend_jetstream_last_seq(pr->in);
     uint64_t gen = ++pr->gen;
-    int rc = mend_cluster_part_save(pr->eng, seq, pr->epoch, pr->path, bg ? &pr->bg : NULL, err, sizeof err);
+    mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_TAKEN, gen);
+    int rc = mend_cluster_part_save(pr->eng, seq, pr->epoch, pr->path, part_still_ours, pr, err, sizeof err);
     if (rc != MEND_OK) {
         fprintf(stderr, "mend cluster: partition %u: checkpoint failed: %s\n", pr->id, err);
+        if (rc == MEND_EAGAIN)
+            pr->lost = 1; /* fenced at the commit: nothing acknowledged, dropped after the turn */
+        else
+            mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_FAILED, gen);
         return rc;
     }
-    mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_TAKEN, gen);
-    if (bg)
-        pr->bg_gen = gen;
-    else
-        mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_COMMITTED, gen);
+    mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_COMMITTED, gen);
     return MEND_OK;
 }
 
@@ -190,19 +216,31 @@ static void part_free(struct part_run *pr)
     }
     mend_inputs_free(pr->in); /* stops the worker; unacknowledged messages go back */
     pr->in = NULL;
-    part_reap(pr, 1);
     mend_engine_free(pr->eng);
     free(pr);
 }
 
-static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
+/* Takes partition p up at epoch (loop thread): restore its checkpoint,
+ * recreate its consumer after the sequence the checkpoint holds. A
+ * partition that cannot be taken up is given back. */
+static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
 {
-    struct mend_cluster_run *c = ctx;
     struct mend_config *cfg = c->cfg;
     struct mend_cluster_conf *cc = &cfg->cluster;
-    char err[512] = "";
-    if (c->parts[p]) /* cannot happen: the lease module owns one claim per partition */
+    char err[MEND_CONFIG_PATH_MAX + 512] = "";
+    if (c->parts[p]) { /* an older epoch's, lost meanwhile: nothing of it is kept */
+        part_free(c->parts[p]);
+        c->parts[p] = NULL;
+    }
+    /* lost again before the loop got to it (a newer epoch's event follows
+     * if it was won again), or its validity ran out while the loop was
+     * busy: then give it back, or it would be renewed and never consumed */
+    if (mend_leases_epoch(c->leases, p) != epoch)
         return MEND_OK;
+    if (!mend_leases_valid(c->leases, p, mono_ns(CLOCK_MONOTONIC))) {
+        mend_leases_release(c->leases, p, epoch);
+        return MEND_OK;
+    }
     struct part_run *pr = calloc(1, sizeof *pr);
     if (!pr)
         return MEND_ENOMEM;
@@ -211,7 +249,7 @@ static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
     pr->epoch = epoch;
     pr->next_ckpt = INT64_MIN;
     snprintf(pr->path, sizeof pr->path, "%s.p%u", cfg->checkpoint_path, p);
-    struct mend_incident_out iout = {on_incident, c};
+    struct mend_incident_out iout = {on_incident, pr};
     struct mend_score_out sout = {on_score, c};
     int rc = mend_engine_new(&cfg->engine, &iout, c->score_f ? &sout : NULL, &pr->eng);
     uint64_t seq = 0, wepoch = 0;
@@ -226,7 +264,7 @@ static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
         fprintf(stderr, "mend cluster: partition %u: %s\n", p, err[0] ? err : mend_strerror(rc));
         mend_engine_free(pr->eng);
         free(pr);
-        mend_leases_release(c->leases, p);
+        mend_leases_release(c->leases, p, epoch);
         return MEND_OK;
     }
     struct mend_input_conf ic;
@@ -241,7 +279,7 @@ static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
                      cc->servers, cc->stream, p, epoch, cc->subject_prefix, p, cc->batch,
                      (int64_t)(cc->ack_wait_ns / 1000000000), seq + 1);
     if (epoch > 1)
-        n += snprintf(spec + n, sizeof spec - (size_t)n, "&replace=mend-p%u-e%" PRIu64, p, epoch - 1);
+        n += snprintf(spec + n, sizeof spec - (size_t)n, "&supersedes=mend-p%u-e", p);
     if (cc->creds[0])
         n += snprintf(spec + n, sizeof spec - (size_t)n, "&creds=%s", cc->creds);
     if (cc->tls)
@@ -262,48 +300,105 @@ static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
         mend_inputs_free(pr->in);
         mend_engine_free(pr->eng);
         free(pr);
-        mend_leases_release(c->leases, p);
+        mend_leases_release(c->leases, p, epoch);
         return MEND_OK;
     }
+    if (c->act) {
+        /* from here on the predecessor's actions (older epoch) are refused;
+         * Redis away: ours spool, and the script decides at delivery */
+        char fence[24];
+        fence_name(fence, sizeof fence, p);
+        if (mend_act_fence_raise(c->act, fence, epoch) == MEND_EAGAIN)
+            fprintf(stderr, "mend cluster: partition %u: Redis holds a newer epoch than %" PRIu64
+                            ": its actions will be refused\n", p, epoch);
+    }
     c->parts[p] = pr;
-    if (!c->first_acquire_ns)
-        c->first_acquire_ns = mono_ns(CLOCK_MONOTONIC);
     if (!c->po->quiet)
         fprintf(stderr, "mend cluster: %s owns partition %u (epoch %" PRIu64 ", from stream sequence %" PRIu64 ")\n",
                 mend_leases_name(c->leases), p, epoch, seq + 1);
     return MEND_OK;
 }
 
+/* The lease thread's callbacks: flags for the loop, and a wake-up. */
+static int lease_acquired(void *ctx, uint32_t p, uint64_t epoch)
+{
+    struct mend_cluster_run *c = ctx;
+    pthread_mutex_lock(&c->ev_mu);
+    c->ev_acquired[p] = epoch;
+    c->ev_surplus[p] = 0;
+    c->ev_any = 1;
+    pthread_mutex_unlock(&c->ev_mu);
+    mend_loop_wake(c->loop);
+    return MEND_OK;
+}
+
 static void lease_lost(void *ctx, uint32_t p)
 {
     struct mend_cluster_run *c = ctx;
-    if (!c->parts[p])
-        return;
-    /* dropped after the turn (we may be inside its callbacks' reach) */
-    c->parts[p]->lost = 1;
-    if (!c->po->quiet)
-        fprintf(stderr, "mend cluster: %s lost partition %u\n", mend_leases_name(c->leases), p);
+    pthread_mutex_lock(&c->ev_mu);
+    c->ev_lost[p] = 1;
+    c->ev_acquired[p] = 0;
+    c->ev_surplus[p] = 0;
+    c->ev_any = 1;
+    pthread_mutex_unlock(&c->ev_mu);
+    mend_loop_wake(c->loop);
 }
 
 static void lease_surplus(void *ctx, uint32_t p)
 {
     struct mend_cluster_run *c = ctx;
+    pthread_mutex_lock(&c->ev_mu);
+    c->ev_surplus[p] = 1;
+    c->ev_any = 1;
+    pthread_mutex_unlock(&c->ev_mu);
+    mend_loop_wake(c->loop);
+}
+
+/* Hands p on: checkpoint, acknowledge, drop, release. */
+static void part_hand_on(struct mend_cluster_run *c, uint32_t p)
+{
     struct part_run *pr = c->parts[p];
-    if (pr && !pr->lost && part_checkpoint(pr, 0) != MEND_OK)
+    if (!pr || pr->lost)
+        return; /* not ours to hand on (the lease thread asks again if it still holds it) */
+    if (part_checkpoint(pr) != MEND_OK)
         return; /* keep it: handing it on without a checkpoint would lose state */
+    uint64_t epoch = pr->epoch;
     part_free(pr);
     c->parts[p] = NULL;
-    mend_leases_release(c->leases, p);
+    mend_leases_release(c->leases, p, epoch);
     if (!c->po->quiet)
         fprintf(stderr, "mend cluster: %s handed partition %u on\n", mend_leases_name(c->leases), p);
 }
 
-static int on_tick(struct mend_loop *l, uint64_t id, void *ctx)
+/* What the lease thread decided since the last turn, in the order it
+ * happens: lost first (a later acquisition is a newer epoch), then taken
+ * up, then handed on. */
+static int lease_events(struct mend_cluster_run *c)
 {
-    struct mend_cluster_run *c = ctx;
-    (void)l;
-    (void)id;
-    return mend_leases_tick(c->leases, mono_ns(CLOCK_MONOTONIC));
+    pthread_mutex_lock(&c->ev_mu);
+    int any = c->ev_any;
+    c->ev_any = 0;
+    pthread_mutex_unlock(&c->ev_mu);
+    if (!any)
+        return MEND_OK;
+    for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
+        pthread_mutex_lock(&c->ev_mu);
+        uint64_t acq = c->ev_acquired[p];
+        int lost = c->ev_lost[p], surplus = c->ev_surplus[p];
+        c->ev_acquired[p] = 0;
+        c->ev_lost[p] = c->ev_surplus[p] = 0;
+        pthread_mutex_unlock(&c->ev_mu);
+        if (lost && c->parts[p])
+            c->parts[p]->lost = 1; /* dropped (and said) after this sweep */
+        if (acq) {
+            int rc = part_take(c, p, acq);
+            if (rc < 0)
+                return rc;
+        }
+        if (surplus)
+            part_hand_on(c, p);
+    }
+    return MEND_OK;
 }
 
 static int on_stop_signal(struct mend_loop *l, int sig, void *ctx)
@@ -339,10 +434,16 @@ void mend_cluster_run_stats(const struct mend_cluster_run *c, struct mend_cluste
     out->lost = ls.lost;
     out->handed_on = ls.released;
     out->kv_errors = ls.kv_errors;
+    out->renewals = ls.renewals;
+    out->renew_failures = ls.renew_failures;
     out->refused = c->dropped_samples;
+    int64_t now = mono_ns(CLOCK_MONOTONIC);
     for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
         struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
+        /* owned = consumed and its lease valid now: a lease lapsing while
+         * the renewer waits on a server shows at once, not when the next
+         * sample of the partition is refused */
+        if (!pr || pr->lost || !mend_leases_valid(c->leases, p, now))
             continue;
         struct mend_engine_stats st;
         struct mend_jetstream_stats js;
@@ -354,6 +455,135 @@ void mend_cluster_run_stats(const struct mend_cluster_run *c, struct mend_cluste
         out->owned++;
     }
 }
+
+/* The newest event time of the owned partitions (the planner's clock). */
+static int64_t newest_event_time(struct mend_cluster_run *c)
+{
+    int64_t t = INT64_MIN;
+    for (uint32_t p = 0; p < c->cfg->cluster.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr)
+            continue;
+        struct mend_engine_stats st;
+        mend_engine_stats(pr->eng, &st);
+        if (st.watermark > t)
+            t = st.watermark;
+    }
+    return t;
+}
+
+/* ---- /metrics ---------------------------------------------------------------- */
+
+#define FAM(name, type, help)                                                                                  \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
+            return rc;                                                                                         \
+    } while (0)
+#define VAL(labels, v)                                                                                         \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
+            return rc;                                                                                         \
+    } while (0)
+
+/* The engine's cluster families: what it owns, how far behind each owned
+ * partition's consumer is, and what the leases did. Per-partition families
+ * have one sample per owned partition (at most cluster.partitions). */
+static int cluster_collect(void *ctx, struct mend_metrics_out *o)
+{
+    struct mend_cluster_run *c = ctx;
+    static struct mend_cluster_stats cs; /* ~1 KiB of flags: off the stack (one loop thread) */
+    int rc;
+    mend_cluster_run_stats(c, &cs);
+    const char *ver[] = {"version", MEND_VERSION, NULL};
+    FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
+    VAL(ver, 1);
+    FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
+    VAL(NULL, (double)c->started_ns * 1e-9);
+    FAM("mend_cluster_partitions", MEND_METRIC_GAUGE, "partitions of the stream (cluster.partitions)");
+    VAL(NULL, cs.partitions);
+    FAM("mend_cluster_partitions_owned", MEND_METRIC_GAUGE, "partitions this engine owns and consumes now");
+    VAL(NULL, cs.owned);
+    FAM("mend_cluster_engines_live", MEND_METRIC_GAUGE,
+        "engines whose announcement moved within a lease ttl, this one included");
+    VAL(NULL, cs.live_engines);
+    FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples in the state of the owned partitions");
+    VAL(NULL, cs.samples);
+    /* the consumer's figures are looked at once a second by the fetch thread */
+    char pid[16];
+    const char *lab[] = {"partition", pid, NULL};
+    struct mend_jetstream_stats js;
+    FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
+        "messages of the partition not yet delivered to this engine or not yet acknowledged (held for a checkpoint)");
+    for (uint32_t p = 0; p < cs.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr || pr->lost)
+            continue;
+        mend_jetstream_stats(pr->in, &js);
+        snprintf(pid, sizeof pid, "%u", p);
+        VAL(lab, js.lag);
+    }
+    FAM("mend_cluster_consumer_pending", MEND_METRIC_GAUGE,
+        "messages of the partition in the stream not yet delivered to this engine");
+    for (uint32_t p = 0; p < cs.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr || pr->lost)
+            continue;
+        mend_jetstream_stats(pr->in, &js);
+        snprintf(pid, sizeof pid, "%u", p);
+        VAL(lab, js.pending);
+    }
+    FAM("mend_cluster_unacked_messages", MEND_METRIC_GAUGE,
+        "messages scored and held for the partition's next checkpoint before they are acknowledged");
+    for (uint32_t p = 0; p < cs.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr || pr->lost)
+            continue;
+        mend_jetstream_stats(pr->in, &js);
+        snprintf(pid, sizeof pid, "%u", p);
+        VAL(lab, js.held);
+    }
+    FAM("mend_cluster_partition_epoch", MEND_METRIC_GAUGE, "the fencing epoch of each owned partition's lease");
+    for (uint32_t p = 0; p < cs.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr || pr->lost)
+            continue;
+        snprintf(pid, sizeof pid, "%u", p);
+        VAL(lab, pr->epoch);
+    }
+    FAM("mend_cluster_partition_samples", MEND_METRIC_GAUGE, "samples in the state of each owned partition");
+    for (uint32_t p = 0; p < cs.partitions; p++) {
+        struct part_run *pr = c->parts[p];
+        if (!pr || pr->lost)
+            continue;
+        struct mend_engine_stats st;
+        mend_engine_stats(pr->eng, &st);
+        snprintf(pid, sizeof pid, "%u", p);
+        VAL(lab, st.points);
+    }
+    FAM("mend_cluster_leases_acquired_total", MEND_METRIC_COUNTER, "partition leases acquired (fresh, free or taken over)");
+    VAL(NULL, cs.acquired);
+    FAM("mend_cluster_takeovers_total", MEND_METRIC_COUNTER,
+        "partition leases taken over from an engine that stopped renewing");
+    VAL(NULL, cs.taken_over);
+    FAM("mend_cluster_leases_lost_total", MEND_METRIC_COUNTER,
+        "partition leases lost (taken by another engine, or not renewed in time)");
+    VAL(NULL, cs.lost);
+    FAM("mend_cluster_leases_handed_on_total", MEND_METRIC_COUNTER, "partition leases released to another engine");
+    VAL(NULL, cs.handed_on);
+    FAM("mend_cluster_lease_renewals_total", MEND_METRIC_COUNTER, "lease renewals, by result");
+    const char *r_ok[] = {"result", "ok", NULL}, *r_fail[] = {"result", "failed", NULL};
+    VAL(r_ok, cs.renewals);
+    VAL(r_fail, cs.renew_failures);
+    FAM("mend_cluster_kv_errors_total", MEND_METRIC_COUNTER, "failed key-value calls (leases, announcements)");
+    VAL(NULL, cs.kv_errors);
+    FAM("mend_cluster_refused_samples_total", MEND_METRIC_COUNTER,
+        "samples refused because their partition's lease had gone");
+    VAL(NULL, cs.refused);
+    return MEND_OK;
+}
+
+#undef FAM
+#undef VAL
 
 /* The end-of-run summary: the engine, then each owned partition. */
 static void summary(struct mend_cluster_run *c)
@@ -399,22 +629,41 @@ int mend_cmd_cluster(int argc, char **argv)
         fprintf(stderr, "mend cluster: reads only the cluster's stream (no INPUT arguments)\n");
         return MEND_EXIT_USAGE;
     }
+    char err0[512];
+    if (cfg.metrics.listen[0] && mend_metrics_listen_check(cfg.metrics.listen, err0, sizeof err0) != MEND_OK) {
+        fprintf(stderr, "mend cluster: %s\n", err0);
+        return MEND_EXIT_USAGE;
+    }
     struct mend_cluster_run c;
     memset(&c, 0, sizeof c);
     c.po = &po;
     c.cfg = &cfg;
+    c.started_ns = mono_ns(CLOCK_REALTIME);
+    pthread_mutex_init(&c.ev_mu, NULL);
     int code = MEND_EXIT_OK;
     char err[512] = "";
     struct mend_outputs_conf ocf;
     mend_outputs_conf_defaults(&ocf);
     struct mend_output_report orep = {on_output_report, &c};
     struct mend_output_jsonl_conf jcf = {.path = cfg.incidents_output, .fd = -1};
-    if (!(c.parts = calloc(cfg.cluster.partitions, sizeof *c.parts)) ||
+    uint32_t P = cfg.cluster.partitions;
+    if (!(c.parts = calloc(P, sizeof *c.parts)) || !(c.ev_acquired = calloc(P, sizeof *c.ev_acquired)) ||
+        !(c.ev_lost = calloc(P, 1)) || !(c.ev_surplus = calloc(P, 1)) ||
         mend_outputs_new(&ocf, &orep, &c.outs) != MEND_OK ||
         mend_outputs_add(c.outs, &mend_output_jsonl_ops, &jcf, NULL, err, sizeof err) != MEND_OK) {
         fprintf(stderr, "mend cluster: %s\n", err[0] ? err : "out of memory");
         code = MEND_EXIT_RUNTIME;
         goto out;
+    }
+    if (po.remediation_path || cfg.remediation.enabled) {
+        if ((code = pipeline_remediation_open(po.remediation_path, &cfg.remediation, 0, &c.act)) != MEND_EXIT_OK)
+            goto out;
+        struct mend_act_output_conf acf = {c.act};
+        if (mend_outputs_add(c.outs, &mend_output_act_ops, &acf, NULL, err, sizeof err) != MEND_OK) {
+            fprintf(stderr, "mend cluster: %s\n", err);
+            code = MEND_EXIT_RUNTIME;
+            goto out;
+        }
     }
     if (po.scores_path && !(c.score_f = strcmp(po.scores_path, "-") ? fopen(po.scores_path, "a") : stdout)) {
         fprintf(stderr, "mend cluster: cannot open %s\n", po.scores_path);
@@ -428,67 +677,101 @@ int mend_cmd_cluster(int argc, char **argv)
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
+    if (cfg.metrics.listen[0]) {
+        if ((rc = mend_metrics_server_new(&cfg.metrics, c.loop, &c.metrics, err, sizeof err)) != MEND_OK ||
+            (rc = mend_metrics_register(c.metrics, cluster_collect, &c)) != MEND_OK) {
+            fprintf(stderr, "mend cluster: %s\n", err[0] ? err : mend_strerror(rc));
+            code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
+            goto out;
+        }
+        fprintf(stderr, "mend cluster: metrics on http://%s/metrics (port %d)\n", cfg.metrics.listen,
+                mend_metrics_server_port(c.metrics));
+    }
     struct mend_lease_host lh = {lease_acquired, lease_lost, lease_surplus, &c};
     if ((rc = mend_leases_new(&cfg.cluster, &lh, &c.leases, err, sizeof err)) != MEND_OK) {
         fprintf(stderr, "mend cluster: %s\n", err[0] ? err : mend_strerror(rc));
         code = rc == MEND_EINVAL ? MEND_EXIT_USAGE : MEND_EXIT_RUNTIME;
         goto out;
     }
-    int64_t period = cfg.cluster.lease_ttl_ns / 4;
-    if ((rc = mend_loop_timer_add(c.loop, mend_loop_now(c.loop), period, on_tick, &c, NULL)) != MEND_OK) {
+    if ((rc = mend_leases_start(c.leases)) != MEND_OK) {
+        fprintf(stderr, "mend cluster: cannot start the lease thread: %s\n", mend_strerror(rc));
         code = MEND_EXIT_RUNTIME;
         goto out;
     }
     while (!c.stop) {
         rc = mend_loop_run_once(c.loop, 200);
+        if (rc >= 0)
+            rc = lease_events(&c);
         if (rc < 0) {
             fprintf(stderr, "mend cluster: %s\n", mend_strerror(rc));
             code = MEND_EXIT_RUNTIME;
             break;
         }
-        for (uint32_t p = 0; p < cfg.cluster.partitions; p++) {
+        for (uint32_t p = 0; p < P; p++) {
             struct part_run *pr = c.parts[p];
             if (!pr)
                 continue;
-            if (pr->lost) {
-                /* fenced (lease lost, or not renewed in time): drop it, and if
-                 * the lease module still holds it, give it back, so that it is
-                 * claimed afresh -- from its checkpoint -- by whoever comes first */
-                part_free(pr);
-                c.parts[p] = NULL;
-                if (mend_leases_release(c.leases, p) == MEND_OK && !po.quiet)
-                    fprintf(stderr, "mend cluster: %s lost partition %u (lease not renewed in time)\n",
-                            mend_leases_name(c.leases), p);
-                continue;
-            }
-            part_reap(pr, 0);
             /* in this thread, not forked: libnats' own threads allocate all
              * the time, and a child forked while one holds an allocator lock
              * (ASan's does not reset them as glibc's does) never finishes.
              * A partition's state is a fraction of the whole: the stall is
              * short. */
-            if (pr->ckpt_due)
-                part_checkpoint(pr, 0);
+            if (pr->ckpt_due && !pr->lost)
+                part_checkpoint(pr);
+            if (pr->lost) {
+                /* fenced (lease lost, or not renewed in time): drop it, and if
+                 * the lease module still holds it, give it back, so that it is
+                 * claimed afresh -- from its checkpoint -- by whoever comes first */
+                uint64_t epoch = pr->epoch;
+                part_free(pr);
+                c.parts[p] = NULL;
+                int held = mend_leases_release(c.leases, p, epoch) == MEND_OK;
+                if (!po.quiet)
+                    fprintf(stderr, "mend cluster: %s lost partition %u%s\n", mend_leases_name(c.leases), p,
+                            held ? " (lease not renewed in time)" : "");
+            }
         }
         mend_outputs_retry(c.outs);
+        if (c.act)
+            mend_act_poll(c.act, newest_event_time(&c));
     }
     /* the end: every partition checkpointed and acknowledged, then released */
     for (uint32_t p = 0; p < cfg.cluster.partitions; p++) {
         struct part_run *pr = c.parts[p];
-        if (pr && !pr->lost && part_checkpoint(pr, 0) != MEND_OK && code == MEND_EXIT_OK)
+        if (!pr || pr->lost)
+            continue;
+        int64_t left = mend_leases_valid(c.leases, p, mono_ns(CLOCK_MONOTONIC)) ? 1 : 0;
+        rc = part_checkpoint(pr);
+        if (rc == MEND_ENOTFOUND || rc == MEND_EAGAIN) {
+            /* fenced: not ours to checkpoint; the next owner resumes from
+             * the last checkpoint and the unacknowledged messages */
+            if (!po.quiet)
+                fprintf(stderr, "mend cluster: %s lost partition %u (lease %s at the end)\n",
+                        mend_leases_name(c.leases), p, left ? "lapsing" : "lapsed");
+        } else if (rc != MEND_OK && code == MEND_EXIT_OK) {
             code = MEND_EXIT_RUNTIME;
+        }
     }
+    if (c.act)
+        mend_act_poll(c.act, newest_event_time(&c));
     mend_outputs_close(c.outs);
     if (!po.quiet)
         summary(&c);
 out:
+    /* the lease thread first: its callbacks use c.loop and the flags */
+    mend_leases_free(c.leases, 0);
     if (c.parts)
         for (uint32_t p = 0; p < cfg.cluster.partitions; p++)
             part_free(c.parts[p]);
     free(c.parts);
-    mend_leases_free(c.leases, 0);
+    free(c.ev_acquired);
+    free(c.ev_lost);
+    free(c.ev_surplus);
+    pthread_mutex_destroy(&c.ev_mu);
+    mend_metrics_server_free(c.metrics);
     mend_loop_free(c.loop);
     mend_outputs_free(c.outs);
+    mend_act_close(c.act); /* after the output set that borrows it */
     mend_ocsvm_kind_fini(&cfg.engine.ocsvm);
     fflush(stdout);
     if (c.score_f && c.score_f != stdout)

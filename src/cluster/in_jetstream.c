@@ -10,7 +10,8 @@
  * watches; on_fd, on the loop thread, feeds a bounded number of messages to
  * the stream's parser and then either acknowledges them (ack=now) or holds
  * them for the checkpoint op (ack=checkpoint). Acks are sent from the loop
- * thread; libnats' connection is thread-safe. */
+ * thread; libnats' connection is thread-safe, and its flusher thread writes
+ * them out (the loop never waits for a server's answer: no Flush there). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -50,6 +51,7 @@ struct js_in {
     char stream[128], durable[128], subject[256];
     char creds[256], ca[256], cert[256], key[256];
     char replace[128];   /* a consumer to delete first (a takeover's predecessor) */
+    char supersedes[128]; /* delete consumers PREFIX<N> with N below ours (PREFIX<M>) */
     int tls, batch, ack_now;
     int64_t ack_wait_s, max_pending;
     int64_t start_seq;   /* > 0: (re)create the consumer to deliver from this stream sequence */
@@ -61,7 +63,7 @@ struct js_in {
     natsMsg **q;
     size_t qhead, qn;
     int stop;
-    uint64_t fetched, redelivered, fetch_errors, lag;
+    uint64_t fetched, redelivered, fetch_errors, lag, pending;
     char werr[200];
     /* loop thread only */
     natsMsg **held;
@@ -173,6 +175,8 @@ static int parse_spec(struct js_in *t, const char *spec, char *err, size_t errle
             bad = parse_num(v, vl, 1, INT64_MAX / 16, &t->start_seq);
         else if (KEY("replace"))
             bad = copy_field(t->replace, sizeof t->replace, v, vl) || strpbrk(t->replace, "/.*> ");
+        else if (KEY("supersedes"))
+            bad = copy_field(t->supersedes, sizeof t->supersedes, v, vl) || strpbrk(t->supersedes, "/.*> ");
         else if (KEY("tls"))
             bad = parse_num(v, vl, 0, 1, &num) || ((t->tls = (int)num), 0);
         else {
@@ -214,18 +218,21 @@ static void *js_worker(void *arg)
         natsStatus s = natsSubscription_Fetch(&list, t->sub, t->batch, JS_FETCH_TIMEOUT_MS, &jerr);
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t lag = UINT64_MAX;
+        uint64_t lag = UINT64_MAX, pending = 0;
         if (now.tv_sec != last_info.tv_sec) {
             jsConsumerInfo *ci = NULL;
             if (natsSubscription_GetConsumerInfo(&ci, t->sub, NULL, NULL) == NATS_OK && ci) {
+                pending = ci->NumPending;
                 lag = ci->NumPending + (uint64_t)(ci->NumAckPending > 0 ? ci->NumAckPending : 0);
                 jsConsumerInfo_Destroy(ci);
             }
             last_info = now;
         }
         pthread_mutex_lock(&t->mu);
-        if (lag != UINT64_MAX)
+        if (lag != UINT64_MAX) {
             t->lag = lag;
+            t->pending = pending;
+        }
         if (s == NATS_OK) {
             for (int i = 0; i < list.Count; i++) {
                 jsMsgMetaData *md = NULL;
@@ -290,7 +297,9 @@ static void js_free(struct js_in *t)
         natsSubscription_Destroy(t->sub); /* keeps the durable consumer */
     jsCtx_Destroy(t->js);
     if (t->nc) {
-        natsConnection_FlushTimeout(t->nc, 1000); /* the last acks */
+        /* the last acks; short: a partition dropped while its server is
+         * away is freed on the loop */
+        natsConnection_FlushTimeout(t->nc, 250);
         natsConnection_Destroy(t->nc);
     }
     natsOptions_Destroy(t->opts);
@@ -300,6 +309,41 @@ static void js_free(struct js_in *t)
 }
 
 static void js_close(struct mend_input *in);
+
+/* The number after prefix in name, or -1 when name is not prefix<digits>. */
+static int64_t suffix_num(const char *name, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (strncmp(name, prefix, pl) || !name[pl])
+        return -1;
+    int64_t v = 0;
+    for (const char *c = name + pl; *c; c++) {
+        if (*c < '0' || *c > '9' || v > INT64_MAX / 10 - 9)
+            return -1;
+        v = v * 10 + (*c - '0');
+    }
+    return v;
+}
+
+/* A takeover may follow several epochs that never got to consume (a
+ * partition won and lost again before its consumer was made): every
+ * consumer of an older epoch goes, not only the one just before ours --
+ * one left behind would hold its messages unacknowledged for ever. Newer
+ * ones are left alone (they belong to whoever fenced us). */
+static void delete_superseded(struct js_in *t)
+{
+    int64_t mine = suffix_num(t->durable, t->supersedes);
+    jsConsumerNamesList *names = NULL;
+    jsErrCode jerr = 0;
+    if (mine < 0 || js_ConsumerNames(&names, t->js, t->stream, NULL, &jerr) != NATS_OK || !names)
+        return;
+    for (int i = 0; i < names->Count; i++) {
+        int64_t n = suffix_num(names->List[i], t->supersedes);
+        if (n >= 0 && n < mine)
+            js_DeleteConsumer(t->js, t->stream, names->List[i], NULL, &jerr);
+    }
+    jsConsumerNamesList_Destroy(names);
+}
 
 static int js_open(struct mend_input *in, const char *spec, char *err, size_t errlen)
 {
@@ -327,6 +371,8 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
          * reach nothing), ours delivers from the checkpoint on, in order */
         if (t->replace[0])
             js_DeleteConsumer(t->js, t->stream, t->replace, NULL, &jerr);
+        if (t->supersedes[0])
+            delete_superseded(t);
         js_DeleteConsumer(t->js, t->stream, t->durable, NULL, &jerr);
         jerr = 0;
     }
@@ -480,10 +526,11 @@ static int js_on_timer(struct mend_input *in, int64_t now_ns)
 {
     struct js_in *t = mend_input_priv(in);
     (void)now_ns;
+    /* no natsConnection_Flush here or after acks: it waits for the
+     * server's PONG, on the loop, for as long as a server is away;
+     * libnats' own flusher thread sends what publishing buffered */
     for (size_t i = 0; i < t->n_held; i++)
         natsMsg_InProgress(t->held[i], NULL);
-    if (t->n_held)
-        natsConnection_Flush(t->nc);
     return MEND_OK;
 }
 
@@ -508,9 +555,13 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
     size_t upto = phase == MEND_INPUT_CKPT_COMMITTED ? t->marks[k].n : 0;
     for (size_t i = 0; i < upto; i++)
         ack(t, t->held[i]);
-    if (upto) /* held is NULL until the first message is held */
+    /* held is NULL until the first message is held: memmove must not see
+     * it (UBSan stops the process there -- a checkpoint committed before
+     * any message came, e.g. the final one, made the engine exit 1) */
+    if (upto) {
         memmove(t->held, t->held + upto, (t->n_held - upto) * sizeof *t->held);
-    t->n_held -= upto;
+        t->n_held -= upto;
+    }
     /* a committed gen also covers every older one */
     size_t drop = phase == MEND_INPUT_CKPT_COMMITTED ? k + 1 : 0;
     if (phase == MEND_INPUT_CKPT_FAILED) {
@@ -522,8 +573,6 @@ static void js_checkpoint(struct mend_input *in, int phase, uint64_t gen)
     }
     for (size_t i = 0; i < t->n_marks; i++)
         t->marks[i].n = t->marks[i].n > upto ? t->marks[i].n - upto : 0;
-    if (upto)
-        natsConnection_Flush(t->nc); /* acks are buffered: send them now */
 }
 
 /* Shutdown: what the worker fetched is fed now, in order, so the final
@@ -575,6 +624,7 @@ int mend_jetstream_stats(struct mend_inputs *s, struct mend_jetstream_stats *out
         out->redelivered += t->redelivered;
         out->fetch_errors += t->fetch_errors;
         out->lag += t->lag;
+        out->pending += t->pending;
         pthread_mutex_unlock(&t->mu);
         out->delivered += t->delivered;
         out->acked += t->acked;

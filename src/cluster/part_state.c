@@ -42,12 +42,28 @@ static int save(const void *ctx, struct mend_state_writer *w)
 }
 
 int mend_cluster_part_save(const struct mend_engine *e, uint64_t last_seq, uint64_t epoch, const char *path,
-                           struct mend_state_bg **bg, char *err, size_t errlen)
+                           int (*still_ours)(void *ctx), void *ctx, char *err, size_t errlen)
 {
     struct part_ctx c = {e, last_seq, epoch};
-    if (bg)
-        return mend_state_save_bg(path, PART_CKPT_KIND, save, &c, bg, err, errlen);
-    return mend_state_save(path, PART_CKPT_KIND, save, &c, err, errlen);
+    struct mend_state_writer *w = NULL;
+    int rc = mend_state_write_begin(path, PART_CKPT_KIND, &w, err, errlen);
+    if (rc != MEND_OK)
+        return rc;
+    if ((rc = save(&c, w)) != MEND_OK) {
+        mend_state_write_abort(w);
+        mend_set_err(err, errlen, "%s: partition checkpoint not written: %s", path, mend_strerror(rc));
+        return rc;
+    }
+    /* the fence, as late as the writer allows: serialising a large state
+     * takes time, and a lease that lapsed meanwhile belongs to a successor
+     * that may already have restored (and will overwrite) this file -- a
+     * fenced engine must not put its older state back under it */
+    if (still_ours && !still_ours(ctx)) {
+        mend_state_write_abort(w);
+        mend_set_err(err, errlen, "%s: partition checkpoint dropped: the lease lapsed while it was written", path);
+        return MEND_EAGAIN;
+    }
+    return mend_state_write_commit(w, err, errlen);
 }
 
 int mend_cluster_part_restore(struct mend_engine *e, const char *path, uint64_t *last_seq, uint64_t *epoch,
