@@ -364,7 +364,8 @@ static int xadd(struct mend_queue *q, const struct mend_action *a)
             rc = MEND_EIO;
         }
         q->st.refused++;
-    } else if (r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "DUP")) {
+    } else if ((r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING) && r->str && !strcmp(r->str, "DUP")) {
+        /* the script's `return 'DUP'` is a bulk string to the client */
         q->st.collapsed++;
     } else {
         q->st.sent++;

@@ -136,6 +136,11 @@ static int on_emit(void *ctx, const struct mend_action *act0)
     mend_queue_stats(a->queue, &after);
     if (rc == MEND_OK && after.spooled > before.spooled)
         audit_line(a, a->now, "spooled", act->rule, act->target, act->incident, act, "Redis unreachable", NULL);
+    /* sent before (by this engine before a restart, or a predecessor): its
+     * result may already be in mend:results, where no read from now on
+     * would see it -- look there at the next turn */
+    if (rc == MEND_OK && after.collapsed > before.collapsed)
+        a->catch_up = 1;
     return rc;
 }
 
