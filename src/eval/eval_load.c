@@ -9,25 +9,11 @@
 #include "mend/timefmt.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_FIELDS 64
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- timestamps --------------------------------------------------------- */
 
@@ -62,7 +48,7 @@ static int next_line(struct reader *r, size_t *len, char *err, size_t errlen)
 {
     if (!fgets(r->buf, sizeof r->buf, r->f)) {
         if (ferror(r->f)) {
-            seterr(err, errlen, "%s:%zu: read error: %s", r->path, r->line + 1, strerror(errno));
+            mend_set_err(err, errlen, "%s:%zu: read error: %s", r->path, r->line + 1, strerror(errno));
             return MEND_EIO;
         }
         return 0;
@@ -72,7 +58,7 @@ static int next_line(struct reader *r, size_t *len, char *err, size_t errlen)
     if (n && r->buf[n - 1] == '\n') {
         n--;
     } else if (n > MEND_EVAL_MAX_LINE) {
-        seterr(err, errlen, "%s:%zu: line longer than %d bytes", r->path, r->line,
+        mend_set_err(err, errlen, "%s:%zu: line longer than %d bytes", r->path, r->line,
                MEND_EVAL_MAX_LINE);
         return MEND_ECAP;
     }
@@ -175,7 +161,7 @@ static int reader_open(const char *path, struct reader **out, char *err, size_t 
     r->line = 0;
     r->f = fopen(path, "r");
     if (!r->f) {
-        seterr(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         free(r);
         return MEND_EIO;
     }
@@ -202,7 +188,7 @@ int mend_eval_series_load(const char *path, struct mend_eval_series *out,
             continue;
         int n = split(r->buf, len, f, MAX_FIELDS);
         if (n < 0) {
-            seterr(err, errlen, "%s:%zu: more than %d fields", path, r->line, MAX_FIELDS);
+            mend_set_err(err, errlen, "%s:%zu: more than %d fields", path, r->line, MAX_FIELDS);
             rc = MEND_EPARSE;
             break;
         }
@@ -218,7 +204,7 @@ int mend_eval_series_load(const char *path, struct mend_eval_series *out,
                         scol = c;
                 }
                 if (tcol < 0 || scol < 0) {
-                    seterr(err, errlen, "%s:%zu: header needs 'timestamp' and 'anomaly_score' columns",
+                    mend_set_err(err, errlen, "%s:%zu: header needs 'timestamp' and 'anomaly_score' columns",
                            path, r->line);
                     rc = MEND_EPARSE;
                     break;
@@ -226,7 +212,7 @@ int mend_eval_series_load(const char *path, struct mend_eval_series *out,
                 continue;
             }
             if (n < 2) {
-                seterr(err, errlen, "%s:%zu: need at least timestamp and anomaly_score columns",
+                mend_set_err(err, errlen, "%s:%zu: need at least timestamp and anomaly_score columns",
                        path, r->line);
                 rc = MEND_EPARSE;
                 break;
@@ -234,36 +220,36 @@ int mend_eval_series_load(const char *path, struct mend_eval_series *out,
             scol = n - 1;
         }
         if (n != ncols) {
-            seterr(err, errlen, "%s:%zu: %d fields, expected %d", path, r->line, n, ncols);
+            mend_set_err(err, errlen, "%s:%zu: %d fields, expected %d", path, r->line, n, ncols);
             rc = MEND_EPARSE;
             break;
         }
         if (mend_eval_parse_time(f[tcol].p, f[tcol].len, &t)) {
-            seterr(err, errlen, "%s:%zu:%zu: bad timestamp '%.*s'", path, r->line, f[tcol].col,
+            mend_set_err(err, errlen, "%s:%zu:%zu: bad timestamp '%.*s'", path, r->line, f[tcol].col,
                    (int)(f[tcol].len > 64 ? 64 : f[tcol].len), f[tcol].p);
             rc = MEND_EPARSE;
             break;
         }
         double v;
         if (mend_parse_f64(f[scol].p, f[scol].len, 0, &v)) {
-            seterr(err, errlen, "%s:%zu:%zu: bad anomaly_score '%.*s'", path, r->line,
+            mend_set_err(err, errlen, "%s:%zu:%zu: bad anomaly_score '%.*s'", path, r->line,
                    f[scol].col, (int)(f[scol].len > 64 ? 64 : f[scol].len), f[scol].p);
             rc = MEND_EPARSE;
             break;
         }
         if (s.n && t < s.time_ns[s.n - 1]) {
-            seterr(err, errlen, "%s:%zu:%zu: timestamp goes backwards", path, r->line,
+            mend_set_err(err, errlen, "%s:%zu:%zu: timestamp goes backwards", path, r->line,
                    f[tcol].col);
             rc = MEND_EPARSE;
             break;
         }
         if (s.n >= MEND_EVAL_MAX_ROWS) {
-            seterr(err, errlen, "%s:%zu: more than %d rows", path, r->line, MEND_EVAL_MAX_ROWS);
+            mend_set_err(err, errlen, "%s:%zu: more than %d rows", path, r->line, MEND_EVAL_MAX_ROWS);
             rc = MEND_ECAP;
             break;
         }
         if ((rc = series_push(&s, t, v)) != 0) {
-            seterr(err, errlen, "%s:%zu: out of memory", path, r->line);
+            mend_set_err(err, errlen, "%s:%zu: out of memory", path, r->line);
             break;
         }
         rc = 1;
@@ -320,12 +306,12 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
         if (r->line == 1 && n >= 1 && field_is(&f[0], "file"))
             continue;
         if (n != 3) {
-            seterr(err, errlen, "%s:%zu: expected file,window_start,window_end", path, r->line);
+            mend_set_err(err, errlen, "%s:%zu: expected file,window_start,window_end", path, r->line);
             rc = MEND_EPARSE;
             break;
         }
         if (f[0].len == 0 || f[0].len > MEND_EVAL_MAX_NAME) {
-            seterr(err, errlen, "%s:%zu:1: file name empty or longer than %d bytes", path,
+            mend_set_err(err, errlen, "%s:%zu:1: file name empty or longer than %d bytes", path,
                    r->line, MEND_EVAL_MAX_NAME);
             rc = MEND_EPARSE;
             break;
@@ -334,18 +320,18 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
         if (mend_eval_parse_time(f[1].p, f[1].len, &w.start_ns) ||
             mend_eval_parse_time(f[2].p, f[2].len, &w.end_ns)) {
             int bad = mend_eval_parse_time(f[1].p, f[1].len, &w.start_ns) ? 1 : 2;
-            seterr(err, errlen, "%s:%zu:%zu: bad timestamp '%.*s'", path, r->line, f[bad].col,
+            mend_set_err(err, errlen, "%s:%zu:%zu: bad timestamp '%.*s'", path, r->line, f[bad].col,
                    (int)(f[bad].len > 64 ? 64 : f[bad].len), f[bad].p);
             rc = MEND_EPARSE;
             break;
         }
         if (w.end_ns < w.start_ns) {
-            seterr(err, errlen, "%s:%zu: window ends before it starts", path, r->line);
+            mend_set_err(err, errlen, "%s:%zu: window ends before it starts", path, r->line);
             rc = MEND_EPARSE;
             break;
         }
         if (l.n >= MEND_EVAL_MAX_WINDOWS) {
-            seterr(err, errlen, "%s:%zu: more than %d windows", path, r->line,
+            mend_set_err(err, errlen, "%s:%zu: more than %d windows", path, r->line,
                    MEND_EVAL_MAX_WINDOWS);
             rc = MEND_ECAP;
             break;
@@ -355,7 +341,7 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
             struct mend_eval_label *v = realloc(l.v, cap * sizeof *v);
             if (!v) {
                 rc = MEND_ENOMEM;
-                seterr(err, errlen, "%s:%zu: out of memory", path, r->line);
+                mend_set_err(err, errlen, "%s:%zu: out of memory", path, r->line);
                 break;
             }
             l.v = v;
@@ -364,7 +350,7 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
         char *name = malloc(f[0].len + 1);
         if (!name) {
             rc = MEND_ENOMEM;
-            seterr(err, errlen, "%s:%zu: out of memory", path, r->line);
+            mend_set_err(err, errlen, "%s:%zu: out of memory", path, r->line);
             break;
         }
         memcpy(name, f[0].p, f[0].len);
@@ -382,7 +368,7 @@ int mend_eval_labels_load(const char *path, struct mend_eval_labels *out,
         for (size_t i = 1; i < l.n; i++) {
             if (!strcmp(l.v[i].file, l.v[i - 1].file) &&
                 l.v[i].win.start_ns <= l.v[i - 1].win.end_ns) {
-                seterr(err, errlen, "%s:%zu: window overlaps the one on line %zu", path,
+                mend_set_err(err, errlen, "%s:%zu: window overlaps the one on line %zu", path,
                        l.v[i].line, l.v[i - 1].line);
                 rc = MEND_EPARSE;
                 break;

@@ -12,7 +12,6 @@
 #include "input_internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,6 @@ void mend_input_conf_defaults(struct mend_input_conf *c)
     c->idle_timeout_ns = MEND_INPUTS_DEFAULT_IDLE_NS;
     c->accept_pause_ns = MEND_INPUTS_DEFAULT_ACCEPT_PAUSE_NS;
     mend_ingest_opts_defaults(&c->ingest);
-}
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 int mend_inputs_new(const struct mend_input_conf *conf, struct mend_loop *loop,
@@ -173,9 +161,9 @@ int mend_inputs_add_arg(struct mend_inputs *s, const char *spec, const void *arg
     const struct mend_input_ops *ops = NULL;
     struct mend_input *in;
     int rc;
-    seterr(err, errlen, "%s", "");
+    mend_set_err(err, errlen, "%s", "");
     if (!s || !spec || !*spec) {
-        seterr(err, errlen, "empty input spec");
+        mend_set_err(err, errlen, "empty input spec");
         return MEND_EINVAL;
     }
     for (size_t i = 0; i < s->n_kinds && !ops; i++)
@@ -189,21 +177,21 @@ int mend_inputs_add_arg(struct mend_inputs *s, const char *spec, const void *arg
             int w = snprintf(kinds + o, sizeof kinds - o, "%s%s", i ? ", " : "", s->kinds[i]->kind);
             o += w > 0 ? (size_t)w : 0;
         }
-        seterr(err, errlen, "%s: no input kind takes this (kinds: %s)", spec, kinds);
+        mend_set_err(err, errlen, "%s: no input kind takes this (kinds: %s)", spec, kinds);
         return MEND_EINVAL;
     }
     if (s->conf.merge && !ops->peek_time) {
-        seterr(err, errlen, "%s: a %s input is live only: it cannot be replayed", spec, ops->kind);
+        mend_set_err(err, errlen, "%s: a %s input is live only: it cannot be replayed", spec, ops->kind);
         return MEND_EINVAL;
     }
     if ((rc = input_alloc(s, spec, ops, &in)) < 0) {
-        seterr(err, errlen, "%s: %s", spec, mend_strerror(rc));
+        mend_set_err(err, errlen, "%s: %s", spec, mend_strerror(rc));
         return rc;
     }
     in->arg = arg;
     rc = ops->open(in, spec, err, errlen);
     if (rc < 0 && err && errlen && !err[0])
-        seterr(err, errlen, "%s: %s", spec, mend_strerror(rc));
+        mend_set_err(err, errlen, "%s: %s", spec, mend_strerror(rc));
     return input_commit(s, in, rc);
 }
 
@@ -211,13 +199,13 @@ int mend_inputs_add_fd(struct mend_inputs *s, int fd, const char *name, int owne
 {
     struct mend_input *in;
     int rc;
-    seterr(err, errlen, "%s", "");
+    mend_set_err(err, errlen, "%s", "");
     if (!s || fd < 0 || !name) {
-        seterr(err, errlen, "%s: invalid fd", name ? name : "(null)");
+        mend_set_err(err, errlen, "%s: invalid fd", name ? name : "(null)");
         return MEND_EINVAL;
     }
     if ((rc = input_alloc(s, name, &mend_input_file_ops, &in)) < 0) {
-        seterr(err, errlen, "%s: %s", name, mend_strerror(rc));
+        mend_set_err(err, errlen, "%s: %s", name, mend_strerror(rc));
         return rc;
     }
     rc = mend_input_file_open_fd(in, fd, name, owned, err, errlen);

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +13,6 @@
 #include <unistd.h>
 
 #define SRC_HOST_MAX 255 /* longest host name in a spec */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int mend_net_nonblock(int fd)
 {
@@ -49,11 +37,11 @@ static int split_hostport(const char *spec, const char *rest, char *host, int *p
         hs = rest + 1;
         he = strchr(hs, ']');
         if (!he) {
-            seterr(err, errlen, "%s: missing ']' after IPv6 address", spec);
+            mend_set_err(err, errlen, "%s: missing ']' after IPv6 address", spec);
             return MEND_EINVAL;
         }
         if (he[1] != ':') {
-            seterr(err, errlen, "%s: missing port (expected [ADDR]:PORT)", spec);
+            mend_set_err(err, errlen, "%s: missing port (expected [ADDR]:PORT)", spec);
             return MEND_EINVAL;
         }
         ps = he + 2;
@@ -61,26 +49,26 @@ static int split_hostport(const char *spec, const char *rest, char *host, int *p
         hs = rest;
         he = strrchr(rest, ':');
         if (!he) {
-            seterr(err, errlen, "%s: missing port (expected HOST:PORT)", spec);
+            mend_set_err(err, errlen, "%s: missing port (expected HOST:PORT)", spec);
             return MEND_EINVAL;
         }
         if (memchr(hs, ':', (size_t)(he - hs))) {
-            seterr(err, errlen, "%s: IPv6 addresses need brackets: [ADDR]:PORT", spec);
+            mend_set_err(err, errlen, "%s: IPv6 addresses need brackets: [ADDR]:PORT", spec);
             return MEND_EINVAL;
         }
         ps = he + 1;
     }
     hl = (size_t)(he - hs);
     if (hl > SRC_HOST_MAX) {
-        seterr(err, errlen, "%s: host name longer than %d bytes", spec, SRC_HOST_MAX);
+        mend_set_err(err, errlen, "%s: host name longer than %d bytes", spec, SRC_HOST_MAX);
         return MEND_EINVAL;
     }
     if (*ps == '\0') {
-        seterr(err, errlen, "%s: missing port", spec);
+        mend_set_err(err, errlen, "%s: missing port", spec);
         return MEND_EINVAL;
     }
     if (mend_parse_u64(ps, strlen(ps), &p) < 0 || p > 65535) {
-        seterr(err, errlen, "%s: bad port '%s' (expected 0-65535)", spec, ps);
+        mend_set_err(err, errlen, "%s: bad port '%s' (expected 0-65535)", spec, ps);
         return MEND_EINVAL;
     }
     memcpy(host, hs, hl);
@@ -171,11 +159,11 @@ int mend_net_listen(const char *spec, int udp, int *bport, char *err, size_t err
     if (fd < 0 && !host[0])
         fd = bind_first(host, portstr, udp, AF_INET, &what, &eno);
     if (fd == -2) {
-        seterr(err, errlen, "%s: cannot resolve '%s': %s", spec, host, gai_strerror(eno));
+        mend_set_err(err, errlen, "%s: cannot resolve '%s': %s", spec, host, gai_strerror(eno));
         return MEND_EINVAL;
     }
     if (fd < 0) {
-        seterr(err, errlen, "%s: %s: %s", spec, what, strerror(eno));
+        mend_set_err(err, errlen, "%s: %s: %s", spec, what, strerror(eno));
         return MEND_EIO;
     }
     *bport = bound_port(fd);

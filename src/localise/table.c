@@ -9,7 +9,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,21 +19,11 @@
 
 #define MEND_TABLE_MAX_BYTES (1ull << 30)
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        seterr(err, errlen, "%s: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: %s", path, strerror(errno));
         return MEND_EIO;
     }
     size_t cap = 1 << 16, n = 0;
@@ -48,7 +37,7 @@ static int slurp(const char *path, char **buf, size_t *len, char *err, size_t er
             if (cap >= MEND_TABLE_MAX_BYTES) {
                 free(b);
                 fclose(f);
-                seterr(err, errlen, "%s: larger than %llu bytes", path,
+                mend_set_err(err, errlen, "%s: larger than %llu bytes", path,
                        (unsigned long long)MEND_TABLE_MAX_BYTES);
                 return MEND_ECAP;
             }
@@ -70,7 +59,7 @@ static int slurp(const char *path, char **buf, size_t *len, char *err, size_t er
     fclose(f);
     if (bad) {
         free(b);
-        seterr(err, errlen, "%s: read error", path);
+        mend_set_err(err, errlen, "%s: read error", path);
         return MEND_EIO;
     }
     b[n] = '\0';
@@ -219,7 +208,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
     while (next_line(&p, end, &a, &b)) {
         line++;
         if ((size_t)(b - a) > MEND_TABLE_MAX_LINE) {
-            seterr(err, errlen, "%s:%zu: line longer than %u bytes", path, line,
+            mend_set_err(err, errlen, "%s:%zu: line longer than %u bytes", path, line,
                    MEND_TABLE_MAX_LINE);
             rc = MEND_ECAP;
             goto fail;
@@ -228,7 +217,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
             continue;
         long k = split(a, b, c, MAX_CELLS_LINE);
         if (k < 0) {
-            seterr(err, errlen, "%s:%zu: more than %u columns", path, line, MEND_TABLE_MAX_COLS);
+            mend_set_err(err, errlen, "%s:%zu: more than %u columns", path, line, MEND_TABLE_MAX_COLS);
             rc = MEND_ECAP;
             goto fail;
         }
@@ -255,7 +244,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
         }
         if (header && t->n_rows == 0) {
             if (n_hdr == MAX_HDR) {
-                seterr(err, errlen, "%s:%zu: more than %d header rows", path, line, MAX_HDR);
+                mend_set_err(err, errlen, "%s:%zu: more than %d header rows", path, line, MAX_HDR);
                 rc = MEND_EPARSE;
                 goto fail;
             }
@@ -274,7 +263,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
         if (t->n_rows == 0) { /* first data row: fix the columns */
             size_t first = has_time ? 1 : 0;
             if (width <= first) {
-                seterr(err, errlen, "%s:%zu: no value columns in the header", path, line);
+                mend_set_err(err, errlen, "%s:%zu: no value columns in the header", path, line);
                 rc = MEND_EPARSE;
                 goto fail;
             }
@@ -306,13 +295,13 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
         }
         size_t first = t->has_time ? 1 : 0;
         if ((size_t)k > t->n_cols + first) {
-            seterr(err, errlen, "%s:%zu: %ld cells, the header has %zu", path, line, k,
+            mend_set_err(err, errlen, "%s:%zu: %ld cells, the header has %zu", path, line, k,
                    (size_t)t->n_cols + first);
             rc = MEND_EPARSE;
             goto fail;
         }
         if (t->n_rows == MEND_TABLE_MAX_ROWS) {
-            seterr(err, errlen, "%s:%zu: more than %u rows", path, line, MEND_TABLE_MAX_ROWS);
+            mend_set_err(err, errlen, "%s:%zu: more than %u rows", path, line, MEND_TABLE_MAX_ROWS);
             rc = MEND_ECAP;
             goto fail;
         }
@@ -333,7 +322,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
         double *row = t->v + (size_t)t->n_rows * t->n_cols;
         if (t->has_time) {
             if (k < 1 || mend_time_parse_any(c[0].s, c[0].n, &t->t[t->n_rows])) {
-                seterr(err, errlen, "%s:%zu:%zu: bad time '%.*s'", path, line, c[0].col,
+                mend_set_err(err, errlen, "%s:%zu:%zu: bad time '%.*s'", path, line, c[0].col,
                        (int)(c[0].n > 40 ? 40 : c[0].n), c[0].s);
                 rc = MEND_EPARSE;
                 goto fail;
@@ -348,7 +337,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
                 continue;
             }
             if (parse_num(&c[ci], &row[j])) {
-                seterr(err, errlen, "%s:%zu:%zu: column '%s': bad number '%.*s'", path, line,
+                mend_set_err(err, errlen, "%s:%zu:%zu: column '%s': bad number '%.*s'", path, line,
                        c[ci].col, t->names[j], (int)(c[ci].n > 40 ? 40 : c[ci].n), c[ci].s);
                 rc = MEND_EPARSE;
                 goto fail;
@@ -357,7 +346,7 @@ int mend_table_load(const char *path, struct mend_table *t, char *err, size_t er
         t->n_rows++;
     }
     if (n_hdr == 0 || t->n_cols == 0) {
-        seterr(err, errlen, "%s: no header row or no data rows", path);
+        mend_set_err(err, errlen, "%s: no header row or no data rows", path);
         rc = MEND_EPARSE;
         goto fail;
     }
@@ -409,13 +398,13 @@ int mend_topo_load(const char *path, struct mend_topo_file *g, char *err, size_t
             continue;
         long k = split(a, b, c, MEND_TOPO_MAX_NODES + 2);
         if (k < 0) {
-            seterr(err, errlen, "%s:%zu: more than %u nodes", path, line, MEND_TOPO_MAX_NODES);
+            mend_set_err(err, errlen, "%s:%zu: more than %u nodes", path, line, MEND_TOPO_MAX_NODES);
             rc = MEND_ECAP;
             goto fail;
         }
         if (!g->names) { /* the header: node names after the first cell */
             if (k < 2) {
-                seterr(err, errlen, "%s:%zu: header names no nodes", path, line);
+                mend_set_err(err, errlen, "%s:%zu: header names no nodes", path, line);
                 rc = MEND_EPARSE;
                 goto fail;
             }
@@ -437,20 +426,20 @@ int mend_topo_load(const char *path, struct mend_topo_file *g, char *err, size_t
                 break;
             }
         if (row < 0) {
-            seterr(err, errlen, "%s:%zu:1: row '%.*s' is not a node of the header", path, line,
+            mend_set_err(err, errlen, "%s:%zu:1: row '%.*s' is not a node of the header", path, line,
                    (int)(c[0].n > 60 ? 60 : c[0].n), c[0].s);
             rc = MEND_EPARSE;
             goto fail;
         }
         if ((size_t)k != (size_t)g->n + 1) {
-            seterr(err, errlen, "%s:%zu: %ld cells, expected %u", path, line, k, g->n + 1);
+            mend_set_err(err, errlen, "%s:%zu: %ld cells, expected %u", path, line, k, g->n + 1);
             rc = MEND_EPARSE;
             goto fail;
         }
         for (uint32_t j = 0; j < g->n; j++) {
             double v;
             if (parse_num(&c[j + 1], &v) || isnan(v)) {
-                seterr(err, errlen, "%s:%zu:%zu: bad weight '%.*s'", path, line, c[j + 1].col,
+                mend_set_err(err, errlen, "%s:%zu:%zu: bad weight '%.*s'", path, line, c[j + 1].col,
                        (int)(c[j + 1].n > 40 ? 40 : c[j + 1].n), c[j + 1].s);
                 rc = MEND_EPARSE;
                 goto fail;
@@ -459,7 +448,7 @@ int mend_topo_load(const char *path, struct mend_topo_file *g, char *err, size_t
         }
     }
     if (!g->names) {
-        seterr(err, errlen, "%s: empty", path);
+        mend_set_err(err, errlen, "%s: empty", path);
         rc = MEND_EPARSE;
         goto fail;
     }

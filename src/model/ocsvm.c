@@ -23,20 +23,6 @@
 #define SVM_CACHE_MB 64.0    /* libsvm kernel cache per training */
 #define HOLDOUT_EVERY 5u     /* validation: every 5th vector is held back */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-#include <stdarg.h>
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- configuration ------------------------------------------------------ */
 
 void mend_ocsvm_conf_defaults(struct mend_ocsvm_conf *c)
@@ -56,35 +42,35 @@ void mend_ocsvm_conf_defaults(struct mend_ocsvm_conf *c)
 int mend_ocsvm_conf_check(const struct mend_ocsvm_conf *c, char *err, size_t errlen)
 {
     if (c->diffs > 1) {
-        set_err(err, errlen, "ocsvm.diffs: 0 or 1");
+        mend_set_err(err, errlen, "ocsvm.diffs: 0 or 1");
         return MEND_EINVAL;
     }
     if (c->lags > MEND_OCSVM_MAX_LAGS) {
-        set_err(err, errlen, "ocsvm.lags: 0..%d", MEND_OCSVM_MAX_LAGS);
+        mend_set_err(err, errlen, "ocsvm.lags: 0..%d", MEND_OCSVM_MAX_LAGS);
         return MEND_EINVAL;
     }
     if (c->missing != MEND_OCSVM_MISSING_IMPUTE && c->missing != MEND_OCSVM_MISSING_SKIP) {
-        set_err(err, errlen, "ocsvm.missing: impute or skip");
+        mend_set_err(err, errlen, "ocsvm.missing: impute or skip");
         return MEND_EINVAL;
     }
     if (!(c->nu > 0.0 && c->nu <= 1.0)) {
-        set_err(err, errlen, "ocsvm.nu: in (0, 1]");
+        mend_set_err(err, errlen, "ocsvm.nu: in (0, 1]");
         return MEND_EINVAL;
     }
     if (!(c->gamma >= 0.0 && c->gamma < 1e12)) {
-        set_err(err, errlen, "ocsvm.gamma: 0 (median heuristic) or a positive number");
+        mend_set_err(err, errlen, "ocsvm.gamma: 0 (median heuristic) or a positive number");
         return MEND_EINVAL;
     }
     if (c->max_train < 2 || c->max_train > MEND_OCSVM_MAX_TRAIN) {
-        set_err(err, errlen, "ocsvm.max_train: 2..%d", MEND_OCSVM_MAX_TRAIN);
+        mend_set_err(err, errlen, "ocsvm.max_train: 2..%d", MEND_OCSVM_MAX_TRAIN);
         return MEND_EINVAL;
     }
     if (c->select != 0 && c->select != 1) {
-        set_err(err, errlen, "ocsvm.select: true or false");
+        mend_set_err(err, errlen, "ocsvm.select: true or false");
         return MEND_EINVAL;
     }
     if (!(c->tol >= 1e-9 && c->tol <= 1.0)) {
-        set_err(err, errlen, "ocsvm.tol: 1e-9..1");
+        mend_set_err(err, errlen, "ocsvm.tol: 1e-9..1");
         return MEND_EINVAL;
     }
     return MEND_OK;
@@ -142,14 +128,14 @@ int mend_ocsvm_conf_set(struct mend_ocsvm_conf *c, const char *key, const char *
         ok = mend_parse_u64(value, vl, &u) == MEND_OK;
         t.seed = u;
     } else {
-        set_err(err, errlen,
+        mend_set_err(err, errlen,
                 "ocsvm.%s: unknown option (diffs, lags, missing, nu, gamma, max_train, select, "
                 "tol, seed)",
                 key);
         return MEND_EINVAL;
     }
     if (!ok) {
-        set_err(err, errlen, "ocsvm.%s: bad value '%s'", key, value);
+        mend_set_err(err, errlen, "ocsvm.%s: bad value '%s'", key, value);
         return MEND_EINVAL;
     }
     int rc = mend_ocsvm_conf_check(&t, err, errlen);
@@ -235,26 +221,26 @@ int mend_ocsvm_spec_compare(const struct mend_ocsvm_spec *have, const struct men
                             char *err, size_t errlen)
 {
     if (have->diffs != want->diffs) {
-        set_err(err, errlen, "diffs is %u in the model, %u configured", have->diffs, want->diffs);
+        mend_set_err(err, errlen, "diffs is %u in the model, %u configured", have->diffs, want->diffs);
         return MEND_EINVAL;
     }
     if (have->lags != want->lags) {
-        set_err(err, errlen, "lags is %u in the model, %u configured", have->lags, want->lags);
+        mend_set_err(err, errlen, "lags is %u in the model, %u configured", have->lags, want->lags);
         return MEND_EINVAL;
     }
     if (have->missing != want->missing) {
-        set_err(err, errlen, "missing is %s in the model, %s configured",
+        mend_set_err(err, errlen, "missing is %s in the model, %s configured",
                 missing_name(have->missing), missing_name(want->missing));
         return MEND_EINVAL;
     }
     if (have->n_series != want->n_series) {
-        set_err(err, errlen, "the model has %u series, the data %u", have->n_series,
+        mend_set_err(err, errlen, "the model has %u series, the data %u", have->n_series,
                 want->n_series);
         return MEND_EINVAL;
     }
     for (uint32_t i = 0; i < have->n_series; i++)
         if (strcmp(have->names[i], want->names[i])) {
-            set_err(err, errlen, "series %u is '%.200s' in the model, '%.200s' in the data",
+            mend_set_err(err, errlen, "series %u is '%.200s' in the model, '%.200s' in the data",
                     i + 1, have->names[i], want->names[i]);
             return MEND_EINVAL;
         }
@@ -878,13 +864,13 @@ static int fit_one(const struct fit *ft, double nu, double gamma, double tol,
     par.probability = 0;
     const char *why = svm_check_parameter(&prob, &par);
     if (why) {
-        set_err(err, errlen, "libsvm refused the parameters: %s", why);
+        mend_set_err(err, errlen, "libsvm refused the parameters: %s", why);
         rc = MEND_EINVAL;
         goto out;
     }
     sm = svm_train(&prob, &par);
     if (!sm || sm->l <= 0 || !sm->sv_coef || !sm->rho || !isfinite(sm->rho[0])) {
-        set_err(err, errlen, "libsvm produced no usable model");
+        mend_set_err(err, errlen, "libsvm produced no usable model");
         rc = MEND_ERANGE;
         goto out;
     }
@@ -937,16 +923,16 @@ int mend_ocsvm_train(const struct mend_ocsvm_conf *c, const struct mend_ocsvm_sp
         return rc;
     size_t dim = mend_ocsvm_spec_dim(spec);
     if (n < 2) {
-        set_err(err, errlen, "training needs at least 2 feature vectors, got %zu", n);
+        mend_set_err(err, errlen, "training needs at least 2 feature vectors, got %zu", n);
         return MEND_EINVAL;
     }
     if (dim == 0 || n > SIZE_MAX / sizeof(double) / dim) {
-        set_err(err, errlen, "bad feature dimension");
+        mend_set_err(err, errlen, "bad feature dimension");
         return MEND_EINVAL;
     }
     for (size_t i = 0; i < n * dim; i++)
         if (!isfinite(X[i])) {
-            set_err(err, errlen, "training vector %zu has a non-finite feature", i / dim + 1);
+            mend_set_err(err, errlen, "training vector %zu has a non-finite feature", i / dim + 1);
             return MEND_EINVAL;
         }
 
@@ -1107,7 +1093,7 @@ int mend_ocsvm_train(const struct mend_ocsvm_conf *c, const struct mend_ocsvm_sp
     }
     rc = mend_calib_fit(&m->calib, work, ncal);
     if (rc) {
-        set_err(err, errlen, "calibration failed (non-finite decision values)");
+        mend_set_err(err, errlen, "calibration failed (non-finite decision values)");
         rc = MEND_ERANGE;
         goto out;
     }
@@ -1129,7 +1115,7 @@ int mend_ocsvm_train(const struct mend_ocsvm_conf *c, const struct mend_ocsvm_sp
     m = NULL;
 out:
     if (rc == MEND_ENOMEM)
-        set_err(err, errlen, "out of memory while training");
+        mend_set_err(err, errlen, "out of memory while training");
     mend_ocsvm_free(m);
     mend_ocsvm_free(cand);
     free(scratch);

@@ -40,18 +40,6 @@
 #define MAX_META (64u << 20)
 #define MAX_META_LINE (1u << 20)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- the record --------------------------------------------------------- */
 
 int mend_ocsvm_save(const struct mend_ocsvm *m, struct mend_wbuf *w)
@@ -252,7 +240,7 @@ static int write_file(const char *path, const void *a, size_t alen, const void *
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 5);
     if (!tmp) {
-        set_err(err, errlen, "%s: out of memory", path);
+        mend_set_err(err, errlen, "%s: out of memory", path);
         return MEND_ENOMEM;
     }
     memcpy(tmp, path, pl);
@@ -260,21 +248,21 @@ static int write_file(const char *path, const void *a, size_t alen, const void *
     FILE *f = fopen(tmp, "wb");
     int rc = MEND_OK;
     if (!f) {
-        set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        mend_set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
         free(tmp);
         return MEND_EIO;
     }
     if ((alen && fwrite(a, 1, alen, f) != alen) || (blen && fwrite(b, 1, blen, f) != blen) ||
         fflush(f) || fsync(fileno(f))) {
-        set_err(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        mend_set_err(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
         rc = MEND_EIO;
     }
     if (fclose(f) && !rc) {
-        set_err(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        mend_set_err(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
         rc = MEND_EIO;
     }
     if (!rc && rename(tmp, path)) {
-        set_err(err, errlen, "%s: rename failed: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: rename failed: %s", path, strerror(errno));
         rc = MEND_EIO;
     }
     if (rc)
@@ -334,14 +322,14 @@ int mend_ocsvm_write_dir(const struct mend_ocsvm *m, const char *dir, const char
     int rc;
 
     if (mkdir(dir, 0777) && errno != EEXIST) {
-        set_err(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
+        mend_set_err(err, errlen, "%s: cannot create directory: %s", dir, strerror(errno));
         return MEND_EIO;
     }
     mend_wbuf_init(&rec);
     mend_wbuf_init(&meta);
     rc = mend_ocsvm_save(m, &rec);
     if (rc || sha256(rec.data, rec.len, dig)) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        mend_set_err(err, errlen, "%s: out of memory", dir);
         rc = MEND_ENOMEM;
         goto out;
     }
@@ -385,14 +373,14 @@ int mend_ocsvm_write_dir(const struct mend_ocsvm *m, const char *dir, const char
     wprintf_(&meta, "calibration_tail %.17g %.17g\n", m->calib.tail_from, m->calib.tail_scale);
     wprintf_(&meta, "model_sha256 %s\n", dhex);
     if (meta.failed) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        mend_set_err(err, errlen, "%s: out of memory", dir);
         rc = MEND_ENOMEM;
         goto out;
     }
     pbin = join(dir, "model.bin");
     pmeta = join(dir, "meta.txt");
     if (!pbin || !pmeta) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        mend_set_err(err, errlen, "%s: out of memory", dir);
         rc = MEND_ENOMEM;
         goto out;
     }
@@ -413,7 +401,7 @@ static int slurp(const char *path, size_t cap, unsigned char **out, size_t *len,
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        mend_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return MEND_EIO;
     }
     size_t n = 0, sz = 65536;
@@ -422,7 +410,7 @@ static int slurp(const char *path, size_t cap, unsigned char **out, size_t *len,
     while (buf) {
         if (n == sz) {
             if (sz > cap) {
-                set_err(err, errlen, "%s: larger than %zu bytes", path, cap);
+                mend_set_err(err, errlen, "%s: larger than %zu bytes", path, cap);
                 rc = MEND_ECORRUPT;
                 break;
             }
@@ -439,13 +427,13 @@ static int slurp(const char *path, size_t cap, unsigned char **out, size_t *len,
     }
     if (!buf) {
         rc = MEND_ENOMEM;
-        set_err(err, errlen, "%s: out of memory", path);
+        mend_set_err(err, errlen, "%s: out of memory", path);
     } else if (!rc && ferror(f)) {
         rc = MEND_EIO;
-        set_err(err, errlen, "%s: read error", path);
+        mend_set_err(err, errlen, "%s: read error", path);
     } else if (!rc && n > cap) {
         rc = MEND_ECORRUPT;
-        set_err(err, errlen, "%s: larger than %zu bytes", path, cap);
+        mend_set_err(err, errlen, "%s: larger than %zu bytes", path, cap);
     }
     fclose(f);
     if (rc) {
@@ -483,7 +471,7 @@ static int parse_meta(const char *path, char *buf, size_t len, struct meta *mt, 
         lineno++;
         size_t ll = (size_t)(le - p);
         if (ll > MAX_META_LINE) {
-            set_err(err, errlen, "%s:%zu: line too long", path, lineno);
+            mend_set_err(err, errlen, "%s:%zu: line too long", path, lineno);
             return MEND_ECORRUPT;
         }
         if (ll && p[ll - 1] == '\r')
@@ -538,30 +526,30 @@ static int parse_meta(const char *path, char *buf, size_t len, struct meta *mt, 
         } /* every other key is informational (scaler, calibration, span) */
 #undef KEY
         if (bad) {
-            set_err(err, errlen, "%s:%zu: bad value for '%.*s'", path, lineno, (int)kl, p);
+            mend_set_err(err, errlen, "%s:%zu: bad value for '%.*s'", path, lineno, (int)kl, p);
             return MEND_ECORRUPT;
         }
         p = le + 1;
     }
     if ((mt->seen & K_ALL) != K_ALL) {
-        set_err(err, errlen,
+        mend_set_err(err, errlen,
                 "%s: incomplete metadata (needs format, series, series_name, diffs, lags, "
                 "missing, features, model_sha256)",
                 path);
         return MEND_ECORRUPT;
     }
     if (mt->format != FILE_FORMAT) {
-        set_err(err, errlen, "%s: format %llu, this mend reads format %u", path,
+        mend_set_err(err, errlen, "%s: format %llu, this mend reads format %u", path,
                 (unsigned long long)mt->format, FILE_FORMAT);
         return MEND_EVERSION;
     }
     if (mt->n_names != mt->series) {
-        set_err(err, errlen, "%s: %llu series announced, %u series_name lines", path,
+        mend_set_err(err, errlen, "%s: %llu series announced, %u series_name lines", path,
                 (unsigned long long)mt->series, mt->n_names);
         return MEND_ECORRUPT;
     }
     if (mt->features != mt->series * (1 + mt->diffs + mt->lags)) {
-        set_err(err, errlen, "%s: features %llu does not follow from the spec", path,
+        mend_set_err(err, errlen, "%s: features %llu does not follow from the spec", path,
                 (unsigned long long)mt->features);
         return MEND_ECORRUPT;
     }
@@ -582,7 +570,7 @@ int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
 
     memset(&ms, 0, sizeof ms);
     if (!pbin || !pmeta) {
-        set_err(err, errlen, "%s: out of memory", dir);
+        mend_set_err(err, errlen, "%s: out of memory", dir);
         rc = MEND_ENOMEM;
         goto out;
     }
@@ -595,12 +583,12 @@ int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
     rc = mend_ocsvm_spec_build(&ms, (const char *const *)mt.names, mt.lens, mt.n_names,
                                (uint32_t)mt.diffs, (uint32_t)mt.lags, mt.missing);
     if (rc) {
-        set_err(err, errlen, "%s: bad feature spec (%s)", pmeta, mend_strerror(rc));
+        mend_set_err(err, errlen, "%s: bad feature spec (%s)", pmeta, mend_strerror(rc));
         rc = rc == MEND_ENOMEM ? rc : MEND_ECORRUPT;
         goto out;
     }
     if (want && mend_ocsvm_spec_compare(&ms, want, why, sizeof why)) {
-        set_err(err, errlen, "%s: the model's feature spec does not match the configuration: %s",
+        mend_set_err(err, errlen, "%s: the model's feature spec does not match the configuration: %s",
                 pmeta, why);
         rc = MEND_EINVAL;
         goto out;
@@ -610,36 +598,36 @@ int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
         goto out;
     rc = MEND_ECORRUPT;
     if (blen < FILE_HDR || memcmp(bbuf, FILE_MAGIC, 8)) {
-        set_err(err, errlen, "%s: not a mend model file (bad magic or too short)", pbin);
+        mend_set_err(err, errlen, "%s: not a mend model file (bad magic or too short)", pbin);
         goto out;
     }
     uint32_t fmt = (uint32_t)bbuf[8] | (uint32_t)bbuf[9] << 8 | (uint32_t)bbuf[10] << 16 |
                    (uint32_t)bbuf[11] << 24;
     if (fmt != FILE_FORMAT) {
-        set_err(err, errlen, "%s: format %u, this mend reads format %u", pbin, fmt, FILE_FORMAT);
+        mend_set_err(err, errlen, "%s: format %u, this mend reads format %u", pbin, fmt, FILE_FORMAT);
         rc = MEND_EVERSION;
         goto out;
     }
     uint64_t plen = get_u64le(bbuf + 12);
     if (plen != blen - FILE_HDR) {
-        set_err(err, errlen, "%s: truncated or damaged (payload %llu bytes, file has %zu)", pbin,
+        mend_set_err(err, errlen, "%s: truncated or damaged (payload %llu bytes, file has %zu)", pbin,
                 (unsigned long long)plen, blen - FILE_HDR);
         goto out;
     }
     unsigned char dig[32];
     char dhex[65];
     if (sha256(bbuf + FILE_HDR, (size_t)plen, dig)) {
-        set_err(err, errlen, "%s: cannot compute SHA-256", pbin);
+        mend_set_err(err, errlen, "%s: cannot compute SHA-256", pbin);
         rc = MEND_ENOMEM;
         goto out;
     }
     if (memcmp(dig, bbuf + 20, 32)) {
-        set_err(err, errlen, "%s: checksum mismatch, the file is damaged", pbin);
+        mend_set_err(err, errlen, "%s: checksum mismatch, the file is damaged", pbin);
         goto out;
     }
     hex(dig, 32, dhex);
     if (strcmp(dhex, mt.sha)) {
-        set_err(err, errlen, "%s: model_sha256 does not match %s (files from different models?)",
+        mend_set_err(err, errlen, "%s: model_sha256 does not match %s (files from different models?)",
                 pmeta, pbin);
         goto out;
     }
@@ -647,17 +635,17 @@ int mend_ocsvm_read_dir(const char *dir, const struct mend_ocsvm_spec *want,
     mend_rbuf_init(&r, bbuf + FILE_HDR, (size_t)plen);
     rc = mend_ocsvm_load(&r, &m);
     if (rc) {
-        set_err(err, errlen, "%s: %s model record", pbin,
+        mend_set_err(err, errlen, "%s: %s model record", pbin,
                 rc == MEND_EVERSION ? "unsupported version of the" : "damaged or inconsistent");
         goto out;
     }
     if (r.off != r.len) {
-        set_err(err, errlen, "%s: %zu trailing bytes after the model record", pbin, r.len - r.off);
+        mend_set_err(err, errlen, "%s: %zu trailing bytes after the model record", pbin, r.len - r.off);
         rc = MEND_ECORRUPT;
         goto out;
     }
     if (mend_ocsvm_spec_compare(&m->spec, &ms, why, sizeof why)) {
-        set_err(err, errlen, "%s: disagrees with %s: %s", pbin, pmeta, why);
+        mend_set_err(err, errlen, "%s: disagrees with %s: %s", pbin, pmeta, why);
         rc = MEND_ECORRUPT;
         goto out;
     }
