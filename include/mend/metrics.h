@@ -62,6 +62,20 @@ int mend_metrics_family(struct mend_metrics_out *o, const char *name, enum mend_
  * name) or MEND_ECAP. */
 int mend_metrics_sample(struct mend_metrics_out *o, const char *const *labels, double value);
 
+/* For collectors: a family or a sample, returning the error from the
+ * collector at once. They expect `struct mend_metrics_out *o` and `int rc`
+ * in scope. */
+#define MEND_METRICS_FAM(name, type, help)                                                                     \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
+            return rc;                                                                                         \
+    } while (0)
+#define MEND_METRICS_VAL(labels, v)                                                                            \
+    do {                                                                                                       \
+        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
+            return rc;                                                                                         \
+    } while (0)
+
 /* A collector: writes its families into o; returns 0 or a negative code
  * (the scrape then answers 500). Called on the loop thread. */
 typedef int (*mend_metrics_collect_fn)(void *ctx, struct mend_metrics_out *o);

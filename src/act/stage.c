@@ -477,16 +477,6 @@ void mend_act_finish(struct mend_act *a, int64_t now)
 
 /* ---- /metrics --------------------------------------------------------------- */
 
-#define FAM(name, type, help)                                                                                  \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
-            return rc;                                                                                         \
-    } while (0)
-#define VAL(labels, v)                                                                                         \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
-            return rc;                                                                                         \
-    } while (0)
 
 int mend_act_metrics(void *ctx, struct mend_metrics_out *o)
 {
@@ -505,32 +495,34 @@ int mend_act_metrics(void *ctx, struct mend_metrics_out *o)
                {"over_budget", st.over_budget}, {"escalated", st.escalated}, {"verified", st.verified},
                {"not_recovered", st.not_recovered}, {"failed", st.failed},   {"timed_out", st.timed_out},
                {"late_result", st.late_results}};
-    FAM("mend_remediation_decisions_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_FAM("mend_remediation_decisions_total", MEND_METRIC_COUNTER,
         "remediation decisions by kind (suppressed: cooldown, in flight, awaiting approval, off switch)");
     for (size_t i = 0; i < sizeof dec / sizeof dec[0]; i++) {
         const char *l[] = {"decision", dec[i].name, NULL};
-        VAL(l, dec[i].v);
+        MEND_METRICS_VAL(l, dec[i].v);
     }
-    FAM("mend_remediation_in_flight", MEND_METRIC_GAUGE, "actions emitted and awaiting their result");
-    VAL(NULL, st.in_flight);
-    FAM("mend_remediation_cases", MEND_METRIC_GAUGE, "(rule, target) cases the planner holds");
-    VAL(NULL, mend_planner_cases(a->planner));
+    MEND_METRICS_FAM("mend_remediation_in_flight", MEND_METRIC_GAUGE, "actions emitted and awaiting their result");
+    MEND_METRICS_VAL(NULL, st.in_flight);
+    MEND_METRICS_FAM("mend_remediation_cases", MEND_METRIC_GAUGE, "(rule, target) cases the planner holds");
+    MEND_METRICS_VAL(NULL, mend_planner_cases(a->planner));
     const struct {
         const char *name;
         uint64_t v;
     } q[] = {{"sent", qs.sent},           {"spooled", qs.spooled}, {"drained", qs.drained},
              {"collapsed", qs.collapsed}, {"refused", qs.refused}};
-    FAM("mend_remediation_queue_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_FAM("mend_remediation_queue_total", MEND_METRIC_COUNTER,
         "actions through the queue: sent to Redis, spooled while it was away, drained from the spool, "
         "collapsed as sent before, refused (not the lease holder, or the off switch)");
     for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
         const char *l[] = {"outcome", q[i].name, NULL};
-        VAL(l, q[i].v);
+        MEND_METRICS_VAL(l, q[i].v);
     }
-    FAM("mend_remediation_redis_errors_total", MEND_METRIC_COUNTER, "Redis connections or commands that failed");
-    VAL(NULL, qs.redis_errors);
-    FAM("mend_remediation_spool_pending", MEND_METRIC_GAUGE, "actions in the durable spool not yet delivered");
-    VAL(NULL, a->spool ? mend_spool_pending(a->spool) : 0);
+    MEND_METRICS_FAM("mend_remediation_redis_errors_total", MEND_METRIC_COUNTER,
+                     "Redis connections or commands that failed");
+    MEND_METRICS_VAL(NULL, qs.redis_errors);
+    MEND_METRICS_FAM("mend_remediation_spool_pending", MEND_METRIC_GAUGE,
+                     "actions in the durable spool not yet delivered");
+    MEND_METRICS_VAL(NULL, a->spool ? mend_spool_pending(a->spool) : 0);
     return MEND_OK;
 }
 

@@ -474,16 +474,6 @@ static int64_t newest_event_time(struct mend_cluster_run *c)
 
 /* ---- /metrics ---------------------------------------------------------------- */
 
-#define FAM(name, type, help)                                                                                  \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
-            return rc;                                                                                         \
-    } while (0)
-#define VAL(labels, v)                                                                                         \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
-            return rc;                                                                                         \
-    } while (0)
 
 /* The engine's cluster families: what it owns, how far behind each owned
  * partition's consumer is, and what the leases did. Per-partition families
@@ -495,24 +485,25 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     int rc;
     mend_cluster_run_stats(c, &cs);
     const char *ver[] = {"version", MEND_VERSION, NULL};
-    FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
-    VAL(ver, 1);
-    FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
-    VAL(NULL, (double)c->started_ns * 1e-9);
-    FAM("mend_cluster_partitions", MEND_METRIC_GAUGE, "partitions of the stream (cluster.partitions)");
-    VAL(NULL, cs.partitions);
-    FAM("mend_cluster_partitions_owned", MEND_METRIC_GAUGE, "partitions this engine owns and consumes now");
-    VAL(NULL, cs.owned);
-    FAM("mend_cluster_engines_live", MEND_METRIC_GAUGE,
+    MEND_METRICS_FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
+    MEND_METRICS_VAL(ver, 1);
+    MEND_METRICS_FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
+    MEND_METRICS_VAL(NULL, (double)c->started_ns * 1e-9);
+    MEND_METRICS_FAM("mend_cluster_partitions", MEND_METRIC_GAUGE, "partitions of the stream (cluster.partitions)");
+    MEND_METRICS_VAL(NULL, cs.partitions);
+    MEND_METRICS_FAM("mend_cluster_partitions_owned", MEND_METRIC_GAUGE,
+                     "partitions this engine owns and consumes now");
+    MEND_METRICS_VAL(NULL, cs.owned);
+    MEND_METRICS_FAM("mend_cluster_engines_live", MEND_METRIC_GAUGE,
         "engines whose announcement moved within a lease ttl, this one included");
-    VAL(NULL, cs.live_engines);
-    FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples in the state of the owned partitions");
-    VAL(NULL, cs.samples);
+    MEND_METRICS_VAL(NULL, cs.live_engines);
+    MEND_METRICS_FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples in the state of the owned partitions");
+    MEND_METRICS_VAL(NULL, cs.samples);
     /* the consumer's figures are looked at once a second by the fetch thread */
     char pid[16];
     const char *lab[] = {"partition", pid, NULL};
     struct mend_jetstream_stats js;
-    FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
+    MEND_METRICS_FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
         "messages of the partition not yet delivered to this engine or not yet acknowledged (held for a checkpoint)");
     for (uint32_t p = 0; p < cs.partitions; p++) {
         struct part_run *pr = c->parts[p];
@@ -520,9 +511,9 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
             continue;
         mend_jetstream_stats(pr->in, &js);
         snprintf(pid, sizeof pid, "%u", p);
-        VAL(lab, js.lag);
+        MEND_METRICS_VAL(lab, js.lag);
     }
-    FAM("mend_cluster_consumer_pending", MEND_METRIC_GAUGE,
+    MEND_METRICS_FAM("mend_cluster_consumer_pending", MEND_METRIC_GAUGE,
         "messages of the partition in the stream not yet delivered to this engine");
     for (uint32_t p = 0; p < cs.partitions; p++) {
         struct part_run *pr = c->parts[p];
@@ -530,9 +521,9 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
             continue;
         mend_jetstream_stats(pr->in, &js);
         snprintf(pid, sizeof pid, "%u", p);
-        VAL(lab, js.pending);
+        MEND_METRICS_VAL(lab, js.pending);
     }
-    FAM("mend_cluster_unacked_messages", MEND_METRIC_GAUGE,
+    MEND_METRICS_FAM("mend_cluster_unacked_messages", MEND_METRIC_GAUGE,
         "messages scored and held for the partition's next checkpoint before they are acknowledged");
     for (uint32_t p = 0; p < cs.partitions; p++) {
         struct part_run *pr = c->parts[p];
@@ -540,17 +531,19 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
             continue;
         mend_jetstream_stats(pr->in, &js);
         snprintf(pid, sizeof pid, "%u", p);
-        VAL(lab, js.held);
+        MEND_METRICS_VAL(lab, js.held);
     }
-    FAM("mend_cluster_partition_epoch", MEND_METRIC_GAUGE, "the fencing epoch of each owned partition's lease");
+    MEND_METRICS_FAM("mend_cluster_partition_epoch", MEND_METRIC_GAUGE,
+                     "the fencing epoch of each owned partition's lease");
     for (uint32_t p = 0; p < cs.partitions; p++) {
         struct part_run *pr = c->parts[p];
         if (!pr || pr->lost)
             continue;
         snprintf(pid, sizeof pid, "%u", p);
-        VAL(lab, pr->epoch);
+        MEND_METRICS_VAL(lab, pr->epoch);
     }
-    FAM("mend_cluster_partition_samples", MEND_METRIC_GAUGE, "samples in the state of each owned partition");
+    MEND_METRICS_FAM("mend_cluster_partition_samples", MEND_METRIC_GAUGE,
+                     "samples in the state of each owned partition");
     for (uint32_t p = 0; p < cs.partitions; p++) {
         struct part_run *pr = c->parts[p];
         if (!pr || pr->lost)
@@ -558,32 +551,33 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
         struct mend_engine_stats st;
         mend_engine_stats(pr->eng, &st);
         snprintf(pid, sizeof pid, "%u", p);
-        VAL(lab, st.points);
+        MEND_METRICS_VAL(lab, st.points);
     }
-    FAM("mend_cluster_leases_acquired_total", MEND_METRIC_COUNTER, "partition leases acquired (fresh, free or taken over)");
-    VAL(NULL, cs.acquired);
-    FAM("mend_cluster_takeovers_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_FAM("mend_cluster_leases_acquired_total", MEND_METRIC_COUNTER,
+                     "partition leases acquired (fresh, free or taken over)");
+    MEND_METRICS_VAL(NULL, cs.acquired);
+    MEND_METRICS_FAM("mend_cluster_takeovers_total", MEND_METRIC_COUNTER,
         "partition leases taken over from an engine that stopped renewing");
-    VAL(NULL, cs.taken_over);
-    FAM("mend_cluster_leases_lost_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(NULL, cs.taken_over);
+    MEND_METRICS_FAM("mend_cluster_leases_lost_total", MEND_METRIC_COUNTER,
         "partition leases lost (taken by another engine, or not renewed in time)");
-    VAL(NULL, cs.lost);
-    FAM("mend_cluster_leases_handed_on_total", MEND_METRIC_COUNTER, "partition leases released to another engine");
-    VAL(NULL, cs.handed_on);
-    FAM("mend_cluster_lease_renewals_total", MEND_METRIC_COUNTER, "lease renewals, by result");
+    MEND_METRICS_VAL(NULL, cs.lost);
+    MEND_METRICS_FAM("mend_cluster_leases_handed_on_total", MEND_METRIC_COUNTER,
+                     "partition leases released to another engine");
+    MEND_METRICS_VAL(NULL, cs.handed_on);
+    MEND_METRICS_FAM("mend_cluster_lease_renewals_total", MEND_METRIC_COUNTER, "lease renewals, by result");
     const char *r_ok[] = {"result", "ok", NULL}, *r_fail[] = {"result", "failed", NULL};
-    VAL(r_ok, cs.renewals);
-    VAL(r_fail, cs.renew_failures);
-    FAM("mend_cluster_kv_errors_total", MEND_METRIC_COUNTER, "failed key-value calls (leases, announcements)");
-    VAL(NULL, cs.kv_errors);
-    FAM("mend_cluster_refused_samples_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(r_ok, cs.renewals);
+    MEND_METRICS_VAL(r_fail, cs.renew_failures);
+    MEND_METRICS_FAM("mend_cluster_kv_errors_total", MEND_METRIC_COUNTER,
+                     "failed key-value calls (leases, announcements)");
+    MEND_METRICS_VAL(NULL, cs.kv_errors);
+    MEND_METRICS_FAM("mend_cluster_refused_samples_total", MEND_METRIC_COUNTER,
         "samples refused because their partition's lease had gone");
-    VAL(NULL, cs.refused);
+    MEND_METRICS_VAL(NULL, cs.refused);
     return MEND_OK;
 }
 
-#undef FAM
-#undef VAL
 
 /* The end-of-run summary: the engine, then each owned partition. */
 static void summary(struct mend_cluster_run *c)

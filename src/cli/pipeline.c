@@ -602,16 +602,6 @@ static int on_hup_signal(struct mend_loop *l, int sig, void *ctx)
 
 /* ---- /metrics ---------------------------------------------------------------- */
 
-#define FAM(name, type, help)                                                                                  \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_family(o, name, type, help)) != MEND_OK)                                        \
-            return rc;                                                                                         \
-    } while (0)
-#define VAL(labels, v)                                                                                         \
-    do {                                                                                                       \
-        if ((rc = mend_metrics_sample(o, labels, (double)(v))) != MEND_OK)                                     \
-            return rc;                                                                                         \
-    } while (0)
 
 /* The pipeline's own families: the engine's, the incidents', the inputs'
  * and the checkpoints' counters, read where they are counted. */
@@ -626,119 +616,122 @@ static int pipe_collect(void *ctx, struct mend_metrics_out *o)
     mend_engine_incident_stats(p->eng, &is);
     mend_inputs_stats(p->in, &ins);
     const char *ver[] = {"version", MEND_VERSION, NULL};
-    FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
-    VAL(ver, 1);
-    FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
-    VAL(NULL, (double)p->started_ns * 1e-9);
-    FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples taken in (after parsing)");
-    VAL(NULL, st.points);
-    FAM("mend_samples_scored_total", MEND_METRIC_COUNTER, "samples scored by the detectors");
-    VAL(NULL, st.scored);
-    FAM("mend_series", MEND_METRIC_GAUGE, "live series");
-    VAL(NULL, st.series);
-    FAM("mend_entities", MEND_METRIC_GAUGE, "entities (hosts, services) with a model");
-    VAL(NULL, st.entities);
-    FAM("mend_malformed_lines_total", MEND_METRIC_COUNTER, "input lines refused as malformed");
-    VAL(NULL, p->errors);
-    FAM("mend_late_samples_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_FAM("mend_build_info", MEND_METRIC_GAUGE, "always 1; the version of mend");
+    MEND_METRICS_VAL(ver, 1);
+    MEND_METRICS_FAM("mend_start_time_seconds", MEND_METRIC_GAUGE, "when this process started, in Unix seconds");
+    MEND_METRICS_VAL(NULL, (double)p->started_ns * 1e-9);
+    MEND_METRICS_FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples taken in (after parsing)");
+    MEND_METRICS_VAL(NULL, st.points);
+    MEND_METRICS_FAM("mend_samples_scored_total", MEND_METRIC_COUNTER, "samples scored by the detectors");
+    MEND_METRICS_VAL(NULL, st.scored);
+    MEND_METRICS_FAM("mend_series", MEND_METRIC_GAUGE, "live series");
+    MEND_METRICS_VAL(NULL, st.series);
+    MEND_METRICS_FAM("mend_entities", MEND_METRIC_GAUGE, "entities (hosts, services) with a model");
+    MEND_METRICS_VAL(NULL, st.entities);
+    MEND_METRICS_FAM("mend_malformed_lines_total", MEND_METRIC_COUNTER, "input lines refused as malformed");
+    MEND_METRICS_VAL(NULL, p->errors);
+    MEND_METRICS_FAM("mend_late_samples_total", MEND_METRIC_COUNTER,
         "samples older than their series' newest beyond input.lateness, dropped");
-    VAL(NULL, st.late_dropped);
-    FAM("mend_refused_samples_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(NULL, st.late_dropped);
+    MEND_METRICS_FAM("mend_refused_samples_total", MEND_METRIC_COUNTER,
         "samples refused: series cap reached (series_cap), too far ahead of event time (ahead)");
     const char *r1[] = {"reason", "series_cap", NULL}, *r2[] = {"reason", "ahead", NULL};
-    VAL(r1, st.refused_series);
-    VAL(r2, st.ahead_refused);
-    FAM("mend_evicted_series_total", MEND_METRIC_COUNTER, "idle series evicted (series.idle_evict)");
-    VAL(NULL, st.evicted);
-    FAM("mend_anomalies_total", MEND_METRIC_COUNTER, "anomaly events, by kind");
+    MEND_METRICS_VAL(r1, st.refused_series);
+    MEND_METRICS_VAL(r2, st.ahead_refused);
+    MEND_METRICS_FAM("mend_evicted_series_total", MEND_METRIC_COUNTER, "idle series evicted (series.idle_evict)");
+    MEND_METRICS_VAL(NULL, st.evicted);
+    MEND_METRICS_FAM("mend_anomalies_total", MEND_METRIC_COUNTER, "anomaly events, by kind");
     const char *k1[] = {"kind", "series", NULL}, *k2[] = {"kind", "absence", NULL},
                *k3[] = {"kind", "multivariate", NULL};
-    VAL(k1, st.anomalies);
-    VAL(k2, st.absences);
-    VAL(k3, st.multivariate);
-    FAM("mend_incidents_open", MEND_METRIC_GAUGE, "incidents open now");
-    VAL(NULL, is.open_now);
-    FAM("mend_incidents_opened_total", MEND_METRIC_COUNTER, "incidents opened");
-    VAL(NULL, is.opened);
-    FAM("mend_incidents_resolved_total", MEND_METRIC_COUNTER, "incidents resolved");
-    VAL(NULL, is.resolved);
-    FAM("mend_incident_excursions_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(k1, st.anomalies);
+    MEND_METRICS_VAL(k2, st.absences);
+    MEND_METRICS_VAL(k3, st.multivariate);
+    MEND_METRICS_FAM("mend_incidents_open", MEND_METRIC_GAUGE, "incidents open now");
+    MEND_METRICS_VAL(NULL, is.open_now);
+    MEND_METRICS_FAM("mend_incidents_opened_total", MEND_METRIC_COUNTER, "incidents opened");
+    MEND_METRICS_VAL(NULL, is.opened);
+    MEND_METRICS_FAM("mend_incidents_resolved_total", MEND_METRIC_COUNTER, "incidents resolved");
+    MEND_METRICS_VAL(NULL, is.resolved);
+    MEND_METRICS_FAM("mend_incident_excursions_total", MEND_METRIC_COUNTER,
         "sub-alarm excursions of open incidents' signals written as updates (incidents.watch_tail)");
-    VAL(NULL, is.excursions);
-    FAM("mend_incident_excursions_dropped_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(NULL, is.excursions);
+    MEND_METRICS_FAM("mend_incident_excursions_dropped_total", MEND_METRIC_COUNTER,
         "excursions counted but not written (incidents.max_excursions reached)");
-    VAL(NULL, is.excursions_dropped);
-    FAM("mend_incident_events_refused_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_VAL(NULL, is.excursions_dropped);
+    MEND_METRICS_FAM("mend_incident_events_refused_total", MEND_METRIC_COUNTER,
         "anomaly events no incident could take (incidents.max_open reached)");
-    VAL(NULL, st.events_refused);
-    FAM("mend_memory_bytes", MEND_METRIC_GAUGE, "memory held by series, detectors and rings");
-    VAL(NULL, st.memory);
+    MEND_METRICS_VAL(NULL, st.events_refused);
+    MEND_METRICS_FAM("mend_memory_bytes", MEND_METRIC_GAUGE, "memory held by series, detectors and rings");
+    MEND_METRICS_VAL(NULL, st.memory);
     if (st.watermark != INT64_MIN) {
-        FAM("mend_event_time_seconds", MEND_METRIC_GAUGE, "the newest event time (watermark), Unix seconds");
-        VAL(NULL, (double)st.watermark * 1e-9);
+        MEND_METRICS_FAM("mend_event_time_seconds", MEND_METRIC_GAUGE,
+                         "the newest event time (watermark), Unix seconds");
+        MEND_METRICS_VAL(NULL, (double)st.watermark * 1e-9);
     }
-    FAM("mend_input_bytes_total", MEND_METRIC_COUNTER, "bytes read, per input");
+    MEND_METRICS_FAM("mend_input_bytes_total", MEND_METRIC_COUNTER, "bytes read, per input");
     size_t n_in = mend_inputs_count(p->in);
     for (size_t i = 0; i < n_in; i++) {
         const char *spec;
         uint64_t bytes, lines;
         if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
             const char *lab[] = {"input", spec, NULL};
-            VAL(lab, bytes);
+            MEND_METRICS_VAL(lab, bytes);
         }
     }
-    FAM("mend_input_lines_total", MEND_METRIC_COUNTER, "newline-ended lines read, per input");
+    MEND_METRICS_FAM("mend_input_lines_total", MEND_METRIC_COUNTER, "newline-ended lines read, per input");
     for (size_t i = 0; i < n_in; i++) {
         const char *spec;
         uint64_t bytes, lines;
         if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
             const char *lab[] = {"input", spec, NULL};
-            VAL(lab, lines);
+            MEND_METRICS_VAL(lab, lines);
         }
     }
-    FAM("mend_input_connections", MEND_METRIC_GAUGE, "TCP connections open now");
-    VAL(NULL, ins.open_conns);
-    FAM("mend_input_connections_closed_total", MEND_METRIC_COUNTER,
+    MEND_METRICS_FAM("mend_input_connections", MEND_METRIC_GAUGE, "TCP connections open now");
+    MEND_METRICS_VAL(NULL, ins.open_conns);
+    MEND_METRICS_FAM("mend_input_connections_closed_total", MEND_METRIC_COUNTER,
         "TCP connections closed by mend: over input.max_conns (refused, evicted), idle");
     const char *c1[] = {"reason", "refused", NULL}, *c2[] = {"reason", "evicted", NULL},
                *c3[] = {"reason", "idle", NULL};
-    VAL(c1, ins.refused);
-    VAL(c2, ins.evicted);
-    VAL(c3, ins.idle_closed);
-    FAM("mend_input_truncated_lines_total", MEND_METRIC_COUNTER, "lines cut off by a disconnect, dropped");
-    VAL(NULL, ins.truncated);
-    FAM("mend_input_errors_total", MEND_METRIC_COUNTER, "read, accept and receive errors");
-    VAL(NULL, ins.errors);
-    FAM("mend_sighup_total", MEND_METRIC_COUNTER, "SIGHUPs handled (outputs reopened)");
-    VAL(NULL, p->hups);
+    MEND_METRICS_VAL(c1, ins.refused);
+    MEND_METRICS_VAL(c2, ins.evicted);
+    MEND_METRICS_VAL(c3, ins.idle_closed);
+    MEND_METRICS_FAM("mend_input_truncated_lines_total", MEND_METRIC_COUNTER, "lines cut off by a disconnect, dropped");
+    MEND_METRICS_VAL(NULL, ins.truncated);
+    MEND_METRICS_FAM("mend_input_errors_total", MEND_METRIC_COUNTER, "read, accept and receive errors");
+    MEND_METRICS_VAL(NULL, ins.errors);
+    MEND_METRICS_FAM("mend_sighup_total", MEND_METRIC_COUNTER, "SIGHUPs handled (outputs reopened)");
+    MEND_METRICS_VAL(NULL, p->hups);
     if (mend_scrape_configured(&p->cfg->scrape)) {
         const char *sk_failed[] = {"result", "failed", NULL}, *sk_body[] = {"result", "body_limit", NULL},
                    *sk_samples[] = {"result", "sample_limit", NULL}, *sk_labels[] = {"result", "label_limit", NULL};
-        FAM("mend_scrapes_total", MEND_METRIC_COUNTER, "Prometheus scrapes done, successful or not");
-        VAL(NULL, ins.scrapes);
-        FAM("mend_scrape_problems_total", MEND_METRIC_COUNTER,
+        MEND_METRICS_FAM("mend_scrapes_total", MEND_METRIC_COUNTER, "Prometheus scrapes done, successful or not");
+        MEND_METRICS_VAL(NULL, ins.scrapes);
+        MEND_METRICS_FAM("mend_scrape_problems_total", MEND_METRIC_COUNTER,
             "scrapes that failed (no answer, an HTTP error) or were refused whole over a limit");
-        VAL(sk_failed, ins.scrape_failed);
-        VAL(sk_body, ins.scrape_body_limit);
-        VAL(sk_samples, ins.scrape_sample_limit);
-        VAL(sk_labels, ins.scrape_label_limit);
+        MEND_METRICS_VAL(sk_failed, ins.scrape_failed);
+        MEND_METRICS_VAL(sk_body, ins.scrape_body_limit);
+        MEND_METRICS_VAL(sk_samples, ins.scrape_sample_limit);
+        MEND_METRICS_VAL(sk_labels, ins.scrape_label_limit);
     }
-    FAM("mend_rate_resets_total", MEND_METRIC_COUNTER, "cumulative series that fell (restarts), not scored as anomalies");
-    VAL(NULL, st.rate_resets);
+    MEND_METRICS_FAM("mend_rate_resets_total", MEND_METRIC_COUNTER,
+                     "cumulative series that fell (restarts), not scored as anomalies");
+    MEND_METRICS_VAL(NULL, st.rate_resets);
     if (p->cfg->checkpoint_path[0]) {
         double since = (double)(realtime_ns() - (p->ckpt_last_ok ? p->ckpt_last_ok : p->started_ns)) * 1e-9;
-        FAM("mend_checkpoint_age_seconds", MEND_METRIC_GAUGE,
+        MEND_METRICS_FAM("mend_checkpoint_age_seconds", MEND_METRIC_GAUGE,
             "seconds since the last successful checkpoint (since start when none yet)");
-        VAL(NULL, since > 0 ? since : 0);
-        FAM("mend_checkpoint_last_success_timestamp_seconds", MEND_METRIC_GAUGE,
+        MEND_METRICS_VAL(NULL, since > 0 ? since : 0);
+        MEND_METRICS_FAM("mend_checkpoint_last_success_timestamp_seconds", MEND_METRIC_GAUGE,
             "Unix time of the last successful checkpoint; 0 = none yet");
-        VAL(NULL, (double)p->ckpt_last_ok * 1e-9);
-        FAM("mend_checkpoint_duration_seconds", MEND_METRIC_GAUGE, "how long the last finished checkpoint took");
-        VAL(NULL, p->ckpt_duration);
-        FAM("mend_checkpoints_total", MEND_METRIC_COUNTER, "checkpoints written");
-        VAL(NULL, p->ckpt_ok);
-        FAM("mend_checkpoint_failures_total", MEND_METRIC_COUNTER, "checkpoints that failed");
-        VAL(NULL, p->ckpt_failures);
+        MEND_METRICS_VAL(NULL, (double)p->ckpt_last_ok * 1e-9);
+        MEND_METRICS_FAM("mend_checkpoint_duration_seconds", MEND_METRIC_GAUGE,
+                         "how long the last finished checkpoint took");
+        MEND_METRICS_VAL(NULL, p->ckpt_duration);
+        MEND_METRICS_FAM("mend_checkpoints_total", MEND_METRIC_COUNTER, "checkpoints written");
+        MEND_METRICS_VAL(NULL, p->ckpt_ok);
+        MEND_METRICS_FAM("mend_checkpoint_failures_total", MEND_METRIC_COUNTER, "checkpoints that failed");
+        MEND_METRICS_VAL(NULL, p->ckpt_failures);
     }
     return MEND_OK;
 }
