@@ -286,6 +286,29 @@ static void test_rejections_and_literal_argv(void **state)
     msg_param(&m, "p.msg", "a");
     msg_param(&m, "p.n", "1");
     expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "stale epoch 4");
+    /* a partition's action (mend cluster): judged by its fence, not the
+     * global epoch (0 here, below the 5 seen): p3's owner is at epoch 2 */
+    redisReply *fr = redisCommand(c, "SET r:fence:p3 2");
+    assert_non_null(fr);
+    freeReplyObject(fr);
+    msg_init(&m, idn++, "echo", now, 0, "k1");
+    msg_param(&m, "fence", "p3");
+    msg_param(&m, "fence_epoch", "1");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "stale partition epoch 1 (fence p3 is at 2)");
+    msg_init(&m, idn++, "echo", now, 0, "k1");
+    msg_param(&m, "fence", "p3");
+    msg_param(&m, "fence_epoch", "2");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "ok", "");
+    msg_init(&m, idn++, "echo", now, 0, "k1");
+    msg_param(&m, "fence", "p3");
+    msg_param(&m, "fence_epoch", "two");
+    msg_param(&m, "p.msg", "a");
+    msg_param(&m, "p.n", "1");
+    expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "malformed fence");
     /* unknown action */
     msg_init(&m, idn++, "reboot", now, 5, "k1");
     expect(c, send_msg(c, "r", k1, m.f, m.v, m.n, 0), "rejected", "not in the allowlist");

@@ -93,6 +93,10 @@ struct mend_exec_job {
     char id[33];
     char rule[MEND_ACT_NAME], action[MEND_ACT_NAME], target[MEND_ACT_TARGET], incident[24];
     uint64_t epoch;
+    /* a partition's fence (`mend cluster`): its name ("" = none, the global
+     * epoch applies) and the lease epoch the action was emitted under */
+    char fence[24];
+    uint64_t fence_epoch;
     const struct mend_exec_action *spec;
     char argv[MEND_EXEC_MAX_ARGV][MEND_ACT_VALUE * 2];
     uint32_t n_argv;
@@ -100,7 +104,9 @@ struct mend_exec_job {
 
 /* Checks one stream entry (n field/value pairs as received, sig among
  * them): version, fields, signature and key id, TTL against now_ms, epoch
- * against *max_epoch (raised when newer), allowlist and parameter types;
+ * against *max_epoch (raised when newer; a fenced action -- fence and
+ * fence_epoch fields -- is judged against its fence's epoch by the caller
+ * instead, job->fence), allowlist and parameter types;
  * builds argv. Returns 0, or MEND_EINVAL with the reason in why (and what
  * fields could be read in job, for the result). */
 int mend_exec_check(const struct mend_exec_conf *c, struct mend_verifier *v, const char *const *fields,

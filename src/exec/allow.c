@@ -355,9 +355,17 @@ int mend_exec_check(const struct mend_exec_conf *c, struct mend_verifier *ver, c
         return REJECT("missing or malformed created_ms, ttl_ms or epoch");
     if (now_ms > created + ttl)
         return REJECT("expired: created %" PRId64 " ms ago, ttl %" PRId64 " ms", now_ms - created, ttl);
-    if (epoch < *max_epoch)
-        return REJECT("stale epoch %" PRIu64 " (newest seen %" PRIu64 ")", epoch, *max_epoch);
-    *max_epoch = epoch;
+    const char *fs = field(f, v, n, "fence"), *fes = field(f, v, n, "fence_epoch");
+    if (fs || fes) { /* a partition's lease fences it: the caller checks its fence */
+        if (!fs || !fes || !*fs || strlen(fs) >= sizeof job->fence ||
+            mend_parse_u64(fes, strlen(fes), &job->fence_epoch))
+            return REJECT("malformed fence or fence_epoch");
+        snprintf(job->fence, sizeof job->fence, "%s", fs);
+    } else {
+        if (epoch < *max_epoch)
+            return REJECT("stale epoch %" PRIu64 " (newest seen %" PRIu64 ")", epoch, *max_epoch);
+        *max_epoch = epoch;
+    }
     job->epoch = epoch;
     const struct mend_exec_action *a = NULL;
     for (uint32_t i = 0; i < c->n_actions && !a; i++)

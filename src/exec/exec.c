@@ -349,6 +349,26 @@ static int start(struct ex *x, struct entry *e, struct slot *s)
         return finish(x, e->sid, &job, "rejected", -1, 0, now, 0, "", 0, why, 0, -1);
     }
     redisReply *r;
+    if (job.fence[0]) {
+        /* a partition's action: the owner that took the partition over
+         * raised its fence; an action from an older owner is stale */
+        r = redisCommand(x->rc, "GET %s:fence:%s", x->c->prefix, job.fence);
+        if (!r)
+            return MEND_EIO;
+        uint64_t newest = 0;
+        int bad = r->type == REDIS_REPLY_STRING && mend_parse_u64(r->str, r->len, &newest) != MEND_OK;
+        freeReplyObject(r);
+        if (bad || newest > job.fence_epoch) {
+            if (bad)
+                snprintf(why, sizeof why, "fence %s: unreadable epoch in Redis", job.fence);
+            else
+                snprintf(why, sizeof why, "stale partition epoch %" PRIu64 " (fence %s is at %" PRIu64 ")",
+                         job.fence_epoch, job.fence, newest);
+            x->rejected++;
+            logf_("rejected %s (id %s, action %s): %s", e->sid, job.id, job.action, why);
+            return finish(x, e->sid, &job, "rejected", -1, 0, now, 0, "", 0, why, 0, -1);
+        }
+    }
     if (x->unsafe != 2) {
         char claimed[96];
         snprintf(claimed, sizeof claimed, "claimed:%s", x->c->consumer);
