@@ -482,6 +482,75 @@ static void test_refit_schedule(void **state)
     }
 }
 
+/* The covariance update (two elements at a time where SSE2 is there) must
+ * be bit for bit the plain recurrence C <- (1-a) C + a (1-a) r r', written
+ * here the scalar way, for every dimension (odd and even rows) and with
+ * missing values; read back through the saved state. */
+static void test_learn_bit_exact(void **unused)
+{
+    (void)unused;
+    for (size_t d = 1; d <= 13; d++) {
+        struct mend_mvg_conf c;
+        mend_mvg_conf_defaults(&c);
+        c.half_life = 50.0;
+        struct mend_mvg *m = NULL;
+        assert_int_equal(mend_mvg_new(d, &c, &m), MEND_OK);
+        double alpha = -expm1(-M_LN2 / c.half_life);
+        double mean[13] = {0}, cov[91] = {0}, x[13], r[13];
+        uint64_t seed = 0x9e3779b97f4a7c15ULL + d;
+        for (uint64_t n = 1; n <= 300; n++) {
+            for (size_t i = 0; i < d; i++) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                x[i] = (double)(seed >> 11) / 9007199254740992.0 * (double)(i + 1) + (double)i;
+                if ((n + i) % 29 == 0 && d > 1)
+                    x[i] = NAN;
+            }
+            assert_int_equal(mend_mvg_learn(m, x), MEND_OK);
+            double a = 1.0 / (double)n;
+            if (alpha > a)
+                a = alpha;
+            double keep = 1.0 - a;
+            for (size_t i = 0; i < d; i++) {
+                r[i] = isnan(x[i]) ? 0.0 : x[i] - mean[i];
+                mean[i] += a * r[i];
+            }
+            double *p = cov;
+            for (size_t i = 0; i < d; i++) {
+                double ri = keep * r[i];
+                for (size_t j = 0; j <= i; j++)
+                    p[j] = keep * p[j] + a * (ri * r[j]);
+                p += i + 1;
+            }
+        }
+        struct mend_wbuf w;
+        mend_wbuf_init(&w);
+        assert_int_equal(mend_mvg_save(m, &w), MEND_OK);
+        struct mend_rbuf rb;
+        mend_rbuf_init(&rb, w.data, w.len);
+        (void)mend_rbuf_u32(&rb);
+        (void)mend_rbuf_u32(&rb);
+        assert_int_equal(mend_rbuf_u64(&rb), d);
+        assert_int_equal(mend_rbuf_u64(&rb), 300);
+        (void)mend_rbuf_u32(&rb);
+        (void)mend_rbuf_u32(&rb);
+        (void)mend_rbuf_f64(&rb);
+        (void)mend_rbuf_f64(&rb);
+        for (size_t i = 0; i < d; i++) {
+            double v = mend_rbuf_f64(&rb);
+            assert_memory_equal(&v, &mean[i], sizeof v);
+        }
+        for (size_t i = 0; i < d * (d + 1) / 2; i++) {
+            double v = mend_rbuf_f64(&rb);
+            assert_memory_equal(&v, &cov[i], sizeof v);
+        }
+        assert_false(rb.failed);
+        mend_wbuf_fini(&w);
+        mend_mvg_free(m);
+    }
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -496,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_score_ro_scratch),
         cmocka_unit_test(test_refit_schedule),
+        cmocka_unit_test(test_learn_bit_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,4 +48,11 @@ double mend_tail_log10(double z);
 double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, double a_short,
                             double a_long, double sd_floor);
 
+/* Learns u exactly as mend_likelihood_step() would, without judging it:
+ * for a caller that will not read the evidence (the scorer during a
+ * detector's warm-up), which spares the tail's log and exp. The state
+ * afterwards is bit for bit the one mend_likelihood_step() leaves. */
+void mend_likelihood_learn(struct mend_likelihood *l, uint64_t n, double u, double a_short,
+                           double a_long);
+
 #endif

@@ -72,7 +72,7 @@ struct pace {
  * only off the usual pace (beyond 1.5x either way). The usual interval
  * follows the pace slowly, and a gap stretches it at most 4x per sample so
  * that gaps do not teach it. */
-static double pace_weight(struct pace *p, int64_t t_ns, double alpha)
+static inline double pace_weight(struct pace *p, int64_t t_ns, double alpha)
 {
     double t = (double)t_ns, w = alpha;
     if (p->seen != 0.0) {

@@ -26,6 +26,25 @@ double mend_tail_log10(double z)
     return s / M_LN10;
 }
 
+/* The part of a step that learns (the short average first, then the long
+ * mean and variance of it), shared by both entry points so that a step
+ * that skips the judgement learns bit for bit what a full step learns. */
+static inline void learn_short(struct mend_likelihood *l, double u, double a_short)
+{
+    l->avg += a_short * (u - l->avg);
+}
+
+static inline void learn_long(struct mend_likelihood *l, uint64_t n, double a_long)
+{
+    /* Early on the weight is 1/n so the estimate is a plain average, not
+     * the first sample's echo. */
+    double a = (double)n * a_long < 1.0 ? 1.0 / (double)n : a_long; /* no division once settled */
+    double d = l->avg - l->mean;
+    double inc = a * d;
+    l->mean += inc;
+    l->var = (1.0 - a) * (l->var + d * inc);
+}
+
 double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, double a_short,
                             double a_long, double sd_floor)
 {
@@ -36,20 +55,27 @@ double mend_likelihood_step(struct mend_likelihood *l, uint64_t n, double u, dou
         l->var = 0.0;
         return 0.0;
     }
-    l->avg += a_short * (u - l->avg);
+    learn_short(l, u, a_short);
     if (n >= 3) {
         double sd = sqrt(l->var);
         if (sd < sd_floor)
             sd = sd_floor;
         ev = mend_tail_log10((l->avg - l->mean) / sd);
     }
-    /* Learn after judging, so a sample never explains itself away; early on
-     * the weight is 1/n so the estimate is a plain average, not the first
-     * sample's echo. */
-    double a = (double)n * a_long < 1.0 ? 1.0 / (double)n : a_long; /* no division once settled */
-    double d = l->avg - l->mean;
-    double inc = a * d;
-    l->mean += inc;
-    l->var = (1.0 - a) * (l->var + d * inc);
+    /* Learn after judging, so a sample never explains itself away. */
+    learn_long(l, n, a_long);
     return ev;
+}
+
+void mend_likelihood_learn(struct mend_likelihood *l, uint64_t n, double u, double a_short,
+                           double a_long)
+{
+    if (n <= 1) {
+        l->avg = u;
+        l->mean = u;
+        l->var = 0.0;
+        return;
+    }
+    learn_short(l, u, a_short);
+    learn_long(l, n, a_long);
 }
