@@ -11,7 +11,8 @@
  * a wake-up) and are acted on there:
  *   acquired  restore the partition's checkpoint, recreate its consumer to
  *             deliver from the stream sequence after the one the checkpoint
- *             holds (the predecessor's consumer is deleted), consume;
+ *             holds (the predecessor's consumer is deleted; on the input's
+ *             fetch thread, see in_jetstream.c), consume;
  *   lost      drop the partition at once: no checkpoint, no ack;
  *   surplus   checkpoint in this thread, acknowledge, drop, release.
  * Every sample checks that its partition's lease is still valid (a coarse
@@ -220,9 +221,12 @@ static void part_free(struct part_run *pr)
     free(pr);
 }
 
-/* Takes partition p up at epoch (loop thread): restore its checkpoint,
- * recreate its consumer after the sequence the checkpoint holds. A
- * partition that cannot be taken up is given back. */
+/* Takes partition p up at epoch (loop thread): restore its checkpoint (a
+ * local file read), and open its input, which recreates its consumer after
+ * the sequence the checkpoint holds on its own thread -- no NATS call
+ * here: a server that is away or slow delays this partition only
+ * (connecting, retried with backoff, errors on stderr), never the loop. A
+ * partition whose checkpoint cannot be restored is given back. */
 static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
 {
     struct mend_config *cfg = c->cfg;
@@ -494,6 +498,16 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     MEND_METRICS_FAM("mend_cluster_partitions_owned", MEND_METRIC_GAUGE,
                      "partitions this engine owns and consumes now");
     MEND_METRICS_VAL(NULL, cs.owned);
+    /* taken up on the input's own thread (connect, consumers): a partition
+     * waiting on a server that is away or slow shows here, and delivers nothing */
+    uint64_t connecting = 0;
+    struct mend_jetstream_stats js;
+    for (uint32_t p = 0; p < cs.partitions; p++)
+        if (c->parts[p] && !c->parts[p]->lost && mend_jetstream_stats(c->parts[p]->in, &js) > 0)
+            connecting += js.connecting;
+    MEND_METRICS_FAM("mend_cluster_partitions_connecting", MEND_METRIC_GAUGE,
+        "owned partitions whose consumer is still being set up (connect, delete old consumers, create)");
+    MEND_METRICS_VAL(NULL, connecting);
     MEND_METRICS_FAM("mend_cluster_engines_live", MEND_METRIC_GAUGE,
         "engines whose announcement moved within a lease ttl, this one included");
     MEND_METRICS_VAL(NULL, cs.live_engines);
@@ -502,7 +516,6 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     /* the consumer's figures are looked at once a second by the fetch thread */
     char pid[16];
     const char *lab[] = {"partition", pid, NULL};
-    struct mend_jetstream_stats js;
     MEND_METRICS_FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
         "messages of the partition not yet delivered to this engine or not yet acknowledged (held for a checkpoint)");
     for (uint32_t p = 0; p < cs.partitions; p++) {
