@@ -58,6 +58,7 @@ struct part_run {
     int ckpt_due;
     int lost;        /* the lease went: drop after this turn */
     uint64_t errors;
+    uint64_t in_errors_seen; /* the input's errors (take-up, fetch) said so far */
     char path[MEND_CONFIG_PATH_MAX + 16];
 };
 
@@ -204,6 +205,21 @@ static int part_checkpoint(struct part_run *pr)
     }
     mend_inputs_checkpoint(pr->in, MEND_INPUT_CKPT_COMMITTED, gen);
     return MEND_OK;
+}
+
+/* The input's own errors -- a take-up that failed against a server away or
+ * slow (retried by the input with backoff), a failed fetch -- on stderr:
+ * the first ten, then every hundredth. */
+static void part_report_input(struct part_run *pr)
+{
+    struct mend_inputs_stats st;
+    mend_inputs_stats(pr->in, &st);
+    if (st.errors == pr->in_errors_seen)
+        return;
+    pr->in_errors_seen = st.errors;
+    if (st.errors <= 10 || st.errors % 100 == 0)
+        fprintf(stderr, "mend cluster: partition %u consumer %s (%" PRIu64 " errors)\n", pr->id,
+                mend_inputs_last_error(pr->in), st.errors);
 }
 
 static void part_free(struct part_run *pr)
@@ -725,6 +741,8 @@ int mend_cmd_cluster(int argc, char **argv)
              * short. */
             if (pr->ckpt_due && !pr->lost)
                 part_checkpoint(pr);
+            if (!pr->lost)
+                part_report_input(pr);
             if (pr->lost) {
                 /* fenced (lease lost, or not renewed in time): drop it, and if
                  * the lease module still holds it, give it back, so that it is
