@@ -23,7 +23,8 @@
  * in this thread; the lease is checked again right before the commit, so a
  * lease that lapsed while the state was written leaves the successor's
  * file alone. Messages are acknowledged once the checkpoint that holds them
- * is committed. On SIGTERM/SIGINT every partition is checkpointed,
+ * is committed. On SIGTERM/SIGINT each partition's input stops and what it
+ * had fetched goes into the state, then every partition is checkpointed,
  * acknowledged and released.
  *
  * With metrics.listen set, /metrics serves the engine's cluster families
@@ -766,6 +767,12 @@ int mend_cmd_cluster(int argc, char **argv)
         if (!pr || pr->lost)
             continue;
         int64_t left = mend_leases_valid(c.leases, p, mono_ns(CLOCK_MONOTONIC)) ? 1 : 0;
+        /* the input's thread stops (joined: at the end the loop may wait)
+         * and what it fetched goes into the state now, in order, so the
+         * final checkpoint covers and acknowledges it; a fenced sample
+         * marks the partition lost, and the checkpoint below refuses */
+        if (mend_inputs_shutdown(pr->in) == MEND_ENOMEM && code == MEND_EXIT_OK)
+            code = MEND_EXIT_RUNTIME;
         rc = part_checkpoint(pr);
         if (rc == MEND_ENOTFOUND || rc == MEND_EAGAIN) {
             /* fenced: not ours to checkpoint; the next owner resumes from
