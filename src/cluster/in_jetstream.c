@@ -9,10 +9,10 @@
  * ours -- while the input is "connecting" and delivers nothing; a failure
  * there is counted, reported through the input's error path, and retried
  * with backoff (100 ms doubling to 5 s), so open never waits for a server.
- * Then it fetches batches (natsSubscription_Fetch with a short timeout, so stopping takes at
- * most that long) into a bounded queue and signals an eventfd the input
- * watches; on_fd, on the loop thread, feeds a bounded number of messages to
- * the stream's parser and then either acknowledges them (ack=now) or holds
+ * Then it fetches batches (natsSubscription_Fetch with a short timeout,
+ * so stopping takes at most that long) into a bounded queue and signals an
+ * eventfd the input watches; on_fd, on the loop thread, feeds a bounded
+ * number of messages to the stream's parser and then either acknowledges them (ack=now) or holds
  * them for the checkpoint op (ack=checkpoint). Acks are sent from the loop
  * thread; libnats' connection is thread-safe, and its flusher thread writes
  * them out (the loop never waits for a server's answer: no Flush there).
@@ -21,7 +21,8 @@
  * (the 5 s API timeout while a server is away) is told to stop and left to
  * free the instance itself when the call returns (it then naks what it
  * holds, and makes no consumer: it checks between its calls). Only
- * js_drain, at the orderly end of `mend run`, joins it. */
+ * js_drain (mend_inputs_shutdown: the orderly end of `mend run` and of
+ * `mend cluster`) joins it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -430,8 +431,8 @@ static void js_free(struct js_in *t)
         natsSubscription_Destroy(t->sub); /* keeps the durable consumer */
     jsCtx_Destroy(t->js);
     if (t->nc) {
-        /* the last acks; short: a partition dropped while its server is
-         * away is freed on the loop */
+        /* the last acks; short: on the loop (joined after js_drain) or in
+         * an orphaned worker, it bounds how long either waits */
         natsConnection_FlushTimeout(t->nc, 250);
         natsConnection_Destroy(t->nc);
     }
