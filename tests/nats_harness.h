@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -197,6 +199,143 @@ static __attribute__((unused)) int nh_stop(pid_t pid, int sig)
     if (waitpid(pid, &st, 0) != pid)
         return -1;
     return st;
+}
+
+/* ---- a TCP proxy in front of a server, for a server that is slow to
+ * answer new connections while old ones go on: the first pass_first
+ * connections are forwarded at once, later ones are accepted and held
+ * (nothing read or sent: the client waits for the server's INFO) until
+ * nh_proxy_release, which forwards the held ones and every later one.
+ * One thread, poll(); at most NH_PROXY_CONNS connections (more are closed). */
+#define NH_PROXY_CONNS 64
+
+struct nh_proxy {
+    int lfd, port, up_port, pass_first, accepted;
+    int released, stop; /* __atomic */
+    pthread_t th;
+    struct {
+        int c, u; /* client and upstream fds; u < 0 while held */
+    } conn[NH_PROXY_CONNS];
+    int n;
+};
+
+static int nh_proxy_upstream(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static void nh_proxy_drop(struct nh_proxy *x, int i)
+{
+    close(x->conn[i].c);
+    if (x->conn[i].u >= 0)
+        close(x->conn[i].u);
+    x->conn[i] = x->conn[--x->n];
+}
+
+/* Copies what is readable on from to to; -1 on EOF or error. */
+static int nh_proxy_pump(int from, int to)
+{
+    char buf[65536];
+    ssize_t r = read(from, buf, sizeof buf);
+    if (r <= 0)
+        return -1;
+    for (ssize_t o = 0; o < r;) {
+        ssize_t w = write(to, buf + o, (size_t)(r - o));
+        if (w <= 0)
+            return -1;
+        o += w;
+    }
+    return 0;
+}
+
+static void *nh_proxy_main(void *arg)
+{
+    struct nh_proxy *x = arg;
+    while (!__atomic_load_n(&x->stop, __ATOMIC_ACQUIRE)) {
+        int rel = __atomic_load_n(&x->released, __ATOMIC_ACQUIRE);
+        for (int i = 0; rel && i < x->n; i++)
+            if (x->conn[i].u < 0 && (x->conn[i].u = nh_proxy_upstream(x->up_port)) < 0)
+                nh_proxy_drop(x, i--);
+        struct pollfd pf[1 + 2 * NH_PROXY_CONNS];
+        int np = 0;
+        pf[np++] = (struct pollfd){.fd = x->lfd, .events = POLLIN};
+        for (int i = 0; i < x->n; i++)
+            if (x->conn[i].u >= 0) {
+                pf[np++] = (struct pollfd){.fd = x->conn[i].c, .events = POLLIN};
+                pf[np++] = (struct pollfd){.fd = x->conn[i].u, .events = POLLIN};
+            }
+        if (poll(pf, (nfds_t)np, 50) <= 0)
+            continue;
+        if (pf[0].revents & POLLIN) {
+            int c = accept(x->lfd, NULL, NULL);
+            if (c >= 0 && x->n == NH_PROXY_CONNS) {
+                close(c);
+            } else if (c >= 0) {
+                int u = -1;
+                if (x->accepted++ < x->pass_first || rel)
+                    u = nh_proxy_upstream(x->up_port);
+                x->conn[x->n].c = c;
+                x->conn[x->n].u = u;
+                x->n++;
+                if (u < 0 && (x->accepted <= x->pass_first || rel))
+                    nh_proxy_drop(x, x->n - 1); /* upstream refused: so does the proxy */
+            }
+        }
+        /* the pairs polled, in the order they were put in pf (none was
+         * added or dropped since, except a new one at the end: not polled) */
+        for (int i = 0, k = 1; i < x->n && k < np; i++) {
+            if (x->conn[i].u < 0)
+                continue;
+            short rc = pf[k].revents, ru = pf[k + 1].revents;
+            k += 2;
+            if (((rc & (POLLIN | POLLHUP | POLLERR)) && nh_proxy_pump(x->conn[i].c, x->conn[i].u) < 0) ||
+                ((ru & (POLLIN | POLLHUP | POLLERR)) && nh_proxy_pump(x->conn[i].u, x->conn[i].c) < 0)) {
+                nh_proxy_drop(x, i);
+                break; /* indices moved: the rest wait for the next poll */
+            }
+        }
+    }
+    for (int i = x->n - 1; i >= 0; i--)
+        nh_proxy_drop(x, i);
+    return NULL;
+}
+
+/* Listens on a free loopback port (x->port) in front of up_port. 0 or -1. */
+static __attribute__((unused)) int nh_proxy_start(struct nh_proxy *x, int up_port, int pass_first)
+{
+    memset(x, 0, sizeof *x);
+    x->up_port = up_port;
+    x->pass_first = pass_first;
+    x->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    socklen_t l = sizeof a;
+    if (x->lfd < 0 || bind(x->lfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(x->lfd, 64) < 0 ||
+        getsockname(x->lfd, (struct sockaddr *)&a, &l) < 0 || pthread_create(&x->th, NULL, nh_proxy_main, x)) {
+        if (x->lfd >= 0)
+            close(x->lfd);
+        return -1;
+    }
+    x->port = ntohs(a.sin_port);
+    return 0;
+}
+
+static __attribute__((unused)) void nh_proxy_release(struct nh_proxy *x)
+{
+    __atomic_store_n(&x->released, 1, __ATOMIC_RELEASE);
+}
+
+static __attribute__((unused)) void nh_proxy_stop(struct nh_proxy *x)
+{
+    __atomic_store_n(&x->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(x->th, NULL);
+    close(x->lfd);
 }
 
 #endif

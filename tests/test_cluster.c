@@ -78,8 +78,9 @@ static int setup(void **state)
             "  \"t2.raw.*\": \"t2.in.{{partition(%d,1)}}\"\n"
             "  \"t3.raw.*\": \"t3.in.{{partition(%d,1)}}\"\n"
             "  \"t5.raw.*\": \"t5.in.{{partition(%d,1)}}\"\n"
-            "  \"t6.raw.*\": \"t6.in.{{partition(%d,1)}}\"\n}\n",
-            port, dir, PARTS, PARTS, PARTS, PARTS, PARTS);
+            "  \"t6.raw.*\": \"t6.in.{{partition(%d,1)}}\"\n"
+            "  \"t7.raw.*\": \"t7.in.{{partition(%d,1)}}\"\n}\n",
+            port, dir, PARTS, PARTS, PARTS, PARTS, PARTS, PARTS);
     fclose(f);
     char *argv[] = {"nats-server", "-c", conf, NULL};
     srv = nh_spawn(argv, NULL);
@@ -130,6 +131,8 @@ static void publish(const char *prefix, int from, int to)
     free(b);
 }
 
+static int engine_port; /* the port engines connect to, when not the server's (a proxy) */
+
 static pid_t start_engine(const char *prefix, const char *name, const char *extra)
 {
     char cmd[2048];
@@ -138,7 +141,8 @@ static pid_t start_engine(const char *prefix, const char *name, const char *extr
              "--set cluster.servers=127.0.0.1:%d --set cluster.stream=%s --set cluster.subject_prefix=%s.in "
              "--set cluster.bucket=%s-leases --set cluster.partitions=%d --set cluster.lease_ttl=1s "
              "--set cluster.ack_wait=5s --set cluster.name=%s --set checkpoint.interval=30m %s 2> %s/%s-%s.log",
-             bin, dir, prefix, dir, prefix, name, dir, prefix, name, port, prefix, prefix, prefix, PARTS, name, extra,
+             bin, dir, prefix, dir, prefix, name, dir, prefix, name, engine_port ? engine_port : port, prefix, prefix,
+             prefix, PARTS, name, extra,
              dir, prefix, name);
     char *argv[] = {"sh", "-c", cmd, NULL};
     return nh_spawn(argv, NULL);
@@ -552,6 +556,119 @@ static void test_loop_free_while_server_stalls(void **state)
     }
 }
 
+/* Partitions taken up while the server does not answer new connections (a
+ * proxy passes the engine's first connection, the lease module's, and holds
+ * every later one: each partition's consumer connection). The leases are
+ * won and renewed; each take-up waits on its input's thread, retrying; the
+ * loop goes on -- /metrics answers within a second throughout, and shows
+ * every partition connecting for longer than libnats' 2 s connect timeout
+ * (taken up on the loop, as before, that timeout stalled it per partition).
+ * A second engine (connected straight to the server) comes: the first hands
+ * half its partitions on while they are still connecting (their input
+ * threads, caught in a NATS call, are left to finish alone and make no
+ * consumer), and the second consumes them. Released, the first's take-ups
+ * go through, and every sample is counted once. */
+static void test_takeup_off_the_loop(void **state)
+{
+    (void)state;
+    make_stream("t7", "t7");
+    publish("t7", 0, 100);
+    struct nh_proxy px;
+    assert_int_equal(nh_proxy_start(&px, port, 1), 0);
+    int mport = nh_free_port();
+    char mx[96];
+    snprintf(mx, sizeof mx, "--set metrics.listen=127.0.0.1:%d", mport);
+    engine_port = px.port;
+    pid_t a = start_engine("t7", "a", mx);
+    engine_port = 0;
+    double t0 = nh_now(), all_at = -1, slowest = 0, samples = -1;
+    int scrapes = 0;
+    /* until every partition has waited 2.5 s in connecting */
+    while (all_at < 0 || nh_now() - all_at < 2.5) {
+        if (nh_now() - t0 > 10 * SLOW)
+            nh_proxy_release(&px);
+        assert_true(nh_now() - t0 < 10 * SLOW); /* the leases are won within that */
+        double t1 = nh_now();
+        char *m = scrape(mport, "m7.txt");
+        double took = nh_now() - t1;
+        if (m) {
+            scrapes++;
+            slowest = took > slowest ? took : slowest;
+            if (all_at < 0 && metric_sum(m, "mend_cluster_partitions_connecting", NULL) == PARTS)
+                all_at = nh_now();
+            samples = metric_sum(m, "mend_samples_total", NULL);
+            free(m);
+        } else if (all_at >= 0) {
+            nh_proxy_release(&px);
+            fail_msg("/metrics did not answer while partitions were connecting");
+        }
+        if (took >= 1.0)
+            nh_proxy_release(&px);
+        assert_true(took < 1.0);
+        nats_Sleep(100);
+    }
+    /* still connecting at the end: nothing consumed behind the proxy */
+    char *m = scrape(mport, "m7.txt");
+    assert_non_null(m);
+    double connecting = metric_sum(m, "mend_cluster_partitions_connecting", NULL);
+    free(m);
+    if (connecting != PARTS || samples != 0)
+        nh_proxy_release(&px); /* the failure below must not leave the engine's take-ups held */
+    print_message("take-ups held: %.0f partitions connecting after %.1f s, /metrics answered %d times "
+                  "(slowest %.3f s)\n", connecting, nh_now() - all_at, scrapes, slowest);
+    assert_true(connecting == PARTS);
+    assert_true(samples == 0);
+    int mport_b = nh_free_port();
+    char mxb[96];
+    snprintf(mxb, sizeof mxb, "--set metrics.listen=127.0.0.1:%d", mport_b);
+    pid_t b = start_engine("t7", "b", mxb);
+    for (double t1 = nh_now(); connecting != PARTS / 2; nats_Sleep(100)) {
+        if (nh_now() - t1 > 10 * SLOW) {
+            nh_proxy_release(&px);
+            fail_msg("still %.0f partitions connecting 10 s after a second engine came", connecting);
+        }
+        m = scrape(mport, "m7.txt");
+        assert_non_null(m);
+        connecting = metric_sum(m, "mend_cluster_partitions_connecting", NULL);
+        free(m);
+    }
+    nh_proxy_release(&px);
+    const char *names[] = {"a", "b"};
+    publish("t7", 100, 200);
+    wait_settled("t7", names, 2, 15);
+    uint64_t want[PARTS], got[PARTS] = {0}, epoch[PARTS] = {0}, total = 0;
+    expected_per_partition("t7", "t7", want);
+    for (int p = 0; p < PARTS; p++)
+        total += want[p];
+    /* the partitions handed on in connecting made no consumer: PARTS in all */
+    assert_true(drained("t7"));
+    /* delivered by the server is not yet in the state: wait for the state */
+    for (double t1 = nh_now(); samples != (double)total && nh_now() - t1 < 15 * SLOW; nats_Sleep(50)) {
+        char *ma = scrape(mport, "m7.txt"), *mb = scrape(mport_b, "m7b.txt");
+        samples = ma && mb ? metric_sum(ma, "mend_samples_total", NULL) + metric_sum(mb, "mend_samples_total", NULL)
+                           : -1;
+        free(ma);
+        free(mb);
+    }
+    assert_true(samples == (double)total);
+    assert_int_equal(nh_stop(a, SIGTERM), 0);
+    assert_int_equal(nh_stop(b, SIGTERM), 0);
+    nh_proxy_stop(&px);
+    add_counts("t7", "a", got, epoch);
+    add_counts("t7", "b", got, epoch);
+    for (int p = 0; p < PARTS; p++) {
+        assert_true(epoch[p] > 0);
+        assert_int_equal(got[p], want[p]);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/t7-a.log", dir);
+    char *log = slurp(path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "(retry in ")); /* the failed take-ups were said */
+    assert_non_null(strstr(log, "handed partition"));
+    free(log);
+}
+
 /* Every entry of mend:actions as "ID FENCE EPOCH" lines into out (cap). */
 static int actions_in_redis(redisContext *rc, char (*out)[96], int cap)
 {
@@ -872,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_paused_engine_stops),
         cmocka_unit_test(test_actions_carry_partition_epoch),
         cmocka_unit_test(test_loop_free_while_server_stalls),
+        cmocka_unit_test(test_takeup_off_the_loop),
         cmocka_unit_test(test_three_nodes_one_killed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

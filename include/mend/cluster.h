@@ -20,9 +20,15 @@
  * credentials), tls=1, ca=FILE, cert=FILE, key=FILE.
  *
  * A message is a record of the stream's format (line protocol unless
- * input.format says otherwise): one or more whole lines. A worker thread
+ * input.format says otherwise): one or more whole lines. Opening makes no
+ * NATS call: a worker thread takes the consumer up (connect, the deletes of
+ * replace/supersedes/start_seq, create) while the input is "connecting" and
+ * delivers nothing; a failed step is reported through the input's error
+ * path ("STREAM:0:0: connect: ... (retry in N ms)"), counted (setup_errors)
+ * and retried with backoff, 100 ms doubling to 5 s. Then the worker
  * fetches batches and hands them to the loop through an eventfd, so the
- * loop never waits on the network. With ack=checkpoint a message is
+ * loop never waits on the network; closing does not wait for the worker
+ * either (one caught in a NATS call frees the instance when it returns). With ack=checkpoint a message is
  * acknowledged only once the checkpoint that holds its samples is committed
  * (the input's checkpoint op, see input.h), so after a crash the server
  * redelivers exactly what the restored state lacks; with ack=now at once.
@@ -178,6 +184,8 @@ struct mend_jetstream_stats {
     uint64_t held;         /* delivered, waiting for a committed checkpoint */
     uint64_t lag;          /* the consumer's pending + unacknowledged messages (last look, once a second) */
     uint64_t pending;      /* of which not delivered yet (same look) */
+    uint64_t setup_errors; /* failed attempts to take the consumer up (connect, delete, create; retried) */
+    uint64_t connecting;   /* inputs whose consumer is not up yet (they deliver nothing) */
 };
 
 /* The highest stream sequence the first jetstream input of s has parsed (0

@@ -11,7 +11,8 @@
  * a wake-up) and are acted on there:
  *   acquired  restore the partition's checkpoint, recreate its consumer to
  *             deliver from the stream sequence after the one the checkpoint
- *             holds (the predecessor's consumer is deleted), consume;
+ *             holds (the predecessor's consumer is deleted; on the input's
+ *             fetch thread, see in_jetstream.c), consume;
  *   lost      drop the partition at once: no checkpoint, no ack;
  *   surplus   checkpoint in this thread, acknowledge, drop, release.
  * Every sample checks that its partition's lease is still valid (a coarse
@@ -22,7 +23,8 @@
  * in this thread; the lease is checked again right before the commit, so a
  * lease that lapsed while the state was written leaves the successor's
  * file alone. Messages are acknowledged once the checkpoint that holds them
- * is committed. On SIGTERM/SIGINT every partition is checkpointed,
+ * is committed. On SIGTERM/SIGINT each partition's input stops and what it
+ * had fetched goes into the state, then every partition is checkpointed,
  * acknowledged and released.
  *
  * With metrics.listen set, /metrics serves the engine's cluster families
@@ -57,6 +59,7 @@ struct part_run {
     int ckpt_due;
     int lost;        /* the lease went: drop after this turn */
     uint64_t errors;
+    uint64_t in_errors_seen; /* the input's errors (take-up, fetch) said so far */
     char path[MEND_CONFIG_PATH_MAX + 16];
 };
 
@@ -205,6 +208,21 @@ static int part_checkpoint(struct part_run *pr)
     return MEND_OK;
 }
 
+/* The input's own errors -- a take-up that failed against a server away or
+ * slow (retried by the input with backoff), a failed fetch -- on stderr:
+ * the first ten, then every hundredth. */
+static void part_report_input(struct part_run *pr)
+{
+    struct mend_inputs_stats st;
+    mend_inputs_stats(pr->in, &st);
+    if (st.errors == pr->in_errors_seen)
+        return;
+    pr->in_errors_seen = st.errors;
+    if (st.errors <= 10 || st.errors % 100 == 0)
+        fprintf(stderr, "mend cluster: partition %u consumer %s (%" PRIu64 " errors)\n", pr->id,
+                mend_inputs_last_error(pr->in), st.errors);
+}
+
 static void part_free(struct part_run *pr)
 {
     if (!pr)
@@ -220,9 +238,12 @@ static void part_free(struct part_run *pr)
     free(pr);
 }
 
-/* Takes partition p up at epoch (loop thread): restore its checkpoint,
- * recreate its consumer after the sequence the checkpoint holds. A
- * partition that cannot be taken up is given back. */
+/* Takes partition p up at epoch (loop thread): restore its checkpoint (a
+ * local file read), and open its input, which recreates its consumer after
+ * the sequence the checkpoint holds on its own thread -- no NATS call
+ * here: a server that is away or slow delays this partition only
+ * (connecting, retried with backoff, errors on stderr), never the loop. A
+ * partition whose checkpoint cannot be restored is given back. */
 static int part_take(struct mend_cluster_run *c, uint32_t p, uint64_t epoch)
 {
     struct mend_config *cfg = c->cfg;
@@ -494,6 +515,16 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     MEND_METRICS_FAM("mend_cluster_partitions_owned", MEND_METRIC_GAUGE,
                      "partitions this engine owns and consumes now");
     MEND_METRICS_VAL(NULL, cs.owned);
+    /* taken up on the input's own thread (connect, consumers): a partition
+     * waiting on a server that is away or slow shows here, and delivers nothing */
+    uint64_t connecting = 0;
+    struct mend_jetstream_stats js;
+    for (uint32_t p = 0; p < cs.partitions; p++)
+        if (c->parts[p] && !c->parts[p]->lost && mend_jetstream_stats(c->parts[p]->in, &js) > 0)
+            connecting += js.connecting;
+    MEND_METRICS_FAM("mend_cluster_partitions_connecting", MEND_METRIC_GAUGE,
+        "owned partitions whose consumer is still being set up (connect, delete old consumers, create)");
+    MEND_METRICS_VAL(NULL, connecting);
     MEND_METRICS_FAM("mend_cluster_engines_live", MEND_METRIC_GAUGE,
         "engines whose announcement moved within a lease ttl, this one included");
     MEND_METRICS_VAL(NULL, cs.live_engines);
@@ -502,7 +533,6 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     /* the consumer's figures are looked at once a second by the fetch thread */
     char pid[16];
     const char *lab[] = {"partition", pid, NULL};
-    struct mend_jetstream_stats js;
     MEND_METRICS_FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
         "messages of the partition not yet delivered to this engine or not yet acknowledged (held for a checkpoint)");
     for (uint32_t p = 0; p < cs.partitions; p++) {
@@ -712,6 +742,8 @@ int mend_cmd_cluster(int argc, char **argv)
              * short. */
             if (pr->ckpt_due && !pr->lost)
                 part_checkpoint(pr);
+            if (!pr->lost)
+                part_report_input(pr);
             if (pr->lost) {
                 /* fenced (lease lost, or not renewed in time): drop it, and if
                  * the lease module still holds it, give it back, so that it is
@@ -735,6 +767,12 @@ int mend_cmd_cluster(int argc, char **argv)
         if (!pr || pr->lost)
             continue;
         int64_t left = mend_leases_valid(c.leases, p, mono_ns(CLOCK_MONOTONIC)) ? 1 : 0;
+        /* the input's thread stops (joined: at the end the loop may wait)
+         * and what it fetched goes into the state now, in order, so the
+         * final checkpoint covers and acknowledges it; a fenced sample
+         * marks the partition lost, and the checkpoint below refuses */
+        if (mend_inputs_shutdown(pr->in) == MEND_ENOMEM && code == MEND_EXIT_OK)
+            code = MEND_EXIT_RUNTIME;
         rc = part_checkpoint(pr);
         if (rc == MEND_ENOTFOUND || rc == MEND_EAGAIN) {
             /* fenced: not ours to checkpoint; the next owner resumes from

@@ -4,14 +4,25 @@
  * epoch in a JetStream key-value bucket) and cluster_conf.c (the `cluster:`
  * section).
  *
- * Threads: libnats calls block, the loop must not. A worker thread fetches
- * batches (natsSubscription_Fetch with a short timeout, so stopping takes at
- * most that long) into a bounded queue and signals an eventfd the input
- * watches; on_fd, on the loop thread, feeds a bounded number of messages to
- * the stream's parser and then either acknowledges them (ack=now) or holds
+ * Threads: libnats calls block, the loop must not. A worker thread first
+ * takes the consumer up -- connect, delete older epochs' consumers, create
+ * ours -- while the input is "connecting" and delivers nothing; a failure
+ * there is counted, reported through the input's error path, and retried
+ * with backoff (100 ms doubling to 5 s), so open never waits for a server.
+ * Then it fetches batches (natsSubscription_Fetch with a short timeout,
+ * so stopping takes at most that long) into a bounded queue and signals an
+ * eventfd the input watches; on_fd, on the loop thread, feeds a bounded
+ * number of messages to the stream's parser and then either acknowledges them (ack=now) or holds
  * them for the checkpoint op (ack=checkpoint). Acks are sent from the loop
  * thread; libnats' connection is thread-safe, and its flusher thread writes
- * them out (the loop never waits for a server's answer: no Flush there). */
+ * them out (the loop never waits for a server's answer: no Flush there).
+ *
+ * Closing never waits for the worker either: a worker caught in a NATS call
+ * (the 5 s API timeout while a server is away) is told to stop and left to
+ * free the instance itself when the call returns (it then naks what it
+ * holds, and makes no consumer: it checks between its calls). Only
+ * js_drain (mend_inputs_shutdown: the orderly end of `mend run` and of
+ * `mend cluster`) joins it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +44,8 @@
 #define JS_MARKS_MAX 16          /* checkpoints taken and not yet committed */
 #define JS_SERVERS_MAX 8
 #define JS_BATCH_MAX 4096
+#define JS_BACKOFF_MIN_MS 100    /* first retry of a failed take-up */
+#define JS_BACKOFF_MAX_MS 5000   /* ... doubling up to this */
 
 struct js_mark {
     uint64_t gen;
@@ -55,15 +68,20 @@ struct js_in {
     int tls, batch, ack_now;
     int64_t ack_wait_s, max_pending;
     int64_t start_seq;   /* > 0: (re)create the consumer to deliver from this stream sequence */
-    /* worker <-> loop, under mu */
+    /* worker <-> loop, under mu (nc, opts, js, sub: the worker's until it
+     * is joined or has finished; whoever frees the instance destroys them) */
     pthread_t th;
-    int th_started;
+    int th_started; /* 0 never, 1 running, 2 joined */
+    int mu_init;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     natsMsg **q;
     size_t qhead, qn;
     int stop;
-    uint64_t fetched, redelivered, fetch_errors, lag, pending;
+    int ready;      /* the consumer is up: fetching */
+    int th_done;    /* the worker has returned (the loop joins and frees) */
+    int orphan;     /* the loop has closed: the worker frees on its way out */
+    uint64_t fetched, redelivered, fetch_errors, setup_errors, lag, pending;
     char werr[200];
     /* loop thread only */
     natsMsg **held;
@@ -200,12 +218,119 @@ static void efd_signal(int efd)
     (void)w;
 }
 
-/* The worker: fetch, queue, signal; waits while the queue is full. */
+static void js_free(struct js_in *t);
+static void delete_superseded(struct js_in *t);
+
+static int js_stopping(struct js_in *t)
+{
+    pthread_mutex_lock(&t->mu);
+    int stop = t->stop;
+    pthread_mutex_unlock(&t->mu);
+    return stop;
+}
+
+/* Worker thread: the consumer's take-up, every NATS call of it. A stop
+ * asked for meanwhile is seen between the calls (NATS_ILLEGAL_STATE), so a
+ * partition dropped while connecting makes no consumer. */
+static natsStatus js_setup(struct js_in *t, const char **what, jsErrCode *jerr)
+{
+    natsStatus s = NATS_OK;
+    *jerr = 0;
+    if (!t->nc)
+        s = mend_nats_connect(t->url, t->creds, t->tls, t->ca, t->cert, t->key, &t->opts, &t->nc, what);
+    if (s == NATS_OK && !t->js)
+        s = natsConnection_JetStream(&t->js, t->nc, NULL), *what = "jetstream";
+    if (s == NATS_OK && js_stopping(t))
+        return NATS_ILLEGAL_STATE;
+    if (s == NATS_OK && t->start_seq > 0) {
+        /* a takeover: the predecessor's consumer goes (its late acks then
+         * reach nothing), ours delivers from the checkpoint on, in order.
+         * Our own name must be gone for sure (a failed delete, then a
+         * subscribe that binds to an old consumer of that name, would
+         * deliver from its position, not the checkpoint's): redone on
+         * every attempt, nothing consumed from it yet */
+        if (t->replace[0])
+            js_DeleteConsumer(t->js, t->stream, t->replace, NULL, jerr);
+        if (t->supersedes[0])
+            delete_superseded(t);
+        *jerr = 0;
+        s = js_DeleteConsumer(t->js, t->stream, t->durable, NULL, jerr);
+        if (s == NATS_NOT_FOUND || *jerr == JSConsumerNotFoundErr)
+            s = NATS_OK, *jerr = 0;
+        *what = "delete old consumer";
+    }
+    if (s == NATS_OK && js_stopping(t))
+        return NATS_ILLEGAL_STATE;
+    if (s == NATS_OK) {
+        jsSubOptions so;
+        jsSubOptions_Init(&so);
+        so.Stream = t->stream;
+        so.Config.Durable = t->durable;
+        so.Config.AckPolicy = js_AckExplicit;
+        so.Config.AckWait = t->ack_wait_s * 1000000000LL;
+        so.Config.MaxAckPending = t->max_pending;
+        so.Config.FilterSubject = t->subject[0] ? t->subject : NULL;
+        so.ManualAck = true;
+        if (t->start_seq > 0) {
+            so.Config.DeliverPolicy = js_DeliverByStartSequence;
+            so.Config.OptStartSeq = (uint64_t)t->start_seq;
+        }
+        s = js_PullSubscribe(&t->sub, t->js, t->subject[0] ? t->subject : NULL, t->durable, NULL, &so, jerr);
+        *what = "pull subscribe";
+    }
+    return s;
+}
+
+/* Worker thread: take the consumer up, retrying with backoff; returns 1
+ * when it is up, 0 when asked to stop first. */
+static int js_take_up(struct js_in *t)
+{
+    int64_t wait_ms = JS_BACKOFF_MIN_MS;
+    for (;;) {
+        const char *what = "connect";
+        jsErrCode jerr = 0;
+        natsStatus s = js_setup(t, &what, &jerr);
+        pthread_mutex_lock(&t->mu);
+        if (s == NATS_OK) {
+            t->ready = 1;
+            pthread_mutex_unlock(&t->mu);
+            return 1;
+        }
+        if (t->stop) {
+            pthread_mutex_unlock(&t->mu);
+            return 0;
+        }
+        t->setup_errors++;
+        snprintf(t->werr, sizeof t->werr, "%s: %s%s (retry in %" PRId64 " ms)", what, natsStatus_GetText(s),
+                 jerr ? " (JetStream error)" : "", wait_ms);
+        pthread_mutex_unlock(&t->mu);
+        efd_signal(t->efd); /* the loop reports it */
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_mutex_lock(&t->mu);
+        while (!t->stop && pthread_cond_timedwait(&t->cv, &t->mu, &until) != ETIMEDOUT)
+            ;
+        int stop = t->stop;
+        pthread_mutex_unlock(&t->mu);
+        if (stop)
+            return 0;
+        wait_ms = wait_ms * 2 > JS_BACKOFF_MAX_MS ? JS_BACKOFF_MAX_MS : wait_ms * 2;
+    }
+}
+
+/* The worker: take the consumer up, then fetch, queue, signal; waits while
+ * the queue is full. On its way out it frees the instance if the loop has
+ * closed it meanwhile (orphan), else says it is done and the loop joins. */
 static void *js_worker(void *arg)
 {
     struct js_in *t = arg;
     struct timespec last_info = {0, 0};
-    for (;;) {
+    int up = js_take_up(t);
+    while (up) {
         pthread_mutex_lock(&t->mu);
         while (!t->stop && t->qn + (size_t)t->batch > JS_QUEUE_MAX)
             pthread_cond_wait(&t->cv, &t->mu);
@@ -256,11 +381,19 @@ static void *js_worker(void *arg)
         if (s != NATS_OK && s != NATS_TIMEOUT)
             nats_Sleep(100); /* the server is away: do not spin */
     }
+    pthread_mutex_lock(&t->mu);
+    int orphan = t->orphan;
+    t->th_done = 1;
+    pthread_mutex_unlock(&t->mu);
+    if (orphan)
+        js_free(t); /* the loop has let go: nobody else touches t */
     return NULL;
 }
 
-/* Stops the worker (its fetch ends within JS_FETCH_TIMEOUT_MS); the queue
- * stays for the loop thread alone. */
+/* Stops the worker and joins it (its fetch ends within JS_FETCH_TIMEOUT_MS,
+ * but a NATS call of the take-up or a consumer look may take the API
+ * timeout): only for js_drain, at the end. The queue stays for the loop
+ * thread alone. */
 static void js_stop_worker(struct js_in *t)
 {
     if (t->th_started != 1)
@@ -273,10 +406,11 @@ static void js_stop_worker(struct js_in *t)
     t->th_started = 2; /* joined; mu and cv live until js_free */
 }
 
+/* Frees everything; the worker is joined, never started, or is the
+ * caller (an orphan on its way out). */
 static void js_free(struct js_in *t)
 {
-    if (t->th_started) {
-        js_stop_worker(t);
+    if (t->mu_init) {
         pthread_mutex_destroy(&t->mu);
         pthread_cond_destroy(&t->cv);
     }
@@ -297,8 +431,8 @@ static void js_free(struct js_in *t)
         natsSubscription_Destroy(t->sub); /* keeps the durable consumer */
     jsCtx_Destroy(t->js);
     if (t->nc) {
-        /* the last acks; short: a partition dropped while its server is
-         * away is freed on the loop */
+        /* the last acks; short: on the loop (joined after js_drain) or in
+         * an orphaned worker, it bounds how long either waits */
         natsConnection_FlushTimeout(t->nc, 250);
         natsConnection_Destroy(t->nc);
     }
@@ -345,6 +479,8 @@ static void delete_superseded(struct js_in *t)
     jsConsumerNamesList_Destroy(names);
 }
 
+/* Opens without a NATS call: the worker takes the consumer up (see the
+ * top). Errors here are the spec's or the machine's. */
 static int js_open(struct mend_input *in, const char *spec, char *err, size_t errlen)
 {
     struct js_in *t = calloc(1, sizeof *t);
@@ -356,49 +492,19 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
         free(t);
         return rc;
     }
+    if (t->start_seq > 0)
+        t->last_seq = (uint64_t)t->start_seq - 1;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the backoff's waits */
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_cond_init(&t->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    t->mu_init = 1;
     t->q = malloc(JS_QUEUE_MAX * sizeof *t->q);
     if (!t->q || (t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         js_free(t);
         return MEND_ENOMEM;
-    }
-    const char *what = "connect";
-    natsStatus s = mend_nats_connect(t->url, t->creds, t->tls, t->ca, t->cert, t->key, &t->opts, &t->nc, &what);
-    if (s == NATS_OK)
-        s = natsConnection_JetStream(&t->js, t->nc, NULL), what = "jetstream";
-    jsErrCode jerr = 0;
-    if (s == NATS_OK && t->start_seq > 0) {
-        /* a takeover: the predecessor's consumer goes (its late acks then
-         * reach nothing), ours delivers from the checkpoint on, in order */
-        if (t->replace[0])
-            js_DeleteConsumer(t->js, t->stream, t->replace, NULL, &jerr);
-        if (t->supersedes[0])
-            delete_superseded(t);
-        js_DeleteConsumer(t->js, t->stream, t->durable, NULL, &jerr);
-        jerr = 0;
-    }
-    if (s == NATS_OK) {
-        jsSubOptions so;
-        jsSubOptions_Init(&so);
-        so.Stream = t->stream;
-        so.Config.Durable = t->durable;
-        so.Config.AckPolicy = js_AckExplicit;
-        so.Config.AckWait = t->ack_wait_s * 1000000000LL;
-        so.Config.MaxAckPending = t->max_pending;
-        so.Config.FilterSubject = t->subject[0] ? t->subject : NULL;
-        so.ManualAck = true;
-        if (t->start_seq > 0) {
-            so.Config.DeliverPolicy = js_DeliverByStartSequence;
-            so.Config.OptStartSeq = (uint64_t)t->start_seq;
-            t->last_seq = (uint64_t)t->start_seq - 1;
-        }
-        s = js_PullSubscribe(&t->sub, t->js, t->subject[0] ? t->subject : NULL, t->durable, NULL, &so, &jerr);
-        what = "pull subscribe";
-    }
-    if (s != NATS_OK) {
-        snprintf(err, errlen, "%s: %s: %s%s", spec, what, natsStatus_GetText(s),
-                 jerr ? " (JetStream error)" : "");
-        js_free(t);
-        return MEND_EIO;
     }
     char name[300];
     snprintf(name, sizeof name, "jetstream:%s/%s", t->stream, t->durable);
@@ -411,11 +517,7 @@ static int js_open(struct mend_input *in, const char *spec, char *err, size_t er
         js_free(t);
         return rc;
     }
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
     if (pthread_create(&t->th, NULL, js_worker, t) != 0) {
-        pthread_mutex_destroy(&t->mu);
-        pthread_cond_destroy(&t->cv);
         mend_input_unwatch(in, t->efd);
         mend_stream_free(t->st);
         js_free(t);
@@ -468,8 +570,8 @@ static int js_on_fd(struct mend_input *in, int fd, unsigned events)
         t->qn--;
     }
     left = t->qn;
-    if (t->fetch_errors > t->werr_seen) {
-        t->werr_seen = t->fetch_errors;
+    if (t->fetch_errors + t->setup_errors > t->werr_seen) {
+        t->werr_seen = t->fetch_errors + t->setup_errors;
         mend_input_error(in, mend_stream_name(t->st), t->werr, 0);
     }
     pthread_cond_signal(&t->cv);
@@ -591,6 +693,9 @@ static int js_drain(struct mend_input *in)
     return rc;
 }
 
+/* Never waits for the worker: one still in a NATS call is left to free
+ * the instance itself (orphan), so dropping a partition whose server is
+ * away costs the loop nothing. */
 static void js_close(struct mend_input *in)
 {
     struct js_in *t = mend_input_priv(in);
@@ -598,8 +703,23 @@ static void js_close(struct mend_input *in)
         return;
     mend_input_unwatch(in, t->efd);
     mend_stream_free(t->st);
-    js_free(t);
+    t->st = NULL;
     mend_input_set_priv(in, NULL);
+    if (t->th_started == 1) {
+        pthread_mutex_lock(&t->mu);
+        t->stop = 1;
+        pthread_cond_broadcast(&t->cv);
+        if (!t->th_done) {
+            pthread_t th = t->th; /* t is the worker's from the unlock on */
+            t->orphan = 1;
+            pthread_mutex_unlock(&t->mu);
+            pthread_detach(th);
+            return;
+        }
+        pthread_mutex_unlock(&t->mu);
+        pthread_join(t->th, NULL); /* it has returned: at once */
+    }
+    js_free(t);
 }
 
 uint64_t mend_jetstream_last_seq(struct mend_inputs *s)
@@ -623,6 +743,8 @@ int mend_jetstream_stats(struct mend_inputs *s, struct mend_jetstream_stats *out
         out->fetched += t->fetched;
         out->redelivered += t->redelivered;
         out->fetch_errors += t->fetch_errors;
+        out->setup_errors += t->setup_errors;
+        out->connecting += !t->ready;
         out->lag += t->lag;
         out->pending += t->pending;
         pthread_mutex_unlock(&t->mu);
