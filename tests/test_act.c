@@ -278,6 +278,69 @@ static void test_verify_and_learning(void **state)
     mend_rules_free(rules);
 }
 
+/* A silent series raises no new anomaly: while one of the incident's series
+ * is still missing, a quiet verify window is no recovery; back is, gone is
+ * not. */
+static void test_absence_needs_the_series_back(void **state)
+{
+    (void)state;
+    struct rec rec;
+    memset(&rec, 0, sizeof rec);
+    struct mend_rules *rules;
+    struct mend_planner *p = planner("rules:\n"
+                                     "  - name: r\n"
+                                     "    match: {}\n"
+                                     "    actions: [restart, scale]\n"
+                                     "    choose: first\n"
+                                     "    cooldown: 10s\n    verify: 5m\n",
+                                     &rules, &rec);
+    int64_t t = 1000 * S;
+    struct mend_incident *inc = mk(7, "db-1", t, t, 1.0);
+    inc->signals[0].kind = MEND_ANOM_ABSENCE;
+    inc->signals[0].absence = MEND_ABS_MISSING;
+    mend_planner_incident(p, "open", inc, NULL, t);
+    mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + 10 * S);
+    mend_planner_tick(p, t + 10 * S + 300 * S);
+    assert_int_equal(count(&rec, "verified"), 0);
+    assert_int_equal(count(&rec, "not_recovered"), 1);
+    struct mend_outcome o;
+    assert_int_equal(mend_planner_outcome(p, "r", "restart", "db", &o), 0);
+    assert_int_equal(o.recoveries, 0);
+
+    /* the next step's action, then the series comes back: verified */
+    inc = mk(7, "db-1", t, t, 1.0);
+    inc->signals[0].kind = MEND_ANOM_ABSENCE;
+    inc->signals[0].absence = MEND_ABS_MISSING;
+    mend_planner_incident(p, "update", inc, NULL, t + 400 * S);
+    const char *id = last_id(&rec, "emitted");
+    assert_non_null(id);
+    assert_string_equal(rec.action[rec.n - 1], "scale");
+    mend_planner_result(p, id, "ok", "exit 0", t + 410 * S);
+    inc = mk(7, "db-1", t, t, 1.0);
+    inc->signals[0].kind = MEND_ANOM_ABSENCE;
+    inc->signals[0].absence = MEND_ABS_BACK;
+    mend_planner_incident(p, "update", inc, NULL, t + 420 * S);
+    mend_planner_tick(p, t + 410 * S + 300 * S);
+    assert_int_equal(count(&rec, "verified"), 1);
+    assert_int_equal(count(&rec, "not_recovered"), 1);
+
+    /* another incident whose series is evicted as gone: it resolves, but
+     * that is no recovery */
+    inc = mk(8, "db-2", t + 2000 * S, t + 2000 * S, 1.0);
+    inc->signals[0].kind = MEND_ANOM_ABSENCE;
+    inc->signals[0].absence = MEND_ABS_MISSING;
+    mend_planner_incident(p, "open", inc, NULL, t + 2000 * S);
+    mend_planner_result(p, last_id(&rec, "emitted"), "ok", "exit 0", t + 2010 * S);
+    inc = mk(8, "db-2", t + 2000 * S, t + 2000 * S, 1.0);
+    inc->signals[0].kind = MEND_ANOM_ABSENCE;
+    inc->signals[0].absence = MEND_ABS_GONE;
+    mend_planner_incident(p, "resolve", inc, NULL, t + 2100 * S);
+    assert_int_equal(count(&rec, "verified"), 1);
+    assert_int_equal(count(&rec, "not_recovered"), 2);
+    mend_planner_free(p);
+    mend_rules_free(rules);
+}
+
 static void test_choose_best(void **state)
 {
     (void)state;
@@ -1047,6 +1110,7 @@ int main(void)
         cmocka_unit_test(test_rules_errors_all_reported),
         cmocka_unit_test(test_cooldown_backoff_attempts_escalation),
         cmocka_unit_test(test_verify_and_learning),
+        cmocka_unit_test(test_absence_needs_the_series_back),
         cmocka_unit_test(test_choose_best),
         cmocka_unit_test(test_approval_budgets_offswitch_dryrun),
         cmocka_unit_test(test_backoff_resets_after_healthy_period),

@@ -35,6 +35,8 @@ struct pcase {
     int64_t next_allowed, cooldown_cur, last_symptom;
     uint32_t step, attempt_no, chosen;
     int escalated;
+    int missing;         /* the incident's last change had a series still
+                            missing: a quiet verify window is no recovery */
     struct mend_action act;
     char lost[33];       /* id of the last action that timed out here ("" = none):
                             a result for it now is late */
@@ -658,6 +660,27 @@ static void verified(struct mend_planner *p, struct pcase *k, const char *why)
     k->step = 0;
 }
 
+/* An action that did not bring the symptom back to normal. */
+static void not_recovered(struct mend_planner *p, const struct mend_rule *r, struct pcase *k, const char *why)
+{
+    learn_outcome(p, k, 0, 0);
+    audit(p, "not_recovered", r, k, k->incident, &k->act, why);
+    p->st.not_recovered++;
+    k->state = C_IDLE;
+    k->step++;
+}
+
+/* Absence signals of inc in state st (a series still missing, or evicted
+ * as gone): a silent series raises no new anomaly, so its quiet is no sign
+ * that it recovered. */
+static int absence_in(const struct mend_incident *inc, enum mend_absence_state st)
+{
+    for (uint32_t i = 0; i < inc->n_signals; i++)
+        if (inc->signals[i].kind == MEND_ANOM_ABSENCE && inc->signals[i].absence == st)
+            return 1;
+    return 0;
+}
+
 static void expire(struct mend_planner *p);
 
 int mend_planner_incident(struct mend_planner *p, const char *status, const struct mend_incident *inc,
@@ -674,8 +697,12 @@ int mend_planner_incident(struct mend_planner *p, const char *status, const stru
         if (resolve) {
             for (size_t i = 0; i < p->n_cases; i++) {
                 struct pcase *k = &p->cases[i];
-                if (k->used && k->rule == ri && k->incident == inc->id && k->state == C_VERIFYING)
-                    verified(p, k, "the incident resolved");
+                if (k->used && k->rule == ri && k->incident == inc->id && k->state == C_VERIFYING) {
+                    if (absence_in(inc, MEND_ABS_GONE))
+                        not_recovered(p, r, k, "the incident ended with a series evicted as gone, not back");
+                    else
+                        verified(p, k, "the incident resolved");
+                }
             }
             continue;
         }
@@ -701,12 +728,9 @@ int mend_planner_incident(struct mend_planner *p, const char *status, const stru
         if (k->state == C_VERIFYING && inc->last_t > k->result_t) {
             /* a symptom came back inside the verify window */
             snprintf(why, sizeof why, "new anomaly at %.0f s after the action", (double)(inc->last_t - k->result_t) / 1e9);
-            learn_outcome(p, k, 0, 0);
-            audit(p, "not_recovered", r, k, inc->id, &k->act, why);
-            p->st.not_recovered++;
-            k->state = C_IDLE;
-            k->step++;
+            not_recovered(p, r, k, why);
         }
+        k->missing = absence_in(inc, MEND_ABS_MISSING);
         k->last_symptom = p->now;
         audit(p, "matched", r, k, inc->id, NULL, why);
         attempt(p, ri, k, inc, component);
@@ -780,7 +804,11 @@ static void expire(struct mend_planner *p)
         if (!k->used)
             continue;
         if (k->state == C_VERIFYING && p->now >= k->deadline) {
-            verified(p, k, "no new anomaly within the verify window");
+            if (k->missing)
+                not_recovered(p, mend_rules_get(p->rules, k->rule), k,
+                              "a series of the incident is still missing at the end of the verify window");
+            else
+                verified(p, k, "no new anomaly within the verify window");
         } else if (k->state == C_INFLIGHT && p->now >= k->flight_until) {
             const struct mend_rule *r = mend_rules_get(p->rules, k->rule);
             /* the audit log stays in time order: the line is written when
@@ -895,7 +923,9 @@ int mend_planner_save_cases(const struct mend_planner *p, struct mend_wbuf *w)
         mend_wbuf_u32(w, k->step);
         mend_wbuf_u32(w, k->attempt_no);
         mend_wbuf_u32(w, k->chosen);
-        mend_wbuf_u32(w, (uint32_t)k->escalated);
+        /* bit 0 escalated, bit 1 missing (a checkpoint without bit 1 reads
+         * as before: nothing missing) */
+        mend_wbuf_u32(w, (uint32_t)k->escalated | (uint32_t)k->missing << 1);
         write_action(w, &k->act);
         write_name(w, k->lost);
         mend_wbuf_i64(w, k->result_t);
@@ -960,9 +990,10 @@ static int read_case(struct mend_rbuf *r, struct saved_case *sc)
     k->attempt_no = mend_rbuf_u32(r);
     k->chosen = mend_rbuf_u32(r);
     uint32_t esc = mend_rbuf_u32(r);
-    if (r->failed || esc > 1 || k->cooldown_cur < 0 || k->chosen >= MEND_ACT_MAX_CANDIDATES)
+    if (r->failed || esc > 3 || k->cooldown_cur < 0 || k->chosen >= MEND_ACT_MAX_CANDIDATES)
         return MEND_ECORRUPT;
-    k->escalated = (int)esc;
+    k->escalated = (int)(esc & 1);
+    k->missing = (int)(esc >> 1);
     if (read_action(r, &k->act) || read_name(r, k->lost, sizeof k->lost) || !is_id(k->lost, 1))
         return MEND_ECORRUPT;
     k->result_t = mend_rbuf_i64(r);
