@@ -58,6 +58,18 @@
  * last values are state (saved with the model); a row with no dimension
  * observed as a change (the first one) only sets them.
  *
+ * Gated (conf.changes = 2, the default): the model is the levels model
+ * (score, d2 and contrib are the levels'), and keeps a second model of the
+ * changes beside it. Its calibrated score is the smaller of the two
+ * calibrated evidences, so a row counts as far out when it is both a level
+ * and a change that far out (a wandering level alone is not; a spike, a
+ * step's onset or a row that breaks the correlation is): the false-alarm
+ * rate is at most the tighter of the two. Once a row is out as both by more
+ * than once in the model's memory (-log10 tail >= log10(1 + half_life /
+ * ln 2)), a departure is in progress and the calibrated score follows the
+ * level alone until the level's calibrated evidence falls back to 2%, so a
+ * fault that lasts (a level held far out, however noisy) stays one event.
+ *
  * A model is written only by learn/step/load; any number of readers may score
  * it with their own scratch while nobody writes. The convenience calls
  * without _ro allocate a scratch inside the model on first use. */
@@ -82,9 +94,11 @@ struct mend_mvg_conf {
                               (default 32, >= 1) */
     double shrinkage;      /* < 0: estimate from data (default); else fixed
                               lambda in [0, 1] */
-    int changes;           /* 0 (default): model the rows as they are;
+    int changes;           /* 0: model the rows as they are (levels);
                               1: model each row's change since the last value
-                              seen of each dimension (see "Changes" above) */
+                              seen of each dimension; 2 (default): levels,
+                              gated by a second model of the changes (see
+                              "Changes" above) */
 };
 
 struct mend_mvg;
@@ -126,8 +140,9 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
 
 /* As mend_mvg_score_ro, but *score is calibrated against this model's own
  * tail (see above): 1 - score is the rate, per row and per run of far-out
- * rows, at which rows like the ones learnt reach this far. Equal to the
- * plain score where that is at most 0.98. */
+ * rows, at which rows like the ones learnt reach this far. For changes 0
+ * and 1 equal to the plain score where that is at most 0.98; gated (2) as
+ * described under "Gated". d2 and contrib are the plain ones. */
 struct mend_mvg_scratch;
 int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
                           struct mend_mvg_scratch *w, double *score, double *d2,

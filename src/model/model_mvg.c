@@ -1,10 +1,11 @@
 /* model_mvg.c -- the multivariate Gaussian (mvgauss.h) as an entity model:
  * online only (no batch train), scored through a per-entity scratch so the
  * model itself stays const on the hot path. The score is the one calibrated
- * against the entity's own tail (mend_mvg_score_cal_ro): the engine's
- * threshold is a false-alarm rate per row, and on metrics that wander the
- * plain chi-square tail overstates how rare a distance is by orders of
- * magnitude. */
+ * against the entity's own tail (mend_mvg_score_cal_ro), gated by the
+ * changes by default (conf.changes = 2): the engine's threshold is a
+ * false-alarm rate per row, and on metrics that wander the plain
+ * chi-square tail of the levels overstates how rare a distance is by orders
+ * of magnitude. */
 #include "mend/model.h"
 #include "mend/mvgauss.h"
 

@@ -73,6 +73,11 @@ struct mend_mvg {
     double pot_hits;       /* runs of e above POT_Y0 */
     double pot_ex;         /* sum of their capped peak excesses (decades) */
     double pot_run;        /* capped peak excess of the run in progress, -1 outside */
+    struct mend_mvg *chg;  /* conf.changes == 2: the model of the changes
+                              that gates the calibrated score (owned) */
+    uint32_t departed;     /* conf.changes == 2: a departure is in progress
+                              (entered as a level and a change, lasts while
+                              the level stays out) */
     double *mean;          /* dim */
     double *cov;           /* packed lower triangle: EW covariance C */
     double *shr;           /* packed: the shrunk S of the last refit, kept so
@@ -111,7 +116,7 @@ void mend_mvg_conf_defaults(struct mend_mvg_conf *c)
     c->warmup = 100;
     c->refit_every = 32;
     c->shrinkage = -1.0;
-    c->changes = 0;
+    c->changes = 2;
 }
 
 int mend_mvg_conf_check(const struct mend_mvg_conf *c)
@@ -124,7 +129,7 @@ int mend_mvg_conf_check(const struct mend_mvg_conf *c)
         return MEND_EINVAL;
     if (isnan(c->shrinkage) || c->shrinkage > 1.0)
         return MEND_EINVAL;
-    if (c->changes != 0 && c->changes != 1)
+    if (c->changes < 0 || c->changes > 2)
         return MEND_EINVAL;
     return MEND_OK;
 }
@@ -134,6 +139,7 @@ void mend_mvg_free(struct mend_mvg *m)
     if (!m)
         return;
     mend_mvg_scratch_free(m->own);
+    mend_mvg_free(m->chg);
     free(m);
 }
 
@@ -164,6 +170,16 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     for (size_t i = 0; i < dim; i++)
         m->last[i] = NAN;
     m->pot_run = -1.0;
+    if (c->changes == 2) {
+        struct mend_mvg_conf cc = *c;
+        cc.changes = 1;
+        if (mend_mvg_new(dim, &cc, &m->chg) != MEND_OK) {
+            free(m);
+            return MEND_ENOMEM;
+        }
+        /* the two share a scratch: their factor generations must differ */
+        m->chg->gen = (uint64_t)1 << 62;
+    }
     *out = m;
     return MEND_OK;
 }
@@ -556,7 +572,7 @@ static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
  * dimensions then observed. x has passed check_input. */
 static const double *seen_row(const struct mend_mvg *m, const double *x, double *y, size_t *k)
 {
-    if (!m->conf.changes)
+    if (m->conf.changes != 1)
         return x;
     size_t n = 0;
     for (size_t i = 0; i < m->dim; i++) {
@@ -566,6 +582,40 @@ static const double *seen_row(const struct mend_mvg *m, const double *x, double 
     }
     *k = n;
     return y;
+}
+
+/* Calibrated evidence of x (passed check_input, k observed) under m alone:
+ * 0 for a row m does not judge. */
+static int cal_evidence(const struct mend_mvg *m, const double *x, size_t k,
+                        struct mend_mvg_scratch *w, double *contrib, double *d2, double *e_cal)
+{
+    double e;
+    x = seen_row(m, x, w->y, &k);
+    int rc = score_checked(m, x, k, w, 0, NULL, d2, contrib, &e);
+    *e_cal = rc == MEND_OK && !isnan(e) ? pot_calibrate(m, e) : 0.0;
+    return rc;
+}
+
+/* The level at which a departure begins (conf.changes == 2): rarer than
+ * once in the model's memory (its mean lifetime, half_life / ln 2 rows, or
+ * every row so far when it never forgets). */
+static double departure_level(const struct mend_mvg *m)
+{
+    double mem = isinf(m->conf.half_life) ? (double)m->n : m->conf.half_life / M_LN2;
+    return log10(1.0 + mem);
+}
+
+/* Both calibrated evidences of a gated model. */
+static int gated_evidence(const struct mend_mvg *m, const double *x, size_t k,
+                          struct mend_mvg_scratch *w, double *contrib, double *d2,
+                          double *e_lev, double *e_chg)
+{
+    int rc = cal_evidence(m, x, k, w, contrib, d2, e_lev);
+    double e;
+    if (cal_evidence(m->chg, x, k, w, NULL, NULL, &e) != MEND_OK)
+        e = 0.0;
+    *e_chg = e;
+    return rc;
 }
 
 int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w,
@@ -593,8 +643,18 @@ int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
         put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE;
     }
-    x = seen_row(m, x, w->y, &k);
-    return score_checked(m, x, k, w, 1, score, d2, contrib, NULL);
+    if (!m->chg) {
+        x = seen_row(m, x, w->y, &k);
+        return score_checked(m, x, k, w, 1, score, d2, contrib, NULL);
+    }
+    /* gated: a row is as far out as it is both as a level and as a change,
+     * except during a departure, which lasts as long as the level is out */
+    double el, ec;
+    int rc = gated_evidence(m, x, k, w, contrib, d2, &el, &ec);
+    double e = m->departed || el < ec ? el : ec;
+    if (score)
+        *score = rc == MEND_OK && e > 0.0 ? (e < INFINITY ? -expm1(-e * M_LN10) : 1.0) : 0.0;
+    return rc;
 }
 
 double mend_mvg_calibrated(const struct mend_mvg *m, double e)
@@ -678,15 +738,25 @@ static void learn_checked(struct mend_mvg *m, const double *x, double *r)
 static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
                          struct mend_mvg_scratch *w, double e)
 {
+    if (m->chg) {
+        double el, ec;
+        if (gated_evidence(m, x, k, w, NULL, NULL, &el, &ec) == MEND_OK) {
+            if (m->departed)
+                m->departed = el > POT_Y0;
+            else
+                m->departed = (el < ec ? el : ec) >= departure_level(m);
+        }
+        learn_judged(m->chg, x, k, w, NAN);
+    }
     const double *v = seen_row(m, x, w->y, &k);
-    if (!m->conf.changes || k > 0) {
+    if (m->conf.changes != 1 || k > 0) {
         if (isnan(e) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
             e = NAN;
         learn_checked(m, v, w->r);
         if (!isnan(e))
             pot_learn(m, e);
     }
-    if (m->conf.changes)
+    if (m->conf.changes == 1)
         for (size_t i = 0; i < m->dim; i++)
             if (!isnan(x[i]))
                 m->last[i] = x[i];
@@ -767,8 +837,14 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
     mend_wbuf_f64(w, m->pot_run);
     /* the kind of rows the statistics describe, and the last values */
     mend_wbuf_u32(w, (uint32_t)m->conf.changes);
-    if (m->conf.changes)
+    if (m->conf.changes == 1)
         save_f64s(w, m->last, d);
+    if (m->chg) {
+        mend_wbuf_u32(w, m->departed);
+        int rc = mend_mvg_save(m->chg, w);
+        if (rc != MEND_OK)
+            return rc;
+    }
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -807,6 +883,7 @@ static void reset_learnt(struct mend_mvg *m)
     memset(m->mean, 0, (d + 3 * tri(d)) * sizeof(double));
     m->pot_n = m->pot_hits = m->pot_ex = 0.0;
     m->pot_run = -1.0;
+    m->departed = 0;
 }
 
 int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct mend_mvg **out)
@@ -863,18 +940,47 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
             !(m->pot_ex >= 0.0) || !(m->pot_run >= -1.0))
             goto fail;
         uint32_t changes = mend_rbuf_u32(r);
-        if (r->failed || changes > 1)
+        if (r->failed || changes > 2)
             goto fail;
-        for (size_t i = 0; changes && i < d; i++) {
+        for (size_t i = 0; changes == 1 && i < d; i++) {
             m->last[i] = mend_rbuf_f64(r);
             if (isinf(m->last[i]))
                 goto fail;
         }
         if (r->failed)
             goto fail;
-        if (changes != (uint32_t)m->conf.changes)
-            reset_learnt(m); /* levels cannot seed a model of changes, nor back */
-    } else if (m->conf.changes) {
+        if (changes == 2) {
+            uint32_t dep = mend_rbuf_u32(r);
+            struct mend_mvg_conf cc;
+            if (c)
+                cc = *c;
+            else
+                mend_mvg_conf_defaults(&cc);
+            cc.changes = 1;
+            struct mend_mvg *child = NULL;
+            if (r->failed || dep > 1)
+                goto fail;
+            int crc = mend_mvg_load(r, &cc, &child);
+            if (crc != MEND_OK) {
+                rc = crc;
+                goto fail;
+            }
+            if (mend_mvg_dim(child) != d) {
+                mend_mvg_free(child);
+                goto fail;
+            }
+            if (m->chg) { /* configured gated too: it goes on */
+                mend_mvg_free(m->chg);
+                m->chg = child;
+                m->departed = dep;
+            } else {
+                mend_mvg_free(child);
+            }
+        }
+        /* levels cannot seed a model of changes, nor back */
+        if ((changes == 1) != (m->conf.changes == 1))
+            reset_learnt(m);
+    } else if (m->conf.changes == 1) {
         reset_learnt(m); /* version 3 only knew levels */
     }
     if (r->failed)
