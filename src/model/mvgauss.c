@@ -97,6 +97,14 @@ struct mend_mvg_scratch {
     size_t dim;
     double *r, *z;         /* dim */
     double *y;             /* dim: the row as the model sees it (changes) */
+    /* the last gated judgement (gated_evidence): of row kept_x by model
+     * kept_m (NULL = none) when it had learnt kept_n rows, its changes
+     * model kept_cn */
+    const struct mend_mvg *kept_m;
+    uint64_t kept_n, kept_cn;
+    double kept_el, kept_ec;
+    int kept_rc;
+    double *kept_x;        /* dim */
     uint32_t *idx;         /* dim: observed dimensions */
     double *work;          /* packed tri(dim): factor of the cached marginal */
     uint32_t *widx;        /* its observed dimensions */
@@ -186,7 +194,7 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
 
 size_t mend_mvg_scratch_size(size_t dim)
 {
-    return sizeof(struct mend_mvg_scratch) + (3 * dim + tri(dim)) * sizeof(double) +
+    return sizeof(struct mend_mvg_scratch) + (4 * dim + tri(dim)) * sizeof(double) +
            2 * dim * sizeof(uint32_t);
 }
 
@@ -201,7 +209,8 @@ int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
     w->r = w->mem;
     w->z = w->r + dim;
     w->y = w->z + dim;
-    w->work = w->y + dim;
+    w->kept_x = w->y + dim;
+    w->work = w->kept_x + dim;
     w->idx = (uint32_t *)(void *)(w->work + tri(dim));
     w->widx = w->idx + dim;
     *out = w;
@@ -549,10 +558,19 @@ static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
     int rc = distance_checked(m, x, k, w, contrib, &dist, &kobs);
     if (rc != MEND_OK || kobs == 0)
         return rc;
+    if (!score && !cal && e_out) {
+        /* evidence only: one tail, no CDF */
+        *e_out = chisq_evidence(dist, kobs);
+        if (d2)
+            *d2 = dist;
+        return MEND_OK;
+    }
     double p = chisq_score(dist, kobs);
     if (cal || e_out) {
-        /* the exact tail is only needed where the calibration acts */
-        double e = p > 1.0 - POT_P ? chisq_evidence(dist, kobs) : -log10(1.0 - p);
+        /* the exact tail is only needed where the calibration acts; the
+         * evidence reported is always the one from the tail, the same bits
+         * as the evidence-only path above */
+        double e = e_out || p > 1.0 - POT_P ? chisq_evidence(dist, kobs) : -log10(1.0 - p);
         if (e_out)
             *e_out = e;
         if (cal && e > POT_Y0) {
@@ -584,16 +602,22 @@ static const double *seen_row(const struct mend_mvg *m, const double *x, double 
     return y;
 }
 
-/* Calibrated evidence of x (passed check_input, k observed) under m alone:
- * 0 for a row m does not judge. */
-static int cal_evidence(const struct mend_mvg *m, const double *x, size_t k,
-                        struct mend_mvg_scratch *w, double *contrib, double *d2, double *e_cal)
+/* Raw evidence of x (passed check_input, k observed) under m alone: NAN for
+ * a row m does not judge. */
+static int raw_evidence(const struct mend_mvg *m, const double *x, size_t k,
+                        struct mend_mvg_scratch *w, double *contrib, double *d2, double *e_raw)
 {
-    double e;
     x = seen_row(m, x, w->y, &k);
-    int rc = score_checked(m, x, k, w, 0, NULL, d2, contrib, &e);
-    *e_cal = rc == MEND_OK && !isnan(e) ? pot_calibrate(m, e) : 0.0;
+    int rc = score_checked(m, x, k, w, 0, NULL, d2, contrib, e_raw);
+    if (rc != MEND_OK)
+        *e_raw = NAN;
     return rc;
+}
+
+/* Calibrated evidence from a raw one (0 for a row not judged). */
+static double cal_of(const struct mend_mvg *m, double e_raw)
+{
+    return isnan(e_raw) ? 0.0 : pot_calibrate(m, e_raw);
 }
 
 /* The level at which a departure begins (conf.changes == 2): rarer than
@@ -605,16 +629,31 @@ static double departure_level(const struct mend_mvg *m)
     return log10(1.0 + mem);
 }
 
-/* Both calibrated evidences of a gated model. */
+/* Both raw evidences of a gated model. The pair is kept in the scratch with
+ * the row and the two models' counts, so that learning the row right after
+ * scoring it (what the engine does) does not judge it again: the same
+ * inputs give the same bits, so this is only a speed-up. */
 static int gated_evidence(const struct mend_mvg *m, const double *x, size_t k,
                           struct mend_mvg_scratch *w, double *contrib, double *d2,
-                          double *e_lev, double *e_chg)
+                          double *e_lev, double *e_chg, int use_kept)
 {
-    int rc = cal_evidence(m, x, k, w, contrib, d2, e_lev);
-    double e;
-    if (cal_evidence(m->chg, x, k, w, NULL, NULL, &e) != MEND_OK)
-        e = 0.0;
-    *e_chg = e;
+    size_t d = m->dim;
+    if (use_kept && w->kept_m == m && w->kept_n == m->n && w->kept_cn == m->chg->n &&
+        memcmp(w->kept_x, x, d * sizeof *x) == 0) {
+        *e_lev = w->kept_el;
+        *e_chg = w->kept_ec;
+        return w->kept_rc;
+    }
+    int rc = raw_evidence(m, x, k, w, contrib, d2, e_lev);
+    if (raw_evidence(m->chg, x, k, w, NULL, NULL, e_chg) != MEND_OK)
+        *e_chg = NAN;
+    w->kept_m = m;
+    w->kept_n = m->n;
+    w->kept_cn = m->chg->n;
+    w->kept_el = *e_lev;
+    w->kept_ec = *e_chg;
+    w->kept_rc = rc;
+    memcpy(w->kept_x, x, d * sizeof *x);
     return rc;
 }
 
@@ -650,7 +689,9 @@ int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
     /* gated: a row is as far out as it is both as a level and as a change,
      * except during a departure, which lasts as long as the level is out */
     double el, ec;
-    int rc = gated_evidence(m, x, k, w, contrib, d2, &el, &ec);
+    int rc = gated_evidence(m, x, k, w, contrib, d2, &el, &ec, 0);
+    el = cal_of(m, el);
+    ec = cal_of(m->chg, ec);
     double e = m->departed || el < ec ? el : ec;
     if (score)
         *score = rc == MEND_OK && e > 0.0 ? (e < INFINITY ? -expm1(-e * M_LN10) : 1.0) : 0.0;
@@ -740,13 +781,17 @@ static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
 {
     if (m->chg) {
         double el, ec;
-        if (gated_evidence(m, x, k, w, NULL, NULL, &el, &ec) == MEND_OK) {
+        int rc = gated_evidence(m, x, k, w, NULL, NULL, &el, &ec, 1);
+        w->kept_m = NULL; /* the models change now */
+        if (rc == MEND_OK) {
+            double cl = cal_of(m, el), cc = cal_of(m->chg, ec);
             if (m->departed)
-                m->departed = el > POT_Y0;
+                m->departed = cl > POT_Y0;
             else
-                m->departed = (el < ec ? el : ec) >= departure_level(m);
+                m->departed = (cl < cc ? cl : cc) >= departure_level(m);
         }
-        learn_judged(m->chg, x, k, w, NAN);
+        learn_judged(m->chg, x, k, w, ec);
+        e = el;
     }
     const double *v = seen_row(m, x, w->y, &k);
     if (m->conf.changes != 1 || k > 0) {
