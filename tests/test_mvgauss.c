@@ -646,6 +646,49 @@ static void test_walk_budget(void **unused)
     gsl_rng_free(rng);
 }
 
+/* On iid Gaussian rows, where the chi-square is right, the calibrated
+ * (gated) score keeps the rate too: events at 1e-3 per row within a factor
+ * of a few of the budget, on the safe side (the gate needs a row out as a
+ * level and as a change; the gated evidence's own calibration brings that
+ * back from about a tenth of the budget). */
+static void test_iid_budget(void **unused)
+{
+    (void)unused;
+    gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(rng, 13);
+    enum { ENTS = 10, ROWS = 4000, D = 6 };
+    struct events raw = {1e-3, 0.1, 0, 0}, cal = {1e-3, 0.1, 0, 0};
+    long judged = 0;
+    for (int e = 0; e < ENTS; e++) {
+        struct mend_mvg *m;
+        struct mend_mvg_scratch *w;
+        assert_int_equal(mend_mvg_new(D, NULL, &m), MEND_OK);
+        assert_int_equal(mend_mvg_scratch_new(D, &w), MEND_OK);
+        raw.in = cal.in = 0;
+        for (int t = 0; t < ROWS; t++) {
+            double x[D], sr, sc;
+            for (int i = 0; i < D; i++)
+                x[i] = gsl_ran_gaussian(rng, 1.0);
+            assert_int_equal(mend_mvg_score_ro(m, x, w, &sr, NULL, NULL), MEND_OK);
+            assert_int_equal(mend_mvg_score_cal_ro(m, x, w, &sc, NULL, NULL), MEND_OK);
+            if (mend_mvg_count(m) >= 500) {
+                judged++;
+                events_see(&raw, sr);
+                events_see(&cal, sc);
+            }
+            assert_int_equal(mend_mvg_learn_ro(m, x, w), MEND_OK);
+        }
+        mend_mvg_scratch_free(w);
+        mend_mvg_free(m);
+    }
+    double budget = 1e-3 * (double)judged;
+    print_message("iid: %ld rows judged; events at 1e-3: chi-square %ld, calibrated %ld (budget %.1f)\n",
+                  judged, raw.n, cal.n, budget);
+    assert_true((double)cal.n <= 2.0 * budget);
+    assert_true((double)cal.n >= budget / 5.0);
+    gsl_rng_free(rng);
+}
+
 /* A real multivariate fault on the same kind of data: x1 follows x0 (sd 0.5
  * apart), x3 mirrors x2. A row where x1 leaves x0 by 8 (16 sd of their
  * difference, though well inside either walk's range) is caught at the
@@ -772,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_refit_schedule),
         cmocka_unit_test(test_learn_bit_exact),
         cmocka_unit_test(test_walk_budget),
+        cmocka_unit_test(test_iid_budget),
         cmocka_unit_test(test_walk_fault),
         cmocka_unit_test(test_load_version3),
     };

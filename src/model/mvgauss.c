@@ -56,6 +56,14 @@
 #define POT_CAP 3.0
 enum { FAC_NONE = 0, FAC_OK = 1, FAC_FAILED = 2 };
 
+/* Peaks-over-threshold state of one evidence stream. */
+struct pot {
+    double n;    /* rows judged */
+    double hits; /* runs of e above POT_Y0 */
+    double ex;   /* sum of their capped peak excesses (decades) */
+    double run;  /* capped peak excess of the run in progress, -1 outside */
+};
+
 struct mend_mvg {
     struct mend_mvg_conf conf;
     size_t dim;
@@ -69,10 +77,8 @@ struct mend_mvg {
     double q4;             /* EW mean of sum_{i<j} w_ij^2, for sum Var(C_ij) */
     /* Tail calibration of the evidence (POT_* above): forgotten with the
      * half-life, counted only on rows judged (warm, factor usable). */
-    double pot_n;          /* rows judged */
-    double pot_hits;       /* runs of e above POT_Y0 */
-    double pot_ex;         /* sum of their capped peak excesses (decades) */
-    double pot_run;        /* capped peak excess of the run in progress, -1 outside */
+    struct pot pot;
+    struct pot gpot;       /* conf.changes == 2: of the gated evidence */
     struct mend_mvg *chg;  /* conf.changes == 2: the model of the changes
                               that gates the calibrated score (owned) */
     uint32_t departed;     /* conf.changes == 2: a departure is in progress
@@ -177,7 +183,8 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->last = m->fac + tri(dim);
     for (size_t i = 0; i < dim; i++)
         m->last[i] = NAN;
-    m->pot_run = -1.0;
+    m->pot.run = -1.0;
+    m->gpot.run = -1.0;
     if (c->changes == 2) {
         struct mend_mvg_conf cc = *c;
         cc.changes = 1;
@@ -498,48 +505,50 @@ static double chisq_evidence(double dist, size_t k)
 /* Mean excess over POT_Y0 of the runs seen (decades): the capped excesses'
  * mean with the capping bias divided out, and the nominal 1/ln 10 as a prior
  * of POT_PRIOR runs. */
-static double pot_mean(const struct mend_mvg *m)
+static double pot_mean(const struct pot *p)
 {
     const double kept = -expm1(-POT_CAP); /* E[min(Y, cap m)] / m, Y exponential */
-    return (m->pot_ex / kept + POT_PRIOR / M_LN10) / (m->pot_hits + POT_PRIOR);
+    return (p->ex / kept + POT_PRIOR / M_LN10) / (p->hits + POT_PRIOR);
 }
 
-/* Evidence e against this model's own tail: below POT_Y0 it stands as it
- * is; above, the rate of runs beyond POT_Y0 replaces the nominal 2% and the
+/* Evidence e against a stream's own tail: below POT_Y0 it stands as it is;
+ * above, the rate of runs beyond POT_Y0 replaces the nominal 2% and the
  * excess is measured in units of the runs' own mean excess. Under the
  * fitted exponential tail, P(out >= t) = 10^-t for t above -log10(rate). */
-static double pot_calibrate(const struct mend_mvg *m, double e)
+static double pot_cal(const struct pot *p, double e)
 {
     if (!(e > POT_Y0))
         return e;
-    double r = (m->pot_hits + POT_PRIOR) / (m->pot_n + POT_PRIOR / POT_P);
-    return -log10(r) + (e - POT_Y0) / (pot_mean(m) * M_LN10);
+    double r = (p->hits + POT_PRIOR) / (p->n + POT_PRIOR / POT_P);
+    return -log10(r) + (e - POT_Y0) / (pot_mean(p) * M_LN10);
 }
 
-/* Learns the evidence e of a judged row into the tail calibration. A run's
- * peak counts once (declustering: a fault that lasts is one run, as it is
- * one event). */
-static void pot_learn(struct mend_mvg *m, double e)
+static double pot_calibrate(const struct mend_mvg *m, double e) { return pot_cal(&m->pot, e); }
+
+/* Learns the evidence e of a judged row into p, forgetting with weight
+ * alpha. A run's peak counts once (declustering: a fault that lasts is one
+ * run, as it is one event). */
+static void pot_learn(struct pot *p, double alpha, double e)
 {
-    double cap = POT_CAP * pot_mean(m);
-    double keep = 1.0 - m->alpha;
-    m->pot_n = keep * m->pot_n + 1.0;
-    m->pot_hits *= keep;
-    m->pot_ex *= keep;
+    double cap = POT_CAP * pot_mean(p);
+    double keep = 1.0 - alpha;
+    p->n = keep * p->n + 1.0;
+    p->hits *= keep;
+    p->ex *= keep;
     if (e > POT_Y0) {
         double y = e - POT_Y0;
         if (!(y <= cap))
             y = cap; /* also an infinite e */
-        if (m->pot_run < 0.0) {
-            m->pot_hits += 1.0;
-            m->pot_ex += y;
-            m->pot_run = y;
-        } else if (y > m->pot_run) {
-            m->pot_ex += y - m->pot_run;
-            m->pot_run = y;
+        if (p->run < 0.0) {
+            p->hits += 1.0;
+            p->ex += y;
+            p->run = y;
+        } else if (y > p->run) {
+            p->ex += y - p->run;
+            p->run = y;
         }
     } else {
-        m->pot_run = -1.0;
+        p->run = -1.0;
     }
 }
 
@@ -692,7 +701,7 @@ int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
     int rc = gated_evidence(m, x, k, w, contrib, d2, &el, &ec, 0);
     el = cal_of(m, el);
     ec = cal_of(m->chg, ec);
-    double e = m->departed || el < ec ? el : ec;
+    double e = pot_cal(&m->gpot, m->departed || el < ec ? el : ec);
     if (score)
         *score = rc == MEND_OK && e > 0.0 ? (e < INFINITY ? -expm1(-e * M_LN10) : 1.0) : 0.0;
     return rc;
@@ -785,6 +794,10 @@ static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
         w->kept_m = NULL; /* the models change now */
         if (rc == MEND_OK) {
             double cl = cal_of(m, el), cc = cal_of(m->chg, ec);
+            /* the gated evidence has a tail of its own (the two are not
+             * independent: iid rows make it lighter, a wandering level
+             * heavier): calibrated as the plain ones are */
+            pot_learn(&m->gpot, m->alpha, m->departed || cl < cc ? cl : cc);
             if (m->departed)
                 m->departed = cl > POT_Y0;
             else
@@ -799,7 +812,7 @@ static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
             e = NAN;
         learn_checked(m, v, w->r);
         if (!isnan(e))
-            pot_learn(m, e);
+            pot_learn(&m->pot, m->alpha, e);
     }
     if (m->conf.changes == 1)
         for (size_t i = 0; i < m->dim; i++)
@@ -855,6 +868,14 @@ static void save_f64s(struct mend_wbuf *w, const double *a, size_t n)
         mend_wbuf_f64(w, a[i]);
 }
 
+static void save_pot(struct mend_wbuf *w, const struct pot *p)
+{
+    mend_wbuf_f64(w, p->n);
+    mend_wbuf_f64(w, p->hits);
+    mend_wbuf_f64(w, p->ex);
+    mend_wbuf_f64(w, p->run);
+}
+
 int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
 {
     if (!m || !w)
@@ -876,16 +897,14 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
         save_f64s(w, m->shr, tri(d));
     if (m->fac_state == FAC_OK)
         save_f64s(w, m->fac, tri(d));
-    mend_wbuf_f64(w, m->pot_n);
-    mend_wbuf_f64(w, m->pot_hits);
-    mend_wbuf_f64(w, m->pot_ex);
-    mend_wbuf_f64(w, m->pot_run);
+    save_pot(w, &m->pot);
     /* the kind of rows the statistics describe, and the last values */
     mend_wbuf_u32(w, (uint32_t)m->conf.changes);
     if (m->conf.changes == 1)
         save_f64s(w, m->last, d);
     if (m->chg) {
         mend_wbuf_u32(w, m->departed);
+        save_pot(w, &m->gpot);
         int rc = mend_mvg_save(m->chg, w);
         if (rc != MEND_OK)
             return rc;
@@ -913,6 +932,18 @@ static int factor_ok(const double *L, size_t k)
     return 1;
 }
 
+/* Reads a peaks-over-threshold state; refuses one that cannot be. */
+static int load_pot(struct mend_rbuf *r, struct pot *p)
+{
+    if (load_f64s(r, &p->n, 1) != MEND_OK || load_f64s(r, &p->hits, 1) != MEND_OK ||
+        load_f64s(r, &p->ex, 1) != MEND_OK || load_f64s(r, &p->run, 1) != MEND_OK)
+        return MEND_ECORRUPT;
+    if (!(p->n >= 0.0) || !(p->hits >= 0.0) || !(p->hits <= p->n + 1.0) || !(p->ex >= 0.0) ||
+        !(p->run >= -1.0))
+        return MEND_ECORRUPT;
+    return MEND_OK;
+}
+
 /* Forgets what was learnt (statistics, factor, calibration), keeping the
  * last values seen: the model warms up again from the next row. */
 static void reset_learnt(struct mend_mvg *m)
@@ -926,8 +957,9 @@ static void reset_learnt(struct mend_mvg *m)
     m->jitter = 0.0;
     m->q4 = 0.0;
     memset(m->mean, 0, (d + 3 * tri(d)) * sizeof(double));
-    m->pot_n = m->pot_hits = m->pot_ex = 0.0;
-    m->pot_run = -1.0;
+    m->pot.n = m->pot.hits = m->pot.ex = 0.0;
+    m->pot.run = -1.0;
+    m->gpot = m->pot;
     m->departed = 0;
 }
 
@@ -978,11 +1010,7 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         goto fail;
     if (ver >= 4u) {
         /* version 3 had no calibration: it starts from the prior */
-        if (load_f64s(r, &m->pot_n, 1) != MEND_OK || load_f64s(r, &m->pot_hits, 1) != MEND_OK ||
-            load_f64s(r, &m->pot_ex, 1) != MEND_OK || load_f64s(r, &m->pot_run, 1) != MEND_OK)
-            goto fail;
-        if (!(m->pot_n >= 0.0) || !(m->pot_hits >= 0.0) || !(m->pot_hits <= m->pot_n + 1.0) ||
-            !(m->pot_ex >= 0.0) || !(m->pot_run >= -1.0))
+        if (load_pot(r, &m->pot) != MEND_OK)
             goto fail;
         uint32_t changes = mend_rbuf_u32(r);
         if (r->failed || changes > 2)
@@ -996,6 +1024,9 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
             goto fail;
         if (changes == 2) {
             uint32_t dep = mend_rbuf_u32(r);
+            struct pot gp;
+            if (load_pot(r, &gp) != MEND_OK)
+                goto fail;
             struct mend_mvg_conf cc;
             if (c)
                 cc = *c;
@@ -1018,6 +1049,7 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
                 mend_mvg_free(m->chg);
                 m->chg = child;
                 m->departed = dep;
+                m->gpot = gp;
             } else {
                 mend_mvg_free(child);
             }
