@@ -63,8 +63,10 @@
  * changes beside it. Its calibrated score is the smaller of the two
  * calibrated evidences, so a row counts as far out when it is both a level
  * and a change that far out (a wandering level alone is not; a spike, a
- * step's onset or a row that breaks the correlation is): the false-alarm
- * rate is at most the tighter of the two. Once a row is out as both by more
+ * step's onset or a row that breaks the correlation is), and that smaller
+ * evidence is calibrated once more against its own tail the same way (the
+ * two are not independent: on iid rows the gate alone would be ten times
+ * too strict). Once a row is out as both by more
  * than once in the model's memory (-log10 tail >= log10(1 + half_life /
  * ln 2)), a departure is in progress and the calibrated score follows the
  * level alone until the level's calibrated evidence falls back to 2%, so a
