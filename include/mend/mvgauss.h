@@ -35,6 +35,43 @@
  * missing has its variance somewhat understated. Infinite values are
  * rejected (MEND_ERANGE) and not learnt.
  *
+ * Tail calibration: real metrics wander (a bounded random walk, a level
+ * that drifts), so their distances are far heavier-tailed than the chi-square
+ * of iid Gaussian rows says, and the chi-square tail alone raises events on
+ * a few percent of rows. Each model therefore also learns its own tail, by
+ * peaks over a threshold (SPOT, Siffer et al. 2017) on the evidence
+ * e = -log10 P(chi^2_k > d^2) of every row it judges (scored against the
+ * model before the row is learnt): the rate of runs of e above log10(50)
+ * (2% nominal) and their mean peak excess, forgotten with the half-life,
+ * with a prior of 10 runs at the nominal values. mend_mvg_score_cal_ro
+ * reports e rescaled to that tail, so a threshold on 1 - score holds its
+ * false-alarm rate per row on the data the model has seen; on iid Gaussian
+ * rows the calibration stays near the identity. The plain score (and d2)
+ * are unchanged by it.
+ *
+ * Changes (conf.changes = 1): the model sees, per dimension, the change
+ * from the last value seen of it to this row's (missing when either is),
+ * rather than the level. Metrics that wander like random walks have levels
+ * whose distance from any mean keeps growing, but changes that are nearly
+ * iid; a spike, a step or a row that breaks the correlation of its
+ * dimensions is a change as far out as it is a level, at its onset. The
+ * last values are state (saved with the model); a row with no dimension
+ * observed as a change (the first one) only sets them.
+ *
+ * Gated (conf.changes = 2, the default): the model is the levels model
+ * (score, d2 and contrib are the levels'), and keeps a second model of the
+ * changes beside it. Its calibrated score is the smaller of the two
+ * calibrated evidences, so a row counts as far out when it is both a level
+ * and a change that far out (a wandering level alone is not; a spike, a
+ * step's onset or a row that breaks the correlation is), and that smaller
+ * evidence is calibrated once more against its own tail the same way (the
+ * two are not independent: on iid rows the gate alone would be ten times
+ * too strict). Once a row is out as both by more
+ * than once in the model's memory (-log10 tail >= log10(1 + half_life /
+ * ln 2)), a departure is in progress and the calibrated score follows the
+ * level alone until the level's calibrated evidence falls back to 2%, so a
+ * fault that lasts (a level held far out, however noisy) stays one event.
+ *
  * A model is written only by learn/step/load; any number of readers may score
  * it with their own scratch while nobody writes. The convenience calls
  * without _ro allocate a scratch inside the model on first use. */
@@ -59,6 +96,11 @@ struct mend_mvg_conf {
                               (default 32, >= 1) */
     double shrinkage;      /* < 0: estimate from data (default); else fixed
                               lambda in [0, 1] */
+    int changes;           /* 0: model the rows as they are (levels);
+                              1: model each row's change since the last value
+                              seen of each dimension; 2 (default): levels,
+                              gated by a second model of the changes (see
+                              "Changes" above) */
 };
 
 struct mend_mvg;
@@ -98,6 +140,20 @@ double mend_mvg_lambda(const struct mend_mvg *m);
 int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
                    double *contrib);
 
+/* As mend_mvg_score_ro, but *score is calibrated against this model's own
+ * tail (see above): 1 - score is the rate, per row and per run of far-out
+ * rows, at which rows like the ones learnt reach this far. For changes 0
+ * and 1 equal to the plain score where that is at most 0.98; gated (2) as
+ * described under "Gated". d2 and contrib are the plain ones. */
+struct mend_mvg_scratch;
+int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
+                          struct mend_mvg_scratch *w, double *score, double *d2,
+                          double *contrib);
+
+/* The calibration itself: evidence e (-log10 of a chi-square tail) as this
+ * model's tail rescales it; e itself at or below log10(50). */
+double mend_mvg_calibrated(const struct mend_mvg *m, double e);
+
 /* Working memory for the const calls, sized for models of up to dim
  * dimensions. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
 struct mend_mvg_scratch;
@@ -108,7 +164,9 @@ void mend_mvg_scratch_free(struct mend_mvg_scratch *w);
  * for at least the model's dimension, else MEND_EINVAL). */
 int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w,
                       double *score, double *d2, double *contrib);
-/* mend_mvg_learn with the caller's scratch. */
+/* mend_mvg_learn with the caller's scratch. Learning a row the model
+ * judges (warm, factor usable) also scores it against the model before the
+ * row is learnt, for the tail calibration. */
 int mend_mvg_learn_ro(struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w);
 /* Learns x (NaN = missing, imputed with the mean). MEND_ERANGE for infinite
  * input (nothing learnt). */
@@ -127,7 +185,8 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w);
 
 /* Reads a model written by mend_mvg_save from r and creates it with
  * configuration c (NULL = defaults). A model saved and loaded with the same
- * configuration continues with bit-identical scores. Returns MEND_ECORRUPT
+ * configuration continues with bit-identical scores. Records of version 3
+ * (before the tail calibration) load with an empty calibration. Returns MEND_ECORRUPT
  * (truncated or inconsistent data), MEND_EVERSION (unknown record version),
  * MEND_ECAP (dim above c->max_dim), MEND_EINVAL or MEND_ENOMEM. */
 int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct mend_mvg **out);

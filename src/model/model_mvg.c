@@ -1,6 +1,11 @@
 /* model_mvg.c -- the multivariate Gaussian (mvgauss.h) as an entity model:
  * online only (no batch train), scored through a per-entity scratch so the
- * model itself stays const on the hot path. */
+ * model itself stays const on the hot path. The score is the one calibrated
+ * against the entity's own tail (mend_mvg_score_cal_ro), gated by the
+ * changes by default (conf.changes = 2): the engine's threshold is a
+ * false-alarm rate per row, and on metrics that wander the plain
+ * chi-square tail of the levels overstates how rare a distance is by orders
+ * of magnitude. */
 #include "mend/model.h"
 #include "mend/mvgauss.h"
 
@@ -27,7 +32,7 @@ static void mvg_scratch_free(void *w) { mend_mvg_scratch_free(w); }
 
 static int mvg_score(const void *m, const double *row, void *scratch, double *score, double *contrib)
 {
-    return mend_mvg_score_ro(m, row, scratch, score, NULL, contrib);
+    return mend_mvg_score_cal_ro(m, row, scratch, score, NULL, contrib);
 }
 
 static int mvg_learn(void *m, const double *row, void *scratch)

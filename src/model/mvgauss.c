@@ -31,14 +31,38 @@
 #endif
 
 #define SAVE_TAG 0x3147564du /* "MVG1" little-endian */
-#define SAVE_VERSION 3u      /* 2: packed triangles, scalar fourth moment;
-                                3: refit S kept, no marginal cache */
+#define SAVE_VERSION 4u      /* 2: packed triangles, scalar fourth moment;
+                                3: refit S kept, no marginal cache (still
+                                loads, with an empty tail calibration);
+                                4: tail calibration (pot_*) at the end */
 /* Inputs beyond this are nonsense for a metric and would overflow the
  * fourth moments kept for the shrinkage estimate. */
 #define MAX_ABS 1e75
 #define JITTER_TRIES 6
 
+/* Tail calibration (mend_mvg_score_cal_ro), peaks over a threshold on the
+ * evidence e = -log10 P(chi^2_k > d^2) as the per-series scorer does it:
+ * runs above POT_Y0 = log10(50), the 2% level of SPOT, are counted, and
+ * their peak excess over it averaged; the prior is POT_PRIOR runs at the
+ * nominal rate POT_P with the nominal mean excess 1/ln 10 decades. Each
+ * learnt excess is capped at POT_CAP times the current mean excess
+ * (winsorised), so that one wild fault adds a bounded amount to the scale
+ * while a tail that is really heavier still raises it run after run; the
+ * mean of the capped excesses of an exponential is (1 - e^-POT_CAP) times
+ * its mean, which the estimate divides out. */
+#define POT_Y0 1.6989700043360187
+#define POT_P 0.02
+#define POT_PRIOR 10.0
+#define POT_CAP 3.0
 enum { FAC_NONE = 0, FAC_OK = 1, FAC_FAILED = 2 };
+
+/* Peaks-over-threshold state of one evidence stream. */
+struct pot {
+    double n;    /* rows judged */
+    double hits; /* runs of e above POT_Y0 */
+    double ex;   /* sum of their capped peak excesses (decades) */
+    double run;  /* capped peak excess of the run in progress, -1 outside */
+};
 
 struct mend_mvg {
     struct mend_mvg_conf conf;
@@ -51,6 +75,15 @@ struct mend_mvg {
     double lambda;         /* shrinkage used by fac */
     double jitter;         /* diagonal jitter used by fac */
     double q4;             /* EW mean of sum_{i<j} w_ij^2, for sum Var(C_ij) */
+    /* Tail calibration of the evidence (POT_* above): forgotten with the
+     * half-life, counted only on rows judged (warm, factor usable). */
+    struct pot pot;
+    struct pot gpot;       /* conf.changes == 2: of the gated evidence */
+    struct mend_mvg *chg;  /* conf.changes == 2: the model of the changes
+                              that gates the calibrated score (owned) */
+    uint32_t departed;     /* conf.changes == 2: a departure is in progress
+                              (entered as a level and a change, lasts while
+                              the level stays out) */
     double *mean;          /* dim */
     double *cov;           /* packed lower triangle: EW covariance C */
     double *shr;           /* packed: the shrunk S of the last refit, kept so
@@ -58,8 +91,10 @@ struct mend_mvg {
                               of the model (scratch caches are then only a
                               speed-up, never state) */
     double *fac;           /* packed lower triangle: Cholesky factor of S */
+    double *last;          /* dim: last value seen per dimension (NaN = none
+                              yet); used when conf.changes */
     struct mend_mvg_scratch *own; /* for the non-const convenience calls */
-    double mem[];          /* mean, cov, shr, fac */
+    double mem[];          /* mean, cov, shr, fac, last */
 };
 
 /* Caller-owned working memory of a const score: residuals, solves and the
@@ -67,6 +102,15 @@ struct mend_mvg {
 struct mend_mvg_scratch {
     size_t dim;
     double *r, *z;         /* dim */
+    double *y;             /* dim: the row as the model sees it (changes) */
+    /* the last gated judgement (gated_evidence): of row kept_x by model
+     * kept_m (NULL = none) when it had learnt kept_n rows, its changes
+     * model kept_cn */
+    const struct mend_mvg *kept_m;
+    uint64_t kept_n, kept_cn;
+    double kept_el, kept_ec;
+    int kept_rc;
+    double *kept_x;        /* dim */
     uint32_t *idx;         /* dim: observed dimensions */
     double *work;          /* packed tri(dim): factor of the cached marginal */
     uint32_t *widx;        /* its observed dimensions */
@@ -86,6 +130,7 @@ void mend_mvg_conf_defaults(struct mend_mvg_conf *c)
     c->warmup = 100;
     c->refit_every = 32;
     c->shrinkage = -1.0;
+    c->changes = 2;
 }
 
 int mend_mvg_conf_check(const struct mend_mvg_conf *c)
@@ -98,6 +143,8 @@ int mend_mvg_conf_check(const struct mend_mvg_conf *c)
         return MEND_EINVAL;
     if (isnan(c->shrinkage) || c->shrinkage > 1.0)
         return MEND_EINVAL;
+    if (c->changes < 0 || c->changes > 2)
+        return MEND_EINVAL;
     return MEND_OK;
 }
 
@@ -106,6 +153,7 @@ void mend_mvg_free(struct mend_mvg *m)
     if (!m)
         return;
     mend_mvg_scratch_free(m->own);
+    mend_mvg_free(m->chg);
     free(m);
 }
 
@@ -121,7 +169,7 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     if (dim > c->max_dim)
         return MEND_ECAP;
     /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
-    size_t nd = dim + 3 * tri(dim);
+    size_t nd = 2 * dim + 3 * tri(dim);
     struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double));
     if (!m)
         return MEND_ENOMEM;
@@ -132,13 +180,28 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->cov = m->mean + dim;
     m->shr = m->cov + tri(dim);
     m->fac = m->shr + tri(dim);
+    m->last = m->fac + tri(dim);
+    for (size_t i = 0; i < dim; i++)
+        m->last[i] = NAN;
+    m->pot.run = -1.0;
+    m->gpot.run = -1.0;
+    if (c->changes == 2) {
+        struct mend_mvg_conf cc = *c;
+        cc.changes = 1;
+        if (mend_mvg_new(dim, &cc, &m->chg) != MEND_OK) {
+            free(m);
+            return MEND_ENOMEM;
+        }
+        /* the two share a scratch: their factor generations must differ */
+        m->chg->gen = (uint64_t)1 << 62;
+    }
     *out = m;
     return MEND_OK;
 }
 
 size_t mend_mvg_scratch_size(size_t dim)
 {
-    return sizeof(struct mend_mvg_scratch) + (2 * dim + tri(dim)) * sizeof(double) +
+    return sizeof(struct mend_mvg_scratch) + (4 * dim + tri(dim)) * sizeof(double) +
            2 * dim * sizeof(uint32_t);
 }
 
@@ -152,7 +215,9 @@ int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
     w->dim = dim;
     w->r = w->mem;
     w->z = w->r + dim;
-    w->work = w->z + dim;
+    w->y = w->z + dim;
+    w->kept_x = w->y + dim;
+    w->work = w->kept_x + dim;
     w->idx = (uint32_t *)(void *)(w->work + tri(dim));
     w->widx = w->idx + dim;
     *out = w;
@@ -341,12 +406,18 @@ static double mahalanobis(double *z, const double *L, size_t k, const double *r,
     return d2;
 }
 
-/* mend_mvg_score once x has passed check_input with k observed dimensions. */
-static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
-                         struct mend_mvg_scratch *w, double *score, double *d2, double *contrib)
+/* The Mahalanobis distance of x (passed check_input with k observed
+ * dimensions) under the model: *kobs is the number of dimensions judged, 0
+ * when the row is not judged (warm-up, no factor yet, nothing observed).
+ * A distance that overflowed is DBL_MAX with contrib made finite. contrib
+ * (NULL or dim entries) must be zero on entry. */
+static int distance_checked(const struct mend_mvg *m, const double *x, size_t k,
+                            struct mend_mvg_scratch *w, double *contrib, double *dist_out,
+                            size_t *kobs)
 {
     size_t d = m->dim;
-    put_zero(d, score, d2, contrib);
+    *kobs = 0;
+    *dist_out = 0.0;
     if (m->n < warmup_of(m) || k == 0)
         return MEND_OK;
     if (m->fac_state == FAC_NONE)
@@ -391,29 +462,208 @@ static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
             }
         }
     }
-
-    double p;
     if (!(dist < DBL_MAX)) { /* overflow or NaN from a degenerate factor */
         dist = DBL_MAX;
-        p = 1.0;
         for (size_t i = 0; contrib && i < d; i++) {
             if (isnan(contrib[i]))
                 contrib[i] = 0.0;
             else if (isinf(contrib[i]))
                 contrib[i] = contrib[i] > 0 ? DBL_MAX : -DBL_MAX;
         }
+    }
+    *dist_out = dist;
+    *kobs = k;
+    return MEND_OK;
+}
+
+/* P(chi^2_k <= dist), clamped to [0, 1]. */
+static double chisq_score(double dist, size_t k)
+{
+    if (!(dist < DBL_MAX))
+        return 1.0;
+    double p = gsl_cdf_chisq_P(dist, (double)k);
+    if (!(p >= 0.0))
+        return 0.0;
+    return p > 1.0 ? 1.0 : p;
+}
+
+/* The evidence -log10 P(chi^2_k > dist). Where the tail underflows (d^2 in
+ * the thousands, a wild fault), its leading asymptotic term
+ * Q(s, y) ~ y^(s-1) e^-y / Gamma(s), s = k/2, y = d^2/2, keeps it finite
+ * and increasing, so a calibration can still scale it. */
+static double chisq_evidence(double dist, size_t k)
+{
+    double q = gsl_cdf_chisq_Q(dist, (double)k);
+    if (q > 1e-300)
+        return -log10(q);
+    double s = 0.5 * (double)k, y = 0.5 * dist;
+    double lnq = (s - 1.0) * log(y) - y - lgamma(s);
+    double e = -lnq / M_LN10;
+    return e > 300.0 ? e : 300.0; /* where the exact tail left off */
+}
+
+/* Mean excess over POT_Y0 of the runs seen (decades): the capped excesses'
+ * mean with the capping bias divided out, and the nominal 1/ln 10 as a prior
+ * of POT_PRIOR runs. */
+static double pot_mean(const struct pot *p)
+{
+    const double kept = -expm1(-POT_CAP); /* E[min(Y, cap m)] / m, Y exponential */
+    return (p->ex / kept + POT_PRIOR / M_LN10) / (p->hits + POT_PRIOR);
+}
+
+/* Evidence e against a stream's own tail: below POT_Y0 it stands as it is;
+ * above, the rate of runs beyond POT_Y0 replaces the nominal 2% and the
+ * excess is measured in units of the runs' own mean excess. Under the
+ * fitted exponential tail, P(out >= t) = 10^-t for t above -log10(rate). */
+static double pot_cal(const struct pot *p, double e)
+{
+    if (!(e > POT_Y0))
+        return e;
+    double r = (p->hits + POT_PRIOR) / (p->n + POT_PRIOR / POT_P);
+    return -log10(r) + (e - POT_Y0) / (pot_mean(p) * M_LN10);
+}
+
+static double pot_calibrate(const struct mend_mvg *m, double e) { return pot_cal(&m->pot, e); }
+
+/* Learns the evidence e of a judged row into p, forgetting with weight
+ * alpha. A run's peak counts once (declustering: a fault that lasts is one
+ * run, as it is one event). */
+static void pot_learn(struct pot *p, double alpha, double e)
+{
+    double cap = POT_CAP * pot_mean(p);
+    double keep = 1.0 - alpha;
+    p->n = keep * p->n + 1.0;
+    p->hits *= keep;
+    p->ex *= keep;
+    if (e > POT_Y0) {
+        double y = e - POT_Y0;
+        if (!(y <= cap))
+            y = cap; /* also an infinite e */
+        if (p->run < 0.0) {
+            p->hits += 1.0;
+            p->ex += y;
+            p->run = y;
+        } else if (y > p->run) {
+            p->ex += y - p->run;
+            p->run = y;
+        }
     } else {
-        p = gsl_cdf_chisq_P(dist, (double)k);
-        if (!(p >= 0.0))
-            p = 0.0;
-        else if (p > 1.0)
-            p = 1.0;
+        p->run = -1.0;
+    }
+}
+
+/* mend_mvg_score once x has passed check_input with k observed dimensions;
+ * cal: calibrated against the model's own tail. *e_out (may be NULL) gets
+ * the raw evidence of a judged row, NAN for a row not judged. */
+static int score_checked(const struct mend_mvg *m, const double *x, size_t k,
+                         struct mend_mvg_scratch *w, int cal, double *score, double *d2,
+                         double *contrib, double *e_out)
+{
+    put_zero(m->dim, score, d2, contrib);
+    if (e_out)
+        *e_out = NAN;
+    double dist;
+    size_t kobs;
+    int rc = distance_checked(m, x, k, w, contrib, &dist, &kobs);
+    if (rc != MEND_OK || kobs == 0)
+        return rc;
+    if (!score && !cal && e_out) {
+        /* evidence only: one tail, no CDF */
+        *e_out = chisq_evidence(dist, kobs);
+        if (d2)
+            *d2 = dist;
+        return MEND_OK;
+    }
+    double p = chisq_score(dist, kobs);
+    if (cal || e_out) {
+        /* the exact tail is only needed where the calibration acts; the
+         * evidence reported is always the one from the tail, the same bits
+         * as the evidence-only path above */
+        double e = e_out || p > 1.0 - POT_P ? chisq_evidence(dist, kobs) : -log10(1.0 - p);
+        if (e_out)
+            *e_out = e;
+        if (cal && e > POT_Y0) {
+            double out = pot_calibrate(m, e);
+            p = out < INFINITY ? -expm1(-out * M_LN10) : 1.0;
+        }
     }
     if (score)
         *score = p;
     if (d2)
         *d2 = dist;
     return MEND_OK;
+}
+
+/* The row as the model sees it: x itself, or with conf.changes each
+ * dimension's change since its last value seen (into y), with *k the
+ * dimensions then observed. x has passed check_input. */
+static const double *seen_row(const struct mend_mvg *m, const double *x, double *y, size_t *k)
+{
+    if (m->conf.changes != 1)
+        return x;
+    size_t n = 0;
+    for (size_t i = 0; i < m->dim; i++) {
+        y[i] = x[i] - m->last[i]; /* NaN when either is */
+        if (!isnan(y[i]))
+            n++;
+    }
+    *k = n;
+    return y;
+}
+
+/* Raw evidence of x (passed check_input, k observed) under m alone: NAN for
+ * a row m does not judge. */
+static int raw_evidence(const struct mend_mvg *m, const double *x, size_t k,
+                        struct mend_mvg_scratch *w, double *contrib, double *d2, double *e_raw)
+{
+    x = seen_row(m, x, w->y, &k);
+    int rc = score_checked(m, x, k, w, 0, NULL, d2, contrib, e_raw);
+    if (rc != MEND_OK)
+        *e_raw = NAN;
+    return rc;
+}
+
+/* Calibrated evidence from a raw one (0 for a row not judged). */
+static double cal_of(const struct mend_mvg *m, double e_raw)
+{
+    return isnan(e_raw) ? 0.0 : pot_calibrate(m, e_raw);
+}
+
+/* The level at which a departure begins (conf.changes == 2): rarer than
+ * once in the model's memory (its mean lifetime, half_life / ln 2 rows, or
+ * every row so far when it never forgets). */
+static double departure_level(const struct mend_mvg *m)
+{
+    double mem = isinf(m->conf.half_life) ? (double)m->n : m->conf.half_life / M_LN2;
+    return log10(1.0 + mem);
+}
+
+/* Both raw evidences of a gated model. The pair is kept in the scratch with
+ * the row and the two models' counts, so that learning the row right after
+ * scoring it (what the engine does) does not judge it again: the same
+ * inputs give the same bits, so this is only a speed-up. */
+static int gated_evidence(const struct mend_mvg *m, const double *x, size_t k,
+                          struct mend_mvg_scratch *w, double *contrib, double *d2,
+                          double *e_lev, double *e_chg, int use_kept)
+{
+    size_t d = m->dim;
+    if (use_kept && w->kept_m == m && w->kept_n == m->n && w->kept_cn == m->chg->n &&
+        memcmp(w->kept_x, x, d * sizeof *x) == 0) {
+        *e_lev = w->kept_el;
+        *e_chg = w->kept_ec;
+        return w->kept_rc;
+    }
+    int rc = raw_evidence(m, x, k, w, contrib, d2, e_lev);
+    if (raw_evidence(m->chg, x, k, w, NULL, NULL, e_chg) != MEND_OK)
+        *e_chg = NAN;
+    w->kept_m = m;
+    w->kept_n = m->n;
+    w->kept_cn = m->chg->n;
+    w->kept_el = *e_lev;
+    w->kept_ec = *e_chg;
+    w->kept_rc = rc;
+    memcpy(w->kept_x, x, d * sizeof *x);
+    return rc;
 }
 
 int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w,
@@ -426,7 +676,40 @@ int mend_mvg_score_ro(const struct mend_mvg *m, const double *x, struct mend_mvg
         put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE;
     }
-    return score_checked(m, x, k, w, score, d2, contrib);
+    x = seen_row(m, x, w->y, &k);
+    return score_checked(m, x, k, w, 0, score, d2, contrib, NULL);
+}
+
+int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
+                          struct mend_mvg_scratch *w, double *score, double *d2,
+                          double *contrib)
+{
+    if (!m || !x || !w || w->dim < m->dim)
+        return MEND_EINVAL;
+    size_t k;
+    if (check_input(x, m->dim, &k) != MEND_OK) {
+        put_zero(m->dim, score, d2, contrib);
+        return MEND_ERANGE;
+    }
+    if (!m->chg) {
+        x = seen_row(m, x, w->y, &k);
+        return score_checked(m, x, k, w, 1, score, d2, contrib, NULL);
+    }
+    /* gated: a row is as far out as it is both as a level and as a change,
+     * except during a departure, which lasts as long as the level is out */
+    double el, ec;
+    int rc = gated_evidence(m, x, k, w, contrib, d2, &el, &ec, 0);
+    el = cal_of(m, el);
+    ec = cal_of(m->chg, ec);
+    double e = pot_cal(&m->gpot, m->departed || el < ec ? el : ec);
+    if (score)
+        *score = rc == MEND_OK && e > 0.0 ? (e < INFINITY ? -expm1(-e * M_LN10) : 1.0) : 0.0;
+    return rc;
+}
+
+double mend_mvg_calibrated(const struct mend_mvg *m, double e)
+{
+    return pot_calibrate(m, e);
 }
 
 static int own_scratch(struct mend_mvg *m)
@@ -497,6 +780,46 @@ static void learn_checked(struct mend_mvg *m, const double *x, double *r)
         refit(m);
 }
 
+/* Learns x (passed check_input, k observed) and, when the model judges
+ * rows, the row's evidence into the tail calibration: e is that evidence
+ * from a score against the model as it is now, or NAN to compute it here.
+ * A row the model could not judge (warm-up, unusable factor) teaches the
+ * calibration nothing. */
+static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
+                         struct mend_mvg_scratch *w, double e)
+{
+    if (m->chg) {
+        double el, ec;
+        int rc = gated_evidence(m, x, k, w, NULL, NULL, &el, &ec, 1);
+        w->kept_m = NULL; /* the models change now */
+        if (rc == MEND_OK) {
+            double cl = cal_of(m, el), cc = cal_of(m->chg, ec);
+            /* the gated evidence has a tail of its own (the two are not
+             * independent: iid rows make it lighter, a wandering level
+             * heavier): calibrated as the plain ones are */
+            pot_learn(&m->gpot, m->alpha, m->departed || cl < cc ? cl : cc);
+            if (m->departed)
+                m->departed = cl > POT_Y0;
+            else
+                m->departed = (cl < cc ? cl : cc) >= departure_level(m);
+        }
+        learn_judged(m->chg, x, k, w, ec);
+        e = el;
+    }
+    const double *v = seen_row(m, x, w->y, &k);
+    if (m->conf.changes != 1 || k > 0) {
+        if (isnan(e) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
+            e = NAN;
+        learn_checked(m, v, w->r);
+        if (!isnan(e))
+            pot_learn(&m->pot, m->alpha, e);
+    }
+    if (m->conf.changes == 1)
+        for (size_t i = 0; i < m->dim; i++)
+            if (!isnan(x[i]))
+                m->last[i] = x[i];
+}
+
 int mend_mvg_learn_ro(struct mend_mvg *m, const double *x, struct mend_mvg_scratch *w)
 {
     if (!m || !x || !w || w->dim < m->dim)
@@ -504,7 +827,7 @@ int mend_mvg_learn_ro(struct mend_mvg *m, const double *x, struct mend_mvg_scrat
     size_t k;
     if (check_input(x, m->dim, &k) != MEND_OK)
         return MEND_ERANGE;
-    learn_checked(m, x, w->r);
+    learn_judged(m, x, k, w, NAN);
     return MEND_OK;
 }
 
@@ -529,10 +852,13 @@ int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2
         put_zero(m->dim, score, d2, contrib);
         return MEND_ERANGE; /* nothing learnt */
     }
-    int rc = score_checked(m, x, k, m->own, score, d2, contrib);
+    double e;
+    size_t ks = k;
+    const double *v = seen_row(m, x, m->own->y, &ks);
+    int rc = score_checked(m, v, ks, m->own, 0, score, d2, contrib, &e);
     if (rc != MEND_OK && rc != MEND_ERANGE)
         return rc;
-    learn_checked(m, x, m->own->r);
+    learn_judged(m, x, k, m->own, rc == MEND_OK ? e : NAN);
     return rc;
 }
 
@@ -540,6 +866,14 @@ static void save_f64s(struct mend_wbuf *w, const double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         mend_wbuf_f64(w, a[i]);
+}
+
+static void save_pot(struct mend_wbuf *w, const struct pot *p)
+{
+    mend_wbuf_f64(w, p->n);
+    mend_wbuf_f64(w, p->hits);
+    mend_wbuf_f64(w, p->ex);
+    mend_wbuf_f64(w, p->run);
 }
 
 int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
@@ -563,6 +897,18 @@ int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w)
         save_f64s(w, m->shr, tri(d));
     if (m->fac_state == FAC_OK)
         save_f64s(w, m->fac, tri(d));
+    save_pot(w, &m->pot);
+    /* the kind of rows the statistics describe, and the last values */
+    mend_wbuf_u32(w, (uint32_t)m->conf.changes);
+    if (m->conf.changes == 1)
+        save_f64s(w, m->last, d);
+    if (m->chg) {
+        mend_wbuf_u32(w, m->departed);
+        save_pot(w, &m->gpot);
+        int rc = mend_mvg_save(m->chg, w);
+        if (rc != MEND_OK)
+            return rc;
+    }
     return w->failed ? MEND_ENOMEM : MEND_OK;
 }
 
@@ -586,6 +932,37 @@ static int factor_ok(const double *L, size_t k)
     return 1;
 }
 
+/* Reads a peaks-over-threshold state; refuses one that cannot be. */
+static int load_pot(struct mend_rbuf *r, struct pot *p)
+{
+    if (load_f64s(r, &p->n, 1) != MEND_OK || load_f64s(r, &p->hits, 1) != MEND_OK ||
+        load_f64s(r, &p->ex, 1) != MEND_OK || load_f64s(r, &p->run, 1) != MEND_OK)
+        return MEND_ECORRUPT;
+    if (!(p->n >= 0.0) || !(p->hits >= 0.0) || !(p->hits <= p->n + 1.0) || !(p->ex >= 0.0) ||
+        !(p->run >= -1.0))
+        return MEND_ECORRUPT;
+    return MEND_OK;
+}
+
+/* Forgets what was learnt (statistics, factor, calibration), keeping the
+ * last values seen: the model warms up again from the next row. */
+static void reset_learnt(struct mend_mvg *m)
+{
+    size_t d = m->dim;
+    m->n = 0;
+    m->gen++;
+    m->since_refit = 0;
+    m->fac_state = FAC_NONE;
+    m->lambda = 0.0;
+    m->jitter = 0.0;
+    m->q4 = 0.0;
+    memset(m->mean, 0, (d + 3 * tri(d)) * sizeof(double));
+    m->pot.n = m->pot.hits = m->pot.ex = 0.0;
+    m->pot.run = -1.0;
+    m->gpot = m->pot;
+    m->departed = 0;
+}
+
 int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct mend_mvg **out)
 {
     if (!r || !out)
@@ -594,7 +971,7 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
     uint32_t ver = mend_rbuf_u32(r);
     if (r->failed || tag != SAVE_TAG)
         return MEND_ECORRUPT;
-    if (ver != SAVE_VERSION)
+    if (ver != SAVE_VERSION && ver != 3u)
         return MEND_EVERSION;
     uint64_t d64 = mend_rbuf_u64(r);
     if (r->failed || d64 < 1)
@@ -631,6 +1008,58 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
     if (m->fac_state == FAC_OK &&
         (load_f64s(r, m->fac, tri(d)) != MEND_OK || !factor_ok(m->fac, d)))
         goto fail;
+    if (ver >= 4u) {
+        /* version 3 had no calibration: it starts from the prior */
+        if (load_pot(r, &m->pot) != MEND_OK)
+            goto fail;
+        uint32_t changes = mend_rbuf_u32(r);
+        if (r->failed || changes > 2)
+            goto fail;
+        for (size_t i = 0; changes == 1 && i < d; i++) {
+            m->last[i] = mend_rbuf_f64(r);
+            if (isinf(m->last[i]))
+                goto fail;
+        }
+        if (r->failed)
+            goto fail;
+        if (changes == 2) {
+            uint32_t dep = mend_rbuf_u32(r);
+            struct pot gp;
+            if (load_pot(r, &gp) != MEND_OK)
+                goto fail;
+            struct mend_mvg_conf cc;
+            if (c)
+                cc = *c;
+            else
+                mend_mvg_conf_defaults(&cc);
+            cc.changes = 1;
+            struct mend_mvg *child = NULL;
+            if (r->failed || dep > 1)
+                goto fail;
+            int crc = mend_mvg_load(r, &cc, &child);
+            if (crc != MEND_OK) {
+                rc = crc;
+                goto fail;
+            }
+            if (mend_mvg_dim(child) != d) {
+                mend_mvg_free(child);
+                goto fail;
+            }
+            if (m->chg) { /* configured gated too: it goes on */
+                mend_mvg_free(m->chg);
+                m->chg = child;
+                m->departed = dep;
+                m->gpot = gp;
+            } else {
+                mend_mvg_free(child);
+            }
+        }
+        /* levels cannot seed a model of changes, nor back */
+        if ((changes == 1) != (m->conf.changes == 1))
+            reset_learnt(m);
+    } else if (m->conf.changes == 1) {
+        reset_learnt(m); /* version 3 only knew levels */
+    }
     if (r->failed)
         goto fail;
     *out = m;
