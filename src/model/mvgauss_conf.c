@@ -8,6 +8,9 @@
 
 #define OFF(f) offsetof(struct mend_mvg_conf, f)
 
+static const struct mend_conf_name changes_names[] = {
+    {"levels", 0}, {"changes", 1}, {"gated", 2}, {NULL, 0}};
+
 static const struct mend_conf_entry entries[] = {
     {.key = "max_dim", .type = MEND_CT_SIZE, .off = OFF(max_dim), .min = 2, .max = 256,
      .def = "64", .help = "series per entity in the model (later ones stay out)"},
@@ -20,6 +23,10 @@ static const struct mend_conf_entry entries[] = {
     {.key = "shrinkage", .type = MEND_CT_F64, .off = OFF(shrinkage), .min = -1, .max = 1,
      .def = "-1",
      .help = "covariance shrinkage toward the diagonal in [0,1]; -1 = estimate from the data"},
+    {.key = "changes", .type = MEND_CT_ENUM, .off = OFF(changes), .size = 4, .names = changes_names,
+     .def = "gated",
+     .help = "what the model judges: levels (rows as they are), changes (each member's step), or gated "
+             "(an event needs both: a wandering level alone is none)"},
 };
 
 const struct mend_conf_map mend_mvg_conf_map = {
