@@ -104,10 +104,16 @@ int main(int argc, char **argv)
     mend_queue_lease(q, mono());
     struct mend_planner_conf pc;
     mend_planner_conf_defaults(&pc);
-    pc.max_cases = 200000;
+    pc.max_cases = MEND_PLANNER_MAX_CASES; /* 1,500 targets: room to spare */
     struct mend_planner_hooks hk = {emit_hook, NULL, q};
     struct mend_planner *pl;
-    mend_planner_new(&pc, rules, &hk, &pl);
+    if (!rules || !sg || !q || mend_planner_new(&pc, rules, &hk, &pl) != MEND_OK) {
+        fprintf(stderr, "bench actions: cannot set up the engine side (rules, key, queue or planner)\n");
+        kill(ex, SIGTERM);
+        waitpid(ex, NULL, 0);
+        rh_fini(&h);
+        return 1;
+    }
     enum { N = 500 };
     static double xadd_ms[N];
     struct mend_incident inc;
