@@ -530,58 +530,40 @@ static int cluster_collect(void *ctx, struct mend_metrics_out *o)
     MEND_METRICS_VAL(NULL, cs.live_engines);
     MEND_METRICS_FAM("mend_samples_total", MEND_METRIC_COUNTER, "samples in the state of the owned partitions");
     MEND_METRICS_VAL(NULL, cs.samples);
-    /* the consumer's figures are looked at once a second by the fetch thread */
+    /* per owned partition; the consumer's figures are looked at once a
+     * second by the fetch thread */
+    static const struct {
+        const char *name, *help;
+    } pfam[] = {
+        {"mend_cluster_consumer_lag", "messages of the partition not yet delivered to this engine or not yet "
+                                      "acknowledged (held for a checkpoint)"},
+        {"mend_cluster_consumer_pending", "messages of the partition in the stream not yet delivered to this engine"},
+        {"mend_cluster_unacked_messages",
+         "messages scored and held for the partition's next checkpoint before they are acknowledged"},
+        {"mend_cluster_partition_epoch", "the fencing epoch of each owned partition's lease"},
+        {"mend_cluster_partition_samples", "samples in the state of each owned partition"},
+    };
     char pid[16];
     const char *lab[] = {"partition", pid, NULL};
-    MEND_METRICS_FAM("mend_cluster_consumer_lag", MEND_METRIC_GAUGE,
-        "messages of the partition not yet delivered to this engine or not yet acknowledged (held for a checkpoint)");
-    for (uint32_t p = 0; p < cs.partitions; p++) {
-        struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
-            continue;
-        mend_jetstream_stats(pr->in, &js);
-        snprintf(pid, sizeof pid, "%u", p);
-        MEND_METRICS_VAL(lab, js.lag);
-    }
-    MEND_METRICS_FAM("mend_cluster_consumer_pending", MEND_METRIC_GAUGE,
-        "messages of the partition in the stream not yet delivered to this engine");
-    for (uint32_t p = 0; p < cs.partitions; p++) {
-        struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
-            continue;
-        mend_jetstream_stats(pr->in, &js);
-        snprintf(pid, sizeof pid, "%u", p);
-        MEND_METRICS_VAL(lab, js.pending);
-    }
-    MEND_METRICS_FAM("mend_cluster_unacked_messages", MEND_METRIC_GAUGE,
-        "messages scored and held for the partition's next checkpoint before they are acknowledged");
-    for (uint32_t p = 0; p < cs.partitions; p++) {
-        struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
-            continue;
-        mend_jetstream_stats(pr->in, &js);
-        snprintf(pid, sizeof pid, "%u", p);
-        MEND_METRICS_VAL(lab, js.held);
-    }
-    MEND_METRICS_FAM("mend_cluster_partition_epoch", MEND_METRIC_GAUGE,
-                     "the fencing epoch of each owned partition's lease");
-    for (uint32_t p = 0; p < cs.partitions; p++) {
-        struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
-            continue;
-        snprintf(pid, sizeof pid, "%u", p);
-        MEND_METRICS_VAL(lab, pr->epoch);
-    }
-    MEND_METRICS_FAM("mend_cluster_partition_samples", MEND_METRIC_GAUGE,
-                     "samples in the state of each owned partition");
-    for (uint32_t p = 0; p < cs.partitions; p++) {
-        struct part_run *pr = c->parts[p];
-        if (!pr || pr->lost)
-            continue;
-        struct mend_engine_stats st;
-        mend_engine_stats(pr->eng, &st);
-        snprintf(pid, sizeof pid, "%u", p);
-        MEND_METRICS_VAL(lab, st.points);
+    for (size_t f = 0; f < sizeof pfam / sizeof pfam[0]; f++) {
+        MEND_METRICS_FAM(pfam[f].name, MEND_METRIC_GAUGE, pfam[f].help);
+        for (uint32_t p = 0; p < cs.partitions; p++) {
+            struct part_run *pr = c->parts[p];
+            if (!pr || pr->lost)
+                continue;
+            struct mend_engine_stats st;
+            double v;
+            mend_jetstream_stats(pr->in, &js);
+            switch (f) {
+            case 0: v = (double)js.lag; break;
+            case 1: v = (double)js.pending; break;
+            case 2: v = (double)js.held; break;
+            case 3: v = (double)pr->epoch; break;
+            default: mend_engine_stats(pr->eng, &st); v = (double)st.points; break;
+            }
+            snprintf(pid, sizeof pid, "%u", p);
+            MEND_METRICS_VAL(lab, v);
+        }
     }
     MEND_METRICS_FAM("mend_cluster_leases_acquired_total", MEND_METRIC_COUNTER,
                      "partition leases acquired (fresh, free or taken over)");
