@@ -15,33 +15,11 @@
 #include <jansson.h>
 #include <unistd.h>
 
+#include "incident_capture.h"
 #include "mend/incident.h"
 #include "mend/output.h"
 
 #define SEC 1000000000LL
-
-struct capture {
-    char lines[32][2048];
-    char status[32][8];
-    int n;
-};
-
-static void cap_emit(void *ctx, const char *status, const struct mend_incident *inc, const char *json, size_t len)
-{
-    (void)inc;
-    struct capture *c = ctx;
-    assert_true(c->n < 32);
-    assert_true(len < sizeof c->lines[0]);
-    memcpy(c->lines[c->n], json, len);
-    c->lines[c->n][len] = '\0';
-    snprintf(c->status[c->n], sizeof c->status[0], "%s", status);
-    json_error_t e;
-    json_t *j = json_loadb(json, len, 0, &e);
-    if (!j)
-        fail_msg("not valid JSON (%s): %s", e.text, c->lines[c->n]);
-    json_decref(j);
-    c->n++;
-}
 
 static struct mend_anomaly ev(uint32_t sid, uint32_t ent, const char *key, const char *entity, int64_t t, double score)
 {

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "engine_harness.h"
+#include "incident_capture.h"
 #include "mend/incident.h"
 
 #define FIX "tests/fixtures/trial/"
@@ -24,29 +25,6 @@
 static const char *bin = "bin/mend";
 
 /* ---- the incident set alone ------------------------------------------------ */
-
-struct capture {
-    char lines[64][2048];
-    char status[64][8];
-    int n;
-};
-
-static void cap_emit(void *ctx, const char *status, const struct mend_incident *inc, const char *json, size_t len)
-{
-    (void)inc;
-    struct capture *c = ctx;
-    assert_true(c->n < 64);
-    assert_true(len < sizeof c->lines[0]);
-    memcpy(c->lines[c->n], json, len);
-    c->lines[c->n][len] = '\0';
-    snprintf(c->status[c->n], sizeof c->status[0], "%s", status);
-    json_error_t e;
-    json_t *j = json_loadb(json, len, 0, &e);
-    if (!j)
-        fail_msg("not valid JSON (%s): %s", e.text, c->lines[c->n]);
-    json_decref(j);
-    c->n++;
-}
 
 static struct mend_anomaly ev(uint32_t sid, uint32_t ent, const char *key, int64_t t, double score)
 {
