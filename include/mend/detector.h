@@ -56,6 +56,13 @@ struct mend_detector_ops {
      * it has judged `warmup` of them. May be NULL (an opinion from the
      * first sample). */
     int (*settled)(const void *st, int64_t t_ns);
+    /* 1 while the detector sees, or may still find, structure that makes
+     * the series' values not exchangeable (the seasonal detector: a
+     * period, or a look for one that has not yet covered two days); 0 once
+     * it has looked and found none. The scorer's range channel takes the
+     * values as exchangeable only when no detector says 1. May be NULL
+     * (the detector has no say). */
+    int (*structured)(const void *st, int64_t t_ns);
 };
 
 /* The built-in detectors, in the order the scorer runs them; static storage,

@@ -176,7 +176,7 @@ static int gauss_load(void *st, const struct mend_scorer_conf *c, struct mend_rb
 }
 
 const struct mend_detector_ops mend_detector_gauss = {
-    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL, NULL,
+    "gauss", MEND_DET_GAUSS, gauss_size, gauss_init, NULL, gauss_step, gauss_save, gauss_load, NULL, NULL, NULL,
 };
 
 /* ---- ewma: exponentially weighted level -------------------------------- */
@@ -249,7 +249,7 @@ static int ewma_load(void *st, const struct mend_scorer_conf *c, struct mend_rbu
 }
 
 const struct mend_detector_ops mend_detector_ewma = {
-    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL, NULL,
+    "ewma", MEND_DET_EWMA, ewma_size, ewma_init, NULL, ewma_step, ewma_save, ewma_load, NULL, NULL, NULL,
 };
 
 /* ---- drift: a short average against a long-memory baseline -------------- */
@@ -338,7 +338,7 @@ static int drift_load(void *st, const struct mend_scorer_conf *c, struct mend_rb
 
 const struct mend_detector_ops mend_detector_drift = {
     "drift", MEND_DET_DRIFT, drift_size, drift_init, NULL, drift_step, drift_save, drift_load, NULL,
-    drift_settled,
+    drift_settled, NULL,
 };
 
 /* ---- diff: exponentially weighted model of x[t] - x[t-1] --------------- */
@@ -403,5 +403,5 @@ static int diff_load(void *st, const struct mend_scorer_conf *c, struct mend_rbu
 }
 
 const struct mend_detector_ops mend_detector_diff = {
-    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL, NULL,
+    "diff", MEND_DET_DIFF, diff_size, diff_init, NULL, diff_step, diff_save, diff_load, NULL, NULL, NULL,
 };

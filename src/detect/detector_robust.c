@@ -109,5 +109,5 @@ static int robust_load(void *st, const struct mend_scorer_conf *c, struct mend_r
 
 const struct mend_detector_ops mend_detector_robust = {
     "robust", MEND_DET_ROBUST, robust_size, robust_init, NULL, robust_step, robust_save,
-    robust_load, NULL, NULL,
+    robust_load, NULL, NULL, NULL,
 };

@@ -455,6 +455,20 @@ static int seasonal_settled(const void *st, int64_t t_ns)
     return s->period_ns > 0 && t_ns >= s->t_opinion;
 }
 
+/* Structure is ruled out once no period was found and the look has had
+ * the chance to see a day: the short look's window spanned two days, or
+ * the long look has (or is done). */
+static int seasonal_structured(const void *st, int64_t t_ns)
+{
+    const struct seasonal_state *s = st;
+    if (s->period_ns >= 0 || s->long_state == 2)
+        return s->period_ns >= 0;
+    const double two_days = 2.0 * 86400.0 * NS_PER_S;
+    if ((double)s->t_last - (double)s->t_first >= two_days)
+        return 0;
+    return !(s->long_state == 1 && (double)t_ns - (double)s->t_hours >= two_days);
+}
+
 static int seasonal_save(const void *st, const struct mend_scorer_conf *c, struct mend_wbuf *w)
 {
     const struct seasonal_state *s = st;
@@ -561,5 +575,5 @@ static int seasonal_load(void *st, const struct mend_scorer_conf *c, struct mend
 
 const struct mend_detector_ops mend_detector_seasonal = {
     "seasonal", MEND_DET_SEASONAL, seasonal_size, seasonal_init, seasonal_fini, seasonal_step,
-    seasonal_save, seasonal_load, seasonal_silent, seasonal_settled,
+    seasonal_save, seasonal_load, seasonal_silent, seasonal_settled, seasonal_structured,
 };

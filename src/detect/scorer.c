@@ -31,6 +31,16 @@
  * counts as evidence. */
 #define LIK_SD_FLOOR 0.25
 #define MAX_DET 8
+/* The range channel's top of the distribution: TOP_M gaps per side, so
+ * k = TOP_M + 1 order statistics (see range_evidence()). */
+#ifndef TOP_M
+#define TOP_M 5
+#endif
+/* Geary's ratio (mean absolute deviation / standard deviation) halfway
+ * between an exponential tail's (Laplace: 1/sqrt 2 = 0.707) and a Gaussian's
+ * (sqrt(2/pi) = 0.798): at or above it the tail is taken as lighter than
+ * exponential (see range_evidence()). */
+#define GEARY_LIGHT 0.7526
 /* Where the event logic holds a score it does not report (the rest of a
  * run, a new extreme inside the range margin): a tenth below the threshold,
  * so that thresholding the output anywhere near the threshold counts one
@@ -47,7 +57,8 @@
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 5u /* 5: the run in progress (run_t, run_peak); 4 still loads */
+#define STATE_VERSION 6u /* 6: the range channel's top (lsq, ntop, gaps); 5: the run in
+                             progress (run_t, run_peak); 4 and 5 still load */
 
 static const struct mend_detector_ops *const registry[] = {
     &mend_detector_ewma, &mend_detector_diff,     &mend_detector_gauss,
@@ -87,11 +98,18 @@ struct hdr {
     double run_prev; /* run_peak before the last step: not saved, since it
                         is only read right after a step (load sets it to
                         run_peak, so nothing is reported twice) */
+    double lsq;           /* EW mean squared deviation around lmean (memory P) */
+    /* The top and bottom of everything the series has shown: gaps below
+     * the running max (gap_hi, ascending) and above the running min of the
+     * next TOP_M order statistics, over the ntop samples seen since they
+     * were started (a restore from an older version starts them afresh). */
+    float gap_hi[TOP_M], gap_lo[TOP_M];
+    uint32_t ntop;
     uint32_t fired;
     uint32_t ndet;
     uint8_t reg[MAX_DET];  /* registry index of each enabled detector (NREG
                               is small): bytes, so that the run fields fit
-                              in the 448 bytes a default state promises */
+                              in the 504 bytes a default state promises */
     uint32_t off[MAX_DET]; /* blob offset of its likelihood + detector state */
 };
 
@@ -277,8 +295,39 @@ static void reset(void *state, const struct mend_scorer_conf *c)
  * = 1.5 b, so the bounds agree there and the budget holds). So
  *     evidence = log10((n+1)/2) + beyond / (b ln 10).
  * Below range_margin of the running range a new extreme is never an event
- * on its own. */
-static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x)
+ * on its own.
+ *
+ * That scale is taken from the bulk (2 MADs out), where a light tail is
+ * still wide: on Gaussian noise the mean excess there is twice the spacing
+ * of the extremes, and the channel spent a tenth of its budget. So a second
+ * judgement joins it on series whose tail is lighter than exponential
+ * (Geary's ratio MAD/SD at least GEARY_LIGHT; heavier tails keep the first
+ * alone, which is exact for them): the value's excess r over the k-th
+ * largest value ever seen (k = TOP_M + 1) against the excesses S of the
+ * k-1 above it. Of n exchangeable samples the new one is beyond the k-th
+ * largest with chance k/n; for an exponential tail the k excesses over it
+ * are then iid, so r / (r + S) is Beta(1, k-1) and
+ *     P = (k/n) (1 + r/S)^-(k-1)   (two sides: 2k/n),
+ * a tail probability that holds whatever the scale, with nothing fitted
+ * (the X(k) reference matters: judged from the max, the chance of a new
+ * max depends on the top spacing and the rate came out 1.8x). A lighter
+ * tail only makes it conservative. */
+static double top_evidence(const struct hdr *h, double x, double beyond)
+{
+    if (h->ntop <= TOP_M)
+        return 0.0;
+    const float *g = x > h->max ? h->gap_hi : h->gap_lo;
+    double s = 0.0;
+    for (uint32_t i = 0; i + 1 < TOP_M; i++)
+        s += g[i];
+    double gk = g[TOP_M - 1];
+    s = gk * TOP_M - s; /* the k-1 excesses over X(k) */
+    if (!(s > 0.0))
+        return 0.0;
+    return log10((double)h->ntop / (2.0 * (TOP_M + 1))) + TOP_M * log10(1.0 + (beyond + gk) / s);
+}
+
+static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x, int exch)
 {
     if (!(h->max >= h->min))
         return 0.0;
@@ -294,7 +343,32 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
     if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
         ev = c->threshold * EVIDENCE_FULL * HOLD_FRAC;
+    if (h->lmad * h->lmad >= GEARY_LIGHT * GEARY_LIGHT * h->lsq && exch) {
+        double et = top_evidence(h, x, beyond);
+        if (et > ev)
+            ev = et;
+    }
     return ev < EVIDENCE_FULL ? ev : EVIDENCE_FULL;
+}
+
+/* Learns x into one side's gaps; d = x - that side's extreme, signed so
+ * that d > 0 is a new extreme (which shifts every gap by d). */
+static void top_learn(float *g, uint32_t have, double d)
+{
+    uint32_t k = have < TOP_M ? have : TOP_M;
+    if (d > 0.0) {
+        for (uint32_t i = k < TOP_M ? k : TOP_M - 1; i > 0; i--)
+            g[i] = (float)(g[i - 1] + d);
+        g[0] = (float)d;
+        return;
+    }
+    float v = (float)-d;
+    if (k == TOP_M && v >= g[TOP_M - 1])
+        return; /* below the top k: the usual sample stops here */
+    uint32_t i = k < TOP_M ? k : TOP_M - 1;
+    for (; i > 0 && g[i - 1] > v; i--)
+        g[i] = g[i - 1];
+    g[i] = v;
 }
 
 /* Recalibrates the fused evidence e against this series' own tail (peaks
@@ -364,10 +438,16 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     const double at_threshold = c->threshold * EVIDENCE_FULL;
     double best = 0.0, zmax = 0.0, expected = x;
     uint32_t fired = 0;
+    /* Whether the values may be taken as exchangeable (range_evidence()):
+     * not while a detector sees or may still find structure (a period). A
+     * silent detector has found none. */
+    int exch = 1;
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_detector_ops *ops = registry[h->reg[j]];
         if (ops->silent && ops->silent(det_at(state, h->off[j]), t_ns))
             continue; /* no opinion, nothing to learn: skip step and calibration */
+        if (ops->structured && ops->structured(det_at(state, h->off[j]), t_ns))
+            exch = 0;
         double ex;
         double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
         /* log(1+z) tames the heavy tails real metrics give z, so that one
@@ -434,11 +514,17 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     }
     const double det_best = best;
     if (c->detectors & MEND_DET_RANGE) {
-        double ev = range_evidence(h, c, x);
+        double ev = range_evidence(h, c, x, exch);
         if (ev >= at_threshold)
             fired |= MEND_DET_RANGE;
         if (ev > best)
             best = ev;
+        if (h->ntop > 0) {
+            top_learn(h->gap_hi, h->ntop - 1, x - h->max);
+            top_learn(h->gap_lo, h->ntop - 1, h->min - x);
+        }
+        if (h->ntop < UINT32_MAX)
+            h->ntop++;
         if (x < h->min)
             h->min = x;
         if (x > h->max)
@@ -446,6 +532,7 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
         /* mean absolute deviation around an EW level, memory P */
         double a = h->n < c->probation ? 1.0 / (double)h->n : 4.0 * a_long;
         double dev = fabs(x - h->lmean);
+        h->lsq += a * (dev * dev - h->lsq);
         h->lmean += a * (x - h->lmean);
         double yex = dev - 2.0 * h->lmad;
         if (yex > 0.0)
@@ -587,6 +674,12 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->pot_run);
     mend_wbuf_i64(w, h->run_t);
     mend_wbuf_f64(w, h->run_peak);
+    mend_wbuf_f64(w, h->lsq);
+    mend_wbuf_u32(w, h->ntop);
+    for (uint32_t i = 0; i < TOP_M; i++) {
+        mend_wbuf_f32(w, h->gap_hi[i]);
+        mend_wbuf_f32(w, h->gap_lo[i]);
+    }
     mend_wbuf_u32(w, h->ndet);
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_likelihood *l = lik_at((void *)(uintptr_t)state, h->off[j]);
@@ -636,6 +729,32 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
         h->run_t = 0;
         h->run_peak = -1.0;
     }
+    if (version >= 6) {
+        h->lsq = mend_rbuf_f64(r);
+        h->ntop = mend_rbuf_u32(r);
+        for (uint32_t i = 0; i < TOP_M; i++) {
+            h->gap_hi[i] = mend_rbuf_f32(r);
+            h->gap_lo[i] = mend_rbuf_f32(r);
+            /* finite, and ascending where known (ntop - 1 gaps are), or the
+             * evidence would be nonsense */
+            if (!(h->gap_hi[i] >= 0.0f) || !(h->gap_lo[i] >= 0.0f) || !isfinite(h->gap_hi[i]) ||
+                !isfinite(h->gap_lo[i]) ||
+                (i > 0 && i + 1 < h->ntop &&
+                 (h->gap_hi[i] < h->gap_hi[i - 1] || h->gap_lo[i] < h->gap_lo[i - 1])))
+                return MEND_ECORRUPT;
+        }
+        if (!(h->lsq >= 0) || !isfinite(h->lsq) || h->ntop > h->n)
+            return MEND_ECORRUPT;
+    } else {
+        /* Versions 4 and 5 kept no top: it starts afresh, over the samples
+         * from here on (ntop counts them), and the tail is taken as
+         * exponential (SD = sqrt 2 MAD, Geary's ratio 0.707) until the
+         * squared deviation has been learnt. */
+        h->lsq = 2.0 * h->lmad * h->lmad;
+        h->ntop = 0;
+        memset(h->gap_hi, 0, sizeof h->gap_hi);
+        memset(h->gap_lo, 0, sizeof h->gap_lo);
+    }
     h->run_prev = h->run_peak;
     if (!(h->run_peak == -1.0 || (h->run_peak >= POT_Y0 && isfinite(h->run_peak))))
         return MEND_ECORRUPT;
@@ -680,7 +799,7 @@ int mend_scorer_load(void *state, const struct mend_scorer_conf *c, struct mend_
         reset(state, c);
         return MEND_ECORRUPT;
     }
-    if (version != STATE_VERSION && version != 4u) {
+    if (version != STATE_VERSION && version != 4u && version != 5u) {
         reset(state, c);
         return MEND_EVERSION;
     }
