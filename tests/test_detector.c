@@ -397,6 +397,56 @@ static void test_seasonal_detected(void **unused)
  * series has no opinion then, but is not silent for good: the long look
  * (2-hour means) may still find a day or a week. Noise has neither, and
  * after the long look's two weeks the detector is silent. */
+/* Whether the values may be taken as exchangeable (the scorer's range
+ * channel judges a new extreme from the top of everything seen only then):
+ * not while the seasonal detector has a period, or may still find one. A
+ * 10-second series gives up the short look at once, and the long look
+ * (2-hour means) rules out a day after two days; a 5-minute series' short
+ * look spans two days and rules it out itself; a daily cycle stays
+ * structured. */
+static void test_seasonal_structured(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    struct det fast, slow, cyc;
+    det_open(&fast, &mend_detector_seasonal, &c);
+    det_open(&slow, &mend_detector_seasonal, &c);
+    det_open(&cyc, &mend_detector_seasonal, &c);
+    assert_non_null(fast.ops->structured);
+    uint64_t lcg = 11;
+    int fast_day1 = -1, fast_day3 = -1;
+    for (int64_t k = 0; k < 3 * 8640; k++) { /* 3 days of 10-second noise */
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t t = k * 10 * NS_PER_S;
+        det_step(&fast, t, (double)(lcg >> 40) / 16777216.0, NULL);
+        if (k == 8640)
+            fast_day1 = fast.ops->structured(fast.st, t);
+    }
+    fast_day3 = fast.ops->structured(fast.st, 3 * 86400 * NS_PER_S);
+    assert_int_equal(fast_day1, 1);
+    assert_int_equal(fast_day3, 0);
+    int slow_first = -1, cyc_any0 = 0;
+    for (int64_t k = 0; k < 5 * 288; k++) { /* 5 days of 5-minute data */
+        lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+        int64_t t = k * 300 * NS_PER_S;
+        double u = (double)(lcg >> 40) / 16777216.0;
+        det_step(&slow, t, u, NULL);
+        det_step(&cyc, t, 10.0 * sin(2.0 * M_PI * (double)k / 288.0) + u, NULL);
+        if (k == 1)
+            slow_first = slow.ops->structured(slow.st, t);
+        if (k > 1 && !cyc.ops->structured(cyc.st, t))
+            cyc_any0 = 1;
+    }
+    assert_int_equal(slow_first, 1);
+    assert_int_equal(slow.ops->structured(slow.st, 5 * 86400 * NS_PER_S), 0);
+    assert_int_equal(cyc_any0, 0);
+    assert_null(mend_detector_ewma.structured);
+    det_close(&fast);
+    det_close(&slow);
+    det_close(&cyc);
+}
+
 static void test_seasonal_gate(void **unused)
 {
     (void)unused;
@@ -640,6 +690,7 @@ int main(void)
         cmocka_unit_test(test_seasonal_weekly),
         cmocka_unit_test(test_seasonal_daily_long),
         cmocka_unit_test(test_holiday_event),
+        cmocka_unit_test(test_seasonal_structured),
         cmocka_unit_test(test_tail_log10),
         cmocka_unit_test(test_likelihood),
         cmocka_unit_test(test_likelihood_learn_same),
