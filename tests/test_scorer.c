@@ -46,7 +46,7 @@ static void test_defaults_and_size(void **unused)
     struct mend_scorer_conf c;
     mend_scorer_conf_defaults(&c);
     assert_int_equal(mend_scorer_conf_check(&c, NULL, 0), MEND_OK);
-    assert_true(mend_scorer_state_size(&c) <= 504);
+    assert_true(mend_scorer_state_size(&c) <= 512);
     assert_int_equal(mend_scorer_state_size(&c) % 8, 0);
     /* Every documented default is accepted by the setter and reproduces the
      * defaults, so docs and code cannot drift. */
@@ -423,6 +423,38 @@ static void test_false_alarm_budget(void **unused)
         }
 }
 
+/* A random walk is no stationary noise, but its records must not be an
+ * alarm each: the range channel judges from the top of everything seen
+ * only where neighbours look independent (a mean step at least the mean
+ * deviation). Judged from the top, these walks raised 12x more events. */
+static void test_random_walk_records(void **unused)
+{
+    (void)unused;
+    struct mend_scorer_conf c;
+    mend_scorer_conf_defaults(&c);
+    void *st = calloc(1, mend_scorer_state_size(&c));
+    assert_non_null(st);
+    uint64_t seed = 12345;
+    long events = 0, scored = 0;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(mend_scorer_init(st, &c), MEND_OK);
+        double x = 100.0;
+        for (int j = 0; j < 20000; j++) {
+            int ev;
+            x += noise_draw(NOISE_GAUSS, &seed) - 10.0;
+            mend_scorer_step(st, &c, (int64_t)j * 300000000000LL, x, &ev);
+            events += ev;
+            scored += (uint32_t)j >= c.warmup;
+        }
+        mend_scorer_fini(st, &c);
+        memset(st, 0, mend_scorer_state_size(&c));
+    }
+    free(st);
+    print_message("random walk 20 x 20000: events=%ld per_sample=%.3g\n", events,
+                  (double)events / (double)scored);
+    assert_true((double)events / (double)scored <= 2.0e-5);
+}
+
 static void all_detectors(struct mend_scorer_conf *c)
 {
     mend_scorer_conf_defaults(c);
@@ -660,12 +692,12 @@ static void test_second_spike_run(void **unused)
     assert_int_equal(mend_scorer_save(a, &c, &w), MEND_OK);
     /* the same state as version 4 wrote it: without run_t and run_peak
      * (the 16 bytes after pot_run, at offset 156) nor version 6's range
-     * top (lsq, ntop and 2 x 5 gaps: 52 bytes after them); and as version
+     * top (lsq, ntop, two offsets and 2 x 5 gaps: 60 bytes after them); and as version
      * 5 did, with the run but without the top. This series is seen 10 s
      * apart for an hour: the seasonal detector is still looking, so the
      * range channel never judges from the top, and a top that restarts
      * changes no score. */
-    const size_t top = 8 + 4 + 2 * 5 * 4;
+    const size_t top = 8 + 4 + 2 * 4 + 2 * 5 * 4;
     assert_true(w.len > 172 + top);
     unsigned char *v4 = malloc(w.len), *v5 = malloc(w.len);
     assert_non_null(v4);
@@ -838,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_spike_on_noise),
         cmocka_unit_test(test_recurring_spikes),
         cmocka_unit_test(test_false_alarm_budget),
+        cmocka_unit_test(test_random_walk_records),
         cmocka_unit_test(test_bounds_random),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_load_corrupt),

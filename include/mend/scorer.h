@@ -112,7 +112,7 @@ const struct mend_conf_doc *mend_scorer_conf_docs(size_t *n);
 
 /* Bytes of caller-owned per-series state for configuration c (the engine
  * keeps one blob per series). The blob must be zeroed before init and
- * aligned for double/int64_t; the default configuration needs <= 504 bytes. */
+ * aligned for double/int64_t; the default configuration needs <= 512 bytes. */
 size_t mend_scorer_state_size(const struct mend_scorer_conf *c);
 
 /* Prepares a zeroed blob. May allocate (the seasonal profile): returns

@@ -99,17 +99,20 @@ struct hdr {
                         is only read right after a step (load sets it to
                         run_peak, so nothing is reported twice) */
     double lsq;           /* EW mean squared deviation around lmean (memory P) */
-    /* The top and bottom of everything the series has shown: gaps below
-     * the running max (gap_hi, ascending) and above the running min of the
-     * next TOP_M order statistics, over the ntop samples seen since they
-     * were started (a restore from an older version starts them afresh). */
+    /* The top and bottom of everything the series has shown since its
+     * warm-up: over those ntop samples, gaps below their max (gap_hi,
+     * ascending) and above their min of the next TOP_M order statistics,
+     * and how far the running max and min (which count the warm-up) lie
+     * beyond their max and min. A restore from an older version starts
+     * them afresh. */
     float gap_hi[TOP_M], gap_lo[TOP_M];
+    float top_dhi, top_dlo;
     uint32_t ntop;
     uint32_t fired;
     uint32_t ndet;
     uint8_t reg[MAX_DET];  /* registry index of each enabled detector (NREG
                               is small): bytes, so that the run fields fit
-                              in the 504 bytes a default state promises */
+                              in the 512 bytes a default state promises */
     uint32_t off[MAX_DET]; /* blob offset of its likelihood + detector state */
 };
 
@@ -300,18 +303,27 @@ static void reset(void *state, const struct mend_scorer_conf *c)
  * That scale is taken from the bulk (2 MADs out), where a light tail is
  * still wide: on Gaussian noise the mean excess there is twice the spacing
  * of the extremes, and the channel spent a tenth of its budget. So a second
- * judgement joins it on series whose tail is lighter than exponential
- * (Geary's ratio MAD/SD at least GEARY_LIGHT; heavier tails keep the first
- * alone, which is exact for them): the value's excess r over the k-th
- * largest value ever seen (k = TOP_M + 1) against the excesses S of the
- * k-1 above it. Of n exchangeable samples the new one is beyond the k-th
- * largest with chance k/n; for an exponential tail the k excesses over it
- * are then iid, so r / (r + S) is Beta(1, k-1) and
+ * judgement joins it (the larger evidence counts): the value's excess r
+ * over the k-th largest value seen since the warm-up (k = TOP_M + 1)
+ * against the excesses S of the k-1 above it. Of n exchangeable samples
+ * the new one is beyond the k-th largest with chance k/n; for an
+ * exponential tail the k excesses over it are then iid, so r / (r + S) is
+ * Beta(1, k-1) and
  *     P = (k/n) (1 + r/S)^-(k-1)   (two sides: 2k/n),
  * a tail probability that holds whatever the scale, with nothing fitted
  * (the X(k) reference matters: judged from the max, the chance of a new
- * max depends on the top spacing and the rate came out 1.8x). A lighter
- * tail only makes it conservative. */
+ * max depends on the top spacing, and the rate came out 1.8x). A lighter
+ * tail only makes it conservative. It judges only where its premises
+ * hold, so that the two never spend the budget twice:
+ *   - a tail lighter than exponential: Geary's ratio MAD/SD at least
+ *     GEARY_LIGHT (heavier tails keep the first judgement alone, which is
+ *     exact for them; both together spent up to 2x on Laplace noise);
+ *   - no sign of dependence between neighbours: for independent samples
+ *     E|x[t] - x[t-1]| >= E|x - mean| (Jensen), so a mean step smaller than
+ *     the mean deviation says the series wanders (a random walk's records
+ *     would otherwise be an alarm each: 12x the events);
+ *   - no structure a detector sees or still looks for (a period: the
+ *     first day of a daily cycle is no sample of its days). */
 static double top_evidence(const struct hdr *h, double x, double beyond)
 {
     if (h->ntop <= TOP_M)
@@ -324,11 +336,27 @@ static double top_evidence(const struct hdr *h, double x, double beyond)
     s = gk * TOP_M - s; /* the k-1 excesses over X(k) */
     if (!(s > 0.0))
         return 0.0;
-    return log10((double)h->ntop / (2.0 * (TOP_M + 1))) + TOP_M * log10(1.0 + (beyond + gk) / s);
+    double r = beyond + (double)(x > h->max ? h->top_dhi : h->top_dlo) + gk;
+    return log10((double)h->ntop / (2.0 * (TOP_M + 1))) + TOP_M * log10(1.0 + r / s);
 }
 
-static double range_evidence(const struct hdr *h, const struct mend_scorer_conf *c, double x, int exch)
+/* Whether the series' values may be taken as exchangeable: not while a
+ * detector sees, or may still find, structure (a period). Asked only for a
+ * new extreme. */
+static int exchangeable(void *state, int64_t t_ns)
 {
+    const struct hdr *h = state;
+    for (uint32_t j = 0; j < h->ndet; j++) {
+        const struct mend_detector_ops *ops = registry[h->reg[j]];
+        if (ops->structured && ops->structured(det_at(state, h->off[j]), t_ns))
+            return 0;
+    }
+    return 1;
+}
+
+static double range_evidence(void *state, const struct mend_scorer_conf *c, int64_t t_ns, double x)
+{
+    const struct hdr *h = state;
     if (!(h->max >= h->min))
         return 0.0;
     double span = h->max - h->min;
@@ -343,7 +371,8 @@ static double range_evidence(const struct hdr *h, const struct mend_scorer_conf 
     double ev = log10(((double)h->n + 1.0) * 0.5) + beyond / (b * M_LN10);
     if (beyond < c->range_margin * span && ev >= c->threshold * EVIDENCE_FULL)
         ev = c->threshold * EVIDENCE_FULL * HOLD_FRAC;
-    if (h->lmad * h->lmad >= GEARY_LIGHT * GEARY_LIGHT * h->lsq && exch) {
+    if (h->ldmad >= h->lmad && h->lmad * h->lmad >= GEARY_LIGHT * GEARY_LIGHT * h->lsq &&
+        exchangeable(state, t_ns)) {
         double et = top_evidence(h, x, beyond);
         if (et > ev)
             ev = et;
@@ -369,6 +398,29 @@ static void top_learn(float *g, uint32_t have, double d)
     for (; i > 0 && g[i - 1] > v; i--)
         g[i] = g[i - 1];
     g[i] = v;
+}
+
+/* Learns x into the tops (before the running range takes it). */
+static void top_step(struct hdr *h, double x)
+{
+    double tmax = h->max - (double)h->top_dhi, tmin = h->min + (double)h->top_dlo;
+    if (h->ntop == 0) {
+        tmax = tmin = x;
+    } else {
+        if (h->ntop <= TOP_M || x > tmax - (double)h->gap_hi[TOP_M - 1])
+            top_learn(h->gap_hi, h->ntop - 1, x - tmax);
+        if (h->ntop <= TOP_M || x < tmin + (double)h->gap_lo[TOP_M - 1])
+            top_learn(h->gap_lo, h->ntop - 1, tmin - x);
+        if (x > tmax)
+            tmax = x;
+        if (x < tmin)
+            tmin = x;
+    }
+    /* the running range after x */
+    h->top_dhi = (float)((x > h->max ? x : h->max) - tmax);
+    h->top_dlo = (float)(tmin - (x < h->min ? x : h->min));
+    if (h->ntop < UINT32_MAX)
+        h->ntop++;
 }
 
 /* Recalibrates the fused evidence e against this series' own tail (peaks
@@ -438,16 +490,11 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     const double at_threshold = c->threshold * EVIDENCE_FULL;
     double best = 0.0, zmax = 0.0, expected = x;
     uint32_t fired = 0;
-    /* Whether the values may be taken as exchangeable (range_evidence()):
-     * not while a detector sees or may still find structure (a period). A
-     * silent detector has found none. */
-    int exch = 1;
+
     for (uint32_t j = 0; j < h->ndet; j++) {
         const struct mend_detector_ops *ops = registry[h->reg[j]];
         if (ops->silent && ops->silent(det_at(state, h->off[j]), t_ns))
             continue; /* no opinion, nothing to learn: skip step and calibration */
-        if (ops->structured && ops->structured(det_at(state, h->off[j]), t_ns))
-            exch = 0;
         double ex;
         double z = ops->step(det_at(state, h->off[j]), c, t_ns, x, &ex);
         /* log(1+z) tames the heavy tails real metrics give z, so that one
@@ -514,17 +561,16 @@ double mend_scorer_step(void *state, const struct mend_scorer_conf *c, int64_t t
     }
     const double det_best = best;
     if (c->detectors & MEND_DET_RANGE) {
-        double ev = range_evidence(h, c, x, exch);
+        double ev = range_evidence(state, c, t_ns, x);
         if (ev >= at_threshold)
             fired |= MEND_DET_RANGE;
         if (ev > best)
             best = ev;
-        if (h->ntop > 0) {
-            top_learn(h->gap_hi, h->ntop - 1, x - h->max);
-            top_learn(h->gap_lo, h->ntop - 1, h->min - x);
-        }
-        if (h->ntop < UINT32_MAX)
-            h->ntop++;
+        /* The tops start after the warm-up: no event comes earlier, and a
+         * young series would pay for an insertion on most samples. Then
+         * the usual sample is inside both: two compares. */
+        if (h->n > c->warmup)
+            top_step(h, x);
         if (x < h->min)
             h->min = x;
         if (x > h->max)
@@ -676,6 +722,8 @@ int mend_scorer_save(const void *state, const struct mend_scorer_conf *c, struct
     mend_wbuf_f64(w, h->run_peak);
     mend_wbuf_f64(w, h->lsq);
     mend_wbuf_u32(w, h->ntop);
+    mend_wbuf_f32(w, h->top_dhi);
+    mend_wbuf_f32(w, h->top_dlo);
     for (uint32_t i = 0; i < TOP_M; i++) {
         mend_wbuf_f32(w, h->gap_hi[i]);
         mend_wbuf_f32(w, h->gap_lo[i]);
@@ -732,6 +780,11 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
     if (version >= 6) {
         h->lsq = mend_rbuf_f64(r);
         h->ntop = mend_rbuf_u32(r);
+        h->top_dhi = mend_rbuf_f32(r);
+        h->top_dlo = mend_rbuf_f32(r);
+        if (!(h->top_dhi >= 0.0f) || !(h->top_dlo >= 0.0f) || !isfinite(h->top_dhi) ||
+            !isfinite(h->top_dlo))
+            return MEND_ECORRUPT;
         for (uint32_t i = 0; i < TOP_M; i++) {
             h->gap_hi[i] = mend_rbuf_f32(r);
             h->gap_lo[i] = mend_rbuf_f32(r);
@@ -752,6 +805,7 @@ static int load_body(struct hdr *h, void *state, const struct mend_scorer_conf *
          * squared deviation has been learnt. */
         h->lsq = 2.0 * h->lmad * h->lmad;
         h->ntop = 0;
+        h->top_dhi = h->top_dlo = 0.0f;
         memset(h->gap_hi, 0, sizeof h->gap_hi);
         memset(h->gap_lo, 0, sizeof h->gap_lo);
     }
