@@ -67,7 +67,8 @@ static int check(const void *conf, char *err, size_t errlen)
       .accepts = "must be an integer in 2..100000")                                                \
     X("range_margin", "0.05",                                                                      \
       "range channel: a new extreme less than this fraction of the running range beyond it is "   \
-      "never an event on its own; beyond that its evidence is its record probability (0..10)",   \
+      "never an event on its record probability alone (the judgement from the top of the range "  \
+      "does not take it) (0..10)",                                                                 \
       .type = MEND_CT_F64, .off = OFF(range_margin), .min = 0, .max = 10,                          \
       .accepts = "must be a number in 0..10")                                                      \
     X("threshold", "0.5", "score at which a sample counts as anomalous (0.01..1; 0.5 = 1e-5 tail)", \
