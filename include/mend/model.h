@@ -61,11 +61,18 @@ struct mend_model_ops {
      *    collected). NULL: every model counts as trained (1).
      *  - carry: at go-live, before the old model is destroyed, hands its
      *    online state to the new one (to is fresh from train, from is the
-     *    model going away). Its failure keeps the new model without it. */
+     *    model going away). Its failure keeps the new model without it.
+     *  - prefetch: asks the memory system for what the next score and
+     *    learn of m (with scratch, which may be NULL) will touch, without
+     *    waiting for it and without changing anything. The engine calls it
+     *    a few samples before the entity's next row is likely to close, so
+     *    that a model out of cache does not stall the row (a hint: a wrong
+     *    guess costs a few loads, never a result). */
     int (*create_named)(const void *conf, const char *entity, size_t entity_len,
                         const char *const *keys, const size_t *key_lens, size_t dim, void **out);
     int (*trained)(const void *m);
     int (*carry)(void *to, const void *from);
+    void (*prefetch)(const void *m, const void *scratch);
 };
 
 /* One kind of model the engine keeps per entity, with the engine-side

@@ -179,6 +179,13 @@ int mend_mvg_learn(struct mend_mvg *m, const double *x);
 int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2,
                   double *contrib);
 
+/* Asks the memory system for the parts of m (and of w, which may be NULL)
+ * that the next score and learn will touch: the model's header and
+ * statistics, its factor once it has one, its changes model when gated.
+ * Only prefetch instructions: nothing is read into the caller or
+ * changed, so a call never alters a result. */
+void mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w);
+
 /* Appends m's state (not its configuration) to w. Returns MEND_ENOMEM if w
  * has failed. */
 int mend_mvg_save(const struct mend_mvg *m, struct mend_wbuf *w);

@@ -590,6 +590,43 @@ reset:
     es->row_filled = 0;
 }
 
+/* Entity rows close one after another in an order that mostly repeats
+ * (each collector round sends its hosts in the same order), and a row's
+ * models are out of cache by the time it closes again: with many entities
+ * the row stalls on them. So the row that closes after this one last time
+ * is guessed (es->next) and its memory asked for in two steps while this
+ * row fills: at the close, its state; at the next sample, through that
+ * state, its models and row. A wrong guess costs a few loads, never a
+ * result. */
+static void ent_prefetch_begin(struct mend_engine *e, struct ent_state *es)
+{
+    if (e->last_closed && e->last_closed != es)
+        e->last_closed->next = es;
+    e->last_closed = es;
+    struct ent_state *nx = es->next;
+    if (!nx)
+        return;
+#if defined(__GNUC__)
+    __builtin_prefetch(nx, 1);
+    __builtin_prefetch((const char *)(nx + 1) - 1, 1);
+    __builtin_prefetch(&nx->mod[0], 1);
+#endif
+    es->pf = 1;
+}
+
+static void ent_prefetch_models(struct mend_engine *e, struct ent_state *es)
+{
+    es->pf = 0;
+    const struct ent_state *nx = es->next;
+#if defined(__GNUC__)
+    __builtin_prefetch(nx->row, 1);
+    __builtin_prefetch(nx->members);
+#endif
+    for (uint32_t k = 0; k < e->n_kinds; k++)
+        if (nx->mod[k].m && e->kinds[k].ops->prefetch)
+            e->kinds[k].ops->prefetch(nx->mod[k].m, nx->mod[k].scratch);
+}
+
 static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t, double v)
 {
     struct mend_entity *ent = mend_registry_entity(e->reg, s->entity);
@@ -605,6 +642,9 @@ static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t,
         (refill || (t > es->row_t && engine_sat_sub(t, es->row_t) >= es->min_iv / 4))) {
         ent_close_row(e, s->entity, es);
         es->row_t = t;
+        ent_prefetch_begin(e, es);
+    } else if (es->pf) {
+        ent_prefetch_models(e, es);
     }
     if (es->row_t == NO_TIME)
         es->row_t = t;

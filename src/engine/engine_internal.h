@@ -38,6 +38,12 @@ struct ent_state {
     int64_t min_iv;               /* shortest member interval: the bucket is a quarter of it */
     uint32_t row_filled;
     uint64_t rows;
+    /* The entity whose row closed right after this one's last time (a
+     * hint, NULL = none): while this row fills, its models are asked for
+     * ahead of their row (ent_prefetch). ent_states live as long as the
+     * engine, so the pointer never dangles. */
+    struct ent_state *next;
+    uint32_t pf;                  /* prefetch stage of next: 0 done, 1 its models due */
     struct ent_model mod[];       /* one per model kind */
 };
 
@@ -83,6 +89,7 @@ struct mend_engine {
     struct mend_engine_stats st;
     size_t ent_bytes;
     struct mend_series *prev;     /* the last series seen, for the successor hint */
+    struct ent_state *last_closed; /* the entity row closed last, for ent_state.next */
     int64_t *seen_w;              /* per series id: the watermark at its last sample */
     size_t seen_cap;
     struct mend_model_kind kinds[MEND_ENGINE_MAX_MODELS];

@@ -729,6 +729,43 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
     return mend_mvg_score_ro(m, x, m->own, score, d2, contrib);
 }
 
+/* Prefetch (for writing) every line of [p, p + bytes). */
+static void prefetch_range(const void *p, size_t bytes)
+{
+#if defined(__GNUC__)
+    /* one address in each 64-byte step, and the last byte: every line */
+    const char *c = p;
+    for (size_t off = 0; off < bytes; off += 64)
+        __builtin_prefetch(c + off, 1);
+    __builtin_prefetch(c + bytes - 1, 1);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+static void prefetch_model(const struct mend_mvg *m)
+{
+    size_t d = m->dim;
+    prefetch_range(m, sizeof *m);
+    prefetch_range(m->mean, (d + tri(d)) * sizeof(double)); /* mean, cov: learnt every row */
+    if (m->fac_state == FAC_OK)
+        prefetch_range(m->fac, tri(d) * sizeof(double)); /* read by every score */
+    if (m->conf.changes == 1)
+        prefetch_range(m->last, d * sizeof(double));
+}
+
+void mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w)
+{
+    if (!m)
+        return;
+    prefetch_model(m);
+    if (m->chg)
+        prefetch_model(m->chg);
+    if (w) /* the header, and r, z, y, kept_x */
+        prefetch_range(w, sizeof *w + 4 * w->dim * sizeof(double));
+}
+
 /* mend_mvg_learn once x has passed check_input. r: dim doubles of scratch. */
 static void learn_checked(struct mend_mvg *m, const double *x, double *r)
 {
