@@ -64,15 +64,18 @@ struct mend_model_ops {
      *    model going away). Its failure keeps the new model without it.
      *  - prefetch: asks the memory system for what the next score and
      *    learn of m (with scratch, which may be NULL) will touch, without
-     *    waiting for it and without changing anything. The engine calls it
-     *    a few samples before the entity's next row is likely to close, so
-     *    that a model out of cache does not stall the row (a hint: a wrong
-     *    guess costs a few loads, never a result). */
+     *    changing anything. The engine calls it with step 0, 1, ... at
+     *    successive samples before the entity's next row is likely to
+     *    close, so that a model out of cache does not stall the row; step
+     *    n may read what step n - 1 asked for (a model behind pointers is
+     *    fetched level by level, never waited for). Returns nonzero while
+     *    it has a further step. A hint: a wrong guess costs a few loads,
+     *    never a result. */
     int (*create_named)(const void *conf, const char *entity, size_t entity_len,
                         const char *const *keys, const size_t *key_lens, size_t dim, void **out);
     int (*trained)(const void *m);
     int (*carry)(void *to, const void *from);
-    void (*prefetch)(const void *m, const void *scratch);
+    int (*prefetch)(const void *m, const void *scratch, unsigned step);
 };
 
 /* One kind of model the engine keeps per entity, with the engine-side

@@ -180,11 +180,13 @@ int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2
                   double *contrib);
 
 /* Asks the memory system for the parts of m (and of w, which may be NULL)
- * that the next score and learn will touch: the model's header and
- * statistics, its factor once it has one, its changes model when gated.
- * Only prefetch instructions: nothing is read into the caller or
+ * that the next score and learn will touch, one level of pointers per
+ * step: step 0 the model's header, 1 its statistics and factor, w, and
+ * the header of its changes model when gated, 2 that model's statistics.
+ * Returns nonzero while a further step has something to fetch. Only
+ * prefetch instructions beyond what earlier steps fetched: nothing is
  * changed, so a call never alters a result. */
-void mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w);
+int mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w, unsigned step);
 
 /* Appends m's state (not its configuration) to w. Returns MEND_ENOMEM if w
  * has failed. */

@@ -594,37 +594,47 @@ reset:
  * (each collector round sends its hosts in the same order), and a row's
  * models are out of cache by the time it closes again: with many entities
  * the row stalls on them. So the row that closes after this one last time
- * is guessed (es->next) and its memory asked for in two steps while this
- * row fills: at the close, its state; at the next sample, through that
- * state, its models and row. A wrong guess costs a few loads, never a
- * result. */
-static void ent_prefetch_begin(struct mend_engine *e, struct ent_state *es)
+ * is guessed (es->next) and its memory asked for step by step while this
+ * row fills: at the close, its state; at each following sample of this
+ * row, one more level of its models (the prefetch op). A wrong guess costs
+ * a few loads, never a result. */
+#define PF_STEPS 8 /* cap on a model's prefetch steps */
+
+static void ent_prefetch_begin(struct mend_engine *e, uint32_t entity_id, struct ent_state *es)
 {
-    if (e->last_closed && e->last_closed != es)
+    if (e->last_closed && e->last_closed != es) {
         e->last_closed->next = es;
+        e->last_closed->next_id = entity_id;
+    }
     e->last_closed = es;
+    es->pf = 0;
     struct ent_state *nx = es->next;
     if (!nx)
         return;
 #if defined(__GNUC__)
+    __builtin_prefetch(mend_registry_entity(e->reg, es->next_id));
     __builtin_prefetch(nx, 1);
-    __builtin_prefetch((const char *)(nx + 1) - 1, 1);
-    __builtin_prefetch(&nx->mod[0], 1);
+    __builtin_prefetch((const char *)(nx->mod + e->n_kinds) - 1, 1);
 #endif
     es->pf = 1;
 }
 
-static void ent_prefetch_models(struct mend_engine *e, struct ent_state *es)
+static void ent_prefetch_step(struct mend_engine *e, struct ent_state *es)
 {
-    es->pf = 0;
     const struct ent_state *nx = es->next;
+    unsigned step = es->pf - 1;
+    int more = 0;
 #if defined(__GNUC__)
-    __builtin_prefetch(nx->row, 1);
-    __builtin_prefetch(nx->members);
+    if (step == 0) {
+        __builtin_prefetch(nx->row, 1);
+        __builtin_prefetch(nx->contrib, 1);
+        __builtin_prefetch(nx->members);
+    }
 #endif
     for (uint32_t k = 0; k < e->n_kinds; k++)
         if (nx->mod[k].m && e->kinds[k].ops->prefetch)
-            e->kinds[k].ops->prefetch(nx->mod[k].m, nx->mod[k].scratch);
+            more |= e->kinds[k].ops->prefetch(nx->mod[k].m, nx->mod[k].scratch, step);
+    es->pf = more && es->pf < PF_STEPS ? es->pf + 1 : 0;
 }
 
 static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t, double v)
@@ -642,9 +652,9 @@ static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t,
         (refill || (t > es->row_t && engine_sat_sub(t, es->row_t) >= es->min_iv / 4))) {
         ent_close_row(e, s->entity, es);
         es->row_t = t;
-        ent_prefetch_begin(e, es);
+        ent_prefetch_begin(e, s->entity, es);
     } else if (es->pf) {
-        ent_prefetch_models(e, es);
+        ent_prefetch_step(e, es);
     }
     if (es->row_t == NO_TIME)
         es->row_t = t;

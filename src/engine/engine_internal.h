@@ -43,7 +43,8 @@ struct ent_state {
      * ahead of their row (ent_prefetch). ent_states live as long as the
      * engine, so the pointer never dangles. */
     struct ent_state *next;
-    uint32_t pf;                  /* prefetch stage of next: 0 done, 1 its models due */
+    uint32_t next_id;             /* its entity id */
+    uint32_t pf;                  /* prefetch step of next + 1; 0 = none due */
     struct ent_model mod[];       /* one per model kind */
 };
 

@@ -40,7 +40,10 @@ static int mvg_learn(void *m, const double *row, void *scratch)
     return mend_mvg_learn_ro(m, row, scratch);
 }
 
-static void mvg_prefetch(const void *m, const void *scratch) { mend_mvg_prefetch(m, scratch); }
+static int mvg_prefetch(const void *m, const void *scratch, unsigned step)
+{
+    return mend_mvg_prefetch(m, scratch, step);
+}
 
 static int mvg_save(const void *m, struct mend_wbuf *w) { return mend_mvg_save(m, w); }
 

@@ -729,8 +729,17 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
     return mend_mvg_score_ro(m, x, m->own, score, d2, contrib);
 }
 
+/* Prefetch helpers are forced inline: GCC's pure-const analysis takes a
+ * static function that only prefetches for one without effects and drops
+ * its calls (seen with GCC 12: mend_mvg_prefetch lost its statistics). */
+#if defined(__GNUC__)
+#define PF_INLINE static inline __attribute__((always_inline))
+#else
+#define PF_INLINE static inline
+#endif
+
 /* Prefetch (for writing) every line of [p, p + bytes). */
-static void prefetch_range(const void *p, size_t bytes)
+PF_INLINE void prefetch_range(const void *p, size_t bytes)
 {
 #if defined(__GNUC__)
     /* one address in each 64-byte step, and the last byte: every line */
@@ -744,10 +753,10 @@ static void prefetch_range(const void *p, size_t bytes)
 #endif
 }
 
-static void prefetch_model(const struct mend_mvg *m)
+/* The statistics of m a row touches (m's header is in cache). */
+PF_INLINE void prefetch_stats(const struct mend_mvg *m)
 {
     size_t d = m->dim;
-    prefetch_range(m, sizeof *m);
     prefetch_range(m->mean, (d + tri(d)) * sizeof(double)); /* mean, cov: learnt every row */
     if (m->fac_state == FAC_OK)
         prefetch_range(m->fac, tri(d) * sizeof(double)); /* read by every score */
@@ -755,15 +764,29 @@ static void prefetch_model(const struct mend_mvg *m)
         prefetch_range(m->last, d * sizeof(double));
 }
 
-void mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w)
+int mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w, unsigned step)
 {
     if (!m)
-        return;
-    prefetch_model(m);
-    if (m->chg)
-        prefetch_model(m->chg);
-    if (w) /* the header, and r, z, y, kept_x */
-        prefetch_range(w, sizeof *w + 4 * w->dim * sizeof(double));
+        return 0;
+    switch (step) {
+    case 0:
+        prefetch_range(m, sizeof *m);
+        return 1;
+    case 1:
+        prefetch_stats(m);
+        if (w) /* the header, and r, z, y, kept_x (w->dim >= m->dim) */
+            prefetch_range(w, sizeof *w + 4 * m->dim * sizeof(double));
+        if (!m->chg)
+            return 0;
+        prefetch_range(m->chg, sizeof *m->chg);
+        return 1;
+    case 2:
+        if (m->chg)
+            prefetch_stats(m->chg);
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 /* mend_mvg_learn once x has passed check_input. r: dim doubles of scratch. */
