@@ -136,7 +136,9 @@ double mend_mvg_lambda(const struct mend_mvg *m);
  * dimension's deviation is explained by its correlation with others. score,
  * d2 may be NULL. Uses (and on first use allocates) the model's own scratch.
  * Returns MEND_OK, MEND_ERANGE (infinite input, or covariance not usable even
- * with jitter: outputs are then 0) or MEND_EINVAL. */
+ * with jitter: outputs are then 0), MEND_ENOMEM (the scratch could not get
+ * room for the factor of its first marginal: outputs 0, nothing cached) or
+ * MEND_EINVAL. */
 int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
                    double *contrib);
 
@@ -155,7 +157,9 @@ int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
 double mend_mvg_calibrated(const struct mend_mvg *m, double e);
 
 /* Working memory for the const calls, sized for models of up to dim
- * dimensions. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
+ * dimensions. _size is the most it takes: the factor of a marginal (a row
+ * with a missing dimension) is allocated when the first such row is
+ * scored. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
 struct mend_mvg_scratch;
 size_t mend_mvg_scratch_size(size_t dim);
 int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out);

@@ -5,10 +5,16 @@
  * so only their lower triangles are kept, packed row by row (element (i, j),
  * j <= i, at i (i + 1) / 2 + j). Rows are then contiguous, which is what the
  * row-oriented Cholesky and the forward solve want, and a model of dimension
- * d costs d (d + 1) doubles for both instead of 2 d^2. Everything a model
- * needs lives in one allocation made by mend_mvg_new (only the factor of a
- * marginal, needed once a row has a hole, is allocated on first use), so
- * score/learn never touch the heap after that.
+ * d costs d (d + 1) doubles for both instead of 2 d^2. What a model
+ * learns from its first row (header, mean, covariance, and the last values
+ * of a model of changes) is one allocation made by mend_mvg_new; the
+ * shrunk covariance and its factor, which nothing reads before the model is
+ * warm, are a second one made at the first refit (the warm-up of a gated
+ * pair then costs about half), and a scratch allocates the factor of a
+ * marginal when a row first has a hole. After that, score/learn never
+ * touch the heap. A refit that cannot allocate leaves the model unfitted
+ * (it learns on and tries again at the next row): nothing is judged on a
+ * factor that does not exist.
  *
  * Shrinkage intensity: sum_{i<j} Var(C_ij) / sum_{i<j} C_ij^2 with
  * Var(C_ij) = (E[w_ij^2] - C_ij^2) / n_eff, w_ij the per-sample cross
@@ -89,12 +95,14 @@ struct mend_mvg {
     double *shr;           /* packed: the shrunk S of the last refit, kept so
                               the factor of any marginal is a pure function
                               of the model (scratch caches are then only a
-                              speed-up, never state) */
-    double *fac;           /* packed lower triangle: Cholesky factor of S */
+                              speed-up, never state); NULL before the first
+                              refit (fac_state FAC_NONE), owned */
+    double *fac;           /* packed lower triangle: Cholesky factor of S;
+                              in the allocation of shr, after it */
     double *last;          /* dim: last value seen per dimension (NaN = none
-                              yet); used when conf.changes */
+                              yet); only when conf.changes == 1, else NULL */
     struct mend_mvg_scratch *own; /* for the non-const convenience calls */
-    double mem[];          /* mean, cov, shr, fac, last */
+    double mem[];          /* mean, cov, last */
 };
 
 /* Caller-owned working memory of a const score: residuals, solves and the
@@ -112,7 +120,8 @@ struct mend_mvg_scratch {
     int kept_rc;
     double *kept_x;        /* dim */
     uint32_t *idx;         /* dim: observed dimensions */
-    double *work;          /* packed tri(dim): factor of the cached marginal */
+    double *work;          /* packed tri(dim): factor of the cached marginal;
+                              allocated on the first marginal (owned) */
     uint32_t *widx;        /* its observed dimensions */
     size_t wk;             /* their count; 0 = no cache */
     uint64_t wgen;         /* model generation it was factored from */
@@ -154,6 +163,7 @@ void mend_mvg_free(struct mend_mvg *m)
         return;
     mend_mvg_scratch_free(m->own);
     mend_mvg_free(m->chg);
+    free(m->shr);
     free(m);
 }
 
@@ -169,7 +179,7 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     if (dim > c->max_dim)
         return MEND_ECAP;
     /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
-    size_t nd = 2 * dim + 3 * tri(dim);
+    size_t nd = dim + tri(dim) + (c->changes == 1 ? dim : 0);
     struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double));
     if (!m)
         return MEND_ENOMEM;
@@ -178,11 +188,11 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->alpha = isinf(c->half_life) ? 0.0 : -expm1(-M_LN2 / c->half_life);
     m->mean = m->mem;
     m->cov = m->mean + dim;
-    m->shr = m->cov + tri(dim);
-    m->fac = m->shr + tri(dim);
-    m->last = m->fac + tri(dim);
-    for (size_t i = 0; i < dim; i++)
-        m->last[i] = NAN;
+    if (c->changes == 1) {
+        m->last = m->cov + tri(dim);
+        for (size_t i = 0; i < dim; i++)
+            m->last[i] = NAN;
+    }
     m->pot.run = -1.0;
     m->gpot.run = -1.0;
     if (c->changes == 2) {
@@ -199,17 +209,22 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     return MEND_OK;
 }
 
+/* The scratch without the marginal's factor. */
+static size_t scratch_base(size_t dim)
+{
+    return sizeof(struct mend_mvg_scratch) + 4 * dim * sizeof(double) + 2 * dim * sizeof(uint32_t);
+}
+
 size_t mend_mvg_scratch_size(size_t dim)
 {
-    return sizeof(struct mend_mvg_scratch) + (4 * dim + tri(dim)) * sizeof(double) +
-           2 * dim * sizeof(uint32_t);
+    return scratch_base(dim) + tri(dim) * sizeof(double);
 }
 
 int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
 {
     if (!out || dim < 1 || dim > MEND_MVG_MAX_DIM_LIMIT)
         return MEND_EINVAL;
-    struct mend_mvg_scratch *w = calloc(1, mend_mvg_scratch_size(dim));
+    struct mend_mvg_scratch *w = calloc(1, scratch_base(dim));
     if (!w)
         return MEND_ENOMEM;
     w->dim = dim;
@@ -217,14 +232,18 @@ int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
     w->z = w->r + dim;
     w->y = w->z + dim;
     w->kept_x = w->y + dim;
-    w->work = w->kept_x + dim;
-    w->idx = (uint32_t *)(void *)(w->work + tri(dim));
+    w->idx = (uint32_t *)(void *)(w->kept_x + dim);
     w->widx = w->idx + dim;
     *out = w;
     return MEND_OK;
 }
 
-void mend_mvg_scratch_free(struct mend_mvg_scratch *w) { free(w); }
+void mend_mvg_scratch_free(struct mend_mvg_scratch *w)
+{
+    if (w)
+        free(w->work);
+    free(w);
+}
 
 size_t mend_mvg_dim(const struct mend_mvg *m) { return m->dim; }
 uint64_t mend_mvg_count(const struct mend_mvg *m) { return m->n; }
@@ -338,6 +357,14 @@ static int factor_into(const double *S, double *out, const uint32_t *idx, size_t
  * factor is due, so that scoring never writes to the model. */
 static void refit(struct mend_mvg *m)
 {
+    if (!m->shr) {
+        /* the first: S and its factor get their room (a failure leaves
+         * the model unfitted, FAC_NONE, and is tried again next row) */
+        m->shr = malloc(2 * tri(m->dim) * sizeof(double));
+        if (!m->shr)
+            return;
+        m->fac = m->shr + tri(m->dim);
+    }
     m->since_refit = 0;
     m->gen++;
     m->lambda = shrink_lambda(m);
@@ -442,6 +469,12 @@ static int distance_checked(const struct mend_mvg *m, const double *x, size_t k,
         }
         int cached = w->wk == k && w->wgen == m->gen &&
                      memcmp(w->widx, w->idx, k * sizeof *w->idx) == 0;
+        if (!cached && !w->work) {
+            /* the first marginal this scratch factors */
+            w->work = malloc(tri(w->dim) * sizeof(double));
+            if (!w->work)
+                return MEND_ENOMEM;
+        }
         if (!cached) {
             double jit;
             int frc = factor_into(m->shr, w->work, w->idx, k, &jit);
@@ -1016,7 +1049,9 @@ static void reset_learnt(struct mend_mvg *m)
     m->lambda = 0.0;
     m->jitter = 0.0;
     m->q4 = 0.0;
-    memset(m->mean, 0, (d + 3 * tri(d)) * sizeof(double));
+    memset(m->mean, 0, (d + tri(d)) * sizeof(double));
+    free(m->shr); /* unfitted again */
+    m->shr = m->fac = NULL;
     m->pot.n = m->pot.hits = m->pot.ex = 0.0;
     m->pot.run = -1.0;
     m->gpot = m->pot;
@@ -1063,8 +1098,16 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         if (m->cov[tri(i) + i] < 0.0)
             goto fail;
     m->gen = mend_rbuf_u64(r);
-    if (m->fac_state != FAC_NONE && load_f64s(r, m->shr, tri(d)) != MEND_OK)
-        goto fail;
+    if (m->fac_state != FAC_NONE) {
+        m->shr = malloc(2 * tri(d) * sizeof(double));
+        if (!m->shr) {
+            rc = MEND_ENOMEM;
+            goto fail;
+        }
+        m->fac = m->shr + tri(d);
+        if (load_f64s(r, m->shr, tri(d)) != MEND_OK)
+            goto fail;
+    }
     if (m->fac_state == FAC_OK &&
         (load_f64s(r, m->fac, tri(d)) != MEND_OK || !factor_ok(m->fac, d)))
         goto fail;
@@ -1076,9 +1119,11 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         if (r->failed || changes > 2)
             goto fail;
         for (size_t i = 0; changes == 1 && i < d; i++) {
-            m->last[i] = mend_rbuf_f64(r);
-            if (isinf(m->last[i]))
+            double v = mend_rbuf_f64(r); /* kept by a model of changes only */
+            if (isinf(v))
                 goto fail;
+            if (m->last)
+                m->last[i] = v;
         }
         if (r->failed)
             goto fail;
