@@ -74,6 +74,8 @@ struct mend_mvg {
     struct mend_mvg_conf conf;
     size_t dim;
     double alpha;          /* EW weight from the half-life; 0 = no forgetting */
+    double dep_level;      /* departure_level() when the half-life is finite
+                              (then a constant of the configuration) */
     uint64_t n;            /* samples learnt */
     uint64_t gen;          /* refits so far: names the factor a scratch cached from */
     uint32_t since_refit;  /* samples learnt since the factor was computed */
@@ -186,6 +188,7 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     m->conf = *c;
     m->dim = dim;
     m->alpha = isinf(c->half_life) ? 0.0 : -expm1(-M_LN2 / c->half_life);
+    m->dep_level = isinf(c->half_life) ? 0.0 : log10(1.0 + c->half_life / M_LN2);
     m->mean = m->mem;
     m->cov = m->mean + dim;
     if (c->changes == 1) {
@@ -667,19 +670,34 @@ static double cal_of(const struct mend_mvg *m, double e_raw)
  * every row so far when it never forgets). */
 static double departure_level(const struct mend_mvg *m)
 {
-    double mem = isinf(m->conf.half_life) ? (double)m->n : m->conf.half_life / M_LN2;
-    return log10(1.0 + mem);
+    if (!isinf(m->conf.half_life))
+        return m->dep_level; /* the same expression, evaluated once by mend_mvg_new */
+    return log10(1.0 + (double)m->n);
+}
+
+/* Whether m judges rows at all yet: warm and fitted. A row m does not
+ * judge has no evidence (NAN), whatever its values. */
+static int judges(const struct mend_mvg *m)
+{
+    return m->n >= warmup_of(m) && m->fac_state != FAC_NONE;
 }
 
 /* Both raw evidences of a gated model. The pair is kept in the scratch with
  * the row and the two models' counts, so that learning the row right after
  * scoring it (what the engine does) does not judge it again: the same
- * inputs give the same bits, so this is only a speed-up. */
+ * inputs give the same bits, so this is only a speed-up. While neither
+ * model judges (the warm-up), both are NAN with nothing computed, as
+ * raw_evidence would find them. */
 static int gated_evidence(const struct mend_mvg *m, const double *x, size_t k,
                           struct mend_mvg_scratch *w, double *contrib, double *d2,
                           double *e_lev, double *e_chg, int use_kept)
 {
     size_t d = m->dim;
+    if (!judges(m) && !judges(m->chg)) {
+        put_zero(d, NULL, d2, contrib);
+        *e_lev = *e_chg = NAN;
+        return MEND_OK;
+    }
     if (use_kept && w->kept_m == m && w->kept_n == m->n && w->kept_cn == m->chg->n &&
         memcmp(w->kept_x, x, d * sizeof *x) == 0) {
         *e_lev = w->kept_el;
@@ -901,7 +919,7 @@ static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
     }
     const double *v = seen_row(m, x, w->y, &k);
     if (m->conf.changes != 1 || k > 0) {
-        if (isnan(e) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
+        if (isnan(e) && judges(m) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
             e = NAN;
         learn_checked(m, v, w->r);
         if (!isnan(e))
