@@ -176,7 +176,8 @@ void mend_engine_free(struct mend_engine *e)
     free(e->seen_w);
     free(e->held);
     free(e->held_keys);
-    free(e->rate);
+    free(e->rate_ix);
+    free(e->rate_pool);
     free(e);
 }
 

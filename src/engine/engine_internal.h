@@ -56,14 +56,19 @@ struct held_point {
     int kind;                     /* mend_point.kind */
 };
 
-/* Per-series counter state (engine_rate.c), indexed by series id. */
+/* Per-series counter state (engine_rate.c): only counters and series
+ * being probed have one, in a pool; every series id has a word saying
+ * which (RATE_IX_*), so a fleet of gauges costs 4 bytes a series. */
 enum { RATE_UNDECIDED = 0, RATE_GAUGE, RATE_COUNTER, RATE_PROBE };
+#define RATE_IX_UNDECIDED 0u      /* rate_ix: no sample decided it yet */
+#define RATE_IX_GAUGE 1u          /* ... a gauge; n >= 2: rate_pool[n - 2] */
 struct rate_series {
     double last_v;                /* the last raw value of a counter (or probe) */
     int64_t last_t;               /* ... and its event time; NO_TIME = none yet */
-    uint8_t mode;                 /* RATE_* */
+    uint8_t mode;                 /* RATE_COUNTER or RATE_PROBE; RATE_UNDECIDED = free */
     uint8_t pad[3];
     uint32_t probe_n, probe_up;   /* RATE_PROBE: samples seen, rises among them */
+    uint32_t next_free;           /* a free entry: the next free one + 1, 0 = end */
 };
 
 #define RATE_MAX_PATTERNS 64      /* bits of a uint64_t (pat_by_first) */
@@ -100,8 +105,11 @@ struct mend_engine {
     char *held_keys;
     uint32_t n_held;
     size_t held_bytes;
-    struct rate_series *rate;     /* per series id (engine_rate.c) */
+    uint32_t *rate_ix;            /* per series id: RATE_IX_* (engine_rate.c) */
     size_t rate_cap;
+    struct rate_series *rate_pool; /* states of counters and probes */
+    uint32_t rate_pool_n, rate_pool_cap; /* entries in use or freed, room */
+    uint32_t rate_free;           /* first free entry + 1, 0 = none */
     struct rate_pattern pat[RATE_MAX_PATTERNS];
     uint32_t n_pat;
     /* bit j of pat_by_first[c]: pattern j may match a measurement whose
