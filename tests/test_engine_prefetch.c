@@ -135,7 +135,7 @@ static void feed_rounds(struct mend_engine *e, int rounds, int spike_at)
     uint64_t x = 5;
     for (int k = 0; k < rounds; k++) {
         for (int h = 0; h < 3; h++) {
-            char ent[8];
+            char ent[16];
             snprintf(ent, sizeof ent, "e%d", h);
             for (int f = 0; f < 3; f++) {
                 char key[48];
