@@ -8,9 +8,12 @@
  * a test can plug in its own without touching the engine.
  *
  * Contracts:
- *  - score is on the hot path: it reads a const model, allocates nothing and
- *    takes no lock. What it needs to write goes to a scratch the caller owns
- *    (one per entity), made by scratch_new.
+ *  - score is on the hot path: it reads a const model and takes no lock.
+ *    What it needs to write goes to a scratch the caller owns (one per
+ *    entity), made by scratch_new; a scratch may take room it needs only
+ *    for some rows when the first such row comes, once (mvgauss: the factor
+ *    of a marginal, at the first row with a hole; MEND_ENOMEM if it cannot,
+ *    the row then not judged), and score allocates nothing after that.
  *  - learn (online update) and train (batch) are optional. A model with
  *    train is fitted on rows the engine collects; train runs on a worker
  *    thread, must only read its arguments, and returns a fresh model. The

@@ -19,8 +19,11 @@
  * The factor is recomputed only every refit_every samples (the mean is always
  * current), which keeps a step O(d^2). Refits happen while learning, so
  * scoring only reads the model: mend_mvg_score_ro takes a const model and a
- * caller-owned scratch (one per thread or per caller), allocates nothing
- * and takes no lock. A factor that fails (not positive
+ * caller-owned scratch (one per thread or per caller) and takes no lock; it
+ * allocates only once per scratch, the room for a marginal's factor when
+ * the first row with a missing dimension comes. The shrunk covariance and
+ * its factor are allocated by the first refit (a model in warm-up holds
+ * only its mean and covariance). A factor that fails (not positive
  * definite) is retried with growing jitter on the diagonal; if that fails too
  * the step returns MEND_ERANGE and the model still learns.
  *
