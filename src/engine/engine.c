@@ -554,11 +554,17 @@ static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, str
     int normal = 1;
     if (em->m) {
         double score = 0.0;
-        if (ops->score(em->m, es->row, em->scratch, &score, es->contrib) == MEND_OK) {
+        /* the contributions only name an event's top dimension: asked for
+         * again, from the same const model and row, when there is one (the
+         * same bits; every other row saves the model their solve) */
+        if (ops->score(em->m, es->row, em->scratch, &score, NULL) == MEND_OK) {
             double tail = 1.0 - score;
             normal = tail > kind->threshold;
             if (!normal && !em->in_event) {
                 em->in_event = 1;
+                double again = score;
+                if (ops->score(em->m, es->row, em->scratch, &again, es->contrib) != MEND_OK)
+                    memset(es->contrib, 0, es->dim * sizeof *es->contrib);
                 model_event(e, k, entity_id, es, score);
             } else if (tail > kind->threshold * 1000.0) {
                 em->in_event = 0;
@@ -628,7 +634,6 @@ static void ent_prefetch_step(struct mend_engine *e, struct ent_state *es)
 #if defined(__GNUC__)
     if (step == 0) {
         __builtin_prefetch(nx->row, 1);
-        __builtin_prefetch(nx->contrib, 1);
         __builtin_prefetch(nx->members);
     }
 #endif
