@@ -66,7 +66,8 @@ static int tm_score(const void *m, const double *row, void *scratch, double *sco
     const struct tm *t = m;
     log_add(t->log, 'S', t->id, 0);
     *score = 0.5;
-    memset(contrib, 0, t->dim * sizeof *contrib);
+    if (contrib) /* may be NULL (model.h) */
+        memset(contrib, 0, t->dim * sizeof *contrib);
     return MEND_OK;
 }
 
