@@ -14,7 +14,10 @@
  * every entity model kind (model.h). Whenever the watermark crosses a tick
  * boundary, silent series raise absence events, long-idle series are
  * evicted and quiet incidents resolve. Nothing here allocates per sample
- * once a series and its entity exist. */
+ * once a series and its entity exist. With many entities a closing row's
+ * models are out of cache; the row likely to close next is guessed from
+ * the order rows closed in before and its models are prefetched while the
+ * current row fills (ent_prefetch_*), which changes no result. */
 #include "engine_internal.h"
 
 #include <math.h>
