@@ -3,7 +3,8 @@
  * a singular covariance, missing values as marginals, bounds, warm-up, a
  * bit-identical save/load round trip (and version 3 records), and the tail
  * calibration: the false-alarm budget on bounded random walks, a fault that
- * breaks a correlation still caught. */
+ * breaks a correlation still caught; lazily allocated factors and
+ * prefetching change no result. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -799,6 +800,117 @@ static void test_load_version3(void **unused)
     mend_mvg_free(a);
 }
 
+/* The shrunk covariance and its factor are allocated at the first refit,
+ * the factor of a marginal at the first hole: a model saved during warm-up
+ * (unfitted) and loaded goes on bit for bit with the one that was not, and
+ * with a twin that was never prefetched; a model reset by its load (levels
+ * read as changes) fits again like a fresh one. Prefetching reports its
+ * steps (gated: header, statistics and the changes header, changes
+ * statistics) and changes nothing. */
+static void test_unfitted_and_prefetch(void **unused)
+{
+    (void)unused;
+    struct mend_mvg_conf c = conf(200, 40, 8, -1.0); /* gated, the default */
+    struct mend_mvg *a, *b = NULL, *twin;
+    assert_int_equal(mend_mvg_new(3, &c, &a), MEND_OK);
+    assert_int_equal(mend_mvg_new(3, &c, &twin), MEND_OK);
+    struct mend_mvg_scratch *wa, *wb, *wt;
+    assert_int_equal(mend_mvg_scratch_new(3, &wa), MEND_OK);
+    assert_int_equal(mend_mvg_scratch_new(3, &wb), MEND_OK);
+    assert_int_equal(mend_mvg_scratch_new(3, &wt), MEND_OK);
+    assert_int_equal(mend_mvg_prefetch(NULL, wa, 0), 0);
+    assert_int_equal(mend_mvg_prefetch(a, wa, 0), 1);
+    assert_int_equal(mend_mvg_prefetch(a, wa, 1), 1);
+    assert_int_equal(mend_mvg_prefetch(a, NULL, 1), 1);
+    assert_int_equal(mend_mvg_prefetch(a, wa, 2), 0);
+    assert_int_equal(mend_mvg_prefetch(a, wa, 3), 0);
+    struct mend_mvg_conf lev = c;
+    lev.changes = 0;
+    struct mend_mvg *l;
+    assert_int_equal(mend_mvg_new(3, &lev, &l), MEND_OK);
+    assert_int_equal(mend_mvg_prefetch(l, NULL, 0), 1);
+    assert_int_equal(mend_mvg_prefetch(l, NULL, 1), 0);
+
+    uint64_t seed = 11;
+    double x[3];
+    int judged = 0;
+    for (int i = 0; i < 400; i++) {
+        for (int j = 0; j < 3; j++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[j] = (double)(seed >> 11) / 9007199254740992.0 + (j == 2 ? x[0] : 0.0);
+        }
+        if (i % 6 == 4)
+            x[1] = NAN;
+        if (i == 25) { /* in warm-up: nothing fitted yet */
+            struct mend_wbuf w;
+            mend_wbuf_init(&w);
+            assert_int_equal(mend_mvg_save(a, &w), MEND_OK);
+            struct mend_rbuf r;
+            mend_rbuf_init(&r, w.data, w.len);
+            assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_OK);
+            assert_int_equal(r.off, w.len);
+            mend_wbuf_fini(&w);
+        }
+        for (unsigned st = 0; mend_mvg_prefetch(a, wa, st); st++)
+            ;
+        double sa, st_, sb, ca[3], ct[3], cb[3];
+        assert_int_equal(mend_mvg_score_cal_ro(a, x, wa, &sa, NULL, ca), MEND_OK);
+        assert_int_equal(mend_mvg_score_cal_ro(twin, x, wt, &st_, NULL, ct), MEND_OK);
+        assert_true(sa == st_);
+        assert_memory_equal(ca, ct, sizeof ca);
+        judged += sa > 0.0;
+        if (b) {
+            assert_int_equal(mend_mvg_score_cal_ro(b, x, wb, &sb, NULL, cb), MEND_OK);
+            assert_true(sa == sb);
+            assert_memory_equal(ca, cb, sizeof ca);
+            assert_int_equal(mend_mvg_learn_ro(b, x, wb), MEND_OK);
+        }
+        assert_int_equal(mend_mvg_learn_ro(a, x, wa), MEND_OK);
+        assert_int_equal(mend_mvg_learn_ro(twin, x, wt), MEND_OK);
+        assert_int_equal(mend_mvg_learn_ro(l, x, wt), MEND_OK);
+    }
+    assert_true(judged > 300); /* the comparisons above were of real scores */
+    assert_true(mend_mvg_lambda(b) == mend_mvg_lambda(a));
+
+    /* a fitted levels record read as a model of changes starts over, and
+     * fits again as a fresh model of changes does */
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_mvg_save(l, &w), MEND_OK);
+    struct mend_mvg_conf chc = c;
+    chc.changes = 1;
+    struct mend_mvg *re = NULL, *fresh;
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, &chc, &re), MEND_OK);
+    assert_int_equal(mend_mvg_count(re), 0);
+    assert_true(mend_mvg_lambda(re) == 0.0);
+    assert_int_equal(mend_mvg_new(3, &chc, &fresh), MEND_OK);
+    for (int i = 0; i < 120; i++) {
+        for (int j = 0; j < 3; j++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            x[j] = (double)(seed >> 11) / 9007199254740992.0;
+        }
+        double s1, s2, d1, d2;
+        assert_int_equal(mend_mvg_step(re, x, &s1, &d1, NULL), MEND_OK);
+        assert_int_equal(mend_mvg_step(fresh, x, &s2, &d2, NULL), MEND_OK);
+        assert_true(s1 == s2);
+        assert_true(d1 == d2);
+    }
+    assert_true(mend_mvg_lambda(re) == mend_mvg_lambda(fresh));
+    assert_true(mend_mvg_lambda(re) > 0.0);
+    mend_wbuf_fini(&w);
+    mend_mvg_free(re);
+    mend_mvg_free(fresh);
+    mend_mvg_free(l);
+    mend_mvg_scratch_free(wa);
+    mend_mvg_scratch_free(wb);
+    mend_mvg_scratch_free(wt);
+    mend_mvg_free(a);
+    mend_mvg_free(b);
+    mend_mvg_free(twin);
+}
+
 int main(void)
 {
     gsl_set_error_handler_off();
@@ -818,6 +930,7 @@ int main(void)
         cmocka_unit_test(test_iid_budget),
         cmocka_unit_test(test_walk_fault),
         cmocka_unit_test(test_load_version3),
+        cmocka_unit_test(test_unfitted_and_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,12 @@
  * a test can plug in its own without touching the engine.
  *
  * Contracts:
- *  - score is on the hot path: it reads a const model, allocates nothing and
- *    takes no lock. What it needs to write goes to a scratch the caller owns
- *    (one per entity), made by scratch_new.
+ *  - score is on the hot path: it reads a const model and takes no lock.
+ *    What it needs to write goes to a scratch the caller owns (one per
+ *    entity), made by scratch_new; a scratch may take room it needs only
+ *    for some rows when the first such row comes, once (mvgauss: the factor
+ *    of a marginal, at the first row with a hole; MEND_ENOMEM if it cannot,
+ *    the row then not judged), and score allocates nothing after that.
  *  - learn (online update) and train (batch) are optional. A model with
  *    train is fitted on rows the engine collects; train runs on a worker
  *    thread, must only read its arguments, and returns a fresh model. The
@@ -61,11 +64,21 @@ struct mend_model_ops {
      *    collected). NULL: every model counts as trained (1).
      *  - carry: at go-live, before the old model is destroyed, hands its
      *    online state to the new one (to is fresh from train, from is the
-     *    model going away). Its failure keeps the new model without it. */
+     *    model going away). Its failure keeps the new model without it.
+     *  - prefetch: asks the memory system for what the next score and
+     *    learn of m (with scratch, which may be NULL) will touch, without
+     *    changing anything. The engine calls it with step 0, 1, ... at
+     *    successive samples before the entity's next row is likely to
+     *    close, so that a model out of cache does not stall the row; step
+     *    n may read what step n - 1 asked for (a model behind pointers is
+     *    fetched level by level, never waited for). Returns nonzero while
+     *    it has a further step. A hint: a wrong guess costs a few loads,
+     *    never a result. */
     int (*create_named)(const void *conf, const char *entity, size_t entity_len,
                         const char *const *keys, const size_t *key_lens, size_t dim, void **out);
     int (*trained)(const void *m);
     int (*carry)(void *to, const void *from);
+    int (*prefetch)(const void *m, const void *scratch, unsigned step);
 };
 
 /* One kind of model the engine keeps per entity, with the engine-side

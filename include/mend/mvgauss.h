@@ -19,8 +19,11 @@
  * The factor is recomputed only every refit_every samples (the mean is always
  * current), which keeps a step O(d^2). Refits happen while learning, so
  * scoring only reads the model: mend_mvg_score_ro takes a const model and a
- * caller-owned scratch (one per thread or per caller), allocates nothing
- * and takes no lock. A factor that fails (not positive
+ * caller-owned scratch (one per thread or per caller) and takes no lock; it
+ * allocates only once per scratch, the room for a marginal's factor when
+ * the first row with a missing dimension comes. The shrunk covariance and
+ * its factor are allocated by the first refit (a model in warm-up holds
+ * only its mean and covariance). A factor that fails (not positive
  * definite) is retried with growing jitter on the diagonal; if that fails too
  * the step returns MEND_ERANGE and the model still learns.
  *
@@ -136,7 +139,9 @@ double mend_mvg_lambda(const struct mend_mvg *m);
  * dimension's deviation is explained by its correlation with others. score,
  * d2 may be NULL. Uses (and on first use allocates) the model's own scratch.
  * Returns MEND_OK, MEND_ERANGE (infinite input, or covariance not usable even
- * with jitter: outputs are then 0) or MEND_EINVAL. */
+ * with jitter: outputs are then 0), MEND_ENOMEM (the scratch could not get
+ * room for the factor of its first marginal: outputs 0, nothing cached) or
+ * MEND_EINVAL. */
 int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d2,
                    double *contrib);
 
@@ -155,7 +160,9 @@ int mend_mvg_score_cal_ro(const struct mend_mvg *m, const double *x,
 double mend_mvg_calibrated(const struct mend_mvg *m, double e);
 
 /* Working memory for the const calls, sized for models of up to dim
- * dimensions. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
+ * dimensions. _size is the most it takes: the factor of a marginal (a row
+ * with a missing dimension) is allocated when the first such row is
+ * scored. _new returns MEND_EINVAL or MEND_ENOMEM; _free accepts NULL. */
 struct mend_mvg_scratch;
 size_t mend_mvg_scratch_size(size_t dim);
 int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out);
@@ -178,6 +185,15 @@ int mend_mvg_learn(struct mend_mvg *m, const double *x);
  * MEND_ERANGE so the caller can count it). */
 int mend_mvg_step(struct mend_mvg *m, const double *x, double *score, double *d2,
                   double *contrib);
+
+/* Asks the memory system for the parts of m (and of w, which may be NULL)
+ * that the next score and learn will touch, one level of pointers per
+ * step: step 0 the model's header, 1 its statistics and factor, w, and
+ * the header of its changes model when gated, 2 that model's statistics.
+ * Returns nonzero while a further step has something to fetch. Only
+ * prefetch instructions beyond what earlier steps fetched: nothing is
+ * changed, so a call never alters a result. */
+int mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w, unsigned step);
 
 /* Appends m's state (not its configuration) to w. Returns MEND_ENOMEM if w
  * has failed. */

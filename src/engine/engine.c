@@ -14,7 +14,10 @@
  * every entity model kind (model.h). Whenever the watermark crosses a tick
  * boundary, silent series raise absence events, long-idle series are
  * evicted and quiet incidents resolve. Nothing here allocates per sample
- * once a series and its entity exist. */
+ * once a series and its entity exist. With many entities a closing row's
+ * models are out of cache; the row likely to close next is guessed from
+ * the order rows closed in before and its models are prefetched while the
+ * current row fills (ent_prefetch_*), which changes no result. */
 #include "engine_internal.h"
 
 #include <math.h>
@@ -176,7 +179,8 @@ void mend_engine_free(struct mend_engine *e)
     free(e->seen_w);
     free(e->held);
     free(e->held_keys);
-    free(e->rate);
+    free(e->rate_ix);
+    free(e->rate_pool);
     free(e);
 }
 
@@ -553,11 +557,17 @@ static void model_row(struct mend_engine *e, uint32_t k, uint32_t entity_id, str
     int normal = 1;
     if (em->m) {
         double score = 0.0;
-        if (ops->score(em->m, es->row, em->scratch, &score, es->contrib) == MEND_OK) {
+        /* the contributions only name an event's top dimension: asked for
+         * again, from the same const model and row, when there is one (the
+         * same bits; every other row saves the model their solve) */
+        if (ops->score(em->m, es->row, em->scratch, &score, NULL) == MEND_OK) {
             double tail = 1.0 - score;
             normal = tail > kind->threshold;
             if (!normal && !em->in_event) {
                 em->in_event = 1;
+                double again = score;
+                if (ops->score(em->m, es->row, em->scratch, &again, es->contrib) != MEND_OK)
+                    memset(es->contrib, 0, es->dim * sizeof *es->contrib);
                 model_event(e, k, entity_id, es, score);
             } else if (tail > kind->threshold * 1000.0) {
                 em->in_event = 0;
@@ -590,6 +600,52 @@ reset:
     es->row_filled = 0;
 }
 
+/* Entity rows close one after another in an order that mostly repeats
+ * (each collector round sends its hosts in the same order), and a row's
+ * models are out of cache by the time it closes again: with many entities
+ * the row stalls on them. So the row that closes after this one last time
+ * is guessed (es->next) and its memory asked for step by step while this
+ * row fills: at the close, its state; at each following sample of this
+ * row, one more level of its models (the prefetch op). A wrong guess costs
+ * a few loads, never a result. */
+#define PF_STEPS 8 /* cap on a model's prefetch steps */
+
+static void ent_prefetch_begin(struct mend_engine *e, uint32_t entity_id, struct ent_state *es)
+{
+    if (e->last_closed && e->last_closed != es) {
+        e->last_closed->next = es;
+        e->last_closed->next_id = entity_id;
+    }
+    e->last_closed = es;
+    es->pf = 0;
+    struct ent_state *nx = es->next;
+    if (!nx)
+        return;
+#if defined(__GNUC__)
+    __builtin_prefetch(mend_registry_entity(e->reg, es->next_id));
+    __builtin_prefetch(nx, 1);
+    __builtin_prefetch((const char *)(nx->mod + e->n_kinds) - 1, 1);
+#endif
+    es->pf = 1;
+}
+
+static void ent_prefetch_step(struct mend_engine *e, struct ent_state *es)
+{
+    const struct ent_state *nx = es->next;
+    unsigned step = es->pf - 1;
+    int more = 0;
+#if defined(__GNUC__)
+    if (step == 0) {
+        __builtin_prefetch(nx->row, 1);
+        __builtin_prefetch(nx->members);
+    }
+#endif
+    for (uint32_t k = 0; k < e->n_kinds; k++)
+        if (nx->mod[k].m && e->kinds[k].ops->prefetch)
+            more |= e->kinds[k].ops->prefetch(nx->mod[k].m, nx->mod[k].scratch, step);
+    es->pf = more && es->pf < PF_STEPS ? es->pf + 1 : 0;
+}
+
 static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t, double v)
 {
     struct mend_entity *ent = mend_registry_entity(e->reg, s->entity);
@@ -605,6 +661,9 @@ static void ent_observe(struct mend_engine *e, struct mend_series *s, int64_t t,
         (refill || (t > es->row_t && engine_sat_sub(t, es->row_t) >= es->min_iv / 4))) {
         ent_close_row(e, s->entity, es);
         es->row_t = t;
+        ent_prefetch_begin(e, s->entity, es);
+    } else if (es->pf) {
+        ent_prefetch_step(e, es);
     }
     if (es->row_t == NO_TIME)
         es->row_t = t;

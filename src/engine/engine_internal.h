@@ -38,6 +38,13 @@ struct ent_state {
     int64_t min_iv;               /* shortest member interval: the bucket is a quarter of it */
     uint32_t row_filled;
     uint64_t rows;
+    /* The entity whose row closed right after this one's last time (a
+     * hint, NULL = none): while this row fills, its models are asked for
+     * ahead of their row (ent_prefetch). ent_states live as long as the
+     * engine, so the pointer never dangles. */
+    struct ent_state *next;
+    uint32_t next_id;             /* its entity id */
+    uint32_t pf;                  /* prefetch step of next + 1; 0 = none due */
     struct ent_model mod[];       /* one per model kind */
 };
 
@@ -49,14 +56,19 @@ struct held_point {
     int kind;                     /* mend_point.kind */
 };
 
-/* Per-series counter state (engine_rate.c), indexed by series id. */
+/* Per-series counter state (engine_rate.c): only counters and series
+ * being probed have one, in a pool; every series id has a word saying
+ * which (RATE_IX_*), so a fleet of gauges costs 4 bytes a series. */
 enum { RATE_UNDECIDED = 0, RATE_GAUGE, RATE_COUNTER, RATE_PROBE };
+#define RATE_IX_UNDECIDED 0u      /* rate_ix: no sample decided it yet */
+#define RATE_IX_GAUGE 1u          /* ... a gauge; n >= 2: rate_pool[n - 2] */
 struct rate_series {
     double last_v;                /* the last raw value of a counter (or probe) */
     int64_t last_t;               /* ... and its event time; NO_TIME = none yet */
-    uint8_t mode;                 /* RATE_* */
+    uint8_t mode;                 /* RATE_COUNTER or RATE_PROBE; RATE_UNDECIDED = free */
     uint8_t pad[3];
     uint32_t probe_n, probe_up;   /* RATE_PROBE: samples seen, rises among them */
+    uint32_t next_free;           /* a free entry: the next free one + 1, 0 = end */
 };
 
 #define RATE_MAX_PATTERNS 64      /* bits of a uint64_t (pat_by_first) */
@@ -83,6 +95,7 @@ struct mend_engine {
     struct mend_engine_stats st;
     size_t ent_bytes;
     struct mend_series *prev;     /* the last series seen, for the successor hint */
+    struct ent_state *last_closed; /* the entity row closed last, for ent_state.next */
     int64_t *seen_w;              /* per series id: the watermark at its last sample */
     size_t seen_cap;
     struct mend_model_kind kinds[MEND_ENGINE_MAX_MODELS];
@@ -92,8 +105,11 @@ struct mend_engine {
     char *held_keys;
     uint32_t n_held;
     size_t held_bytes;
-    struct rate_series *rate;     /* per series id (engine_rate.c) */
+    uint32_t *rate_ix;            /* per series id: RATE_IX_* (engine_rate.c) */
     size_t rate_cap;
+    struct rate_series *rate_pool; /* states of counters and probes */
+    uint32_t rate_pool_n, rate_pool_cap; /* entries in use or freed, room */
+    uint32_t rate_free;           /* first free entry + 1, 0 = none */
     struct rate_pattern pat[RATE_MAX_PATTERNS];
     uint32_t n_pat;
     /* bit j of pat_by_first[c]: pattern j may match a measurement whose

@@ -3,7 +3,7 @@
  *
  * Why here and not in the parsers: the rate needs the previous raw value
  * and time of the same series, which only the engine has (per series id,
- * in e->rate, next to seen_w), and which must survive a checkpoint (the
+ * in e->rate_ix and e->rate_pool), and which must survive a checkpoint (the
  * RATE section, engine_rate_save/load). The parsers only say what a source
  * declared (mend_point.kind); the line-protocol patterns are matched here,
  * once per series at its first sample, so the hot path pays one array
@@ -181,23 +181,77 @@ static int rate_reserve(struct mend_engine *e, uint32_t id)
     size_t cap = e->rate_cap ? e->rate_cap : 1024;
     while (cap <= id)
         cap *= 2;
-    struct rate_series *r = realloc(e->rate, cap * sizeof *r);
-    if (!r)
+    uint32_t *ix = realloc(e->rate_ix, cap * sizeof *ix);
+    if (!ix)
         return MEND_ENOMEM;
-    memset(r + e->rate_cap, 0, (cap - e->rate_cap) * sizeof *r);
-    e->rate = r;
-    e->ent_bytes += (cap - e->rate_cap) * sizeof *r;
+    memset(ix + e->rate_cap, 0, (cap - e->rate_cap) * sizeof *ix); /* RATE_IX_UNDECIDED */
+    e->rate_ix = ix;
+    e->ent_bytes += (cap - e->rate_cap) * sizeof *ix;
     e->rate_cap = cap;
     return MEND_OK;
+}
+
+/* The state of series id (reserved), NULL for an undecided series or a
+ * gauge. Valid until the next rate_state_new. */
+static struct rate_series *rate_state(struct mend_engine *e, uint32_t id)
+{
+    uint32_t ix = e->rate_ix[id];
+    return ix >= 2 ? &e->rate_pool[ix - 2] : NULL;
+}
+
+static uint8_t rate_mode(struct mend_engine *e, uint32_t id)
+{
+    uint32_t ix = id < e->rate_cap ? e->rate_ix[id] : RATE_IX_UNDECIDED;
+    return ix == RATE_IX_UNDECIDED ? RATE_UNDECIDED : ix == RATE_IX_GAUGE ? RATE_GAUGE : e->rate_pool[ix - 2].mode;
+}
+
+/* Gives series id (reserved, without a state) a zeroed state of mode m:
+ * a freed entry, or a new one (the pool grows by doubling; it never holds
+ * more entries than there are series ids). MEND_OK or MEND_ENOMEM. */
+static int rate_state_new(struct mend_engine *e, uint32_t id, uint8_t mode)
+{
+    uint32_t k;
+    if (e->rate_free) {
+        k = e->rate_free - 1;
+        e->rate_free = e->rate_pool[k].next_free;
+    } else {
+        if (e->rate_pool_n == e->rate_pool_cap) {
+            uint32_t cap = e->rate_pool_cap ? e->rate_pool_cap * 2 : 64;
+            struct rate_series *p = realloc(e->rate_pool, (size_t)cap * sizeof *p);
+            if (!p)
+                return MEND_ENOMEM;
+            e->rate_pool = p;
+            e->ent_bytes += (size_t)(cap - e->rate_pool_cap) * sizeof *p;
+            e->rate_pool_cap = cap;
+        }
+        k = e->rate_pool_n++;
+    }
+    memset(&e->rate_pool[k], 0, sizeof e->rate_pool[k]);
+    e->rate_pool[k].mode = mode;
+    e->rate_ix[id] = k + 2;
+    return MEND_OK;
+}
+
+/* Series id becomes undecided (or, with ix RATE_IX_GAUGE, a gauge); its
+ * state, if any, goes back to the pool. */
+static void rate_state_drop(struct mend_engine *e, uint32_t id, uint32_t ix)
+{
+    struct rate_series *rs = rate_state(e, id);
+    if (rs) {
+        if (rs->mode == RATE_COUNTER && e->st.counters)
+            e->st.counters--;
+        rs->mode = RATE_UNDECIDED;
+        rs->next_free = e->rate_free;
+        e->rate_free = e->rate_ix[id] - 1;
+    }
+    e->rate_ix[id] = ix;
 }
 
 void engine_rate_forget(struct mend_engine *e, uint32_t id)
 {
     if (id >= e->rate_cap)
         return;
-    if (e->rate[id].mode == RATE_COUNTER && e->st.counters)
-        e->st.counters--;
-    memset(&e->rate[id], 0, sizeof e->rate[id]);
+    rate_state_drop(e, id, RATE_IX_UNDECIDED);
 }
 
 /* The series' scorer learnt raw values: it starts again on rates. */
@@ -212,11 +266,17 @@ static void restart_scorer(struct mend_engine *e, struct mend_series *s)
     }
 }
 
-static void become_counter(struct mend_engine *e, struct rate_series *rs)
+/* Series id becomes a counter with no base yet: its state (a new one, or
+ * the probe's) in *rs. MEND_OK or MEND_ENOMEM. */
+static int become_counter(struct mend_engine *e, uint32_t id, struct rate_series **rs)
 {
-    rs->mode = RATE_COUNTER;
-    rs->last_t = NO_TIME;
+    if (!rate_state(e, id) && rate_state_new(e, id, RATE_COUNTER) != MEND_OK)
+        return MEND_ENOMEM;
+    *rs = rate_state(e, id);
+    (*rs)->mode = RATE_COUNTER;
+    (*rs)->last_t = NO_TIME;
     e->st.counters++;
+    return MEND_OK;
 }
 
 int engine_rate_apply(struct mend_engine *e, struct mend_series *s, int created, const struct mend_point *p,
@@ -227,28 +287,33 @@ int engine_rate_apply(struct mend_engine *e, struct mend_series *s, int created,
         return 1;
     if (rate_reserve(e, s->id) != MEND_OK)
         return MEND_ENOMEM;
-    struct rate_series *rs = &e->rate[s->id];
     if (created)
         engine_rate_forget(e, s->id);
-    if (rs->mode == RATE_UNDECIDED) {
+    uint8_t mode = rate_mode(e, s->id);
+    struct rate_series *rs = rate_state(e, s->id);
+    if (mode == RATE_UNDECIDED) {
         if (p->kind == MEND_POINT_COUNTER || key_matches(e, s->key, s->key_len)) {
-            become_counter(e, rs);
+            if (become_counter(e, s->id, &rs) != MEND_OK)
+                return MEND_ENOMEM;
         } else if (e->conf.rates.detect_monotonic) {
-            rs->mode = RATE_PROBE;
+            if (rate_state_new(e, s->id, RATE_PROBE) != MEND_OK)
+                return MEND_ENOMEM;
+            rs = rate_state(e, s->id);
             rs->last_t = NO_TIME;
-            rs->probe_n = rs->probe_up = 0;
         } else {
-            rs->mode = RATE_GAUGE;
+            e->rate_ix[s->id] = RATE_IX_GAUGE;
         }
-    } else if (p->kind == MEND_POINT_COUNTER && rs->mode != RATE_COUNTER) {
-        become_counter(e, rs); /* the source says so now: believe it */
+    } else if (p->kind == MEND_POINT_COUNTER && mode != RATE_COUNTER) {
+        if (become_counter(e, s->id, &rs) != MEND_OK) /* the source says so now: believe it */
+            return MEND_ENOMEM;
         restart_scorer(e, s);
     }
-    switch (rs->mode) {
+    mode = rate_mode(e, s->id);
+    switch (mode) {
     case RATE_PROBE:
         if (rs->last_t != NO_TIME) {
             if (p->value < rs->last_v) {
-                rs->mode = RATE_GAUGE; /* it fell: a level, for good */
+                rate_state_drop(e, s->id, RATE_IX_GAUGE); /* it fell: a level, for good */
                 return 1;
             }
             rs->probe_up += p->value > rs->last_v;
@@ -258,7 +323,8 @@ int engine_rate_apply(struct mend_engine *e, struct mend_series *s, int created,
         rs->last_t = t;
         if (rs->probe_n >= e->conf.rates.monotonic_after && 2u * rs->probe_up >= rs->probe_n - 1u &&
             rs->probe_up > 0) {
-            become_counter(e, rs);
+            if (become_counter(e, s->id, &rs) != MEND_OK)
+                return MEND_ENOMEM;
             rs->last_v = p->value;
             rs->last_t = t;
             e->st.monotonic_found++;
@@ -301,8 +367,9 @@ int engine_rate_save(const struct mend_engine *e, struct mend_wbuf *w)
     uint32_t n = mend_registry_count(e->reg);
     mend_wbuf_u32(w, n);
     for (uint32_t i = 0; i < n; i++) {
-        const struct rate_series *rs = i < e->rate_cap ? &e->rate[i] : NULL;
-        uint8_t mode = rs ? rs->mode : RATE_UNDECIDED;
+        uint32_t ix = i < e->rate_cap ? e->rate_ix[i] : RATE_IX_UNDECIDED;
+        const struct rate_series *rs = ix >= 2 ? &e->rate_pool[ix - 2] : NULL;
+        uint8_t mode = rs ? rs->mode : ix == RATE_IX_GAUGE ? RATE_GAUGE : RATE_UNDECIDED;
         mend_wbuf_u8(w, mode);
         if (mode == RATE_COUNTER || mode == RATE_PROBE) {
             mend_wbuf_f64(w, rs->last_v);
@@ -331,13 +398,16 @@ int engine_rate_load(struct mend_engine *e, struct mend_rbuf *r)
         return MEND_ENOMEM;
     e->st.counters = 0;
     for (uint32_t i = 0; i < n; i++) {
-        struct rate_series *rs = &e->rate[i];
-        memset(rs, 0, sizeof *rs);
+        rate_state_drop(e, i, RATE_IX_UNDECIDED); /* a fresh engine: nothing to drop */
         uint8_t mode = mend_rbuf_u8(r);
         if (r->failed || mode > RATE_PROBE || (mode != RATE_UNDECIDED && !mend_registry_at(e->reg, i)))
             return MEND_ECORRUPT;
-        rs->mode = mode;
+        if (mode == RATE_GAUGE)
+            e->rate_ix[i] = RATE_IX_GAUGE;
         if (mode == RATE_COUNTER || mode == RATE_PROBE) {
+            if (rate_state_new(e, i, mode) != MEND_OK)
+                return MEND_ENOMEM;
+            struct rate_series *rs = rate_state(e, i);
             rs->last_v = mend_rbuf_f64(r);
             rs->last_t = mend_rbuf_i64(r);
             rs->probe_n = mend_rbuf_u32(r);

@@ -40,6 +40,11 @@ static int mvg_learn(void *m, const double *row, void *scratch)
     return mend_mvg_learn_ro(m, row, scratch);
 }
 
+static int mvg_prefetch(const void *m, const void *scratch, unsigned step)
+{
+    return mend_mvg_prefetch(m, scratch, step);
+}
+
 static int mvg_save(const void *m, struct mend_wbuf *w) { return mend_mvg_save(m, w); }
 
 static int mvg_load(const void *conf, size_t dim, struct mend_rbuf *r, void **out)
@@ -71,4 +76,5 @@ const struct mend_model_ops mend_model_mvgauss = {
     .load = mvg_load,
     .destroy = mvg_destroy,
     .dim = mvg_dim,
+    .prefetch = mvg_prefetch,
 };

@@ -5,10 +5,16 @@
  * so only their lower triangles are kept, packed row by row (element (i, j),
  * j <= i, at i (i + 1) / 2 + j). Rows are then contiguous, which is what the
  * row-oriented Cholesky and the forward solve want, and a model of dimension
- * d costs d (d + 1) doubles for both instead of 2 d^2. Everything a model
- * needs lives in one allocation made by mend_mvg_new (only the factor of a
- * marginal, needed once a row has a hole, is allocated on first use), so
- * score/learn never touch the heap after that.
+ * d costs d (d + 1) doubles for both instead of 2 d^2. What a model
+ * learns from its first row (header, mean, covariance, and the last values
+ * of a model of changes) is one allocation made by mend_mvg_new; the
+ * shrunk covariance and its factor, which nothing reads before the model is
+ * warm, are a second one made at the first refit (the warm-up of a gated
+ * pair then costs about half), and a scratch allocates the factor of a
+ * marginal when a row first has a hole. After that, score/learn never
+ * touch the heap. A refit that cannot allocate leaves the model unfitted
+ * (it learns on and tries again at the next row): nothing is judged on a
+ * factor that does not exist.
  *
  * Shrinkage intensity: sum_{i<j} Var(C_ij) / sum_{i<j} C_ij^2 with
  * Var(C_ij) = (E[w_ij^2] - C_ij^2) / n_eff, w_ij the per-sample cross
@@ -68,6 +74,8 @@ struct mend_mvg {
     struct mend_mvg_conf conf;
     size_t dim;
     double alpha;          /* EW weight from the half-life; 0 = no forgetting */
+    double dep_level;      /* departure_level() when the half-life is finite
+                              (then a constant of the configuration) */
     uint64_t n;            /* samples learnt */
     uint64_t gen;          /* refits so far: names the factor a scratch cached from */
     uint32_t since_refit;  /* samples learnt since the factor was computed */
@@ -89,12 +97,14 @@ struct mend_mvg {
     double *shr;           /* packed: the shrunk S of the last refit, kept so
                               the factor of any marginal is a pure function
                               of the model (scratch caches are then only a
-                              speed-up, never state) */
-    double *fac;           /* packed lower triangle: Cholesky factor of S */
+                              speed-up, never state); NULL before the first
+                              refit (fac_state FAC_NONE), owned */
+    double *fac;           /* packed lower triangle: Cholesky factor of S;
+                              in the allocation of shr, after it */
     double *last;          /* dim: last value seen per dimension (NaN = none
-                              yet); used when conf.changes */
+                              yet); only when conf.changes == 1, else NULL */
     struct mend_mvg_scratch *own; /* for the non-const convenience calls */
-    double mem[];          /* mean, cov, shr, fac, last */
+    double mem[];          /* mean, cov, last */
 };
 
 /* Caller-owned working memory of a const score: residuals, solves and the
@@ -112,7 +122,8 @@ struct mend_mvg_scratch {
     int kept_rc;
     double *kept_x;        /* dim */
     uint32_t *idx;         /* dim: observed dimensions */
-    double *work;          /* packed tri(dim): factor of the cached marginal */
+    double *work;          /* packed tri(dim): factor of the cached marginal;
+                              allocated on the first marginal (owned) */
     uint32_t *widx;        /* its observed dimensions */
     size_t wk;             /* their count; 0 = no cache */
     uint64_t wgen;         /* model generation it was factored from */
@@ -154,6 +165,7 @@ void mend_mvg_free(struct mend_mvg *m)
         return;
     mend_mvg_scratch_free(m->own);
     mend_mvg_free(m->chg);
+    free(m->shr);
     free(m);
 }
 
@@ -169,20 +181,21 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     if (dim > c->max_dim)
         return MEND_ECAP;
     /* dim <= MEND_MVG_MAX_DIM_LIMIT: no overflow */
-    size_t nd = 2 * dim + 3 * tri(dim);
+    size_t nd = dim + tri(dim) + (c->changes == 1 ? dim : 0);
     struct mend_mvg *m = calloc(1, sizeof *m + nd * sizeof(double));
     if (!m)
         return MEND_ENOMEM;
     m->conf = *c;
     m->dim = dim;
     m->alpha = isinf(c->half_life) ? 0.0 : -expm1(-M_LN2 / c->half_life);
+    m->dep_level = isinf(c->half_life) ? 0.0 : log10(1.0 + c->half_life / M_LN2);
     m->mean = m->mem;
     m->cov = m->mean + dim;
-    m->shr = m->cov + tri(dim);
-    m->fac = m->shr + tri(dim);
-    m->last = m->fac + tri(dim);
-    for (size_t i = 0; i < dim; i++)
-        m->last[i] = NAN;
+    if (c->changes == 1) {
+        m->last = m->cov + tri(dim);
+        for (size_t i = 0; i < dim; i++)
+            m->last[i] = NAN;
+    }
     m->pot.run = -1.0;
     m->gpot.run = -1.0;
     if (c->changes == 2) {
@@ -199,17 +212,22 @@ int mend_mvg_new(size_t dim, const struct mend_mvg_conf *c, struct mend_mvg **ou
     return MEND_OK;
 }
 
+/* The scratch without the marginal's factor. */
+static size_t scratch_base(size_t dim)
+{
+    return sizeof(struct mend_mvg_scratch) + 4 * dim * sizeof(double) + 2 * dim * sizeof(uint32_t);
+}
+
 size_t mend_mvg_scratch_size(size_t dim)
 {
-    return sizeof(struct mend_mvg_scratch) + (4 * dim + tri(dim)) * sizeof(double) +
-           2 * dim * sizeof(uint32_t);
+    return scratch_base(dim) + tri(dim) * sizeof(double);
 }
 
 int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
 {
     if (!out || dim < 1 || dim > MEND_MVG_MAX_DIM_LIMIT)
         return MEND_EINVAL;
-    struct mend_mvg_scratch *w = calloc(1, mend_mvg_scratch_size(dim));
+    struct mend_mvg_scratch *w = calloc(1, scratch_base(dim));
     if (!w)
         return MEND_ENOMEM;
     w->dim = dim;
@@ -217,14 +235,18 @@ int mend_mvg_scratch_new(size_t dim, struct mend_mvg_scratch **out)
     w->z = w->r + dim;
     w->y = w->z + dim;
     w->kept_x = w->y + dim;
-    w->work = w->kept_x + dim;
-    w->idx = (uint32_t *)(void *)(w->work + tri(dim));
+    w->idx = (uint32_t *)(void *)(w->kept_x + dim);
     w->widx = w->idx + dim;
     *out = w;
     return MEND_OK;
 }
 
-void mend_mvg_scratch_free(struct mend_mvg_scratch *w) { free(w); }
+void mend_mvg_scratch_free(struct mend_mvg_scratch *w)
+{
+    if (w)
+        free(w->work);
+    free(w);
+}
 
 size_t mend_mvg_dim(const struct mend_mvg *m) { return m->dim; }
 uint64_t mend_mvg_count(const struct mend_mvg *m) { return m->n; }
@@ -338,6 +360,14 @@ static int factor_into(const double *S, double *out, const uint32_t *idx, size_t
  * factor is due, so that scoring never writes to the model. */
 static void refit(struct mend_mvg *m)
 {
+    if (!m->shr) {
+        /* the first: S and its factor get their room (a failure leaves
+         * the model unfitted, FAC_NONE, and is tried again next row) */
+        m->shr = malloc(2 * tri(m->dim) * sizeof(double));
+        if (!m->shr)
+            return;
+        m->fac = m->shr + tri(m->dim);
+    }
     m->since_refit = 0;
     m->gen++;
     m->lambda = shrink_lambda(m);
@@ -442,6 +472,12 @@ static int distance_checked(const struct mend_mvg *m, const double *x, size_t k,
         }
         int cached = w->wk == k && w->wgen == m->gen &&
                      memcmp(w->widx, w->idx, k * sizeof *w->idx) == 0;
+        if (!cached && !w->work) {
+            /* the first marginal this scratch factors */
+            w->work = malloc(tri(w->dim) * sizeof(double));
+            if (!w->work)
+                return MEND_ENOMEM;
+        }
         if (!cached) {
             double jit;
             int frc = factor_into(m->shr, w->work, w->idx, k, &jit);
@@ -634,19 +670,34 @@ static double cal_of(const struct mend_mvg *m, double e_raw)
  * every row so far when it never forgets). */
 static double departure_level(const struct mend_mvg *m)
 {
-    double mem = isinf(m->conf.half_life) ? (double)m->n : m->conf.half_life / M_LN2;
-    return log10(1.0 + mem);
+    if (!isinf(m->conf.half_life))
+        return m->dep_level; /* the same expression, evaluated once by mend_mvg_new */
+    return log10(1.0 + (double)m->n);
+}
+
+/* Whether m judges rows at all yet: warm and fitted. A row m does not
+ * judge has no evidence (NAN), whatever its values. */
+static int judges(const struct mend_mvg *m)
+{
+    return m->n >= warmup_of(m) && m->fac_state != FAC_NONE;
 }
 
 /* Both raw evidences of a gated model. The pair is kept in the scratch with
  * the row and the two models' counts, so that learning the row right after
  * scoring it (what the engine does) does not judge it again: the same
- * inputs give the same bits, so this is only a speed-up. */
+ * inputs give the same bits, so this is only a speed-up. While neither
+ * model judges (the warm-up), both are NAN with nothing computed, as
+ * raw_evidence would find them. */
 static int gated_evidence(const struct mend_mvg *m, const double *x, size_t k,
                           struct mend_mvg_scratch *w, double *contrib, double *d2,
                           double *e_lev, double *e_chg, int use_kept)
 {
     size_t d = m->dim;
+    if (!judges(m) && !judges(m->chg)) {
+        put_zero(d, NULL, d2, contrib);
+        *e_lev = *e_chg = NAN;
+        return MEND_OK;
+    }
     if (use_kept && w->kept_m == m && w->kept_n == m->n && w->kept_cn == m->chg->n &&
         memcmp(w->kept_x, x, d * sizeof *x) == 0) {
         *e_lev = w->kept_el;
@@ -729,6 +780,66 @@ int mend_mvg_score(struct mend_mvg *m, const double *x, double *score, double *d
     return mend_mvg_score_ro(m, x, m->own, score, d2, contrib);
 }
 
+/* Prefetch helpers are forced inline: GCC's pure-const analysis takes a
+ * static function that only prefetches for one without effects and drops
+ * its calls (seen with GCC 12: mend_mvg_prefetch lost its statistics). */
+#if defined(__GNUC__)
+#define PF_INLINE static inline __attribute__((always_inline))
+#else
+#define PF_INLINE static inline
+#endif
+
+/* Prefetch (for writing) every line of [p, p + bytes). */
+PF_INLINE void prefetch_range(const void *p, size_t bytes)
+{
+#if defined(__GNUC__)
+    /* one address in each 64-byte step, and the last byte: every line */
+    const char *c = p;
+    for (size_t off = 0; off < bytes; off += 64)
+        __builtin_prefetch(c + off, 1);
+    __builtin_prefetch(c + bytes - 1, 1);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
+/* The statistics of m a row touches (m's header is in cache). */
+PF_INLINE void prefetch_stats(const struct mend_mvg *m)
+{
+    size_t d = m->dim;
+    prefetch_range(m->mean, (d + tri(d)) * sizeof(double)); /* mean, cov: learnt every row */
+    if (m->fac_state == FAC_OK)
+        prefetch_range(m->fac, tri(d) * sizeof(double)); /* read by every score */
+    if (m->conf.changes == 1)
+        prefetch_range(m->last, d * sizeof(double));
+}
+
+int mend_mvg_prefetch(const struct mend_mvg *m, const struct mend_mvg_scratch *w, unsigned step)
+{
+    if (!m)
+        return 0;
+    switch (step) {
+    case 0:
+        prefetch_range(m, sizeof *m);
+        return 1;
+    case 1:
+        prefetch_stats(m);
+        if (w) /* the header, and r, z, y, kept_x (w->dim >= m->dim) */
+            prefetch_range(w, sizeof *w + 4 * m->dim * sizeof(double));
+        if (!m->chg)
+            return 0;
+        prefetch_range(m->chg, sizeof *m->chg);
+        return 1;
+    case 2:
+        if (m->chg)
+            prefetch_stats(m->chg);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 /* mend_mvg_learn once x has passed check_input. r: dim doubles of scratch. */
 static void learn_checked(struct mend_mvg *m, const double *x, double *r)
 {
@@ -808,7 +919,7 @@ static void learn_judged(struct mend_mvg *m, const double *x, size_t k,
     }
     const double *v = seen_row(m, x, w->y, &k);
     if (m->conf.changes != 1 || k > 0) {
-        if (isnan(e) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
+        if (isnan(e) && judges(m) && score_checked(m, v, k, w, 0, NULL, NULL, NULL, &e) != MEND_OK)
             e = NAN;
         learn_checked(m, v, w->r);
         if (!isnan(e))
@@ -956,7 +1067,9 @@ static void reset_learnt(struct mend_mvg *m)
     m->lambda = 0.0;
     m->jitter = 0.0;
     m->q4 = 0.0;
-    memset(m->mean, 0, (d + 3 * tri(d)) * sizeof(double));
+    memset(m->mean, 0, (d + tri(d)) * sizeof(double));
+    free(m->shr); /* unfitted again */
+    m->shr = m->fac = NULL;
     m->pot.n = m->pot.hits = m->pot.ex = 0.0;
     m->pot.run = -1.0;
     m->gpot = m->pot;
@@ -1003,8 +1116,16 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         if (m->cov[tri(i) + i] < 0.0)
             goto fail;
     m->gen = mend_rbuf_u64(r);
-    if (m->fac_state != FAC_NONE && load_f64s(r, m->shr, tri(d)) != MEND_OK)
-        goto fail;
+    if (m->fac_state != FAC_NONE) {
+        m->shr = malloc(2 * tri(d) * sizeof(double));
+        if (!m->shr) {
+            rc = MEND_ENOMEM;
+            goto fail;
+        }
+        m->fac = m->shr + tri(d);
+        if (load_f64s(r, m->shr, tri(d)) != MEND_OK)
+            goto fail;
+    }
     if (m->fac_state == FAC_OK &&
         (load_f64s(r, m->fac, tri(d)) != MEND_OK || !factor_ok(m->fac, d)))
         goto fail;
@@ -1016,9 +1137,11 @@ int mend_mvg_load(struct mend_rbuf *r, const struct mend_mvg_conf *c, struct men
         if (r->failed || changes > 2)
             goto fail;
         for (size_t i = 0; changes == 1 && i < d; i++) {
-            m->last[i] = mend_rbuf_f64(r);
-            if (isinf(m->last[i]))
+            double v = mend_rbuf_f64(r); /* kept by a model of changes only */
+            if (isinf(v))
                 goto fail;
+            if (m->last)
+                m->last[i] = v;
         }
         if (r->failed)
             goto fail;
