@@ -800,6 +800,19 @@ static void test_load_version3(void **unused)
     mend_mvg_free(a);
 }
 
+/* Saves a and loads the record into *b (which must be NULL), all of it. */
+static void reload(const struct mend_mvg *a, const struct mend_mvg_conf *c, struct mend_mvg **b)
+{
+    struct mend_wbuf w;
+    mend_wbuf_init(&w);
+    assert_int_equal(mend_mvg_save(a, &w), MEND_OK);
+    struct mend_rbuf r;
+    mend_rbuf_init(&r, w.data, w.len);
+    assert_int_equal(mend_mvg_load(&r, c, b), MEND_OK);
+    assert_int_equal(r.off, w.len);
+    mend_wbuf_fini(&w);
+}
+
 /* The shrunk covariance and its factor are allocated at the first refit,
  * the factor of a marginal at the first hole: a model saved during warm-up
  * (unfitted) and loaded goes on bit for bit with the one that was not, and
@@ -841,16 +854,8 @@ static void test_unfitted_and_prefetch(void **unused)
         }
         if (i % 6 == 4)
             x[1] = NAN;
-        if (i == 25) { /* in warm-up: nothing fitted yet */
-            struct mend_wbuf w;
-            mend_wbuf_init(&w);
-            assert_int_equal(mend_mvg_save(a, &w), MEND_OK);
-            struct mend_rbuf r;
-            mend_rbuf_init(&r, w.data, w.len);
-            assert_int_equal(mend_mvg_load(&r, &c, &b), MEND_OK);
-            assert_int_equal(r.off, w.len);
-            mend_wbuf_fini(&w);
-        }
+        if (i == 25) /* in warm-up: nothing fitted yet */
+            reload(a, &c, &b);
         for (unsigned st = 0; mend_mvg_prefetch(a, wa, st); st++)
             ;
         double sa, st_, sb, ca[3], ct[3], cb[3];
