@@ -4,13 +4,16 @@
 # scoring through the engine's default configuration. Prints each figure and
 # ends with one summary line:
 #   bench core samples_per_s=N wc_ratio=R bytes_per_series=N
-# then `bench checkpoint series=N ... max_stall_ms=T` (1,000,000 series),
+# then `bench core_steady samples_per_s=N incident_lines=N` (1,000 samples per
+# series: past the warm-up), `bench checkpoint series=N ... max_stall_ms=T`
+# (1,000,000 series),
 # and, given bench_ocsvm, `bench ocsvm vectors_per_s=N sklearn_ratio=R
 # max_rel_diff=D train_10k_s=T`.
 # wc_ratio = mend's parse+score byte rate / wc -l's byte rate (1.0 = as fast
 # as counting newlines). Override SAMPLES / SERIES / BENCH_FILE if you like;
-# BENCH_CORE_BASE=path/to/other/bench_core adds a same-run A/B line:
+# BENCH_CORE_BASE=path/to/other/bench_core adds same-run A/B lines:
 #   bench core_ab base_samples_per_s=N samples_per_s=N ratio=R runs=N
+#   bench core_steady_ab base_samples_per_s=N samples_per_s=N ratio=R runs=N
 set -eu
 GEN=$1
 CORE=$2
@@ -24,7 +27,12 @@ OCSVM_DIR=""
 SAMPLES=${SAMPLES:-10000000}
 SERIES=${SERIES:-100000}
 FILE=${BENCH_FILE:-${TMPDIR:-/tmp}/mend-bench-$$.lp}
-cleanup() { [ -n "${BENCH_FILE:-}" ] || rm -f "$FILE"; [ -z "$OCSVM_DIR" ] || rm -rf "$OCSVM_DIR"; }
+STEADY=${TMPDIR:-/tmp}/mend-bench-steady-$$.lp
+cleanup() {
+    [ -n "${BENCH_FILE:-}" ] || rm -f "$FILE"
+    rm -f "$STEADY"
+    [ -z "$OCSVM_DIR" ] || rm -rf "$OCSVM_DIR"
+}
 trap cleanup EXIT INT TERM
 
 echo "bench: generating $SAMPLES samples over $SERIES series -> $FILE" >&2
@@ -55,19 +63,31 @@ printf 'bench core samples_per_s=%s wc_ratio=%.3f bytes_per_series=%s\n' "$sps" 
 # example one built at the commit before a change): both score the same
 # file, alternately, BENCH_AB_RUNS times each (default 3), and the best run
 # of each is compared -- on a shared machine the best is the least disturbed.
-if [ -n "${BENCH_CORE_BASE:-}" ]; then
+# ab FILE NAME prints `bench NAME base_samples_per_s=N samples_per_s=N ratio=R runs=N`.
+ab() {
     best_base=0 best_new=0
     i=0
     while [ "$i" -lt "${BENCH_AB_RUNS:-3}" ]; do
-        b=$(get "$("$BENCH_CORE_BASE" score "$FILE")" samples_per_s)
-        n=$(get "$("$CORE" score "$FILE")" samples_per_s)
+        b=$(get "$("$BENCH_CORE_BASE" score "$1")" samples_per_s)
+        n=$(get "$("$CORE" score "$1")" samples_per_s)
         best_base=$(awk "BEGIN{print ($b > $best_base) ? $b : $best_base}")
         best_new=$(awk "BEGIN{print ($n > $best_new) ? $n : $best_new}")
         i=$((i + 1))
     done
-    printf 'bench core_ab base_samples_per_s=%s samples_per_s=%s ratio=%.3f runs=%s\n' \
+    printf 'bench %s base_samples_per_s=%s samples_per_s=%s ratio=%.3f runs=%s\n' "$2" \
         "$best_base" "$best_new" "$(awk "BEGIN{print $best_new / $best_base}")" "${BENCH_AB_RUNS:-3}"
-fi
+}
+[ -z "${BENCH_CORE_BASE:-}" ] || ab "$FILE" core_ab
+
+# Past the warm-up: the file above gives each series 100 samples, fewer than
+# the scorer's 150-sample warm-up; this one gives 1,200 series 1,000 each, so
+# scoring, the entity models and the incidents' localisation all run.
+"$GEN" --samples "${STEADY_SAMPLES:-1200000}" --series "${STEADY_SERIES:-1200}" > "$STEADY"
+steady=$("$CORE" score "$STEADY")
+echo "steady:      $steady"
+printf 'bench core_steady samples_per_s=%s incident_lines=%s\n' "$(get "$steady" samples_per_s)" \
+    "$(get "$steady" incident_lines)"
+[ -z "${BENCH_CORE_BASE:-}" ] || ab "$STEADY" core_steady_ab
 
 # A checkpoint of 1,000,000 series: written in-thread (what ingest would
 # wait without a fork) and by a forked child while ingest goes on; the
