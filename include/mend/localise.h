@@ -37,8 +37,11 @@ int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, do
 
 /* KSG estimator (algorithm 1 of Kraskov et al. 2004) in nats with k
  * neighbours under the max-norm: psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>.
- * O(n^2) time, so n is capped at MEND_MI_KSG_MAX. Ties (repeated values)
- * bias KSG upwards; continuous data is assumed. NaN pairs are skipped.
+ * The neighbour search is sorted (the brute force's result bit for bit, in
+ * about n sqrt(k n) steps for uncoupled data, O(n^2) at worst), and n is
+ * capped at MEND_MI_KSG_MAX. Ties (repeated values) bias KSG upwards;
+ * continuous data is assumed. Pairs where either value is NaN or infinite
+ * are skipped. Allocates about 48 n bytes of scratch.
  * Returns 0 and *mi (may be slightly negative for independent data: it is
  * not clamped, so callers see the estimator's own spread), MEND_EINVAL
  * (k == 0, fewer than k+2 usable pairs, n > cap), MEND_ENOMEM. */
