@@ -362,7 +362,7 @@ static void test_fast_paths(void **state)
     assert_true(fabs(a - pub) < 1e-9);
     assert_true(mi_binned_index(h, 8, bx, 0, by, 0, 19, clnc, 20) == 0.0); /* too few pairs */
     /* short-span KSG equals the public KSG on the same pairs */
-    double k1, k2 = mi_ksg_small(x, 0, y, 0, 100, 3, 20);
+    double k1, k2 = mi_ksg_small(x, 0, y, 0, 100, 3, 20, NULL);
     assert_int_equal(mend_mi_ksg(x, y, 100, 3, &k1), 0);
     assert_true(fabs(fmax(k1, 0) - k2) < 1e-12);
     gsl_histogram2d_free(h);
@@ -455,7 +455,7 @@ static void test_ksg_exact(void **state)
         px[i] = x[i + 2];
         py[i] = y[i];
     }
-    double want = fmax(ksg_brute(px, py, 128, 3), 0), small = mi_ksg_small(x, 2, y, 0, 128, 3, 20);
+    double want = fmax(ksg_brute(px, py, 128, 3), 0), small = mi_ksg_small(x, 2, y, 0, 128, 3, 20, NULL);
     assert_memory_equal(&small, &want, sizeof small);
     gsl_rng_free(r);
 }

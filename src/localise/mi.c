@@ -299,19 +299,18 @@ out:
     return rc;
 }
 
-/* o[0, m) = 0..m-1 ordered by v (ties by index, so the order is a
- * function of the values alone); t is scratch of m entries. Insertion sort
- * on runs of 8, then bottom-up merges: O(m log m), no allocation. */
-static void ksg_order(const double *v, size_t m, uint32_t *o, uint32_t *t)
+/* Sorts the indices o[0, m) by v[o[.]] (equal values keep their order in
+ * o, so the result is a function of the values and o alone); t is scratch
+ * of m entries. Insertion sort on runs of 8, then bottom-up merges:
+ * O(m log m), no allocation. */
+static void ksg_sort(const double *v, uint32_t *o, size_t m, uint32_t *t)
 {
-    for (size_t i = 0; i < m; i++)
-        o[i] = (uint32_t)i;
     for (size_t a = 0; a < m; a += 8) {
         size_t b = a + 8 < m ? a + 8 : m;
         for (size_t i = a + 1; i < b; i++) {
             uint32_t x = o[i];
             size_t j = i;
-            while (j > a && v[o[j - 1]] > v[x]) /* stable: equal values keep index order */
+            while (j > a && v[o[j - 1]] > v[x])
                 o[j] = o[j - 1], j--;
             o[j] = x;
         }
@@ -329,6 +328,14 @@ static void ksg_order(const double *v, size_t m, uint32_t *o, uint32_t *t)
         }
         memcpy(o, t, m * sizeof *o);
     }
+}
+
+/* o = 0..m-1 ordered by v; t: scratch of m. */
+static void ksg_order(const double *v, size_t m, uint32_t *o, uint32_t *t)
+{
+    for (size_t i = 0; i < m; i++)
+        o[i] = (uint32_t)i;
+    ksg_sort(v, o, m, t);
 }
 
 /* How many of sorted s[0, m) other than the one at position p (which holds
@@ -363,27 +370,41 @@ static unsigned ksg_count(const double *s, size_t m, size_t p, double c, double 
 
 /* The KSG estimate (first algorithm, max norm) over m complete pairs:
  * psi(k) + psi(m) - <psi(nx+1) + psi(ny+1)>. knn: k doubles of scratch;
- * ws: 4m uint32 and 2m doubles of scratch (struct ksg_ws).
+ * ws: the points' orders by x and by y in ox, oy (any order of equal
+ * values), and room for the rest.
  *
- * Exactly the brute force's arithmetic, found faster: the points are
- * sorted by x (and by y), the k nearest in the joint max-norm are searched
- * outwards from each point in x order, nearest x first, stopping once the
- * x distance alone reaches the current k-th distance (every point further
- * out in x is at least as far in the max-norm, and the brute force would
- * not have kept it either: the k-th smallest distance is the same value
- * whatever order the points are met in); the marginal counts are two
- * binary searches each in the sorted coordinates. The sum over points runs
- * in the original order, so the result is the same double, bit for bit. */
+ * Exactly the brute force's arithmetic, found faster. The k nearest in the
+ * joint max-norm are searched outwards from each point in x order, on each
+ * side until the x distance alone reaches the current k-th distance: every
+ * point further out on that side is at least as far in x (rounding is
+ * monotone), so at least as far in the max-norm, and the brute force would
+ * not have kept it either (the k-th smallest distance is the same value
+ * whatever order the points are met in). The walk has then met every point
+ * closer in x than the final k-th distance eps, so nx is counted inside the
+ * walked stretch from its ends; ny is two binary searches in y order. The
+ * sum over the points runs in their original order, so the result is the
+ * same double, bit for bit (test_ksg_exact holds it to a brute force). */
 struct ksg_ws {
     uint32_t *ox, *oy, *pos_x, *pos_y; /* m each: orders, and each point's place in them */
     double *sx, *sy;                   /* m each: the sorted coordinates */
 };
 
+/* Keeps the k smallest distances met so far, sorted, in knn[0, *have). */
+static inline void ksg_keep(double *knn, size_t *have, unsigned k, double d)
+{
+    if (*have < k || d < knn[k - 1]) {
+        size_t r = *have < k ? (*have)++ : k - 1;
+        while (r > 0 && knn[r - 1] > d) {
+            knn[r] = knn[r - 1];
+            r--;
+        }
+        knn[r] = d;
+    }
+}
+
 static double ksg_core(const double *px, const double *py, size_t m, unsigned k, double *knn,
                        const struct ksg_ws *ws)
 {
-    ksg_order(px, m, ws->ox, ws->pos_x); /* pos_* as the merge scratch first */
-    ksg_order(py, m, ws->oy, ws->pos_y);
     for (size_t q = 0; q < m; q++) {
         ws->sx[q] = px[ws->ox[q]];
         ws->pos_x[ws->ox[q]] = (uint32_t)q;
@@ -396,39 +417,58 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
     for (size_t i = 0; i < m; i++) {
         const double xi = px[i], yi = py[i];
         const size_t p = ws->pos_x[i];
-        /* k smallest joint distances, kept sorted in knn[0..k-1] */
-        size_t have = 0, lo = p, hi = p + 1; /* next below: lo - 1; next above: hi */
-        for (;;) {
-            size_t q;
-            double dx;
-            if (lo > 0 && (hi >= m || fabs(xi - sx[lo - 1]) <= fabs(xi - sx[hi]))) {
-                q = --lo;
-                dx = fabs(xi - sx[q]);
-            } else if (hi < m) {
-                q = hi++;
-                dx = fabs(xi - sx[q]);
-            } else {
-                break; /* both sides exhausted */
-            }
-            if (have == k && dx >= knn[k - 1])
-                break; /* this side and the other (no nearer in x) are done */
-            double dy = fabs(yi - py[ox[q]]);
-            double d = dx > dy ? dx : dy;
-            if (have < k || d < knn[k - 1]) {
-                size_t r = have < k ? have++ : k - 1;
-                while (r > 0 && knn[r - 1] > d) {
-                    knn[r] = knn[r - 1];
-                    r--;
+        /* [lo, hi) is the walked stretch (p included); each side stops for
+         * good once its next point is no nearer in x than the k-th */
+        size_t have = 0, lo = p, hi = p + 1;
+        int lo_on = lo > 0, hi_on = hi < m;
+        while (lo_on | hi_on) {
+            if (lo_on) {
+                double dx = fabs(xi - sx[lo - 1]);
+                if (have == k && dx >= knn[k - 1]) {
+                    lo_on = 0;
+                } else {
+                    lo--;
+                    double dy = fabs(yi - py[ox[lo]]);
+                    ksg_keep(knn, &have, k, dx > dy ? dx : dy);
+                    lo_on = lo > 0;
                 }
-                knn[r] = d;
+            }
+            if (hi_on) {
+                double dx = fabs(xi - sx[hi]);
+                if (have == k && dx >= knn[k - 1]) {
+                    hi_on = 0;
+                } else {
+                    double dy = fabs(yi - py[ox[hi]]);
+                    ksg_keep(knn, &have, k, dx > dy ? dx : dy);
+                    hi++;
+                    hi_on = hi < m;
+                }
             }
         }
-        double eps = knn[k - 1];
-        unsigned nx = ksg_count(sx, m, p, xi, eps);
+        const double eps = knn[k - 1];
+        unsigned nx = 0;
+        if (eps > 0) { /* else nothing is closer than 0, not even the point itself */
+            size_t a = lo, b = hi;
+            while (a < p && !(fabs(xi - sx[a]) < eps))
+                a++;
+            while (b > p + 1 && !(fabs(xi - sx[b - 1]) < eps))
+                b--;
+            nx = (unsigned)(b - a - 1);
+        }
         unsigned ny = ksg_count(sy, m, ws->pos_y[i], yi, eps);
         acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
     }
     return gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+}
+
+size_t mi_ksg_order(const double *x, size_t n, uint32_t *o, uint32_t *t)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            t[m++] = (uint32_t)i;
+    ksg_sort(x, t, m, o);
+    return m;
 }
 
 int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
@@ -457,6 +497,8 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
             py[m] = y[i];
             m++;
         }
+    ksg_order(px, m, ws.ox, ws.pos_x); /* pos_* serve as the sort's scratch first */
+    ksg_order(py, m, ws.oy, ws.pos_y);
     *mi = ksg_core(px, py, m, k, knn, &ws);
     free(px);
     free(knn);
@@ -465,17 +507,21 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
 }
 
 double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
-                    unsigned k, size_t min_pairs)
+                    unsigned k, size_t min_pairs, const struct mi_ksg_orders *ord)
 {
     double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8], sx[MI_KSG_SMALL], sy[MI_KSG_SMALL];
     uint32_t o[4][MI_KSG_SMALL];
+    int16_t cid[MI_KSG_ORDER_SPAN]; /* pair i -> its place among the complete pairs, -1 none */
     const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy};
-    size_t m = 0;
+    size_t m = 0, i = 0;
     if (k == 0 || k > 8)
         return 0.0;
-    for (size_t i = 0; i < n && m < MI_KSG_SMALL; i++) {
+    for (; i < n && m < MI_KSG_SMALL; i++) {
         double a = x[i + ox], b = y[i + oy];
-        if (!isfinite(a) || !isfinite(b))
+        int ok = isfinite(a) && isfinite(b);
+        if (i < MI_KSG_ORDER_SPAN)
+            cid[i] = ok ? (int16_t)m : -1;
+        if (!ok)
             continue;
         px[m] = a;
         py[m] = b;
@@ -483,6 +529,25 @@ double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size
     }
     if (m < min_pairs || m < (size_t)k + 2)
         return 0.0;
+    /* the orders of the pairs, read off the whole spans' orders when the
+     * caller has them (one sort per series instead of one per lag) */
+    size_t qx = 0, qy = 0;
+    if (ord && i <= MI_KSG_ORDER_SPAN) {
+        for (size_t j = 0; j < ord->nx; j++) {
+            size_t t = ord->x[j];
+            if (t >= ox && t - ox < i && cid[t - ox] >= 0)
+                ws.ox[qx++] = (uint32_t)cid[t - ox];
+        }
+        for (size_t j = 0; j < ord->ny; j++) {
+            size_t t = ord->y[j];
+            if (t >= oy && t - oy < i && cid[t - oy] >= 0)
+                ws.oy[qy++] = (uint32_t)cid[t - oy];
+        }
+    }
+    if (qx != m || qy != m) { /* no orders (or not covering these pairs): sort */
+        ksg_order(px, m, ws.ox, ws.pos_x);
+        ksg_order(py, m, ws.oy, ws.pos_y);
+    }
     double mi = ksg_core(px, py, m, k, knn, &ws);
     return mi > 0 ? mi : 0.0;
 }
