@@ -152,6 +152,7 @@ struct mend_localise {
     uint32_t *ord, *ord_tmp;             /* MI_KSG_SMALL each: this series' order for KSG */
     uint32_t *sym_ord;                   /* max_symptoms * MI_KSG_SMALL: the symptoms' */
     uint32_t *sym_nord;                  /* max_symptoms: their lengths */
+    double *psi;                         /* MI_KSG_SMALL + 2: digammas for KSG */
     double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
@@ -196,6 +197,7 @@ void mend_localise_free(struct mend_localise *l)
     free(l->ord_tmp);
     free(l->sym_ord);
     free(l->sym_nord);
+    free(l->psi);
     free(l);
 }
 
@@ -240,11 +242,13 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->ord_tmp = malloc(MI_KSG_SMALL * sizeof *l->ord_tmp);
     l->sym_ord = malloc(syms * MI_KSG_SMALL * sizeof *l->sym_ord);
     l->sym_nord = malloc(syms * sizeof *l->sym_nord);
+    l->psi = malloc((MI_KSG_SMALL + 2) * sizeof *l->psi);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
         !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc ||
-        !l->ord || !l->ord_tmp || !l->sym_ord || !l->sym_nord)
+        !l->ord || !l->ord_tmp || !l->sym_ord || !l->sym_nord || !l->psi)
         goto fail;
     mi_clnc_table(l->clnc, l->span_cap);
+    mi_psi_table(l->psi, MI_KSG_SMALL + 2);
     /* One histogram per bin count a span up to span_cap can ask for, so a
      * run never allocates. */
     unsigned maxb = mi_auto_bins(l->span_cap);
@@ -764,7 +768,8 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                 double causal;
                 if (m <= MI_KSG_SMALL) { /* short span: bins too coarse, KSG cheap */
                     const struct mi_ksg_orders ord = {l->ord, l->sym_ord + (size_t)k * MI_KSG_SMALL,
-                                                      nord, l->sym_nord[k]};
+                                                      nord, l->sym_nord[k], l->psi,
+                                                      MI_KSG_SMALL + 2};
                     best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &ord,
                                     &lag, &causal);
                 }

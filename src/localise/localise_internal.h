@@ -63,7 +63,12 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
 struct mi_ksg_orders {
     const uint32_t *x, *y; /* indices of the finite values, by value */
     size_t nx, ny;
+    const double *psi;     /* mi_psi_table of npsi entries, or NULL */
+    size_t npsi;
 };
+/* t[i] = gsl_sf_psi_int(i) for 0 < i < n (t[0] = 0): the digammas KSG sums,
+ * looked up instead of computed (the same doubles). */
+void mi_psi_table(double *t, size_t n);
 double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
                     unsigned k, size_t min_pairs, const struct mi_ksg_orders *ord);
 /* o[0, returned) = indices of the finite values of x[0, n), by value (ties

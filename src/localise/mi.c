@@ -387,7 +387,64 @@ static unsigned ksg_count(const double *s, size_t m, size_t p, double c, double 
 struct ksg_ws {
     uint32_t *ox, *oy, *pos_x, *pos_y; /* m each: orders, and each point's place in them */
     double *sx, *sy;                   /* m each: the sorted coordinates */
+    const double *psi;                 /* psi[n] = gsl_sf_psi_int(n), n < npsi; NULL = none */
+    size_t npsi;
 };
+
+static inline double ksg_psi(const struct ksg_ws *ws, unsigned n)
+{
+    return n < ws->npsi ? ws->psi[n] : gsl_sf_psi_int((int)n);
+}
+
+/* The walk of ksg_core for k = 3 (the ranking's KSG_K): the three smallest
+ * distances in registers, kept by a min/max network, no stores or loops.
+ * The same values as the general walk: the k smallest of the distances met,
+ * as a multiset, do not depend on how they are kept. */
+static inline double ksg_walk3(const double *sx, const double *py, const uint32_t *ox, size_t m,
+                               size_t p, double xi, double yi, size_t *plo, size_t *phi)
+{
+    double d0 = HUGE_VAL, d1 = HUGE_VAL, d2 = HUGE_VAL;
+    unsigned have = 0;
+    size_t lo = p, hi = p + 1;
+    int lo_on = lo > 0, hi_on = hi < m;
+    while (lo_on | hi_on) {
+        if (lo_on) {
+            double dx = fabs(xi - sx[lo - 1]);
+            if (have >= 3 && dx >= d2) {
+                lo_on = 0;
+            } else {
+                lo--;
+                double dy = fabs(yi - py[ox[lo]]), d = dx > dy ? dx : dy;
+                double t = d < d2 ? d : d2;
+                d2 = d1 > t ? d1 : t;
+                t = d < d1 ? d : d1;
+                d1 = d0 > t ? d0 : t;
+                d0 = d < d0 ? d : d0;
+                have++;
+                lo_on = lo > 0;
+            }
+        }
+        if (hi_on) {
+            double dx = fabs(xi - sx[hi]);
+            if (have >= 3 && dx >= d2) {
+                hi_on = 0;
+            } else {
+                double dy = fabs(yi - py[ox[hi]]), d = dx > dy ? dx : dy;
+                double t = d < d2 ? d : d2;
+                d2 = d1 > t ? d1 : t;
+                t = d < d1 ? d : d1;
+                d1 = d0 > t ? d0 : t;
+                d0 = d < d0 ? d : d0;
+                have++;
+                hi++;
+                hi_on = hi < m;
+            }
+        }
+    }
+    *plo = lo;
+    *phi = hi;
+    return d2;
+}
 
 /* Keeps the k smallest distances met so far, sorted, in knn[0, *have). */
 static inline void ksg_keep(double *knn, size_t *have, unsigned k, double d)
@@ -421,6 +478,11 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
          * good once its next point is no nearer in x than the k-th */
         size_t have = 0, lo = p, hi = p + 1;
         int lo_on = lo > 0, hi_on = hi < m;
+        double eps;
+        if (k == 3) {
+            eps = ksg_walk3(sx, py, ox, m, p, xi, yi, &lo, &hi);
+            lo_on = hi_on = 0;
+        }
         while (lo_on | hi_on) {
             if (lo_on) {
                 double dx = fabs(xi - sx[lo - 1]);
@@ -445,7 +507,8 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
                 }
             }
         }
-        const double eps = knn[k - 1];
+        if (k != 3)
+            eps = knn[k - 1];
         unsigned nx = 0;
         if (eps > 0) { /* else nothing is closer than 0, not even the point itself */
             size_t a = lo, b = hi;
@@ -456,9 +519,15 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
             nx = (unsigned)(b - a - 1);
         }
         unsigned ny = ksg_count(sy, m, ws->pos_y[i], yi, eps);
-        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
+        acc += ksg_psi(ws, nx + 1) + ksg_psi(ws, ny + 1);
     }
-    return gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    return ksg_psi(ws, k) + ksg_psi(ws, (unsigned)m) - acc / (double)m;
+}
+
+void mi_psi_table(double *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        t[i] = i ? gsl_sf_psi_int((int)i) : 0.0; /* psi(0) is a pole, never asked for */
 }
 
 size_t mi_ksg_order(const double *x, size_t n, uint32_t *o, uint32_t *t)
@@ -489,7 +558,7 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
         return MEND_ENOMEM;
     }
     double *py = px + m;
-    struct ksg_ws ws = {u, u + m, u + 2 * m, u + 3 * m, px + 2 * m, px + 3 * m};
+    struct ksg_ws ws = {u, u + m, u + 2 * m, u + 3 * m, px + 2 * m, px + 3 * m, NULL, 0};
     m = 0;
     for (size_t i = 0; i < n; i++)
         if (isfinite(x[i]) && isfinite(y[i])) {
@@ -512,7 +581,8 @@ double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size
     double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8], sx[MI_KSG_SMALL], sy[MI_KSG_SMALL];
     uint32_t o[4][MI_KSG_SMALL];
     int16_t cid[MI_KSG_ORDER_SPAN]; /* pair i -> its place among the complete pairs, -1 none */
-    const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy};
+    const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy, ord ? ord->psi : NULL,
+                              ord ? ord->npsi : 0};
     size_t m = 0, i = 0;
     if (k == 0 || k > 8)
         return 0.0;
