@@ -347,25 +347,24 @@ static unsigned ksg_count(const double *s, size_t m, size_t p, double c, double 
 {
     if (!(eps > 0))
         return 0; /* nothing is closer than 0, not even the point itself */
-    size_t lo = 0, hi = p; /* first q in [0, p] with the test true (p has it) */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (fabs(c - s[mid]) < eps)
-            hi = mid;
-        else
-            lo = mid + 1;
+    /* branch-free halvings (the outcome of each test is a coin toss, which
+     * a branch would mispredict half the time): the answer stays in
+     * [lo, lo + n) */
+    size_t lo = 0, n = p + 1; /* the first q in [0, p] with the test true (p has it) */
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = fabs(c - s[lo + half - 1]) < eps ? lo : lo + half;
+        n -= half;
     }
     size_t a = lo;
-    lo = p;
-    hi = m - 1; /* last q in [p, m) with the test true */
-    while (lo < hi) {
-        size_t mid = hi - (hi - lo) / 2;
-        if (fabs(c - s[mid]) < eps)
-            lo = mid;
-        else
-            hi = mid - 1;
+    lo = p + 1;
+    n = m - p; /* the first q in [p + 1, m] with the test false (m: none) */
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = fabs(c - s[lo + half - 1]) < eps ? lo + half : lo;
+        n -= half;
     }
-    return (unsigned)(lo - a);
+    return (unsigned)(lo - 1 - a);
 }
 
 /* The KSG estimate (first algorithm, max norm) over m complete pairs:
