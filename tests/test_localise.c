@@ -345,6 +345,16 @@ static void test_fast_paths(void **state)
     assert_int_equal(mi_ranks_radix(x, N, r2, ka, kb), N - 1);
     for (size_t i = 0; i < N; i++)
         assert_true((isnan(r1[i]) && isnan(r2[i])) || fabs(r1[i] - r2[i]) < 1e-12);
+    /* short spans take a merge sort instead of the radix passes: the same
+     * ranks (ties, NaN and the boundary sizes included) */
+    const size_t shorts[] = {1, 2, 21, 100, 255, 256, 257};
+    for (size_t k = 0; k < sizeof shorts / sizeof shorts[0]; k++) {
+        size_t n = shorts[k], want = n - (n > 5);
+        assert_int_equal(mi_ranks(x, n, r1, p), want);
+        assert_int_equal(mi_ranks_radix(x, n, r2, ka, kb), want);
+        for (size_t i = 0; i < n; i++)
+            assert_true((isnan(r1[i]) && isnan(r2[i])) || r1[i] == r2[i]);
+    }
     /* integer-cell MI equals the GSL-histogram one */
     x[5] = 0.5;
     mi_ranks(x, N, r1, p);

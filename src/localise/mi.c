@@ -70,6 +70,52 @@ static uint32_t float_key(double v)
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+/* r[index] = mean rank / m of each run of equal keys in sorted words a. */
+static size_t ranks_from_sorted(const uint64_t *a, size_t m, double *r)
+{
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && (a[j] >> 32) == (a[i] >> 32))
+            j++;
+        double rank = 0.5 * (double)(i + j - 1) / (double)m;
+        for (size_t k = i; k < j; k++)
+            r[(uint32_t)a[k]] = rank;
+        i = j;
+    }
+    return m;
+}
+
+#define RANKS_SMALL 256u
+
+/* Sorts a[0, m) ascending; t: scratch of m. Insertion sort on runs of 8,
+ * then bottom-up merges. */
+static void u64_sort(uint64_t *a, size_t m, uint64_t *t)
+{
+    for (size_t s = 0; s < m; s += 8) {
+        size_t e = s + 8 < m ? s + 8 : m;
+        for (size_t i = s + 1; i < e; i++) {
+            uint64_t x = a[i];
+            size_t j = i;
+            while (j > s && a[j - 1] > x)
+                a[j] = a[j - 1], j--;
+            a[j] = x;
+        }
+    }
+    for (size_t w = 8; w < m; w *= 2) {
+        for (size_t s = 0; s < m; s += 2 * w) {
+            size_t mid = s + w < m ? s + w : m, e = s + 2 * w < m ? s + 2 * w : m;
+            size_t i = s, j = mid, k = s;
+            while (i < mid && j < e)
+                t[k++] = a[j] < a[i] ? a[j++] : a[i++];
+            while (i < mid)
+                t[k++] = a[i++];
+            while (j < e)
+                t[k++] = a[j++];
+        }
+        memcpy(a, t, m * sizeof *a);
+    }
+}
+
 size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b)
 {
     size_t m = 0;
@@ -80,6 +126,13 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
     }
     if (m == 0)
         return 0;
+    if (m <= RANKS_SMALL) {
+        /* short spans (the KSG regime): four radix passes would spend more
+         * on their 256-entry tables than on the values; a merge sort of the
+         * whole words (key, then index) gives the same order */
+        u64_sort(a, m, b);
+        return ranks_from_sorted(a, m, r);
+    }
     /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
      * equal keys keep index order. All four byte histograms are counted in
      * one read; a byte all keys share needs no pass. */
@@ -128,16 +181,7 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
         a = b;
         b = t;
     }
-    for (size_t i = 0; i < m;) {
-        size_t j = i + 1;
-        while (j < m && (a[j] >> 32) == (a[i] >> 32))
-            j++;
-        double rank = 0.5 * (double)(i + j - 1) / (double)m;
-        for (size_t k = i; k < j; k++)
-            r[(uint32_t)a[k]] = rank;
-        i = j;
-    }
-    return m;
+    return ranks_from_sorted(a, m, r);
 }
 
 unsigned mi_auto_bins(size_t n)
