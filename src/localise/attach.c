@@ -208,12 +208,26 @@ static void js_i64(struct mend_wbuf *w, const char *name, int64_t v)
     mend_json_raw(w, b);
 }
 
-static void js_f64(struct mend_wbuf *w, const char *name, double v)
+/* The last number written and its text: a series' score is often its shift
+ * exactly (no symptom coupling to weigh it, no lead or lag), and the
+ * shortest round-trip text costs a few printf/strtod tries, so the
+ * repeat is copied (the same bytes mend_json_num writes). */
+struct js_last {
+    double v;
+    size_t len; /* 0: none yet */
+    char txt[MEND_JSON_NUM_MAX];
+};
+
+static void js_f64(struct mend_wbuf *w, struct js_last *last, const char *name, double v)
 {
     mend_json_raw(w, ",\"");
     mend_json_raw(w, name);
     mend_json_raw(w, "\":");
-    mend_json_num(w, v);
+    if (!(last->len && memcmp(&last->v, &v, sizeof v) == 0)) {
+        last->len = mend_json_fmt_f64(v, last->txt, sizeof last->txt);
+        last->v = v;
+    }
+    mend_wbuf_bytes(w, last->txt, last->len);
 }
 
 void mend_localise_attach_annotate(void *ctx, const char *status, const struct mend_incident *inc,
@@ -368,6 +382,7 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
     a->st.dropped += dropped;
 
     char b[64];
+    struct js_last last = {0, 0, {0}};
     mend_json_raw(w, ",\"localise\":{\"scope\":\"");
     mend_json_raw(w, by_entity ? "entity" : "all");
     mend_json_raw(w, "\",\"window\":{\"start\":\"");
@@ -390,10 +405,10 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
         mend_json_str(w, s->key, s->key_len);
         mend_json_raw(w, ",\"component\":");
         js_entity(a, w, a->cand_ent[it->series]);
-        js_f64(w, "score", it->score);
-        js_f64(w, "shift", it->shift);
-        js_f64(w, "z", it->z);
-        js_f64(w, "mi", it->mi);
+        js_f64(w, &last, "score", it->score);
+        js_f64(w, &last, "shift", it->shift);
+        js_f64(w, &last, "z", it->z);
+        js_f64(w, &last, "mi", it->mi);
         js_i64(w, "lag", it->lag);
         if (it->onset >= 0) {
             int64_t on = a->ser[it->series].onset != MEND_LOCALISE_NO_ONSET
@@ -414,7 +429,7 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
         const struct mend_series *s = mend_registry_at(a->reg, a->cand[cp->best_series]);
         mend_json_raw(w, k ? ",{\"component\":" : "{\"component\":");
         js_entity(a, w, a->node_ent[cp->node]);
-        js_f64(w, "score", cp->score);
+        js_f64(w, &last, "score", cp->score);
         mend_json_raw(w, ",\"series\":");
         mend_json_str(w, s->key, s->key_len);
         mend_json_raw(w, "}");
