@@ -246,9 +246,10 @@ int32_t mend_topo_node_of(const struct mend_topo_file *g, const char *column);
  * most what bench_localise measures for that size. Buffers (about
  * max_series * (reference + window) * 16 bytes plus the localiser's
  * workspace) are allocated at the first annotation, so an engine that
- * never opens an incident pays nothing; none afterwards. Deterministic: the
+ * never opens an incident pays nothing; none afterwards (but up to 64
+ * remembered rankings of at most 32 KB each, see reuse). Deterministic: the
  * result is a function of the rings and the incident, so a replay writes
- * the same lines. */
+ * the same lines, and so does a run restored from a checkpoint. */
 enum { MEND_LOCALISE_SCOPE_ENTITY = 0, MEND_LOCALISE_SCOPE_ALL = 1 };
 
 struct mend_localise_attach_conf {
@@ -264,6 +265,11 @@ struct mend_localise_attach_conf {
                               near 50 ms; longer windows are ~100x cheaper */
     uint32_t top;          /* ranked series written per line, default 5 */
     uint32_t top_components; /* ranked components written per line, default 3 */
+    int reuse;             /* default 1: a line whose gathered input is identical
+                              to an earlier ranking's (a full window that no
+                              sample changed) copies that ranking's bytes
+                              instead of ranking again; the same bytes either
+                              way (attach.c). 0 ranks every time. */
 };
 void mend_localise_attach_conf_defaults(struct mend_localise_attach_conf *c);
 /* The `localise:` config section over struct mend_localise_attach_conf. */
@@ -288,6 +294,7 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
 
 struct mend_localise_attach_stats {
     uint64_t runs;         /* rankings written */
+    uint64_t reused;       /* of those, copied from an identical earlier input */
     uint64_t skipped;      /* annotations that wrote an error instead */
     uint64_t dropped;      /* candidates left out at max_series, summed */
 };
