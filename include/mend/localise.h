@@ -260,9 +260,10 @@ struct mend_localise_attach_conf {
     uint32_t reference;    /* reference samples per series at most, default 256 */
     uint32_t max_series;   /* candidates per annotation, default 100: the
                               ranking's KSG regime (spans up to 128 slots)
-                              costs about 0.5 ms per candidate at its worst
-                              (a 64-slot window), so 100 bound an annotation
-                              near 50 ms; longer windows are ~100x cheaper */
+                              costs about 0.13 ms per candidate and symptom
+                              at its worst (a 64-slot window, bench_localise),
+                              so 100 bound an annotation near 13 ms per
+                              symptom; longer windows are ~7x cheaper */
     uint32_t top;          /* ranked series written per line, default 5 */
     uint32_t top_components; /* ranked components written per line, default 3 */
     int reuse;             /* default 1: a line whose gathered input is identical

@@ -67,7 +67,7 @@
  *     and the window, on ranks, so the incident's rows stand out against
  *     normal ones whatever the scale. Estimator: KSG (k = 3, ranks with ties
  *     broken by a tiny deterministic jitter) when the span has at most 128
- *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
+ *     slots, where bins would be too coarse and KSG is cheap (mi.c); the binned
  *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
  *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
  *     with itself; and when no symptom has 20 usable slots, no series
@@ -105,7 +105,9 @@
  * component by its best series.
  *
  * Work is bounded: O(ref + window * (1 + symptoms * (2L+1))) per series
- * (O(128^2 * symptoms * (2L+1)) on short spans), plus O(anomalous nodes *
+ * (on short spans O(128 * v * symptoms * (2L+1)), v the neighbours KSG
+ * visits per point: about sqrt(k * 128) ~ 20 for unrelated series, 128 at
+ * worst), plus O(anomalous nodes *
  * nodes^2) for the graph; every buffer is sized at mend_localise_new() from
  * the caps, and a run allocates nothing. */
 #include <math.h>
