@@ -263,7 +263,8 @@ struct mend_localise_attach_conf {
                               costs about 0.13 ms per candidate and symptom
                               at its worst (a 64-slot window, bench_localise),
                               so 100 bound an annotation near 13 ms per
-                              symptom; longer windows are ~7x cheaper */
+                              symptom; longer windows (binned) are ~10x
+                              cheaper */
     uint32_t top;          /* ranked series written per line, default 5 */
     uint32_t top_components; /* ranked components written per line, default 3 */
     int reuse;             /* default 1: a line whose gathered input is identical
