@@ -21,6 +21,7 @@
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_sf_psi.h>
 
 #include "mend/localise.h"
 #include "../src/localise/localise_internal.h"
@@ -344,6 +345,16 @@ static void test_fast_paths(void **state)
     assert_int_equal(mi_ranks_radix(x, N, r2, ka, kb), N - 1);
     for (size_t i = 0; i < N; i++)
         assert_true((isnan(r1[i]) && isnan(r2[i])) || fabs(r1[i] - r2[i]) < 1e-12);
+    /* short spans take a merge sort instead of the radix passes: the same
+     * ranks (ties, NaN and the boundary sizes included) */
+    const size_t shorts[] = {1, 2, 21, 100, 255, 256, 257};
+    for (size_t k = 0; k < sizeof shorts / sizeof shorts[0]; k++) {
+        size_t n = shorts[k], want = n - (n > 5);
+        assert_int_equal(mi_ranks(x, n, r1, p), want);
+        assert_int_equal(mi_ranks_radix(x, n, r2, ka, kb), want);
+        for (size_t i = 0; i < n; i++)
+            assert_true((isnan(r1[i]) && isnan(r2[i])) || r1[i] == r2[i]);
+    }
     /* integer-cell MI equals the GSL-histogram one */
     x[5] = 0.5;
     mi_ranks(x, N, r1, p);
@@ -361,12 +372,130 @@ static void test_fast_paths(void **state)
     assert_true(fabs(a - pub) < 1e-9);
     assert_true(mi_binned_index(h, 8, bx, 0, by, 0, 19, clnc, 20) == 0.0); /* too few pairs */
     /* short-span KSG equals the public KSG on the same pairs */
-    double k1, k2 = mi_ksg_small(x, 0, y, 0, 100, 3, 20);
+    double k1, k2 = mi_ksg_small(x, 0, y, 0, 100, 3, 20, NULL);
     assert_int_equal(mend_mi_ksg(x, y, 100, 3, &k1), 0);
     assert_true(fabs(fmax(k1, 0) - k2) < 1e-12);
     gsl_histogram2d_free(h);
     free(x); free(y); free(r1); free(r2); free(ry); free(p); free(ka); free(kb);
     free(bx); free(by); free(clnc);
+    gsl_rng_free(r);
+}
+
+/* The KSG estimate as Kraskov et al. write it, by brute force: the
+ * reference the sorted search in mi.c must reproduce bit for bit. */
+static double ksg_brute(const double *x, const double *y, size_t m, unsigned k)
+{
+    double acc = 0, knn[16];
+    for (size_t i = 0; i < m; i++) {
+        size_t have = 0;
+        for (size_t j = 0; j < m; j++) {
+            if (j == i)
+                continue;
+            double dx = fabs(x[i] - x[j]), dy = fabs(y[i] - y[j]), d = dx > dy ? dx : dy;
+            if (have < k || d < knn[k - 1]) {
+                size_t q = have < k ? have++ : k - 1;
+                while (q > 0 && knn[q - 1] > d) {
+                    knn[q] = knn[q - 1];
+                    q--;
+                }
+                knn[q] = d;
+            }
+        }
+        double eps = knn[k - 1];
+        unsigned nx = 0, ny = 0;
+        for (size_t j = 0; j < m; j++)
+            if (j != i) {
+                nx += fabs(x[i] - x[j]) < eps;
+                ny += fabs(y[i] - y[j]) < eps;
+            }
+        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
+    }
+    return gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+}
+
+/* The sorted neighbour search returns the brute force's double exactly:
+ * continuous data, heavy ties (small integers: zero distances, eps = 0),
+ * a constant column, coupled and independent pairs, every k the ranking
+ * could use, sizes past the short-span cap; and the short-span entry point
+ * with offsets (the lags) agrees with it on the same pairs. */
+static void test_ksg_exact(void **state)
+{
+    (void)state;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 7);
+    enum { N = 300 };
+    double x[N], y[N];
+    const size_t sizes[] = {5, 6, 21, 64, 127, 128, 300};
+    unsigned checked = 0;
+    for (int kind = 0; kind < 5; kind++)
+        for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+            for (unsigned k = 1; k <= 4; k++) {
+                size_t n = sizes[si];
+                for (size_t i = 0; i < n; i++) {
+                    double a = gsl_ran_gaussian(r, 1.0), b = gsl_ran_gaussian(r, 1.0);
+                    switch (kind) {
+                    case 0: x[i] = a; y[i] = b; break;                          /* independent */
+                    case 1: x[i] = a; y[i] = 0.9 * a + 0.1 * b; break;          /* coupled */
+                    case 2: x[i] = floor(3 * a); y[i] = floor(2 * b + a); break; /* ties */
+                    case 3: x[i] = 1.5; y[i] = b; break;                        /* constant */
+                    default: x[i] = (double)(i % 7) / 7.0; y[i] = ldexp(a, 40); break;
+                    }
+                }
+                if (n < k + 2)
+                    continue;
+                double fast, ref = ksg_brute(x, y, n, k);
+                assert_int_equal(mend_mi_ksg(x, y, n, k, &fast), 0);
+                assert_memory_equal(&fast, &ref, sizeof fast); /* bit for bit */
+                checked++;
+            }
+    assert_true(checked > 100);
+    /* NaN and infinite pairs are left out, as the public contract says */
+    for (size_t i = 0; i < 100; i++)
+        gaussians(r, 0.7, 1, x + i, y + i);
+    double clean = ksg_brute(x + 2, y + 2, 98, 3), got;
+    x[0] = NAN;
+    y[1] = HUGE_VAL;
+    assert_int_equal(mend_mi_ksg(x, y, 100, 3, &got), 0);
+    assert_memory_equal(&got, &clean, sizeof got);
+    /* short spans with a lag: pairs (x[i + 2], y[i]) */
+    for (size_t i = 0; i < 130; i++)
+        gaussians(r, 0.5, 1, x + i, y + i);
+    double px[128], py[128];
+    for (size_t i = 0; i < 128; i++) {
+        px[i] = x[i + 2];
+        py[i] = y[i];
+    }
+    double want = fmax(ksg_brute(px, py, 128, 3), 0), small = mi_ksg_small(x, 2, y, 0, 128, 3, 20, NULL);
+    assert_memory_equal(&small, &want, sizeof small);
+    /* with the spans' orders and a digamma table (the ranking's way, one
+     * sort per span for all lags), every lag gives the same double; gaps
+     * (NaN) in both spans */
+    for (size_t i = 0; i < 128; i++)
+        gaussians(r, 0.6, 1, x + i, y + i);
+    x[5] = NAN;
+    y[40] = NAN;
+    y[41] = NAN;
+    uint32_t ox[128], oy[128], tmp[128];
+    double psi[130];
+    mi_psi_table(psi, 130);
+    for (int i = 1; i < 130; i++)
+        assert_true(psi[i] == gsl_sf_psi_int(i));
+    size_t nx = mi_ksg_order(x, 128, ox, tmp), ny = mi_ksg_order(y, 128, oy, tmp);
+    assert_int_equal(nx, 127);
+    assert_int_equal(ny, 126);
+    for (size_t i = 1; i < nx; i++)
+        assert_true(x[ox[i - 1]] <= x[ox[i]]);
+    const struct mi_ksg_orders ord = {ox, oy, nx, ny, psi, 130};
+    for (size_t lag = 0; lag <= 3; lag++) {
+        double a0 = mi_ksg_small(x, 0, y, lag, 128 - lag, 3, 20, NULL);
+        double a1 = mi_ksg_small(x, 0, y, lag, 128 - lag, 3, 20, &ord);
+        double b0 = mi_ksg_small(x, lag, y, 0, 128 - lag, 3, 20, NULL);
+        double b1 = mi_ksg_small(x, lag, y, 0, 128 - lag, 3, 20, &ord);
+        assert_memory_equal(&a0, &a1, sizeof a0);
+        assert_memory_equal(&b0, &b1, sizeof b0);
+        if (lag == 0)
+            assert_true(a0 > 0.1); /* the pairs are coupled at lag 0 */
+    }
     gsl_rng_free(r);
 }
 
@@ -574,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_constant_reference_and_components),
         cmocka_unit_test(test_nsigma_and_errors),
         cmocka_unit_test(test_fast_paths),
+        cmocka_unit_test(test_ksg_exact),
         cmocka_unit_test(test_rank_long_window),
         cmocka_unit_test(test_tails_calibrate_spikiness),
         cmocka_unit_test(test_table_and_topology),

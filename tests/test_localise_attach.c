@@ -21,7 +21,10 @@
 
 #include "mend/config.h"
 #include "mend/engine.h"
+#include "mend/json.h"
 #include "mend/localise.h"
+#include "mend/incident.h"
+#include "mend/series.h"
 
 #define FIX "tests/fixtures/localise/asd-omi1.lp"
 #define NM 19
@@ -325,12 +328,137 @@ static void test_engine_names_the_runaway_host(void **state)
     assert_null(strstr(l.last, "\"localise\""));
 }
 
+/* Reuse of identical rankings, on the attachment itself with a real
+ * registry: four series of one host, one of which jumps; an incident whose
+ * window (8 slots) is full but for one sample still to come. The same input again -- a later change that
+ * added no sample in scope -- copies the earlier ranking (counted in
+ * reused), byte for byte what ranking afresh writes (an attachment with
+ * reuse off, and one that never saw it, agree); the late sample changes
+ * the input, which is ranked again. */
+/* Whether needle occurs in the buffer's bytes. */
+static int has(const struct mend_wbuf *w, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= w->len; i++)
+        if (!memcmp(w->data + i, needle, n))
+            return 1;
+    return 0;
+}
+
+static void annotate_into(struct mend_localise_attach *a, const struct mend_incident *inc,
+                          int64_t now, struct mend_wbuf *w)
+{
+    w->len = 0;
+    mend_localise_attach_annotate(a, "update", inc, now, w);
+    assert_false(w->failed);
+    assert_true(w->len > 0);
+    assert_false(has(w, "\"error\""));
+}
+
+static void test_reuse_identical_input(void **state)
+{
+    (void)state;
+    const int64_t MIN = 60000000000LL;
+    struct mend_series_conf sc;
+    mend_series_conf_defaults(&sc);
+    sc.hash_seed = 3;
+    struct mend_registry *reg;
+    assert_int_equal(mend_registry_new(&sc, 0, &reg), 0);
+    struct mend_series *ser[4];
+    char key[4][32];
+    uint64_t x = 99;
+    for (int k = 0; k < 4; k++) {
+        snprintf(key[k], sizeof key[k], "m,host=a k%d", k);
+        assert_int_equal(mend_registry_get(reg, key[k], strlen(key[k]), "a", 1, &ser[k], NULL), 0);
+        ser[k]->interval = MIN;
+    }
+    for (int t = 0; t < 300; t++)
+        for (int k = 0; k < 4; k++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            double v = 10 + (double)(x >> 11) / 9007199254740992.0;
+            if (k == 1 && t >= 280)
+                v += 5 + 0.1 * (t - 280);
+            if (k == 2 && t == 283)
+                continue; /* arrives late, below */
+            assert_int_equal(mend_series_push(reg, ser[k], t * MIN, v), 0);
+        }
+    struct mend_incident_signal sig = {.series_id = ser[1]->id, .kind = MEND_ANOM_SCORE,
+                                       .key = key[1], .first_t = 280 * MIN, .last_t = 281 * MIN,
+                                       .start_t = 280 * MIN, .events = 2};
+    struct mend_incident inc = {.id = 1, .entity_id = ser[1]->entity, .start_t = 280 * MIN,
+                                .last_t = 281 * MIN, .n_signals = 1, .cap_signals = 1,
+                                .events = 2, .max_score = 1, .signals = &sig};
+    inc.entity = (char *)"a";
+    struct mend_localise_attach_conf c;
+    mend_localise_attach_conf_defaults(&c);
+    assert_int_equal(c.reuse, 1);
+    c.window = 8;
+    struct mend_localise_attach *on, *off, *fresh;
+    assert_int_equal(mend_localise_attach_new(&c, reg, sc.ring_cap, &on), 0);
+    assert_int_equal(mend_localise_attach_new(&c, reg, sc.ring_cap, &fresh), 0);
+    c.reuse = 0;
+    assert_int_equal(mend_localise_attach_new(&c, reg, sc.ring_cap, &off), 0);
+    c.reuse = 2;
+    struct mend_localise_attach *bad;
+    assert_int_equal(mend_localise_attach_new(&c, reg, sc.ring_cap, &bad), MEND_EINVAL);
+
+    struct mend_wbuf w1, w2, w3;
+    mend_wbuf_init(&w1);
+    mend_wbuf_init(&w2);
+    mend_wbuf_init(&w3);
+    struct mend_localise_attach_stats st;
+    annotate_into(on, &inc, 290 * MIN, &w1); /* 11 slots past the start: the window is full */
+    assert_true(has(&w1, "\"slots\":8,"));
+    assert_true(has(&w1, "\"samples\":31}"));
+    assert_true(has(&w1, "{\"key\":\"m,host=a k1\",\"component\":\"a\""));
+    mend_localise_attach_stats(on, &st);
+    assert_true(st.runs == 1 && st.reused == 0);
+    annotate_into(on, &inc, 299 * MIN, &w2); /* later, nothing new in the window */
+    mend_localise_attach_stats(on, &st);
+    assert_true(st.runs == 2 && st.reused == 1);
+    assert_int_equal(w2.len, w1.len);
+    assert_memory_equal(w2.data, w1.data, w1.len);
+    annotate_into(off, &inc, 299 * MIN, &w3); /* ranked afresh: the same bytes */
+    mend_localise_attach_stats(off, &st);
+    assert_true(st.runs == 1 && st.reused == 0);
+    assert_int_equal(w3.len, w1.len);
+    assert_memory_equal(w3.data, w1.data, w1.len);
+    annotate_into(off, &inc, 299 * MIN, &w3);
+    mend_localise_attach_stats(off, &st);
+    assert_true(st.runs == 2 && st.reused == 0); /* off never reuses */
+
+    /* a late sample inside the window: a new input, ranked again */
+    assert_int_equal(mend_series_push(reg, ser[2], 283 * MIN, 30.0), 0);
+    annotate_into(on, &inc, 299 * MIN, &w2);
+    mend_localise_attach_stats(on, &st);
+    assert_true(st.runs == 3 && st.reused == 1);
+    assert_true(has(&w2, "\"samples\":32}"));
+    annotate_into(fresh, &inc, 299 * MIN, &w3);
+    assert_int_equal(w3.len, w2.len);
+    assert_memory_equal(w3.data, w2.data, w2.len);
+    /* and that ranking is the one reused next */
+    annotate_into(on, &inc, 299 * MIN, &w1);
+    mend_localise_attach_stats(on, &st);
+    assert_true(st.runs == 4 && st.reused == 2);
+    assert_int_equal(w1.len, w2.len);
+    assert_memory_equal(w1.data, w2.data, w2.len);
+
+    mend_wbuf_fini(&w1);
+    mend_wbuf_fini(&w2);
+    mend_wbuf_fini(&w3);
+    mend_localise_attach_free(on);
+    mend_localise_attach_free(off);
+    mend_localise_attach_free(fresh);
+    mend_registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_section),
         cmocka_unit_test(test_engine_names_the_runaway_host),
         cmocka_unit_test(test_replay_agrees_with_offline),
+        cmocka_unit_test(test_reuse_identical_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,8 +37,11 @@ int mend_mi_binned(const double *x, const double *y, size_t n, unsigned bins, do
 
 /* KSG estimator (algorithm 1 of Kraskov et al. 2004) in nats with k
  * neighbours under the max-norm: psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>.
- * O(n^2) time, so n is capped at MEND_MI_KSG_MAX. Ties (repeated values)
- * bias KSG upwards; continuous data is assumed. NaN pairs are skipped.
+ * The neighbour search is sorted (the brute force's result bit for bit, in
+ * about n sqrt(k n) steps for uncoupled data, O(n^2) at worst), and n is
+ * capped at MEND_MI_KSG_MAX. Ties (repeated values) bias KSG upwards;
+ * continuous data is assumed. Pairs where either value is NaN or infinite
+ * are skipped. Allocates about 48 n bytes of scratch.
  * Returns 0 and *mi (may be slightly negative for independent data: it is
  * not clamped, so callers see the estimator's own spread), MEND_EINVAL
  * (k == 0, fewer than k+2 usable pairs, n > cap), MEND_ENOMEM. */
@@ -243,9 +246,10 @@ int32_t mend_topo_node_of(const struct mend_topo_file *g, const char *column);
  * most what bench_localise measures for that size. Buffers (about
  * max_series * (reference + window) * 16 bytes plus the localiser's
  * workspace) are allocated at the first annotation, so an engine that
- * never opens an incident pays nothing; none afterwards. Deterministic: the
+ * never opens an incident pays nothing; none afterwards (but up to 64
+ * remembered rankings of at most 32 KB each, see reuse). Deterministic: the
  * result is a function of the rings and the incident, so a replay writes
- * the same lines. */
+ * the same lines, and so does a run restored from a checkpoint. */
 enum { MEND_LOCALISE_SCOPE_ENTITY = 0, MEND_LOCALISE_SCOPE_ALL = 1 };
 
 struct mend_localise_attach_conf {
@@ -256,11 +260,18 @@ struct mend_localise_attach_conf {
     uint32_t reference;    /* reference samples per series at most, default 256 */
     uint32_t max_series;   /* candidates per annotation, default 100: the
                               ranking's KSG regime (spans up to 128 slots)
-                              costs about 0.5 ms per candidate at its worst
-                              (a 64-slot window), so 100 bound an annotation
-                              near 50 ms; longer windows are ~100x cheaper */
+                              costs about 0.13 ms per candidate and symptom
+                              at its worst (a 64-slot window, bench_localise),
+                              so 100 bound an annotation near 13 ms per
+                              symptom; longer windows (binned) are ~10x
+                              cheaper */
     uint32_t top;          /* ranked series written per line, default 5 */
     uint32_t top_components; /* ranked components written per line, default 3 */
+    int reuse;             /* default 1: a line whose gathered input is identical
+                              to an earlier ranking's (a full window that no
+                              sample changed) copies that ranking's bytes
+                              instead of ranking again; the same bytes either
+                              way (attach.c). 0 ranks every time. */
 };
 void mend_localise_attach_conf_defaults(struct mend_localise_attach_conf *c);
 /* The `localise:` config section over struct mend_localise_attach_conf. */
@@ -285,6 +296,7 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
 
 struct mend_localise_attach_stats {
     uint64_t runs;         /* rankings written */
+    uint64_t reused;       /* of those, copied from an identical earlier input */
     uint64_t skipped;      /* annotations that wrote an error instead */
     uint64_t dropped;      /* candidates left out at max_series, summed */
 };

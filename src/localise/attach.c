@@ -32,7 +32,22 @@
 #include "mend/localise.h"
 #include "mend/series.h"
 
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack: no allocation per line */
+#include <xxhash.h>
+
 #define ATTACH_MAX_SYMPTOMS 16u
+/* Rankings kept for reuse (see memo_* below): a few incidents' worth, and
+ * each no longer than a line's localise member can reasonably be. */
+#define ATTACH_MEMO 64u
+#define ATTACH_MEMO_MAX_BYTES (32u << 10)
+
+/* One remembered ranking: the hash of everything it was computed from, and
+ * the bytes it wrote. */
+struct memo_ent {
+    XXH128_hash_t h;
+    unsigned char *bytes; /* NULL = empty */
+    size_t len, cap;
+};
 
 struct mend_localise_attach {
     struct mend_localise_attach_conf conf;
@@ -49,6 +64,8 @@ struct mend_localise_attach {
     uint32_t *node_ent;                  /* max_series: entity id of each node */
     uint32_t *hash;                      /* 2 * max_series (power of 2): entity -> node + 1 */
     uint32_t hash_mask;
+    struct mend_wbuf frag;               /* this line's localise member, then copied */
+    struct memo_ent memo[ATTACH_MEMO];   /* by hash */
     int failed;                          /* allocation failed once: stays off */
     struct mend_localise_attach_stats st;
 };
@@ -62,6 +79,7 @@ void mend_localise_attach_conf_defaults(struct mend_localise_attach_conf *c)
     c->max_series = 100;
     c->top = 5;
     c->top_components = 3;
+    c->reuse = 1;
 }
 
 int mend_localise_attach_new(const struct mend_localise_attach_conf *c, struct mend_registry *reg,
@@ -70,6 +88,7 @@ int mend_localise_attach_new(const struct mend_localise_attach_conf *c, struct m
     *out = NULL;
     if (!c || !reg || ring_cap == 0 || ring_cap > 65536 || c->window == 0 || c->window > 65536 || c->reference < 2 ||
         c->reference > 65536 || c->max_series == 0 || c->max_series > 1000000 ||
+        (c->reuse != 0 && c->reuse != 1) ||
         (c->scope != MEND_LOCALISE_SCOPE_ENTITY && c->scope != MEND_LOCALISE_SCOPE_ALL))
         return MEND_EINVAL;
     struct mend_localise_attach *a = calloc(1, sizeof *a);
@@ -77,6 +96,7 @@ int mend_localise_attach_new(const struct mend_localise_attach_conf *c, struct m
         return MEND_ENOMEM;
     a->conf = *c;
     a->reg = reg;
+    mend_wbuf_init(&a->frag);
     a->ring_cap = ring_cap;
     *out = a;
     return MEND_OK;
@@ -96,6 +116,9 @@ void mend_localise_attach_free(struct mend_localise_attach *a)
     free(a->cand_ent);
     free(a->node_ent);
     free(a->hash);
+    mend_wbuf_fini(&a->frag);
+    for (uint32_t k = 0; k < ATTACH_MEMO; k++)
+        free(a->memo[k].bytes);
     free(a);
 }
 
@@ -208,12 +231,100 @@ static void js_i64(struct mend_wbuf *w, const char *name, int64_t v)
     mend_json_raw(w, b);
 }
 
-static void js_f64(struct mend_wbuf *w, const char *name, double v)
+/* The last number written and its text: a series' score is often its shift
+ * exactly (no symptom coupling to weigh it, no lead or lag), and the
+ * shortest round-trip text costs a few printf/strtod tries, so the
+ * repeat is copied (the same bytes mend_json_num writes). */
+struct js_last {
+    double v;
+    size_t len; /* 0: none yet */
+    char txt[MEND_JSON_NUM_MAX];
+};
+
+static void js_f64(struct mend_wbuf *w, struct js_last *last, const char *name, double v)
 {
     mend_json_raw(w, ",\"");
     mend_json_raw(w, name);
     mend_json_raw(w, "\":");
-    mend_json_num(w, v);
+    if (!(last->len && memcmp(&last->v, &v, sizeof v) == 0)) {
+        last->len = mend_json_fmt_f64(v, last->txt, sizeof last->txt);
+        last->v = v;
+    }
+    mend_wbuf_bytes(w, last->txt, last->len);
+}
+
+/* ---- reuse of identical rankings ---------------------------------------
+ * An incident's later lines often rank exactly what an earlier one did: once
+ * the window is full (conf.window slots from the start) its samples stop
+ * changing, and a change that adds no sample in scope adds nothing to rank.
+ * The member written is a function of the gathered input alone (the
+ * candidates' keys, components, samples and times, the symptoms and their
+ * onsets, the grid), so a hash of that input (XXH3, 128 bits) finds an
+ * earlier identical ranking, whose bytes are copied instead of ranking
+ * again. Nothing else is reused: a different input (one more sample, a
+ * moved window, a new symptom) ranks afresh, so the line is byte for byte
+ * what ranking would write, whatever the memo holds -- which keeps replays
+ * identical, and a run restored from a checkpoint (an empty memo) writes
+ * what an uninterrupted one does. */
+static XXH128_hash_t memo_hash(const struct mend_localise_attach *a, uint32_t n, int by_entity,
+                               uint64_t dropped, const struct mend_localise_input *in,
+                               int64_t start)
+{
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    int64_t head[8] = {by_entity, (int64_t)dropped, in->slots, in->t0, in->step, start, n,
+                       in->n_symptoms};
+    XXH3_128bits_update(&st, head, sizeof head);
+    XXH3_128bits_update(&st, in->symptoms, in->n_symptoms * sizeof *in->symptoms);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct mend_localise_series *ls = &in->series[i];
+        const struct mend_series *s = mend_registry_at(a->reg, a->cand[i]);
+        const struct mend_entity *ent = mend_registry_entity(a->reg, a->cand_ent[i]);
+        int64_t meta[7] = {a->cand[i], a->cand_ent[i], ls->node, ls->onset, ls->ref_n, ls->win_n,
+                           (int64_t)s->key_len};
+        XXH3_128bits_update(&st, meta, sizeof meta);
+        XXH3_128bits_update(&st, s->key, s->key_len);
+        if (ent && ent->name && ent->name_len) {
+            uint64_t el = ent->name_len;
+            XXH3_128bits_update(&st, &el, sizeof el);
+            XXH3_128bits_update(&st, ent->name, ent->name_len);
+        }
+        /* ref doubles as the lead-in (ctx = ref), so it is hashed once */
+        XXH3_128bits_update(&st, ls->ref, ls->ref_n * sizeof *ls->ref);
+        XXH3_128bits_update(&st, ls->ctx_t, ls->ref_n * sizeof *ls->ctx_t);
+        XXH3_128bits_update(&st, ls->win, ls->win_n * sizeof *ls->win);
+        XXH3_128bits_update(&st, ls->win_t, ls->win_n * sizeof *ls->win_t);
+    }
+    return XXH3_128bits_digest(&st);
+}
+
+static struct memo_ent *memo_slot(struct mend_localise_attach *a, XXH128_hash_t h)
+{
+    return &a->memo[h.low64 % ATTACH_MEMO];
+}
+
+/* Keeps the member just written for h (skipped above the cap or when out of
+ * memory: the next identical input then ranks again, no harm done). */
+static void memo_store(struct mend_localise_attach *a, XXH128_hash_t h, const unsigned char *p,
+                       size_t len)
+{
+    struct memo_ent *e = memo_slot(a, h);
+    if (len > ATTACH_MEMO_MAX_BYTES) {
+        e->len = 0;
+        return;
+    }
+    if (len > e->cap) {
+        unsigned char *nb = realloc(e->bytes, len);
+        if (!nb) {
+            e->len = 0;
+            return;
+        }
+        e->bytes = nb;
+        e->cap = len;
+    }
+    memcpy(e->bytes, p, len);
+    e->len = len;
+    e->h = h;
 }
 
 void mend_localise_attach_annotate(void *ctx, const char *status, const struct mend_incident *inc,
@@ -359,6 +470,18 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
         .series = a->ser, .n_series = n, .symptoms = sym_idx, .n_symptoms = n_si,
         .topo = &topo, .slots = S, .t0 = t0, .step = step,
     };
+    XXH128_hash_t h = {0, 0};
+    if (c->reuse) {
+        h = memo_hash(a, n, by_entity, dropped, &in, start);
+        const struct memo_ent *me = memo_slot(a, h);
+        if (me->len && XXH128_isEqual(me->h, h)) {
+            mend_wbuf_bytes(w, me->bytes, me->len);
+            a->st.runs++;
+            a->st.reused++;
+            a->st.dropped += dropped;
+            return;
+        }
+    }
     struct mend_localise_result res;
     if (mend_localise_run(a->loc, &in, &res) != MEND_OK) {
         js_error(a, w, "ranking refused its input");
@@ -367,7 +490,12 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
     a->st.runs++;
     a->st.dropped += dropped;
 
+    /* the member goes to frag first, to be remembered, then to the line */
+    struct mend_wbuf *const line = w;
+    w = &a->frag;
+    w->len = 0;
     char b[64];
+    struct js_last last = {0, 0, {0}};
     mend_json_raw(w, ",\"localise\":{\"scope\":\"");
     mend_json_raw(w, by_entity ? "entity" : "all");
     mend_json_raw(w, "\",\"window\":{\"start\":\"");
@@ -390,10 +518,10 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
         mend_json_str(w, s->key, s->key_len);
         mend_json_raw(w, ",\"component\":");
         js_entity(a, w, a->cand_ent[it->series]);
-        js_f64(w, "score", it->score);
-        js_f64(w, "shift", it->shift);
-        js_f64(w, "z", it->z);
-        js_f64(w, "mi", it->mi);
+        js_f64(w, &last, "score", it->score);
+        js_f64(w, &last, "shift", it->shift);
+        js_f64(w, &last, "z", it->z);
+        js_f64(w, &last, "mi", it->mi);
         js_i64(w, "lag", it->lag);
         if (it->onset >= 0) {
             int64_t on = a->ser[it->series].onset != MEND_LOCALISE_NO_ONSET
@@ -414,12 +542,20 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
         const struct mend_series *s = mend_registry_at(a->reg, a->cand[cp->best_series]);
         mend_json_raw(w, k ? ",{\"component\":" : "{\"component\":");
         js_entity(a, w, a->node_ent[cp->node]);
-        js_f64(w, "score", cp->score);
+        js_f64(w, &last, "score", cp->score);
         mend_json_raw(w, ",\"series\":");
         mend_json_str(w, s->key, s->key_len);
         mend_json_raw(w, "}");
     }
     mend_json_raw(w, "]}");
+    if (w->failed) { /* out of memory for the scratch: say so, remember nothing */
+        w->failed = 0;
+        js_error(a, line, "out of memory");
+        return;
+    }
+    if (c->reuse)
+        memo_store(a, h, w->data, w->len);
+    mend_wbuf_bytes(line, w->data, w->len);
 }
 
 /* ---- the `localise:` config section ------------------------------------ */

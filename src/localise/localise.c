@@ -67,7 +67,7 @@
  *     and the window, on ranks, so the incident's rows stand out against
  *     normal ones whatever the scale. Estimator: KSG (k = 3, ranks with ties
  *     broken by a tiny deterministic jitter) when the span has at most 128
- *     slots, where bins would be too coarse and O(n^2) is cheap; the binned
+ *     slots, where bins would be too coarse and KSG is cheap (mi.c); the binned
  *     Miller-Madow estimator beyond. Fewer than 20 complete pairs (five per
  *     cell of the smallest 2 x 2 table) give I = 0; a symptom is not coupled
  *     with itself; and when no symptom has 20 usable slots, no series
@@ -105,7 +105,9 @@
  * component by its best series.
  *
  * Work is bounded: O(ref + window * (1 + symptoms * (2L+1))) per series
- * (O(128^2 * symptoms * (2L+1)) on short spans), plus O(anomalous nodes *
+ * (on short spans O(128 * v * symptoms * (2L+1)), v the neighbours KSG
+ * visits per point: about sqrt(k * 128) ~ 20 for unrelated series, 128 at
+ * worst), plus O(anomalous nodes *
  * nodes^2) for the graph; every buffer is sized at mend_localise_new() from
  * the caps, and a run allocates nothing. */
 #include <math.h>
@@ -149,6 +151,10 @@ struct mend_localise {
     int32_t *sym_onset;                  /* max_symptoms */
     double *sym_h;                       /* max_symptoms: MI(s; s) = H(s) */
     uint64_t *ka, *kb;                   /* span_cap each: radix-sort scratch */
+    uint32_t *ord, *ord_tmp;             /* MI_KSG_SMALL each: this series' order for KSG */
+    uint32_t *sym_ord;                   /* max_symptoms * MI_KSG_SMALL: the symptoms' */
+    uint32_t *sym_nord;                  /* max_symptoms: their lengths */
+    double *psi;                         /* MI_KSG_SMALL + 2: digammas for KSG */
     double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
 };
@@ -189,6 +195,11 @@ void mend_localise_free(struct mend_localise *l)
     free(l->ka);
     free(l->kb);
     free(l->clnc);
+    free(l->ord);
+    free(l->ord_tmp);
+    free(l->sym_ord);
+    free(l->sym_nord);
+    free(l->psi);
     free(l);
 }
 
@@ -229,10 +240,17 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->ka = malloc(l->span_cap * sizeof *l->ka);
     l->kb = malloc(l->span_cap * sizeof *l->kb);
     l->clnc = malloc((l->span_cap + 1) * sizeof *l->clnc);
+    l->ord = malloc(MI_KSG_SMALL * sizeof *l->ord);
+    l->ord_tmp = malloc(MI_KSG_SMALL * sizeof *l->ord_tmp);
+    l->sym_ord = malloc(syms * MI_KSG_SMALL * sizeof *l->sym_ord);
+    l->sym_nord = malloc(syms * sizeof *l->sym_nord);
+    l->psi = malloc((MI_KSG_SMALL + 2) * sizeof *l->psi);
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
-        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc)
+        !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc ||
+        !l->ord || !l->ord_tmp || !l->sym_ord || !l->sym_nord || !l->psi)
         goto fail;
     mi_clnc_table(l->clnc, l->span_cap);
+    mi_psi_table(l->psi, MI_KSG_SMALL + 2);
     /* One histogram per bin count a span up to span_cap can ask for, so a
      * run never allocates. */
     unsigned maxb = mi_auto_bins(l->span_cap);
@@ -477,15 +495,16 @@ static void jitter_ranks(double *r, uint32_t m, uint64_t seed)
     }
 }
 
-/* KSG counterpart of best_lagged_mi for short spans. */
+/* KSG counterpart of best_lagged_mi for short spans; ord: the two spans'
+ * orders (mi_ksg_order), read by every lag instead of sorting again. */
 static double best_lagged_ksg(const double *rx, const double *rs, uint32_t m, uint32_t L,
-                              int32_t *lag, double *causal)
+                              const struct mi_ksg_orders *ord, int32_t *lag, double *causal)
 {
-    double best = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS), lead = best;
+    double best = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS, ord), lead = best;
     int32_t bl = 0;
     for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
-        double a = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS);
-        double b = mi_ksg_small(rx, k, rs, 0, m - k, KSG_K, MI_MIN_PAIRS);
+        double a = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS, ord);
+        double b = mi_ksg_small(rx, k, rs, 0, m - k, KSG_K, MI_MIN_PAIRS, ord);
         if (a > lead)
             lead = a;
         if (a > best) {
@@ -681,8 +700,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         l->sym_onset[k] = onset_slot(s, in, on);
         double *rs = l->sym_rank + (size_t)k * l->span_cap;
         mi_ranks_radix(l->span, m, rs, l->ka, l->kb);
-        if (m <= MI_KSG_SMALL)
+        if (m <= MI_KSG_SMALL) {
             jitter_ranks(rs, m, 0xFFFFFFFFull + k);
+            l->sym_nord[k] = (uint32_t)mi_ksg_order(rs, m, l->sym_ord + (size_t)k * MI_KSG_SMALL,
+                                                    l->ord_tmp);
+        }
         uint16_t *bs = l->sym_bin + (size_t)k * l->span_cap;
         mi_bin_index(rs, m, bins, 1, bs);
         mi_bin_index(rs, m, bins, bins, l->bin); /* as rows, for its own entropy */
@@ -733,8 +755,11 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         double order = 0;
         if (nsym) {
             mi_ranks_radix(l->span, m, l->rank, l->ka, l->kb);
-            if (m <= MI_KSG_SMALL)
+            uint32_t nord = 0;
+            if (m <= MI_KSG_SMALL) {
                 jitter_ranks(l->rank, m, i);
+                nord = (uint32_t)mi_ksg_order(l->rank, m, l->ord, l->ord_tmp);
+            }
             mi_bin_index(l->rank, m, bins, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
@@ -743,9 +768,13 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                     continue; /* itself (trivial), or too short or flat for MI */
                 int32_t lag;
                 double causal;
-                if (m <= MI_KSG_SMALL) /* short span: bins too coarse, KSG cheap */
-                    best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &lag,
-                                    &causal);
+                if (m <= MI_KSG_SMALL) { /* short span: bins too coarse, KSG cheap */
+                    const struct mi_ksg_orders ord = {l->ord, l->sym_ord + (size_t)k * MI_KSG_SMALL,
+                                                      nord, l->sym_nord[k], l->psi,
+                                                      MI_KSG_SMALL + 2};
+                    best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &ord,
+                                    &lag, &causal);
+                }
                 else
                     best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L,
                                    &lag, &causal);

@@ -53,9 +53,26 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
 /* KSG (max-norm, k neighbours) over pairs (x[i + ox], y[i + oy]), i < n,
  * for short spans (at most MI_KSG_SMALL complete pairs are used), no
  * allocation; clamped at 0, and 0 with fewer than min_pairs pairs. Inputs
- * should be free of ties (jittered ranks). */
+ * should be free of ties (jittered ranks). ord (NULL = none) holds the
+ * orders of whole arrays x and y (mi_ksg_order), so that the many calls on
+ * one pair of spans (the lags) need not sort again; the result is the same
+ * with or without. Orders are used when the pairs read lie within the first
+ * MI_KSG_ORDER_SPAN of i. */
 #define MI_KSG_SMALL 128u
+#define MI_KSG_ORDER_SPAN 512u
+struct mi_ksg_orders {
+    const uint32_t *x, *y; /* indices of the finite values, by value */
+    size_t nx, ny;
+    const double *psi;     /* mi_psi_table of npsi entries, or NULL */
+    size_t npsi;
+};
+/* t[i] = gsl_sf_psi_int(i) for 0 < i < n (t[0] = 0): the digammas KSG sums,
+ * looked up instead of computed (the same doubles). */
+void mi_psi_table(double *t, size_t n);
 double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
-                    unsigned k, size_t min_pairs);
+                    unsigned k, size_t min_pairs, const struct mi_ksg_orders *ord);
+/* o[0, returned) = indices of the finite values of x[0, n), by value (ties
+ * by index). t: scratch of n entries. */
+size_t mi_ksg_order(const double *x, size_t n, uint32_t *o, uint32_t *t);
 
 #endif

@@ -10,9 +10,12 @@
  *
  * KSG: for each point the max-norm distance eps to its k-th neighbour in the
  * joint space, then the counts nx, ny of points strictly closer than eps in
- * each marginal; MI = psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>. Brute force
- * O(n^2): it is the accurate estimator for tests and small windows, while the
- * ranking uses the O(n log n) binned one. */
+ * each marginal; MI = psi(k) + psi(n) - <psi(nx+1) + psi(ny+1)>. The
+ * neighbours are searched in x order and the counts are binary searches
+ * (ksg_core), which gives the brute force's result bit for bit at a
+ * fraction of its O(n^2) work (about n * sqrt(k n) for uncoupled data, less
+ * for coupled); the ranking uses it on short spans and the binned one
+ * beyond. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +70,52 @@ static uint32_t float_key(double v)
     return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+/* r[index] = mean rank / m of each run of equal keys in sorted words a. */
+static size_t ranks_from_sorted(const uint64_t *a, size_t m, double *r)
+{
+    for (size_t i = 0; i < m;) {
+        size_t j = i + 1;
+        while (j < m && (a[j] >> 32) == (a[i] >> 32))
+            j++;
+        double rank = 0.5 * (double)(i + j - 1) / (double)m;
+        for (size_t k = i; k < j; k++)
+            r[(uint32_t)a[k]] = rank;
+        i = j;
+    }
+    return m;
+}
+
+#define RANKS_SMALL 256u
+
+/* Sorts a[0, m) ascending; t: scratch of m. Insertion sort on runs of 8,
+ * then bottom-up merges. */
+static void u64_sort(uint64_t *a, size_t m, uint64_t *t)
+{
+    for (size_t s = 0; s < m; s += 8) {
+        size_t e = s + 8 < m ? s + 8 : m;
+        for (size_t i = s + 1; i < e; i++) {
+            uint64_t x = a[i];
+            size_t j = i;
+            while (j > s && a[j - 1] > x)
+                a[j] = a[j - 1], j--;
+            a[j] = x;
+        }
+    }
+    for (size_t w = 8; w < m; w *= 2) {
+        for (size_t s = 0; s < m; s += 2 * w) {
+            size_t mid = s + w < m ? s + w : m, e = s + 2 * w < m ? s + 2 * w : m;
+            size_t i = s, j = mid, k = s;
+            while (i < mid && j < e)
+                t[k++] = a[j] < a[i] ? a[j++] : a[i++];
+            while (i < mid)
+                t[k++] = a[i++];
+            while (j < e)
+                t[k++] = a[j++];
+        }
+        memcpy(a, t, m * sizeof *a);
+    }
+}
+
 size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_t *b)
 {
     size_t m = 0;
@@ -77,6 +126,13 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
     }
     if (m == 0)
         return 0;
+    if (m <= RANKS_SMALL) {
+        /* short spans (the KSG regime): four radix passes would spend more
+         * on their 256-entry tables than on the values; a merge sort of the
+         * whole words (key, then index) gives the same order */
+        u64_sort(a, m, b);
+        return ranks_from_sorted(a, m, r);
+    }
     /* LSD radix sort on the key (bits 32..63), a byte per pass; stable, so
      * equal keys keep index order. All four byte histograms are counted in
      * one read; a byte all keys share needs no pass. */
@@ -125,16 +181,7 @@ size_t mi_ranks_radix(const double *x, size_t n, double *r, uint64_t *a, uint64_
         a = b;
         b = t;
     }
-    for (size_t i = 0; i < m;) {
-        size_t j = i + 1;
-        while (j < m && (a[j] >> 32) == (a[i] >> 32))
-            j++;
-        double rank = 0.5 * (double)(i + j - 1) / (double)m;
-        for (size_t k = i; k < j; k++)
-            r[(uint32_t)a[k]] = rank;
-        i = j;
-    }
-    return m;
+    return ranks_from_sorted(a, m, r);
 }
 
 unsigned mi_auto_bins(size_t n)
@@ -296,83 +343,298 @@ out:
     return rc;
 }
 
-/* The KSG estimate (first algorithm, max norm) over m complete pairs:
- * psi(k) + psi(m) - <psi(nx+1) + psi(ny+1)>. knn: k doubles of scratch. */
-static double ksg_core(const double *px, const double *py, size_t m, unsigned k, double *knn)
+/* Sorts the indices o[0, m) by v[o[.]] (equal values keep their order in
+ * o, so the result is a function of the values and o alone); t is scratch
+ * of m entries. Insertion sort on runs of 8, then bottom-up merges:
+ * O(m log m), no allocation. */
+static void ksg_sort(const double *v, uint32_t *o, size_t m, uint32_t *t)
 {
-    double acc = 0;
-    for (size_t i = 0; i < m; i++) {
-        /* k smallest joint distances, kept sorted in knn[0..k-1] */
-        size_t have = 0;
-        for (size_t j = 0; j < m; j++) {
-            if (j == i)
-                continue;
-            double dx = fabs(px[i] - px[j]), dy = fabs(py[i] - py[j]);
-            double d = dx > dy ? dx : dy;
-            if (have < k || d < knn[k - 1]) {
-                size_t p = have < k ? have++ : k - 1;
-                while (p > 0 && knn[p - 1] > d) {
-                    knn[p] = knn[p - 1];
-                    p--;
-                }
-                knn[p] = d;
+    for (size_t a = 0; a < m; a += 8) {
+        size_t b = a + 8 < m ? a + 8 : m;
+        for (size_t i = a + 1; i < b; i++) {
+            uint32_t x = o[i];
+            size_t j = i;
+            while (j > a && v[o[j - 1]] > v[x])
+                o[j] = o[j - 1], j--;
+            o[j] = x;
+        }
+    }
+    for (size_t w = 8; w < m; w *= 2) {
+        for (size_t a = 0; a < m; a += 2 * w) {
+            size_t mid = a + w < m ? a + w : m, b = a + 2 * w < m ? a + 2 * w : m;
+            size_t i = a, j = mid, k = a;
+            while (i < mid && j < b)
+                t[k++] = v[o[j]] < v[o[i]] ? o[j++] : o[i++];
+            while (i < mid)
+                t[k++] = o[i++];
+            while (j < b)
+                t[k++] = o[j++];
+        }
+        memcpy(o, t, m * sizeof *o);
+    }
+}
+
+/* o = 0..m-1 ordered by v; t: scratch of m. */
+static void ksg_order(const double *v, size_t m, uint32_t *o, uint32_t *t)
+{
+    for (size_t i = 0; i < m; i++)
+        o[i] = (uint32_t)i;
+    ksg_sort(v, o, m, t);
+}
+
+/* How many of sorted s[0, m) other than the one at position p (which holds
+ * c) lie strictly closer to c than eps, by the same test as the brute
+ * force: fabs(c - s[q]) < eps. That test is monotone in q on either side of
+ * p (rounding is monotone), so its true set is one run around p, found by
+ * two binary searches. */
+static unsigned ksg_count(const double *s, size_t m, size_t p, double c, double eps)
+{
+    if (!(eps > 0))
+        return 0; /* nothing is closer than 0, not even the point itself */
+    /* branch-free halvings (the outcome of each test is a coin toss, which
+     * a branch would mispredict half the time): the answer stays in
+     * [lo, lo + n) */
+    size_t lo = 0, n = p + 1; /* the first q in [0, p] with the test true (p has it) */
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = fabs(c - s[lo + half - 1]) < eps ? lo : lo + half;
+        n -= half;
+    }
+    size_t a = lo;
+    lo = p + 1;
+    n = m - p; /* the first q in [p + 1, m] with the test false (m: none) */
+    while (n > 1) {
+        size_t half = n / 2;
+        lo = fabs(c - s[lo + half - 1]) < eps ? lo + half : lo;
+        n -= half;
+    }
+    return (unsigned)(lo - 1 - a);
+}
+
+/* The KSG estimate (first algorithm, max norm) over m complete pairs:
+ * psi(k) + psi(m) - <psi(nx+1) + psi(ny+1)>. knn: k doubles of scratch;
+ * ws: the points' orders by x and by y in ox, oy (any order of equal
+ * values), and room for the rest.
+ *
+ * Exactly the brute force's arithmetic, found faster. The k nearest in the
+ * joint max-norm are searched outwards from each point in x order, on each
+ * side until the x distance alone reaches the current k-th distance: every
+ * point further out on that side is at least as far in x (rounding is
+ * monotone), so at least as far in the max-norm, and the brute force would
+ * not have kept it either (the k-th smallest distance is the same value
+ * whatever order the points are met in). The walk has then met every point
+ * closer in x than the final k-th distance eps, so nx is counted inside the
+ * walked stretch from its ends; ny is two binary searches in y order. The
+ * sum over the points runs in their original order, so the result is the
+ * same double, bit for bit (test_ksg_exact holds it to a brute force). */
+struct ksg_ws {
+    uint32_t *ox, *oy, *pos_x, *pos_y; /* m each: orders, and each point's place in them */
+    double *sx, *sy;                   /* m each: the sorted coordinates */
+    const double *psi;                 /* psi[n] = gsl_sf_psi_int(n), n < npsi; NULL = none */
+    size_t npsi;
+};
+
+static inline double ksg_psi(const struct ksg_ws *ws, unsigned n)
+{
+    return n < ws->npsi ? ws->psi[n] : gsl_sf_psi_int((int)n);
+}
+
+/* The walk of ksg_core for k = 3 (the ranking's KSG_K): the three smallest
+ * distances in registers, kept by a min/max network, no stores or loops.
+ * The same values as the general walk: the k smallest of the distances met,
+ * as a multiset, do not depend on how they are kept. */
+static inline double ksg_walk3(const double *sx, const double *py, const uint32_t *ox, size_t m,
+                               size_t p, double xi, double yi, size_t *plo, size_t *phi)
+{
+    double d0 = HUGE_VAL, d1 = HUGE_VAL, d2 = HUGE_VAL;
+    unsigned have = 0;
+    size_t lo = p, hi = p + 1;
+    int lo_on = lo > 0, hi_on = hi < m;
+    while (lo_on | hi_on) {
+        if (lo_on) {
+            double dx = fabs(xi - sx[lo - 1]);
+            if (have >= 3 && dx >= d2) {
+                lo_on = 0;
+            } else {
+                lo--;
+                double dy = fabs(yi - py[ox[lo]]), d = dx > dy ? dx : dy;
+                double t = d < d2 ? d : d2;
+                d2 = d1 > t ? d1 : t;
+                t = d < d1 ? d : d1;
+                d1 = d0 > t ? d0 : t;
+                d0 = d < d0 ? d : d0;
+                have++;
+                lo_on = lo > 0;
             }
         }
-        double eps = knn[k - 1];
-        unsigned nx = 0, ny = 0;
-        for (size_t j = 0; j < m; j++) {
-            if (j == i)
-                continue;
-            nx += fabs(px[i] - px[j]) < eps;
-            ny += fabs(py[i] - py[j]) < eps;
+        if (hi_on) {
+            double dx = fabs(xi - sx[hi]);
+            if (have >= 3 && dx >= d2) {
+                hi_on = 0;
+            } else {
+                double dy = fabs(yi - py[ox[hi]]), d = dx > dy ? dx : dy;
+                double t = d < d2 ? d : d2;
+                d2 = d1 > t ? d1 : t;
+                t = d < d1 ? d : d1;
+                d1 = d0 > t ? d0 : t;
+                d0 = d < d0 ? d : d0;
+                have++;
+                hi++;
+                hi_on = hi < m;
+            }
         }
-        acc += gsl_sf_psi_int((int)nx + 1) + gsl_sf_psi_int((int)ny + 1);
     }
-    return gsl_sf_psi_int((int)k) + gsl_sf_psi_int((int)m) - acc / (double)m;
+    *plo = lo;
+    *phi = hi;
+    return d2;
+}
+
+/* Keeps the k smallest distances met so far, sorted, in knn[0, *have). */
+static inline void ksg_keep(double *knn, size_t *have, unsigned k, double d)
+{
+    if (*have < k || d < knn[k - 1]) {
+        size_t r = *have < k ? (*have)++ : k - 1;
+        while (r > 0 && knn[r - 1] > d) {
+            knn[r] = knn[r - 1];
+            r--;
+        }
+        knn[r] = d;
+    }
+}
+
+static double ksg_core(const double *px, const double *py, size_t m, unsigned k, double *knn,
+                       const struct ksg_ws *ws)
+{
+    for (size_t q = 0; q < m; q++) {
+        ws->sx[q] = px[ws->ox[q]];
+        ws->pos_x[ws->ox[q]] = (uint32_t)q;
+        ws->sy[q] = py[ws->oy[q]];
+        ws->pos_y[ws->oy[q]] = (uint32_t)q;
+    }
+    const double *sx = ws->sx, *sy = ws->sy;
+    const uint32_t *ox = ws->ox;
+    double acc = 0;
+    for (size_t i = 0; i < m; i++) {
+        const double xi = px[i], yi = py[i];
+        const size_t p = ws->pos_x[i];
+        /* [lo, hi) is the walked stretch (p included); each side stops for
+         * good once its next point is no nearer in x than the k-th */
+        size_t have = 0, lo = p, hi = p + 1;
+        int lo_on = lo > 0, hi_on = hi < m;
+        double eps;
+        if (k == 3) {
+            eps = ksg_walk3(sx, py, ox, m, p, xi, yi, &lo, &hi);
+            lo_on = hi_on = 0;
+        }
+        while (lo_on | hi_on) {
+            if (lo_on) {
+                double dx = fabs(xi - sx[lo - 1]);
+                if (have == k && dx >= knn[k - 1]) {
+                    lo_on = 0;
+                } else {
+                    lo--;
+                    double dy = fabs(yi - py[ox[lo]]);
+                    ksg_keep(knn, &have, k, dx > dy ? dx : dy);
+                    lo_on = lo > 0;
+                }
+            }
+            if (hi_on) {
+                double dx = fabs(xi - sx[hi]);
+                if (have == k && dx >= knn[k - 1]) {
+                    hi_on = 0;
+                } else {
+                    double dy = fabs(yi - py[ox[hi]]);
+                    ksg_keep(knn, &have, k, dx > dy ? dx : dy);
+                    hi++;
+                    hi_on = hi < m;
+                }
+            }
+        }
+        if (k != 3)
+            eps = knn[k - 1];
+        unsigned nx = 0;
+        if (eps > 0) { /* else nothing is closer than 0, not even the point itself */
+            size_t a = lo, b = hi;
+            while (a < p && !(fabs(xi - sx[a]) < eps))
+                a++;
+            while (b > p + 1 && !(fabs(xi - sx[b - 1]) < eps))
+                b--;
+            nx = (unsigned)(b - a - 1);
+        }
+        unsigned ny = ksg_count(sy, m, ws->pos_y[i], yi, eps);
+        acc += ksg_psi(ws, nx + 1) + ksg_psi(ws, ny + 1);
+    }
+    return ksg_psi(ws, k) + ksg_psi(ws, (unsigned)m) - acc / (double)m;
+}
+
+void mi_psi_table(double *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        t[i] = i ? gsl_sf_psi_int((int)i) : 0.0; /* psi(0) is a pole, never asked for */
+}
+
+size_t mi_ksg_order(const double *x, size_t n, uint32_t *o, uint32_t *t)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]))
+            t[m++] = (uint32_t)i;
+    ksg_sort(x, t, m, o);
+    return m;
 }
 
 int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *mi)
 {
     if (!x || !y || !mi || k == 0 || n > MEND_MI_KSG_MAX)
         return MEND_EINVAL;
-    double *px = malloc((n ? n : 1) * sizeof *px), *py = malloc((n ? n : 1) * sizeof *py);
-    double *knn = malloc(((size_t)k + 1) * sizeof *knn);
-    if (!px || !py || !knn) {
-        free(px);
-        free(py);
-        free(knn);
-        return MEND_ENOMEM;
-    }
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (!isnan(x[i]) && !isnan(y[i])) {
+        m += isfinite(x[i]) && isfinite(y[i]);
+    if (m < (size_t)k + 2)
+        return MEND_EINVAL;
+    double *px = malloc(4 * m * sizeof *px), *knn = malloc((size_t)k * sizeof *knn);
+    uint32_t *u = malloc(4 * m * sizeof *u);
+    if (!px || !knn || !u) {
+        free(px);
+        free(knn);
+        free(u);
+        return MEND_ENOMEM;
+    }
+    double *py = px + m;
+    struct ksg_ws ws = {u, u + m, u + 2 * m, u + 3 * m, px + 2 * m, px + 3 * m, NULL, 0};
+    m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(x[i]) && isfinite(y[i])) {
             px[m] = x[i];
             py[m] = y[i];
             m++;
         }
-    if (m < (size_t)k + 2) {
-        free(px);
-        free(py);
-        free(knn);
-        return MEND_EINVAL;
-    }
-    *mi = ksg_core(px, py, m, k, knn);
+    ksg_order(px, m, ws.ox, ws.pos_x); /* pos_* serve as the sort's scratch first */
+    ksg_order(py, m, ws.oy, ws.pos_y);
+    *mi = ksg_core(px, py, m, k, knn, &ws);
     free(px);
-    free(py);
     free(knn);
+    free(u);
     return 0;
 }
 
 double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
-                    unsigned k, size_t min_pairs)
+                    unsigned k, size_t min_pairs, const struct mi_ksg_orders *ord)
 {
-    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8];
-    size_t m = 0;
+    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8], sx[MI_KSG_SMALL], sy[MI_KSG_SMALL];
+    uint32_t o[4][MI_KSG_SMALL];
+    int16_t cid[MI_KSG_ORDER_SPAN]; /* pair i -> its place among the complete pairs, -1 none */
+    const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy, ord ? ord->psi : NULL,
+                              ord ? ord->npsi : 0};
+    size_t m = 0, i = 0;
     if (k == 0 || k > 8)
         return 0.0;
-    for (size_t i = 0; i < n && m < MI_KSG_SMALL; i++) {
+    for (; i < n && m < MI_KSG_SMALL; i++) {
         double a = x[i + ox], b = y[i + oy];
-        if (isnan(a) || isnan(b))
+        int ok = isfinite(a) && isfinite(b);
+        if (i < MI_KSG_ORDER_SPAN)
+            cid[i] = ok ? (int16_t)m : -1;
+        if (!ok)
             continue;
         px[m] = a;
         py[m] = b;
@@ -380,6 +642,25 @@ double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size
     }
     if (m < min_pairs || m < (size_t)k + 2)
         return 0.0;
-    double mi = ksg_core(px, py, m, k, knn);
+    /* the orders of the pairs, read off the whole spans' orders when the
+     * caller has them (one sort per series instead of one per lag) */
+    size_t qx = 0, qy = 0;
+    if (ord && i <= MI_KSG_ORDER_SPAN) {
+        for (size_t j = 0; j < ord->nx; j++) {
+            size_t t = ord->x[j];
+            if (t >= ox && t - ox < i && cid[t - ox] >= 0)
+                ws.ox[qx++] = (uint32_t)cid[t - ox];
+        }
+        for (size_t j = 0; j < ord->ny; j++) {
+            size_t t = ord->y[j];
+            if (t >= oy && t - oy < i && cid[t - oy] >= 0)
+                ws.oy[qy++] = (uint32_t)cid[t - oy];
+        }
+    }
+    if (qx != m || qy != m) { /* no orders (or not covering these pairs): sort */
+        ksg_order(px, m, ws.ox, ws.pos_x);
+        ksg_order(py, m, ws.oy, ws.pos_y);
+    }
+    double mi = ksg_core(px, py, m, k, knn, &ws);
     return mi > 0 ? mi : 0.0;
 }
