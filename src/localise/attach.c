@@ -581,6 +581,9 @@ static const struct mend_conf_entry entries[] = {
      .help = "ranked series written per incident line"},
     {.key = "top_components", .type = MEND_CT_U32, .off = OFF(top_components), .min = 0,
      .max = 1e6, .def = "3", .help = "ranked components (entities) written per incident line"},
+    {.key = "reuse", .type = MEND_CT_BOOL, .off = OFF(reuse), .def = "true",
+     .help = "copy the ranking of an identical earlier input (the same samples, window and "
+             "symptoms) instead of ranking again: the same bytes, less work"},
 };
 
 const struct mend_conf_map mend_localise_conf_map = {
