@@ -495,20 +495,41 @@ static void jitter_ranks(double *r, uint32_t m, uint64_t seed)
     }
 }
 
-/* KSG counterpart of best_lagged_mi for short spans; ord: the two spans'
- * orders (mi_ksg_order), read by every lag instead of sorting again. */
-static double best_lagged_ksg(const double *rx, const double *rs, uint32_t m, uint32_t L,
-                              const struct mi_ksg_orders *ord, int32_t *lag, double *causal)
+/* KSG counterpart of best_lagged_mi for short spans, in two halves so that
+ * the lags where the symptom leads are computed only where they matter.
+ * ord: the two spans' orders (mi_ksg_order), read by every lag instead of
+ * sorting again.
+ *
+ * ksg_lead: what ranks a series against each symptom, the lag-0 MI (into
+ * a[0]) and the MIs where x leads (x(t) with s(t + k), into a[k]); returns
+ * the best of them (the causal MI). */
+static double ksg_lead(const double *rx, const double *rs, uint32_t m, uint32_t L,
+                       const struct mi_ksg_orders *ord, double *a)
 {
-    double best = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS, ord), lead = best;
+    double lead = a[0] = mi_ksg_small(rx, 0, rs, 0, m, KSG_K, MI_MIN_PAIRS, ord);
+    for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
+        a[k] = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS, ord);
+        if (a[k] > lead)
+            lead = a[k];
+    }
+    return lead;
+}
+
+/* ksg_lag: the lag of the best MI over lags [-L, L] from ksg_lead's a and
+ * the MIs where the symptom leads (computed here), met in the order lag 0,
+ * +1, -1, +2, -2, ... and beaten only strictly, so ties favour no lead and
+ * then the shorter lag. Only the symptom a series ends up paired with needs
+ * its lag; the MIs are pure functions of their inputs, so a[k] is the value
+ * a single pass would have had. */
+static int32_t ksg_lag(const double *rx, const double *rs, uint32_t m, uint32_t L,
+                       const struct mi_ksg_orders *ord, const double *a)
+{
+    double best = a[0];
     int32_t bl = 0;
     for (uint32_t k = 1; k <= L && k + 4 < m; k++) {
-        double a = mi_ksg_small(rx, 0, rs, k, m - k, KSG_K, MI_MIN_PAIRS, ord);
         double b = mi_ksg_small(rx, k, rs, 0, m - k, KSG_K, MI_MIN_PAIRS, ord);
-        if (a > lead)
-            lead = a;
-        if (a > best) {
-            best = a;
+        if (a[k] > best) {
+            best = a[k];
             bl = (int32_t)k;
         }
         if (b > best) {
@@ -516,9 +537,7 @@ static double best_lagged_ksg(const double *rx, const double *rs, uint32_t m, ui
             bl = -(int32_t)k;
         }
     }
-    *lag = bl;
-    *causal = lead;
-    return best;
+    return bl;
 }
 
 static int item_cmp(const void *a, const void *b)
@@ -763,17 +782,25 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
             mi_bin_index(l->rank, m, bins, bins, l->bin);
             double best = -1;
             int32_t best_lag = 0, best_k = -1;
+            /* KSG: the lead MIs of the best symptom so far, and of this one */
+            double lead_buf[2][MI_KSG_SMALL];
+            double *lead_best = lead_buf[0], *lead_cur = lead_buf[1];
             for (uint32_t k = 0; k < nsym; k++) {
                 if (in->symptoms[k] == i || l->sym_h[k] <= 0)
                     continue; /* itself (trivial), or too short or flat for MI */
-                int32_t lag;
+                int32_t lag = 0;
                 double causal;
                 if (m <= MI_KSG_SMALL) { /* short span: bins too coarse, KSG cheap */
                     const struct mi_ksg_orders ord = {l->ord, l->sym_ord + (size_t)k * MI_KSG_SMALL,
                                                       nord, l->sym_nord[k], l->psi,
                                                       MI_KSG_SMALL + 2};
-                    best_lagged_ksg(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &ord,
-                                    &lag, &causal);
+                    causal = ksg_lead(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &ord,
+                                      lead_cur);
+                    if (causal > best) { /* keep its lead MIs for ksg_lag below */
+                        double *t = lead_best;
+                        lead_best = lead_cur;
+                        lead_cur = t;
+                    }
                 }
                 else
                     best_lagged_mi(l, bins, l->bin, l->sym_bin + (size_t)k * l->span_cap, m, L,
@@ -784,6 +811,13 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
                     best_lag = lag;
                     best_k = (int32_t)k;
                 }
+            }
+            if (best_k >= 0 && m <= MI_KSG_SMALL) {
+                const uint32_t k = (uint32_t)best_k;
+                const struct mi_ksg_orders ord = {l->ord, l->sym_ord + (size_t)k * MI_KSG_SMALL,
+                                                  nord, l->sym_nord[k], l->psi, MI_KSG_SMALL + 2};
+                best_lag = ksg_lag(l->rank, l->sym_rank + (size_t)k * l->span_cap, m, L, &ord,
+                                   lead_best);
             }
             if (best_k >= 0) {
                 it->mi = best;
