@@ -264,6 +264,13 @@ static void check_ring(const struct mend_series *s, const struct model *m)
         assert_int_equal(t[i], m->t[i]);
         assert_float_equal(v[i], m->v[i], 0);
     }
+    /* a ring said to be in time order is: readers rely on it to decode
+     * only the newest values (attach.c) */
+    int stepped_back = 0;
+    for (size_t i = 1; i < m->n; i++)
+        stepped_back |= m->t[i] < m->t[i - 1];
+    if (stepped_back)
+        assert_int_equal(mend_series_ring_ordered(s), 0);
     /* the newest k alone come out the same */
     size_t k = m->n / 3;
     assert_int_equal(mend_series_recent(s, NULL, t, k), k);
@@ -328,6 +335,11 @@ static void test_ring_times_exact(void **state)
                     check_ring(s, &m);
             }
             check_ring(s, &m);
+            /* in-order times are known to be (the cheap reading applies) */
+            if (pattern == 0 || pattern == 1 || pattern == 5 || pattern == 7)
+                assert_int_equal(mend_series_ring_ordered(s), 1);
+            if (pattern == 4 && caps[ci] >= 16)
+                assert_int_equal(mend_series_ring_ordered(s), 0);
             /* compactness where the gaps allow it */
             if (pattern == 0 || pattern == 5)
                 assert_true(TW(s) <= 1);

@@ -197,6 +197,12 @@ uint32_t mend_series_ring_cap(const struct mend_series *s);
 /* Copy the newest min(n, ring_len) values, oldest first, into vals and their
  * event times into times (either may be NULL); returns how many. */
 size_t mend_series_recent(const struct mend_series *s, float *vals, int64_t *times, size_t n);
+/* 1 when the ring's times are known never to step back (each no earlier
+ * than the one before it), so that the newest values are also the latest
+ * in time and a reader may decode only the newest few; 0 when they may
+ * (late samples, or an encoding that does not say). Free: read off the
+ * ring's time encoding. */
+int mend_series_ring_ordered(const struct mend_series *s);
 
 /* Bytes allocated by the registry (tables, records, keys, rings; keys and
  * rings with an estimate of the allocator's per-block overhead). */

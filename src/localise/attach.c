@@ -414,19 +414,34 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
     const uint32_t S = (uint32_t)slots;
     const int64_t t0 = start - step / 2, t_end = t0 + (int64_t)S * step;
     const size_t per = (size_t)c->reference + c->window;
+    const size_t few = per + 16; /* the reference, a full window, a few late */
     uint32_t n_nodes = 0, ref_max = 0;
     uint64_t samples = 0;
     memset(a->hash, 0, ((size_t)a->hash_mask + 1) * sizeof *a->hash);
     uint32_t sym_idx[ATTACH_MAX_SYMPTOMS], n_si = 0;
     for (uint32_t i = 0; i < n; i++) {
         const struct mend_series *s = mend_registry_at(a->reg, a->cand[i]);
-        size_t got = mend_series_recent(s, a->fv, a->tv, a->ring_cap);
+        /* A ring whose times never step back needs only its newest values
+         * decoded: once `reference` of them lie before t0, every older one
+         * does too (so it would be skipped below, and is not in the window),
+         * and the split is the same as over the whole ring. Else, or when
+         * that many do not, the whole ring. */
+        size_t want = a->ring_cap;
+        if (few < want && mend_series_ring_ordered(s))
+            want = few;
+        size_t got = mend_series_recent(s, a->fv, a->tv, want);
         /* ring times may step back (late samples): split on time, not index */
         double *rv = a->vals + (size_t)i * per, *wv = rv + c->reference;
         int64_t *rt = a->times + (size_t)i * per, *wt = rt + c->reference;
         uint32_t rn = 0, wn = 0, before = 0;
         for (size_t k = 0; k < got; k++)
             before += a->tv[k] < t0;
+        if (got == want && want < a->ring_cap && before < c->reference) {
+            got = mend_series_recent(s, a->fv, a->tv, a->ring_cap);
+            before = 0;
+            for (size_t k = 0; k < got; k++)
+                before += a->tv[k] < t0;
+        }
         uint32_t skip = before > c->reference ? before - c->reference : 0, seen = 0;
         for (size_t k = 0; k < got; k++) {
             if (a->tv[k] < t0) {

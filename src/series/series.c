@@ -970,6 +970,11 @@ static void ring_decode(const struct mend_series *s, size_t k, float *vals, int6
 
 uint32_t mend_series_ring_cap(const struct mend_series *s) { return RCAP(s); }
 
+/* Every encoding but absolute times stores gaps, and a gap is never
+ * negative: tenc_put refuses a time before ring_t and enc_choose picks
+ * tw 8 as soon as one time steps back. */
+int mend_series_ring_ordered(const struct mend_series *s) { return s->ring && RTW(s) < 8; }
+
 size_t mend_series_recent(const struct mend_series *s, float *vals, int64_t *times, size_t n)
 {
     size_t k = n < s->ring_len ? n : s->ring_len;
