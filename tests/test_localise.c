@@ -201,6 +201,76 @@ static void test_rank_finds_fault(void **state)
  * not as a level change plus a step. A component is the average of its
  * series' evidence: one node with a single strong break outranks a node
  * with many mild ones, however many (they would win if summed). */
+/* The reference statistics are remembered between runs (a line of the
+ * same incident brings the same reference back); a remembered one is used
+ * only for the very same values. A localiser that first saw decoy
+ * references sharing the probe values (same length, first, middle and
+ * last values) and then the scene, twice, must rank exactly as a fresh one;
+ * and a reference changed by one ulp must not be served from memory. */
+static void run_items(struct mend_localise *l, const struct mend_localise_input *in,
+                      struct mend_localise_item *out)
+{
+    struct mend_localise_result res;
+    assert_int_equal(mend_localise_run(l, in, &res), 0);
+    assert_int_equal(res.n_items, NS);
+    memcpy(out, res.items, NS * sizeof *out);
+}
+
+static void test_ref_memo_exact(void **state)
+{
+    (void)state;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 11);
+    struct scene *sc = malloc(sizeof *sc), *decoy = malloc(sizeof *decoy);
+    assert_non_null(sc);
+    assert_non_null(decoy);
+    scene_build(sc, r);
+    *decoy = *sc;
+    for (int i = 0; i < NS; i++) {
+        for (int k = 1; k < REF - 1; k++)
+            if (k != REF / 2)
+                decoy->ref[i][k] = 5 + gsl_ran_gaussian(r, 3.0);
+        decoy->s[i].ref = decoy->ref[i];
+        decoy->s[i].win = decoy->win[i];
+    }
+    struct mend_localise_conf c;
+    mend_localise_conf_defaults(&c);
+    c.max_series = 64;
+    c.max_window = 64;
+    c.max_ref = 512;
+    c.max_nodes = 8;
+    uint32_t sym = 0;
+    struct mend_localise_input in = {.series = sc->s, .n_series = NS, .symptoms = &sym,
+                                     .n_symptoms = 1, .topo = &sc->topo, .slots = S};
+    struct mend_localise_input din = in;
+    din.series = decoy->s;
+    din.topo = &decoy->topo;
+    struct mend_localise_item fresh[NS], got[NS], dec[NS];
+    struct mend_localise *l0 = mend_localise_new(&c), *l1 = mend_localise_new(&c);
+    assert_non_null(l0);
+    assert_non_null(l1);
+    run_items(l0, &in, fresh);
+    run_items(l1, &din, dec);
+    assert_true(memcmp(dec, fresh, sizeof dec) != 0); /* the decoy ranks otherwise */
+    run_items(l1, &in, got);                          /* same slots, other values */
+    assert_memory_equal(got, fresh, sizeof got);
+    run_items(l1, &in, got);                          /* remembered */
+    assert_memory_equal(got, fresh, sizeof got);
+    /* one ulp in one reference value of the fault series */
+    sc->ref[3][REF / 3] = nextafter(sc->ref[3][REF / 3], 100);
+    struct mend_localise *l2 = mend_localise_new(&c);
+    assert_non_null(l2);
+    run_items(l2, &in, fresh);
+    run_items(l1, &in, got);
+    assert_memory_equal(got, fresh, sizeof got);
+    mend_localise_free(l0);
+    mend_localise_free(l1);
+    mend_localise_free(l2);
+    free(sc);
+    free(decoy);
+    gsl_rng_free(r);
+}
+
 static void test_constant_reference_and_components(void **state)
 {
     (void)state;
@@ -700,6 +770,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mi_gaussian_closed_form),
         cmocka_unit_test(test_rank_finds_fault),
+        cmocka_unit_test(test_ref_memo_exact),
         cmocka_unit_test(test_constant_reference_and_components),
         cmocka_unit_test(test_nsigma_and_errors),
         cmocka_unit_test(test_fast_paths),

@@ -136,6 +136,27 @@ static uint32_t lead_slots(uint32_t S)
     return S > MI_MIN_PAIRS ? S : MI_MIN_PAIRS;
 }
 
+/* ---- per-series statistics ------------------------------------------- */
+
+struct ref_stats {
+    double mean, sd, step_sd;
+    double lo, hi;         /* smallest and largest value (0, 0 without values) */
+    uint32_t n;
+    int constant;          /* the reference never moved: sd is the floor */
+};
+
+/* Statistics of references met recently, with a copy of each reference:
+ * the same reference comes back on every line of an incident (it is the
+ * samples before the incident's start) and twice a run for a symptom. A
+ * hit is an exact comparison of the values, so it gives the very bits a
+ * fresh pass gives. Direct-mapped; longer references are not kept. */
+#define REF_MEMO 64u
+#define REF_MEMO_MAX 512u
+struct ref_memo {
+    uint32_t n;            /* 0: empty */
+    struct ref_stats r;
+};
+
 struct mend_localise {
     struct mend_localise_conf conf;
     uint32_t span_cap;                   /* max_window + lead_slots(max_window) */
@@ -157,6 +178,8 @@ struct mend_localise {
     double *psi;                         /* MI_KSG_SMALL + 2: digammas for KSG */
     double *clnc;                        /* span_cap + 1: c ln c */
     gsl_histogram2d *hist[MI_MAX_BINS + 1]; /* by bin count */
+    struct ref_memo *rmemo;              /* REF_MEMO: see ref_stats_memo */
+    double *rmemo_x;                     /* REF_MEMO * REF_MEMO_MAX: their references */
 };
 
 void mend_localise_conf_defaults(struct mend_localise_conf *c)
@@ -200,6 +223,8 @@ void mend_localise_free(struct mend_localise *l)
     free(l->sym_ord);
     free(l->sym_nord);
     free(l->psi);
+    free(l->rmemo);
+    free(l->rmemo_x);
     free(l);
 }
 
@@ -245,6 +270,10 @@ struct mend_localise *mend_localise_new(const struct mend_localise_conf *conf)
     l->sym_ord = malloc(syms * MI_KSG_SMALL * sizeof *l->sym_ord);
     l->sym_nord = malloc(syms * sizeof *l->sym_nord);
     l->psi = malloc((MI_KSG_SMALL + 2) * sizeof *l->psi);
+    l->rmemo = calloc(REF_MEMO, sizeof *l->rmemo);
+    l->rmemo_x = malloc((size_t)REF_MEMO * REF_MEMO_MAX * sizeof *l->rmemo_x);
+    if (!l->rmemo || !l->rmemo_x)
+        goto fail;
     if (!l->items || !l->scores || !l->comps || !l->own || !l->excess || !l->anom || !l->queue ||
         !l->seen || !l->span || !l->rank || !l->sym_rank || !l->sym_onset || !l->sym_bin || !l->bin || !l->sym_h || !l->ka || !l->kb || !l->clnc ||
         !l->ord || !l->ord_tmp || !l->sym_ord || !l->sym_nord || !l->psi)
@@ -262,15 +291,6 @@ fail:
     mend_localise_free(l);
     return NULL;
 }
-
-/* ---- per-series statistics ------------------------------------------- */
-
-struct ref_stats {
-    double mean, sd, step_sd;
-    double lo, hi;         /* smallest and largest value (0, 0 without values) */
-    uint32_t n;
-    int constant;          /* the reference never moved: sd is the floor */
-};
 
 /* Mean and sd of the reference, and sd of its steps between consecutive
  * non-NaN values. Sds get a floor relative to the level, so a constant
@@ -316,6 +336,34 @@ static void ref_stats(const double *x, uint32_t n, struct ref_stats *s)
         s->sd = floor;
     if (s->step_sd < floor)
         s->step_sd = floor;
+}
+
+/* ref_stats through l's memo (struct ref_memo): the slot is picked by a
+ * few of the values, the hit decided by all of them. */
+static void ref_stats_memo(struct mend_localise *l, const double *x, uint32_t n,
+                           struct ref_stats *s)
+{
+    if (n == 0 || n > REF_MEMO_MAX) {
+        ref_stats(x, n, s);
+        return;
+    }
+    uint64_t a, b, c;
+    memcpy(&a, x, sizeof a);
+    memcpy(&b, x + n / 2, sizeof b);
+    memcpy(&c, x + n - 1, sizeof c);
+    uint64_t h = a * 0x9E3779B97F4A7C15ull ^ b * 0xC2B2AE3D27D4EB4Full ^ (c + n) * 0x165667B19E3779F9ull;
+    h ^= h >> 29;
+    size_t slot = (size_t)(h % REF_MEMO);
+    struct ref_memo *e = &l->rmemo[slot];
+    double *copy = l->rmemo_x + slot * REF_MEMO_MAX;
+    if (e->n == n && memcmp(copy, x, n * sizeof *x) == 0) {
+        *s = e->r;
+        return;
+    }
+    ref_stats(x, n, s);
+    e->n = n;
+    e->r = *s;
+    memcpy(copy, x, n * sizeof *x);
 }
 
 /* Fills span[0, P + S): P lead-in slots, then the S window slots. The
@@ -713,7 +761,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         struct ref_stats r;
         double zl, zs, range;
         int32_t on;
-        ref_stats(s->ref, s->ref_n, &r);
+        ref_stats_memo(l, s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
         window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         l->sym_onset[k] = onset_slot(s, in, on);
@@ -739,7 +787,7 @@ int mend_localise_run(struct mend_localise *l, const struct mend_localise_input 
         struct ref_stats r;
         double zl, zs, range;
         int32_t on;
-        ref_stats(s->ref, s->ref_n, &r);
+        ref_stats_memo(l, s->ref, s->ref_n, &r);
         fill_span(s, in, P, l->span);
         window_z(l->span, P, S, &r, &zl, &zs, &range, &on);
         it->series = i;
