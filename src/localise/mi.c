@@ -430,6 +430,7 @@ static unsigned ksg_count(const double *s, size_t m, size_t p, double c, double 
 struct ksg_ws {
     uint32_t *ox, *oy, *pos_x, *pos_y; /* m each: orders, and each point's place in them */
     double *sx, *sy;                   /* m each: the sorted coordinates */
+    double *yx;                        /* m: y of the points in x order (the walk reads it) */
     const double *psi;                 /* psi[n] = gsl_sf_psi_int(n), n < npsi; NULL = none */
     size_t npsi;
 };
@@ -443,7 +444,7 @@ static inline double ksg_psi(const struct ksg_ws *ws, unsigned n)
  * distances in registers, kept by a min/max network, no stores or loops.
  * The same values as the general walk: the k smallest of the distances met,
  * as a multiset, do not depend on how they are kept. */
-static inline double ksg_walk3(const double *sx, const double *py, const uint32_t *ox, size_t m,
+static inline double ksg_walk3(const double *sx, const double *yx, size_t m,
                                size_t p, double xi, double yi, size_t *plo, size_t *phi)
 {
     double d0 = HUGE_VAL, d1 = HUGE_VAL, d2 = HUGE_VAL;
@@ -457,7 +458,7 @@ static inline double ksg_walk3(const double *sx, const double *py, const uint32_
                 lo_on = 0;
             } else {
                 lo--;
-                double dy = fabs(yi - py[ox[lo]]), d = dx > dy ? dx : dy;
+                double dy = fabs(yi - yx[lo]), d = dx > dy ? dx : dy;
                 double t = d < d2 ? d : d2;
                 d2 = d1 > t ? d1 : t;
                 t = d < d1 ? d : d1;
@@ -472,7 +473,7 @@ static inline double ksg_walk3(const double *sx, const double *py, const uint32_
             if (have >= 3 && dx >= d2) {
                 hi_on = 0;
             } else {
-                double dy = fabs(yi - py[ox[hi]]), d = dx > dy ? dx : dy;
+                double dy = fabs(yi - yx[hi]), d = dx > dy ? dx : dy;
                 double t = d < d2 ? d : d2;
                 d2 = d1 > t ? d1 : t;
                 t = d < d1 ? d : d1;
@@ -507,12 +508,12 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
 {
     for (size_t q = 0; q < m; q++) {
         ws->sx[q] = px[ws->ox[q]];
+        ws->yx[q] = py[ws->ox[q]];
         ws->pos_x[ws->ox[q]] = (uint32_t)q;
         ws->sy[q] = py[ws->oy[q]];
         ws->pos_y[ws->oy[q]] = (uint32_t)q;
     }
-    const double *sx = ws->sx, *sy = ws->sy;
-    const uint32_t *ox = ws->ox;
+    const double *sx = ws->sx, *sy = ws->sy, *yx = ws->yx;
     double acc = 0;
     for (size_t i = 0; i < m; i++) {
         const double xi = px[i], yi = py[i];
@@ -523,7 +524,7 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
         int lo_on = lo > 0, hi_on = hi < m;
         double eps;
         if (k == 3) {
-            eps = ksg_walk3(sx, py, ox, m, p, xi, yi, &lo, &hi);
+            eps = ksg_walk3(sx, yx, m, p, xi, yi, &lo, &hi);
             lo_on = hi_on = 0;
         }
         while (lo_on | hi_on) {
@@ -533,7 +534,7 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
                     lo_on = 0;
                 } else {
                     lo--;
-                    double dy = fabs(yi - py[ox[lo]]);
+                    double dy = fabs(yi - yx[lo]);
                     ksg_keep(knn, &have, k, dx > dy ? dx : dy);
                     lo_on = lo > 0;
                 }
@@ -543,7 +544,7 @@ static double ksg_core(const double *px, const double *py, size_t m, unsigned k,
                 if (have == k && dx >= knn[k - 1]) {
                     hi_on = 0;
                 } else {
-                    double dy = fabs(yi - py[ox[hi]]);
+                    double dy = fabs(yi - yx[hi]);
                     ksg_keep(knn, &have, k, dx > dy ? dx : dy);
                     hi++;
                     hi_on = hi < m;
@@ -592,7 +593,7 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
         m += isfinite(x[i]) && isfinite(y[i]);
     if (m < (size_t)k + 2)
         return MEND_EINVAL;
-    double *px = malloc(4 * m * sizeof *px), *knn = malloc((size_t)k * sizeof *knn);
+    double *px = malloc(5 * m * sizeof *px), *knn = malloc((size_t)k * sizeof *knn);
     uint32_t *u = malloc(4 * m * sizeof *u);
     if (!px || !knn || !u) {
         free(px);
@@ -601,7 +602,7 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
         return MEND_ENOMEM;
     }
     double *py = px + m;
-    struct ksg_ws ws = {u, u + m, u + 2 * m, u + 3 * m, px + 2 * m, px + 3 * m, NULL, 0};
+    struct ksg_ws ws = {u, u + m, u + 2 * m, u + 3 * m, px + 2 * m, px + 3 * m, px + 4 * m, NULL, 0};
     m = 0;
     for (size_t i = 0; i < n; i++)
         if (isfinite(x[i]) && isfinite(y[i])) {
@@ -621,10 +622,11 @@ int mend_mi_ksg(const double *x, const double *y, size_t n, unsigned k, double *
 double mi_ksg_small(const double *x, size_t ox, const double *y, size_t oy, size_t n,
                     unsigned k, size_t min_pairs, const struct mi_ksg_orders *ord)
 {
-    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8], sx[MI_KSG_SMALL], sy[MI_KSG_SMALL];
+    double px[MI_KSG_SMALL], py[MI_KSG_SMALL], knn[8], sx[MI_KSG_SMALL], sy[MI_KSG_SMALL],
+        yx[MI_KSG_SMALL];
     uint32_t o[4][MI_KSG_SMALL];
     int16_t cid[MI_KSG_ORDER_SPAN]; /* pair i -> its place among the complete pairs, -1 none */
-    const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy, ord ? ord->psi : NULL,
+    const struct ksg_ws ws = {o[0], o[1], o[2], o[3], sx, sy, yx, ord ? ord->psi : NULL,
                               ord ? ord->npsi : 0};
     size_t m = 0, i = 0;
     if (k == 0 || k > 8)
