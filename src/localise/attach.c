@@ -414,7 +414,9 @@ void mend_localise_attach_annotate(void *ctx, const char *status, const struct m
     const uint32_t S = (uint32_t)slots;
     const int64_t t0 = start - step / 2, t_end = t0 + (int64_t)S * step;
     const size_t per = (size_t)c->reference + c->window;
-    const size_t few = per + 16; /* the reference, a full window, a few late */
+    /* the reference, this window at up to two samples a slot, a few more:
+     * what an ordered ring usually needs decoded (see below) */
+    const size_t few = (size_t)c->reference + 2 * (size_t)S + 16;
     uint32_t n_nodes = 0, ref_max = 0;
     uint64_t samples = 0;
     memset(a->hash, 0, ((size_t)a->hash_mask + 1) * sizeof *a->hash);

@@ -887,34 +887,6 @@ static uint64_t ring_base(const struct mend_series *s)
     return b;
 }
 
-/* The stored time word at slot i: a gap in units minus the base, or an
- * absolute time (tw 8); 0 for tw 0. */
-static uint64_t tword(const struct mend_series *s, uint32_t i)
-{
-    const unsigned char *p = ring_times(s) + (size_t)i * RTW(s);
-    switch (RTW(s)) {
-    case 1:
-        return *p;
-    case 2: {
-        uint16_t v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
-    case 4: {
-        uint32_t v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
-    case 8: {
-        uint64_t v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
-    default:
-        return 0;
-    }
-}
-
 static void tword_put(struct mend_series *s, uint32_t i, uint64_t w)
 {
     unsigned char *p = ring_times(s) + (size_t)i * RTW(s);
@@ -940,31 +912,75 @@ static void tword_put(struct mend_series *s, uint32_t i, uint64_t w)
     }
 }
 
-/* The newest k values (k <= ring_len), oldest first; times walk back from ring_t. */
+/* The newest k values (k <= ring_len), oldest first; times walk back from
+ * ring_t. The values are at most two runs of the ring, copied as such; the
+ * times have one loop per word width, so that the width is not asked again
+ * for every value (the localiser decodes a few hundred values per series
+ * for every incident line). */
 static void ring_decode(const struct mend_series *s, size_t k, float *vals, int64_t *times)
 {
     uint32_t cap = RCAP(s);
-    uint32_t i = s->ring_head + s->ring_len - 1; /* newest slot */
-    if (i >= cap)
-        i -= cap;
-    uint64_t unit = pow10_tab[RTEXP(s)];
-    uint64_t base = RTW(s) < 8 ? ring_base(s) : 0;
-    uint64_t cur = (uint64_t)s->ring_t;
-    const float *rv = ring_vals(s);
-    for (size_t j = k; j-- > 0;) {
-        if (vals)
-            vals[j] = rv[i];
-        if (times) {
-            if (RTW(s) == 8) {
-                times[j] = u2i(tword(s, i));
-            } else {
-                times[j] = u2i(cur);
-                /* modulo 2^64, exact: every true gap fits and the times
-                 * it leads to are the ones pushed */
-                cur -= (base + tword(s, i)) * unit;
-            }
+    uint32_t newest = s->ring_head + s->ring_len - 1;
+    if (newest >= cap)
+        newest -= cap;
+    if (vals) {
+        size_t first = (size_t)newest + 1 + cap - k; /* in [1, 2 cap): k <= ring_len <= cap */
+        if (first >= cap)
+            first -= cap;
+        size_t run = cap - first < k ? cap - first : k;
+        const float *rv = ring_vals(s);
+        memcpy(vals, rv + first, run * sizeof *vals);
+        memcpy(vals + run, rv, (k - run) * sizeof *vals);
+    }
+    if (!times)
+        return;
+    const unsigned char *tp = ring_times(s);
+    uint32_t i = newest;
+    if (RTW(s) == 8) {
+        for (size_t j = k; j-- > 0;) {
+            uint64_t v;
+            memcpy(&v, tp + (size_t)i * 8, sizeof v);
+            times[j] = u2i(v);
+            i = i ? i - 1 : cap - 1;
         }
-        i = i ? i - 1 : cap - 1;
+        return;
+    }
+    const uint64_t unit = pow10_tab[RTEXP(s)], base = ring_base(s);
+    uint64_t cur = (uint64_t)s->ring_t;
+    /* modulo 2^64, exact: every true gap fits and the times it leads to are
+     * the ones pushed */
+    switch (RTW(s)) {
+    default: /* 0 (no other width is ever set): no words */
+        for (size_t j = k; j-- > 0;) {
+            times[j] = u2i(cur);
+            cur -= base * unit;
+        }
+        break;
+    case 1:
+        for (size_t j = k; j-- > 0;) {
+            times[j] = u2i(cur);
+            cur -= (base + tp[i]) * unit;
+            i = i ? i - 1 : cap - 1;
+        }
+        break;
+    case 2:
+        for (size_t j = k; j-- > 0;) {
+            uint16_t v;
+            memcpy(&v, tp + (size_t)i * 2, sizeof v);
+            times[j] = u2i(cur);
+            cur -= (base + v) * unit;
+            i = i ? i - 1 : cap - 1;
+        }
+        break;
+    case 4:
+        for (size_t j = k; j-- > 0;) {
+            uint32_t v;
+            memcpy(&v, tp + (size_t)i * 4, sizeof v);
+            times[j] = u2i(cur);
+            cur -= (base + v) * unit;
+            i = i ? i - 1 : cap - 1;
+        }
+        break;
     }
 }
 
