@@ -98,6 +98,16 @@ struct scene {
     struct mend_localise_topo topo;
 };
 
+/* The localiser's caps for a scene: room for all of it. */
+static void scene_conf(struct mend_localise_conf *c)
+{
+    mend_localise_conf_defaults(c);
+    c->max_series = 64;
+    c->max_window = 64;
+    c->max_ref = 512;
+    c->max_nodes = 8;
+}
+
 static void scene_build(struct scene *sc, gsl_rng *r)
 {
     memset(sc, 0, sizeof *sc);
@@ -137,11 +147,7 @@ static void test_rank_finds_fault(void **state)
     assert_non_null(sc);
     scene_build(sc, r);
     struct mend_localise_conf c;
-    mend_localise_conf_defaults(&c);
-    c.max_series = 64;
-    c.max_window = 64;
-    c.max_ref = 512;
-    c.max_nodes = 8;
+    scene_conf(&c);
     struct mend_localise *l = mend_localise_new(&c);
     assert_non_null(l);
     uint32_t sym = 0;
@@ -234,11 +240,7 @@ static void test_ref_memo_exact(void **state)
         decoy->s[i].win = decoy->win[i];
     }
     struct mend_localise_conf c;
-    mend_localise_conf_defaults(&c);
-    c.max_series = 64;
-    c.max_window = 64;
-    c.max_ref = 512;
-    c.max_nodes = 8;
+    scene_conf(&c);
     uint32_t sym = 0;
     struct mend_localise_input in = {.series = sc->s, .n_series = NS, .symptoms = &sym,
                                      .n_symptoms = 1, .topo = &sc->topo, .slots = S};
