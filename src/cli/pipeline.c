@@ -605,6 +605,26 @@ static int on_hup_signal(struct mend_loop *l, int sig, void *ctx)
 
 /* The pipeline's own families: the engine's, the incidents', the inputs'
  * and the checkpoints' counters, read where they are counted. */
+/* One per-input counter family: bytes read (lines 0) or lines read (1). */
+static int input_counts(struct mend_metrics_out *o, const struct mend_inputs *in, int lines)
+{
+    int rc;
+    if (lines)
+        MEND_METRICS_FAM("mend_input_lines_total", MEND_METRIC_COUNTER, "newline-ended lines read, per input");
+    else
+        MEND_METRICS_FAM("mend_input_bytes_total", MEND_METRIC_COUNTER, "bytes read, per input");
+    size_t n_in = mend_inputs_count(in);
+    for (size_t i = 0; i < n_in; i++) {
+        const char *spec;
+        uint64_t nb, nl;
+        if (mend_inputs_counts(in, i, &spec, &nb, &nl) == MEND_OK) {
+            const char *lab[] = {"input", spec, NULL};
+            MEND_METRICS_VAL(lab, lines ? nl : nb);
+        }
+    }
+    return MEND_OK;
+}
+
 static int pipe_collect(void *ctx, struct mend_metrics_out *o)
 {
     struct pipe *p = ctx;
@@ -668,25 +688,8 @@ static int pipe_collect(void *ctx, struct mend_metrics_out *o)
                          "the newest event time (watermark), Unix seconds");
         MEND_METRICS_VAL(NULL, (double)st.watermark * 1e-9);
     }
-    MEND_METRICS_FAM("mend_input_bytes_total", MEND_METRIC_COUNTER, "bytes read, per input");
-    size_t n_in = mend_inputs_count(p->in);
-    for (size_t i = 0; i < n_in; i++) {
-        const char *spec;
-        uint64_t bytes, lines;
-        if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
-            const char *lab[] = {"input", spec, NULL};
-            MEND_METRICS_VAL(lab, bytes);
-        }
-    }
-    MEND_METRICS_FAM("mend_input_lines_total", MEND_METRIC_COUNTER, "newline-ended lines read, per input");
-    for (size_t i = 0; i < n_in; i++) {
-        const char *spec;
-        uint64_t bytes, lines;
-        if (mend_inputs_counts(p->in, i, &spec, &bytes, &lines) == MEND_OK) {
-            const char *lab[] = {"input", spec, NULL};
-            MEND_METRICS_VAL(lab, lines);
-        }
-    }
+    if ((rc = input_counts(o, p->in, 0)) != MEND_OK || (rc = input_counts(o, p->in, 1)) != MEND_OK)
+        return rc;
     MEND_METRICS_FAM("mend_input_connections", MEND_METRIC_GAUGE, "TCP connections open now");
     MEND_METRICS_VAL(NULL, ins.open_conns);
     MEND_METRICS_FAM("mend_input_connections_closed_total", MEND_METRIC_COUNTER,

@@ -33,9 +33,7 @@
 #define MAX_DET 8
 /* The range channel's top of the distribution: TOP_M gaps per side, so
  * k = TOP_M + 1 order statistics (see range_evidence()). */
-#ifndef TOP_M
 #define TOP_M 5
-#endif
 /* Geary's ratio (mean absolute deviation / standard deviation) halfway
  * between an exponential tail's (Laplace: 1/sqrt 2 = 0.707) and a Gaussian's
  * (sqrt(2/pi) = 0.798): at or above it the tail is taken as lighter than
@@ -57,7 +55,7 @@
 
 
 #define STATE_MAGIC 0x3143534du /* "MSC1" */
-#define STATE_VERSION 6u /* 6: the range channel's top (lsq, ntop, gaps); 5: the run in
+#define STATE_VERSION 6u /* 6: the range channel's tops (lsq, ntop, offsets, gaps); 5: the run in
                              progress (run_t, run_peak); 4 and 5 still load */
 
 static const struct mend_detector_ops *const registry[] = {
